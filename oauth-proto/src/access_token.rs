@@ -1,0 +1,261 @@
+//! Self-contained access tokens, validated without a store read.
+//!
+//! # Format
+//! An access token is unpadded base64url (so it is a valid RFC 6750 `b64token` and needs no escaping
+//! anywhere) of these bytes:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 1 | format version, `1` |
+//! | 4 | key id (big-endian) |
+//! | 16 | grant id |
+//! | 8 | issued at (Unix seconds, big-endian) |
+//! | 8 | expires at |
+//! | 4 | subject's credential version |
+//! | 2 + n | subject (length-prefixed UTF-8) |
+//! | 1 + n | client id |
+//! | 2 + n | scope (space-separated) |
+//! | 32 | HMAC-SHA256 over everything before it, under the key named by the key id |
+//!
+//! Nothing is parsed before the tag has been verified except the key id, so a forged token costs one
+//! HMAC and is never interpreted. Keys rotate: one key signs, several verify; a token signed by a key
+//! that is no longer listed is [`TokenError::UnknownKey`].
+//!
+//! The claims are readable by whoever holds the token (they are not encrypted): they are the
+//! holder's own subject, client and scope, which the token grants anyway.
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::scope::Scope;
+use crate::store::{GrantId, RevocationView};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const VERSION: u8 = 1;
+const FIXED: usize = 1 + 4 + 16 + 8 + 8 + 4;
+const TAG: usize = 32;
+/// Longest subject an access token can carry, in bytes.
+pub const MAX_SUBJECT: usize = 1024;
+/// Longest client id an access token can carry, in bytes.
+pub const MAX_CLIENT_ID: usize = 255;
+/// Longest scope string an access token can carry, in bytes.
+pub const MAX_SCOPE: usize = 4096;
+const MAX_RAW: usize = FIXED + 2 + MAX_SUBJECT + 1 + MAX_CLIENT_ID + 2 + MAX_SCOPE + TAG;
+/// Longest token string accepted; anything longer is malformed without being decoded.
+pub const MAX_TOKEN_LEN: usize = MAX_RAW.div_ceil(3) * 4;
+
+/// An HMAC key with its identifier. `Debug` never prints the key.
+#[derive(Clone)]
+pub struct TokenKey {
+    id: u32,
+    mac: HmacSha256,
+}
+
+impl TokenKey {
+    /// Builds a key from at least 32 bytes of secret material.
+    pub fn new(id: u32, secret: &[u8]) -> Result<Self, crate::config::ConfigError> {
+        if secret.len() < 32 {
+            return Err(crate::config::ConfigError(format!(
+                "token key {id} has {} bytes, at least 32 are needed",
+                secret.len()
+            )));
+        }
+        let mac = HmacSha256::new_from_slice(secret)
+            .map_err(|_| crate::config::ConfigError(format!("token key {id} is unusable")))?;
+        Ok(TokenKey { id, mac })
+    }
+
+    /// The key id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKey({}, <redacted>)", self.id)
+    }
+}
+
+/// The signing key and the keys still accepted for verification.
+#[derive(Clone, Debug)]
+pub struct KeyRing {
+    signing: TokenKey,
+    verifying: Vec<TokenKey>,
+}
+
+impl KeyRing {
+    /// A ring that signs with `signing` and also accepts tokens of `older` keys.
+    pub fn new(signing: TokenKey, older: Vec<TokenKey>) -> Result<Self, crate::config::ConfigError> {
+        let mut verifying = vec![signing.clone()];
+        for k in older {
+            if verifying.iter().any(|v| v.id == k.id) {
+                return Err(crate::config::ConfigError(format!("token key id {} is listed twice", k.id)));
+            }
+            verifying.push(k);
+        }
+        Ok(KeyRing { signing, verifying })
+    }
+
+    fn verifier(&self, id: u32) -> Option<&TokenKey> {
+        self.verifying.iter().find(|k| k.id == id)
+    }
+}
+
+/// What an access token says, once validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// The grant it was issued from.
+    pub grant_id: GrantId,
+    /// The resource owner (for `client_credentials`, the client itself).
+    pub subject: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The scope it grants.
+    pub scope: Scope,
+    /// Issue time.
+    pub issued_at: u64,
+    /// Expiry.
+    pub expires_at: u64,
+    /// The subject's credential version at issue.
+    pub credential_version: u32,
+}
+
+/// Why an access token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenError {
+    /// Not a token of this format (bad encoding, wrong length, bad fields).
+    Malformed,
+    /// The tag does not verify: forged or altered.
+    BadSignature,
+    /// Signed with a key this server no longer (or never) had.
+    UnknownKey,
+    /// Past its expiry.
+    Expired,
+    /// Its grant, its access, or its subject's credentials were revoked.
+    Revoked,
+}
+
+impl TokenError {
+    /// A description suitable for `error_description`.
+    pub fn description(self) -> &'static str {
+        match self {
+            TokenError::Malformed => "the access token is malformed",
+            TokenError::BadSignature => "the access token signature is invalid",
+            TokenError::UnknownKey => "the access token was signed with an unknown key",
+            TokenError::Expired => "the access token expired",
+            TokenError::Revoked => "the access token was revoked",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Encodes and signs claims with the ring's signing key. Fields longer than the format allows are
+/// refused (the engine never issues such tokens: it bounds subjects, client ids and scopes first).
+pub fn issue(keys: &KeyRing, claims: &AccessClaims) -> Result<String, TokenError> {
+    let subject = claims.subject.as_bytes();
+    let client = claims.client_id.as_bytes();
+    let scope = claims.scope.to_string();
+    if subject.len() > MAX_SUBJECT || client.len() > MAX_CLIENT_ID || scope.len() > MAX_SCOPE {
+        return Err(TokenError::Malformed);
+    }
+    let mut raw = Vec::with_capacity(FIXED + 5 + subject.len() + client.len() + scope.len() + TAG);
+    raw.push(VERSION);
+    raw.extend_from_slice(&keys.signing.id.to_be_bytes());
+    raw.extend_from_slice(&claims.grant_id.0);
+    raw.extend_from_slice(&claims.issued_at.to_be_bytes());
+    raw.extend_from_slice(&claims.expires_at.to_be_bytes());
+    raw.extend_from_slice(&claims.credential_version.to_be_bytes());
+    raw.extend_from_slice(&(subject.len() as u16).to_be_bytes());
+    raw.extend_from_slice(subject);
+    raw.push(client.len() as u8);
+    raw.extend_from_slice(client);
+    raw.extend_from_slice(&(scope.len() as u16).to_be_bytes());
+    raw.extend_from_slice(scope.as_bytes());
+    let tag = keys.signing.mac.clone().chain_update(&raw).finalize().into_bytes();
+    raw.extend_from_slice(&tag);
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw))
+}
+
+/// Validates a token: encoding, key, tag, fields, expiry (`now >= expires_at` is expired), then
+/// revocation (grant access revoked at or after issue, or credential version moved on).
+pub fn validate(
+    keys: &KeyRing,
+    token: &str,
+    now: u64,
+    view: &dyn RevocationView,
+) -> Result<AccessClaims, TokenError> {
+    if token.len() > MAX_TOKEN_LEN || token.len() < (FIXED + 5 + TAG) * 4 / 3 {
+        return Err(TokenError::Malformed);
+    }
+    let mut buf = [0u8; MAX_RAW + 3];
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_slice(token.as_bytes(), &mut buf)
+        .map_err(|_| TokenError::Malformed)?;
+    let raw = &buf[..n];
+    if n < FIXED + 5 + TAG || raw[0] != VERSION {
+        return Err(TokenError::Malformed);
+    }
+    let key_id = u32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]]);
+    let key = keys.verifier(key_id).ok_or(TokenError::UnknownKey)?;
+    let (body, tag) = raw.split_at(n - TAG);
+    key.mac
+        .clone()
+        .chain_update(body)
+        .verify_slice(tag)
+        .map_err(|_| TokenError::BadSignature)?;
+    let claims = parse_body(body).ok_or(TokenError::Malformed)?;
+    if now >= claims.expires_at {
+        return Err(TokenError::Expired);
+    }
+    if let Some(at) = view.access_revoked_at(&claims.grant_id) {
+        if claims.issued_at <= at {
+            return Err(TokenError::Revoked);
+        }
+    }
+    if view.credential_version(&claims.subject) != claims.credential_version {
+        return Err(TokenError::Revoked);
+    }
+    Ok(claims)
+}
+
+fn parse_body(body: &[u8]) -> Option<AccessClaims> {
+    let mut r = Reader(body);
+    r.take(5)?;
+    let grant_id = GrantId(r.take(16)?.try_into().ok()?);
+    let issued_at = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
+    let expires_at = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
+    let credential_version = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
+    let subject_len = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
+    let subject = std::str::from_utf8(r.take(subject_len)?).ok()?.to_owned();
+    let client_len = r.take(1)?[0] as usize;
+    let client_id = std::str::from_utf8(r.take(client_len)?).ok()?.to_owned();
+    let scope_len = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
+    let scope = Scope::parse(std::str::from_utf8(r.take(scope_len)?).ok()?).ok()?;
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(AccessClaims { grant_id, subject, client_id, scope, issued_at, expires_at, credential_version })
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+}

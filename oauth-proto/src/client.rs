@@ -1,0 +1,131 @@
+//! Registered clients and what each may do.
+//!
+//! A client is confidential (it holds a secret, kept here only as a hash) or public (native and
+//! browser apps, identified but never authenticated, RFC 6749 §2.1). The record carries everything the
+//! engine checks per request: redirect URIs, grant types, scopes, PKCE policy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scope::Scope;
+use crate::secret::SecretHash;
+
+/// Confidential or public (RFC 6749 §2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Holds a secret and authenticates at the token endpoint.
+    Confidential,
+    /// Cannot keep a secret: identified by `client_id`, PKCE mandatory, refresh tokens always rotated.
+    Public,
+}
+
+/// The grant types the engine knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1).
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    /// `refresh_token` (RFC 6749 §6).
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    /// `client_credentials` (RFC 6749 §4.4).
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+}
+
+impl GrantType {
+    /// Every grant type, in the order metadata lists them.
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::DeviceCode,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with the form-urlencoded id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: no authentication.
+    None,
+}
+
+impl AuthMethod {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// A registered client, as stores keep it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// The client identifier.
+    pub client_id: String,
+    /// Human-readable name, shown on consent pages. Self-asserted for registered clients.
+    pub name: String,
+    /// Confidential or public.
+    pub kind: ClientKind,
+    /// SHA-256 of the client secret (confidential clients only).
+    pub secret_hash: Option<SecretHash>,
+    /// When the secret stops working (Unix seconds); `None` means never.
+    pub secret_expires_at: Option<u64>,
+    /// The registered token endpoint authentication method.
+    pub auth_method: AuthMethod,
+    /// Registered redirect URIs, matched exactly (loopback ports excepted).
+    pub redirect_uris: Vec<String>,
+    /// Grant types this client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes this client may request. Also the default when a request names none.
+    pub scope: Scope,
+    /// Require PKCE even though the client is confidential (public clients always need it).
+    pub require_pkce: bool,
+    /// Resource servers may introspect every token when introspection is restricted to them.
+    pub resource_server: bool,
+    /// SHA-256 of the RFC 7592 registration access token, for dynamically registered clients.
+    pub registration_token_hash: Option<SecretHash>,
+    /// When the client was created (Unix seconds).
+    pub created_at: u64,
+    /// Free-form metadata from dynamic registration, echoed back by RFC 7592 reads.
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ClientRecord {
+    /// True when the client may use the grant type.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// True for public clients.
+    pub fn is_public(&self) -> bool {
+        self.kind == ClientKind::Public
+    }
+}

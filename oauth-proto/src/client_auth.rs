@@ -1,0 +1,118 @@
+//! Client authentication at the token-style endpoints (RFC 6749 §2.3).
+//!
+//! Three methods: `client_secret_basic` (the `Authorization: Basic` header, whose user and password
+//! are form-urldecoded after base64 decoding, RFC 6749 §2.3.1), `client_secret_post` (both in the
+//! body) and `none` (a public client names itself with `client_id`). Using two methods at once, or a
+//! secret in the query string, is `invalid_request`. Every authentication failure is
+//! `invalid_client` with a 401 and a `WWW-Authenticate: Basic` challenge, whichever way the client
+//! tried, because RFC 7235 requires a challenge on every 401. Secrets are compared as SHA-256 hashes
+//! in constant time. Client secrets carry 256 random bits, so brute force is hopeless by construction
+//! (RFC 6749 §2.3.1's brute-force MUST is met by entropy; the adapters rate-limit as well).
+
+use base64::Engine as _;
+
+use crate::client::{AuthMethod, ClientKind, ClientRecord};
+use crate::error::OAuthError;
+use crate::params::Params;
+use crate::secret::Secret;
+
+/// The challenge sent with every `invalid_client` 401.
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"oauth\", charset=\"UTF-8\"";
+
+/// What the client presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presented {
+    /// The claimed client id.
+    pub client_id: String,
+    /// The secret, if any.
+    pub secret: Option<Secret>,
+    /// How it was presented.
+    pub method: AuthMethod,
+}
+
+/// Decodes an `Authorization: Basic` value into a form-urldecoded client id and secret
+/// (RFC 6749 §2.3.1, RFC 7617 §2): base64, split at the first `:`, decode each half.
+pub fn decode_basic(header: &str) -> Result<(String, Secret), OAuthError> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client("only the Basic authentication scheme is supported"));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| OAuthError::invalid_client("the Basic credentials are not valid base64"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| OAuthError::invalid_client("the Basic credentials are not UTF-8"))?;
+    let (user, pass) = text
+        .split_once(':')
+        .ok_or_else(|| OAuthError::invalid_client("the Basic credentials have no ':' separator"))?;
+    let id = form_decode(user)
+        .ok_or_else(|| OAuthError::invalid_client("the Basic user name is not form-urlencoded UTF-8"))?;
+    let secret = form_decode(pass)
+        .ok_or_else(|| OAuthError::invalid_client("the Basic password is not form-urlencoded UTF-8"))?;
+    if id.is_empty() {
+        return Err(OAuthError::invalid_client("the Basic user name is empty"));
+    }
+    Ok((id, Secret::new(secret)))
+}
+
+/// Form-urldecodes one component (RFC 6749 Appendix B): `+` is a space, `%HH` an octet, then UTF-8.
+fn form_decode(s: &str) -> Option<String> {
+    let plus_as_space = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+/// Collects the client's credentials from the header and the body, refusing ambiguity.
+pub fn presented(authorization: Option<&str>, body: &Params) -> Result<Presented, OAuthError> {
+    let body_id = body.get("client_id")?;
+    let body_secret = body.get("client_secret")?;
+    if let Some(header) = authorization {
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "the client used more than one authentication method (Basic and client_secret)",
+            ));
+        }
+        let (client_id, secret) = decode_basic(header)?;
+        if body_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_client("client_id in the body differs from the Basic user"));
+        }
+        return Ok(Presented { client_id, secret: Some(secret), method: AuthMethod::ClientSecretBasic });
+    }
+    match (body_id, body_secret) {
+        (Some(id), Some(secret)) => Ok(Presented {
+            client_id: id.to_owned(),
+            secret: Some(Secret::new(secret)),
+            method: AuthMethod::ClientSecretPost,
+        }),
+        (Some(id), None) => Ok(Presented { client_id: id.to_owned(), secret: None, method: AuthMethod::None }),
+        (None, Some(_)) => Err(OAuthError::invalid_request("client_secret was sent without client_id")),
+        (None, None) => Err(OAuthError::invalid_client("client authentication is required")),
+    }
+}
+
+/// Checks presented credentials against the stored client (`None` when the id is unknown).
+pub fn verify(presented: &Presented, client: Option<ClientRecord>, now: u64) -> Result<ClientRecord, OAuthError> {
+    let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    match (client.kind, &presented.secret) {
+        (ClientKind::Public, None) => Ok(client),
+        (ClientKind::Public, Some(_)) => {
+            Err(OAuthError::invalid_client("the client is public and has no secret to present"))
+        }
+        (ClientKind::Confidential, None) => {
+            Err(OAuthError::invalid_client("the client is confidential and must authenticate"))
+        }
+        (ClientKind::Confidential, Some(secret)) => {
+            let matches = client.secret_hash.is_some_and(|h| h.ct_eq(&secret.hash()));
+            if !matches {
+                return Err(OAuthError::invalid_client("client authentication failed"));
+            }
+            if client.secret_expires_at.is_some_and(|t| now >= t) {
+                return Err(OAuthError::invalid_client("the client secret has expired"));
+            }
+            Ok(client)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Engine configuration: defaults that work with no configuration at all, and validation that
+//! refuses nonsense with a message naming the setting.
+//!
+//! The defaults match what a mail server's OAuth server is expected to do: access tokens for an
+//! hour, refresh tokens for 30 days renewed when fewer than 4 days remain, codes for 10 minutes,
+//! device user codes for 30 minutes, PKCE with `S256` only, open registration of public (native)
+//! clients. Durations are whole seconds. The struct deserializes from TOML or JSON with every field
+//! optional; unknown fields are an error so that a typo is not silently ignored.
+
+use serde::{Deserialize, Serialize};
+
+/// Who may register confidential clients dynamically (RFC 7591).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationPolicy {
+    /// Anyone.
+    Open,
+    /// Only callers presenting a configured initial access token.
+    InitialAccessToken,
+    /// Nobody.
+    Off,
+}
+
+/// Which clients may call the introspection endpoint (RFC 7662).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrospectionPolicy {
+    /// A confidential client may introspect any token; a public client only its own.
+    Default,
+    /// Only clients marked as resource servers may introspect, and they see every token.
+    ResourceServersOnly,
+}
+
+/// Everything the engine can be told. `Config::default()` is a working configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The issuer identifier (RFC 8414): every endpoint URL is derived from it, and it is sent as
+    /// `iss` in authorization responses (RFC 9207).
+    pub issuer: String,
+    /// Access token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime (sliding: each new refresh token gets the full lifetime).
+    pub refresh_token_ttl_secs: u64,
+    /// A confidential client gets a new refresh token when the presented one has less than this
+    /// left; otherwise the presented one stays valid. Public clients always get a new one.
+    pub refresh_renewal_threshold_secs: u64,
+    /// Authorization code lifetime.
+    pub authorization_code_ttl_secs: u64,
+    /// Device authorization (user code and device code) lifetime.
+    pub device_code_ttl_secs: u64,
+    /// Initial device polling interval.
+    pub device_poll_interval_secs: u64,
+    /// Wrong user-code entries allowed per attempt key (e.g. client address) per device code
+    /// lifetime before the verification page refuses further tries.
+    pub device_max_user_code_attempts: u32,
+    /// Accept `code_challenge_method=plain` (off: only `S256`).
+    pub allow_plain_pkce: bool,
+    /// Require PKCE from confidential clients too (OAuth 2.1). Public clients always need it.
+    pub require_pkce_for_confidential: bool,
+    /// Open registration of public (native) clients.
+    pub public_registration: bool,
+    /// Who may register confidential clients.
+    pub confidential_registration: RegistrationPolicy,
+    /// Initial access tokens accepted for registration when the policy asks for one.
+    pub initial_access_tokens: Vec<String>,
+    /// Which clients may introspect.
+    pub introspection: IntrospectionPolicy,
+    /// Scopes the server knows; clients may only be registered with, and request, these.
+    pub scopes_supported: Vec<String>,
+    /// Scope given to dynamically registered clients that name none.
+    pub default_client_scope: String,
+    /// Upper bound on redirect URIs per registered client.
+    pub max_redirect_uris: usize,
+    /// Upper bound on any single string in client metadata, in bytes.
+    pub max_metadata_string_len: usize,
+    /// Upper bound on request bodies an adapter accepts, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: "http://127.0.0.1:8080".to_owned(),
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 86400,
+            refresh_renewal_threshold_secs: 4 * 86400,
+            authorization_code_ttl_secs: 600,
+            device_code_ttl_secs: 1800,
+            device_poll_interval_secs: 5,
+            device_max_user_code_attempts: 5,
+            allow_plain_pkce: false,
+            require_pkce_for_confidential: true,
+            public_registration: true,
+            confidential_registration: RegistrationPolicy::InitialAccessToken,
+            initial_access_tokens: Vec::new(),
+            introspection: IntrospectionPolicy::Default,
+            scopes_supported: ["openid", "email", "profile", "offline_access", "mail", "calendar", "contacts"]
+                .map(String::from)
+                .to_vec(),
+            default_client_scope: "openid email profile offline_access mail calendar contacts"
+                .to_owned(),
+            max_redirect_uris: 10,
+            max_metadata_string_len: 2048,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A configuration the engine refuses, with a message naming the setting and the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError(msg()))
+    }
+}
+
+fn within(name: &str, v: u64, lo: u64, hi: u64) -> Result<(), ConfigError> {
+    check((lo..=hi).contains(&v), || format!("{name} is {v}, it must be between {lo} and {hi}"))
+}
+
+impl Config {
+    /// Checks every setting; the first problem found is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError(format!("issuer {:?} is not a URL: {e}", self.issuer)))?;
+        check(matches!(issuer.scheme(), "https" | "http"), || {
+            format!("issuer {:?} must be an https URL (http only for testing)", self.issuer)
+        })?;
+        check(issuer.query().is_none() && issuer.fragment().is_none(), || {
+            format!("issuer {:?} must not have a query or fragment (RFC 8414 §2)", self.issuer)
+        })?;
+        check(issuer.host_str().is_some(), || format!("issuer {:?} has no host", self.issuer))?;
+        within("access_token_ttl_secs", self.access_token_ttl_secs, 60, 86400)?;
+        within("refresh_token_ttl_secs", self.refresh_token_ttl_secs, 300, 5 * 365 * 86400)?;
+        check(self.refresh_renewal_threshold_secs < self.refresh_token_ttl_secs, || {
+            format!(
+                "refresh_renewal_threshold_secs ({}) must be less than refresh_token_ttl_secs ({})",
+                self.refresh_renewal_threshold_secs, self.refresh_token_ttl_secs
+            )
+        })?;
+        within("authorization_code_ttl_secs", self.authorization_code_ttl_secs, 10, 600)?;
+        within("device_code_ttl_secs", self.device_code_ttl_secs, 60, 86400)?;
+        within("device_poll_interval_secs", self.device_poll_interval_secs, 1, 60)?;
+        within("device_max_user_code_attempts", self.device_max_user_code_attempts.into(), 1, 100)?;
+        for s in &self.scopes_supported {
+            check(crate::scope::Scope::parse(s).map(|p| p.tokens().len() == 1).unwrap_or(false), || {
+                format!("scopes_supported entry {s:?} is not a single scope token")
+            })?;
+        }
+        let default = crate::scope::Scope::parse(&self.default_client_scope).map_err(|_| {
+            ConfigError(format!("default_client_scope {:?} is not a valid scope", self.default_client_scope))
+        })?;
+        let supported = crate::scope::Scope::from_tokens(self.scopes_supported.clone());
+        check(default.is_subset_of(&supported), || {
+            "default_client_scope names scopes missing from scopes_supported".to_owned()
+        })?;
+        check(
+            self.confidential_registration != RegistrationPolicy::InitialAccessToken
+                || self.initial_access_tokens.iter().all(|t| t.len() >= 16),
+            || "initial_access_tokens must be at least 16 characters each".to_owned(),
+        )?;
+        within("max_redirect_uris", self.max_redirect_uris as u64, 1, 100)?;
+        within("max_metadata_string_len", self.max_metadata_string_len as u64, 64, 65536)?;
+        within("max_body_bytes", self.max_body_bytes as u64, 1024, 16 * 1024 * 1024)?;
+        Ok(())
+    }
+
+    /// The issuer without a trailing `/`, the base every endpoint URL is built on.
+    pub fn issuer_base(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+}

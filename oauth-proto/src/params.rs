@@ -1,0 +1,49 @@
+//! Form and query parameters (RFC 6749 Appendix B, §3.1, §3.2).
+//!
+//! Decoding is `serde_urlencoded`'s (`+` is a space, `%HH` an octet, then UTF-8). On top of it this
+//! module applies the OAuth rules: a parameter sent twice is `invalid_request`, a parameter sent
+//! empty counts as absent, and anything unknown is ignored.
+
+use crate::error::OAuthError;
+
+/// Decoded parameters, in request order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Decodes an `application/x-www-form-urlencoded` body or a query string.
+    pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(input)
+            .map(Params)
+            .map_err(|_| OAuthError::invalid_request("the parameters are not valid form-urlencoded UTF-8"))
+    }
+
+    /// The value of `name`: `None` when absent or empty, an error when sent more than once.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        let mut found: Option<&str> = None;
+        let mut count = 0;
+        for (k, v) in &self.0 {
+            if k == name {
+                count += 1;
+                if !v.is_empty() {
+                    found = Some(v);
+                }
+            }
+        }
+        if count > 1 {
+            return Err(OAuthError::invalid_request(format!("parameter {name} was sent more than once")));
+        }
+        Ok(found)
+    }
+
+    /// Like [`Params::get`], but absence is `invalid_request`.
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)?
+            .ok_or_else(|| OAuthError::invalid_request(format!("missing required parameter {name}")))
+    }
+
+    /// True when `name` appears at all, even empty.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+}

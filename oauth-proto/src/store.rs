@@ -1,0 +1,464 @@
+//! The storage contract: records, the reads a driver answers, and the effects it applies.
+//!
+//! The engine never calls a store. A [`Flow`](crate::flow::Flow) asks for what it needs as an [`Op`]
+//! and the driver answers with the matching [`Reply`]; when the flow finishes it hands back
+//! [`Effect`]s, which the driver applies before sending the response. Stores therefore hold no OAuth
+//! logic, and the same flow runs over a synchronous store ([`Store`]) or an asynchronous one
+//! ([`AsyncStore`]).
+//!
+//! Three ops are atomic read-modify-writes, because OAuth needs them to be:
+//! - [`Op::TakeCode`]: a code is handed out once. Of many concurrent takers exactly one gets
+//!   [`CodeTake::Taken`]; the rest get [`CodeTake::Used`] (so replays can be detected and punished).
+//! - [`Op::RotateRefresh`]: a compare-and-swap from an active refresh token to its successor. Of two
+//!   concurrent refreshes with one token exactly one swaps; the other learns it lost.
+//! - [`Op::SwapDevice`]: a compare-and-swap on a device authorization's revision.
+//!
+//! Stores keep codes, tokens and secrets only as [`SecretHash`]es. Every record carries the time after
+//! which it is useless, so [`Store::purge`] can drop it and storage stays proportional to live state.
+//!
+//! The [`RevocationView`] is the one read that is *not* an op: validating an access token must not
+//! cost a store round trip, so a store keeps the (small) set of revoked grants and bumped credential
+//! versions in memory and answers it synchronously.
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::ClientRecord;
+use crate::scope::Scope;
+use crate::secret::SecretHash;
+
+/// Identifies one grant: one approval by one subject for one client. All tokens issued from it
+/// (by a code, by refreshes, by a device approval) share it, so revoking the grant revokes them all.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GrantId(pub [u8; 16]);
+
+impl GrantId {
+    /// Hex form.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GrantId({})", self.to_hex())
+    }
+}
+
+/// A PKCE challenge bound to a code (RFC 7636).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PkceChallenge {
+    /// The method recorded at the authorization request.
+    pub method: crate::pkce::PkceMethod,
+    /// The challenge value.
+    pub value: String,
+}
+
+/// An authorization code, stored under the hash of the code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    /// SHA-256 of the code.
+    pub hash: SecretHash,
+    /// The grant the code's tokens will belong to (chosen at issue, so a replay can revoke them).
+    pub grant_id: GrantId,
+    /// The client the code was issued to.
+    pub client_id: String,
+    /// The approving subject.
+    pub subject: String,
+    /// The approved scope.
+    pub scope: Scope,
+    /// The redirect URI the code was delivered to.
+    pub redirect_uri: String,
+    /// Whether the authorization request carried `redirect_uri` (then the token request must too).
+    pub redirect_uri_sent: bool,
+    /// The PKCE challenge, if any.
+    pub challenge: Option<PkceChallenge>,
+    /// The subject's credential version when it approved.
+    pub credential_version: u32,
+    /// Issue time (Unix seconds).
+    pub issued_at: u64,
+    /// Expiry (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// A grant: the durable record behind a family of refresh and access tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// Its identifier.
+    pub grant_id: GrantId,
+    /// The client it was granted to.
+    pub client_id: String,
+    /// The subject who granted it.
+    pub subject: String,
+    /// The consented scope; refreshes may narrow access tokens but never widen this.
+    pub scope: Scope,
+    /// The subject's credential version at grant time.
+    pub credential_version: u32,
+    /// When the grant was made.
+    pub created_at: u64,
+    /// When the last refresh token of the grant expires; the grant is useless after it.
+    pub expires_at: u64,
+    /// Set when the whole grant was revoked.
+    pub revoked_at: Option<u64>,
+}
+
+/// The state of one refresh token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefreshState {
+    /// Usable.
+    Active,
+    /// Replaced by a successor at the given time; presenting it again is reuse.
+    Rotated {
+        /// When it was rotated.
+        at: u64,
+    },
+}
+
+/// A refresh token, stored under the hash of the token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub hash: SecretHash,
+    /// The grant it belongs to.
+    pub grant_id: GrantId,
+    /// Issue time.
+    pub issued_at: u64,
+    /// Expiry.
+    pub expires_at: u64,
+    /// Active or rotated.
+    pub state: RefreshState,
+}
+
+/// A refresh token together with its grant, as [`Op::GetRefresh`] returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshGrant {
+    /// The token record.
+    pub token: RefreshRecord,
+    /// The grant it belongs to.
+    pub grant: GrantRecord,
+}
+
+/// Where a device authorization stands (RFC 8628).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceStatus {
+    /// Waiting for the user.
+    Pending,
+    /// Approved; tokens not yet collected.
+    Approved {
+        /// The approving subject.
+        subject: String,
+        /// Its credential version at approval.
+        credential_version: u32,
+        /// The grant the tokens will belong to.
+        grant_id: GrantId,
+    },
+    /// The user said no.
+    Denied,
+    /// Tokens were issued; the device code is spent.
+    Consumed,
+}
+
+/// A device authorization, reachable by the device code's hash and by the user code's hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// SHA-256 of the device code.
+    pub device_code_hash: SecretHash,
+    /// SHA-256 of the normalized user code.
+    pub user_code_hash: SecretHash,
+    /// The requesting client.
+    pub client_id: String,
+    /// The requested scope.
+    pub scope: Scope,
+    /// Issue time.
+    pub issued_at: u64,
+    /// Expiry of both codes.
+    pub expires_at: u64,
+    /// Current minimum polling interval in seconds (grows by 5 on each `slow_down`).
+    pub interval: u64,
+    /// Time of the last poll.
+    pub last_poll: Option<u64>,
+    /// Where it stands.
+    pub status: DeviceStatus,
+    /// Bumped by every successful [`Op::SwapDevice`].
+    pub revision: u64,
+}
+
+/// How to find a device authorization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum DeviceLookup {
+    /// By the hash of the device code (token polling).
+    DeviceCode(SecretHash),
+    /// By the hash of the normalized user code (the verification page).
+    UserCode(SecretHash),
+}
+
+/// Per-subject state: the credential version that access tokens must carry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectRecord {
+    /// Bumped by [`Effect::RevokeSubject`] (password change, account disabled).
+    pub credential_version: u32,
+}
+
+/// A local user account of an embedding server (the reference server keeps its logins here).
+/// The engine itself never reads it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Login name, also the OAuth subject.
+    pub username: String,
+    /// Password hash in PHC string format (argon2id in the reference server).
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: u64,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A read (or atomic read-modify-write) the driver answers from the store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Reply: [`Reply::Client`].
+    GetClient {
+        /// The client identifier.
+        client_id: String,
+    },
+    /// Reply: [`Reply::Clients`], every client.
+    ListClients,
+    /// Reply: [`Reply::Subject`]; an unknown subject has the default record.
+    GetSubject {
+        /// The subject.
+        subject: String,
+    },
+    /// Atomic take. Reply: [`Reply::Code`].
+    TakeCode {
+        /// Hash of the presented code.
+        hash: SecretHash,
+    },
+    /// Reply: [`Reply::Refresh`]; `None` when the token or its grant is unknown.
+    GetRefresh {
+        /// Hash of the presented token.
+        hash: SecretHash,
+    },
+    /// Compare-and-swap: if `old` is [`RefreshState::Active`], mark it rotated at `new.issued_at`,
+    /// insert `new`, and set the grant's `expires_at` to `new.expires_at`. Reply: [`Reply::Swapped`].
+    RotateRefresh {
+        /// Hash of the token being replaced.
+        old: SecretHash,
+        /// Its successor.
+        new: RefreshRecord,
+    },
+    /// Reply: [`Reply::Device`].
+    GetDevice {
+        /// Which code to look the authorization up by.
+        by: DeviceLookup,
+    },
+    /// Compare-and-swap: if the stored record (found by `record.device_code_hash`) has revision
+    /// `expected_revision`, replace it with `record`. Reply: [`Reply::Swapped`].
+    SwapDevice {
+        /// The revision the engine read.
+        expected_revision: u64,
+        /// The new record (its `revision` is `expected_revision + 1`).
+        record: DeviceRecord,
+    },
+    /// Atomically add one to the counter `key` and return the new value. A counter that does not
+    /// exist, or whose window ended, starts again at zero with the window ending at `expires_at`.
+    /// Reply: [`Reply::Count`].
+    Count {
+        /// What is counted (e.g. `user_code:<address>`, `login:<user>`).
+        key: String,
+        /// End of the counting window.
+        expires_at: u64,
+    },
+    /// Reply: [`Reply::User`].
+    GetUser {
+        /// The login name.
+        username: String,
+    },
+    /// Reply: [`Reply::Users`], every user.
+    ListUsers,
+}
+
+/// What [`Op::TakeCode`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CodeTake {
+    /// First redemption: the record, now marked used.
+    Taken(CodeRecord),
+    /// Already redeemed before: the record, so a replay can revoke the grant issued from it.
+    Used(CodeRecord),
+    /// Unknown or purged.
+    Missing,
+}
+
+/// The store's answer to an [`Op`]; each op has exactly one matching variant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// For [`Op::GetClient`].
+    Client(Option<ClientRecord>),
+    /// For [`Op::ListClients`].
+    Clients(Vec<ClientRecord>),
+    /// For [`Op::GetSubject`].
+    Subject(SubjectRecord),
+    /// For [`Op::TakeCode`].
+    Code(CodeTake),
+    /// For [`Op::GetRefresh`].
+    Refresh(Option<RefreshGrant>),
+    /// For [`Op::RotateRefresh`] and [`Op::SwapDevice`]: whether the swap happened.
+    Swapped(bool),
+    /// For [`Op::GetDevice`].
+    Device(Option<DeviceRecord>),
+    /// For [`Op::Count`].
+    Count(u32),
+    /// For [`Op::GetUser`].
+    User(Option<UserRecord>),
+    /// For [`Op::ListUsers`].
+    Users(Vec<UserRecord>),
+}
+
+/// A write the driver applies, in order, before sending the response.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Insert or replace a client.
+    PutClient(ClientRecord),
+    /// Delete a client and revoke all its grants as [`Effect::RevokeClient`] does.
+    DeleteClient {
+        /// The client.
+        client_id: String,
+        /// The time of deletion.
+        at: u64,
+        /// Until when revocation entries must be kept (the longest access token lifetime from `at`).
+        keep_until: u64,
+    },
+    /// Store a new authorization code.
+    PutCode(CodeRecord),
+    /// Store a new grant.
+    PutGrant(GrantRecord),
+    /// Store a new refresh token.
+    PutRefresh(RefreshRecord),
+    /// Store a new device authorization.
+    PutDevice(DeviceRecord),
+    /// Revoke a grant: its refresh tokens die, and access tokens issued at or before `at` fail
+    /// validation. The store keeps the revocation visible to [`RevocationView`] until `keep_until`.
+    RevokeGrant {
+        /// The grant.
+        grant_id: GrantId,
+        /// The revocation time.
+        at: u64,
+        /// When every access token issued up to `at` has expired.
+        keep_until: u64,
+    },
+    /// Revoke only the access tokens of a grant issued at or before `at`; refresh tokens live on.
+    RevokeAccess {
+        /// The grant.
+        grant_id: GrantId,
+        /// The revocation time.
+        at: u64,
+        /// When every access token issued up to `at` has expired.
+        keep_until: u64,
+    },
+    /// Bump the subject's credential version (invalidating its access tokens) and revoke all its
+    /// grants as [`Effect::RevokeGrant`] does. Also drops its unredeemed codes and pending device
+    /// approvals.
+    RevokeSubject {
+        /// The subject.
+        subject: String,
+        /// The revocation time.
+        at: u64,
+        /// Until when revocation entries must be kept.
+        keep_until: u64,
+    },
+    /// Revoke every grant of a client as [`Effect::RevokeGrant`] does.
+    RevokeClient {
+        /// The client.
+        client_id: String,
+        /// The revocation time.
+        at: u64,
+        /// Until when revocation entries must be kept.
+        keep_until: u64,
+    },
+    /// Forget a counter (e.g. after a successful login).
+    ResetCounter {
+        /// The counter.
+        key: String,
+    },
+    /// Insert or replace a user.
+    PutUser(UserRecord),
+    /// Delete a user (the embedder also emits [`Effect::RevokeSubject`]).
+    DeleteUser {
+        /// The login name.
+        username: String,
+    },
+}
+
+/// A store failed (IO error, corruption, overload). Drivers answer `server_error` /
+/// `temporarily_unavailable`; the client did nothing wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "store error: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What a purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeStats {
+    /// Records dropped.
+    pub removed: u64,
+}
+
+/// The synchronous store contract (what a mail server's own thread-per-connection code calls).
+///
+/// `execute` must answer each op as documented on [`Op`], atomically for the atomic ones. `apply`
+/// must make all effects durable (as far as the store promises durability) before returning.
+pub trait Store {
+    /// Answers one op.
+    fn execute(&self, op: Op) -> Result<Reply, StoreError>;
+    /// Applies effects in order.
+    fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError>;
+    /// Drops every record whose expiry is at or before `now`.
+    fn purge(&self, now: u64) -> Result<PurgeStats, StoreError>;
+}
+
+/// The asynchronous store contract, with the same meaning as [`Store`].
+pub trait AsyncStore: Send + Sync {
+    /// Answers one op.
+    fn execute(&self, op: Op) -> impl std::future::Future<Output = Result<Reply, StoreError>> + Send;
+    /// Applies effects in order.
+    fn apply(
+        &self,
+        effects: Vec<Effect>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// Drops every record whose expiry is at or before `now`.
+    fn purge(&self, now: u64)
+        -> impl std::future::Future<Output = Result<PurgeStats, StoreError>> + Send;
+}
+
+/// The in-memory revocation state that access token validation consults.
+pub trait RevocationView {
+    /// If access tokens of the grant issued at or before some time are revoked, that time.
+    fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64>;
+    /// The subject's current credential version (0 for a subject never revoked).
+    fn credential_version(&self, subject: &str) -> u32;
+}
+
+/// A view with nothing revoked: for checking a token's signature and expiry alone.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NothingRevoked;
+
+impl RevocationView for NothingRevoked {
+    fn access_revoked_at(&self, _: &GrantId) -> Option<u64> {
+        None
+    }
+    fn credential_version(&self, _: &str) -> u32 {
+        0
+    }
+}
