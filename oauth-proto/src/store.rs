@@ -221,7 +221,7 @@ impl std::fmt::Debug for UserRecord {
 }
 
 /// A read (or atomic read-modify-write) the driver answers from the store.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
     /// Reply: [`Reply::Client`].
     GetClient {
@@ -267,12 +267,14 @@ pub enum Op {
         record: DeviceRecord,
     },
     /// Atomically add one to the counter `key` and return the new value. A counter that does not
-    /// exist, or whose window ended, starts again at zero with the window ending at `expires_at`.
-    /// Reply: [`Reply::Count`].
+    /// exist, or whose window ended at or before `now`, starts again at zero with its window ending
+    /// at `expires_at`. Reply: [`Reply::Count`].
     Count {
         /// What is counted (e.g. `user_code:<address>`, `login:<user>`).
         key: String,
-        /// End of the counting window.
+        /// The current time.
+        now: u64,
+        /// End of a new counting window.
         expires_at: u64,
     },
     /// Reply: [`Reply::User`].
@@ -285,7 +287,7 @@ pub enum Op {
 }
 
 /// What [`Op::TakeCode`] found.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CodeTake {
     /// First redemption: the record, now marked used.
     Taken(CodeRecord),
@@ -296,7 +298,7 @@ pub enum CodeTake {
 }
 
 /// The store's answer to an [`Op`]; each op has exactly one matching variant.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
     /// For [`Op::GetClient`].
     Client(Option<ClientRecord>),
@@ -321,7 +323,7 @@ pub enum Reply {
 }
 
 /// A write the driver applies, in order, before sending the response.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Effect {
     /// Insert or replace a client.
     PutClient(ClientRecord),
@@ -460,5 +462,16 @@ impl RevocationView for NothingRevoked {
     }
     fn credential_version(&self, _: &str) -> u32 {
         0
+    }
+}
+
+impl Op {
+    /// True for the ops that change the store (the atomic ones); a journaling store must make
+    /// these durable before answering, exactly like effects.
+    pub fn mutates(&self) -> bool {
+        matches!(
+            self,
+            Op::TakeCode { .. } | Op::RotateRefresh { .. } | Op::SwapDevice { .. } | Op::Count { .. }
+        )
     }
 }

@@ -1,1 +1,97 @@
-//! placeholder
+//! An in-memory store for the `oauth-proto` engine.
+//!
+//! [`MemoryState`] is the store's logic as a plain data structure: it answers [`Op`]s and applies
+//! [`Effect`]s exactly as the contract in `oauth_proto::store` describes, with no locking and no IO.
+//! [`MemoryStore`] wraps it in a lock and implements the synchronous and asynchronous store traits
+//! and the [`RevocationView`] that access token validation reads.
+//!
+//! Keeping the logic in `MemoryState` lets the file store reuse it unchanged: it journals the same
+//! mutating ops and effects and replays them into a `MemoryState` at start-up, so both stores
+//! answer every op identically by construction.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod state;
+
+pub use state::{MemoryState, Record};
+
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use oauth_proto::store::{
+    AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
+};
+
+/// A thread-safe in-memory store. Nothing survives the process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: RwLock<MemoryState>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store holding `state`.
+    pub fn from_state(state: MemoryState) -> Self {
+        MemoryStore { state: RwLock::new(state) }
+    }
+
+    /// Read access to the state (a poisoned lock is recovered: the state is never left half-updated,
+    /// because every mutation completes before it can panic).
+    pub fn read(&self) -> RwLockReadGuard<'_, MemoryState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write access to the state.
+    pub fn write(&self) -> RwLockWriteGuard<'_, MemoryState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn execute(&self, op: Op) -> Result<Reply, StoreError> {
+        if op.mutates() {
+            Ok(self.write().execute(op))
+        } else {
+            Ok(self.read().query(&op))
+        }
+    }
+
+    fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
+        let mut state = self.write();
+        for effect in effects {
+            state.apply(effect);
+        }
+        Ok(())
+    }
+
+    fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
+        Ok(self.write().purge(now))
+    }
+}
+
+impl AsyncStore for MemoryStore {
+    async fn execute(&self, op: Op) -> Result<Reply, StoreError> {
+        Store::execute(self, op)
+    }
+
+    async fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
+        Store::apply(self, effects)
+    }
+
+    async fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
+        Store::purge(self, now)
+    }
+}
+
+impl RevocationView for MemoryStore {
+    fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
+        self.read().access_revoked_at(grant_id)
+    }
+
+    fn credential_version(&self, subject: &str) -> u32 {
+        self.read().credential_version(subject)
+    }
+}
