@@ -88,11 +88,17 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// A ring that signs with `signing` and also accepts tokens of `older` keys.
-    pub fn new(signing: TokenKey, older: Vec<TokenKey>) -> Result<Self, crate::config::ConfigError> {
+    pub fn new(
+        signing: TokenKey,
+        older: Vec<TokenKey>,
+    ) -> Result<Self, crate::config::ConfigError> {
         let mut verifying = vec![signing.clone()];
         for k in older {
             if verifying.iter().any(|v| v.id == k.id) {
-                return Err(crate::config::ConfigError(format!("token key id {} is listed twice", k.id)));
+                return Err(crate::config::ConfigError(format!(
+                    "token key id {} is listed twice",
+                    k.id
+                )));
             }
             verifying.push(k);
         }
@@ -181,7 +187,13 @@ pub fn issue(keys: &KeyRing, claims: &AccessClaims) -> Result<String, TokenError
     raw.extend_from_slice(client);
     raw.extend_from_slice(&(scope.len() as u16).to_be_bytes());
     raw.extend_from_slice(scope.as_bytes());
-    let tag = keys.signing.mac.clone().chain_update(&raw).finalize().into_bytes();
+    let tag = keys
+        .signing
+        .mac
+        .clone()
+        .chain_update(&raw)
+        .finalize()
+        .into_bytes();
     raw.extend_from_slice(&tag);
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw))
 }
@@ -244,7 +256,15 @@ fn parse_body(body: &[u8]) -> Option<AccessClaims> {
     if !r.0.is_empty() {
         return None;
     }
-    Some(AccessClaims { grant_id, subject, client_id, scope, issued_at, expires_at, credential_version })
+    Some(AccessClaims {
+        grant_id,
+        subject,
+        client_id,
+        scope,
+        issued_at,
+        expires_at,
+        credential_version,
+    })
 }
 
 struct Reader<'a>(&'a [u8]);

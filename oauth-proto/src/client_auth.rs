@@ -36,7 +36,9 @@ pub fn decode_basic(header: &str) -> Result<(String, Secret), OAuthError> {
     let header = header.trim();
     let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client("only the Basic authentication scheme is supported"));
+        return Err(OAuthError::invalid_client(
+            "only the Basic authentication scheme is supported",
+        ));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(rest.trim())
@@ -46,10 +48,12 @@ pub fn decode_basic(header: &str) -> Result<(String, Secret), OAuthError> {
     let (user, pass) = text
         .split_once(':')
         .ok_or_else(|| OAuthError::invalid_client("the Basic credentials have no ':' separator"))?;
-    let id = form_decode(user)
-        .ok_or_else(|| OAuthError::invalid_client("the Basic user name is not form-urlencoded UTF-8"))?;
-    let secret = form_decode(pass)
-        .ok_or_else(|| OAuthError::invalid_client("the Basic password is not form-urlencoded UTF-8"))?;
+    let id = form_decode(user).ok_or_else(|| {
+        OAuthError::invalid_client("the Basic user name is not form-urlencoded UTF-8")
+    })?;
+    let secret = form_decode(pass).ok_or_else(|| {
+        OAuthError::invalid_client("the Basic password is not form-urlencoded UTF-8")
+    })?;
     if id.is_empty() {
         return Err(OAuthError::invalid_client("the Basic user name is empty"));
     }
@@ -77,9 +81,15 @@ pub fn presented(authorization: Option<&str>, body: &Params) -> Result<Presented
         }
         let (client_id, secret) = decode_basic(header)?;
         if body_id.is_some_and(|id| id != client_id) {
-            return Err(OAuthError::invalid_client("client_id in the body differs from the Basic user"));
+            return Err(OAuthError::invalid_client(
+                "client_id in the body differs from the Basic user",
+            ));
         }
-        return Ok(Presented { client_id, secret: Some(secret), method: AuthMethod::ClientSecretBasic });
+        return Ok(Presented {
+            client_id,
+            secret: Some(secret),
+            method: AuthMethod::ClientSecretBasic,
+        });
     }
     match (body_id, body_secret) {
         (Some(id), Some(secret)) => Ok(Presented {
@@ -87,23 +97,36 @@ pub fn presented(authorization: Option<&str>, body: &Params) -> Result<Presented
             secret: Some(Secret::new(secret)),
             method: AuthMethod::ClientSecretPost,
         }),
-        (Some(id), None) => Ok(Presented { client_id: id.to_owned(), secret: None, method: AuthMethod::None }),
-        (None, Some(_)) => Err(OAuthError::invalid_request("client_secret was sent without client_id")),
-        (None, None) => Err(OAuthError::invalid_client("client authentication is required")),
+        (Some(id), None) => Ok(Presented {
+            client_id: id.to_owned(),
+            secret: None,
+            method: AuthMethod::None,
+        }),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "client_secret was sent without client_id",
+        )),
+        // RFC 6749 §4.1.3: an unauthenticated client must name itself.
+        (None, None) => Err(OAuthError::invalid_request(
+            "client_id is required when the client does not authenticate",
+        )),
     }
 }
 
 /// Checks presented credentials against the stored client (`None` when the id is unknown).
-pub fn verify(presented: &Presented, client: Option<ClientRecord>, now: u64) -> Result<ClientRecord, OAuthError> {
+pub fn verify(
+    presented: &Presented,
+    client: Option<ClientRecord>,
+    now: u64,
+) -> Result<ClientRecord, OAuthError> {
     let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     match (client.kind, &presented.secret) {
         (ClientKind::Public, None) => Ok(client),
-        (ClientKind::Public, Some(_)) => {
-            Err(OAuthError::invalid_client("the client is public and has no secret to present"))
-        }
-        (ClientKind::Confidential, None) => {
-            Err(OAuthError::invalid_client("the client is confidential and must authenticate"))
-        }
+        (ClientKind::Public, Some(_)) => Err(OAuthError::invalid_client(
+            "the client is public and has no secret to present",
+        )),
+        (ClientKind::Confidential, None) => Err(OAuthError::invalid_client(
+            "the client is confidential and must authenticate",
+        )),
         (ClientKind::Confidential, Some(secret)) => {
             let matches = client.secret_hash.is_some_and(|h| h.ct_eq(&secret.hash()));
             if !matches {

@@ -95,9 +95,17 @@ impl Default for Config {
             confidential_registration: RegistrationPolicy::InitialAccessToken,
             initial_access_tokens: Vec::new(),
             introspection: IntrospectionPolicy::Default,
-            scopes_supported: ["openid", "email", "profile", "offline_access", "mail", "calendar", "contacts"]
-                .map(String::from)
-                .to_vec(),
+            scopes_supported: [
+                "openid",
+                "email",
+                "profile",
+                "offline_access",
+                "mail",
+                "calendar",
+                "contacts",
+            ]
+            .map(String::from)
+            .to_vec(),
             default_client_scope: "openid email profile offline_access mail calendar contacts"
                 .to_owned(),
             max_redirect_uris: 10,
@@ -128,7 +136,9 @@ fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), ConfigError> {
 }
 
 fn within(name: &str, v: u64, lo: u64, hi: u64) -> Result<(), ConfigError> {
-    check((lo..=hi).contains(&v), || format!("{name} is {v}, it must be between {lo} and {hi}"))
+    check((lo..=hi).contains(&v), || {
+        format!("{name} is {v}, it must be between {lo} and {hi}")
+    })
 }
 
 impl Config {
@@ -137,31 +147,76 @@ impl Config {
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|e| ConfigError(format!("issuer {:?} is not a URL: {e}", self.issuer)))?;
         check(matches!(issuer.scheme(), "https" | "http"), || {
-            format!("issuer {:?} must be an https URL (http only for testing)", self.issuer)
-        })?;
-        check(issuer.query().is_none() && issuer.fragment().is_none(), || {
-            format!("issuer {:?} must not have a query or fragment (RFC 8414 §2)", self.issuer)
-        })?;
-        check(issuer.host_str().is_some(), || format!("issuer {:?} has no host", self.issuer))?;
-        within("access_token_ttl_secs", self.access_token_ttl_secs, 60, 86400)?;
-        within("refresh_token_ttl_secs", self.refresh_token_ttl_secs, 300, 5 * 365 * 86400)?;
-        check(self.refresh_renewal_threshold_secs < self.refresh_token_ttl_secs, || {
             format!(
+                "issuer {:?} must be an https URL (http only for testing)",
+                self.issuer
+            )
+        })?;
+        check(
+            issuer.query().is_none() && issuer.fragment().is_none(),
+            || {
+                format!(
+                    "issuer {:?} must not have a query or fragment (RFC 8414 §2)",
+                    self.issuer
+                )
+            },
+        )?;
+        check(issuer.host_str().is_some(), || {
+            format!("issuer {:?} has no host", self.issuer)
+        })?;
+        within(
+            "access_token_ttl_secs",
+            self.access_token_ttl_secs,
+            60,
+            86400,
+        )?;
+        within(
+            "refresh_token_ttl_secs",
+            self.refresh_token_ttl_secs,
+            300,
+            5 * 365 * 86400,
+        )?;
+        check(
+            self.refresh_renewal_threshold_secs < self.refresh_token_ttl_secs,
+            || {
+                format!(
                 "refresh_renewal_threshold_secs ({}) must be less than refresh_token_ttl_secs ({})",
                 self.refresh_renewal_threshold_secs, self.refresh_token_ttl_secs
             )
-        })?;
-        within("authorization_code_ttl_secs", self.authorization_code_ttl_secs, 10, 600)?;
+            },
+        )?;
+        within(
+            "authorization_code_ttl_secs",
+            self.authorization_code_ttl_secs,
+            10,
+            600,
+        )?;
         within("device_code_ttl_secs", self.device_code_ttl_secs, 60, 86400)?;
-        within("device_poll_interval_secs", self.device_poll_interval_secs, 1, 60)?;
-        within("device_max_user_code_attempts", self.device_max_user_code_attempts.into(), 1, 100)?;
+        within(
+            "device_poll_interval_secs",
+            self.device_poll_interval_secs,
+            1,
+            60,
+        )?;
+        within(
+            "device_max_user_code_attempts",
+            self.device_max_user_code_attempts.into(),
+            1,
+            100,
+        )?;
         for s in &self.scopes_supported {
-            check(crate::scope::Scope::parse(s).map(|p| p.tokens().len() == 1).unwrap_or(false), || {
-                format!("scopes_supported entry {s:?} is not a single scope token")
-            })?;
+            check(
+                crate::scope::Scope::parse(s)
+                    .map(|p| p.tokens().len() == 1)
+                    .unwrap_or(false),
+                || format!("scopes_supported entry {s:?} is not a single scope token"),
+            )?;
         }
         let default = crate::scope::Scope::parse(&self.default_client_scope).map_err(|_| {
-            ConfigError(format!("default_client_scope {:?} is not a valid scope", self.default_client_scope))
+            ConfigError(format!(
+                "default_client_scope {:?} is not a valid scope",
+                self.default_client_scope
+            ))
         })?;
         let supported = crate::scope::Scope::from_tokens(self.scopes_supported.clone());
         check(default.is_subset_of(&supported), || {
@@ -173,8 +228,18 @@ impl Config {
             || "initial_access_tokens must be at least 16 characters each".to_owned(),
         )?;
         within("max_redirect_uris", self.max_redirect_uris as u64, 1, 100)?;
-        within("max_metadata_string_len", self.max_metadata_string_len as u64, 64, 65536)?;
-        within("max_body_bytes", self.max_body_bytes as u64, 1024, 16 * 1024 * 1024)?;
+        within(
+            "max_metadata_string_len",
+            self.max_metadata_string_len as u64,
+            64,
+            65536,
+        )?;
+        within(
+            "max_body_bytes",
+            self.max_body_bytes as u64,
+            1024,
+            16 * 1024 * 1024,
+        )?;
         Ok(())
     }
 

@@ -96,7 +96,11 @@ pub struct OAuthError {
 impl OAuthError {
     /// An error with a description.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { code, description: sanitize(description.into()), www_authenticate: None }
+        OAuthError {
+            code,
+            description: sanitize(description.into()),
+            www_authenticate: None,
+        }
     }
 
     /// `invalid_request`.
@@ -148,5 +152,10 @@ fn sanitize(d: Cow<'static, str>) -> Cow<'static, str> {
     if d.len() <= 300 && d.chars().all(ok) {
         return d;
     }
-    Cow::Owned(d.chars().take(300).map(|c| if ok(c) { c } else { '?' }).collect())
+    Cow::Owned(
+        d.chars()
+            .take(300)
+            .map(|c| if ok(c) { c } else { '?' })
+            .collect(),
+    )
 }

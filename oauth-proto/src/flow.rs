@@ -26,7 +26,7 @@ use crate::store::{AsyncStore, Effect, Op, Reply, Store, StoreError};
 
 /// Signals that a run stopped at an unanswered op (carried inside). Only [`Cx::ask`] creates it.
 #[derive(Debug)]
-pub struct Suspend(Op);
+pub struct Suspend(Box<Op>);
 
 /// The context an endpoint's code runs in: clock, randomness, store answers, recorded effects.
 pub struct Cx<'a> {
@@ -54,7 +54,7 @@ impl Cx<'_> {
             self.asked += 1;
             return Ok(reply.clone());
         }
-        Err(Suspend(op))
+        Err(Suspend(Box::new(op)))
     }
 
     /// Records a write to apply when the flow is done.
@@ -102,7 +102,11 @@ pub struct Flow<P> {
 impl<P: Procedure> Flow<P> {
     /// A flow for `procedure` at time `now`.
     pub fn new(procedure: P, now: u64) -> Self {
-        Flow { procedure, now, answers: Vec::new() }
+        Flow {
+            procedure,
+            now,
+            answers: Vec::new(),
+        }
     }
 
     /// Runs the procedure as far as the answers so far allow.
@@ -115,8 +119,11 @@ impl<P: Procedure> Flow<P> {
             effects: Vec::new(),
         };
         match self.procedure.run(&mut cx) {
-            Ok(output) => Step::Done(Done { output, effects: cx.effects }),
-            Err(Suspend(op)) => Step::Op(op),
+            Ok(output) => Step::Done(Done {
+                output,
+                effects: cx.effects,
+            }),
+            Err(Suspend(op)) => Step::Op(*op),
         }
     }
 

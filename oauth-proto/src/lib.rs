@@ -1,17 +1,55 @@
 //! `oauth-proto`: a sans-IO OAuth 2.0 authorization server engine.
+//!
+//! The engine turns parsed requests into responses and storage effects. It performs **no IO of any
+//! kind**: no sockets, no files, no threads, no async runtime, and it never reads the clock or the
+//! operating system's randomness. The current Unix time and a [`Random`](random::Random) source are
+//! arguments; the store is reached only through [`Op`](store::Op)s the driver answers and
+//! [`Effect`](store::Effect)s it applies. `clippy.toml` bans `SystemTime::now`, `Instant::now` and
+//! OS randomness in this crate, so the rule is checked, not just promised.
+//!
+//! # The run loop
+//! 1. Build one [`Engine`] from a [`Config`](config::Config) and a [`KeyRing`](access_token::KeyRing).
+//! 2. For each request, call its entry point (e.g. [`Engine::token`]) with the parsed request and
+//!    `now`. It returns a [`Flow`](flow::Flow) (or, for pure steps, the answer itself).
+//! 3. Step the flow: answer each [`Op`](store::Op) from the store, then apply the effects of
+//!    [`Done`](flow::Done) *before* sending its output. [`flow::drive`] and [`flow::drive_async`] do it.
+//! 4. Validate access tokens with [`Engine::validate_access_token`]: no store round trip.
+//!
+//! # Choices where the specifications disagree (RFC 6749 vs RFC 9700 / OAuth 2.1)
+//! | topic | choice |
+//! |---|---|
+//! | secret-based client auth | both `client_secret_basic` and `client_secret_post` are accepted and advertised |
+//! | `Pragma: no-cache` | sent with `Cache-Control: no-store` on every credential-bearing response |
+//! | `redirect_uri` at the token endpoint | required and identical when the authorization request had it (RFC 6749 §4.1.3); otherwise optional, and it must match whenever sent |
+//! | PKCE | required for public clients, and for confidential ones by default (`require_pkce_for_confidential`); `S256` only unless `allow_plain_pkce` |
+//! | implicit and password grants | not implemented: `unsupported_response_type` / `unsupported_grant_type` |
+//! | loopback redirects | any port for `http://127.0.0.1` and `http://[::1]`; `localhost` is matched exactly |
+//! | refresh token reuse | a rotated token presented again revokes the whole grant |
+//! | missing `code_verifier` | `invalid_request`; a wrong one is `invalid_grant` |
+//! | revoking another client's token | refused with `unauthorized_client`, the token left valid |
+//! | failed client authentication | always 401 `invalid_client` with a `WWW-Authenticate: Basic` challenge |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod access_token;
+pub mod ask;
+pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod flow;
+pub mod http;
+pub mod issue;
 pub mod params;
 pub mod pkce;
 pub mod random;
+pub mod redirect;
 pub mod response;
 pub mod scope;
 pub mod secret;
 pub mod store;
+pub mod token;
+
+pub use engine::Engine;

@@ -15,7 +15,9 @@ impl Params {
     pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(input)
             .map(Params)
-            .map_err(|_| OAuthError::invalid_request("the parameters are not valid form-urlencoded UTF-8"))
+            .map_err(|_| {
+                OAuthError::invalid_request("the parameters are not valid form-urlencoded UTF-8")
+            })
     }
 
     /// The value of `name`: `None` when absent or empty, an error when sent more than once.
@@ -31,15 +33,18 @@ impl Params {
             }
         }
         if count > 1 {
-            return Err(OAuthError::invalid_request(format!("parameter {name} was sent more than once")));
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {name} was sent more than once"
+            )));
         }
         Ok(found)
     }
 
     /// Like [`Params::get`], but absence is `invalid_request`.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)?
-            .ok_or_else(|| OAuthError::invalid_request(format!("missing required parameter {name}")))
+        self.get(name)?.ok_or_else(|| {
+            OAuthError::invalid_request(format!("missing required parameter {name}"))
+        })
     }
 
     /// True when `name` appears at all, even empty.

@@ -41,8 +41,7 @@ impl PkceMethod {
 /// True for `43*128unreserved` (RFC 7636 §4.1, §4.2): the syntax of verifiers and challenges.
 pub fn is_valid_verifier_syntax(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 

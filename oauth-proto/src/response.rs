@@ -45,10 +45,15 @@ impl Response {
         }
         let mut r = Response::json(
             err.status(),
-            &Body { error: err.code.as_str(), error_description: &err.description },
+            &Body {
+                error: err.code.as_str(),
+                error_description: &err.description,
+            },
         );
         if err.status() == 401 {
-            let challenge = err.www_authenticate.unwrap_or(crate::client_auth::BASIC_CHALLENGE);
+            let challenge = err
+                .www_authenticate
+                .unwrap_or(crate::client_auth::BASIC_CHALLENGE);
             r.headers.push(("www-authenticate", challenge.to_owned()));
         }
         r
@@ -69,7 +74,10 @@ impl Response {
 
     /// The value of a header, by lowercase name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -50,7 +50,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// SHA-256 of a secret: the only form in which stores keep codes, tokens and client secrets.
-#[derive(Clone, Copy, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Eq, Serialize, Deserialize)]
 pub struct SecretHash(pub [u8; 32]);
 
 impl SecretHash {
@@ -73,6 +73,13 @@ impl SecretHash {
 impl PartialEq for SecretHash {
     fn eq(&self, other: &Self) -> bool {
         self.ct_eq(other)
+    }
+}
+
+// Consistent with `PartialEq`: equal hashes have equal bytes, so they hash alike.
+impl std::hash::Hash for SecretHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
     }
 }
 

@@ -433,15 +433,20 @@ pub trait Store {
 /// The asynchronous store contract, with the same meaning as [`Store`].
 pub trait AsyncStore: Send + Sync {
     /// Answers one op.
-    fn execute(&self, op: Op) -> impl std::future::Future<Output = Result<Reply, StoreError>> + Send;
+    fn execute(
+        &self,
+        op: Op,
+    ) -> impl std::future::Future<Output = Result<Reply, StoreError>> + Send;
     /// Applies effects in order.
     fn apply(
         &self,
         effects: Vec<Effect>,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
     /// Drops every record whose expiry is at or before `now`.
-    fn purge(&self, now: u64)
-        -> impl std::future::Future<Output = Result<PurgeStats, StoreError>> + Send;
+    fn purge(
+        &self,
+        now: u64,
+    ) -> impl std::future::Future<Output = Result<PurgeStats, StoreError>> + Send;
 }
 
 /// The in-memory revocation state that access token validation consults.
@@ -471,7 +476,10 @@ impl Op {
     pub fn mutates(&self) -> bool {
         matches!(
             self,
-            Op::TakeCode { .. } | Op::RotateRefresh { .. } | Op::SwapDevice { .. } | Op::Count { .. }
+            Op::TakeCode { .. }
+                | Op::RotateRefresh { .. }
+                | Op::SwapDevice { .. }
+                | Op::Count { .. }
         )
     }
 }

@@ -35,7 +35,9 @@ impl MemoryStore {
 
     /// A store holding `state`.
     pub fn from_state(state: MemoryState) -> Self {
-        MemoryStore { state: RwLock::new(state) }
+        MemoryStore {
+            state: RwLock::new(state),
+        }
     }
 
     /// Read access to the state (a poisoned lock is recovered: the state is never left half-updated,

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use oauth_proto::client::ClientRecord;
 use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
-    CodeRecord, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId, GrantRecord, Op,
-    PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply, SubjectRecord, UserRecord,
+    CodeRecord, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId, GrantRecord,
+    Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply, SubjectRecord, UserRecord,
 };
 
 /// One stored record, as a snapshot lists them. `MemoryState` is exactly the set of its records.
@@ -88,7 +88,10 @@ impl MemoryState {
             }
             Op::GetRefresh { hash } => Reply::Refresh(self.refresh.get(hash).and_then(|token| {
                 let grant = self.grants.get(&token.grant_id)?;
-                Some(RefreshGrant { token: token.clone(), grant: grant.clone() })
+                Some(RefreshGrant {
+                    token: token.clone(),
+                    grant: grant.clone(),
+                })
             })),
             Op::GetDevice { by } => Reply::Device(self.device(by).cloned()),
             Op::GetUser { username } => Reply::User(self.users.get(username).cloned()),
@@ -117,7 +120,10 @@ impl MemoryState {
                 }
             }),
             Op::RotateRefresh { old, new } => Reply::Swapped(self.rotate(old, new)),
-            Op::SwapDevice { expected_revision, record } => {
+            Op::SwapDevice {
+                expected_revision,
+                record,
+            } => {
                 let swapped = match self.devices.get_mut(&record.device_code_hash) {
                     Some(current) if current.revision == expected_revision => {
                         *current = record;
@@ -127,7 +133,11 @@ impl MemoryState {
                 };
                 Reply::Swapped(swapped)
             }
-            Op::Count { key, now, expires_at } => {
+            Op::Count {
+                key,
+                now,
+                expires_at,
+            } => {
                 let entry = self.counters.entry(key).or_insert((0, expires_at));
                 if entry.1 <= now {
                     *entry = (0, expires_at);
@@ -140,11 +150,15 @@ impl MemoryState {
     }
 
     fn rotate(&mut self, old: SecretHash, new: RefreshRecord) -> bool {
-        let Some(current) = self.refresh.get_mut(&old) else { return false };
+        let Some(current) = self.refresh.get_mut(&old) else {
+            return false;
+        };
         if current.state != RefreshState::Active || current.grant_id != new.grant_id {
             return false;
         }
-        let Some(grant) = self.grants.get_mut(&new.grant_id) else { return false };
+        let Some(grant) = self.grants.get_mut(&new.grant_id) else {
+            return false;
+        };
         if grant.revoked_at.is_some() {
             return false;
         }
@@ -167,7 +181,11 @@ impl MemoryState {
             Effect::PutClient(c) => {
                 self.clients.insert(c.client_id.clone(), c);
             }
-            Effect::DeleteClient { client_id, at, keep_until } => {
+            Effect::DeleteClient {
+                client_id,
+                at,
+                keep_until,
+            } => {
                 self.clients.remove(&client_id);
                 self.revoke_where(|g| g.client_id == client_id, at, keep_until);
             }
@@ -184,16 +202,26 @@ impl MemoryState {
                 self.user_codes.insert(d.user_code_hash, d.device_code_hash);
                 self.devices.insert(d.device_code_hash, d);
             }
-            Effect::RevokeGrant { grant_id, at, keep_until } => {
+            Effect::RevokeGrant {
+                grant_id,
+                at,
+                keep_until,
+            } => {
                 if let Some(g) = self.grants.get_mut(&grant_id) {
                     g.revoked_at.get_or_insert(at);
                 }
                 self.revoke_access(grant_id, at, keep_until);
             }
-            Effect::RevokeAccess { grant_id, at, keep_until } => {
-                self.revoke_access(grant_id, at, keep_until)
-            }
-            Effect::RevokeSubject { subject, at, keep_until } => {
+            Effect::RevokeAccess {
+                grant_id,
+                at,
+                keep_until,
+            } => self.revoke_access(grant_id, at, keep_until),
+            Effect::RevokeSubject {
+                subject,
+                at,
+                keep_until,
+            } => {
                 let record = self.subjects.entry(subject.clone()).or_default();
                 record.credential_version = record.credential_version.wrapping_add(1);
                 self.codes.retain(|_, (c, _)| c.subject != subject);
@@ -204,7 +232,11 @@ impl MemoryState {
                 self.user_codes.retain(|_, d| devices.contains_key(d));
                 self.revoke_where(|g| g.subject == subject, at, keep_until);
             }
-            Effect::RevokeClient { client_id, at, keep_until } => {
+            Effect::RevokeClient {
+                client_id,
+                at,
+                keep_until,
+            } => {
                 self.revoke_where(|g| g.client_id == client_id, at, keep_until);
             }
             Effect::ResetCounter { key } => {
@@ -220,13 +252,21 @@ impl MemoryState {
     }
 
     fn revoke_access(&mut self, grant_id: GrantId, at: u64, keep_until: u64) {
-        let entry = self.revoked_access.entry(grant_id).or_insert((at, keep_until));
+        let entry = self
+            .revoked_access
+            .entry(grant_id)
+            .or_insert((at, keep_until));
         entry.0 = entry.0.max(at);
         entry.1 = entry.1.max(keep_until);
     }
 
     fn revoke_where(&mut self, matches: impl Fn(&GrantRecord) -> bool, at: u64, keep_until: u64) {
-        let ids: Vec<GrantId> = self.grants.values().filter(|g| matches(g)).map(|g| g.grant_id).collect();
+        let ids: Vec<GrantId> = self
+            .grants
+            .values()
+            .filter(|g| matches(g))
+            .map(|g| g.grant_id)
+            .collect();
         for id in ids {
             if let Some(g) = self.grants.get_mut(&id) {
                 g.revoked_at.get_or_insert(at);
@@ -240,15 +280,20 @@ impl MemoryState {
     pub fn purge(&mut self, now: u64) -> PurgeStats {
         let before = self.len();
         self.codes.retain(|_, (c, _)| c.expires_at > now);
-        self.grants.retain(|_, g| g.expires_at > now && g.revoked_at.is_none());
+        self.grants
+            .retain(|_, g| g.expires_at > now && g.revoked_at.is_none());
         let grants = &self.grants;
-        self.refresh.retain(|_, r| r.expires_at > now && grants.contains_key(&r.grant_id));
+        self.refresh
+            .retain(|_, r| r.expires_at > now && grants.contains_key(&r.grant_id));
         self.devices.retain(|_, d| d.expires_at > now);
         let devices = &self.devices;
         self.user_codes.retain(|_, d| devices.contains_key(d));
-        self.revoked_access.retain(|_, (_, keep_until)| *keep_until > now);
+        self.revoked_access
+            .retain(|_, (_, keep_until)| *keep_until > now);
         self.counters.retain(|_, (_, expires_at)| *expires_at > now);
-        PurgeStats { removed: (before - self.len()) as u64 }
+        PurgeStats {
+            removed: (before - self.len()) as u64,
+        }
     }
 
     /// The number of records held.
@@ -276,31 +321,44 @@ impl MemoryState {
 
     /// Revocation view: a subject's credential version.
     pub fn credential_version(&self, subject: &str) -> u32 {
-        self.subjects.get(subject).map_or(0, |s| s.credential_version)
+        self.subjects
+            .get(subject)
+            .map_or(0, |s| s.credential_version)
     }
 
     /// Every record, for a snapshot.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
         let clients = self.clients.values().cloned().map(Record::Client);
-        let codes = self
-            .codes
-            .values()
-            .map(|(record, used)| Record::Code { record: record.clone(), used: *used });
+        let codes = self.codes.values().map(|(record, used)| Record::Code {
+            record: record.clone(),
+            used: *used,
+        });
         let grants = self.grants.values().cloned().map(Record::Grant);
         let refresh = self.refresh.values().cloned().map(Record::Refresh);
         let devices = self.devices.values().cloned().map(Record::Device);
         let subjects = self
             .subjects
             .iter()
-            .map(|(subject, record)| Record::Subject { subject: subject.clone(), record: record.clone() });
-        let revoked = self.revoked_access.iter().map(|(grant_id, (at, keep_until))| {
-            Record::RevokedAccess { grant_id: *grant_id, at: *at, keep_until: *keep_until }
-        });
-        let counters = self.counters.iter().map(|(key, (count, expires_at))| Record::Counter {
-            key: key.clone(),
-            count: *count,
-            expires_at: *expires_at,
-        });
+            .map(|(subject, record)| Record::Subject {
+                subject: subject.clone(),
+                record: record.clone(),
+            });
+        let revoked = self
+            .revoked_access
+            .iter()
+            .map(|(grant_id, (at, keep_until))| Record::RevokedAccess {
+                grant_id: *grant_id,
+                at: *at,
+                keep_until: *keep_until,
+            });
+        let counters = self
+            .counters
+            .iter()
+            .map(|(key, (count, expires_at))| Record::Counter {
+                key: key.clone(),
+                count: *count,
+                expires_at: *expires_at,
+            });
         let users = self.users.values().cloned().map(Record::User);
         clients
             .chain(codes)
@@ -335,10 +393,18 @@ impl MemoryState {
             Record::Subject { subject, record } => {
                 self.subjects.insert(subject, record);
             }
-            Record::RevokedAccess { grant_id, at, keep_until } => {
+            Record::RevokedAccess {
+                grant_id,
+                at,
+                keep_until,
+            } => {
                 self.revoked_access.insert(grant_id, (at, keep_until));
             }
-            Record::Counter { key, count, expires_at } => {
+            Record::Counter {
+                key,
+                count,
+                expires_at,
+            } => {
                 self.counters.insert(key, (count, expires_at));
             }
             Record::User(u) => {

@@ -1,0 +1,132 @@
+//! Typed store questions for endpoint code.
+//!
+//! Each helper sends one [`Op`] through [`Cx::ask`] and unpacks the matching [`Reply`]. A store that
+//! answers with the wrong variant breaks the contract; that is a server fault, reported as
+//! `server_error` rather than a panic. [`Halt`] lets endpoint code use `?` for both "suspend until
+//! the store answers" and "answer with this OAuth error".
+
+use crate::client::ClientRecord;
+use crate::error::{ErrorCode, OAuthError};
+use crate::flow::{Cx, Suspend};
+use crate::secret::SecretHash;
+use crate::store::{CodeTake, DeviceLookup, DeviceRecord, Op, RefreshGrant, RefreshRecord, Reply};
+
+/// Why endpoint code stopped early.
+#[derive(Debug)]
+pub enum Halt {
+    /// Waiting for the store.
+    Suspend(Suspend),
+    /// Answer with this error.
+    Error(OAuthError),
+}
+
+impl From<Suspend> for Halt {
+    fn from(s: Suspend) -> Self {
+        Halt::Suspend(s)
+    }
+}
+
+impl From<OAuthError> for Halt {
+    fn from(e: OAuthError) -> Self {
+        Halt::Error(e)
+    }
+}
+
+/// Converts endpoint code's result into a flow result, turning errors into their response.
+pub fn finish<T>(
+    result: Result<T, Halt>,
+    on_error: impl FnOnce(OAuthError) -> T,
+) -> Result<T, Suspend> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(Halt::Error(e)) => Ok(on_error(e)),
+        Err(Halt::Suspend(s)) => Err(s),
+    }
+}
+
+fn contract_broken() -> Halt {
+    Halt::Error(OAuthError::new(
+        ErrorCode::ServerError,
+        "the store answered out of contract",
+    ))
+}
+
+/// [`Op::GetClient`].
+pub fn client(cx: &mut Cx<'_>, client_id: &str) -> Result<Option<ClientRecord>, Halt> {
+    match cx.ask(Op::GetClient {
+        client_id: client_id.to_owned(),
+    })? {
+        Reply::Client(c) => Ok(c),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::GetSubject`]: the subject's credential version.
+pub fn credential_version(cx: &mut Cx<'_>, subject: &str) -> Result<u32, Halt> {
+    match cx.ask(Op::GetSubject {
+        subject: subject.to_owned(),
+    })? {
+        Reply::Subject(s) => Ok(s.credential_version),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::TakeCode`].
+pub fn take_code(cx: &mut Cx<'_>, hash: SecretHash) -> Result<CodeTake, Halt> {
+    match cx.ask(Op::TakeCode { hash })? {
+        Reply::Code(c) => Ok(c),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::GetRefresh`].
+pub fn refresh(cx: &mut Cx<'_>, hash: SecretHash) -> Result<Option<RefreshGrant>, Halt> {
+    match cx.ask(Op::GetRefresh { hash })? {
+        Reply::Refresh(r) => Ok(r),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::RotateRefresh`]: whether the swap happened.
+pub fn rotate_refresh(cx: &mut Cx<'_>, old: SecretHash, new: RefreshRecord) -> Result<bool, Halt> {
+    match cx.ask(Op::RotateRefresh { old, new })? {
+        Reply::Swapped(s) => Ok(s),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::GetDevice`].
+pub fn device(cx: &mut Cx<'_>, by: DeviceLookup) -> Result<Option<DeviceRecord>, Halt> {
+    match cx.ask(Op::GetDevice { by })? {
+        Reply::Device(d) => Ok(d),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::SwapDevice`]: whether the swap happened.
+pub fn swap_device(
+    cx: &mut Cx<'_>,
+    expected_revision: u64,
+    record: DeviceRecord,
+) -> Result<bool, Halt> {
+    match cx.ask(Op::SwapDevice {
+        expected_revision,
+        record,
+    })? {
+        Reply::Swapped(s) => Ok(s),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::Count`]: the counter's new value.
+pub fn count(cx: &mut Cx<'_>, key: String, window_secs: u64) -> Result<u32, Halt> {
+    let now = cx.now();
+    match cx.ask(Op::Count {
+        key,
+        now,
+        expires_at: now + window_secs,
+    })? {
+        Reply::Count(n) => Ok(n),
+        _ => Err(contract_broken()),
+    }
+}

@@ -1,0 +1,173 @@
+//! The engine: configuration and keys, and one entry point per kind of request.
+//!
+//! `Engine` is cheap to clone (an `Arc` inside) and immutable, so one instance serves every thread.
+//! Entry points that need the store return a [`Flow`]; the rest return their answer directly.
+//! Later protocol surfaces (registration, introspection, revocation, device flow, metadata) add
+//! their entry points in `impl Engine` blocks of their own modules.
+
+use std::sync::Arc;
+
+use crate::access_token::{self, AccessClaims, KeyRing, TokenError};
+use crate::authorize::{Approve, Authorize, PendingAuthorization};
+use crate::config::{Config, ConfigError};
+use crate::error::{ErrorCode, OAuthError};
+use crate::flow::Flow;
+use crate::http::HttpRequest;
+use crate::redirect;
+use crate::response::Response;
+use crate::store::{Effect, RevocationView};
+use crate::token::TokenEndpoint;
+
+/// The authorization server engine.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    keys: KeyRing,
+}
+
+impl Engine {
+    /// An engine with a validated configuration and its token keys.
+    pub fn new(config: Config, keys: KeyRing) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Engine {
+            inner: Arc::new(Inner { config, keys }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The token keys.
+    pub fn keys(&self) -> &KeyRing {
+        &self.inner.keys
+    }
+
+    /// Starts an authorization request from its query string (GET) or form body (POST).
+    pub fn authorize(&self, query: &[u8], now: u64) -> Flow<Authorize> {
+        Flow::new(
+            Authorize {
+                engine: self.clone(),
+                query: query.to_vec(),
+            },
+            now,
+        )
+    }
+
+    /// Approves a pending authorization for an authenticated subject: issues a code and redirects
+    /// (303, since approval follows a POSTed form). The subject must be 1 to 1024 bytes.
+    pub fn approve(
+        &self,
+        pending: PendingAuthorization,
+        subject: &str,
+        now: u64,
+    ) -> Result<Flow<Approve>, OAuthError> {
+        if subject.is_empty() || subject.len() > access_token::MAX_SUBJECT {
+            return Err(OAuthError::new(
+                ErrorCode::ServerError,
+                "the subject must be 1 to 1024 bytes",
+            ));
+        }
+        Ok(Flow::new(
+            Approve {
+                engine: self.clone(),
+                pending,
+                subject: subject.to_owned(),
+            },
+            now,
+        ))
+    }
+
+    /// The user refused: redirect with `access_denied` (303).
+    pub fn deny(&self, pending: &PendingAuthorization) -> Response {
+        let err = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+        self.error_redirect(303, &pending.redirect_uri, pending.state.as_deref(), &err)
+    }
+
+    /// Starts a token endpoint request.
+    pub fn token(&self, request: HttpRequest, now: u64) -> Flow<TokenEndpoint> {
+        Flow::new(
+            TokenEndpoint {
+                engine: self.clone(),
+                request,
+            },
+            now,
+        )
+    }
+
+    /// Validates an access token: the direct call a mail or HTTP server makes for every request.
+    /// No store round trip: the signature, expiry and the in-memory revocation view decide.
+    pub fn validate_access_token(
+        &self,
+        token: &str,
+        now: u64,
+        view: &dyn RevocationView,
+    ) -> Result<AccessClaims, TokenError> {
+        access_token::validate(&self.inner.keys, token, now, view)
+    }
+
+    /// Effects that revoke everything of a subject (password change, account disabled): its
+    /// credential version moves on, so every access token it holds fails validation at once, and
+    /// all its grants, codes and device approvals are revoked.
+    pub fn revoke_subject(&self, subject: &str, now: u64) -> Vec<Effect> {
+        vec![Effect::RevokeSubject {
+            subject: subject.to_owned(),
+            at: now,
+            keep_until: self.revocation_keep_until(now),
+        }]
+    }
+
+    /// Effects that revoke every grant of a client, including its `client_credentials` tokens.
+    pub fn revoke_client(&self, client_id: &str, now: u64) -> Vec<Effect> {
+        let keep_until = self.revocation_keep_until(now);
+        vec![
+            Effect::RevokeClient {
+                client_id: client_id.to_owned(),
+                at: now,
+                keep_until,
+            },
+            Effect::RevokeGrant {
+                grant_id: crate::token::client_credentials_grant_id(client_id),
+                at: now,
+                keep_until,
+            },
+        ]
+    }
+
+    /// How long a revocation made at `at` must stay visible: until every access token issued up to
+    /// then has expired.
+    pub fn revocation_keep_until(&self, at: u64) -> u64 {
+        at + self.inner.config.access_token_ttl_secs + 1
+    }
+
+    /// An error redirect carrying `error`, `error_description`, `state` and `iss` (RFC 9207).
+    pub(crate) fn error_redirect(
+        &self,
+        status: u16,
+        redirect_uri: &str,
+        state: Option<&str>,
+        e: &OAuthError,
+    ) -> Response {
+        let mut params = vec![
+            ("error", e.code.as_str()),
+            ("error_description", &*e.description),
+        ];
+        if let Some(s) = state {
+            params.push(("state", s));
+        }
+        params.push(("iss", &self.inner.config.issuer));
+        match redirect::with_params(redirect_uri, &params) {
+            Some(location) => Response::redirect(status, location),
+            None => Response::error(&OAuthError::new(
+                ErrorCode::ServerError,
+                "the redirect URI cannot carry parameters",
+            )),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4): confidential clients only, no refresh token.
+//!
+//! Nothing is written: the tokens belong to a per-client grant whose id is derived from the client
+//! id, so revoking the client (or one of these tokens, RFC 7009) revokes them through the
+//! revocation view without any record per token.
+
+use sha2::{Digest, Sha256};
+
+use crate::ask::{self, Halt};
+use crate::client::ClientRecord;
+use crate::engine::Engine;
+use crate::error::OAuthError;
+use crate::flow::Cx;
+use crate::issue::{self, Issue};
+use crate::params::Params;
+use crate::response::Response;
+use crate::scope::Scope;
+use crate::store::GrantId;
+
+/// The grant id shared by a client's `client_credentials` tokens.
+pub fn grant_id(client_id: &str) -> GrantId {
+    let digest = Sha256::new()
+        .chain_update(b"oauth-proto client_credentials grant\0")
+        .chain_update(client_id.as_bytes())
+        .finalize();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    GrantId(id)
+}
+
+pub(super) fn issue(
+    engine: &Engine,
+    cx: &mut Cx<'_>,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<Response, Halt> {
+    let scope = match params.get("scope")? {
+        Some(s) => Scope::parse(s).map_err(|_| OAuthError::invalid_scope("scope is malformed"))?,
+        None => client.scope.clone(),
+    };
+    if let Some(extra) = scope.difference(&client.scope).next() {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {extra} is not allowed for this client"
+        ))
+        .into());
+    }
+    let credential_version = ask::credential_version(cx, &client.client_id)?;
+    let issue = Issue {
+        grant_id: grant_id(&client.client_id),
+        subject: &client.client_id,
+        client_id: &client.client_id,
+        scope: &scope,
+        credential_version,
+    };
+    let (access, expires_in) = issue::access_token(engine, cx.now(), &issue)?;
+    Ok(issue::token_response(&access, expires_in, None, &scope))
+}

@@ -1,0 +1,73 @@
+//! The token endpoint (RFC 6749 §3.2, §5): parse, authenticate the client, dispatch on `grant_type`.
+//!
+//! Order of checks: form framing (POST, content type, size, no secret in the query), then
+//! `grant_type` (missing: `invalid_request`; unknown, including `password` and `implicit`:
+//! `unsupported_grant_type`), then client authentication (`invalid_client`), then whether this
+//! client may use the grant (`unauthorized_client`), then the grant itself.
+
+mod authorization_code;
+mod client_credentials;
+
+pub use client_credentials::grant_id as client_credentials_grant_id;
+mod refresh;
+
+use crate::ask::{self, Halt};
+use crate::client::GrantType;
+use crate::client_auth;
+use crate::engine::Engine;
+use crate::error::{ErrorCode, OAuthError};
+use crate::flow::{Cx, Procedure, Suspend};
+use crate::http::HttpRequest;
+use crate::response::Response;
+
+/// The token endpoint procedure.
+#[derive(Debug)]
+pub struct TokenEndpoint {
+    pub(crate) engine: Engine,
+    pub(crate) request: HttpRequest,
+}
+
+impl Procedure for TokenEndpoint {
+    type Output = Response;
+
+    fn run(&self, cx: &mut Cx<'_>) -> Result<Response, Suspend> {
+        ask::finish(self.handle(cx), |e| Response::error(&e))
+    }
+}
+
+impl TokenEndpoint {
+    fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
+        let params = self.request.form(self.engine.config().max_body_bytes)?;
+        let name = params.require("grant_type")?;
+        let grant = GrantType::parse(name).ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {name} is not supported"),
+            )
+        })?;
+        let presented = client_auth::presented(self.request.authorization.as_deref(), &params)?;
+        let stored = ask::client(cx, &presented.client_id)?;
+        let client = client_auth::verify(&presented, stored, cx.now())?;
+        if !client.allows(grant) || (grant == GrantType::ClientCredentials && client.is_public()) {
+            return Err(OAuthError::unauthorized_client(format!(
+                "this client may not use the {} grant",
+                grant.as_str()
+            ))
+            .into());
+        }
+        match grant {
+            GrantType::AuthorizationCode => {
+                authorization_code::redeem(&self.engine, cx, &client, &params)
+            }
+            GrantType::RefreshToken => refresh::refresh(&self.engine, cx, &client, &params),
+            GrantType::ClientCredentials => {
+                client_credentials::issue(&self.engine, cx, &client, &params)
+            }
+            GrantType::DeviceCode => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "the device authorization grant is not enabled",
+            )
+            .into()),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `grant_type=refresh_token` (RFC 6749 §6, RFC 9700 §4.14.2).
+//!
+//! Public clients always get a new refresh token and the old one is rotated out; confidential
+//! clients keep theirs until it has less than the renewal threshold left. Rotation is a
+//! compare-and-swap in the store: of two concurrent refreshes with one token exactly one wins. A
+//! rotated token presented again (a replay, or the loser of such a race) revokes the whole grant, as
+//! RFC 9700 §4.14.2 and OAuth 2.1 §4.3.1 require, because the server cannot tell the thief from the
+//! victim. The new refresh token keeps the grant's full scope even when the access token is narrowed.
+
+use crate::ask::{self, Halt};
+use crate::client::ClientRecord;
+use crate::engine::Engine;
+use crate::error::OAuthError;
+use crate::flow::Cx;
+use crate::issue::{self, Issue, SECRET_BYTES};
+use crate::params::Params;
+use crate::response::Response;
+use crate::scope::Scope;
+use crate::secret::{Secret, SecretHash};
+use crate::store::{Effect, RefreshRecord, RefreshState};
+
+pub(super) fn refresh(
+    engine: &Engine,
+    cx: &mut Cx<'_>,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<Response, Halt> {
+    let presented = params.require("refresh_token")?;
+    let requested = params
+        .get("scope")?
+        .map(Scope::parse)
+        .transpose()
+        .map_err(|_| OAuthError::invalid_scope("scope is malformed"))?;
+    let now = cx.now();
+    let Some(found) = ask::refresh(cx, SecretHash::of(presented))? else {
+        return Err(
+            OAuthError::invalid_grant("the refresh token is unknown, expired or revoked").into(),
+        );
+    };
+    let (token, grant) = (found.token, found.grant);
+    if grant.client_id != client.client_id {
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
+        );
+    }
+    let revoke = Effect::RevokeGrant {
+        grant_id: grant.grant_id,
+        at: now,
+        keep_until: engine.revocation_keep_until(now),
+    };
+    if grant.revoked_at.is_some() {
+        return Err(OAuthError::invalid_grant("the grant was revoked").into());
+    }
+    if let RefreshState::Rotated { .. } = token.state {
+        cx.effect(revoke);
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was already used; the grant is revoked",
+        )
+        .into());
+    }
+    if now >= token.expires_at {
+        return Err(OAuthError::invalid_grant("the refresh token has expired").into());
+    }
+    let scope = match requested {
+        Some(s) if !s.is_subset_of(&grant.scope) => {
+            return Err(
+                OAuthError::invalid_scope("the requested scope exceeds the granted scope").into(),
+            )
+        }
+        Some(s) => s,
+        None => grant.scope.clone(),
+    };
+    let threshold = engine.config().refresh_renewal_threshold_secs;
+    let rotate = client.is_public() || token.expires_at - now < threshold;
+    let new_token = if rotate {
+        let new = Secret::generate(cx.rng(), SECRET_BYTES);
+        let record = RefreshRecord {
+            hash: new.hash(),
+            grant_id: grant.grant_id,
+            issued_at: now,
+            expires_at: now + engine.config().refresh_token_ttl_secs,
+            state: RefreshState::Active,
+        };
+        if !ask::rotate_refresh(cx, token.hash, record)? {
+            cx.effect(revoke);
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was used concurrently; the grant is revoked",
+            )
+            .into());
+        }
+        Some(new)
+    } else {
+        None
+    };
+    let issue = Issue {
+        grant_id: grant.grant_id,
+        subject: &grant.subject,
+        client_id: &client.client_id,
+        scope: &scope,
+        credential_version: grant.credential_version,
+    };
+    let (access, expires_in) = issue::access_token(engine, now, &issue)?;
+    Ok(issue::token_response(
+        &access,
+        expires_in,
+        new_token.as_ref(),
+        &scope,
+    ))
+}
