@@ -130,3 +130,24 @@ pub fn count(cx: &mut Cx<'_>, key: String, window_secs: u64) -> Result<u32, Halt
         _ => Err(contract_broken()),
     }
 }
+
+/// [`Op::RevocationStatus`]: the revocation view for one access token's grant and subject.
+pub fn revocation_status(
+    cx: &mut Cx<'_>,
+    grant_id: crate::store::GrantId,
+    subject: &str,
+) -> Result<crate::store::RevocationStatus, Halt> {
+    match cx.ask(Op::RevocationStatus {
+        grant_id,
+        subject: subject.to_owned(),
+    })? {
+        Reply::RevocationStatus {
+            access_revoked_at,
+            credential_version,
+        } => Ok(crate::store::RevocationStatus {
+            access_revoked_at,
+            credential_version,
+        }),
+        _ => Err(contract_broken()),
+    }
+}

@@ -8,10 +8,12 @@
 //!
 //! Replay keeps every endpoint a plain function (no hand-written state enums) while the driver stays
 //! in control of all IO, synchronous or asynchronous. It is sound because a run is deterministic given
-//! its inputs, the clock value fixed at flow creation and the answers so far; randomness is only drawn
-//! on the final run's path. Each op is executed by the store exactly once, so atomic ops (taking a
-//! code, rotating a refresh token) are never repeated. Requests need at most a handful of ops, so the
-//! re-runs cost little next to a store round trip.
+//! its inputs, the clock value fixed at flow creation, the answers so far and the random bytes drawn
+//! so far: random draws are recorded like answers and replayed in order, so a token generated before
+//! an op (and sent to the store inside it) is the same token the final run returns. Each op is
+//! executed by the store exactly once, so atomic ops (taking a code, rotating a refresh token) are
+//! never repeated. Requests need at most a handful of ops, so the re-runs cost little next to a store
+//! round trip.
 //!
 //! # Driving a flow
 //! 1. Call [`Flow::step`] with a randomness source.
@@ -32,6 +34,8 @@ pub struct Suspend(Box<Op>);
 pub struct Cx<'a> {
     now: u64,
     rng: &'a mut dyn Random,
+    draws: &'a mut Vec<Vec<u8>>,
+    drawn: usize,
     answers: &'a [Reply],
     asked: usize,
     effects: Vec<Effect>,
@@ -43,9 +47,9 @@ impl Cx<'_> {
         self.now
     }
 
-    /// The randomness source.
+    /// The randomness source. Draws are recorded, so every replay of the flow sees the same bytes.
     pub fn rng(&mut self) -> &mut dyn Random {
-        self.rng
+        self
     }
 
     /// Asks the store: returns the recorded answer, or suspends the run until the driver answers.
@@ -60,6 +64,22 @@ impl Cx<'_> {
     /// Records a write to apply when the flow is done.
     pub fn effect(&mut self, effect: Effect) {
         self.effects.push(effect);
+    }
+}
+
+impl Random for Cx<'_> {
+    fn fill(&mut self, dest: &mut [u8]) {
+        match self.draws.get(self.drawn) {
+            Some(recorded) if recorded.len() == dest.len() => dest.copy_from_slice(recorded),
+            // A draw of another size than recorded means the run diverged, which determinism rules
+            // out; draw fresh rather than return mismatched bytes.
+            _ => {
+                self.rng.fill(dest);
+                self.draws.truncate(self.drawn);
+                self.draws.push(dest.to_vec());
+            }
+        }
+        self.drawn += 1;
     }
 }
 
@@ -97,6 +117,7 @@ pub struct Flow<P> {
     procedure: P,
     now: u64,
     answers: Vec<Reply>,
+    draws: Vec<Vec<u8>>,
 }
 
 impl<P: Procedure> Flow<P> {
@@ -106,6 +127,7 @@ impl<P: Procedure> Flow<P> {
             procedure,
             now,
             answers: Vec::new(),
+            draws: Vec::new(),
         }
     }
 
@@ -114,6 +136,8 @@ impl<P: Procedure> Flow<P> {
         let mut cx = Cx {
             now: self.now,
             rng,
+            draws: &mut self.draws,
+            drawn: 0,
             answers: &self.answers,
             asked: 0,
             effects: Vec::new(),

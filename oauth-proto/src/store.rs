@@ -277,6 +277,14 @@ pub enum Op {
         /// End of a new counting window.
         expires_at: u64,
     },
+    /// The revocation view's answer for one access token, for flows that validate tokens
+    /// (introspection, revocation). Reply: [`Reply::RevocationStatus`].
+    RevocationStatus {
+        /// The token's grant.
+        grant_id: GrantId,
+        /// The token's subject.
+        subject: String,
+    },
     /// Reply: [`Reply::User`].
     GetUser {
         /// The login name.
@@ -316,6 +324,13 @@ pub enum Reply {
     Device(Option<DeviceRecord>),
     /// For [`Op::Count`].
     Count(u32),
+    /// For [`Op::RevocationStatus`].
+    RevocationStatus {
+        /// As [`RevocationView::access_revoked_at`].
+        access_revoked_at: Option<u64>,
+        /// As [`RevocationView::credential_version`].
+        credential_version: u32,
+    },
     /// For [`Op::GetUser`].
     User(Option<UserRecord>),
     /// For [`Op::ListUsers`].
@@ -455,6 +470,24 @@ pub trait RevocationView {
     fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64>;
     /// The subject's current credential version (0 for a subject never revoked).
     fn credential_version(&self, subject: &str) -> u32;
+}
+
+/// A [`RevocationView`] built from one [`Reply::RevocationStatus`], for flows.
+#[derive(Clone, Copy, Debug)]
+pub struct RevocationStatus {
+    /// As [`RevocationView::access_revoked_at`] for the asked grant.
+    pub access_revoked_at: Option<u64>,
+    /// As [`RevocationView::credential_version`] for the asked subject.
+    pub credential_version: u32,
+}
+
+impl RevocationView for RevocationStatus {
+    fn access_revoked_at(&self, _: &GrantId) -> Option<u64> {
+        self.access_revoked_at
+    }
+    fn credential_version(&self, _: &str) -> u32 {
+        self.credential_version
+    }
 }
 
 /// A view with nothing revoked: for checking a token's signature and expiry alone.

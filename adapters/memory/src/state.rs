@@ -94,6 +94,10 @@ impl MemoryState {
                 })
             })),
             Op::GetDevice { by } => Reply::Device(self.device(by).cloned()),
+            Op::RevocationStatus { grant_id, subject } => Reply::RevocationStatus {
+                access_revoked_at: self.access_revoked_at(grant_id),
+                credential_version: self.credential_version(subject),
+            },
             Op::GetUser { username } => Reply::User(self.users.get(username).cloned()),
             Op::ListUsers => {
                 let mut all: Vec<_> = self.users.values().cloned().collect();
