@@ -1,0 +1,467 @@
+//! Checklist sections A (framing), B (client authentication), E/F/G (code redemption), H (token
+//! response), J (other grants) at the token endpoint.
+
+use conformance::*;
+use oauth_proto::access_token::TokenError;
+use oauth_proto::client::{ClientKind, GrantType};
+use oauth_proto::http::HttpRequest;
+use oauth_proto::response::Response;
+use oauth_proto::secret::Secret;
+
+const WEB_QUERY: &str = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+const WEB_REDIRECT: &str = "redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb";
+
+fn setup() -> (Harness, Secret) {
+    let h = Harness::default();
+    h.public_client();
+    let secret = h.confidential_client();
+    (h, secret)
+}
+
+fn err(r: &Response) -> String {
+    json(r)["error"].as_str().unwrap_or_default().to_owned()
+}
+
+fn redeem_body(code: &str) -> String {
+    format!("grant_type=authorization_code&code={code}&{WEB_REDIRECT}&code_verifier={VERIFIER}")
+}
+
+#[test]
+fn a3_token_endpoint_is_post_form_only() {
+    let (mut h, s) = setup();
+    let auth = basic("web", s.expose());
+    let mut get = HttpRequest::form_post("grant_type=client_credentials").with_authorization(&auth);
+    get.method = "GET".into();
+    let flow = h.engine.token(get, h.now);
+    assert_eq!(err(&h.run(flow)), "invalid_request");
+    let mut json_body =
+        HttpRequest::form_post("grant_type=client_credentials").with_authorization(&auth);
+    json_body.content_type = Some("application/json".into());
+    let flow = h.engine.token(json_body, h.now);
+    assert_eq!(err(&h.run(flow)), "invalid_request");
+    let mut charset =
+        HttpRequest::form_post("grant_type=client_credentials").with_authorization(&auth);
+    charset.content_type = Some("application/x-www-form-urlencoded; charset=UTF-8".into());
+    let flow = h.engine.token(charset, h.now);
+    assert_eq!(h.run(flow).status, 200);
+}
+
+#[test]
+fn a8_a9_a10_error_shape() {
+    let (mut h, _) = setup();
+    let r = h.token("grant_type=%22%5C%0A%C3%A9", Some(&basic("web", "x")));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("pragma"), Some("no-cache"));
+    let j = json(&r);
+    assert_eq!(j["error"], "unsupported_grant_type");
+    let d = j["error_description"].as_str().unwrap();
+    assert!(
+        d.chars()
+            .all(|c| matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+        "{d}"
+    );
+    assert!(j.as_object().unwrap().values().all(|v| !v.is_null()));
+}
+
+#[test]
+fn a6_repeated_parameter_is_invalid_request() {
+    let (mut h, s) = setup();
+    let r = h.token(
+        "grant_type=client_credentials&scope=mail&scope=mail",
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_request");
+}
+
+#[test]
+fn b16_failed_basic_auth_is_401_with_challenge() {
+    let (mut h, s) = setup();
+    for auth in [
+        basic("web", "wrong"),
+        basic("nobody", s.expose()),
+        "Basic !!!notbase64".to_owned(),
+        "Basic d2Vi".to_owned(), // "web": no ':'
+        "Bearer abc".to_owned(),
+    ] {
+        let r = h.token("grant_type=client_credentials", Some(&auth));
+        assert_eq!(r.status, 401, "{auth}");
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Basic realm=\"oauth\""));
+        assert_eq!(err(&r), "invalid_client");
+    }
+}
+
+#[test]
+fn b17_b20_b21_body_auth_failures_and_missing_auth() {
+    let (mut h, s) = setup();
+    let r = h.token(
+        "grant_type=client_credentials&client_id=web&client_secret=wrong",
+        None,
+    );
+    assert_eq!((r.status, err(&r).as_str()), (401, "invalid_client"));
+    // A confidential client naming itself without a secret is not authenticated.
+    let r = h.token("grant_type=client_credentials&client_id=web", None);
+    assert_eq!(err(&r), "invalid_client");
+    let r = h.token(
+        &format!(
+            "grant_type=client_credentials&client_id=web&client_secret={}",
+            s.expose()
+        ),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // G69: nothing at all.
+    let r = h.token("grant_type=client_credentials", None);
+    assert_eq!(err(&r), "invalid_request");
+}
+
+#[test]
+fn b18_secret_in_query_refused() {
+    let (mut h, s) = setup();
+    let mut req = HttpRequest::form_post("grant_type=client_credentials&client_id=web");
+    req.query = format!("client_secret={}", s.expose());
+    let flow = h.engine.token(req, h.now);
+    let r = h.run(flow);
+    assert_eq!(err(&r), "invalid_request");
+}
+
+#[test]
+fn b19_two_auth_methods_refused() {
+    let (mut h, s) = setup();
+    let r = h.token(
+        &format!("grant_type=client_credentials&client_secret={}", s.expose()),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_request");
+}
+
+#[test]
+fn b23_public_client_presenting_a_secret_is_refused() {
+    let (mut h, _) = setup();
+    let r = h.token(
+        "grant_type=refresh_token&refresh_token=x&client_id=app&client_secret=guess",
+        None,
+    );
+    assert_eq!(err(&r), "invalid_client");
+}
+
+#[test]
+fn b_expired_client_secret_refused() {
+    let (mut h, _) = setup();
+    h.add_client(
+        "exp",
+        ClientKind::Confidential,
+        &["https://e.example/cb"],
+        &[GrantType::ClientCredentials],
+        "mail",
+    );
+    let mut rec = match oauth_proto::store::Store::execute(
+        &h.store,
+        oauth_proto::store::Op::GetClient {
+            client_id: "exp".into(),
+        },
+    )
+    .unwrap()
+    {
+        oauth_proto::store::Reply::Client(Some(c)) => c,
+        _ => unreachable!(),
+    };
+    rec.secret_expires_at = Some(h.now);
+    h.apply(vec![oauth_proto::store::Effect::PutClient(rec)]);
+    let r = h.token(
+        "grant_type=client_credentials",
+        Some(&basic("exp", "exp-secret-0123456789abcdef")),
+    );
+    assert_eq!(err(&r), "invalid_client");
+}
+
+#[test]
+fn e50_code_expires_after_ten_minutes() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    h.now += 600;
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+    let code = h.code_for(WEB_QUERY, "alice");
+    h.now += 599;
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn e52_codes_and_tokens_carry_at_least_256_bits() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    assert!(code.len() >= 43);
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    assert!(json(&r)["refresh_token"].as_str().unwrap().len() >= 43);
+}
+
+#[test]
+fn e53_code_reveals_nothing_of_the_challenge() {
+    let (mut h, _) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    assert!(!code.contains("E9Mel"));
+}
+
+#[test]
+fn f61_missing_verifier_is_invalid_request() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(
+        &format!("grant_type=authorization_code&code={code}&{WEB_REDIRECT}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_request");
+}
+
+#[test]
+fn f62_f65_wrong_verifier_is_invalid_grant() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX";
+    let r = h.token(
+        &format!("grant_type=authorization_code&code={code}&{WEB_REDIRECT}&code_verifier={wrong}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_grant");
+}
+
+#[test]
+fn f63_verifier_for_a_code_without_challenge_is_refused() {
+    let mut h = Harness::new(oauth_proto::config::Config {
+        require_pkce_for_confidential: false,
+        ..Default::default()
+    });
+    let s = h.confidential_client();
+    let code = h.code_for("response_type=code&client_id=web", "alice");
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_request");
+}
+
+#[test]
+fn f64_method_is_the_one_recorded_with_the_code() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    // Sending the challenge itself as a "plain" verifier with a method parameter does not help.
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&{WEB_REDIRECT}&code_verifier={CHALLENGE}&code_challenge_method=plain"), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+}
+
+#[test]
+fn g67_unknown_or_malformed_code() {
+    let (mut h, s) = setup();
+    for code in ["nope", "%00", "a%20b"] {
+        let r = h.token(&redeem_body(code), Some(&basic("web", s.expose())));
+        assert_eq!(err(&r), "invalid_grant", "{code}");
+    }
+    let r = h.token(
+        &format!("grant_type=authorization_code&{WEB_REDIRECT}&code_verifier={VERIFIER}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_request");
+}
+
+#[test]
+fn g68_code_of_another_client() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let other = h
+        .add_client(
+            "other",
+            ClientKind::Confidential,
+            &["https://client.example.com/cb"],
+            &[GrantType::AuthorizationCode],
+            "mail",
+        )
+        .unwrap();
+    let r = h.token(&redeem_body(&code), Some(&basic("other", other.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+    // The code was burned by the attempt, but no tokens were issued and nothing was revoked.
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+}
+
+#[test]
+fn g70_redirect_uri_must_be_repeated_identically() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(
+        &format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_grant");
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb%2F&code_verifier={VERIFIER}"), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+    // Not sent at authorization: optional at the token endpoint, but checked when sent.
+    let q = WEB_QUERY.replace("&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb", "");
+    let code = h.code_for(&q, "alice");
+    let r = h.token(
+        &format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn g71_g72_replay_revokes_only_when_it_comes_from_the_owner_with_the_verifier() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    let access = json(&r)["access_token"].as_str().unwrap().to_owned();
+    h.now += 1;
+    // Replay with a wrong verifier: refused, nothing revoked.
+    let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX";
+    let r = h.token(
+        &format!("grant_type=authorization_code&code={code}&{WEB_REDIRECT}&code_verifier={wrong}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_grant");
+    assert!(h.validate(&access).is_ok());
+    // Replay by the owner with the right verifier: everything from the code is revoked.
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+    assert_eq!(h.validate(&access), Err(TokenError::Revoked));
+}
+
+#[test]
+fn g74_a_code_is_not_a_refresh_token_and_vice_versa() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={code}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_grant");
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    let refresh = json(&r)["refresh_token"].as_str().unwrap().to_owned();
+    let r = h.token(&redeem_body(&refresh), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+}
+
+#[test]
+fn g75_grant_type_errors() {
+    let (mut h, s) = setup();
+    let auth = basic("web", s.expose());
+    assert_eq!(err(&h.token("scope=mail", Some(&auth))), "invalid_request");
+    assert_eq!(
+        err(&h.token("grant_type=urn%3Aexample%3Aunknown", Some(&auth))),
+        "unsupported_grant_type"
+    );
+    // J94: the password grant is not offered.
+    assert_eq!(
+        err(&h.token(
+            "grant_type=password&username=johndoe&password=A3ddj3w",
+            Some(&auth)
+        )),
+        "unsupported_grant_type"
+    );
+    h.add_client(
+        "codeonly",
+        ClientKind::Confidential,
+        &["https://x.example/cb"],
+        &[GrantType::AuthorizationCode],
+        "mail",
+    );
+    let r = h.token(
+        "grant_type=client_credentials",
+        Some(&basic("codeonly", "codeonly-secret-0123456789abcdef")),
+    );
+    assert_eq!(err(&r), "unauthorized_client");
+}
+
+#[test]
+fn h76_h77_h78_success_shape() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    let j = json(&r);
+    assert_eq!(j["token_type"], "Bearer");
+    assert!(j["expires_in"].is_u64());
+    assert_eq!(j["scope"], "mail offline_access");
+    let at = j["access_token"].as_str().unwrap();
+    assert!(
+        at.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)),
+        "b64token alphabet"
+    );
+}
+
+#[test]
+fn h80_scope_beyond_the_client_is_invalid_scope() {
+    let (mut h, s) = setup();
+    let r = h.token(
+        "grant_type=client_credentials&scope=mail+admin",
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_scope");
+}
+
+#[test]
+fn h81_access_tokens_cannot_be_altered() {
+    let (mut h, s) = setup();
+    let r = h.token(
+        "grant_type=client_credentials",
+        Some(&basic("web", s.expose())),
+    );
+    let at = json(&r)["access_token"].as_str().unwrap().to_owned();
+    let mut bytes = at.into_bytes();
+    let mid = bytes.len() / 2;
+    bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(bytes).unwrap();
+    assert!(matches!(
+        h.validate(&altered),
+        Err(TokenError::BadSignature | TokenError::Malformed)
+    ));
+}
+
+#[test]
+fn h82_access_tokens_live_one_hour() {
+    let (mut h, s) = setup();
+    let r = h.token(
+        "grant_type=client_credentials",
+        Some(&basic("web", s.expose())),
+    );
+    let at = json(&r)["access_token"].as_str().unwrap().to_owned();
+    h.now += 3599;
+    assert!(h.validate(&at).is_ok());
+    h.now += 1;
+    assert_eq!(h.validate(&at), Err(TokenError::Expired));
+}
+
+#[test]
+fn j92_j93_client_credentials_confidential_only_no_refresh() {
+    let (mut h, s) = setup();
+    let r = h.token(
+        "grant_type=client_credentials",
+        Some(&basic("web", s.expose())),
+    );
+    assert!(json(&r).get("refresh_token").is_none());
+    h.add_client(
+        "pub-cc",
+        ClientKind::Public,
+        &["http://127.0.0.1/cb"],
+        &[GrantType::ClientCredentials],
+        "mail",
+    );
+    let r = h.token("grant_type=client_credentials&client_id=pub-cc", None);
+    assert_eq!(err(&r), "unauthorized_client");
+}
+
+#[test]
+fn revoking_a_client_revokes_its_client_credentials_tokens() {
+    let (mut h, s) = setup();
+    let r = h.token(
+        "grant_type=client_credentials",
+        Some(&basic("web", s.expose())),
+    );
+    let at = json(&r)["access_token"].as_str().unwrap().to_owned();
+    let effects = h.engine.revoke_client("web", h.now);
+    h.apply(effects);
+    assert_eq!(h.validate(&at), Err(TokenError::Revoked));
+}
