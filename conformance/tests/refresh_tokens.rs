@@ -1,0 +1,194 @@
+//! Checklist section I (refresh tokens) and subject-wide revocation.
+
+use conformance::*;
+use oauth_proto::access_token::TokenError;
+use oauth_proto::client::{ClientKind, GrantType};
+use oauth_proto::response::Response;
+use oauth_proto::secret::Secret;
+
+const WEB_QUERY: &str = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+
+fn err(r: &Response) -> String {
+    json(r)["error"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A confidential client's grant: (harness, secret, access token, refresh token).
+fn web_grant() -> (Harness, Secret, String, String) {
+    let mut h = Harness::default();
+    let s = h.confidential_client();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier={VERIFIER}"), Some(&basic("web", s.expose())));
+    let j = json(&r);
+    let (a, rt) = (
+        j["access_token"].as_str().unwrap().to_owned(),
+        j["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    (h, s, a, rt)
+}
+
+fn refresh(h: &mut Harness, s: &Secret, rt: &str, extra: &str) -> Response {
+    h.token(
+        &format!("grant_type=refresh_token&refresh_token={rt}{extra}"),
+        Some(&basic("web", s.expose())),
+    )
+}
+
+#[test]
+fn i83_refresh_token_is_bound_to_its_client() {
+    let (mut h, _, _, rt) = web_grant();
+    let other = h
+        .add_client(
+            "other",
+            ClientKind::Confidential,
+            &["https://o.example/cb"],
+            &[GrantType::RefreshToken],
+            "mail offline_access",
+        )
+        .unwrap();
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+        Some(&basic("other", other.expose())),
+    );
+    assert_eq!(err(&r), "invalid_grant");
+}
+
+#[test]
+fn i84_i85_scope_may_only_narrow_and_the_refresh_token_keeps_the_grant_scope() {
+    let (mut h, s, _, rt) = web_grant();
+    let r = refresh(&mut h, &s, &rt, "&scope=mail+admin");
+    assert_eq!(err(&r), "invalid_scope");
+    let r = refresh(&mut h, &s, &rt, "&scope=mail");
+    assert_eq!(json(&r)["scope"], "mail");
+    let r = refresh(&mut h, &s, &rt, "");
+    assert_eq!(json(&r)["scope"], "mail offline_access");
+}
+
+#[test]
+fn confidential_client_keeps_its_refresh_token_until_the_renewal_threshold() {
+    let (mut h, s, _, rt) = web_grant();
+    h.now += 86400;
+    let r = refresh(&mut h, &s, &rt, "");
+    assert_eq!(r.status, 200);
+    assert!(
+        json(&r).get("refresh_token").is_none(),
+        "30-1 days left: no rotation"
+    );
+    // Less than 4 days left: a new one, with the full lifetime.
+    h.now += 25 * 86400 + 1;
+    let r = refresh(&mut h, &s, &rt, "");
+    let new = json(&r)["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(new, rt);
+    h.now += 20 * 86400;
+    assert_eq!(
+        refresh(&mut h, &s, &new, "").status,
+        200,
+        "the new token got a fresh 30 days"
+    );
+    assert_eq!(
+        err(&refresh(&mut h, &s, &rt, "")),
+        "invalid_grant",
+        "the old one is rotated out"
+    );
+}
+
+#[test]
+fn i86_public_client_reuse_revokes_the_grant() {
+    let mut h = Harness::default();
+    h.public_client();
+    let code = h.code_for("response_type=code&client_id=app&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256", "bob");
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id=app&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    let rt1 = json(&r)["refresh_token"].as_str().unwrap().to_owned();
+    h.now += 5;
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={rt1}&client_id=app"),
+        None,
+    );
+    let j = json(&r);
+    let rt2 = j["refresh_token"].as_str().unwrap().to_owned();
+    let at2 = j["access_token"].as_str().unwrap().to_owned();
+    h.now += 5;
+    assert_eq!(
+        err(&h.token(
+            &format!("grant_type=refresh_token&refresh_token={rt1}&client_id=app"),
+            None
+        )),
+        "invalid_grant"
+    );
+    assert_eq!(h.validate(&at2), Err(TokenError::Revoked));
+    assert_eq!(
+        err(&h.token(
+            &format!("grant_type=refresh_token&refresh_token={rt2}&client_id=app"),
+            None
+        )),
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn i87_i88_refresh_fails_once_the_subject_is_revoked() {
+    let (mut h, s, at, rt) = web_grant();
+    let effects = h.engine.revoke_subject("alice", h.now);
+    h.apply(effects);
+    assert_eq!(h.validate(&at), Err(TokenError::Revoked));
+    assert_eq!(err(&refresh(&mut h, &s, &rt, "")), "invalid_grant");
+    // New grants after the password change work, with the new credential version.
+    h.now += 1;
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier={VERIFIER}"), Some(&basic("web", s.expose())));
+    let at = json(&r)["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(h.validate(&at).unwrap().credential_version, 1);
+}
+
+#[test]
+fn revoke_subject_drops_unredeemed_codes() {
+    let mut h = Harness::default();
+    let s = h.confidential_client();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let effects = h.engine.revoke_subject("alice", h.now);
+    h.apply(effects);
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier={VERIFIER}"), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+}
+
+#[test]
+fn i90_refresh_tokens_only_for_clients_allowed_the_grant() {
+    let mut h = Harness::default();
+    let s = h
+        .add_client(
+            "norefresh",
+            ClientKind::Confidential,
+            &["https://n.example/cb"],
+            &[GrantType::AuthorizationCode],
+            "mail",
+        )
+        .unwrap();
+    let code = h.code_for("response_type=code&client_id=norefresh&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256", "alice");
+    let r = h.token(
+        &format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}"),
+        Some(&basic("norefresh", s.expose())),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(json(&r).get("refresh_token").is_none());
+}
+
+#[test]
+fn i91_refresh_tokens_expire() {
+    let (mut h, s, _, rt) = web_grant();
+    h.now += 30 * 86400;
+    assert_eq!(err(&refresh(&mut h, &s, &rt, "")), "invalid_grant");
+}
+
+#[test]
+fn purge_removes_expired_state() {
+    let (mut h, _, _, _) = web_grant();
+    let before = h.store.read().len();
+    h.now += 31 * 86400;
+    let stats = oauth_proto::store::Store::purge(&h.store, h.now).unwrap();
+    assert!(stats.removed >= 3, "code, grant, refresh token: {stats:?}");
+    assert_eq!(h.store.read().len(), before - stats.removed as usize);
+}
