@@ -43,6 +43,7 @@ pub const MAX_CLIENT_ID: usize = 255;
 /// Longest scope string an access token can carry, in bytes.
 pub const MAX_SCOPE: usize = 4096;
 const MAX_RAW: usize = FIXED + 2 + MAX_SUBJECT + 1 + MAX_CLIENT_ID + 2 + MAX_SCOPE + TAG;
+const SMALL: usize = 384;
 /// Longest token string accepted; anything longer is malformed without being decoded.
 pub const MAX_TOKEN_LEN: usize = MAX_RAW.div_ceil(3) * 4;
 
@@ -209,9 +210,18 @@ pub fn validate(
     if token.len() > MAX_TOKEN_LEN || token.len() < (FIXED + 5 + TAG) * 4 / 3 {
         return Err(TokenError::Malformed);
     }
-    let mut buf = [0u8; MAX_RAW + 3];
+    // Typical tokens are a few hundred bytes: decode them on the stack without zeroing kilobytes;
+    // only unusually long ones (long subjects or scopes) pay for a heap buffer.
+    let mut small = [0u8; SMALL];
+    let mut large = Vec::new();
+    let buf: &mut [u8] = if token.len() <= SMALL / 3 * 4 {
+        &mut small
+    } else {
+        large.resize(MAX_RAW + 3, 0);
+        &mut large
+    };
     let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode_slice(token.as_bytes(), &mut buf)
+        .decode_slice(token.as_bytes(), buf)
         .map_err(|_| TokenError::Malformed)?;
     let raw = &buf[..n];
     if n < FIXED + 5 + TAG || raw[0] != VERSION {
@@ -229,12 +239,8 @@ pub fn validate(
     if now >= claims.expires_at {
         return Err(TokenError::Expired);
     }
-    if let Some(at) = view.access_revoked_at(&claims.grant_id) {
-        if claims.issued_at <= at {
-            return Err(TokenError::Revoked);
-        }
-    }
-    if view.credential_version(&claims.subject) != claims.credential_version {
+    let (revoked_at, version) = view.status(&claims.grant_id, &claims.subject);
+    if revoked_at.is_some_and(|at| claims.issued_at <= at) || version != claims.credential_version {
         return Err(TokenError::Revoked);
     }
     Ok(claims)

@@ -470,6 +470,13 @@ pub trait RevocationView {
     fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64>;
     /// The subject's current credential version (0 for a subject never revoked).
     fn credential_version(&self, subject: &str) -> u32;
+    /// Both answers at once; stores behind a lock override it to take the lock once.
+    fn status(&self, grant_id: &GrantId, subject: &str) -> (Option<u64>, u32) {
+        (
+            self.access_revoked_at(grant_id),
+            self.credential_version(subject),
+        )
+    }
 }
 
 /// A [`RevocationView`] built from one [`Reply::RevocationStatus`], for flows.

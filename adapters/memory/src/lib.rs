@@ -96,4 +96,12 @@ impl RevocationView for MemoryStore {
     fn credential_version(&self, subject: &str) -> u32 {
         self.read().credential_version(subject)
     }
+
+    fn status(&self, grant_id: &GrantId, subject: &str) -> (Option<u64>, u32) {
+        let state = self.read();
+        (
+            state.access_revoked_at(grant_id),
+            state.credential_version(subject),
+        )
+    }
 }
