@@ -133,6 +133,17 @@ impl Harness {
         .expect("confidential clients have secrets")
     }
 
+    /// A stored client (panics when absent: for tests only).
+    pub fn client(&self, client_id: &str) -> ClientRecord {
+        use oauth_proto::store::{Op, Reply};
+        match self.store.execute(Op::GetClient {
+            client_id: client_id.to_owned(),
+        }) {
+            Ok(Reply::Client(Some(c))) => c,
+            other => panic!("client {client_id} not found: {other:?}"),
+        }
+    }
+
     /// Runs an authorization request from a query string.
     pub fn authorize(&mut self, query: &str) -> AuthorizeOutcome {
         let flow = self.engine.authorize(query.as_bytes(), self.now);

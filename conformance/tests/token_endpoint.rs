@@ -159,17 +159,7 @@ fn b_expired_client_secret_refused() {
         &[GrantType::ClientCredentials],
         "mail",
     );
-    let mut rec = match oauth_proto::store::Store::execute(
-        &h.store,
-        oauth_proto::store::Op::GetClient {
-            client_id: "exp".into(),
-        },
-    )
-    .unwrap()
-    {
-        oauth_proto::store::Reply::Client(Some(c)) => c,
-        _ => unreachable!(),
-    };
+    let mut rec = h.client("exp");
     rec.secret_expires_at = Some(h.now);
     h.apply(vec![oauth_proto::store::Effect::PutClient(rec)]);
     let r = h.token(

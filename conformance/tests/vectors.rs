@@ -117,17 +117,7 @@ fn basic_naive_encodings_fail_authentication() {
         "mail",
     );
     use oauth_proto::store::Effect;
-    let mut record = match oauth_proto::store::Store::execute(
-        &h.store,
-        oauth_proto::store::Op::GetClient {
-            client_id: "s6BhdRkqt3".into(),
-        },
-    )
-    .unwrap()
-    {
-        oauth_proto::store::Reply::Client(Some(c)) => c,
-        other => panic!("{other:?}"),
-    };
+    let mut record = h.client("s6BhdRkqt3");
     record.secret_hash = Some(oauth_proto::secret::SecretHash::of(
         "7Fjfp0+ZBr1/KtDR=bnfVdmIw",
     ));

@@ -182,9 +182,7 @@ impl MemoryState {
     /// Applies one effect.
     pub fn apply(&mut self, effect: Effect) {
         match effect {
-            Effect::PutClient(c) => {
-                self.clients.insert(c.client_id.clone(), c);
-            }
+            Effect::PutClient(c) => self.insert(Record::Client(c)),
             Effect::DeleteClient {
                 client_id,
                 at,
@@ -193,19 +191,13 @@ impl MemoryState {
                 self.clients.remove(&client_id);
                 self.revoke_where(|g| g.client_id == client_id, at, keep_until);
             }
-            Effect::PutCode(c) => {
-                self.codes.insert(c.hash, (c, false));
-            }
-            Effect::PutGrant(g) => {
-                self.grants.insert(g.grant_id, g);
-            }
-            Effect::PutRefresh(r) => {
-                self.refresh.insert(r.hash, r);
-            }
-            Effect::PutDevice(d) => {
-                self.user_codes.insert(d.user_code_hash, d.device_code_hash);
-                self.devices.insert(d.device_code_hash, d);
-            }
+            Effect::PutCode(record) => self.insert(Record::Code {
+                record,
+                used: false,
+            }),
+            Effect::PutGrant(g) => self.insert(Record::Grant(g)),
+            Effect::PutRefresh(r) => self.insert(Record::Refresh(r)),
+            Effect::PutDevice(d) => self.insert(Record::Device(d)),
             Effect::RevokeGrant {
                 grant_id,
                 at,
@@ -246,9 +238,7 @@ impl MemoryState {
             Effect::ResetCounter { key } => {
                 self.counters.remove(&key);
             }
-            Effect::PutUser(u) => {
-                self.users.insert(u.username.clone(), u);
-            }
+            Effect::PutUser(u) => self.insert(Record::User(u)),
             Effect::DeleteUser { username } => {
                 self.users.remove(&username);
             }
@@ -375,7 +365,7 @@ impl MemoryState {
             .chain(users)
     }
 
-    /// Inserts one record (loading a snapshot).
+    /// Inserts (or replaces) one record: loading a snapshot, and every `Put*` effect.
     pub fn insert(&mut self, record: Record) {
         match record {
             Record::Client(c) => {
