@@ -19,6 +19,8 @@ use oauth_proto::store::{Effect, Store};
 use oauth_proto::Engine;
 use oauth_store_memory::MemoryStore;
 
+pub mod transcript;
+
 /// The fixed start of every transcript: 2026-01-01T00:00:00Z.
 pub const T0: u64 = 1_767_225_600;
 
