@@ -12,6 +12,7 @@ pub mod params;
 pub mod pkce;
 pub mod random;
 pub mod response;
+pub mod sasl;
 pub mod scope;
 pub mod secret;
 pub mod store;

@@ -1,0 +1,482 @@
+//! One SASL exchange, from the first client message to success or failure.
+//!
+//! [`SaslExchange`] is a small state machine: `Start` → (empty challenge) → `AwaitingResponse` →
+//! `Done`, or → (error challenge) → `AwaitingDummy` → `Done`. Each transition consumes one
+//! [`ClientInput`] and yields a [`Step`]; a finished exchange answers [`ExchangeError::Finished`].
+//! Outcomes are values the driver must look at (`#[must_use]`), and none of them holds the token.
+
+use super::challenge::{Challenge, ErrorChallenge, OAuthBearerStatus, XOAuth2Status};
+use super::oauthbearer::{self, Parsed};
+use super::{parse_bearer_credentials, xoauth2, Mechanism, ParseError, SaslPolicy, SaslValidator};
+use crate::access_token::{AccessClaims, TokenError};
+use crate::scope::Scope;
+
+/// One client message, as decoded from the wire by [`super::decode_client_line`] or
+/// [`super::decode_initial_response`]. `Debug` shows only the length of a response.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientInput {
+    /// The decoded bytes of a response.
+    Response(Vec<u8>),
+    /// The client cancelled the exchange (`*`).
+    Cancel,
+    /// The line could not be decoded (bad base64, too long).
+    Invalid(ParseError),
+}
+
+impl std::fmt::Debug for ClientInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientInput::Response(bytes) => write!(f, "Response(<{} bytes>)", bytes.len()),
+            ClientInput::Cancel => f.write_str("Cancel"),
+            ClientInput::Invalid(e) => write!(f, "Invalid({e:?})"),
+        }
+    }
+}
+
+/// Why an exchange could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StartError {
+    /// The connection is not protected by TLS and the policy does not allow plaintext
+    /// (RFC 7628 §3, §5; checklist item 144).
+    TlsRequired,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bearer-token SASL mechanisms require TLS")
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Misuse of an exchange by its driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExchangeError {
+    /// The exchange already ended in success or failure.
+    Finished,
+    /// [`SaslExchange::no_initial_response`] was called after the exchange had started.
+    AlreadyStarted,
+}
+
+impl std::fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ExchangeError::Finished => "the SASL exchange is already finished",
+            ExchangeError::AlreadyStarted => "the SASL exchange has already started",
+        })
+    }
+}
+
+impl std::error::Error for ExchangeError {}
+
+/// A failed attempt the embedder should count toward lockout (under the store's
+/// `Op::Count { key, expires_at }`). An exchange reports at most one, on the step where its
+/// failure became certain: with an error challenge that is the challenge itself, so a client that
+/// disconnects instead of acknowledging it is still counted, and a later cancel cannot undo it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Lockout {
+    key: Option<String>,
+}
+
+impl Lockout {
+    /// The suggested counter key, `sasl:<identity>` with the identity the client claimed (authzid or
+    /// XOAUTH2 `user`) ASCII-lowercased, so case variants count together. `None` when the client
+    /// claimed no identity: count under the peer's address instead.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+}
+
+/// Why an exchange failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The message (or the line carrying it) is malformed.
+    Malformed(ParseError),
+    /// A lone `\x01` came as the first message (RFC 7628 §3.2.3 lets the server fail at once).
+    UnexpectedDummy,
+    /// No token (missing or empty `auth`): a client discovering the server's configuration.
+    NoToken,
+    /// `host` or `port` differ from the server's (see [`SaslPolicy::host`]).
+    EndpointMismatch,
+    /// The validator refused the token.
+    InvalidToken(TokenError),
+    /// The token is valid, but not for the identity the client asked for.
+    IdentityMismatch,
+    /// The token is valid, but lacks [`SaslPolicy::required_scope`].
+    InsufficientScope,
+    /// The client cancelled before any failure.
+    Cancelled,
+}
+
+impl FailureReason {
+    /// Whether this failure counts toward lockout: guesses and garbage do; a cancel, a discovery
+    /// request without a token, and a genuine token lacking scope do not.
+    pub fn counts_toward_lockout(self) -> bool {
+        !matches!(
+            self,
+            FailureReason::NoToken | FailureReason::InsufficientScope | FailureReason::Cancelled
+        )
+    }
+}
+
+/// How a failed exchange ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ending {
+    /// The client's message failed the exchange at once, without an error challenge.
+    Immediate,
+    /// The client acknowledged the error challenge as required (`\x01` or an empty message).
+    Acknowledged,
+    /// The client answered the error challenge with something other than the acknowledgement.
+    UnexpectedReply,
+    /// The client cancelled (`*`).
+    Cancelled,
+}
+
+/// A failed exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Failure {
+    mechanism: Mechanism,
+    reason: FailureReason,
+    ending: Ending,
+    identity: Option<String>,
+    lockout: Option<Lockout>,
+}
+
+impl Failure {
+    /// The mechanism.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// Why it failed. After an error challenge this is the reason of the challenge, whatever the
+    /// client answered.
+    pub fn reason(&self) -> FailureReason {
+        self.reason
+    }
+
+    /// How it ended.
+    pub fn ending(&self) -> Ending {
+        self.ending
+    }
+
+    /// The identity the client claimed, if its message got that far.
+    pub fn identity(&self) -> Option<&str> {
+        self.identity.as_deref()
+    }
+
+    /// The attempt to count now, if any (`None` when it was already reported with the challenge).
+    pub fn lockout(&self) -> Option<&Lockout> {
+        self.lockout.as_ref()
+    }
+}
+
+/// A successful exchange: the token's claims and the identity the client asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Authenticated {
+    mechanism: Mechanism,
+    requested: Option<String>,
+    claims: AccessClaims,
+}
+
+impl Authenticated {
+    /// The mechanism.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// The identity the client asked for (OAUTHBEARER authzid, XOAUTH2 `user`), already accepted by
+    /// [`SaslValidator::accepts_identity`].
+    pub fn requested_identity(&self) -> Option<&str> {
+        self.requested.as_deref()
+    }
+
+    /// The identity to log in as: the requested one, or the token's subject when none was given.
+    pub fn identity(&self) -> &str {
+        self.requested.as_deref().unwrap_or(&self.claims.subject)
+    }
+
+    /// The token's subject.
+    pub fn subject(&self) -> &str {
+        &self.claims.subject
+    }
+
+    /// The client the token was issued to.
+    pub fn client_id(&self) -> &str {
+        &self.claims.client_id
+    }
+
+    /// The token's scope.
+    pub fn scope(&self) -> &Scope {
+        &self.claims.scope
+    }
+
+    /// All the token's claims.
+    pub fn claims(&self) -> &AccessClaims {
+        &self.claims
+    }
+}
+
+/// What the driver does next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Step {
+    /// Send this challenge, then feed the client's answer to [`SaslExchange::step`].
+    Challenge(Challenge),
+    /// Authentication succeeded; the exchange is over.
+    Success(Authenticated),
+    /// Authentication failed; the exchange is over.
+    Failure(Failure),
+}
+
+impl Step {
+    /// The failed attempt to count now, if any (see [`Lockout`]).
+    pub fn lockout(&self) -> Option<&Lockout> {
+        match self {
+            Step::Challenge(c) => c.lockout(),
+            Step::Success(_) => None,
+            Step::Failure(f) => f.lockout(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Start,
+    AwaitingResponse,
+    AwaitingDummy(Failure),
+    Done,
+}
+
+/// The state of one SASL exchange. See the [module docs](super) for the order of calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaslExchange {
+    mechanism: Mechanism,
+    state: State,
+}
+
+impl SaslExchange {
+    /// Starts an exchange on a connection; refused without TLS unless
+    /// [`SaslPolicy::allow_plaintext`] is set.
+    pub fn new(mechanism: Mechanism, tls: bool, policy: &SaslPolicy) -> Result<Self, StartError> {
+        if !policy.offers(tls) {
+            return Err(StartError::TlsRequired);
+        }
+        Ok(SaslExchange {
+            mechanism,
+            state: State::Start,
+        })
+    }
+
+    /// The mechanism.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// True once the exchange has succeeded or failed.
+    pub fn is_finished(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// For a client that sent no initial response: yields the empty challenge to send (IMAP `+ `,
+    /// SMTP `334 `); the client's response then goes to [`SaslExchange::step`].
+    pub fn no_initial_response(&mut self) -> Result<Step, ExchangeError> {
+        match self.state {
+            State::Start => {
+                self.state = State::AwaitingResponse;
+                Ok(Step::Challenge(Challenge::empty()))
+            }
+            State::Done => Err(ExchangeError::Finished),
+            _ => Err(ExchangeError::AlreadyStarted),
+        }
+    }
+
+    /// Feeds one client message: the initial response, the response to the empty challenge, or
+    /// the acknowledgement of an error challenge.
+    pub fn step(
+        &mut self,
+        input: ClientInput,
+        policy: &SaslPolicy,
+        validator: &dyn SaslValidator,
+    ) -> Result<Step, ExchangeError> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => Err(ExchangeError::Finished),
+            State::AwaitingDummy(mut failure) => {
+                failure.ending = match input {
+                    ClientInput::Cancel => Ending::Cancelled,
+                    ClientInput::Response(bytes) if self.is_dummy(&bytes) => Ending::Acknowledged,
+                    _ => Ending::UnexpectedReply,
+                };
+                Ok(Step::Failure(failure))
+            }
+            State::Start | State::AwaitingResponse => Ok(match input {
+                ClientInput::Cancel => {
+                    self.fail_now(FailureReason::Cancelled, Ending::Cancelled, None)
+                }
+                ClientInput::Invalid(e) => {
+                    self.fail_now(FailureReason::Malformed(e), Ending::Immediate, None)
+                }
+                ClientInput::Response(bytes) => self.evaluate(&bytes, policy, validator),
+            }),
+        }
+    }
+
+    fn is_dummy(&self, bytes: &[u8]) -> bool {
+        match self.mechanism {
+            Mechanism::OAuthBearer => bytes == [0x01],
+            Mechanism::XOAuth2 => bytes.is_empty(),
+        }
+    }
+
+    fn evaluate(
+        &mut self,
+        bytes: &[u8],
+        policy: &SaslPolicy,
+        validator: &dyn SaslValidator,
+    ) -> Step {
+        let attempt = match self.mechanism {
+            Mechanism::OAuthBearer => match oauthbearer::parse_parts(bytes) {
+                Ok(Parsed::Parts(p)) => Attempt {
+                    identity: p.gs2.authzid,
+                    host: p.host,
+                    port: p.port,
+                    auth: p.auth.unwrap_or_default(),
+                },
+                Ok(Parsed::Dummy) => {
+                    return self.fail_now(FailureReason::UnexpectedDummy, Ending::Immediate, None)
+                }
+                Err(e) => {
+                    return self.fail_now(FailureReason::Malformed(e), Ending::Immediate, None)
+                }
+            },
+            Mechanism::XOAuth2 => match xoauth2::parse_parts(bytes) {
+                Ok(p) => Attempt {
+                    identity: Some(p.user),
+                    host: None,
+                    port: None,
+                    auth: p.auth,
+                },
+                Err(e) => {
+                    return self.fail_now(FailureReason::Malformed(e), Ending::Immediate, None)
+                }
+            },
+        };
+        match judge(&attempt, policy, validator) {
+            Ok(claims) => Step::Success(Authenticated {
+                mechanism: self.mechanism,
+                requested: attempt.identity,
+                claims,
+            }),
+            Err(reason) => {
+                let lockout = lockout_for(reason, attempt.identity.as_deref());
+                let json = self.error_json(reason, policy);
+                self.state = State::AwaitingDummy(Failure {
+                    mechanism: self.mechanism,
+                    reason,
+                    ending: Ending::Acknowledged,
+                    identity: attempt.identity,
+                    lockout: None,
+                });
+                Step::Challenge(Challenge::error(json, lockout))
+            }
+        }
+    }
+
+    fn fail_now(
+        &mut self,
+        reason: FailureReason,
+        ending: Ending,
+        identity: Option<String>,
+    ) -> Step {
+        self.state = State::Done;
+        let lockout = lockout_for(reason, identity.as_deref());
+        Step::Failure(Failure {
+            mechanism: self.mechanism,
+            reason,
+            ending,
+            identity,
+            lockout,
+        })
+    }
+
+    fn error_json(&self, reason: FailureReason, policy: &SaslPolicy) -> Vec<u8> {
+        let scope = policy.challenge_scope();
+        match self.mechanism {
+            Mechanism::OAuthBearer => {
+                let status = match reason {
+                    FailureReason::EndpointMismatch
+                    | FailureReason::Malformed(ParseError::BadAuthScheme) => {
+                        OAuthBearerStatus::InvalidRequest
+                    }
+                    FailureReason::InsufficientScope => OAuthBearerStatus::InsufficientScope,
+                    _ => OAuthBearerStatus::InvalidToken,
+                };
+                ErrorChallenge::oauthbearer(
+                    status,
+                    scope.as_deref(),
+                    policy.openid_configuration.as_deref(),
+                )
+                .to_json()
+            }
+            Mechanism::XOAuth2 => {
+                let status = match reason {
+                    FailureReason::Malformed(ParseError::BadAuthScheme) => {
+                        XOAuth2Status::BadRequest
+                    }
+                    FailureReason::InsufficientScope => XOAuth2Status::Forbidden,
+                    _ => XOAuth2Status::Unauthorized,
+                };
+                ErrorChallenge::xoauth2(status, scope.as_deref()).to_json()
+            }
+        }
+    }
+}
+
+/// The parts of a client response both mechanisms share.
+struct Attempt<'a> {
+    identity: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    auth: &'a [u8],
+}
+
+/// Checks, in order: the credential's syntax, host and port, the token, the identity, the scope.
+fn judge(
+    attempt: &Attempt<'_>,
+    policy: &SaslPolicy,
+    validator: &dyn SaslValidator,
+) -> Result<AccessClaims, FailureReason> {
+    let token = parse_bearer_credentials(attempt.auth).map_err(|e| match e {
+        ParseError::MissingAuth => FailureReason::NoToken,
+        e => FailureReason::Malformed(e),
+    })?;
+    let host_differs = matches!((&policy.host, &attempt.host), (Some(ours), Some(theirs)) if !ours.eq_ignore_ascii_case(theirs));
+    let port_differs =
+        matches!((policy.port, attempt.port), (Some(ours), Some(theirs)) if ours != theirs);
+    if host_differs || port_differs {
+        return Err(FailureReason::EndpointMismatch);
+    }
+    let claims = validator
+        .validate(token)
+        .map_err(FailureReason::InvalidToken)?;
+    if let Some(requested) = &attempt.identity {
+        if !validator.accepts_identity(requested, &claims) {
+            return Err(FailureReason::IdentityMismatch);
+        }
+    }
+    if let Some(required) = &policy.required_scope {
+        if !required.is_subset_of(&claims.scope) {
+            return Err(FailureReason::InsufficientScope);
+        }
+    }
+    Ok(claims)
+}
+
+fn lockout_for(reason: FailureReason, identity: Option<&str>) -> Option<Lockout> {
+    reason.counts_toward_lockout().then(|| Lockout {
+        key: identity.map(|i| format!("sasl:{}", i.to_ascii_lowercase())),
+    })
+}
