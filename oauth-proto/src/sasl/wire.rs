@@ -35,6 +35,7 @@ fn decode(line: &[u8]) -> ClientInput {
         return ClientInput::Invalid(ParseError::TooLong);
     }
     match base64::engine::general_purpose::STANDARD.decode(line) {
+        Ok(bytes) if bytes.len() > MAX_MESSAGE_LEN => ClientInput::Invalid(ParseError::TooLong),
         Ok(bytes) => ClientInput::Response(bytes),
         Err(_) => ClientInput::Invalid(ParseError::BadBase64),
     }
