@@ -53,6 +53,7 @@ mod error;
 mod exchange;
 mod gs2;
 mod oauthbearer;
+mod outcome;
 mod policy;
 mod reply;
 mod wire;
@@ -61,15 +62,13 @@ mod xoauth2;
 pub use bearer::parse_bearer_credentials;
 pub use challenge::{Challenge, ErrorChallenge, OAuthBearerStatus, XOAuth2Status};
 pub use error::ParseError;
-pub use exchange::{
-    Authenticated, ClientInput, Ending, ExchangeError, Failure, FailureReason, Lockout,
-    SaslExchange, StartError, Step,
-};
+pub use exchange::{ExchangeError, SaslExchange, StartError};
 pub use gs2::{escape_saslname, unescape_saslname, CbFlag, Gs2Header};
 pub use oauthbearer::{parse_oauthbearer, OAuthBearerMessage, OAuthBearerResponse};
+pub use outcome::{Authenticated, Ending, Failure, FailureReason, Lockout, Step};
 pub use policy::{SaslPolicy, SaslValidator};
 pub use reply::Protocol;
-pub use wire::{decode_client_line, decode_initial_response};
+pub use wire::{decode_client_line, decode_initial_response, ClientInput};
 pub use xoauth2::{parse_xoauth2, XOAuth2Response};
 
 /// Longest decoded SASL message accepted, in bytes. An access token of this server is at most

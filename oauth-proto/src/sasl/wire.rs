@@ -8,7 +8,29 @@
 
 use base64::Engine as _;
 
-use super::{ClientInput, ParseError, MAX_MESSAGE_LEN};
+use super::{ParseError, MAX_MESSAGE_LEN};
+
+/// One client message, as decoded from the wire by [`decode_client_line`] or
+/// [`decode_initial_response`]. `Debug` shows only the length of a response.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientInput {
+    /// The decoded bytes of a response.
+    Response(Vec<u8>),
+    /// The client cancelled the exchange (`*`).
+    Cancel,
+    /// The line could not be decoded (bad base64, too long).
+    Invalid(ParseError),
+}
+
+impl std::fmt::Debug for ClientInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientInput::Response(bytes) => write!(f, "Response(<{} bytes>)", bytes.len()),
+            ClientInput::Cancel => f.write_str("Cancel"),
+            ClientInput::Invalid(e) => write!(f, "Invalid({e:?})"),
+        }
+    }
+}
 
 const MAX_LINE: usize = MAX_MESSAGE_LEN.div_ceil(3) * 4;
 
