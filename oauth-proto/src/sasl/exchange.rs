@@ -120,11 +120,9 @@ impl SaslExchange {
                 Ok(Step::Failure(failure))
             }
             State::Start | State::AwaitingResponse => Ok(match input {
-                ClientInput::Cancel => {
-                    self.fail_now(FailureReason::Cancelled, Ending::Cancelled, None)
-                }
+                ClientInput::Cancel => self.fail_now(FailureReason::Cancelled, Ending::Cancelled),
                 ClientInput::Invalid(e) => {
-                    self.fail_now(FailureReason::Malformed(e), Ending::Immediate, None)
+                    self.fail_now(FailureReason::Malformed(e), Ending::Immediate)
                 }
                 ClientInput::Response(bytes) => self.evaluate(&bytes, policy, validator),
             }),
@@ -153,11 +151,9 @@ impl SaslExchange {
                     auth: p.auth.unwrap_or_default(),
                 },
                 Ok(Parsed::Dummy) => {
-                    return self.fail_now(FailureReason::UnexpectedDummy, Ending::Immediate, None)
+                    return self.fail_now(FailureReason::UnexpectedDummy, Ending::Immediate)
                 }
-                Err(e) => {
-                    return self.fail_now(FailureReason::Malformed(e), Ending::Immediate, None)
-                }
+                Err(e) => return self.fail_now(FailureReason::Malformed(e), Ending::Immediate),
             },
             Mechanism::XOAuth2 => match xoauth2::parse_parts(bytes) {
                 Ok(p) => Attempt {
@@ -166,9 +162,7 @@ impl SaslExchange {
                     port: None,
                     auth: p.auth,
                 },
-                Err(e) => {
-                    return self.fail_now(FailureReason::Malformed(e), Ending::Immediate, None)
-                }
+                Err(e) => return self.fail_now(FailureReason::Malformed(e), Ending::Immediate),
             },
         };
         match judge(&attempt, policy, validator) {
@@ -192,20 +186,15 @@ impl SaslExchange {
         }
     }
 
-    fn fail_now(
-        &mut self,
-        reason: FailureReason,
-        ending: Ending,
-        identity: Option<String>,
-    ) -> Step {
+    /// Fails before the message yielded an identity (framing errors, cancel, undecodable line).
+    fn fail_now(&mut self, reason: FailureReason, ending: Ending) -> Step {
         self.state = State::Done;
-        let lockout = lockout_for(reason, identity.as_deref());
         Step::Failure(Failure {
             mechanism: self.mechanism,
             reason,
             ending,
-            identity,
-            lockout,
+            identity: None,
+            lockout: lockout_for(reason, None),
         })
     }
 
