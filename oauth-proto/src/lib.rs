@@ -47,6 +47,7 @@ pub mod pkce;
 pub mod random;
 pub mod redirect;
 pub mod response;
+pub mod sasl;
 pub mod scope;
 pub mod secret;
 pub mod store;
