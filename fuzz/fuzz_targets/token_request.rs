@@ -1,0 +1,47 @@
+//! Any form body (and optional Authorization header) at the token endpoint, through the engine and
+//! the memory store: the answer is a token or a 4xx OAuth error, never a panic or a 5xx.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use oauth_proto::access_token::{KeyRing, TokenKey};
+use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
+use oauth_proto::flow::drive;
+use oauth_proto::http::HttpRequest;
+use oauth_proto::random::CounterRandom;
+use oauth_proto::scope::Scope;
+use oauth_proto::secret::SecretHash;
+use oauth_proto::store::{Effect, Store};
+use oauth_proto::Engine;
+use oauth_store_memory::MemoryStore;
+
+fuzz_target!(|data: &[u8]| {
+    let keys = KeyRing::new(TokenKey::new(1, &[7u8; 32]).expect("key"), vec![]).expect("ring");
+    let engine = Engine::new(Default::default(), keys).expect("default config");
+    let store = MemoryStore::new();
+    store
+        .apply(vec![Effect::PutClient(ClientRecord {
+            client_id: "web".into(),
+            name: "web".into(),
+            kind: ClientKind::Confidential,
+            secret_hash: Some(SecretHash::of("secret")),
+            secret_expires_at: None,
+            auth_method: AuthMethod::ClientSecretBasic,
+            redirect_uris: vec!["https://client.example.com/cb".into()],
+            grant_types: GrantType::ALL.to_vec(),
+            scope: Scope::parse("mail").expect("scope"),
+            require_pkce: false,
+            resource_server: false,
+            registration_token_hash: None,
+            created_at: 0,
+            metadata: Default::default(),
+        })])
+        .expect("memory store");
+    let (auth, body) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (std::str::from_utf8(&data[..i]).ok().map(str::to_owned), &data[i + 1..]),
+        None => (None, data),
+    };
+    let mut request = HttpRequest::form_post(body.to_vec());
+    request.authorization = auth;
+    let response = drive(engine.token(request, 1_000_000), &store, &mut CounterRandom::new(1)).expect("memory store");
+    assert!(response.status == 200 || (400..500).contains(&response.status), "status {}", response.status);
+});
