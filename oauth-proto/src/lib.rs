@@ -34,6 +34,7 @@
 pub mod access_token;
 pub mod ask;
 pub mod authorize;
+pub mod bearer;
 pub mod client;
 pub mod client_auth;
 pub mod config;
