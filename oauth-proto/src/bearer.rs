@@ -36,12 +36,14 @@ impl BearerError {
         let realm = quote(realm);
         let (code, description, scope) = match self {
             BearerError::Missing => {
-                let mut r = Response::json(401, &serde_json::json!({}));
-                r.body.clear();
-                r.headers.retain(|(n, _)| *n != "content-type");
-                r.headers
-                    .push(("www-authenticate", format!("Bearer realm=\"{realm}\"")));
-                return r;
+                return Response {
+                    status: 401,
+                    headers: vec![
+                        ("www-authenticate", format!("Bearer realm=\"{realm}\"")),
+                        ("cache-control", "no-store".to_owned()),
+                    ],
+                    body: String::new(),
+                };
             }
             BearerError::InvalidRequest(d) => (ErrorCode::InvalidRequest, *d, None),
             BearerError::InvalidToken(e) => (ErrorCode::InvalidToken, e.description(), None),
