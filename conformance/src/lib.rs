@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod surface;
+
 use oauth_proto::access_token::{AccessClaims, KeyRing, TokenError, TokenKey};
 use oauth_proto::authorize::{AuthorizeOutcome, PendingAuthorization};
 use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
