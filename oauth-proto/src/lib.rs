@@ -34,6 +34,7 @@
 pub mod access_token;
 pub mod ask;
 pub mod authorize;
+mod caller;
 pub mod client;
 pub mod client_auth;
 pub mod client_metadata;
@@ -43,6 +44,7 @@ pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod http;
+pub mod introspect;
 pub mod issue;
 pub mod metadata;
 pub mod params;
@@ -51,9 +53,11 @@ pub mod random;
 pub mod redirect;
 pub mod register;
 pub mod response;
+pub mod revoke;
 pub mod scope;
 pub mod secret;
 pub mod store;
 pub mod token;
+mod token_lookup;
 
 pub use engine::Engine;
