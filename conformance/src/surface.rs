@@ -2,9 +2,11 @@
 //! revocation, metadata and the device flow.
 
 use oauth_proto::client::{ClientKind, ClientRecord, GrantType};
+use oauth_proto::device_verify::{DeviceDecisionOutcome, DeviceVerifyOutcome, PendingDevice};
 use oauth_proto::http::HttpRequest;
 use oauth_proto::response::Response;
-use oauth_proto::store::{Effect, Op, Reply, Store};
+use oauth_proto::secret::SecretHash;
+use oauth_proto::store::{DeviceLookup, DeviceRecord, Effect, Op, Reply, Store};
 
 use crate::{basic, json, Harness, CHALLENGE, VERIFIER};
 
@@ -115,5 +117,83 @@ impl Harness {
         client.resource_server = true;
         self.apply(vec![Effect::PutClient(client)]);
         basic("rs", secret.expose())
+    }
+}
+
+/// The device grant's `grant_type` value, form-encoded.
+pub const DEVICE_GRANT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+
+impl Harness {
+    /// `POST /device_authorization`.
+    pub fn device_authorization(&mut self, body: &str, authorization: Option<&str>) -> Response {
+        let flow = self
+            .engine
+            .device_authorization(form(body, authorization), self.now);
+        self.run(flow)
+    }
+
+    /// The user typed a code on the verification page.
+    pub fn device_verify(&mut self, user_code: &str, attempt_key: &str) -> DeviceVerifyOutcome {
+        let flow = self.engine.device_verify(user_code, attempt_key, self.now);
+        self.run(flow)
+    }
+
+    /// Approves a pending device request.
+    pub fn device_approve(
+        &mut self,
+        pending: PendingDevice,
+        subject: &str,
+    ) -> DeviceDecisionOutcome {
+        let flow = self
+            .engine
+            .device_approve(pending, subject, self.now)
+            .expect("valid subject");
+        self.run(flow)
+    }
+
+    /// Denies a pending device request.
+    pub fn device_deny(&mut self, pending: PendingDevice) -> DeviceDecisionOutcome {
+        let flow = self.engine.device_deny(pending, self.now);
+        self.run(flow)
+    }
+
+    /// Polls the token endpoint with a device code as the public client `tv`.
+    pub fn poll(&mut self, device_code: &str) -> Response {
+        self.token(
+            &format!("grant_type={DEVICE_GRANT}&device_code={device_code}&client_id=tv"),
+            None,
+        )
+    }
+
+    /// A public device client `tv` (device + refresh grants, scope `mail offline_access`).
+    pub fn device_client(&self) {
+        self.add_client(
+            "tv",
+            ClientKind::Public,
+            &[],
+            &[GrantType::DeviceCode, GrantType::RefreshToken],
+            "mail offline_access",
+        );
+    }
+
+    /// Starts a device authorization for `tv` (scope `mail`) and returns (device_code, user_code).
+    pub fn start_device(&mut self) -> (String, String) {
+        let r = self.device_authorization("client_id=tv&scope=mail", None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let j = json(&r);
+        (
+            j["device_code"].as_str().unwrap().to_owned(),
+            j["user_code"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A device record as the store has it, by device code.
+    pub fn device_record(&self, device_code: &str) -> Option<DeviceRecord> {
+        match self.store.execute(Op::GetDevice {
+            by: DeviceLookup::DeviceCode(SecretHash::of(device_code)),
+        }) {
+            Ok(Reply::Device(d)) => d,
+            other => panic!("unexpected store answer {other:?}"),
+        }
     }
 }

@@ -39,6 +39,8 @@ pub mod client;
 pub mod client_auth;
 pub mod client_metadata;
 pub mod config;
+pub mod device;
+pub mod device_verify;
 pub mod endpoints;
 pub mod engine;
 pub mod error;
