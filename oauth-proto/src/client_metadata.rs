@@ -61,6 +61,14 @@ fn member<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     body.get(name).filter(|v| !v.is_null())
 }
 
+/// Characters that print nothing or reorder text: control characters, and the invisible and
+/// bidirectional formatting characters with which a self-asserted name could impersonate another
+/// on a consent page.
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 fn string<'a>(
     body: &'a Map<String, Value>,
     name: &str,
@@ -72,9 +80,10 @@ fn string<'a>(
         Some(Value::String(s)) if s.len() > max => {
             Err(err(format!("{name} is longer than {max} bytes").into()))
         }
-        Some(Value::String(s)) if s.chars().any(char::is_control) => {
-            Err(err(format!("{name} contains control characters").into()))
-        }
+        Some(Value::String(s)) if s.chars().any(is_hidden) => Err(err(format!(
+            "{name} contains control or invisible formatting characters"
+        )
+        .into())),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(err(format!("{name} must be a string").into())),
     }
