@@ -243,3 +243,57 @@ fn resource_servers_only_policy() {
         assert_eq!(json(&r)["error"], "unauthorized_client");
     }
 }
+
+/// Runs a flow by hand, returning the ops it asked and the effects it produced.
+fn ops_and_effects(
+    h: &mut Harness,
+    body: &str,
+    auth: &str,
+) -> (Vec<oauth_proto::store::Op>, usize) {
+    use oauth_proto::flow::Step;
+    use oauth_proto::store::Store;
+    let mut flow = h.engine.introspect(form(body, Some(auth)), h.now);
+    let mut ops = Vec::new();
+    loop {
+        match flow.step(&mut h.rng) {
+            Step::Op(op) => {
+                ops.push(op.clone());
+                flow.answer(h.store.execute(op).unwrap());
+            }
+            Step::Done(done) => return (ops, done.effects.len()),
+        }
+    }
+}
+
+#[test]
+fn introspection_is_read_only_and_costs_one_lookup() {
+    use oauth_proto::store::Op;
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let rs = h.resource_server();
+    let (ops, effects) = ops_and_effects(&mut h, &format!("token={access}"), &rs);
+    assert_eq!(effects, 0);
+    assert!(
+        matches!(
+            ops.as_slice(),
+            [Op::GetClient { .. }, Op::RevocationStatus { .. }]
+        ),
+        "{ops:?}"
+    );
+    // A refresh token is recognized without a revocation lookup, whatever the hint.
+    for hint in [
+        "",
+        "&token_type_hint=refresh_token",
+        "&token_type_hint=access_token",
+    ] {
+        let (ops, effects) = ops_and_effects(&mut h, &format!("token={refresh}{hint}"), &rs);
+        assert_eq!(effects, 0);
+        assert!(
+            matches!(
+                ops.as_slice(),
+                [Op::GetClient { .. }, Op::GetRefresh { .. }]
+            ),
+            "{ops:?}"
+        );
+    }
+}

@@ -44,23 +44,20 @@ pub(super) fn poll(
             OAuthError::invalid_grant("the device code was issued to another client").into(),
         );
     }
-    if record.status == DeviceStatus::Consumed {
-        return Err(OAuthError::invalid_grant("the device code was already used").into());
-    }
-    if now >= record.expires_at {
-        return Err(OAuthError::new(
+    let revision = record.revision;
+    match (record.status.clone(), now >= record.expires_at) {
+        (DeviceStatus::Consumed, _) => {
+            Err(OAuthError::invalid_grant("the device code was already used").into())
+        }
+        (_, true) => Err(OAuthError::new(
             ErrorCode::ExpiredToken,
             "the device code has expired; start a new device authorization",
         )
-        .into());
-    }
-    let revision = record.revision;
-    match record.status.clone() {
-        DeviceStatus::Consumed => unreachable_consumed(),
-        DeviceStatus::Denied => {
+        .into()),
+        (DeviceStatus::Denied, false) => {
             Err(OAuthError::new(ErrorCode::AccessDenied, "the user denied the request").into())
         }
-        DeviceStatus::Pending => {
+        (DeviceStatus::Pending, false) => {
             let too_soon = record
                 .last_poll
                 .is_some_and(|t| now < t.saturating_add(record.interval));
@@ -89,11 +86,14 @@ pub(super) fn poll(
             )
             .into())
         }
-        DeviceStatus::Approved {
-            subject,
-            credential_version,
-            grant_id,
-        } => {
+        (
+            DeviceStatus::Approved {
+                subject,
+                credential_version,
+                grant_id,
+            },
+            false,
+        ) => {
             let scope = record.scope.clone();
             let next = DeviceRecord {
                 status: DeviceStatus::Consumed,
@@ -146,10 +146,4 @@ pub(super) fn poll(
             ))
         }
     }
-}
-
-/// Consumed records were answered above; reaching this arm would be a logic error, answered as a
-/// spent code rather than a panic.
-fn unreachable_consumed() -> Result<Response, Halt> {
-    Err(OAuthError::invalid_grant("the device code was already used").into())
 }
