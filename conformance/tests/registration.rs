@@ -65,6 +65,7 @@ fn assert_error(r: &oauth_proto::response::Response, status: u16, code: &str) {
     assert_eq!(j["error"], code, "{}", r.body);
     assert!(!j["error_description"].as_str().unwrap().is_empty());
     assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("pragma"), Some("no-cache"));
 }
 
 #[test]
@@ -546,4 +547,52 @@ fn rfc7592_delete_revokes_the_clients_grants() {
         204
     );
     assert_eq!(h.validate(&cc_access), Err(TokenError::Revoked));
+}
+
+/// RFC 7591 §3.1.1 (verbatim body): the statement is displayed line-wrapped, which makes the JSON
+/// string invalid as printed.
+const RFC_STATEMENT: &str = r#"{
+    "redirect_uris": [
+      "https://client.example.org/callback",
+      "https://client.example.org/callback2"
+    ],
+    "software_statement": "eyJhbGciOiJSUzI1NiJ9.
+eyJzb2Z0d2FyZV9pZCI6IjROUkIxLTBYWkFCWkk5RTYtNVNNM1IiLCJjbGll
+bnRfbmFtZSI6IkV4YW1wbGUgU3RhdGVtZW50LWJhc2VkIENsaWVudCIsImNs
+aWVudF91cmkiOiJodHRwczovL2NsaWVudC5leGFtcGxlLm5ldC8ifQ.
+GHfL4QNIrQwL18BSRdE595T9jbzqa06R9BT8w409x9oIcKaZo_mt15riEXHa
+zdISUvDIZhtiyNrSHQ8K4TvqWxH6uJgcmoodZdPwmWRIEYbQDLqPNxREtYn0
+5X3AR7ia4FRjQ2ojZjk5fJqJdQ-JcfxyhK-P8BAWBd6I2LLA77IG32xtbhxY
+fHX7VhuU5ProJO8uvu3Ayv4XRhLZJY4yKfmyjiiKiPNe-Ia4SMy_d_QSWxsk
+U5XIQl5Sa2YRPMbDRXttm2TfnZM1xx70DoYi8g6czz-CPGRi4SW_S2RKHIJf
+IjoI3zTJ0Y2oe0_EJAiXbL6OyF9S5tKxDXV8JIndSA",
+    "scope": "read write",
+    "example_extension_parameter": "example_value"
+  }"#;
+
+#[test]
+fn software_statements_are_not_supported_and_ignored() {
+    let mut h = Harness::new(open_confidential());
+    // As printed, the body is not JSON.
+    assert_error(
+        &h.register(RFC_STATEMENT, None),
+        400,
+        "invalid_client_metadata",
+    );
+    // Joined, it is; `read write` are not scopes of this server.
+    let joined = RFC_STATEMENT.replace('\n', "");
+    let r = h.register(&joined, None);
+    assert_error(&r, 400, "invalid_client_metadata");
+    assert!(json(&r)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("scope"));
+    // With a known scope it registers, and the statement is neither trusted nor echoed: its
+    // client_name does not appear.
+    let r = h.register(&joined.replace("read write", "mail"), None);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let j = json(&r);
+    assert!(j.get("software_statement").is_none());
+    assert!(j.get("client_name").is_none());
+    assert_eq!(j["scope"], "mail");
 }

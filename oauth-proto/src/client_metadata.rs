@@ -7,7 +7,9 @@
 //! the scope (within `scopes_supported`), and sizes (URI count, string lengths). Members the engine
 //! does not know are dropped (RFC 7591 §2); known informative ones (`client_name`, `logo_uri`,
 //! `contacts`, their `#language` variants...) are kept and echoed. A client never gets to mark itself
-//! a resource server or choose its `client_id`.
+//! a resource server or choose its `client_id`. Software statements (RFC 7591 §2.3) are not
+//! supported: `software_statement` is dropped like any unknown member, so nothing in it is trusted
+//! or echoed.
 
 use serde_json::{Map, Value};
 
