@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod surface;
+
 use oauth_proto::access_token::{AccessClaims, KeyRing, TokenError, TokenKey};
 use oauth_proto::authorize::{AuthorizeOutcome, PendingAuthorization};
 use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
@@ -133,17 +135,6 @@ impl Harness {
             "mail offline_access",
         )
         .expect("confidential clients have secrets")
-    }
-
-    /// A stored client (panics when absent: for tests only).
-    pub fn client(&self, client_id: &str) -> ClientRecord {
-        use oauth_proto::store::{Op, Reply};
-        match self.store.execute(Op::GetClient {
-            client_id: client_id.to_owned(),
-        }) {
-            Ok(Reply::Client(Some(c))) => c,
-            other => panic!("client {client_id} not found: {other:?}"),
-        }
     }
 
     /// Runs an authorization request from a query string.

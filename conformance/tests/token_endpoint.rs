@@ -159,7 +159,7 @@ fn b_expired_client_secret_refused() {
         &[GrantType::ClientCredentials],
         "mail",
     );
-    let mut rec = h.client("exp");
+    let mut rec = h.client("exp").expect("stored");
     rec.secret_expires_at = Some(h.now);
     h.apply(vec![oauth_proto::store::Effect::PutClient(rec)]);
     let r = h.token(

@@ -117,7 +117,7 @@ fn basic_naive_encodings_fail_authentication() {
         "mail",
     );
     use oauth_proto::store::Effect;
-    let mut record = h.client("s6BhdRkqt3");
+    let mut record = h.client("s6BhdRkqt3").expect("stored");
     record.secret_hash = Some(oauth_proto::secret::SecretHash::of(
         "7Fjfp0+ZBr1/KtDR=bnfVdmIw",
     ));

@@ -51,8 +51,8 @@ pub struct Config {
     pub device_code_ttl_secs: u64,
     /// Initial device polling interval.
     pub device_poll_interval_secs: u64,
-    /// Wrong user-code entries allowed per attempt key (e.g. client address) per device code
-    /// lifetime before the verification page refuses further tries.
+    /// User-code entries (right or wrong) allowed per attempt key (e.g. client address) per device
+    /// code lifetime before the verification page refuses further tries.
     pub device_max_user_code_attempts: u32,
     /// Accept `code_challenge_method=plain` (off: only `S256`).
     pub allow_plain_pkce: bool,

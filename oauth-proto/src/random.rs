@@ -33,7 +33,7 @@ impl Random for CounterRandom {
     fn fill(&mut self, dest: &mut [u8]) {
         use sha2::{Digest, Sha256};
         for chunk in dest.chunks_mut(32) {
-            self.counter += 1;
+            self.counter = self.counter.wrapping_add(1);
             let block = Sha256::digest(self.counter.to_be_bytes());
             chunk.copy_from_slice(&block[..chunk.len()]);
         }

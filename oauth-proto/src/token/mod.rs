@@ -7,6 +7,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 
 pub use client_credentials::grant_id as client_credentials_grant_id;
 mod refresh;
@@ -63,11 +64,7 @@ impl TokenEndpoint {
             GrantType::ClientCredentials => {
                 client_credentials::issue(&self.engine, cx, &client, &params)
             }
-            GrantType::DeviceCode => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "the device authorization grant is not enabled",
-            )
-            .into()),
+            GrantType::DeviceCode => device_code::poll(&self.engine, cx, &client, &params),
         }
     }
 }

@@ -1,0 +1,299 @@
+//! Token introspection (RFC 7662): checklist L (102-108), vectors of section 1.6.
+
+use conformance::surface::*;
+use conformance::*;
+use oauth_proto::config::{Config, IntrospectionPolicy};
+use oauth_proto::response::Response;
+
+#[track_caller]
+fn inactive(r: &Response) {
+    assert_eq!(r.status, 200, "{}", r.body);
+    // 105: exactly {"active":false}, nothing more.
+    assert_eq!(json(r), serde_json::json!({"active": false}));
+}
+
+#[test]
+fn describes_the_tokens_owner_not_the_caller() {
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let rs = h.resource_server();
+    // RFC 7662 §2.1 second request shape: Basic + hint.
+    let r = h.introspect(
+        &format!("token={access}&token_type_hint=access_token"),
+        Some(&rs),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let j = json(&r);
+    // 107: a boolean, integers, a space-separated scope.
+    assert_eq!(j["active"], true);
+    assert_eq!(j["client_id"], "app");
+    assert_eq!(j["sub"], "alice");
+    assert_eq!(j["username"], "alice");
+    assert_eq!(j["scope"], "mail offline_access");
+    assert_eq!(j["token_type"], "Bearer");
+    assert_eq!(j["iat"], T0);
+    assert_eq!(j["exp"], T0 + 3600);
+    assert_eq!(j["iss"], "http://127.0.0.1:8080");
+    assert!(j.get("aud").is_none(), "tokens carry no audience");
+
+    let r = h.introspect(&format!("token={refresh}"), Some(&rs));
+    let j = json(&r);
+    assert_eq!(j["active"], true);
+    assert_eq!(j["token_type"], "refresh_token");
+    assert_eq!(j["client_id"], "app");
+    assert_eq!(j["sub"], "alice");
+    assert_eq!(j["exp"], T0 + 30 * 86400);
+}
+
+#[test]
+fn the_hint_only_orders_the_search() {
+    // 104: a wrong hint still finds the token; an unknown hint is ignored.
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let rs = h.resource_server();
+    for (token, hint, kind) in [
+        (&access, "refresh_token", "Bearer"),
+        (&refresh, "access_token", "refresh_token"),
+        (&access, "something_else", "Bearer"),
+        (&refresh, "something_else", "refresh_token"),
+    ] {
+        let r = h.introspect(&format!("token={token}&token_type_hint={hint}"), Some(&rs));
+        assert_eq!(json(&r)["token_type"], kind, "{hint}");
+    }
+}
+
+#[test]
+fn expired_revoked_unknown_malformed_and_other_kinds_are_inactive() {
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let rs = h.resource_server();
+    for token in ["abc", "2YotnFZFEjr1zCsicMWpAA", &"A".repeat(200), "%00%FF"] {
+        inactive(&h.introspect(&format!("token={token}"), Some(&rs)));
+    }
+    // An authorization code is not a token (74).
+    let query = format!("response_type=code&client_id=app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let code = h.code_for(&query, "alice");
+    inactive(&h.introspect(&format!("token={code}"), Some(&rs)));
+    // A tampered access token.
+    let mut tampered = access.clone();
+    tampered.replace_range(10..11, if &access[10..11] == "A" { "B" } else { "A" });
+    inactive(&h.introspect(&format!("token={tampered}"), Some(&rs)));
+    // Expired.
+    h.now += 3600;
+    inactive(&h.introspect(&format!("token={access}"), Some(&rs)));
+    assert_eq!(
+        json(&h.introspect(&format!("token={refresh}"), Some(&rs)))["active"],
+        true
+    );
+    // Rotated refresh token.
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={refresh}&client_id=app"),
+        None,
+    );
+    let new = json(&r);
+    inactive(&h.introspect(&format!("token={refresh}"), Some(&rs)));
+    let new_access = new["access_token"].as_str().unwrap().to_owned();
+    let new_refresh = new["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        json(&h.introspect(&format!("token={new_access}"), Some(&rs)))["active"],
+        true
+    );
+    // Revoked through the embedder's call.
+    h.now += 1;
+    let effects = h.engine.revoke_subject("alice", h.now);
+    h.apply(effects);
+    inactive(&h.introspect(&format!("token={new_access}"), Some(&rs)));
+    inactive(&h.introspect(&format!("token={new_refresh}"), Some(&rs)));
+    // The refresh token's expiry.
+    let mut h = Harness::default();
+    let (_, refresh) = h.app_tokens();
+    let rs = h.resource_server();
+    h.now += 30 * 86400;
+    inactive(&h.introspect(&format!("token={refresh}"), Some(&rs)));
+}
+
+#[test]
+fn tokens_of_a_subject_with_a_bumped_credential_version_stay_introspectable() {
+    let mut h = Harness::default();
+    let effects = h.engine.revoke_subject("alice", h.now);
+    h.apply(effects);
+    h.now += 1;
+    let (access, _) = h.app_tokens();
+    assert!(h.validate(&access).is_ok());
+    let rs = h.resource_server();
+    let j = json(&h.introspect(&format!("token={access}"), Some(&rs)));
+    assert_eq!(j["active"], true);
+    assert_eq!(j["sub"], "alice");
+}
+
+#[test]
+fn public_clients_see_only_their_own_tokens() {
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let j = json(&h.introspect(&format!("token={access}&client_id=app"), None));
+    assert_eq!(j["active"], true);
+    assert_eq!(
+        json(&h.introspect(&format!("token={refresh}&client_id=app"), None))["active"],
+        true
+    );
+    h.add_client(
+        "other",
+        oauth_proto::client::ClientKind::Public,
+        &["http://127.0.0.1/cb"],
+        &[oauth_proto::client::GrantType::AuthorizationCode],
+        "mail",
+    );
+    inactive(&h.introspect(&format!("token={access}&client_id=other"), None));
+    inactive(&h.introspect(&format!("token={refresh}&client_id=other"), None));
+    // A confidential client sees every token under the default policy.
+    let secret = h.confidential_client();
+    let j = json(&h.introspect(
+        &format!("token={access}"),
+        Some(&basic("web", secret.expose())),
+    ));
+    assert_eq!(j["client_id"], "app");
+}
+
+#[test]
+fn client_credentials_tokens_have_no_username() {
+    let mut h = Harness::default();
+    let secret = h.confidential_client();
+    let r = h.token(
+        "grant_type=client_credentials&scope=mail",
+        Some(&basic("web", secret.expose())),
+    );
+    let access = json(&r)["access_token"].as_str().unwrap().to_owned();
+    let rs = h.resource_server();
+    let j = json(&h.introspect(&format!("token={access}"), Some(&rs)));
+    assert_eq!(j["active"], true);
+    assert_eq!(j["sub"], "web");
+    assert_eq!(j["client_id"], "web");
+    assert!(j.get("username").is_none());
+}
+
+#[test]
+fn callers_must_authenticate() {
+    let mut h = Harness::default();
+    let (access, _) = h.app_tokens();
+    let secret = h.confidential_client();
+    // 103: no credentials at all -> 401, never a token status.
+    let r = h.introspect(&format!("token={access}"), None);
+    assert_eq!(r.status, 401);
+    assert_eq!(json(&r)["error"], "invalid_client");
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+    for auth in [
+        basic("web", "wrong"),
+        basic("nobody", "x"),
+        "Basic !!!".to_owned(),
+        bearer(&access),
+    ] {
+        let r = h.introspect(&format!("token={access}"), Some(&auth));
+        assert_eq!(r.status, 401, "{auth}");
+        assert_eq!(json(&r)["error"], "invalid_client");
+    }
+    // A confidential client must use its secret; naming itself is not enough (21).
+    let r = h.introspect(&format!("token={access}&client_id=web"), None);
+    assert_eq!(r.status, 401);
+    // Body credentials work too.
+    let r = h.introspect(
+        &format!(
+            "token={access}&client_id=web&client_secret={}",
+            secret.expose()
+        ),
+        None,
+    );
+    assert_eq!(json(&r)["active"], true);
+    // 102: token is required; repeated parameters and GET are invalid_request.
+    let auth = basic("web", secret.expose());
+    for body in ["", "token=", &format!("token={access}&token={access}")] {
+        let r = h.introspect(body, Some(&auth));
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(json(&r)["error"], "invalid_request");
+    }
+    let mut get = form(&format!("token={access}"), Some(&auth));
+    get.method = "GET".into();
+    let flow = h.engine.introspect(get, h.now);
+    assert_eq!(json(&h.run(flow))["error"], "invalid_request");
+}
+
+#[test]
+fn resource_servers_only_policy() {
+    // 108
+    let mut h = Harness::new(Config {
+        introspection: IntrospectionPolicy::ResourceServersOnly,
+        ..Config::default()
+    });
+    let (access, _) = h.app_tokens();
+    let secret = h.confidential_client();
+    let rs = h.resource_server();
+    assert_eq!(
+        json(&h.introspect(&format!("token={access}"), Some(&rs)))["active"],
+        true
+    );
+    for (body, auth) in [
+        (
+            format!("token={access}"),
+            Some(basic("web", secret.expose())),
+        ),
+        (format!("token={access}&client_id=app"), None),
+    ] {
+        let r = h.introspect(&body, auth.as_deref());
+        assert_eq!(r.status, 400);
+        assert_eq!(json(&r)["error"], "unauthorized_client");
+    }
+}
+
+/// Runs a flow by hand, returning the ops it asked and the effects it produced.
+fn ops_and_effects(
+    h: &mut Harness,
+    body: &str,
+    auth: &str,
+) -> (Vec<oauth_proto::store::Op>, usize) {
+    use oauth_proto::flow::Step;
+    use oauth_proto::store::Store;
+    let mut flow = h.engine.introspect(form(body, Some(auth)), h.now);
+    let mut ops = Vec::new();
+    loop {
+        match flow.step(&mut h.rng) {
+            Step::Op(op) => {
+                ops.push(op.clone());
+                flow.answer(h.store.execute(op).unwrap());
+            }
+            Step::Done(done) => return (ops, done.effects.len()),
+        }
+    }
+}
+
+#[test]
+fn introspection_is_read_only_and_costs_one_lookup() {
+    use oauth_proto::store::Op;
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let rs = h.resource_server();
+    let (ops, effects) = ops_and_effects(&mut h, &format!("token={access}"), &rs);
+    assert_eq!(effects, 0);
+    assert!(
+        matches!(
+            ops.as_slice(),
+            [Op::GetClient { .. }, Op::RevocationStatus { .. }]
+        ),
+        "{ops:?}"
+    );
+    // A refresh token is recognized without a revocation lookup, whatever the hint.
+    for hint in [
+        "",
+        "&token_type_hint=refresh_token",
+        "&token_type_hint=access_token",
+    ] {
+        let (ops, effects) = ops_and_effects(&mut h, &format!("token={refresh}{hint}"), &rs);
+        assert_eq!(effects, 0);
+        assert!(
+            matches!(
+                ops.as_slice(),
+                [Op::GetClient { .. }, Op::GetRefresh { .. }]
+            ),
+            "{ops:?}"
+        );
+    }
+}

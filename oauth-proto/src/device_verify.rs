@@ -1,0 +1,247 @@
+//! The device verification step (RFC 8628 §3.3, §5.1, §5.4): the user enters a user code, sees which
+//! client asks for what, and approves or denies.
+//!
+//! [`Engine::device_verify`] turns a typed code into a [`PendingDevice`] carrying the client's name
+//! and the scope, so the embedder can show them (a remote phishing defence: the user sees who they
+//! are authorizing) before calling [`Engine::device_approve`] for the authenticated subject or
+//! [`Engine::device_deny`]. Both are compare-and-swaps on the device record, so a decision is taken
+//! once; the device learns it at its next poll.
+//!
+//! Brute force: every entry counts against the attempt key (the caller's address or session) for
+//! one device code lifetime, right or wrong, and after `device_max_user_code_attempts` entries even a
+//! right code is refused with [`DeviceVerifyOutcome::TooManyAttempts`]. Counting right entries too
+//! means a guesser cannot refresh their budget by interleaving a code of their own; a legitimate
+//! user enters one code per device.
+
+use serde::{Deserialize, Serialize};
+
+use crate::access_token;
+use crate::ask::{self, Halt};
+use crate::device::{format_user_code, normalize_user_code, user_code_hash};
+use crate::engine::Engine;
+use crate::error::{ErrorCode, OAuthError};
+use crate::flow::{Cx, Flow, Procedure, Suspend};
+use crate::issue::new_grant_id;
+use crate::scope::Scope;
+use crate::secret::SecretHash;
+use crate::store::{DeviceLookup, DeviceRecord, DeviceStatus};
+
+/// A device authorization waiting for the user's decision. Plain data: keep it server-side (or
+/// protect it) between the confirmation page and the decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDevice {
+    /// The requesting client.
+    pub client_id: String,
+    /// Its display name (self-asserted for registered clients), to show the user.
+    pub client_name: String,
+    /// The scope the device asks for.
+    pub scope: Scope,
+    /// The user code in display form (`XXXX-XXXX`), to show for confirmation (RFC 8628 §3.3.1).
+    pub user_code: String,
+    /// Which device authorization this is (the hash of its device code, not the code).
+    pub device_code_hash: SecretHash,
+    /// When the request expires.
+    pub expires_at: u64,
+}
+
+/// What a user-code entry leads to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceVerifyOutcome {
+    /// A valid code: show the client and scope, then approve or deny.
+    Consent(PendingDevice),
+    /// No pending request has this code (mistyped, already used, or its client gone).
+    InvalidCode(String),
+    /// Too many entries from this attempt key; wait for the window to end.
+    TooManyAttempts,
+    /// The code was right but its request expired; start again on the device.
+    Expired,
+    /// The store answered out of contract (a server fault).
+    Error(OAuthError),
+}
+
+/// What a decision led to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceDecisionOutcome {
+    /// Approved: the device gets its tokens at its next poll.
+    Approved,
+    /// Denied: the device gets `access_denied`.
+    Denied,
+    /// The request expired before the decision.
+    Expired,
+    /// The request was already decided (or consumed, or is gone); nothing changed.
+    NotPending,
+    /// The store answered out of contract (a server fault).
+    Error(OAuthError),
+}
+
+/// Entering a user code.
+#[derive(Debug)]
+pub struct DeviceVerify {
+    engine: Engine,
+    user_code: String,
+    attempt_key: String,
+}
+
+/// Approving or denying a pending device request.
+#[derive(Debug)]
+pub struct DeviceDecision {
+    pending: PendingDevice,
+    /// `Some(subject)` approves for that subject; `None` denies.
+    subject: Option<String>,
+}
+
+impl Engine {
+    /// The user typed `user_code` on the verification page. `attempt_key` identifies who is typing
+    /// (client address, session) for the brute-force limit.
+    pub fn device_verify(
+        &self,
+        user_code: &str,
+        attempt_key: &str,
+        now: u64,
+    ) -> Flow<DeviceVerify> {
+        Flow::new(
+            DeviceVerify {
+                engine: self.clone(),
+                user_code: user_code.to_owned(),
+                attempt_key: attempt_key.to_owned(),
+            },
+            now,
+        )
+    }
+
+    /// Approves a pending device request for an authenticated subject (1 to 1024 bytes).
+    pub fn device_approve(
+        &self,
+        pending: PendingDevice,
+        subject: &str,
+        now: u64,
+    ) -> Result<Flow<DeviceDecision>, OAuthError> {
+        if subject.is_empty() || subject.len() > access_token::MAX_SUBJECT {
+            return Err(OAuthError::new(
+                ErrorCode::ServerError,
+                "the subject must be 1 to 1024 bytes",
+            ));
+        }
+        Ok(Flow::new(
+            DeviceDecision {
+                pending,
+                subject: Some(subject.to_owned()),
+            },
+            now,
+        ))
+    }
+
+    /// Denies a pending device request.
+    pub fn device_deny(&self, pending: PendingDevice, now: u64) -> Flow<DeviceDecision> {
+        Flow::new(
+            DeviceDecision {
+                pending,
+                subject: None,
+            },
+            now,
+        )
+    }
+}
+
+impl Procedure for DeviceVerify {
+    type Output = DeviceVerifyOutcome;
+
+    fn run(&self, cx: &mut Cx<'_>) -> Result<DeviceVerifyOutcome, Suspend> {
+        ask::finish(self.handle(cx), DeviceVerifyOutcome::Error)
+    }
+}
+
+impl DeviceVerify {
+    fn handle(&self, cx: &mut Cx<'_>) -> Result<DeviceVerifyOutcome, Halt> {
+        let config = self.engine.config();
+        let entries = ask::count(
+            cx,
+            format!("user_code:{}", self.attempt_key),
+            config.device_code_ttl_secs,
+        )?;
+        if entries > config.device_max_user_code_attempts {
+            return Ok(DeviceVerifyOutcome::TooManyAttempts);
+        }
+        let Some(code) = normalize_user_code(&self.user_code) else {
+            return Ok(DeviceVerifyOutcome::InvalidCode(
+                "a code has 8 letters, like WDJB-MJHT".to_owned(),
+            ));
+        };
+        let unknown = || {
+            DeviceVerifyOutcome::InvalidCode(
+                "no pending device request has this code; check the code shown on the device"
+                    .to_owned(),
+            )
+        };
+        let Some(record) = ask::device(cx, DeviceLookup::UserCode(user_code_hash(&code)))? else {
+            return Ok(unknown());
+        };
+        if cx.now() >= record.expires_at {
+            return Ok(DeviceVerifyOutcome::Expired);
+        }
+        if record.status != DeviceStatus::Pending {
+            return Ok(DeviceVerifyOutcome::InvalidCode(
+                "this code was already used".to_owned(),
+            ));
+        }
+        let Some(client) = ask::client(cx, &record.client_id)? else {
+            return Ok(unknown());
+        };
+        Ok(DeviceVerifyOutcome::Consent(PendingDevice {
+            client_id: client.client_id,
+            client_name: client.name,
+            scope: record.scope,
+            user_code: format_user_code(&code),
+            device_code_hash: record.device_code_hash,
+            expires_at: record.expires_at,
+        }))
+    }
+}
+
+impl Procedure for DeviceDecision {
+    type Output = DeviceDecisionOutcome;
+
+    fn run(&self, cx: &mut Cx<'_>) -> Result<DeviceDecisionOutcome, Suspend> {
+        ask::finish(self.handle(cx), DeviceDecisionOutcome::Error)
+    }
+}
+
+impl DeviceDecision {
+    fn handle(&self, cx: &mut Cx<'_>) -> Result<DeviceDecisionOutcome, Halt> {
+        let by = DeviceLookup::DeviceCode(self.pending.device_code_hash);
+        let Some(record) = ask::device(cx, by)? else {
+            return Ok(DeviceDecisionOutcome::NotPending);
+        };
+        if record.client_id != self.pending.client_id {
+            return Ok(DeviceDecisionOutcome::NotPending);
+        }
+        if cx.now() >= record.expires_at {
+            return Ok(DeviceDecisionOutcome::Expired);
+        }
+        if record.status != DeviceStatus::Pending {
+            return Ok(DeviceDecisionOutcome::NotPending);
+        }
+        let (status, outcome) = match &self.subject {
+            Some(subject) => (
+                DeviceStatus::Approved {
+                    subject: subject.clone(),
+                    credential_version: ask::credential_version(cx, subject)?,
+                    grant_id: new_grant_id(cx.rng()),
+                },
+                DeviceDecisionOutcome::Approved,
+            ),
+            None => (DeviceStatus::Denied, DeviceDecisionOutcome::Denied),
+        };
+        let revision = record.revision;
+        let next = DeviceRecord {
+            status,
+            revision: revision + 1,
+            ..record
+        };
+        Ok(if ask::swap_device(cx, revision, next)? {
+            outcome
+        } else {
+            DeviceDecisionOutcome::NotPending
+        })
+    }
+}

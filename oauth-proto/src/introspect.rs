@@ -1,0 +1,129 @@
+//! Token introspection (RFC 7662).
+//!
+//! Only authenticated callers get an answer ([`caller`](crate::caller)): an unauthenticated call is
+//! 401 `invalid_client`, never a token status. Under the default policy a confidential client (a
+//! resource server) may introspect every token and a public client only its own; under
+//! `resource_servers_only` only confidential clients marked `resource_server` may call at all (others
+//! get `unauthorized_client`). The answer describes the token's owner, never the caller: `client_id`,
+//! `sub` and `username` are the token's. A token that is unknown, malformed, expired, revoked, of
+//! another kind (codes, device codes) or not visible to this caller is `{"active":false}` and
+//! nothing more (RFC 7662 §2.2). `aud` is omitted: tokens carry no audience restriction.
+
+use serde::Serialize;
+
+use crate::ask::{self, Halt};
+use crate::caller;
+use crate::config::IntrospectionPolicy;
+use crate::engine::Engine;
+use crate::error::OAuthError;
+use crate::flow::{Cx, Flow, Procedure, Suspend};
+use crate::http::HttpRequest;
+use crate::response::Response;
+use crate::token_lookup::{self, Found};
+
+/// `POST /introspect`.
+#[derive(Debug)]
+pub struct Introspect {
+    engine: Engine,
+    request: HttpRequest,
+}
+
+impl Engine {
+    /// Starts an introspection request.
+    pub fn introspect(&self, request: HttpRequest, now: u64) -> Flow<Introspect> {
+        Flow::new(
+            Introspect {
+                engine: self.clone(),
+                request,
+            },
+            now,
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    scope: String,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+    sub: &'a str,
+    token_type: &'static str,
+    exp: u64,
+    iat: u64,
+    iss: &'a str,
+}
+
+fn inactive() -> Response {
+    Response::json(200, &serde_json::json!({ "active": false }))
+}
+
+impl Procedure for Introspect {
+    type Output = Response;
+
+    fn run(&self, cx: &mut Cx<'_>) -> Result<Response, Suspend> {
+        ask::finish(self.handle(cx), |e| Response::error(&e))
+    }
+}
+
+impl Introspect {
+    fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
+        let config = self.engine.config();
+        let params = self.request.form(config.max_body_bytes)?;
+        let caller = caller::authenticate(cx, &self.request, &params)?;
+        if config.introspection == IntrospectionPolicy::ResourceServersOnly
+            && (!caller.resource_server || caller.is_public())
+        {
+            return Err(OAuthError::unauthorized_client(
+                "only resource servers may introspect tokens on this server",
+            )
+            .into());
+        }
+        let token = params.require("token")?;
+        let sees_all = !caller.is_public();
+        let may_see = |owner: &str| sees_all || owner == caller.client_id;
+        let iss = config.issuer.as_str();
+        let response = match token_lookup::find(&self.engine, cx, &params, token)? {
+            Found::Access(c) if may_see(&c.client_id) => {
+                // client_credentials tokens have the client as subject and no user.
+                let machine = c.grant_id == crate::token::client_credentials_grant_id(&c.client_id)
+                    && c.subject == c.client_id;
+                Response::json(
+                    200,
+                    &Active {
+                        active: true,
+                        scope: c.scope.to_string(),
+                        client_id: &c.client_id,
+                        username: (!machine).then_some(c.subject.as_str()),
+                        sub: &c.subject,
+                        token_type: "Bearer",
+                        exp: c.expires_at,
+                        iat: c.issued_at,
+                        iss,
+                    },
+                )
+            }
+            Found::Refresh(r)
+                if token_lookup::refresh_active(&r, cx.now()) && may_see(&r.grant.client_id) =>
+            {
+                Response::json(
+                    200,
+                    &Active {
+                        active: true,
+                        scope: r.grant.scope.to_string(),
+                        client_id: &r.grant.client_id,
+                        username: Some(&r.grant.subject),
+                        sub: &r.grant.subject,
+                        token_type: "refresh_token",
+                        exp: r.token.expires_at,
+                        iat: r.token.issued_at,
+                        iss,
+                    },
+                )
+            }
+            _ => inactive(),
+        };
+        Ok(response)
+    }
+}

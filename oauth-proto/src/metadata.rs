@@ -1,0 +1,151 @@
+//! Authorization server metadata (RFC 8414) and protected resource metadata (RFC 9728).
+//!
+//! The document describes exactly what this engine does under its configuration: members follow
+//! the settings (registration only when some registration is enabled, `plain` PKCE only when
+//! allowed, `none` introspection auth only when public clients may introspect), every URL derives
+//! from the configured issuer, and empty arrays are omitted (RFC 8414 §3.2). `grant_types_supported`
+//! and `token_endpoint_auth_methods_supported` are always explicit, because their RFC defaults
+//! (`implicit`, Basic only) would misdescribe this server.
+
+use serde::Serialize;
+
+use crate::client::GrantType;
+use crate::config::{IntrospectionPolicy, RegistrationPolicy};
+use crate::endpoints::{self, Endpoints};
+use crate::engine::Engine;
+use crate::response::Response;
+
+const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+const ALL_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+#[derive(Serialize)]
+struct AsMetadata<'a> {
+    issuer: &'a str,
+    authorization_endpoint: &'a str,
+    token_endpoint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<&'a str>,
+    introspection_endpoint: &'a str,
+    introspection_endpoint_auth_methods_supported: &'a [&'a str],
+    revocation_endpoint: &'a str,
+    revocation_endpoint_auth_methods_supported: &'a [&'a str],
+    device_authorization_endpoint: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    scopes_supported: &'a [String],
+    response_types_supported: [&'a str; 1],
+    response_modes_supported: [&'a str; 1],
+    grant_types_supported: Vec<&'a str>,
+    token_endpoint_auth_methods_supported: &'a [&'a str],
+    code_challenge_methods_supported: Vec<&'a str>,
+    authorization_response_iss_parameter_supported: bool,
+}
+
+#[derive(Serialize)]
+struct ResourceMetadata<'a> {
+    resource: &'a str,
+    authorization_servers: [&'a str; 1],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    scopes_supported: &'a [String],
+    bearer_methods_supported: [&'a str; 1],
+}
+
+/// A public JSON document: cacheable for a few minutes, unlike credential-bearing responses.
+fn document(value: &impl Serialize) -> Response {
+    Response {
+        status: 200,
+        headers: vec![
+            ("content-type", "application/json".to_owned()),
+            ("cache-control", "public, max-age=300".to_owned()),
+        ],
+        body: serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned()),
+    }
+}
+
+impl Engine {
+    /// Every endpoint URL, derived from the configured issuer.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints::new(self.config())
+    }
+
+    /// True when dynamic registration accepts any kind of client.
+    pub fn registration_enabled(&self) -> bool {
+        let c = self.config();
+        c.public_registration || c.confidential_registration != RegistrationPolicy::Off
+    }
+
+    /// The RFC 8414 metadata document, for `GET` at [`Engine::metadata_path`] (and at
+    /// [`Engine::openid_configuration_path`]).
+    pub fn metadata(&self) -> Response {
+        let c = self.config();
+        let e = self.endpoints();
+        let introspection_methods: &[&str] = match c.introspection {
+            IntrospectionPolicy::Default => &ALL_METHODS,
+            IntrospectionPolicy::ResourceServersOnly => &SECRET_METHODS,
+        };
+        let mut pkce = vec!["S256"];
+        if c.allow_plain_pkce {
+            pkce.push("plain");
+        }
+        document(&AsMetadata {
+            issuer: &e.issuer,
+            authorization_endpoint: &e.authorization,
+            token_endpoint: &e.token,
+            registration_endpoint: self.registration_enabled().then_some(&*e.registration),
+            introspection_endpoint: &e.introspection,
+            introspection_endpoint_auth_methods_supported: introspection_methods,
+            revocation_endpoint: &e.revocation,
+            revocation_endpoint_auth_methods_supported: &ALL_METHODS,
+            device_authorization_endpoint: &e.device_authorization,
+            scopes_supported: &c.scopes_supported,
+            response_types_supported: ["code"],
+            response_modes_supported: ["query"],
+            grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+            token_endpoint_auth_methods_supported: &ALL_METHODS,
+            code_challenge_methods_supported: pkce,
+            authorization_response_iss_parameter_supported: true,
+        })
+    }
+
+    /// The RFC 9728 protected resource metadata of the resource server co-located with this
+    /// authorization server (its resource identifier is the issuer): bearer tokens in the
+    /// `Authorization` header only.
+    pub fn protected_resource_metadata(&self) -> Response {
+        let c = self.config();
+        document(&ResourceMetadata {
+            resource: &c.issuer,
+            authorization_servers: [&c.issuer],
+            scopes_supported: &c.scopes_supported,
+            bearer_methods_supported: ["header"],
+        })
+    }
+
+    /// The path of the metadata document (RFC 8414 §3.1): the issuer's path, without a terminating
+    /// `/`, appended to `/.well-known/oauth-authorization-server`.
+    pub fn metadata_path(&self) -> String {
+        format!(
+            "{}{}",
+            endpoints::WELL_KNOWN_AS,
+            endpoints::issuer_path(self.config())
+        )
+    }
+
+    /// The OpenID Connect discovery path for the issuer (`{issuer path}/.well-known/openid-configuration`),
+    /// which serves the same document for OIDC-only clients.
+    pub fn openid_configuration_path(&self) -> String {
+        format!(
+            "{}{}",
+            endpoints::issuer_path(self.config()),
+            endpoints::WELL_KNOWN_OPENID
+        )
+    }
+
+    /// The path of the protected resource metadata (RFC 9728 §3.1), built like
+    /// [`Engine::metadata_path`].
+    pub fn protected_resource_metadata_path(&self) -> String {
+        format!(
+            "{}{}",
+            endpoints::WELL_KNOWN_RESOURCE,
+            endpoints::issuer_path(self.config())
+        )
+    }
+}

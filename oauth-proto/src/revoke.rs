@@ -1,0 +1,99 @@
+//! Token revocation (RFC 7009).
+//!
+//! An authenticated client (or a public client naming itself) revokes one of its own tokens:
+//! - a refresh token ends its whole grant ([`Effect::RevokeGrant`]): every refresh and access token
+//!   issued from it stops working;
+//! - an access token ends its grant's access ([`Effect::RevokeAccess`]): every access token of the
+//!   grant issued up to now fails validation, while the refresh token lives on (RFC 7009 §2.1 allows
+//!   either; the client keeps its session and gets fresh access).
+//!
+//! Unknown, malformed, expired and already revoked tokens get 200 like a success (RFC 7009 §2.2),
+//! and so do dead tokens of other clients. A live token of another client is refused with
+//! `unauthorized_client` and left valid (the choice recorded in the crate docs). The body of a 200
+//! is empty; `unsupported_token_type` is never needed, since both kinds can be revoked.
+
+use crate::ask::{self, Halt};
+use crate::caller;
+use crate::engine::Engine;
+use crate::error::OAuthError;
+use crate::flow::{Cx, Flow, Procedure, Suspend};
+use crate::http::HttpRequest;
+use crate::response::Response;
+use crate::store::Effect;
+use crate::token_lookup::{self, Found};
+
+/// `POST /revoke`.
+#[derive(Debug)]
+pub struct Revoke {
+    engine: Engine,
+    request: HttpRequest,
+}
+
+impl Engine {
+    /// Starts a revocation request.
+    pub fn revoke(&self, request: HttpRequest, now: u64) -> Flow<Revoke> {
+        Flow::new(
+            Revoke {
+                engine: self.clone(),
+                request,
+            },
+            now,
+        )
+    }
+}
+
+impl Procedure for Revoke {
+    type Output = Response;
+
+    fn run(&self, cx: &mut Cx<'_>) -> Result<Response, Suspend> {
+        ask::finish(self.handle(cx), |e| Response::error(&e))
+    }
+}
+
+fn not_yours() -> Halt {
+    OAuthError::unauthorized_client("the token was issued to another client").into()
+}
+
+impl Revoke {
+    fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
+        let params = self.request.form(self.engine.config().max_body_bytes)?;
+        let caller = caller::authenticate(cx, &self.request, &params)?;
+        let token = params.require("token")?;
+        let now = cx.now();
+        let keep_until = self.engine.revocation_keep_until(now);
+        match token_lookup::find(&self.engine, cx, &params, token)? {
+            Found::Access(claims) => {
+                if claims.client_id != caller.client_id {
+                    return Err(not_yours());
+                }
+                cx.effect(Effect::RevokeAccess {
+                    grant_id: claims.grant_id,
+                    at: now,
+                    keep_until,
+                });
+            }
+            Found::Refresh(found) => {
+                if found.grant.client_id != caller.client_id {
+                    if token_lookup::refresh_active(&found, now) {
+                        return Err(not_yours());
+                    }
+                } else {
+                    cx.effect(Effect::RevokeGrant {
+                        grant_id: found.grant.grant_id,
+                        at: now,
+                        keep_until,
+                    });
+                }
+            }
+            Found::Nothing => {}
+        }
+        Ok(Response {
+            status: 200,
+            headers: vec![
+                ("cache-control", "no-store".to_owned()),
+                ("pragma", "no-cache".to_owned()),
+            ],
+            body: String::new(),
+        })
+    }
+}

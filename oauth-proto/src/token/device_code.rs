@@ -1,0 +1,149 @@
+//! `grant_type=urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4, §3.5): polling.
+//!
+//! Every answer is decided on the device record, found only by the device code's hash:
+//! - pending: `authorization_pending`, or `slow_down` when the device polls sooner than its current
+//!   interval after its previous poll; each `slow_down` adds 5 seconds to the interval, persisted in
+//!   the record with a compare-and-swap, so the penalty holds for every later poll. A poll that loses
+//!   the swap to a concurrent one is also too fast: `slow_down`;
+//! - denied: `access_denied`; past its lifetime: `expired_token`;
+//! - approved: the record is swapped to consumed and tokens are issued, so of concurrent polls
+//!   exactly one gets them; every later poll is `invalid_grant`.
+//!
+//! A device code of another client is `invalid_grant`, and touches nothing.
+
+use crate::ask::{self, Halt};
+use crate::client::{ClientRecord, GrantType};
+use crate::engine::Engine;
+use crate::error::{ErrorCode, OAuthError};
+use crate::flow::Cx;
+use crate::issue::{self, Issue, SECRET_BYTES};
+use crate::params::Params;
+use crate::response::Response;
+use crate::secret::{Secret, SecretHash};
+use crate::store::{
+    DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantRecord, RefreshRecord, RefreshState,
+};
+
+/// Seconds added to the polling interval by each `slow_down` (RFC 8628 §3.5).
+pub const SLOW_DOWN_STEP_SECS: u64 = 5;
+
+pub(super) fn poll(
+    engine: &Engine,
+    cx: &mut Cx<'_>,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<Response, Halt> {
+    let code = params.require("device_code")?;
+    let now = cx.now();
+    let by = DeviceLookup::DeviceCode(SecretHash::of(code));
+    let Some(record) = ask::device(cx, by)? else {
+        return Err(OAuthError::invalid_grant("the device code is unknown").into());
+    };
+    if record.client_id != client.client_id {
+        return Err(
+            OAuthError::invalid_grant("the device code was issued to another client").into(),
+        );
+    }
+    let revision = record.revision;
+    match (record.status.clone(), now >= record.expires_at) {
+        (DeviceStatus::Consumed, _) => {
+            Err(OAuthError::invalid_grant("the device code was already used").into())
+        }
+        (_, true) => Err(OAuthError::new(
+            ErrorCode::ExpiredToken,
+            "the device code has expired; start a new device authorization",
+        )
+        .into()),
+        (DeviceStatus::Denied, false) => {
+            Err(OAuthError::new(ErrorCode::AccessDenied, "the user denied the request").into())
+        }
+        (DeviceStatus::Pending, false) => {
+            let too_soon = record
+                .last_poll
+                .is_some_and(|t| now < t.saturating_add(record.interval));
+            let interval = if too_soon {
+                record.interval + SLOW_DOWN_STEP_SECS
+            } else {
+                record.interval
+            };
+            let next = DeviceRecord {
+                interval,
+                last_poll: Some(now),
+                revision: revision + 1,
+                ..record
+            };
+            let swapped = ask::swap_device(cx, revision, next)?;
+            if too_soon || !swapped {
+                return Err(OAuthError::new(
+                    ErrorCode::SlowDown,
+                    format!("polling too fast: wait at least {interval} seconds between requests"),
+                )
+                .into());
+            }
+            Err(OAuthError::new(
+                ErrorCode::AuthorizationPending,
+                "the user has not yet approved the request",
+            )
+            .into())
+        }
+        (
+            DeviceStatus::Approved {
+                subject,
+                credential_version,
+                grant_id,
+            },
+            false,
+        ) => {
+            let scope = record.scope.clone();
+            let next = DeviceRecord {
+                status: DeviceStatus::Consumed,
+                last_poll: Some(now),
+                revision: revision + 1,
+                ..record
+            };
+            if !ask::swap_device(cx, revision, next)? {
+                return Err(
+                    OAuthError::invalid_grant("the device code was used concurrently").into(),
+                );
+            }
+            let issue = Issue {
+                grant_id,
+                subject: &subject,
+                client_id: &client.client_id,
+                scope: &scope,
+                credential_version,
+            };
+            let (access, expires_in) = issue::access_token(engine, now, &issue)?;
+            let refresh = if client.allows(GrantType::RefreshToken) {
+                let token = Secret::generate(cx.rng(), SECRET_BYTES);
+                let expires_at = now + engine.config().refresh_token_ttl_secs;
+                cx.effect(Effect::PutGrant(GrantRecord {
+                    grant_id,
+                    client_id: client.client_id.clone(),
+                    subject: subject.clone(),
+                    scope: scope.clone(),
+                    credential_version,
+                    created_at: now,
+                    expires_at,
+                    revoked_at: None,
+                }));
+                cx.effect(Effect::PutRefresh(RefreshRecord {
+                    hash: token.hash(),
+                    grant_id,
+                    issued_at: now,
+                    expires_at,
+                    state: RefreshState::Active,
+                }));
+                Some(token)
+            } else {
+                None
+            };
+            Ok(issue::token_response(
+                &access,
+                expires_in,
+                refresh.as_ref(),
+                &scope,
+            ))
+        }
+    }
+}
