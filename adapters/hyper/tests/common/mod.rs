@@ -28,6 +28,8 @@ pub const REDIRECT: &str = "http://127.0.0.1:4711/cb";
 pub struct TestServer {
     pub running: Running,
     pub base: String,
+    /// The public client's redirect URI.
+    pub redirect: String,
     pub public_id: String,
     pub web_id: String,
     pub web_secret: String,
@@ -100,6 +102,7 @@ impl TestServer {
         TestServer {
             running,
             base,
+            redirect: redirect.to_owned(),
             public_id: public.client_id,
             web_id: web.client_id,
             web_secret: web.client_secret.unwrap(),
@@ -113,7 +116,7 @@ impl TestServer {
         format!(
             "response_type=code&client_id={}&redirect_uri={}&state={state}&scope=mail+offline_access&code_challenge={CHALLENGE}&code_challenge_method=S256",
             self.public_id,
-            enc(REDIRECT)
+            enc(&self.redirect)
         )
     }
 
