@@ -6,7 +6,8 @@
 //! sign-in form, or the consent view when its session is signed in already.
 //!
 //! `POST /authorize` carries the session's CSRF token and the page id, plus either the sign-in
-//! fields (`username`, `password`) or the decision (`decision=approve|deny`). Before a decision is
+//! fields (`username`, `password`), the decision (`decision=approve|deny`), or `switch_user` (sign
+//! out, to sign in as someone else). Before a decision is
 //! applied the original request is run through the engine again, so a client deleted or changed in
 //! the meantime is caught; approve issues the code (303 to the redirect URI with `code`, `state`,
 //! `iss`), deny sends `access_denied`.
@@ -183,6 +184,16 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
     let Some(page) = app.sessions.page(page_id, &sid, now) else {
         return expired_page();
     };
+    if form.contains_key("switch_user") {
+        let Some((new_id, anonymous)) = app.sessions.sign_out(&sid, now) else {
+            return expired_page();
+        };
+        let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
+        return reply::with_cookie(
+            render(&page.pending, &anonymous, page_id, None, ""),
+            &cookie,
+        );
+    }
     match form.get("decision") {
         Some(decision) => decide(app, &sid, &session, page_id, decision).await,
         None => {

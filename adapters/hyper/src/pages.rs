@@ -78,8 +78,12 @@ pub fn consent(p: &PendingAuthorization, user: &str, ids: FormIds<'_>) -> String
         "<form method=\"post\" action=\"/authorize\">\n{}<div class=\"buttons\">\n\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\n\
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\n\
-         </div>\n</form>\n",
-        ids.fields()
+         </div>\n</form>\n\
+         <form method=\"post\" action=\"/authorize\" class=\"switch\">\n{}\
+         <button type=\"submit\" name=\"switch_user\" value=\"1\" class=\"link\">Not {}? Sign in as someone else</button>\n</form>\n",
+        ids.fields(),
+        ids.fields(),
+        escape(user)
     );
     page("Allow access?", &b)
 }

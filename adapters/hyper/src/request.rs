@@ -11,8 +11,7 @@ use oauth_proto::http::HttpRequest;
 
 use crate::reply::{self, HttpResponse};
 
-/// A request with its body read.
-#[derive(Debug)]
+/// A request with its body read. `Debug` shows neither headers nor body (they carry secrets).
 pub struct Request {
     /// Method, e.g. `POST`.
     pub method: String,
@@ -26,6 +25,17 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The peer's address.
     pub peer: SocketAddr,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body_len", &self.body.len())
+            .field("peer", &self.peer)
+            .finish()
+    }
 }
 
 impl Request {

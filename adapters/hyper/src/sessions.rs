@@ -120,6 +120,16 @@ impl Sessions {
     /// Signs `user` in on the session `old_id`: the session gets a new id and CSRF token, and
     /// keeps its pages. Returns the new id and session, or `None` if the old one is gone.
     pub fn sign_in(&self, old_id: &str, user: &str, now: u64) -> Option<(String, Session)> {
+        self.replace(old_id, Some(user), now)
+    }
+
+    /// Signs the user of session `old_id` out ("not you?"): the session gets a new id and CSRF
+    /// token, no user, and keeps its pages. `None` if the old one is gone.
+    pub fn sign_out(&self, old_id: &str, now: u64) -> Option<(String, Session)> {
+        self.replace(old_id, None, now)
+    }
+
+    fn replace(&self, old_id: &str, user: Option<&str>, now: u64) -> Option<(String, Session)> {
         let mut t = self.lock();
         let old = SecretHash::of(old_id);
         t.sessions.remove(&old).filter(|s| s.expires_at > now)?;
@@ -127,8 +137,13 @@ impl Sessions {
         let new = SecretHash::of(&id);
         let session = Session {
             csrf: crate::rng::token(),
-            user: Some(user.to_owned()),
-            expires_at: now + self.limits.session_ttl,
+            user: user.map(str::to_owned),
+            expires_at: now
+                + if user.is_some() {
+                    self.limits.session_ttl
+                } else {
+                    self.limits.page_ttl
+                },
         };
         t.sessions.insert(new, session.clone());
         for page in t.pages.values_mut() {
@@ -264,6 +279,11 @@ mod tests {
         assert_eq!(s.get(&new_id, 1).unwrap().user.as_deref(), Some("alice"));
         assert!(s.page(&page, &id, 1).is_none());
         assert!(s.page(&page, &new_id, 1).is_some());
+        let (out_id, out) = s.sign_out(&new_id, 2).unwrap();
+        assert!(out.user.is_none());
+        assert!(s.get(&new_id, 2).is_none());
+        assert!(s.page(&page, &out_id, 2).is_some());
+        let (new_id, _) = s.sign_in(&out_id, "bob", 3).unwrap();
         assert!(s.take_page(&page, &new_id, 1).is_some());
         assert!(s.take_page(&page, &new_id, 1).is_none(), "used once");
     }

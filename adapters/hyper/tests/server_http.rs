@@ -447,3 +447,56 @@ async fn client_credentials_with_basic_auth() {
     assert_eq!(r.json()["error"], "invalid_grant");
     s.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn someone_else_can_sign_in_from_the_consent_page() {
+    let s = TestServer::start().await;
+    let (cookie, consent) = s.sign_in("st").await;
+    assert!(consent.body.contains("Not alice?"));
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("switch_user", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("name=\"password\""),
+        "the sign-in form again"
+    );
+    let anonymous = r.session_cookie().expect("a new session id");
+    assert!(s.get("/healthz", None).await.status == 200);
+    // The signed-in session is gone: its id cannot approve any more.
+    let again = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 403);
+    // And the new anonymous session cannot decide before signing in.
+    let r2 = s
+        .post_form(
+            "/authorize",
+            Some(&anonymous),
+            &[
+                ("csrf", &r.hidden("csrf")),
+                ("page", &r.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r2.status, 403);
+    assert!(r2.header("location").is_none());
+    s.running.shutdown().await;
+}
