@@ -13,9 +13,14 @@ use oauth_store_memory::MemoryStore;
 
 /// Every store the server can run on.
 #[derive(Debug)]
+// One store is made per process and lives behind an `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyStore {
     /// Nothing survives the process (`--memory`, and tests).
     Memory(MemoryStore),
+    /// Fails every call, for the unit tests of the server's answers to store failures.
+    #[cfg(test)]
+    Failing,
 }
 
 /// Why a persistent store could not be opened.
@@ -54,6 +59,8 @@ impl AnyStore {
     pub async fn flush(&self) -> Result<(), StoreError> {
         match self {
             AnyStore::Memory(_) => Ok(()),
+            #[cfg(test)]
+            AnyStore::Failing => Err(down()),
         }
     }
 
@@ -61,6 +68,8 @@ impl AnyStore {
     pub fn kind(&self) -> &'static str {
         match self {
             AnyStore::Memory(_) => "memory",
+            #[cfg(test)]
+            AnyStore::Failing => "failing",
         }
     }
 }
@@ -69,18 +78,24 @@ impl AsyncStore for AnyStore {
     async fn execute(&self, op: Op) -> Result<Reply, StoreError> {
         match self {
             AnyStore::Memory(s) => AsyncStore::execute(s, op).await,
+            #[cfg(test)]
+            AnyStore::Failing => Err(down()),
         }
     }
 
     async fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
         match self {
             AnyStore::Memory(s) => AsyncStore::apply(s, effects).await,
+            #[cfg(test)]
+            AnyStore::Failing => Err(down()),
         }
     }
 
     async fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
         match self {
             AnyStore::Memory(s) => AsyncStore::purge(s, now).await,
+            #[cfg(test)]
+            AnyStore::Failing => Err(down()),
         }
     }
 }
@@ -89,12 +104,21 @@ impl RevocationView for AnyStore {
     fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
         match self {
             AnyStore::Memory(s) => s.access_revoked_at(grant_id),
+            #[cfg(test)]
+            AnyStore::Failing => None,
         }
     }
 
     fn credential_version(&self, subject: &str) -> u32 {
         match self {
             AnyStore::Memory(s) => s.credential_version(subject),
+            #[cfg(test)]
+            AnyStore::Failing => 0,
         }
     }
+}
+
+#[cfg(test)]
+fn down() -> StoreError {
+    StoreError("the test store is down".to_owned())
 }
