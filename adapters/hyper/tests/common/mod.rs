@@ -185,9 +185,12 @@ impl TestServer {
 
     /// Signs in through the page; returns the signed-in session cookie and the consent page.
     pub async fn sign_in(&self, state: &str) -> (String, Resp) {
-        let page = self
-            .get(&format!("/authorize?{}", self.authorize_query(state)), None)
-            .await;
+        self.sign_in_with(&self.authorize_query(state)).await
+    }
+
+    /// Signs in on the authorization page of `query`.
+    pub async fn sign_in_with(&self, query: &str) -> (String, Resp) {
+        let page = self.get(&format!("/authorize?{query}"), None).await;
         assert_eq!(page.status, 200, "{}", page.body);
         let cookie = page.session_cookie().unwrap();
         let resp = self
