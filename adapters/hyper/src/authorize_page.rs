@@ -58,6 +58,7 @@ fn render(
     username: &str,
 ) -> HttpResponse {
     let ids = FormIds {
+        action: "/authorize",
         csrf: &session.csrf,
         page: page_id,
     };

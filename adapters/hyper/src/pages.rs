@@ -10,9 +10,14 @@ use oauth_proto::authorize::PendingAuthorization;
 
 use crate::html::{escape, hidden, page};
 
-/// The hidden fields every authorization form carries.
+/// Where a form posts, and the hidden fields every form carries. The sign-in and consent views
+/// are shared by every page that needs them (the target path says which page's handler gets the
+/// answer, e.g. `/authorize`, or the device verification page once the engine has the device
+/// flow).
 #[derive(Clone, Copy, Debug)]
 pub struct FormIds<'a> {
+    /// The path the form posts to.
+    pub action: &'a str,
     /// The session's CSRF token.
     pub csrf: &'a str,
     /// The id of the server-side page state.
@@ -38,13 +43,14 @@ pub fn login(client_name: &str, ids: FormIds<'_>, error: Option<&str>, username:
     }
     let _ = write!(
         b,
-        "<form method=\"post\" action=\"/authorize\">\n{}\
+        "<form method=\"post\" action=\"{}\">\n{}\
          <label for=\"username\">User name</label>\n\
          <input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" \
          autocapitalize=\"none\" spellcheck=\"false\" required value=\"{}\">\n\
          <label for=\"password\">Password</label>\n\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
          <button type=\"submit\">Sign in</button>\n</form>\n",
+        escape(ids.action),
         ids.fields(),
         escape(username)
     );
@@ -75,15 +81,15 @@ pub fn consent(p: &PendingAuthorization, user: &str, ids: FormIds<'_>) -> String
     b.push_str("</ul>\n");
     let _ = write!(
         b,
-        "<form method=\"post\" action=\"/authorize\">\n{}<div class=\"buttons\">\n\
+        "<form method=\"post\" action=\"{action}\">\n{fields}<div class=\"buttons\">\n\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\n\
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\n\
          </div>\n</form>\n\
-         <form method=\"post\" action=\"/authorize\" class=\"switch\">\n{}\
-         <button type=\"submit\" name=\"switch_user\" value=\"1\" class=\"link\">Not {}? Sign in as someone else</button>\n</form>\n",
-        ids.fields(),
-        ids.fields(),
-        escape(user)
+         <form method=\"post\" action=\"{action}\" class=\"switch\">\n{fields}\
+         <button type=\"submit\" name=\"switch_user\" value=\"1\" class=\"link\">Not {user}? Sign in as someone else</button>\n</form>\n",
+        action = escape(ids.action),
+        fields = ids.fields(),
+        user = escape(user)
     );
     page("Allow access?", &b)
 }
@@ -119,6 +125,7 @@ mod tests {
             &p,
             "alice",
             FormIds {
+                action: "/authorize",
                 csrf: "t\"x",
                 page: "p",
             },
@@ -136,6 +143,7 @@ mod tests {
         let html = login(
             "App",
             FormIds {
+                action: "/authorize",
                 csrf: "c",
                 page: "p",
             },
