@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH")?;
@@ -207,7 +207,12 @@ async fn journey(c: &Client, s: &TestServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_code_flow_approve_deny_and_wrong_password() {
     let Some(driver) = find_program("CHROMEDRIVER", &["chromedriver"]) else {
-        println!("skipping the browser test: chromedriver is not installed (apt-get install chromium chromium-driver)");
+        // Written straight to stderr, past the test harness's capture, so the skip is visible.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED browser test: chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
         return;
     };
     let chromium = find_program(
