@@ -1,0 +1,203 @@
+//! The administration commands, written against the store contract.
+//!
+//! Each command takes the store, the engine, standard input and an output sink, so the same code
+//! runs from the binary on the data directory's store and, in tests, on a memory store.
+
+use std::io::{BufRead, Write};
+
+use oauth_proto::store::AsyncStore;
+use oauth_proto::Engine;
+
+use crate::cli::{ClientCommand, UserCommand};
+use crate::{clients, clock, users};
+
+fn io_err(e: std::io::Error) -> String {
+    format!("cannot write the output: {e}")
+}
+
+/// Reads a password from the first line of `input` (the line ending is not part of it).
+pub fn read_password(input: &mut dyn BufRead) -> Result<String, String> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_owned();
+    if pw.is_empty() {
+        return Err("no password on standard input".to_owned());
+    }
+    Ok(pw)
+}
+
+/// Runs a `user` command.
+pub async fn user(
+    cmd: &UserCommand,
+    store: &impl AsyncStore,
+    engine: &Engine,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let now = clock::now();
+    match cmd {
+        UserCommand::Add { name, .. } => {
+            let pw = read_password(input)?;
+            users::add(store, name, &pw, now).await?;
+            writeln!(out, "created user {name}").map_err(io_err)
+        }
+        UserCommand::Passwd { name, .. } => {
+            let pw = read_password(input)?;
+            users::set_password(store, engine, name, &pw, now).await?;
+            writeln!(out, "changed the password of {name} and revoked its tokens").map_err(io_err)
+        }
+        UserCommand::Del { name, .. } => {
+            users::delete(store, engine, name, now).await?;
+            writeln!(out, "deleted user {name} and revoked its tokens").map_err(io_err)
+        }
+        UserCommand::List { .. } => {
+            for u in users::list(store).await? {
+                writeln!(out, "{}\tcreated_at={}", u.username, u.created_at).map_err(io_err)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs a `client` command.
+pub async fn client(
+    cmd: &ClientCommand,
+    store: &impl AsyncStore,
+    engine: &Engine,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let now = clock::now();
+    match cmd {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            grant_types,
+            scope,
+            ..
+        } => {
+            let new = clients::NewClient {
+                name: name.clone(),
+                redirect_uris: redirect_uris.clone(),
+                public: *public,
+                grant_types: grant_types.clone(),
+                scope: scope.clone(),
+            };
+            let created = clients::add(store, engine, &new, now).await?;
+            let json = serde_json::to_string(&created).map_err(|e| e.to_string())?;
+            writeln!(out, "{json}").map_err(io_err)
+        }
+        ClientCommand::List { .. } => {
+            for c in clients::list(store).await? {
+                let line = serde_json::json!({
+                    "client_id": c.client_id,
+                    "client_name": c.name,
+                    "kind": c.kind,
+                    "redirect_uris": c.redirect_uris,
+                    "grant_types": c.grant_types,
+                    "scope": c.scope.to_string(),
+                });
+                writeln!(out, "{line}").map_err(io_err)?;
+            }
+            Ok(())
+        }
+        ClientCommand::Del { id, .. } => {
+            clients::delete(store, engine, id, now).await?;
+            writeln!(out, "deleted client {id} and revoked its tokens").map_err(io_err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::DataArgs;
+    use crate::test_support::{block_on, engine};
+    use oauth_store_memory::MemoryStore;
+
+    fn data() -> DataArgs {
+        DataArgs {
+            data: None,
+            config: None,
+        }
+    }
+
+    #[test]
+    fn user_commands_round_trip() {
+        let store = MemoryStore::new();
+        let engine = engine();
+        let mut out = Vec::new();
+        block_on(async {
+            let add = UserCommand::Add {
+                name: "carol".to_owned(),
+                password_stdin: true,
+                data: data(),
+            };
+            user(
+                &add,
+                &store,
+                &engine,
+                &mut &b"secret password\n"[..],
+                &mut out,
+            )
+            .await
+            .unwrap();
+            assert!(user(&add, &store, &engine, &mut &b""[..], &mut out)
+                .await
+                .is_err());
+            user(
+                &UserCommand::List { data: data() },
+                &store,
+                &engine,
+                &mut &b""[..],
+                &mut out,
+            )
+            .await
+            .unwrap();
+            let u = crate::users::get(&store, "carol").await.unwrap().unwrap();
+            assert!(crate::password::verify("secret password", &u.password_hash));
+            let del = UserCommand::Del {
+                name: "carol".to_owned(),
+                data: data(),
+            };
+            user(&del, &store, &engine, &mut &b""[..], &mut out)
+                .await
+                .unwrap();
+        });
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("created user carol"));
+        assert!(text.contains("carol\tcreated_at="));
+        assert!(text.contains("deleted user carol"));
+    }
+
+    #[test]
+    fn client_add_prints_one_json_object() {
+        let store = MemoryStore::new();
+        let engine = engine();
+        let mut out = Vec::new();
+        block_on(async {
+            let add = ClientCommand::Add {
+                name: "Mail app".to_owned(),
+                redirect_uris: vec!["http://127.0.0.1/cb".to_owned()],
+                public: false,
+                grant_types: vec![],
+                scope: Some("mail".to_owned()),
+                data: data(),
+            };
+            client(&add, &store, &engine, &mut out).await.unwrap();
+        });
+        let text = String::from_utf8(out).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert!(v["client_id"].is_string());
+        assert!(v["client_secret"].is_string());
+        assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn password_from_stdin() {
+        assert_eq!(read_password(&mut &b"pw pw\r\nnext"[..]).unwrap(), "pw pw");
+        assert!(read_password(&mut &b"\n"[..]).is_err());
+    }
+}

@@ -1,0 +1,295 @@
+//! The authorization endpoint's pages: sign-in, consent, decision.
+//!
+//! `GET /authorize` runs the engine on the query. An unknown client or unverifiable redirect URI
+//! gets an error page (never a redirect); other errors go back to the client as the engine says.
+//! A valid request is kept server-side as a page (see [`crate::sessions`]) and the browser sees the
+//! sign-in form, or the consent view when its session is signed in already.
+//!
+//! `POST /authorize` carries the session's CSRF token and the page id, plus either the sign-in
+//! fields (`username`, `password`), the decision (`decision=approve|deny`), or `switch_user` (sign
+//! out, to sign in as someone else). Before a decision is
+//! applied the original request is run through the engine again, so a client deleted or changed in
+//! the meantime is caught; approve issues the code (303 to the redirect URI with `code`, `state`,
+//! `iss`), deny sends `access_denied`.
+
+use std::collections::HashMap;
+
+use oauth_proto::authorize::{AuthorizeOutcome, PendingAuthorization};
+use oauth_proto::flow::drive_async;
+
+use crate::app::App;
+use crate::clock;
+use crate::login::{self, Outcome};
+use crate::pages::{self, FormIds};
+use crate::reply::{self, csp_origin, HttpResponse};
+use crate::request::Request;
+use crate::rng::OsRandom;
+use crate::sessions::{self, Session};
+
+const WRONG: &str = "The user name or password is wrong.";
+const LOCKED: &str = "Too many failed sign-in attempts. Wait a while and try again.";
+
+fn error_page(status: u16, title: &str, message: &str) -> HttpResponse {
+    reply::html(status, pages::error(title, message), None)
+}
+
+fn unavailable_page() -> HttpResponse {
+    error_page(
+        503,
+        "Temporarily unavailable",
+        "The server cannot reach its storage right now. Try again in a moment.",
+    )
+}
+
+fn expired_page() -> HttpResponse {
+    error_page(
+        400,
+        "This request has expired",
+        "Go back to the application and start signing in again.",
+    )
+}
+
+/// The page for a session: consent when signed in, the sign-in form otherwise.
+fn render(
+    p: &PendingAuthorization,
+    session: &Session,
+    page_id: &str,
+    error: Option<&str>,
+    username: &str,
+) -> HttpResponse {
+    let ids = FormIds {
+        action: "/authorize",
+        csrf: &session.csrf,
+        page: page_id,
+    };
+    match &session.user {
+        Some(user) => {
+            let origin = csp_origin(&p.redirect_uri);
+            reply::html(200, pages::consent(p, user, ids), origin.as_deref())
+        }
+        None => reply::html(
+            if error == Some(LOCKED) { 429 } else { 200 },
+            pages::login(&p.client_name, ids, error, username),
+            None,
+        ),
+    }
+}
+
+fn session_cookie(req: &Request) -> Option<&str> {
+    req.headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| sessions::cookie_value(h, sessions::COOKIE))
+}
+
+async fn run_authorize(app: &App, query: &[u8]) -> Option<AuthorizeOutcome> {
+    let flow = app.engine.authorize(query, clock::now());
+    match drive_async(flow, &*app.store, &mut OsRandom).await {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::error!(error = %e, "store failure at the authorization endpoint");
+            None
+        }
+    }
+}
+
+/// `GET /authorize`.
+pub async fn show(app: &App, req: &Request) -> HttpResponse {
+    let Some(outcome) = run_authorize(app, req.query.as_bytes()).await else {
+        return unavailable_page();
+    };
+    let pending = match outcome {
+        AuthorizeOutcome::ErrorPage(e) => {
+            return error_page(400, "This request cannot be completed", &e.description)
+        }
+        AuthorizeOutcome::Redirect(r) => return reply::from_engine(r),
+        AuthorizeOutcome::Consent(p) => p,
+    };
+    let now = clock::now();
+    let existing =
+        session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id.to_owned(), s)));
+    let (id, session, new) = match existing {
+        Some((id, s)) => (id, s, false),
+        None => match app.sessions.create(now) {
+            Ok((id, s)) => (id, s, true),
+            Err(_) => return busy_page(),
+        },
+    };
+    let Ok(page_id) =
+        app.sessions
+            .put_page(&id, pending.clone(), req.query.as_bytes().to_vec(), now)
+    else {
+        return busy_page();
+    };
+    let resp = render(&pending, &session, &page_id, None, "");
+    if new {
+        let cookie = sessions::set_cookie(&id, app.settings.page_ttl_secs, app.secure_cookies);
+        reply::with_cookie(resp, &cookie)
+    } else {
+        resp
+    }
+}
+
+fn busy_page() -> HttpResponse {
+    error_page(
+        503,
+        "Too busy",
+        "The server has too many sign-ins in progress. Try again in a moment.",
+    )
+}
+
+/// The form fields; a field sent twice makes the form invalid.
+fn form(req: &Request) -> Option<HashMap<String, String>> {
+    let media = req
+        .header("content-type")
+        .and_then(|c| c.split(';').next())
+        .map(str::trim)?;
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return None;
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&req.body).ok()?;
+    let mut map = HashMap::new();
+    for (k, v) in pairs {
+        if map.insert(k, v).is_some() {
+            return None;
+        }
+    }
+    Some(map)
+}
+
+/// `POST /authorize`.
+pub async fn submit(app: &App, req: &Request) -> HttpResponse {
+    let Some(form) = form(req) else {
+        return error_page(400, "Invalid form", "The form could not be read.");
+    };
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let now = clock::now();
+    let Some((sid, session)) =
+        session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id.to_owned(), s)))
+    else {
+        return error_page(
+            403,
+            "Your session has expired",
+            "Go back to the application and start signing in again. Cookies must be enabled.",
+        );
+    };
+    if !session.csrf_matches(field("csrf")) {
+        return error_page(
+            403,
+            "Invalid form",
+            "This form was not sent from this site's page, or it is out of date. Go back to the application and start again.",
+        );
+    }
+    let page_id = field("page");
+    let Some(page) = app.sessions.page(page_id, &sid, now) else {
+        return expired_page();
+    };
+    if form.contains_key("switch_user") {
+        let Some((new_id, anonymous)) = app.sessions.sign_out(&sid, now) else {
+            return expired_page();
+        };
+        let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
+        return reply::with_cookie(
+            render(&page.pending, &anonymous, page_id, None, ""),
+            &cookie,
+        );
+    }
+    match form.get("decision") {
+        Some(decision) => decide(app, &sid, &session, page_id, decision).await,
+        None => {
+            sign_in(
+                app,
+                req,
+                &sid,
+                page_id,
+                &page.pending,
+                field("username"),
+                field("password"),
+            )
+            .await
+        }
+    }
+}
+
+async fn sign_in(
+    app: &App,
+    req: &Request,
+    sid: &str,
+    page_id: &str,
+    pending: &PendingAuthorization,
+    username: &str,
+    password: &str,
+) -> HttpResponse {
+    let now = clock::now();
+    let outcome = match login::attempt(app, username, password, req.peer.ip(), now).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "store failure during sign-in");
+            return unavailable_page();
+        }
+    };
+    let Some(session) = app.sessions.get(sid, now) else {
+        return expired_page();
+    };
+    match outcome {
+        Outcome::Success => {
+            let Some((new_id, signed_in)) = app.sessions.sign_in(sid, username, now) else {
+                return expired_page();
+            };
+            let cookie =
+                sessions::set_cookie(&new_id, app.settings.session_ttl_secs, app.secure_cookies);
+            reply::with_cookie(render(pending, &signed_in, page_id, None, ""), &cookie)
+        }
+        Outcome::Failure => render(pending, &session, page_id, Some(WRONG), username),
+        Outcome::Locked => render(pending, &session, page_id, Some(LOCKED), username),
+    }
+}
+
+async fn decide(
+    app: &App,
+    sid: &str,
+    session: &Session,
+    page_id: &str,
+    decision: &str,
+) -> HttpResponse {
+    let Some(user) = session.user.as_deref() else {
+        return error_page(403, "Not signed in", "Sign in before deciding.");
+    };
+    if decision != "approve" && decision != "deny" {
+        return error_page(400, "Invalid form", "Choose Allow or Deny.");
+    }
+    let Some(page) = app.sessions.take_page(page_id, sid, clock::now()) else {
+        return expired_page();
+    };
+    // Re-validate: the client or its redirect URIs may have changed since the page was shown.
+    let pending = match run_authorize(app, &page.query).await {
+        None => return unavailable_page(),
+        Some(AuthorizeOutcome::Consent(p)) if p == page.pending => p,
+        Some(AuthorizeOutcome::Redirect(r)) => return reply::from_engine(r),
+        Some(AuthorizeOutcome::ErrorPage(e)) => {
+            return error_page(400, "This request cannot be completed", &e.description)
+        }
+        Some(AuthorizeOutcome::Consent(_)) => {
+            return error_page(
+                409,
+                "The application changed",
+                "The application's registration changed while you were deciding. Go back to the application and start again.",
+            )
+        }
+    };
+    if decision == "deny" {
+        return reply::from_engine(app.engine.deny(&pending));
+    }
+    let flow = match app.engine.approve(pending, user, clock::now()) {
+        Ok(f) => f,
+        Err(e) => return error_page(400, "This request cannot be completed", &e.description),
+    };
+    match drive_async(flow, &*app.store, &mut OsRandom).await {
+        Ok(resp) => reply::from_engine(resp),
+        Err(e) => {
+            tracing::error!(error = %e, "store failure while approving");
+            unavailable_page()
+        }
+    }
+}

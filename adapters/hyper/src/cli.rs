@@ -1,0 +1,210 @@
+//! The command line: `serve` (the default) and the offline administration commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The reference OAuth 2.0 authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "oauth-server", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Manage user accounts (while the server is stopped).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage registered clients (while the server is stopped).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage the access-token signing keys (while the server is stopped).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file: engine settings at the top level, server settings in `[server]`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Issuer URL, e.g. the public https URL behind a reverse proxy [default: http://127.0.0.1:8080].
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Data directory (signing keys, persistent store) [default: ./oauth-data].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Keep everything in memory: nothing is read from or written to disk.
+    #[arg(long)]
+    pub memory: bool,
+}
+
+/// Where the data directory is, for the administration commands.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Data directory [default: ./oauth-data, or the configuration file's `[server] data_dir`].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The server's configuration file (for scopes and token lifetimes).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from the first line of standard input.
+    Add {
+        /// The user name (also the OAuth subject).
+        name: String,
+        /// Read the password from standard input (the only way, so it stays out of `ps`).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Change a user's password and revoke all of the user's tokens.
+    Passwd {
+        /// The user name.
+        name: String,
+        /// Read the new password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Delete a user and revoke all of the user's tokens.
+    Del {
+        /// The user name.
+        name: String,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List users.
+    List {
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// `client ...`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints `{"client_id": ..., "client_secret": ...}` (the secret only now).
+    Add {
+        /// Display name shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A public client (native or browser app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// A grant type (repeat for several) [default: authorization_code and refresh_token].
+        #[arg(long = "grant-type", value_name = "TYPE")]
+        grant_types: Vec<String>,
+        /// Space-separated scope the client may request [default: the configured default].
+        #[arg(long)]
+        scope: Option<String>,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List clients.
+    List {
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Delete a client and revoke everything issued to it.
+    Del {
+        /// The client id.
+        id: String,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// `key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a new signing key; older keys keep verifying tokens already issued.
+    Rotate {
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let c = Cli::try_parse_from(["oauth-server"]).unwrap();
+        assert!(c.command.is_none());
+        let c = Cli::try_parse_from([
+            "oauth-server",
+            "client",
+            "add",
+            "--name",
+            "N",
+            "--redirect-uri",
+            "https://a/cb",
+            "--redirect-uri",
+            "https://b/cb",
+            "--public",
+            "--grant-type",
+            "authorization_code",
+            "--scope",
+            "mail",
+            "--data",
+            "/tmp/x",
+        ])
+        .unwrap();
+        match c.command {
+            Some(Command::Client(ClientCommand::Add {
+                redirect_uris,
+                public,
+                ..
+            })) => {
+                assert_eq!(redirect_uris.len(), 2);
+                assert!(public);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["oauth-server", "user", "add", "bob"]).is_err());
+        Cli::try_parse_from(["oauth-server", "user", "add", "bob", "--password-stdin"]).unwrap();
+        Cli::try_parse_from([
+            "oauth-server",
+            "serve",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+    }
+}

@@ -1,0 +1,290 @@
+//! Client administration (`oauth-server client ...`), over the store contract.
+//!
+//! Clients added here are registered by the operator, so they are trusted with what they are given.
+//! The client id is random (128 bits); a confidential client's secret is 256 random bits,
+//! base64url, shown once and stored only as its SHA-256 hash (`oauth_proto::secret::Secret`).
+
+use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
+use oauth_proto::scope::Scope;
+use oauth_proto::secret::Secret;
+use oauth_proto::store::{AsyncStore, Effect, Op, Reply};
+use oauth_proto::Engine;
+use serde::Serialize;
+
+use crate::rng::OsRandom;
+
+/// What the operator asked for.
+#[derive(Clone, Debug, Default)]
+pub struct NewClient {
+    /// Display name, shown on the consent page.
+    pub name: String,
+    /// Redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// A public client (no secret, PKCE mandatory).
+    pub public: bool,
+    /// Grant types; empty means `authorization_code` and `refresh_token`.
+    pub grant_types: Vec<String>,
+    /// Scope; `None` means the configured default client scope.
+    pub scope: Option<String>,
+}
+
+/// What `client add` prints: the only time the secret is shown.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    /// The new client's id.
+    pub client_id: String,
+    /// The secret, for confidential clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// Checks the request and builds the record and the one-time answer.
+pub fn build(
+    engine: &Engine,
+    new: &NewClient,
+    now: u64,
+) -> Result<(ClientRecord, Created), String> {
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > engine.config().max_metadata_string_len {
+        return Err("the client name must be non-empty and not too long".to_owned());
+    }
+    let mut grant_types = Vec::new();
+    let names: Vec<&str> = if new.grant_types.is_empty() {
+        vec!["authorization_code", "refresh_token"]
+    } else {
+        new.grant_types.iter().map(String::as_str).collect()
+    };
+    for g in names {
+        let g = GrantType::parse(g).ok_or_else(|| {
+            format!("unknown grant type {g}; known: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code")
+        })?;
+        if !grant_types.contains(&g) {
+            grant_types.push(g);
+        }
+    }
+    if new.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err("a public client cannot use client_credentials".to_owned());
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+        return Err("authorization_code needs at least one --redirect-uri".to_owned());
+    }
+    if new.redirect_uris.len() > engine.config().max_redirect_uris {
+        return Err("too many redirect URIs".to_owned());
+    }
+    for uri in &new.redirect_uris {
+        let parsed =
+            url::Url::parse(uri).map_err(|e| format!("redirect URI {uri} is not a URL: {e}"))?;
+        if parsed.fragment().is_some() {
+            return Err(format!("redirect URI {uri} must not have a fragment"));
+        }
+    }
+    let scope_text = new
+        .scope
+        .clone()
+        .unwrap_or_else(|| engine.config().default_client_scope.clone());
+    let scope =
+        Scope::parse(&scope_text).map_err(|_| format!("scope {scope_text:?} is invalid"))?;
+    let supported = Scope::from_tokens(engine.config().scopes_supported.clone());
+    if let Some(extra) = scope.difference(&supported).next() {
+        return Err(format!(
+            "scope {extra} is not in scopes_supported of the configuration"
+        ));
+    }
+    let client_id = Secret::generate(&mut OsRandom, 16).expose().to_owned();
+    let secret = (!new.public).then(|| Secret::generate(&mut OsRandom, 32));
+    let record = ClientRecord {
+        client_id: client_id.clone(),
+        name: name.to_owned(),
+        kind: if new.public {
+            ClientKind::Public
+        } else {
+            ClientKind::Confidential
+        },
+        secret_hash: secret.as_ref().map(Secret::hash),
+        secret_expires_at: None,
+        auth_method: if new.public {
+            AuthMethod::None
+        } else {
+            AuthMethod::ClientSecretBasic
+        },
+        redirect_uris: new.redirect_uris.clone(),
+        grant_types,
+        scope,
+        require_pkce: false,
+        resource_server: false,
+        registration_token_hash: None,
+        created_at: now,
+        metadata: Default::default(),
+    };
+    let created = Created {
+        client_id,
+        client_secret: secret.map(|s| s.expose().to_owned()),
+    };
+    Ok((record, created))
+}
+
+/// Adds a client; returns what to show the operator.
+pub async fn add(
+    store: &impl AsyncStore,
+    engine: &Engine,
+    new: &NewClient,
+    now: u64,
+) -> Result<Created, String> {
+    let (record, created) = build(engine, new, now)?;
+    store
+        .apply(vec![Effect::PutClient(record)])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(created)
+}
+
+/// Every client, sorted by id.
+pub async fn list(store: &impl AsyncStore) -> Result<Vec<ClientRecord>, String> {
+    match store
+        .execute(Op::ListClients)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Reply::Clients(mut clients) => {
+            clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+            Ok(clients)
+        }
+        _ => Err("the store answered ListClients with another reply".to_owned()),
+    }
+}
+
+/// Deletes a client and revokes everything issued to it.
+pub async fn delete(
+    store: &impl AsyncStore,
+    engine: &Engine,
+    client_id: &str,
+    now: u64,
+) -> Result<(), String> {
+    let exists = match store
+        .execute(Op::GetClient {
+            client_id: client_id.to_owned(),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Reply::Client(c) => c.is_some(),
+        _ => return Err("the store answered GetClient with another reply".to_owned()),
+    };
+    if !exists {
+        return Err(format!("no client {client_id}"));
+    }
+    let mut effects = engine.revoke_client(client_id, now);
+    effects.push(Effect::DeleteClient {
+        client_id: client_id.to_owned(),
+        at: now,
+        keep_until: engine.revocation_keep_until(now),
+    });
+    store.apply(effects).await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{block_on, engine};
+    use oauth_store_memory::MemoryStore;
+
+    fn web() -> NewClient {
+        NewClient {
+            name: "Web app".to_owned(),
+            redirect_uris: vec!["https://app.example.com/cb".to_owned()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn confidential_client_gets_a_secret_stored_as_hash() {
+        let store = MemoryStore::new();
+        let engine = engine();
+        block_on(async {
+            let created = add(&store, &engine, &web(), 5).await.unwrap();
+            let secret = created.client_secret.clone().unwrap();
+            assert!(secret.len() >= 43, "256 bits in base64url");
+            let clients = list(&store).await.unwrap();
+            assert_eq!(clients.len(), 1);
+            let c = &clients[0];
+            assert_eq!(c.client_id, created.client_id);
+            assert_eq!(c.secret_hash, Some(Secret::new(secret).hash()));
+            assert_eq!(
+                c.grant_types,
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            );
+            let json = serde_json::to_value(&created).unwrap();
+            assert!(json["client_secret"].is_string());
+
+            delete(&store, &engine, &created.client_id, 6)
+                .await
+                .unwrap();
+            assert!(list(&store).await.unwrap().is_empty());
+            assert!(delete(&store, &engine, &created.client_id, 6)
+                .await
+                .is_err());
+        });
+    }
+
+    #[test]
+    fn public_client_has_no_secret() {
+        let engine = engine();
+        let (record, created) = build(
+            &engine,
+            &NewClient {
+                public: true,
+                ..web()
+            },
+            1,
+        )
+        .unwrap();
+        assert!(created.client_secret.is_none());
+        assert!(record.secret_hash.is_none());
+        assert!(serde_json::to_value(&created)
+            .unwrap()
+            .get("client_secret")
+            .is_none());
+    }
+
+    #[test]
+    fn refusals() {
+        let engine = engine();
+        let refuse = |n: NewClient| assert!(build(&engine, &n, 1).is_err(), "{n:?}");
+        refuse(NewClient {
+            redirect_uris: vec![],
+            ..web()
+        });
+        refuse(NewClient {
+            public: true,
+            grant_types: vec!["client_credentials".to_owned()],
+            ..web()
+        });
+        refuse(NewClient {
+            grant_types: vec!["password".to_owned()],
+            ..web()
+        });
+        refuse(NewClient {
+            scope: Some("root".to_owned()),
+            ..web()
+        });
+        refuse(NewClient {
+            redirect_uris: vec!["https://a.example/cb#x".to_owned()],
+            ..web()
+        });
+        refuse(NewClient {
+            name: " ".to_owned(),
+            ..web()
+        });
+        // client_credentials only needs no redirect URI.
+        build(
+            &engine,
+            &NewClient {
+                redirect_uris: vec![],
+                grant_types: vec!["client_credentials".to_owned()],
+                ..web()
+            },
+            1,
+        )
+        .unwrap();
+    }
+}

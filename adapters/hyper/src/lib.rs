@@ -1,0 +1,122 @@
+//! `oauth-server`: the reference OAuth 2.0 authorization server.
+//!
+//! A thin adapter: hyper and tokio carry HTTP, and every protocol decision is made by the sans-IO
+//! [`oauth_proto::Engine`]. This crate adds only what the engine leaves to its embedder on purpose:
+//! sockets and limits ([`server`], [`request`], [`routes`]), the clock and randomness ([`clock`],
+//! [`rng`]), the store's choice ([`store`]), the signing keys' file ([`keys`]), user accounts and
+//! passwords ([`users`], [`password`], [`login`]), the pages people see ([`authorize_page`],
+//! [`pages`], [`html`], [`sessions`]), and the command line ([`cli`], [`setup`], [`admin`]).
+//!
+//! The binary's entry point is [`run`]; tests start a server in-process with [`server::start`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod app;
+pub mod authorize_page;
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod html;
+pub mod json_endpoints;
+pub mod keys;
+pub mod login;
+pub mod pages;
+pub mod password;
+pub mod reply;
+pub mod request;
+pub mod rng;
+pub mod routes;
+pub mod server;
+pub mod sessions;
+pub mod settings;
+pub mod setup;
+pub mod store;
+pub mod users;
+
+#[cfg(test)]
+mod test_support;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use cli::{Cli, Command, KeyCommand, ServeArgs};
+
+/// Runs the command line; returns the process's error message on failure.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        None => serve(&ServeArgs::default()).await,
+        Some(Command::Serve(args)) => serve(&args).await,
+        Some(Command::User(cmd)) => {
+            let data = match &cmd {
+                cli::UserCommand::Add { data, .. }
+                | cli::UserCommand::Passwd { data, .. }
+                | cli::UserCommand::Del { data, .. }
+                | cli::UserCommand::List { data } => data,
+            };
+            let (engine, store) = setup::prepare_admin(data)?;
+            let stdin = std::io::stdin();
+            let result = admin::user(
+                &cmd,
+                &store,
+                &engine,
+                &mut stdin.lock(),
+                &mut std::io::stdout(),
+            )
+            .await;
+            store.flush().await.map_err(|e| e.to_string())?;
+            result
+        }
+        Some(Command::Client(cmd)) => {
+            let data = match &cmd {
+                cli::ClientCommand::Add { data, .. }
+                | cli::ClientCommand::List { data }
+                | cli::ClientCommand::Del { data, .. } => data,
+            };
+            let (engine, store) = setup::prepare_admin(data)?;
+            let result = admin::client(&cmd, &store, &engine, &mut std::io::stdout()).await;
+            store.flush().await.map_err(|e| e.to_string())?;
+            result
+        }
+        Some(Command::Key(KeyCommand::Rotate { data })) => {
+            let dir = setup::data_dir(&data)?;
+            let mut file = keys::read(&dir)?.ok_or_else(|| {
+                format!(
+                    "{} has no key file yet; start the server once",
+                    dir.display()
+                )
+            })?;
+            let id = file.rotate();
+            keys::write(&dir, &file)?;
+            println!("new signing key {id}; restart the server to use it");
+            Ok(())
+        }
+    }
+}
+
+/// `serve`: prepares everything, starts, prints where, and runs until SIGINT or SIGTERM.
+pub async fn serve(args: &ServeArgs) -> Result<(), String> {
+    let prepared = setup::prepare_serve(args)?;
+    let issuer = prepared.engine.config().issuer_base().to_owned();
+    if let Some(password) = users::ensure_admin(&prepared.store, clock::now()).await? {
+        // Shown once, on standard output only, never logged.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "created user admin with password {password}\n(shown once; change it with `oauth-server user passwd admin --password-stdin`)"
+        );
+    }
+    let store_kind = prepared.store.kind();
+    let app = app::App::new(prepared.engine, Arc::new(prepared.store), prepared.settings);
+    let running = server::start(app)
+        .await
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    println!("oauth-server listening on http://{}", running.local_addr());
+    println!("issuer {issuer}");
+    println!("metadata {issuer}/.well-known/oauth-authorization-server");
+    tracing::info!(addr = %running.local_addr(), store = store_kind, persistent = prepared.persistent, "listening");
+    server::shutdown_signal().await;
+    tracing::info!("signal received");
+    running.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Building HTTP responses: copying the engine's responses onto hyper's, JSON errors, HTML pages,
+//! and the security headers every response carries.
+//!
+//! Pages get a Content-Security-Policy that allows no script at all, styles only from this origin,
+//! and form submissions only to this origin plus, on a consent page, the client's redirect origin
+//! (browsers apply `form-action` to the redirect that follows the POST).
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+use oauth_proto::error::OAuthError;
+
+/// The body type of every response.
+pub type Body = Full<Bytes>;
+/// A response as the server sends it.
+pub type HttpResponse = hyper::Response<Body>;
+
+/// The policy for answers that are not pages (JSON, redirects): nothing may load or frame them.
+const CSP_NONE: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A bare response with a status and body.
+fn build(status: u16, body: impl Into<Bytes>) -> HttpResponse {
+    let mut r = hyper::Response::new(Full::new(body.into()));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    r
+}
+
+fn set(r: &mut HttpResponse, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Copies an engine response. Header names from the engine are lowercase static strings.
+pub fn from_engine(resp: oauth_proto::response::Response) -> HttpResponse {
+    let mut r = build(resp.status, resp.body);
+    for (name, value) in &resp.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            r.headers_mut().append(n, v);
+        }
+    }
+    r
+}
+
+/// A JSON error in the RFC 6749 §5.2 shape, with a status chosen by the caller.
+pub fn json_error(status: u16, err: &OAuthError) -> HttpResponse {
+    let mut engine = oauth_proto::response::Response::error(err);
+    engine.status = status;
+    from_engine(engine)
+}
+
+/// `temporarily_unavailable` (503): the store failed; the client did nothing wrong.
+pub fn unavailable() -> HttpResponse {
+    json_error(
+        503,
+        &OAuthError::new(
+            oauth_proto::error::ErrorCode::TemporarilyUnavailable,
+            "the server cannot reach its storage; try again shortly",
+        ),
+    )
+}
+
+/// An HTML page. `form_target` is an extra origin forms (and the redirects they trigger) may go
+/// to. Pages always get `Cache-Control: no-store`: they carry CSRF tokens or personal data.
+pub fn html(status: u16, markup: String, form_target: Option<&str>) -> HttpResponse {
+    let mut r = build(status, markup);
+    set(&mut r, "content-type", "text/html; charset=utf-8");
+    set(&mut r, "cache-control", "no-store");
+    let extra = form_target.map(|t| format!(" {t}")).unwrap_or_default();
+    set(
+        &mut r,
+        "content-security-policy",
+        &format!(
+            "default-src 'none'; style-src 'self'; form-action 'self'{extra}; \
+             frame-ancestors 'none'; base-uri 'none'"
+        ),
+    );
+    r
+}
+
+/// The stylesheet, cacheable.
+pub fn stylesheet() -> HttpResponse {
+    let mut r = build(200, include_str!("../static/style.css"));
+    set(&mut r, "content-type", "text/css; charset=utf-8");
+    set(&mut r, "cache-control", "public, max-age=3600");
+    r
+}
+
+/// Plain text (health checks).
+pub fn text(status: u16, body: &'static str) -> HttpResponse {
+    let mut r = build(status, body);
+    set(&mut r, "content-type", "text/plain; charset=utf-8");
+    set(&mut r, "cache-control", "no-store");
+    r
+}
+
+/// Adds `Set-Cookie`.
+pub fn with_cookie(mut r: HttpResponse, cookie: &str) -> HttpResponse {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        r.headers_mut().append(hyper::header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// The headers every response carries; a page's own policy is kept.
+pub fn secure(mut r: HttpResponse) -> HttpResponse {
+    let h = r.headers_mut();
+    h.entry(hyper::header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP_NONE));
+    h.insert(
+        hyper::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        hyper::header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// The origin a redirect URI's answer goes to, as a CSP source expression: `scheme://host:port`
+/// for http(s), `scheme:` for a private-use scheme. `None` if it cannot be expressed safely.
+pub fn csp_origin(redirect_uri: &str) -> Option<String> {
+    let u = url::Url::parse(redirect_uri).ok()?;
+    let s = match u.scheme() {
+        "http" | "https" => u.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    s.bytes()
+        .all(|b| b.is_ascii_graphic() && b != b';' && b != b',' && b != b'\'')
+        .then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_origins() {
+        assert_eq!(
+            csp_origin("http://127.0.0.1:4711/cb?x=1").as_deref(),
+            Some("http://127.0.0.1:4711")
+        );
+        assert_eq!(
+            csp_origin("https://app.example.com/cb").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            csp_origin("com.example.app:/oauth").as_deref(),
+            Some("com.example.app:")
+        );
+    }
+
+    #[test]
+    fn pages_forbid_scripts_and_framing() {
+        let r = secure(html(200, "x".to_owned(), Some("https://a.example")));
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'; style-src 'self'"));
+        assert!(csp.contains("form-action 'self' https://a.example;"));
+        assert!(!csp.contains("script"));
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+    }
+}

@@ -1,0 +1,108 @@
+//! The parts of an HTTP request handlers look at, read once with the body limit applied.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::HeaderMap;
+use oauth_proto::error::OAuthError;
+use oauth_proto::http::HttpRequest;
+
+use crate::reply::{self, HttpResponse};
+
+/// A request with its body read. `Debug` shows neither headers nor body (they carry secrets).
+pub struct Request {
+    /// Method, e.g. `POST`.
+    pub method: String,
+    /// Path, without the query.
+    pub path: String,
+    /// Raw query (without `?`), empty when none.
+    pub query: String,
+    /// Header fields.
+    pub headers: HeaderMap,
+    /// Body bytes (empty for GET).
+    pub body: Vec<u8>,
+    /// The peer's address.
+    pub peer: SocketAddr,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body_len", &self.body.len())
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl Request {
+    /// A header as text, if present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The form the engine's JSON endpoints take.
+    pub fn to_engine(&self) -> HttpRequest {
+        HttpRequest {
+            method: self.method.clone(),
+            query: self.query.clone(),
+            content_type: self.header("content-type").map(str::to_owned),
+            authorization: self.header("authorization").map(str::to_owned),
+            body: self.body.clone(),
+        }
+    }
+}
+
+fn too_large() -> HttpResponse {
+    reply::json_error(
+        413,
+        &OAuthError::invalid_request("the request body is too large"),
+    )
+}
+
+/// Reads the body, at most `max` bytes within `timeout`. Errors are answered as the client's:
+/// 413 for too large, 408 for too slow, 400 for a broken body.
+pub async fn read(
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    max: usize,
+    timeout: Duration,
+) -> Result<Request, HttpResponse> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let collected = tokio::time::timeout(timeout, Limited::new(body, max).collect()).await;
+    let body = match collected {
+        Err(_) => {
+            return Err(reply::json_error(
+                408,
+                &OAuthError::invalid_request("the request body was not received in time"),
+            ))
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Ok(Err(_)) => {
+            return Err(reply::json_error(
+                400,
+                &OAuthError::invalid_request("the request body could not be read"),
+            ))
+        }
+        Ok(Ok(c)) => c.to_bytes().to_vec(),
+    };
+    Ok(Request {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers: parts.headers,
+        body,
+        peer,
+    })
+}

@@ -1,0 +1,187 @@
+//! The route table and the request pipeline around it.
+//!
+//! [`ROUTES`] lists every endpoint with the methods it allows and whether it answers JSON or HTML;
+//! adding an endpoint is one line there and one arm in [`dispatch`]. Around the handlers, [`handle`]
+//! answers 404 and 405 (with `Allow`), reads the body under the size and time limits, bounds the
+//! handler's time (a slow store gives 503, never a hang), adds the security headers, and logs one
+//! line per request: method, path (never the query, which carries codes and state), status and
+//! latency.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use oauth_proto::error::{ErrorCode, OAuthError};
+
+use crate::app::App;
+use crate::reply::{self, HttpResponse};
+use crate::request::{self, Request};
+use crate::{authorize_page, json_endpoints, pages};
+
+/// What a route's errors look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A JSON API: errors are RFC 6749 JSON.
+    Json,
+    /// A page for people: errors are HTML.
+    Page,
+}
+
+/// The handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /healthz`
+    Healthz,
+    /// `GET /static/style.css`
+    Stylesheet,
+    /// The authorization endpoint and its pages.
+    Authorize,
+    /// The token endpoint.
+    Token,
+}
+
+/// One row of the table. A path ending in `/{}` matches any one further segment.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    /// The path.
+    pub path: &'static str,
+    /// Allowed methods.
+    pub methods: &'static [&'static str],
+    /// JSON or HTML.
+    pub kind: Kind,
+    /// The handler.
+    pub endpoint: Endpoint,
+}
+
+/// Every endpoint the server has.
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/healthz",
+        methods: &["GET"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Healthz,
+    },
+    Route {
+        path: "/static/style.css",
+        methods: &["GET"],
+        kind: Kind::Page,
+        endpoint: Endpoint::Stylesheet,
+    },
+    Route {
+        path: "/authorize",
+        methods: &["GET", "POST"],
+        kind: Kind::Page,
+        endpoint: Endpoint::Authorize,
+    },
+    Route {
+        path: "/token",
+        methods: &["POST"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Token,
+    },
+];
+
+/// The route for a path, and the trailing segment when the route has one.
+pub fn find(path: &str) -> Option<(&'static Route, Option<&str>)> {
+    ROUTES.iter().find_map(|r| match r.path.strip_suffix("{}") {
+        Some(prefix) => path
+            .strip_prefix(prefix)
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .map(|rest| (r, Some(rest))),
+        None => (r.path == path).then_some((r, None)),
+    })
+}
+
+/// Answers one request: the whole pipeline, logging included.
+pub async fn handle(
+    app: Arc<App>,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> HttpResponse {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path: String = req.uri().path().chars().take(200).collect();
+    let resp = reply::secure(route(&app, req, peer).await);
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        latency_us = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+async fn route(app: &Arc<App>, req: hyper::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    let Some((route, param)) = find(req.uri().path()) else {
+        return reply::json_error(404, &OAuthError::invalid_request("no such endpoint"));
+    };
+    let param = param.map(str::to_owned);
+    if !route.methods.contains(&req.method().as_str()) {
+        return method_not_allowed(route);
+    }
+    let timeout = Duration::from_secs(app.settings.request_timeout_secs);
+    let request = match request::read(req, peer, app.engine.config().max_body_bytes, timeout).await
+    {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match tokio::time::timeout(timeout, dispatch(app, route.endpoint, request, param)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!("a handler exceeded the request timeout");
+            reply::unavailable()
+        }
+    }
+}
+
+fn method_not_allowed(route: &Route) -> HttpResponse {
+    let allow = route.methods.join(", ");
+    let mut resp = match route.kind {
+        Kind::Json => reply::json_error(
+            405,
+            &OAuthError::new(ErrorCode::InvalidRequest, "method not allowed"),
+        ),
+        Kind::Page => reply::html(
+            405,
+            pages::error(
+                "Method not allowed",
+                "This page does not accept that method.",
+            ),
+            None,
+        ),
+    };
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(hyper::header::ALLOW, v);
+    }
+    resp
+}
+
+async fn dispatch(
+    app: &Arc<App>,
+    endpoint: Endpoint,
+    req: Request,
+    _param: Option<String>,
+) -> HttpResponse {
+    match endpoint {
+        Endpoint::Healthz => reply::text(200, "ok\n"),
+        Endpoint::Stylesheet => reply::stylesheet(),
+        Endpoint::Authorize if req.method == "GET" => authorize_page::show(app, &req).await,
+        Endpoint::Authorize => authorize_page::submit(app, &req).await,
+        Endpoint::Token => json_endpoints::token(app, &req).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_exact_paths_only() {
+        assert_eq!(find("/token").unwrap().0.endpoint, Endpoint::Token);
+        assert!(find("/token/").is_none());
+        assert!(find("/tokens").is_none());
+        assert!(find("/").is_none());
+    }
+}

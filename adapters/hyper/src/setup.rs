@@ -1,0 +1,155 @@
+//! Turning options into a running configuration: settings from the file and the command line,
+//! signing keys, the engine, and the store.
+
+use std::path::Path;
+
+use oauth_proto::access_token::KeyRing;
+use oauth_proto::Engine;
+
+use crate::cli::{DataArgs, ServeArgs};
+use crate::keys::{self, KeyFile};
+use crate::settings::{FileConfig, ServerSettings};
+use crate::store::{AnyStore, OpenError};
+
+/// What `serve` runs with.
+pub struct Prepared {
+    /// The engine.
+    pub engine: Engine,
+    /// The store.
+    pub store: AnyStore,
+    /// Server settings.
+    pub settings: ServerSettings,
+    /// False when everything is kept in memory (by `--memory`, or for want of a persistent store).
+    pub persistent: bool,
+}
+
+/// Settings for `serve`: defaults, then the file, then the command line.
+pub fn serve_settings(args: &ServeArgs) -> Result<FileConfig, String> {
+    let mut file = FileConfig::load(args.config.as_deref())?;
+    if let Some(listen) = &args.listen {
+        file.server.listen = listen.clone();
+    }
+    if let Some(issuer) = &args.issuer {
+        file.engine.issuer = issuer.clone();
+    } else if let Some(derived) = derived_issuer(&file) {
+        file.engine.issuer = derived;
+    }
+    if let Some(data) = &args.data {
+        file.server.data_dir = data.clone();
+    }
+    file.server.validate()?;
+    file.engine.validate().map_err(|e| e.to_string())?;
+    Ok(file)
+}
+
+/// With the default issuer but another specific listen address, the issuer follows the address
+/// (so `--listen 127.0.0.1:9000` alone gives a working server). A wildcard address or port 0
+/// names no URL, so the issuer stays as configured.
+fn derived_issuer(file: &FileConfig) -> Option<String> {
+    let defaults = FileConfig::default();
+    if file.engine.issuer != defaults.engine.issuer || file.server.listen == defaults.server.listen
+    {
+        return None;
+    }
+    let addr: std::net::SocketAddr = file.server.listen.parse().ok()?;
+    (!addr.ip().is_unspecified() && addr.port() != 0).then(|| format!("http://{addr}"))
+}
+
+/// Prepares `serve`: keys from (or generated into) the data directory, unless `--memory`.
+pub fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
+    let FileConfig { engine, server } = serve_settings(args)?;
+    let key_file = if args.memory {
+        KeyFile::generate()
+    } else {
+        keys::load_or_generate(&server.data_dir)?
+    };
+    let engine = Engine::new(engine, key_file.ring()?).map_err(|e| e.to_string())?;
+    let (store, persistent) = if args.memory {
+        (AnyStore::memory(), false)
+    } else {
+        match AnyStore::open_persistent(&server.data_dir) {
+            Ok(s) => (s, true),
+            Err(OpenError::Unavailable) => {
+                tracing::warn!(
+                    "this build has no persistent store: users, clients and grants are kept in \
+                     memory and lost at exit (the signing keys are kept in the data directory)"
+                );
+                (AnyStore::memory(), false)
+            }
+            Err(OpenError::Failed(msg)) => return Err(msg),
+        }
+    };
+    Ok(Prepared {
+        engine,
+        store,
+        settings: server,
+        persistent,
+    })
+}
+
+/// For the administration commands: the engine (for revocation and client policy) and the data
+/// directory's persistent store. The key ring is a throwaway: these commands issue no tokens.
+pub fn prepare_admin(args: &DataArgs) -> Result<(Engine, AnyStore), String> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    let dir = args.data.clone().unwrap_or(file.server.data_dir);
+    let engine = admin_engine(file.engine)?;
+    let store = open_for_admin(&dir)?;
+    Ok((engine, store))
+}
+
+/// An engine for administration (validated configuration, throwaway keys).
+pub fn admin_engine(config: oauth_proto::config::Config) -> Result<Engine, String> {
+    let ring: KeyRing = KeyFile::generate().ring()?;
+    Engine::new(config, ring).map_err(|e| e.to_string())
+}
+
+fn open_for_admin(dir: &Path) -> Result<AnyStore, String> {
+    match AnyStore::open_persistent(dir) {
+        Ok(s) => Ok(s),
+        Err(OpenError::Unavailable) => Err(format!(
+            "cannot administer {}: this build has no persistent store, so users and clients \
+             exist only inside a running server",
+            dir.display()
+        )),
+        Err(OpenError::Failed(msg)) => Err(msg),
+    }
+}
+
+/// The data directory the key commands work on.
+pub fn data_dir(args: &DataArgs) -> Result<std::path::PathBuf, String> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    Ok(args.data.clone().unwrap_or(file.server.data_dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_overrides_the_file_and_is_validated() {
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:0".to_owned()),
+            issuer: Some("https://auth.example.com".to_owned()),
+            memory: true,
+            ..Default::default()
+        };
+        let f = serve_settings(&args).unwrap();
+        assert_eq!(f.server.listen, "127.0.0.1:0");
+        assert_eq!(f.engine.issuer, "https://auth.example.com");
+        let bad = ServeArgs {
+            issuer: Some("ftp://x".to_owned()),
+            ..Default::default()
+        };
+        assert!(serve_settings(&bad).is_err());
+        let p = prepare_serve(&args).unwrap();
+        assert!(!p.persistent);
+        let moved = ServeArgs {
+            listen: Some("127.0.0.1:9000".to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serve_settings(&moved).unwrap().engine.issuer,
+            "http://127.0.0.1:9000"
+        );
+    }
+}

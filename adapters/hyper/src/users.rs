@@ -1,0 +1,178 @@
+//! User accounts: the administration operations on them, over the store contract.
+//!
+//! They are written against [`AsyncStore`] alone, so the same code serves the admin commands (on
+//! the data directory's persistent store) and the server's first start, and is tested on the memory
+//! store. A user name is also the OAuth subject, so changing a password or deleting a user revokes
+//! everything issued to that subject (`Engine::revoke_subject`).
+
+use oauth_proto::store::{AsyncStore, Effect, Op, Reply, UserRecord};
+use oauth_proto::Engine;
+
+use crate::password;
+
+/// Longest user name.
+pub const MAX_USERNAME: usize = 64;
+
+/// Checks a user name: 1 to 64 of `A-Z a-z 0-9 . _ - @ +`.
+pub fn check_username(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_USERNAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_@+".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "user names are 1 to {MAX_USERNAME} characters of A-Z a-z 0-9 . _ - @ +"
+        ))
+    }
+}
+
+/// The user, if it exists.
+pub async fn get(store: &impl AsyncStore, name: &str) -> Result<Option<UserRecord>, String> {
+    match store
+        .execute(Op::GetUser {
+            username: name.to_owned(),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Reply::User(u) => Ok(u),
+        other => Err(format!("the store answered GetUser with {other:?}")),
+    }
+}
+
+/// Every user, sorted by name.
+pub async fn list(store: &impl AsyncStore) -> Result<Vec<UserRecord>, String> {
+    match store
+        .execute(Op::ListUsers)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Reply::Users(mut users) => {
+            users.sort_by(|a, b| a.username.cmp(&b.username));
+            Ok(users)
+        }
+        _ => Err("the store answered ListUsers with another reply".to_owned()),
+    }
+}
+
+/// Creates a user; refuses an existing name.
+pub async fn add(
+    store: &impl AsyncStore,
+    name: &str,
+    password: &str,
+    now: u64,
+) -> Result<(), String> {
+    check_username(name)?;
+    password::check_new(password)?;
+    if get(store, name).await?.is_some() {
+        return Err(format!("user {name} already exists"));
+    }
+    let record = UserRecord {
+        username: name.to_owned(),
+        password_hash: password::hash(password)?,
+        created_at: now,
+    };
+    store
+        .apply(vec![Effect::PutUser(record)])
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Changes a user's password and revokes every token and grant of the user.
+pub async fn set_password(
+    store: &impl AsyncStore,
+    engine: &Engine,
+    name: &str,
+    password: &str,
+    now: u64,
+) -> Result<(), String> {
+    password::check_new(password)?;
+    let mut record = get(store, name)
+        .await?
+        .ok_or_else(|| format!("no user {name}"))?;
+    record.password_hash = password::hash(password)?;
+    let mut effects = vec![Effect::PutUser(record)];
+    effects.extend(engine.revoke_subject(name, now));
+    store.apply(effects).await.map_err(|e| e.to_string())
+}
+
+/// Deletes a user and revokes every token and grant of the user.
+pub async fn delete(
+    store: &impl AsyncStore,
+    engine: &Engine,
+    name: &str,
+    now: u64,
+) -> Result<(), String> {
+    if get(store, name).await?.is_none() {
+        return Err(format!("no user {name}"));
+    }
+    let mut effects = vec![Effect::DeleteUser {
+        username: name.to_owned(),
+    }];
+    effects.extend(engine.revoke_subject(name, now));
+    store.apply(effects).await.map_err(|e| e.to_string())
+}
+
+/// On a store without users, creates `admin` with a random password and returns that password
+/// (to be shown once). Returns `None` when there already are users.
+pub async fn ensure_admin(store: &impl AsyncStore, now: u64) -> Result<Option<String>, String> {
+    if !list(store).await?.is_empty() {
+        return Ok(None);
+    }
+    let password = crate::rng::token();
+    add(store, "admin", &password, now).await?;
+    Ok(Some(password))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{block_on, engine};
+    use oauth_proto::store::RevocationView;
+    use oauth_store_memory::MemoryStore;
+
+    #[test]
+    fn add_list_passwd_del() {
+        let store = MemoryStore::new();
+        let engine = engine();
+        block_on(async {
+            add(&store, "alice", "password one", 10).await.unwrap();
+            assert!(add(&store, "alice", "password two", 10).await.is_err());
+            assert!(add(&store, "bad name", "password two", 10).await.is_err());
+            assert!(add(&store, "bob", "short", 10).await.is_err());
+            let users = list(&store).await.unwrap();
+            assert_eq!(users.len(), 1);
+            assert!(password::verify("password one", &users[0].password_hash));
+
+            set_password(&store, &engine, "alice", "password two", 20)
+                .await
+                .unwrap();
+            assert_eq!(store.credential_version("alice"), 1);
+            let u = get(&store, "alice").await.unwrap().unwrap();
+            assert!(password::verify("password two", &u.password_hash));
+            assert_eq!(u.created_at, 10);
+            assert!(set_password(&store, &engine, "nobody", "password two", 20)
+                .await
+                .is_err());
+
+            delete(&store, &engine, "alice", 30).await.unwrap();
+            assert_eq!(store.credential_version("alice"), 2);
+            assert!(list(&store).await.unwrap().is_empty());
+            assert!(delete(&store, &engine, "alice", 30).await.is_err());
+        });
+    }
+
+    #[test]
+    fn first_start_creates_admin_once() {
+        let store = MemoryStore::new();
+        block_on(async {
+            let pw = ensure_admin(&store, 1).await.unwrap().unwrap();
+            let admin = get(&store, "admin").await.unwrap().unwrap();
+            assert!(password::verify(&pw, &admin.password_hash));
+            assert_eq!(ensure_admin(&store, 2).await.unwrap(), None);
+        });
+    }
+}

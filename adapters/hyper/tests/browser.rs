@@ -1,0 +1,276 @@
+//! The pages in a real browser: headless Chromium driven over WebDriver (chromedriver).
+//!
+//! One test walks a person's paths through the authorization page: sign in and approve (landing
+//! on the redirect URI with a code that the token endpoint accepts with the PKCE verifier), deny,
+//! and a wrong password. The redirect URI is a tiny loopback listener in the test, so the browser
+//! really loads it and the CSP's `form-action` is exercised on the redirect after the POST.
+//!
+//! Without `chromedriver` on the PATH (or in `$CHROMEDRIVER`) the test prints why and passes, so a
+//! plain `cargo test` works anywhere; CI installs Debian's `chromium` and `chromium-driver`.
+//! Set `OAUTH_SCREENSHOT_DIR` to save a screenshot of each page.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Answers every request with a small page, like a native app's loopback listener.
+async fn redirect_listener() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let body = "<!doctype html><title>callback</title><p>back in the app</p>";
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/cb")
+}
+
+async fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_url(c: &Client, prefix: &str) -> url::Url {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let u = c.current_url().await.unwrap();
+        if u.as_str().starts_with(prefix) {
+            return u;
+        }
+        assert!(Instant::now() < deadline, "still at {u}, expected {prefix}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn param(u: &url::Url, name: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("OAUTH_SCREENSHOT_DIR") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+async fn sign_in(c: &Client, password: &str) {
+    c.wait()
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys(USER)
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    screenshot(c, "login").await;
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn journey(c: &Client, s: &TestServer) {
+    // 1. Sign in and approve.
+    c.goto(&format!(
+        "{}/authorize?{}",
+        s.base,
+        s.authorize_query("browser-1")
+    ))
+    .await
+    .unwrap();
+    sign_in(c, PASSWORD).await;
+    let approve = c
+        .wait()
+        .for_element(Locator::Css("button[name=decision][value=approve]"))
+        .await
+        .unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("Native <Mail> App"), "{text}");
+    assert!(
+        text.contains("127.0.0.1") && text.contains("offline_access"),
+        "{text}"
+    );
+    screenshot(c, "consent").await;
+    approve.click().await.unwrap();
+    let landed = wait_for_url(c, &s.redirect).await;
+    assert_eq!(param(&landed, "state").as_deref(), Some("browser-1"));
+    assert_eq!(
+        param(&landed, "iss").as_deref(),
+        Some("http://127.0.0.1:8080")
+    );
+    let code = param(&landed, "code").expect("a code");
+    let t = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &s.redirect),
+                ("client_id", &s.public_id),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    assert!(t.json()["access_token"].is_string());
+
+    // 2. Same browser, still signed in: straight to consent, and deny.
+    c.goto(&format!(
+        "{}/authorize?{}",
+        s.base,
+        s.authorize_query("browser-2")
+    ))
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Css("button[name=decision][value=deny]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let landed = wait_for_url(c, &s.redirect).await;
+    assert_eq!(param(&landed, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(&landed, "state").as_deref(), Some("browser-2"));
+    assert!(param(&landed, "code").is_none());
+
+    // 3. Signed out: a wrong password keeps the person on the sign-in form with a message.
+    c.delete_all_cookies().await.unwrap();
+    c.goto(&format!(
+        "{}/authorize?{}",
+        s.base,
+        s.authorize_query("browser-3")
+    ))
+    .await
+    .unwrap();
+    sign_in(c, "not the password").await;
+    let error = c.wait().for_element(Locator::Css("p.error")).await.unwrap();
+    assert!(error.text().await.unwrap().contains("wrong"));
+    screenshot(c, "wrong-password").await;
+    assert!(c.current_url().await.unwrap().as_str().starts_with(&s.base));
+    assert!(c.find(Locator::Css("input[name=password]")).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_code_flow_approve_deny_and_wrong_password() {
+    let Some(driver) = find_program("CHROMEDRIVER", &["chromedriver"]) else {
+        // Written straight to stderr, past the test harness's capture, so the skip is visible.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED browser test: chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let chromium = find_program(
+        "CHROME_BIN",
+        &["chromium", "chromium-browser", "google-chrome"],
+    );
+    let redirect = redirect_listener().await;
+    let s = std::sync::Arc::new(TestServer::start_with(test_settings(), &redirect).await);
+
+    let port = free_port().await;
+    let mut driver = tokio::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver starts");
+    wait_for_port(port).await;
+
+    let profile = std::env::temp_dir().join(format!(
+        "oauth-server-chromium-{}-{port}",
+        std::process::id()
+    ));
+    let mut options = serde_json::json!({
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--window-size=412,915",
+            format!("--user-data-dir={}", profile.display()),
+        ]
+    });
+    if let Some(bin) = chromium {
+        options["binary"] = serde_json::Value::String(bin.display().to_string());
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".to_owned(), options);
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session");
+
+    // Run the journey in a task so the browser is closed even when an assertion fails.
+    let task = {
+        let (c, s) = (client.clone(), s.clone());
+        tokio::spawn(async move { journey(&c, &s).await })
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(120), task).await;
+    let _ = client.close().await;
+    let _ = driver.kill().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    if let Ok(s) = std::sync::Arc::try_unwrap(s) {
+        s.running.shutdown().await;
+    }
+    match outcome {
+        Err(_) => panic!("the browser journey did not finish in 120 s"),
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(Err(e)) => panic!("the browser journey failed: {e}"),
+        Ok(Ok(())) => {}
+    }
+}

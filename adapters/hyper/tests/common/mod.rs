@@ -1,0 +1,264 @@
+//! Shared test harness: a server started in-process on 127.0.0.1:0 with a memory store, seeded
+//! with a user and clients, and a small HTTP/1.1 client over hyper.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use oauth_proto::config::Config;
+use oauth_server::app::App;
+use oauth_server::clients::{self, NewClient};
+use oauth_server::server::{self, Running};
+use oauth_server::settings::ServerSettings;
+use oauth_server::store::AnyStore;
+use oauth_server::{setup, users};
+
+/// The RFC 7636 Appendix B verifier and its S256 challenge.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "alice's long password";
+pub const REDIRECT: &str = "http://127.0.0.1:4711/cb";
+
+pub struct TestServer {
+    pub running: Running,
+    pub base: String,
+    /// The public client's redirect URI.
+    pub redirect: String,
+    pub public_id: String,
+    pub web_id: String,
+    pub web_secret: String,
+    pub service_id: String,
+    pub service_secret: String,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub fn test_settings() -> ServerSettings {
+    ServerSettings {
+        listen: "127.0.0.1:0".to_owned(),
+        login_delay_base_ms: 5,
+        login_delay_max_ms: 20,
+        ..ServerSettings::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(test_settings(), REDIRECT).await
+    }
+
+    pub async fn start_with(settings: ServerSettings, redirect: &str) -> Self {
+        let engine = setup::admin_engine(Config::default()).unwrap();
+        let store = AnyStore::memory();
+        users::add(&store, USER, PASSWORD, 1).await.unwrap();
+        let public = clients::add(
+            &store,
+            &engine,
+            &NewClient {
+                name: "Native <Mail> App".to_owned(),
+                redirect_uris: vec![redirect.to_owned()],
+                public: true,
+                scope: Some("mail offline_access".to_owned()),
+                ..Default::default()
+            },
+            1,
+        )
+        .await
+        .unwrap();
+        let web = clients::add(
+            &store,
+            &engine,
+            &NewClient {
+                name: "Web App".to_owned(),
+                redirect_uris: vec!["https://web.example.com/cb".to_owned()],
+                scope: Some("mail".to_owned()),
+                ..Default::default()
+            },
+            1,
+        )
+        .await
+        .unwrap();
+        let service = clients::add(
+            &store,
+            &engine,
+            &NewClient {
+                name: "Service".to_owned(),
+                grant_types: vec!["client_credentials".to_owned()],
+                scope: Some("mail".to_owned()),
+                ..Default::default()
+            },
+            1,
+        )
+        .await
+        .unwrap();
+        let app = App::new(engine, Arc::new(store), settings);
+        let running = server::start(app).await.unwrap();
+        let base = format!("http://{}", running.local_addr());
+        TestServer {
+            running,
+            base,
+            redirect: redirect.to_owned(),
+            public_id: public.client_id,
+            web_id: web.client_id,
+            web_secret: web.client_secret.unwrap(),
+            service_id: service.client_id,
+            service_secret: service.client_secret.unwrap(),
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    pub fn authorize_query(&self, state: &str) -> String {
+        format!(
+            "response_type=code&client_id={}&redirect_uri={}&state={state}&scope=mail+offline_access&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            self.public_id,
+            enc(&self.redirect)
+        )
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self
+            .http
+            .request(b.body(Full::new(Bytes::copy_from_slice(body))).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
+        let c = cookie.map(|c| format!("oauth_session={c}"));
+        let headers: Vec<(&str, &str)> = c.iter().map(|c| ("cookie", c.as_str())).collect();
+        self.send("GET", path, &headers, b"").await
+    }
+
+    pub async fn post_form(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Resp {
+        let c = cookie.map(|c| format!("oauth_session={c}"));
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        if let Some(c) = &c {
+            headers.push(("cookie", c));
+        }
+        let body = serde_urlencoded::to_string(form).unwrap();
+        self.send("POST", path, &headers, body.as_bytes()).await
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Resp {
+        let auth = basic.map(|(id, secret)| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    enc(id),
+                    enc(secret)
+                ))
+            )
+        });
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a));
+        }
+        let body = serde_urlencoded::to_string(form).unwrap();
+        self.send("POST", "/token", &headers, body.as_bytes()).await
+    }
+
+    /// Signs in through the page; returns the signed-in session cookie and the consent page.
+    pub async fn sign_in(&self, state: &str) -> (String, Resp) {
+        self.sign_in_with(&self.authorize_query(state)).await
+    }
+
+    /// Signs in on the authorization page of `query`.
+    pub async fn sign_in_with(&self, query: &str) -> (String, Resp) {
+        let page = self.get(&format!("/authorize?{query}"), None).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let cookie = page.session_cookie().unwrap();
+        let resp = self
+            .post_form(
+                "/authorize",
+                Some(&cookie),
+                &[
+                    ("csrf", &page.hidden("csrf")),
+                    ("page", &page.hidden("page")),
+                    ("username", USER),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        let signed_in = resp
+            .session_cookie()
+            .expect("a new session id after sign-in");
+        assert_ne!(signed_in, cookie);
+        (signed_in, resp)
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The value of a hidden form field.
+    pub fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("oauth_session="))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+
+    /// A parameter of the `Location` header's query.
+    pub fn location_param(&self, name: &str) -> Option<String> {
+        let loc = self.header("location")?;
+        let query = loc.split_once('?')?.1;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+        pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+pub fn enc(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).unwrap()[1..].to_owned()
+}

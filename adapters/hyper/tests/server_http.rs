@@ -1,0 +1,502 @@
+//! The server over real HTTP: pages, the code flow with PKCE, the token endpoint, limits, headers.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn healthz_and_security_headers() {
+    let s = TestServer::start().await;
+    let r = s.get("/healthz", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "ok\n");
+    for r in [r, s.get("/nope", None).await] {
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert!(r
+            .header("content-security-policy")
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+    }
+    let css = s.get("/static/style.css", None).await;
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods() {
+    let s = TestServer::start().await;
+    let r = s.get("/nope", None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "invalid_request");
+    let r = s.get("/token", None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(r.json()["error"], "invalid_request");
+    let r = s.send("DELETE", "/authorize", &[], b"").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    let r = s.send("POST", "/healthz", &[], b"").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET"));
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_json() {
+    let s = TestServer::start().await;
+    let big = vec![b'a'; 64 * 1024 + 1];
+    let r = s
+        .send(
+            "POST",
+            "/token",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &big,
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["error"], "invalid_request");
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let s = TestServer::start().await;
+    let huge = "x".repeat(20 * 1024);
+    let r = s.send("GET", "/healthz", &[("x-big", &huge)], b"").await;
+    assert!(r.status == 431 || r.status == 400, "{}", r.status);
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_client_and_bad_redirect_get_an_error_page_not_a_redirect() {
+    let s = TestServer::start().await;
+    let r = s
+        .get("/authorize?response_type=code&client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2F&state=x", None)
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("location").is_none());
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.body.contains("unknown client_id"));
+    let r = s
+        .get(&format!("/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb", s.public_id), None)
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("location").is_none());
+    assert!(r.body.contains("not registered"));
+    // With a verified redirect URI, other errors go back to the client.
+    let r = s
+        .get(
+            &format!(
+                "/authorize?response_type=token&client_id={}&redirect_uri={}&state=s1",
+                s.public_id,
+                enc(REDIRECT)
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.location_param("error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    assert_eq!(r.location_param("state").as_deref(), Some("s1"));
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn authorization_page_renders_the_login_form() {
+    let s = TestServer::start().await;
+    let r = s
+        .get(&format!("/authorize?{}", s.authorize_query("st")), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("style-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script"));
+    assert!(r.body.contains("name=\"username\"") && r.body.contains("name=\"password\""));
+    assert!(
+        r.body.contains("Native &lt;Mail&gt; App"),
+        "client name escaped"
+    );
+    assert!(r.body.contains("<meta name=\"viewport\""));
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "http issuer");
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let s = TestServer::start().await;
+    let page = s
+        .get(&format!("/authorize?{}", s.authorize_query("st")), None)
+        .await;
+    let cookie = page.session_cookie().unwrap();
+    let mut answers = Vec::new();
+    for (user, pw) in [(USER, "not the password"), ("mallory", "not the password")] {
+        let r = s
+            .post_form(
+                "/authorize",
+                Some(&cookie),
+                &[
+                    ("csrf", &page.hidden("csrf")),
+                    ("page", &page.hidden("page")),
+                    ("username", user),
+                    ("password", pw),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(r.session_cookie().is_none(), "no sign-in");
+        let start = r.body.find("<p class=\"error\"").unwrap();
+        let end = r.body[start..].find("</p>").unwrap() + start;
+        answers.push(r.body[start..end].to_owned());
+        assert!(r.body.contains("name=\"password\""), "the form again");
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].contains("user name or password is wrong"));
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_account() {
+    let mut settings = test_settings();
+    settings.login_max_attempts_per_account = 2;
+    let s = TestServer::start_with(settings, REDIRECT).await;
+    let page = s
+        .get(&format!("/authorize?{}", s.authorize_query("st")), None)
+        .await;
+    let cookie = page.session_cookie().unwrap();
+    let attempt = |pw: &'static str| {
+        let (csrf, pid, cookie) = (page.hidden("csrf"), page.hidden("page"), cookie.clone());
+        let s = &s;
+        async move {
+            s.post_form(
+                "/authorize",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("page", &pid),
+                    ("username", USER),
+                    ("password", pw),
+                ],
+            )
+            .await
+        }
+    };
+    assert_eq!(attempt("wrong one").await.status, 200);
+    assert_eq!(attempt("wrong two").await.status, 200);
+    let locked = attempt(PASSWORD).await;
+    assert_eq!(locked.status, 429, "even the right password is refused now");
+    assert!(locked.body.contains("Too many failed sign-in attempts"));
+    assert!(locked.session_cookie().is_none());
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_session_are_refused() {
+    let s = TestServer::start().await;
+    let page = s
+        .get(&format!("/authorize?{}", s.authorize_query("st")), None)
+        .await;
+    let cookie = page.session_cookie().unwrap();
+    let pid = page.hidden("page");
+    let login = |csrf: String, cookie: Option<String>| {
+        let (s, pid) = (&s, pid.clone());
+        async move {
+            s.post_form(
+                "/authorize",
+                cookie.as_deref(),
+                &[
+                    ("csrf", &csrf),
+                    ("page", &pid),
+                    ("username", USER),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await
+        }
+    };
+    let r = login("forged".to_owned(), Some(cookie.clone())).await;
+    assert_eq!(r.status, 403);
+    assert!(r.session_cookie().is_none());
+    let r = login(page.hidden("csrf"), None).await;
+    assert_eq!(r.status, 403);
+    // Another browser's session cannot use this page even with its own valid token.
+    let other = s
+        .get(&format!("/authorize?{}", s.authorize_query("st")), None)
+        .await;
+    let r = login(other.hidden("csrf"), other.session_cookie()).await;
+    assert_eq!(r.status, 400, "the page belongs to the first session");
+    // Decisions need the token too.
+    let (signed_in, consent) = s.sign_in("st").await;
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&signed_in),
+            &[
+                ("csrf", "x"),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.header("location").is_none());
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_then_refresh() {
+    let s = TestServer::start().await;
+    let (cookie, consent) = s.sign_in("state-123").await;
+    assert!(consent.body.contains("Native &lt;Mail&gt; App"));
+    assert!(consent.body.contains("127.0.0.1"), "redirect host shown");
+    assert!(
+        consent.body.contains("<li>mail</li>") && consent.body.contains("<li>offline_access</li>")
+    );
+    assert!(consent.body.contains("Signed in as <strong>alice</strong>"));
+    let csp = consent.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:4711;"),
+        "{csp}"
+    );
+
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().starts_with(REDIRECT));
+    assert_eq!(r.location_param("state").as_deref(), Some("state-123"));
+    assert_eq!(
+        r.location_param("iss").as_deref(),
+        Some("http://127.0.0.1:8080")
+    );
+    let code = r.location_param("code").unwrap();
+
+    // The page is used up.
+    let again = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400);
+
+    let t = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &s.public_id),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    assert_eq!(t.header("cache-control"), Some("no-store"));
+    let j = t.json();
+    let access = j["access_token"].as_str().unwrap().to_owned();
+    let refresh = j["refresh_token"].as_str().unwrap().to_owned();
+    let claims = s
+        .running
+        .app()
+        .engine
+        .validate_access_token(&access, oauth_server::clock::now(), &*s.running.app().store)
+        .unwrap();
+    assert_eq!(claims.subject, USER);
+
+    let r = s
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("client_id", &s.public_id),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(
+        r.json()["refresh_token"].as_str().unwrap(),
+        refresh,
+        "public clients rotate"
+    );
+
+    // A second authorization in the same browser goes straight to consent.
+    let r = s
+        .get(
+            &format!("/authorize?{}", s.authorize_query("again")),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("name=\"decision\" value=\"approve\""));
+    assert!(!r.body.contains("name=\"password\""));
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn deny_sends_access_denied() {
+    let s = TestServer::start().await;
+    let (cookie, consent) = s.sign_in("st-deny").await;
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location_param("error").as_deref(), Some("access_denied"));
+    assert_eq!(r.location_param("state").as_deref(), Some("st-deny"));
+    assert!(r.location_param("code").is_none());
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_deleted_while_the_user_decides_gets_no_code() {
+    let s = TestServer::start().await;
+    let (cookie, consent) = s.sign_in("st").await;
+    let app = s.running.app();
+    oauth_server::clients::delete(
+        &*app.store,
+        &app.engine,
+        &s.public_id,
+        oauth_server::clock::now(),
+    )
+    .await
+    .unwrap();
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("location").is_none());
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_credentials_with_basic_auth() {
+    let s = TestServer::start().await;
+    let r = s
+        .token(
+            &[("grant_type", "client_credentials"), ("scope", "mail")],
+            Some((&s.service_id, &s.service_secret)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "Bearer");
+    let r = s
+        .token(
+            &[("grant_type", "client_credentials")],
+            Some((&s.service_id, "wrong")),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "invalid_client");
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+    // A confidential web client authenticates the same way at the code exchange.
+    let r = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "nope"),
+                ("code_verifier", VERIFIER),
+            ],
+            Some((&s.web_id, &s.web_secret)),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "invalid_grant");
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn someone_else_can_sign_in_from_the_consent_page() {
+    let s = TestServer::start().await;
+    let (cookie, consent) = s.sign_in("st").await;
+    assert!(consent.body.contains("Not alice?"));
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("switch_user", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("name=\"password\""),
+        "the sign-in form again"
+    );
+    let anonymous = r.session_cookie().expect("a new session id");
+    assert!(s.get("/healthz", None).await.status == 200);
+    // The signed-in session is gone: its id cannot approve any more.
+    let again = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 403);
+    // And the new anonymous session cannot decide before signing in.
+    let r2 = s
+        .post_form(
+            "/authorize",
+            Some(&anonymous),
+            &[
+                ("csrf", &r.hidden("csrf")),
+                ("page", &r.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r2.status, 403);
+    assert!(r2.header("location").is_none());
+    s.running.shutdown().await;
+}
