@@ -55,6 +55,8 @@ where
                         continue;
                     }
                 };
+                // Replies are a few short lines: send each at once rather than wait for an ACK.
+                let _ = stream.set_nodelay(true);
                 match slots.clone().try_acquire_owned() {
                     Ok(slot) => {
                         debug!(%peer, protocol, "connection opened");
