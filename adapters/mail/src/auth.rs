@@ -83,7 +83,7 @@ pub(crate) async fn authenticate(
             if let ClientInput::Response(bytes) = &input {
                 if let Some(identity) = claimed_identity(mechanism, bytes) {
                     if (ctx.locked_out)(&identity_key(&identity)) {
-                        warn!(%peer, mechanism = mechanism.name(), identity = %identity,
+                        warn!(%peer, mechanism = mechanism.name(), identity = ?identity,
                             "authentication refused: identity locked out");
                         return Ok(Outcome::Failure(locked_out_reply(protocol).to_owned()));
                     }
