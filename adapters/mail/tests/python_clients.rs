@@ -162,9 +162,10 @@ async fn imaplib_and_smtplib_authenticate_with_real_tokens() {
             }
         } else if name == "imap-cancel" {
             assert_eq!(r["ok"], false);
-            assert_eq!(
-                text,
-                "AUTHENTICATE command error: BAD [b'Authentication cancelled']"
+            // imaplib raises on BAD; the wording around the server's text varies by version.
+            assert!(
+                text.contains("BAD") && text.contains("Authentication cancelled"),
+                "{text}"
             );
         } else {
             assert_eq!(r["ok"], false, "{name}: {r}");
