@@ -2,7 +2,8 @@
 //! flow against the store, and copies the engine's response. A store failure is 503
 //! `temporarily_unavailable`; everything else, errors included, is the engine's answer.
 
-use oauth_proto::flow::drive_async;
+use oauth_proto::flow::{drive_async, Flow, Procedure};
+use oauth_proto::response::Response;
 
 use crate::app::App;
 use crate::clock;
@@ -10,15 +11,90 @@ use crate::reply::{self, HttpResponse};
 use crate::request::Request;
 use crate::rng::OsRandom;
 
-/// `POST /token`.
-pub async fn token(app: &App, req: &Request) -> HttpResponse {
-    let flow = app.engine.token(req.to_engine(), clock::now());
+/// Runs an endpoint's flow against the store and copies the engine's response.
+async fn run<P: Procedure<Output = Response>>(
+    app: &App,
+    name: &str,
+    flow: Flow<P>,
+) -> HttpResponse {
     match drive_async(flow, &*app.store, &mut OsRandom).await {
         Ok(resp) => reply::from_engine(resp),
         Err(e) => {
-            tracing::error!(error = %e, "store failure at the token endpoint");
+            tracing::error!(error = %e, endpoint = name, "store failure");
             reply::unavailable()
         }
+    }
+}
+
+/// `POST /token`.
+pub async fn token(app: &App, req: &Request) -> HttpResponse {
+    run(
+        app,
+        "token",
+        app.engine.token(req.to_engine(), clock::now()),
+    )
+    .await
+}
+
+/// `POST /register` (RFC 7591).
+pub async fn register(app: &App, req: &Request) -> HttpResponse {
+    run(
+        app,
+        "register",
+        app.engine.register(req.to_engine(), clock::now()),
+    )
+    .await
+}
+
+/// `GET`, `PUT`, `DELETE /register/{client_id}` (RFC 7592).
+pub async fn client_configuration(app: &App, req: &Request, client_id: &str) -> HttpResponse {
+    let flow = app
+        .engine
+        .client_configuration(client_id, req.to_engine(), clock::now());
+    run(app, "client configuration", flow).await
+}
+
+/// `POST /introspect` (RFC 7662).
+pub async fn introspect(app: &App, req: &Request) -> HttpResponse {
+    run(
+        app,
+        "introspect",
+        app.engine.introspect(req.to_engine(), clock::now()),
+    )
+    .await
+}
+
+/// `POST /revoke` (RFC 7009).
+pub async fn revoke(app: &App, req: &Request) -> HttpResponse {
+    run(
+        app,
+        "revoke",
+        app.engine.revoke(req.to_engine(), clock::now()),
+    )
+    .await
+}
+
+/// `POST /device_authorization` (RFC 8628).
+pub async fn device_authorization(app: &App, req: &Request) -> HttpResponse {
+    let flow = app
+        .engine
+        .device_authorization(req.to_engine(), clock::now());
+    run(app, "device authorization", flow).await
+}
+
+/// The metadata documents (RFC 8414, RFC 9728): pure answers from the configuration, served only
+/// at the well-known path derived from the issuer.
+pub fn metadata(app: &App, req: &Request) -> HttpResponse {
+    let e = &app.engine;
+    if req.path == e.metadata_path() || req.path == e.openid_configuration_path() {
+        reply::from_engine(e.metadata())
+    } else if req.path == e.protected_resource_metadata_path() {
+        reply::from_engine(e.protected_resource_metadata())
+    } else {
+        reply::json_error(
+            404,
+            &oauth_proto::error::OAuthError::invalid_request("no metadata for this issuer path"),
+        )
     }
 }
 

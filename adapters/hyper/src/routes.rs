@@ -39,6 +39,18 @@ pub enum Endpoint {
     Authorize,
     /// The token endpoint.
     Token,
+    /// Dynamic client registration.
+    Register,
+    /// RFC 7592 client configuration, `/register/{client_id}`.
+    ClientConfiguration,
+    /// Token introspection.
+    Introspect,
+    /// Token revocation.
+    Revoke,
+    /// The device authorization endpoint.
+    DeviceAuthorization,
+    /// Authorization server and protected resource metadata.
+    Metadata,
 }
 
 /// One row of the table. A path ending in `/{}` matches any one further segment.
@@ -79,6 +91,72 @@ pub const ROUTES: &[Route] = &[
         methods: &["POST"],
         kind: Kind::Json,
         endpoint: Endpoint::Token,
+    },
+    Route {
+        path: "/register",
+        methods: &["POST"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Register,
+    },
+    Route {
+        path: "/register/{}",
+        methods: &["GET", "PUT", "DELETE"],
+        kind: Kind::Json,
+        endpoint: Endpoint::ClientConfiguration,
+    },
+    Route {
+        path: "/introspect",
+        methods: &["POST"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Introspect,
+    },
+    Route {
+        path: "/revoke",
+        methods: &["POST"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Revoke,
+    },
+    Route {
+        path: "/device_authorization",
+        methods: &["POST"],
+        kind: Kind::Json,
+        endpoint: Endpoint::DeviceAuthorization,
+    },
+    Route {
+        path: "/.well-known/oauth-authorization-server",
+        methods: &["GET"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Metadata,
+    },
+    Route {
+        path: "/.well-known/oauth-authorization-server/{}",
+        methods: &["GET"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Metadata,
+    },
+    Route {
+        path: "/.well-known/openid-configuration",
+        methods: &["GET"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Metadata,
+    },
+    Route {
+        path: "/.well-known/openid-configuration/{}",
+        methods: &["GET"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Metadata,
+    },
+    Route {
+        path: "/.well-known/oauth-protected-resource",
+        methods: &["GET"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Metadata,
+    },
+    Route {
+        path: "/.well-known/oauth-protected-resource/{}",
+        methods: &["GET"],
+        kind: Kind::Json,
+        endpoint: Endpoint::Metadata,
     },
 ];
 
@@ -162,7 +240,7 @@ async fn dispatch(
     app: &Arc<App>,
     endpoint: Endpoint,
     req: Request,
-    _param: Option<String>,
+    param: Option<String>,
 ) -> HttpResponse {
     match endpoint {
         Endpoint::Healthz => reply::text(200, "ok\n"),
@@ -170,6 +248,15 @@ async fn dispatch(
         Endpoint::Authorize if req.method == "GET" => authorize_page::show(app, &req).await,
         Endpoint::Authorize => authorize_page::submit(app, &req).await,
         Endpoint::Token => json_endpoints::token(app, &req).await,
+        Endpoint::Register => json_endpoints::register(app, &req).await,
+        Endpoint::ClientConfiguration => {
+            let client_id = param.unwrap_or_default();
+            json_endpoints::client_configuration(app, &req, &client_id).await
+        }
+        Endpoint::Introspect => json_endpoints::introspect(app, &req).await,
+        Endpoint::Revoke => json_endpoints::revoke(app, &req).await,
+        Endpoint::DeviceAuthorization => json_endpoints::device_authorization(app, &req).await,
+        Endpoint::Metadata => json_endpoints::metadata(app, &req),
     }
 }
 
