@@ -47,6 +47,12 @@ pub struct ServeArgs {
     /// Keep everything in memory: nothing is read from or written to disk.
     #[arg(long)]
     pub memory: bool,
+    /// Also serve an auth-only IMAP listener (loopback only) for checking mail clients' OAuth setup.
+    #[arg(long, value_name = "ADDR")]
+    pub imap_listen: Option<String>,
+    /// Also serve an auth-only SMTP listener (loopback only) for checking mail clients' OAuth setup.
+    #[arg(long, value_name = "ADDR")]
+    pub smtp_listen: Option<String>,
 }
 
 /// Where the data directory is, for the administration commands.

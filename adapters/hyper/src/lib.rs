@@ -21,6 +21,7 @@ pub mod html;
 pub mod json_endpoints;
 pub mod keys;
 pub mod login;
+pub mod mail;
 pub mod pages;
 pub mod password;
 pub mod reply;
@@ -111,12 +112,22 @@ pub async fn serve(args: &ServeArgs) -> Result<(), String> {
     let running = server::start(app)
         .await
         .map_err(|e| format!("cannot listen: {e}"))?;
+    let mail = mail::start(
+        running.app().clone(),
+        args.imap_listen.as_deref(),
+        args.smtp_listen.as_deref(),
+    )
+    .await?;
     println!("oauth-server listening on http://{}", running.local_addr());
+    for (name, addr) in &mail.addresses {
+        println!("{name} (auth only) listening on {addr}");
+    }
     println!("issuer {issuer}");
     println!("metadata {issuer}/.well-known/oauth-authorization-server");
     tracing::info!(addr = %running.local_addr(), store = store_kind, persistent = prepared.persistent, "listening");
     server::shutdown_signal().await;
     tracing::info!("signal received");
+    mail.shutdown().await;
     running.shutdown().await;
     Ok(())
 }

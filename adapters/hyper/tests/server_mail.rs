@@ -1,0 +1,102 @@
+//! The auth-only IMAP and SMTP listeners of `serve`, with a token the HTTP server issued.
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+async fn exchange(addr: std::net::SocketAddr, lines: &[String], replies: usize) -> Vec<String> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    r.read_line(&mut line).await.unwrap();
+    out.push(std::mem::take(&mut line));
+    for l in lines {
+        w.write_all(format!("{l}\r\n").as_bytes()).await.unwrap();
+    }
+    while out.len() <= replies {
+        line.clear();
+        if r.read_line(&mut line).await.unwrap() == 0 {
+            break;
+        }
+        out.push(line.clone());
+    }
+    out
+}
+
+#[tokio::test]
+async fn imap_and_smtp_accept_a_valid_token_and_refuse_a_revoked_one() {
+    let s = TestServer::start().await;
+    let mail = oauth_server::mail::start(
+        s.running.app().clone(),
+        Some("127.0.0.1:0"),
+        Some("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let imap = mail.addresses.iter().find(|(n, _)| *n == "imap").unwrap().1;
+    let smtp = mail.addresses.iter().find(|(n, _)| *n == "smtp").unwrap().1;
+    let r = s
+        .token(
+            &[("grant_type", "client_credentials")],
+            Some((&s.service_id, &s.service_secret)),
+        )
+        .await;
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let xoauth2 = base64::engine::general_purpose::STANDARD.encode(format!(
+        "user={}\x01auth=Bearer {token}\x01\x01",
+        s.service_id
+    ));
+
+    let out = exchange(imap, &[format!("a1 AUTHENTICATE XOAUTH2 {xoauth2}")], 1).await;
+    assert!(out[0].starts_with("* OK"), "{out:?}");
+    assert!(out[1].starts_with("a1 OK"), "{out:?}");
+    let out = exchange(
+        smtp,
+        &[
+            "EHLO client".into(),
+            format!("AUTH XOAUTH2 {xoauth2}"),
+            "QUIT".into(),
+        ],
+        usize::MAX,
+    )
+    .await;
+    assert!(out.iter().any(|l| l.starts_with("235 ")), "{out:?}");
+
+    // Revoke the client: the same token now fails with a challenge, then a permanent failure.
+    let effects = s
+        .running
+        .app()
+        .engine
+        .revoke_client(&s.service_id, oauth_server::clock::now());
+    oauth_proto::store::AsyncStore::apply(&*s.running.app().store, effects)
+        .await
+        .unwrap();
+    let out = exchange(
+        imap,
+        &[format!("a1 AUTHENTICATE XOAUTH2 {xoauth2}"), String::new()],
+        2,
+    )
+    .await;
+    assert!(out[1].starts_with("+ "), "{out:?}");
+    assert!(out[2].starts_with("a1 NO"), "{out:?}");
+    let out = exchange(
+        smtp,
+        &[
+            "EHLO client".into(),
+            format!("AUTH XOAUTH2 {xoauth2}"),
+            String::new(),
+            "QUIT".into(),
+        ],
+        usize::MAX,
+    )
+    .await;
+    assert!(out.iter().any(|l| l.starts_with("334 ")), "{out:?}");
+    assert!(out.iter().any(|l| l.starts_with("535 5.7.8")), "{out:?}");
+    mail.shutdown().await;
+    s.running.shutdown().await;
+}
