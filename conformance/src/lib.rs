@@ -1,1 +1,3 @@
-//! placeholder
+//! Conformance suite: RFC vectors, normative requirements, properties and the store contract.
+
+pub mod store_contract;

@@ -83,6 +83,16 @@ pub(crate) fn open(layout: &Layout) -> Result<Opened, FileStoreError> {
         snapshot_bytes = bytes;
     }
     let Some((&last, older)) = journals.split_last() else {
+        if base.is_some() {
+            // Compaction creates journal `g` before snapshot `g`, so it cannot be missing: someone
+            // deleted it, and with it every change since the snapshot.
+            let path = layout.path(FileKind::Journal, base_gen);
+            return Err(FileStoreError::corrupt(
+                path,
+                0,
+                "journal is missing (its snapshot exists)",
+            ));
+        }
         let journal = Journal::create(layout, base_gen)?;
         return Ok(Opened {
             state,
