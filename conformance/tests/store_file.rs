@@ -165,7 +165,11 @@ mod reopening {
     fn harness() -> Harness<Tested> {
         Harness {
             fresh: || Tested::new(Options::default(), 3),
-            len: |t| t.get().len(),
+            // Reopen before every count too, so each case's final state is checked after a reload.
+            len: |t| {
+                t.cycle(false);
+                t.get().len()
+            },
             footprint,
         }
     }

@@ -49,6 +49,7 @@ mod journal;
 mod layout;
 mod log;
 mod options;
+mod pipeline;
 mod recover;
 mod shared;
 mod snapshot;

@@ -19,6 +19,7 @@ use crate::error::FileStoreError;
 use crate::format::{self, FileKind, FrameReader, HeaderError, Next, FILE_HEADER, FRAME_HEADER};
 use crate::journal::Journal;
 use crate::layout::Layout;
+use crate::pipeline;
 use crate::snapshot;
 
 /// What opening a store found and did.
@@ -188,6 +189,19 @@ fn replay(
     state: &mut MemoryState,
     tolerate_tail: bool,
 ) -> Result<Replayed, FileStoreError> {
+    pipeline::run(
+        |emit| decode_journal(path, generation, tolerate_tail, emit),
+        |entry| replay_entry(state, entry),
+    )
+}
+
+/// Reads, verifies and decodes one journal, emitting the entries of each frame.
+fn decode_journal(
+    path: &Path,
+    generation: u64,
+    tolerate_tail: bool,
+    emit: &mut dyn FnMut(Vec<Entry>),
+) -> Result<Replayed, FileStoreError> {
     let file = File::open(path).map_err(|e| FileStoreError::io("open journal", path, e))?;
     let io = |e| FileStoreError::io("read journal", path, e);
     let end = file.metadata().map_err(io)?.len();
@@ -202,6 +216,7 @@ fn replay(
     loop {
         match frames.next(&mut payload).map_err(io)? {
             Next::Frame(at) => {
+                let mut batch = Vec::new();
                 for item in codec::entries(&payload) {
                     let bad = |pos: usize, why: String| {
                         FileStoreError::corrupt(path, at + (FRAME_HEADER + pos) as u64, why)
@@ -209,9 +224,10 @@ fn replay(
                     let (pos, bytes) = item.map_err(|pos| bad(pos, "bad entry length".into()))?;
                     let entry = codec::decode::<Entry>(bytes)
                         .map_err(|e| bad(pos, format!("undecodable entry: {e}")))?;
-                    replay_entry(state, entry);
-                    entries += 1;
+                    batch.push(entry);
                 }
+                entries += batch.len() as u64;
+                emit(batch);
             }
             Next::End => {
                 return Ok(Replayed {
@@ -228,7 +244,9 @@ fn replay(
                     return Err(FileStoreError::corrupt(
                         path,
                         offset,
-                        format!("{reason}, and a valid frame follows at offset {next}, so this is not a torn write"),
+                        format!(
+                            "{reason}, and a valid frame follows at offset {next}, so this is not a torn write"
+                        ),
                     ));
                 }
                 return Ok(Replayed {

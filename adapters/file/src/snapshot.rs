@@ -9,12 +9,13 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use oauth_store_memory::MemoryState;
+use oauth_store_memory::{MemoryState, Record};
 
 use crate::codec::{self, SnapshotItem, SnapshotItemRef};
 use crate::error::FileStoreError;
 use crate::format::{self, FileKind, FrameReader, Next, FILE_HEADER, FRAME_HEADER, MAX_PAYLOAD};
 use crate::layout::Layout;
+use crate::pipeline;
 use crate::recover::header_error;
 
 /// Target size of a snapshot frame.
@@ -77,6 +78,18 @@ pub(crate) fn load(
     generation: u64,
     state: &mut MemoryState,
 ) -> Result<(u64, u64), FileStoreError> {
+    pipeline::run(
+        |emit| decode(path, generation, emit),
+        |record| state.insert(record),
+    )
+}
+
+/// Reads, verifies and decodes a snapshot, emitting the records of each frame.
+fn decode(
+    path: &Path,
+    generation: u64,
+    emit: &mut dyn FnMut(Vec<Record>),
+) -> Result<(u64, u64), FileStoreError> {
     let file = File::open(path).map_err(|e| FileStoreError::io("open snapshot", path, e))?;
     let io = |e| FileStoreError::io("read snapshot", path, e);
     let end = file.metadata().map_err(io)?.len();
@@ -102,27 +115,34 @@ pub(crate) fn load(
                 return Err(FileStoreError::corrupt(path, offset, reason))
             }
         };
+        let mut batch = Vec::new();
         let mut items = codec::entries(&payload).peekable();
         while let Some(item) = items.next() {
             let bad = |pos: usize, why: String| {
                 FileStoreError::corrupt(path, at + (FRAME_HEADER + pos) as u64, why)
             };
             let (pos, bytes) = item.map_err(|pos| bad(pos, "bad item length".into()))?;
-            match codec::decode::<SnapshotItem>(bytes)
-                .map_err(|e| bad(pos, format!("undecodable record: {e}")))?
-            {
-                SnapshotItem::Record(record) => {
-                    state.insert(record);
-                    records += 1;
-                }
+            let item = codec::decode::<SnapshotItem>(bytes)
+                .map_err(|e| bad(pos, format!("undecodable record: {e}")))?;
+            match item {
+                SnapshotItem::Record(record) => batch.push(record),
                 SnapshotItem::End { records: expected } => {
+                    records += batch.len() as u64;
                     if expected != records || items.peek().is_some() || frames.offset() != end {
-                        return Err(bad(pos, format!("end marker counts {expected} records, found {records}, or data follows it")));
+                        return Err(bad(
+                            pos,
+                            format!(
+                                "end marker counts {expected} records, found {records}, or data follows it"
+                            ),
+                        ));
                     }
+                    emit(batch);
                     return Ok((records, end));
                 }
             }
         }
+        records += batch.len() as u64;
+        emit(batch);
     }
 }
 
