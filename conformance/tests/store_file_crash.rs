@@ -494,3 +494,25 @@ fn a_copied_journal_is_caught_by_its_header() {
     let err = FileStore::open(dir.path(), Options::default()).unwrap_err();
     assert!(err.to_string().contains("generation"), "{err}");
 }
+
+#[test]
+fn older_files_are_kept_while_the_newest_snapshot_is_damaged() {
+    let dir = TempDir::new_in(env!("CARGO_TARGET_TMPDIR"), "keep");
+    sequential_writes(dir.path(), 10);
+    let journal0 = std::fs::read(journal(dir.path(), 0)).unwrap();
+    let store = FileStore::open(dir.path(), Options::default()).unwrap();
+    store.compact().unwrap();
+    store.close().unwrap();
+    // As if the compaction had crashed before deleting journal 0, and the snapshot then rotted.
+    std::fs::write(journal(dir.path(), 0), &journal0).unwrap();
+    let snapshot = dir.path().join(format!("snapshot-{:020}", 1));
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x80;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    assert!(FileStore::open(dir.path(), Options::default()).is_err());
+    assert!(
+        journal(dir.path(), 0).exists(),
+        "the older journal is left for a manual restore"
+    );
+}

@@ -129,19 +129,20 @@ impl Layout {
         self.sync()
     }
 
-    /// Removes files, then syncs the directory once.
+    /// Removes files (those already gone are fine), then syncs the directory once if any was.
     pub(crate) fn remove(&self, paths: &[PathBuf]) -> Result<(), FileStoreError> {
-        if paths.is_empty() {
-            return Ok(());
-        }
+        let mut removed = false;
         for path in paths {
             match fs::remove_file(path) {
-                Ok(()) => {}
+                Ok(()) => removed = true,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(FileStoreError::io("remove", path, e)),
             }
         }
-        self.sync()
+        if removed {
+            self.sync()?;
+        }
+        Ok(())
     }
 
     /// Syncs the directory, making creations, renames and removals in it durable.

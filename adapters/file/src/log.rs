@@ -6,9 +6,10 @@
 //! While it syncs, new entries gather for the next round, so N concurrent callers share one fsync
 //! instead of queueing for N of them: durability costs latency (one sync), not throughput.
 //!
-//! Waiting comes in two forms over the same state: [`Log::wait`] blocks a thread on a condvar
-//! (synchronous `Store` callers), and [`Durable`] is a future that parks its task's waker
-//! (`AsyncStore` callers), so the store needs no async runtime.
+//! Waiting is one mechanism for both kinds of callers: [`Durable`] is a future that registers its
+//! task's waker with the LSN it waits for (`AsyncStore` callers await it), and [`Log::wait`] polls
+//! the same future with a waker that unparks the calling thread (synchronous `Store` callers). The
+//! writer wakes exactly the waiters whose entries it made durable, and the store needs no runtime.
 //!
 //! A write failure is sticky: it is recorded once, every waiter and every later call gets
 //! [`FileStoreError::Failed`], and the writer stops.
@@ -17,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::error::FileStoreError;
 use crate::format::FRAME_HEADER;
@@ -28,7 +29,7 @@ pub(crate) struct Log {
     st: Mutex<LogState>,
     /// Wakes the writer.
     work: Condvar,
-    /// Wakes blocked callers after a sync.
+    /// Wakes a compaction waiting for a journal rotation (and anyone else waiting on state changes).
     done: Condvar,
     /// Mirrors `failure.is_some()` for lock-free checks on the read path.
     failed: AtomicBool,
@@ -111,16 +112,22 @@ impl Log {
     }
 
     /// Blocks until entry `lsn` is durable.
+    ///
+    /// The thread parks with its own waker, which the writer wakes only once this entry is durable:
+    /// with a shared condvar, every sync would wake all blocked callers, including those whose
+    /// entries are still waiting for the next sync.
     pub(crate) fn wait(&self, lsn: u64) -> Result<(), FileStoreError> {
-        let mut st = self.lock();
+        if self.lock().durable >= lsn {
+            return Ok(());
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut durable = self.durable(lsn);
         loop {
-            if st.durable >= lsn {
-                return Ok(());
+            match Pin::new(&mut durable).poll(&mut cx) {
+                Poll::Ready(done) => return done,
+                Poll::Pending => std::thread::park(),
             }
-            if let Some(f) = &st.failure {
-                return Err(FileStoreError::Failed(f.clone()));
-            }
-            st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -227,6 +234,19 @@ impl Log {
     pub(crate) fn positions(&self) -> (u64, u64) {
         let st = self.lock();
         (st.appended, st.durable)
+    }
+}
+
+/// Wakes a parked thread.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
     }
 }
 

@@ -1,8 +1,8 @@
 //! Rebuilding the state from disk: at start-up, and for compaction.
 //!
-//! The state is the newest snapshot `s` plus the journals `s, s+1, ...` replayed in order. Start-up
-//! first tidies the directory (leftover `.tmp` files and files older than `s` are the debris of an
-//! interrupted compaction, and are removed), then loads. Only the tail of the newest journal may be
+//! The state is the newest snapshot `s` plus the journals `s, s+1, ...` replayed in order. Leftover
+//! `.tmp` files and files older than `s` are the debris of an interrupted compaction; start-up
+//! removes them (the older files only after the newer ones loaded). Only the tail of the newest journal may be
 //! torn; there, damage that no valid frame follows is cut off and the file truncated to its last good
 //! frame. Damage anywhere else, a gap in the journal generations or an undecodable entry stops the
 //! start with [`FileStoreError::Corrupt`] naming the file and byte offset: the store never starts on
@@ -48,33 +48,40 @@ pub(crate) struct Opened {
     pub report: OpenReport,
 }
 
-/// Tidies the directory and loads the state, truncating a torn tail of the newest journal.
+/// Loads the state, truncating a torn tail of the newest journal, and tidies the directory.
 pub(crate) fn open(layout: &Layout) -> Result<Opened, FileStoreError> {
     let listing = layout.list()?;
+    // Temporary files are never read: a crash interrupted their writing.
+    layout.remove(&listing.temps)?;
     let base = listing.snapshots.last().copied();
     let base_gen = base.unwrap_or(0);
-    let mut debris = listing.temps.clone();
-    debris.extend(
-        listing
-            .snapshots
-            .range(..base_gen)
-            .map(|g| layout.path(FileKind::Snapshot, *g)),
-    );
-    debris.extend(
-        listing
-            .journals
-            .range(..base_gen)
-            .map(|g| layout.path(FileKind::Journal, *g)),
-    );
-    layout.remove(&debris)?;
-
     let journals: Vec<u64> = listing.journals.range(base_gen..).copied().collect();
     check_chain(layout, base_gen, &journals)?;
 
-    let mut report = OpenReport {
-        removed_files: debris.len(),
-        ..OpenReport::default()
-    };
+    let mut opened = load(layout, base, &journals)?;
+
+    // Files older than the newest snapshot are left over from a compaction interrupted after it
+    // published the snapshot. They go only now that the newer files have loaded, so a damaged
+    // snapshot leaves them in place for whoever restores by hand.
+    let obsolete: Vec<PathBuf> = listing
+        .snapshots
+        .range(..base_gen)
+        .map(|g| layout.path(FileKind::Snapshot, *g))
+        .chain(
+            listing
+                .journals
+                .range(..base_gen)
+                .map(|g| layout.path(FileKind::Journal, *g)),
+        )
+        .collect();
+    layout.remove(&obsolete)?;
+    opened.report.removed_files = listing.temps.len() + obsolete.len();
+    Ok(opened)
+}
+
+/// Loads snapshot `base` (if any) and replays `journals`, the last one tolerating a torn tail.
+fn load(layout: &Layout, base: Option<u64>, journals: &[u64]) -> Result<Opened, FileStoreError> {
+    let mut report = OpenReport::default();
     let mut state = MemoryState::default();
     let mut snapshot_bytes = 0;
     if let Some(g) = base {
@@ -84,17 +91,18 @@ pub(crate) fn open(layout: &Layout) -> Result<Opened, FileStoreError> {
         snapshot_bytes = bytes;
     }
     let Some((&last, older)) = journals.split_last() else {
+        let generation = base.unwrap_or(0);
         if base.is_some() {
             // Compaction creates journal `g` before snapshot `g`, so it cannot be missing: someone
             // deleted it, and with it every change since the snapshot.
-            let path = layout.path(FileKind::Journal, base_gen);
+            let path = layout.path(FileKind::Journal, generation);
             return Err(FileStoreError::corrupt(
                 path,
                 0,
                 "journal is missing (its snapshot exists)",
             ));
         }
-        let journal = Journal::create(layout, base_gen)?;
+        let journal = Journal::create(layout, generation)?;
         return Ok(Opened {
             state,
             journal,
