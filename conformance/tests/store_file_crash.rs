@@ -11,6 +11,7 @@
 //! The other tests damage files by hand: a flipped byte in the middle of the journal stops the
 //! start with the file and offset; a torn tail (or zeros after the tail) is cut off and the start
 //! succeeds; a damaged snapshot stops the start.
+#![cfg(unix)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -300,7 +301,12 @@ fn kill_9_never_loses_an_acknowledged_write() {
         }
         std::thread::sleep(Duration::from_millis(5 + rng.below(300)));
         child.kill().expect("SIGKILL");
-        child.wait().expect("reap child");
+        let status = child.wait().expect("reap child");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "round {round}: the child stopped by itself ({status}); run it alone to see why"
+        );
         reader.join().expect("reader");
         lines.extend(rx.try_iter());
 

@@ -129,7 +129,7 @@ impl<'a> Iterator for Entries<'a> {
         let entry = rest
             .get(..4)
             .map(|l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
-            .and_then(|len| rest.get(4..4 + len));
+            .and_then(|len| rest.get(4..len.checked_add(4)?));
         match entry {
             Some(bytes) => {
                 self.pos += 4 + bytes.len();
@@ -150,7 +150,7 @@ pub(crate) fn split_runs(buf: &[u8], max: usize) -> Vec<&[u8]> {
     let (mut start, mut pos) = (0, 0);
     while pos + 4 <= buf.len() {
         let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
-        let end = (pos + 4 + len).min(buf.len());
+        let end = pos.saturating_add(4).saturating_add(len).min(buf.len());
         if end - start > max && pos > start {
             runs.push(&buf[start..pos]);
             start = pos;
