@@ -183,6 +183,9 @@ fn check_chain(layout: &Layout, base: u64, journals: &[u64]) -> Result<(), FileS
     Ok(())
 }
 
+/// Entries handed from the decoding thread to the applying one at a time.
+const BATCH: usize = 1024;
+
 struct Replayed {
     entries: u64,
     valid_len: u64,
@@ -221,10 +224,14 @@ fn decode_journal(
     let mut frames = FrameReader::new(rd, FILE_HEADER as u64, end);
     let mut payload = Vec::new();
     let mut entries = 0;
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
-        match frames.next(&mut payload).map_err(io)? {
+        let next = frames.next(&mut payload).map_err(io)?;
+        if !matches!(next, Next::Frame(_)) {
+            emit(std::mem::take(&mut batch));
+        }
+        match next {
             Next::Frame(at) => {
-                let mut batch = Vec::new();
                 for item in codec::entries(&payload) {
                     let bad = |pos: usize, why: String| {
                         FileStoreError::corrupt(path, at + (FRAME_HEADER + pos) as u64, why)
@@ -233,9 +240,12 @@ fn decode_journal(
                     let entry = codec::decode::<Entry>(bytes)
                         .map_err(|e| bad(pos, format!("undecodable entry: {e}")))?;
                     batch.push(entry);
+                    entries += 1;
                 }
-                entries += batch.len() as u64;
-                emit(batch);
+                // Frames of a lone writer hold one entry each; hand over in bigger batches.
+                if batch.len() >= BATCH {
+                    emit(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                }
             }
             Next::End => {
                 return Ok(Replayed {
