@@ -73,19 +73,42 @@ fn raw_sync_rate(base: &Path, seconds: f64) -> f64 {
     rate
 }
 
+/// One throughput measurement, interleaved with the raw sync probe.
+struct Run {
+    /// Acknowledged effects per second while writing.
+    rate: f64,
+    /// Raw append+fdatasync per second in the probe slices between.
+    raw: f64,
+    /// Effects per sync.
+    per_sync: f64,
+    /// CPU seconds per acknowledged effect.
+    cpu_per_effect: f64,
+}
+
 /// Acknowledged effects per second with `writers` threads, each applying one effect per call.
-fn throughput(base: &Path, writers: u64, seconds: f64) -> (f64, f64) {
+///
+/// The disk's sync latency drifts by an order of magnitude within seconds when anything else on
+/// the machine writes, so the run is cut into slices that alternate with slices of the raw probe,
+/// and both rates are summed over their own slices: they see the same conditions.
+fn throughput(base: &Path, writers: u64, seconds: f64) -> Run {
+    const SLICES: u32 = 6;
     let dir = fresh_dir(base, &format!("throughput-{writers}"));
     let store = FileStore::open(&dir, Options::default()).expect("open");
-    let stop = AtomicBool::new(false);
+    let (stop, paused) = (AtomicBool::new(false), AtomicBool::new(true));
     let acked = AtomicU64::new(0);
-    let start = Instant::now();
+    let (mut writing, mut counted, mut cpu) = (0.0, 0u64, 0.0);
+    let (mut probing, mut probed) = (0.0, 0.0);
+    let syncs_before = store.stats().syncs;
     std::thread::scope(|scope| {
         for w in 0..writers {
-            let (store, stop, acked) = (&store, &stop, &acked);
+            let (store, stop, paused, acked) = (&store, &stop, &paused, &acked);
             scope.spawn(move || {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
+                    if paused.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
                     let n = (w << 40) | i;
                     Store::apply(store, vec![Effect::PutRefresh(refresh(n))]).expect("apply");
                     acked.fetch_add(1, Ordering::Relaxed);
@@ -93,18 +116,33 @@ fn throughput(base: &Path, writers: u64, seconds: f64) -> (f64, f64) {
                 }
             });
         }
-        std::thread::sleep(Duration::from_secs_f64(seconds));
+        for _ in 0..SLICES {
+            let slice = seconds / f64::from(SLICES);
+            let rate = raw_sync_rate(base, slice / 2.0);
+            probed += rate * slice / 2.0;
+            probing += slice / 2.0;
+            let (before, started, cpu_before) =
+                (acked.load(Ordering::Relaxed), Instant::now(), cpu_seconds());
+            paused.store(false, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_secs_f64(slice));
+            paused.store(true, Ordering::Relaxed);
+            writing += started.elapsed().as_secs_f64();
+            counted += acked.load(Ordering::Relaxed) - before;
+            cpu += cpu_seconds() - cpu_before;
+            std::thread::sleep(Duration::from_millis(20)); // let in-flight calls finish
+        }
         stop.store(true, Ordering::Relaxed);
     });
-    let elapsed = start.elapsed().as_secs_f64();
-    let stats = store.stats();
-    let acked = acked.load(Ordering::Relaxed);
+    let syncs = store.stats().syncs - syncs_before;
+    let total = acked.load(Ordering::Relaxed);
     store.close().expect("close");
     let _ = std::fs::remove_dir_all(&dir);
-    (
-        acked as f64 / elapsed,
-        acked as f64 / stats.syncs.max(1) as f64,
-    )
+    Run {
+        rate: counted as f64 / writing,
+        raw: probed / probing,
+        per_sync: total as f64 / syncs.max(1) as f64,
+        cpu_per_effect: cpu / counted.max(1) as f64,
+    }
 }
 
 /// User + system CPU seconds of this process so far (Linux), to tell work from waiting on a busy machine.
@@ -161,23 +199,20 @@ fn main() {
         return;
     }
 
-    // The disk's sync latency drifts with whatever else the machine writes, so the raw rate is
-    // measured right before and after each run and the run is stated against their mean.
     let phase = std::env::var("BENCH_PHASE").unwrap_or_default();
     println!(
         "writers  acknowledged effects/s  raw append+fdatasync/s  ratio  effects/sync  CPU/effect"
     );
     let writer_counts: &[u64] = if phase == "build" { &[] } else { &[1, 16, 64] };
     for &writers in writer_counts {
-        let raw_before = raw_sync_rate(&base, 1.0);
-        let cpu = cpu_seconds();
-        let (rate, per_sync) = throughput(&base, writers, seconds);
-        let cpu_per_effect = (cpu_seconds() - cpu) / (rate * seconds);
-        let raw = (raw_before + raw_sync_rate(&base, 1.0)) / 2.0;
+        let run = throughput(&base, writers, seconds);
         println!(
-            "{writers:>7}  {rate:>22.0}  {raw:>22.0}  {:>4.1}x  {per_sync:>12.1}  {:>7.1} µs",
-            rate / raw,
-            cpu_per_effect * 1e6
+            "{writers:>7}  {:>22.0}  {:>22.0}  {:>5.1}x  {:>12.1}  {:>7.1} µs",
+            run.rate,
+            run.raw,
+            run.rate / run.raw,
+            run.per_sync,
+            run.cpu_per_effect * 1e6
         );
     }
 
