@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod store_contract;
 pub mod surface;
 
 use oauth_proto::access_token::{AccessClaims, KeyRing, TokenError, TokenKey};

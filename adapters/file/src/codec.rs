@@ -1,0 +1,280 @@
+//! What goes inside a frame: length-prefixed MessagePack entries.
+//!
+//! A frame payload is a sequence of entries, each a u32 LE length and that many bytes of
+//! MessagePack. The frame's checksum covers them all, so entries carry no checksum of their own.
+//!
+//! Why MessagePack (`rmp-serde`): client records carry `serde_json::Value` metadata, whose
+//! `Deserialize` needs a self-describing format; postcard and bincode cannot decode it. MessagePack
+//! is self-describing yet compact, and it is fast enough that replay stays well under a microsecond
+//! per record. Structs are written as arrays (field order matters) and enum variants by name.
+//! Fixed-size byte arrays (the 32-byte secret hashes, 16-byte grant ids) are written as MessagePack
+//! binary (`BytesMode::ForceAll`) instead of arrays of integers: a third smaller, and decoded in
+//! one copy rather than 32 integer parses. No record holds a `Vec<u8>`, the one type that mode would
+//! not read back; the store contract's round trips (JSON metadata included) check that.
+//! Compatibility rule for record types: add new fields at the end with `#[serde(default)]`; any other
+//! change needs a new [`format::VERSION`](crate::format::VERSION).
+//!
+//! The journal records the *inputs* (mutating ops, effect lists, purges), not their results:
+//! `MemoryState` is deterministic, so replaying the inputs in order rebuilds the same state.
+
+use rmp_serde::config::BytesMode;
+use serde::{Deserialize, Serialize};
+
+use oauth_proto::store::{Effect, Op};
+use oauth_store_memory::Record;
+
+use crate::error::FileStoreError;
+
+/// A journal entry, borrowed for writing.
+#[derive(Serialize)]
+pub(crate) enum EntryRef<'a> {
+    /// A mutating op that changed the state.
+    Op(&'a Op),
+    /// One `apply` call: its effects are replayed together, and a crash keeps all or none of them.
+    Effects(&'a [Effect]),
+    /// A purge that removed something.
+    Purge {
+        /// Its time argument.
+        now: u64,
+    },
+}
+
+/// A journal entry, owned for replay. Same shape as [`EntryRef`].
+#[derive(Debug, Deserialize)]
+pub(crate) enum Entry {
+    /// See [`EntryRef::Op`].
+    Op(Op),
+    /// See [`EntryRef::Effects`].
+    Effects(Vec<Effect>),
+    /// See [`EntryRef::Purge`].
+    Purge {
+        /// Its time argument.
+        now: u64,
+    },
+}
+
+/// One item of a snapshot, borrowed for writing.
+#[derive(Serialize)]
+pub(crate) enum SnapshotItemRef<'a> {
+    /// A record of the state.
+    Record(&'a Record),
+    /// The last item: how many records came before it (a snapshot without it is incomplete).
+    End {
+        /// Number of records.
+        records: u64,
+    },
+}
+
+/// One item of a snapshot, owned for loading. (Decoded one at a time and consumed at once, so the
+/// size difference between its variants costs nothing.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Deserialize)]
+pub(crate) enum SnapshotItem {
+    /// See [`SnapshotItemRef::Record`].
+    Record(Record),
+    /// See [`SnapshotItemRef::End`].
+    End {
+        /// Number of records.
+        records: u64,
+    },
+}
+
+/// Appends `value` to `out` as one length-prefixed entry, refusing entries over `limit` bytes.
+pub(crate) fn append<T: Serialize>(
+    out: &mut Vec<u8>,
+    value: &T,
+    limit: usize,
+) -> Result<(), FileStoreError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let mut ser = rmp_serde::Serializer::new(&mut *out).with_bytes(BytesMode::ForceAll);
+    if let Err(e) = value.serialize(&mut ser) {
+        out.truncate(start);
+        return Err(FileStoreError::Encode(e.to_string()));
+    }
+    let len = out.len() - start - 4;
+    if len > limit {
+        out.truncate(start);
+        return Err(FileStoreError::TooLarge { bytes: len, limit });
+    }
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
+}
+
+/// Decodes one entry's bytes.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// Splits a frame payload into its entries, each with its offset within the payload.
+pub(crate) fn entries(payload: &[u8]) -> Entries<'_> {
+    Entries { payload, pos: 0 }
+}
+
+/// Iterator over the entries of a payload; yields an error (and stops) on a bad length prefix.
+pub(crate) struct Entries<'a> {
+    payload: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<(usize, &'a [u8]), usize>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = &self.payload[self.pos..];
+        if rest.is_empty() {
+            return None;
+        }
+        let at = self.pos;
+        let entry = rest
+            .get(..4)
+            .map(|l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
+            .and_then(|len| rest.get(4..len.checked_add(4)?));
+        match entry {
+            Some(bytes) => {
+                self.pos += 4 + bytes.len();
+                Some(Ok((at, bytes)))
+            }
+            None => {
+                self.pos = self.payload.len();
+                Some(Err(at))
+            }
+        }
+    }
+}
+
+/// Splits a buffer of length-prefixed entries (as [`append`] writes them) into runs of at most
+/// `max` bytes, cutting only between entries. A single entry longer than `max` forms its own run.
+pub(crate) fn split_runs(buf: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut runs = Vec::new();
+    let (mut start, mut pos) = (0, 0);
+    while pos + 4 <= buf.len() {
+        let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+        let end = pos.saturating_add(4).saturating_add(len).min(buf.len());
+        if end - start > max && pos > start {
+            runs.push(&buf[start..pos]);
+            start = pos;
+        }
+        pos = end;
+    }
+    if start < buf.len() {
+        runs.push(&buf[start..]);
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oauth_proto::secret::SecretHash;
+
+    #[test]
+    fn entries_round_trip_and_split() {
+        let mut buf = Vec::new();
+        let ops: Vec<Op> = (0..10)
+            .map(|i| Op::TakeCode {
+                hash: SecretHash::of(&format!("code {i}")),
+            })
+            .collect();
+        for op in &ops {
+            append(&mut buf, &EntryRef::Op(op), 1 << 20).unwrap();
+        }
+        let decoded: Vec<Op> = entries(&buf)
+            .map(|e| match decode::<Entry>(e.unwrap().1).unwrap() {
+                Entry::Op(op) => op,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(decoded, ops);
+
+        let runs = split_runs(&buf, 100);
+        assert!(runs.len() > 1);
+        assert_eq!(runs.concat(), buf);
+        assert_eq!(runs.iter().map(|r| entries(r).count()).sum::<usize>(), 10);
+    }
+
+    #[test]
+    fn clients_with_json_metadata_round_trip() {
+        // Client metadata is arbitrary JSON: byte-sized integer arrays must stay arrays of numbers
+        // even though fixed byte arrays are written as binary.
+        let metadata = serde_json::json!({
+            "small_ints": [0, 1, 127, 128, 255],
+            "mixed": [-1, 256, 1.5, null, true, "s", [], {}],
+            "nested": {"deep": {"x": [3, 2, 1]}},
+            "unicode": "é 日本 🦀",
+            "big": u64::MAX,
+            "neg": i64::MIN,
+        });
+        let client = oauth_proto::client::ClientRecord {
+            client_id: "c".into(),
+            name: "n".into(),
+            kind: oauth_proto::client::ClientKind::Public,
+            secret_hash: Some(SecretHash::of("s")),
+            secret_expires_at: Some(7),
+            auth_method: oauth_proto::client::AuthMethod::None,
+            redirect_uris: vec!["https://a.example/cb".into()],
+            grant_types: vec![oauth_proto::client::GrantType::DeviceCode],
+            scope: oauth_proto::scope::Scope::parse("a b").unwrap(),
+            require_pkce: true,
+            resource_server: false,
+            registration_token_hash: None,
+            created_at: 1,
+            metadata: metadata.as_object().unwrap().clone(),
+        };
+        let effects = vec![Effect::PutClient(client)];
+        let mut buf = Vec::new();
+        append(&mut buf, &EntryRef::Effects(&effects), 1 << 20).unwrap();
+        let (_, bytes) = entries(&buf).next().unwrap().unwrap();
+        match decode::<Entry>(bytes).unwrap() {
+            Entry::Effects(back) => assert_eq!(back, effects),
+            other => panic!("{other:?}"),
+        }
+        let record = Record::Client(match &effects[0] {
+            Effect::PutClient(c) => c.clone(),
+            _ => unreachable!(),
+        });
+        let mut buf = Vec::new();
+        append(&mut buf, &SnapshotItemRef::Record(&record), 1 << 20).unwrap();
+        let (_, bytes) = entries(&buf).next().unwrap().unwrap();
+        match decode::<SnapshotItem>(bytes).unwrap() {
+            SnapshotItem::Record(back) => assert_eq!(back, record),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hashes_are_written_as_binary() {
+        let mut buf = Vec::new();
+        let op = Op::TakeCode {
+            hash: SecretHash([0xff; 32]),
+        };
+        append(&mut buf, &EntryRef::Op(&op), 1 << 20).unwrap();
+        // 4-byte length, then a few bytes of enum framing, then bin8 (0xc4, 32) and the hash.
+        assert!(buf.len() < 4 + 16 + 34, "{} bytes", buf.len());
+        assert!(buf.windows(2).any(|w| w == [0xc4, 32]));
+    }
+
+    #[test]
+    fn oversized_entries_are_refused_and_leave_no_trace() {
+        let mut buf = vec![1, 2, 3];
+        let big = Op::Count {
+            key: "x".repeat(1000),
+            now: 0,
+            expires_at: 1,
+        };
+        let err = append(&mut buf, &EntryRef::Op(&big), 100).unwrap_err();
+        assert!(matches!(err, FileStoreError::TooLarge { limit: 100, .. }));
+        assert_eq!(buf, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_bad_length_prefix_is_reported() {
+        let mut buf = Vec::new();
+        append(&mut buf, &EntryRef::Purge { now: 5 }, 100).unwrap();
+        let good = buf.len();
+        buf.extend_from_slice(&[200, 0, 0, 0, 1]);
+        let items: Vec<_> = entries(&buf).collect();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1], Err(good));
+    }
+}

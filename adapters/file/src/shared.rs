@@ -1,0 +1,124 @@
+//! The state shared by the store handle, the writer thread and compactions, and the write path.
+//!
+//! Every change follows one order: encode the entry (outside any lock), take the state's write lock,
+//! change memory, queue the entry on the log, release the lock, then wait for the log to make the
+//! entry durable. Because memory and log are updated under the same lock, journal order equals
+//! memory order, which is what makes replay reproduce the state. Callers wait outside the lock, so
+//! while one batch syncs, other callers keep changing memory and queueing the next batch.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+
+use oauth_proto::store::{CodeTake, Effect, Op, PurgeStats, Reply};
+use oauth_store_memory::MemoryState;
+
+use crate::codec::{self, EntryRef};
+use crate::error::FileStoreError;
+use crate::layout::Layout;
+use crate::log::Log;
+use crate::options::Options;
+
+/// Automatic compaction bookkeeping.
+#[derive(Debug, Default)]
+pub(crate) struct Auto {
+    /// The running (or finished, not yet joined) compaction thread.
+    pub handle: Option<JoinHandle<()>>,
+    /// Set by `close`: start no more.
+    pub closing: bool,
+}
+
+/// Everything the store's threads share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub layout: Layout,
+    pub options: Options,
+    pub state: RwLock<MemoryState>,
+    pub log: Log,
+    /// Serializes compactions.
+    pub compacting: Mutex<()>,
+    pub auto: Mutex<Auto>,
+    pub generation: AtomicU64,
+    pub journal_bytes: AtomicU64,
+    pub snapshot_bytes: AtomicU64,
+    pub syncs: AtomicU64,
+    pub compactions: AtomicU64,
+    pub last_compaction_error: Mutex<Option<String>>,
+}
+
+/// Whether a mutating op's reply means it changed the state. `MemoryState` changes nothing when a
+/// take finds the code missing or used, or a swap fails; such ops are not journaled (so replays of
+/// bad codes cannot grow the journal or cost a sync), and replay would not change anything for them.
+fn changed(reply: &Reply) -> bool {
+    matches!(
+        reply,
+        Reply::Code(CodeTake::Taken(_)) | Reply::Swapped(true) | Reply::Count(_)
+    )
+}
+
+impl Shared {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, MemoryState> {
+        // MemoryState's methods finish every change before anything can panic, so a poisoned lock
+        // still guards a consistent state.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, MemoryState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn encode(&self, entry: &EntryRef<'_>) -> Result<Vec<u8>, FileStoreError> {
+        let mut bytes = Vec::new();
+        codec::append(&mut bytes, entry, self.options.entry_limit())?;
+        Ok(bytes)
+    }
+
+    /// Answers an op; returns the LSN the caller must wait for before replying (0: none).
+    ///
+    /// A mutating op that changed nothing still waits for everything queued before it: its answer
+    /// ("used", "lost the swap") may rest on a change that is not durable yet.
+    pub(crate) fn execute(&self, op: Op) -> Result<(Reply, u64), FileStoreError> {
+        self.log.check()?;
+        if !op.mutates() {
+            return Ok((self.read().query(&op), 0));
+        }
+        let entry = self.encode(&EntryRef::Op(&op))?;
+        let mut state = self.write();
+        let reply = state.execute(op);
+        let lsn = if changed(&reply) {
+            self.log.append(&entry)?
+        } else {
+            self.log.appended()
+        };
+        Ok((reply, lsn))
+    }
+
+    /// Applies effects; returns the LSN to wait for.
+    pub(crate) fn apply(&self, effects: Vec<Effect>) -> Result<u64, FileStoreError> {
+        self.log.check()?;
+        if effects.is_empty() {
+            return Ok(0);
+        }
+        let entry = self.encode(&EntryRef::Effects(&effects))?;
+        let mut state = self.write();
+        let lsn = self.log.append(&entry)?;
+        for effect in effects {
+            state.apply(effect);
+        }
+        Ok(lsn)
+    }
+
+    /// Purges; returns what was removed and the LSN to wait for.
+    pub(crate) fn purge(&self, now: u64) -> Result<(PurgeStats, u64), FileStoreError> {
+        self.log.check()?;
+        let entry = self.encode(&EntryRef::Purge { now })?;
+        let mut state = self.write();
+        let stats = state.purge(now);
+        let lsn = if stats.removed > 0 {
+            self.log.append(&entry)?
+        } else {
+            self.log.appended()
+        };
+        Ok((stats, lsn))
+    }
+}

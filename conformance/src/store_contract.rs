@@ -1,0 +1,1000 @@
+//! The store contract suite: one set of cases every store must pass.
+//!
+//! Like dex's storage conformance tests, the cases are written once against the traits of
+//! `oauth_proto::store` and run against every backend, so a new store is correct when this suite
+//! passes, and the stores cannot drift apart. Each case is a generic function taking a [`Harness`]
+//! (how to make a fresh store and look at its size); [`store_contract_tests!`](crate::store_contract_tests)
+//! turns the whole list into one `#[test]` per case:
+//!
+//! ```ignore
+//! conformance::store_contract_tests!(Harness {
+//!     fresh: MemoryStore::new,
+//!     len: |s| s.read().len(),
+//!     footprint: |_| None,
+//! });
+//! ```
+//!
+//! The cases cover every record type, the three atomic read-modify-writes under real thread
+//! contention (take a code, rotate a refresh token, swap a device record), counters and their
+//! windows, every kind of revocation, client deletion, expiry purges (including the storage they
+//! free) and large records.
+
+pub mod fixtures;
+
+use std::sync::Barrier;
+
+use oauth_proto::client::ClientRecord;
+use oauth_proto::store::{
+    AsyncStore, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, Op, RefreshGrant,
+    RefreshRecord, RefreshState, Reply, RevocationView, Store, SubjectRecord, UserRecord,
+};
+
+use fixtures::*;
+
+/// How the suite makes and inspects one kind of store.
+pub struct Harness<S> {
+    /// Makes a new, empty store.
+    pub fresh: fn() -> S,
+    /// The number of records held, counted as `MemoryState::len` counts them.
+    pub len: fn(&S) -> usize,
+    /// For stores with files: compacts and returns the bytes the store occupies on disk.
+    pub footprint: fn(&S) -> Option<u64>,
+}
+
+/// The bounds every case needs.
+pub trait ContractStore: Store + RevocationView + Send + Sync {}
+impl<S: Store + RevocationView + Send + Sync> ContractStore for S {}
+
+/// Expands to one `#[test]` per contract case, each running against `$harness`.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($harness:expr) => {
+        $crate::store_contract_tests!(@cases $harness;
+            every_record_round_trips,
+            puts_replace_and_deletes_remove,
+            effects_apply_in_order,
+            unknown_keys_read_as_absent,
+            a_code_is_taken_exactly_once,
+            refresh_rotation_is_a_compare_and_swap,
+            rotation_fails_for_revoked_grants_and_foreign_tokens,
+            device_swap_is_a_compare_and_swap_on_revision,
+            counters_count_within_their_window,
+            revoking_a_grant_kills_refresh_and_access,
+            revoking_access_keeps_refresh_tokens,
+            revoking_a_subject_revokes_everything_it_approved,
+            revoking_and_deleting_a_client,
+            purge_drops_expired_and_revoked_records,
+            large_records_round_trip,
+            concurrent_writers_see_their_own_writes,
+            async_api_answers_like_sync_api,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::store_contract::$case(&$harness);
+            }
+        )*
+    };
+}
+
+fn exec<S: Store>(s: &S, op: Op) -> Reply {
+    let shown = format!("{op:?}");
+    s.execute(op).unwrap_or_else(|e| panic!("{shown}: {e}"))
+}
+
+fn apply<S: Store>(s: &S, effects: Vec<Effect>) {
+    s.apply(effects).unwrap_or_else(|e| panic!("apply: {e}"));
+}
+
+fn get_client<S: Store>(s: &S, id: &str) -> Option<ClientRecord> {
+    match exec(
+        s,
+        Op::GetClient {
+            client_id: id.into(),
+        },
+    ) {
+        Reply::Client(c) => c,
+        other => panic!("GetClient answered {other:?}"),
+    }
+}
+
+fn get_refresh<S: Store>(s: &S, name: &str) -> Option<RefreshGrant> {
+    match exec(s, Op::GetRefresh { hash: hash(name) }) {
+        Reply::Refresh(r) => r,
+        other => panic!("GetRefresh answered {other:?}"),
+    }
+}
+
+fn take<S: Store>(s: &S, name: &str) -> CodeTake {
+    match exec(s, Op::TakeCode { hash: hash(name) }) {
+        Reply::Code(t) => t,
+        other => panic!("TakeCode answered {other:?}"),
+    }
+}
+
+fn rotate<S: Store>(s: &S, old: &str, new: RefreshRecord) -> bool {
+    match exec(
+        s,
+        Op::RotateRefresh {
+            old: hash(old),
+            new,
+        },
+    ) {
+        Reply::Swapped(b) => b,
+        other => panic!("RotateRefresh answered {other:?}"),
+    }
+}
+
+fn get_device<S: Store>(s: &S, by: DeviceLookup) -> Option<DeviceRecord> {
+    match exec(s, Op::GetDevice { by }) {
+        Reply::Device(d) => d,
+        other => panic!("GetDevice answered {other:?}"),
+    }
+}
+
+fn swap_device<S: Store>(s: &S, expected_revision: u64, record: DeviceRecord) -> bool {
+    match exec(
+        s,
+        Op::SwapDevice {
+            expected_revision,
+            record,
+        },
+    ) {
+        Reply::Swapped(b) => b,
+        other => panic!("SwapDevice answered {other:?}"),
+    }
+}
+
+fn count<S: Store>(s: &S, key: &str, now: u64, expires_at: u64) -> u32 {
+    match exec(
+        s,
+        Op::Count {
+            key: key.into(),
+            now,
+            expires_at,
+        },
+    ) {
+        Reply::Count(n) => n,
+        other => panic!("Count answered {other:?}"),
+    }
+}
+
+fn subject<S: Store>(s: &S, name: &str) -> SubjectRecord {
+    match exec(
+        s,
+        Op::GetSubject {
+            subject: name.into(),
+        },
+    ) {
+        Reply::Subject(r) => r,
+        other => panic!("GetSubject answered {other:?}"),
+    }
+}
+
+fn get_user<S: Store>(s: &S, name: &str) -> Option<UserRecord> {
+    match exec(
+        s,
+        Op::GetUser {
+            username: name.into(),
+        },
+    ) {
+        Reply::User(u) => u,
+        other => panic!("GetUser answered {other:?}"),
+    }
+}
+
+/// A grant with one active refresh token, as issuing from a code does.
+fn issue<S: Store>(s: &S, n: u64, client: &str, subject: &str, token: &str) {
+    apply(
+        s,
+        vec![
+            Effect::PutGrant(grant(n, client, subject, 5000)),
+            Effect::PutRefresh(refresh(token, n, 100, 5000)),
+        ],
+    );
+}
+
+/// Every record type goes in through its effect and comes back out through its op unchanged.
+pub fn every_record_round_trips<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    let c = client("app");
+    let code_record = code("code-1", 1, "app", "alice", 1000);
+    let g = grant(2, "app", "alice", 5000);
+    let r = refresh("rt-2", 2, 100, 5000);
+    let d = device("dev-1", "app", DeviceStatus::Pending, 1000);
+    let u = user("alice");
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(c.clone()),
+            Effect::PutCode(code_record.clone()),
+            Effect::PutGrant(g.clone()),
+            Effect::PutRefresh(r.clone()),
+            Effect::PutDevice(d.clone()),
+            Effect::PutUser(u.clone()),
+        ],
+    );
+    assert_eq!(get_client(&s, "app"), Some(c.clone()));
+    assert_eq!(exec(&s, Op::ListClients), Reply::Clients(vec![c]));
+    assert_eq!(take(&s, "code-1"), CodeTake::Taken(code_record));
+    assert_eq!(
+        get_refresh(&s, "rt-2"),
+        Some(RefreshGrant { token: r, grant: g })
+    );
+    assert_eq!(
+        get_device(&s, DeviceLookup::DeviceCode(hash("dev-1"))),
+        Some(d.clone())
+    );
+    assert_eq!(
+        get_device(&s, DeviceLookup::UserCode(hash("DEV-1"))),
+        Some(d)
+    );
+    assert_eq!(get_user(&s, "alice"), Some(u.clone()));
+    assert_eq!(exec(&s, Op::ListUsers), Reply::Users(vec![u]));
+    assert_eq!(subject(&s, "alice"), SubjectRecord::default());
+    assert_eq!(count(&s, "login:alice", 100, 400), 1);
+    // client, code, grant, refresh, device, user, counter
+    assert_eq!((h.len)(&s), 7);
+}
+
+/// Puts replace the record under the same key; deletes and resets remove it.
+pub fn puts_replace_and_deletes_remove<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    let mut c = client("app");
+    apply(
+        &s,
+        vec![Effect::PutClient(c.clone()), Effect::PutUser(user("bob"))],
+    );
+    c.name = "Renamed".into();
+    c.redirect_uris.push("https://app.example/other".into());
+    let mut u = user("bob");
+    u.password_hash = "$argon2id$new".into();
+    apply(
+        &s,
+        vec![Effect::PutClient(c.clone()), Effect::PutUser(u.clone())],
+    );
+    assert_eq!(get_client(&s, "app"), Some(c));
+    assert_eq!(get_user(&s, "bob"), Some(u));
+    assert_eq!((h.len)(&s), 2);
+
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(client("zed")),
+            Effect::PutClient(client("abc")),
+        ],
+    );
+    let Reply::Clients(all) = exec(&s, Op::ListClients) else {
+        panic!("ListClients")
+    };
+    let ids: Vec<_> = all.iter().map(|c| c.client_id.as_str()).collect();
+    assert_eq!(ids, ["abc", "app", "zed"], "ListClients is sorted by id");
+
+    assert_eq!(count(&s, "k", 100, 200), 1);
+    assert_eq!(count(&s, "k", 100, 200), 2);
+    apply(
+        &s,
+        vec![
+            Effect::ResetCounter { key: "k".into() },
+            Effect::DeleteUser {
+                username: "bob".into(),
+            },
+        ],
+    );
+    assert_eq!(count(&s, "k", 100, 200), 1, "a reset counter starts again");
+    assert_eq!(get_user(&s, "bob"), None);
+    assert_eq!(exec(&s, Op::ListUsers), Reply::Users(vec![]));
+}
+
+/// Effects of one `apply` take effect in their order.
+pub fn effects_apply_in_order<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(client("gone")),
+            Effect::DeleteClient {
+                client_id: "gone".into(),
+                at: 200,
+                keep_until: 300,
+            },
+            Effect::DeleteUser {
+                username: "back".into(),
+            },
+            Effect::PutUser(user("back")),
+            Effect::PutGrant(grant(1, "app", "alice", 5000)),
+            Effect::RevokeGrant {
+                grant_id: grant_id(1),
+                at: 150,
+                keep_until: 400,
+            },
+        ],
+    );
+    assert_eq!(get_client(&s, "gone"), None);
+    assert_eq!(get_user(&s, "back"), Some(user("back")));
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(150));
+}
+
+/// Unknown keys read as absent, and the atomic ops on them change nothing.
+pub fn unknown_keys_read_as_absent<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    assert_eq!(get_client(&s, "nobody"), None);
+    assert_eq!(exec(&s, Op::ListClients), Reply::Clients(vec![]));
+    assert_eq!(get_refresh(&s, "nothing"), None);
+    assert_eq!(
+        get_device(&s, DeviceLookup::UserCode(hash("NOTHING"))),
+        None
+    );
+    assert_eq!(get_user(&s, "nobody"), None);
+    assert_eq!(subject(&s, "nobody"), SubjectRecord::default());
+    assert_eq!(take(&s, "nothing"), CodeTake::Missing);
+    assert!(!rotate(&s, "nothing", refresh("next", 1, 200, 5000)));
+    assert!(!swap_device(
+        &s,
+        0,
+        device("nothing", "app", DeviceStatus::Denied, 1000)
+    ));
+    assert_eq!(s.access_revoked_at(&grant_id(9)), None);
+    assert_eq!(s.credential_version("nobody"), 0);
+    // A refresh token whose grant is unknown reads as absent too.
+    apply(
+        &s,
+        vec![Effect::PutRefresh(refresh("orphan", 77, 100, 5000))],
+    );
+    assert_eq!(get_refresh(&s, "orphan"), None);
+    assert_eq!((h.len)(&s), 1);
+}
+
+/// Of many threads taking one code at once, exactly one gets `Taken`; the rest get `Used`.
+pub fn a_code_is_taken_exactly_once<S: ContractStore>(h: &Harness<S>) {
+    const THREADS: usize = 16;
+    const CODES: usize = 8;
+    let s = (h.fresh)();
+    let records: Vec<_> = (0..CODES)
+        .map(|i| code(&format!("code-{i}"), i as u64, "app", "alice", 1000))
+        .collect();
+    apply(&s, records.iter().cloned().map(Effect::PutCode).collect());
+    let barrier = Barrier::new(THREADS);
+    let outcomes: Vec<Vec<CodeTake>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    (0..CODES)
+                        .map(|i| take(&s, &format!("code-{i}")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("taker panicked"))
+            .collect()
+    });
+    for (i, record) in records.iter().enumerate() {
+        let taken = outcomes
+            .iter()
+            .filter(|o| o[i] == CodeTake::Taken(record.clone()))
+            .count();
+        let used = outcomes
+            .iter()
+            .filter(|o| o[i] == CodeTake::Used(record.clone()))
+            .count();
+        assert_eq!((taken, used), (1, THREADS - 1), "code {i}");
+    }
+    assert_eq!(
+        take(&s, "code-0"),
+        CodeTake::Used(records[0].clone()),
+        "a taken code stays taken"
+    );
+}
+
+/// Two concurrent rotations of one refresh token: exactly one swaps. A rotated token cannot be
+/// rotated again, and the grant's expiry follows the newest token.
+pub fn refresh_rotation_is_a_compare_and_swap<S: ContractStore>(h: &Harness<S>) {
+    const TOKENS: u64 = 24;
+    let s = (h.fresh)();
+    for n in 0..TOKENS {
+        issue(&s, n, "app", "alice", &format!("rt-{n}"));
+    }
+    let barrier = Barrier::new(2);
+    let wins: Vec<Vec<bool>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                let (s, barrier) = (&s, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    (0..TOKENS)
+                        .map(|n| {
+                            rotate(
+                                s,
+                                &format!("rt-{n}"),
+                                refresh(&format!("rt-{n}-by-{t}"), n, 200, 6000),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("rotator panicked"))
+            .collect()
+    });
+    for n in 0..TOKENS {
+        assert!(
+            wins[0][n as usize] ^ wins[1][n as usize],
+            "token {n}: exactly one rotation wins"
+        );
+        let winner = if wins[0][n as usize] { 0 } else { 1 };
+        let old = get_refresh(&s, &format!("rt-{n}")).expect("old token kept");
+        assert_eq!(old.token.state, RefreshState::Rotated { at: 200 });
+        let new = get_refresh(&s, &format!("rt-{n}-by-{winner}")).expect("successor stored");
+        assert_eq!(new.token.state, RefreshState::Active);
+        assert_eq!(
+            new.grant.expires_at, 6000,
+            "the grant lives as long as its newest token"
+        );
+        assert_eq!(
+            get_refresh(&s, &format!("rt-{n}-by-{}", 1 - winner)),
+            None,
+            "loser stored nothing"
+        );
+    }
+    assert!(
+        !rotate(&s, "rt-0", refresh("rt-0-again", 0, 300, 7000)),
+        "a rotated token cannot rotate"
+    );
+    assert_eq!(get_refresh(&s, "rt-0-again"), None);
+    // The chain continues from the successor.
+    let winner = if wins[0][0] { "rt-0-by-0" } else { "rt-0-by-1" };
+    assert!(rotate(&s, winner, refresh("rt-0-third", 0, 300, 7000)));
+    assert_eq!(
+        get_refresh(&s, "rt-0-third").map(|r| r.grant.expires_at),
+        Some(7000)
+    );
+}
+
+/// Rotation fails into a revoked grant, across grants, and for grants that are gone.
+pub fn rotation_fails_for_revoked_grants_and_foreign_tokens<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    issue(&s, 1, "app", "alice", "rt-1");
+    issue(&s, 2, "app", "alice", "rt-2");
+    apply(
+        &s,
+        vec![Effect::RevokeGrant {
+            grant_id: grant_id(1),
+            at: 150,
+            keep_until: 400,
+        }],
+    );
+    assert!(
+        !rotate(&s, "rt-1", refresh("rt-1b", 1, 200, 6000)),
+        "grant is revoked"
+    );
+    assert!(
+        !rotate(&s, "rt-2", refresh("rt-2b", 3, 200, 6000)),
+        "successor names another grant"
+    );
+    assert_eq!(
+        get_refresh(&s, "rt-1").map(|r| r.token.state),
+        Some(RefreshState::Active)
+    );
+    assert_eq!(
+        get_refresh(&s, "rt-2").map(|r| r.token.state),
+        Some(RefreshState::Active)
+    );
+    apply(&s, vec![Effect::PutRefresh(refresh("rt-9", 9, 100, 5000))]);
+    assert!(
+        !rotate(&s, "rt-9", refresh("rt-9b", 9, 200, 6000)),
+        "grant 9 does not exist"
+    );
+    assert!(rotate(&s, "rt-2", refresh("rt-2b", 2, 200, 6000)));
+}
+
+/// Device records change only by compare-and-swap on their revision.
+pub fn device_swap_is_a_compare_and_swap_on_revision<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    let d = device("dev", "app", DeviceStatus::Pending, 1000);
+    apply(&s, vec![Effect::PutDevice(d.clone())]);
+    let mut polled = d.clone();
+    polled.last_poll = Some(110);
+    polled.revision = 1;
+    assert!(swap_device(&s, 0, polled.clone()));
+    let mut stale = d.clone();
+    stale.status = DeviceStatus::Denied;
+    stale.revision = 1;
+    assert!(!swap_device(&s, 0, stale), "revision 0 is stale");
+    assert_eq!(
+        get_device(&s, DeviceLookup::UserCode(hash("DEV"))),
+        Some(polled.clone())
+    );
+
+    // Concurrent approvals and denials of the same revision: exactly one lands.
+    const THREADS: usize = 8;
+    let barrier = Barrier::new(THREADS);
+    let wins: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (s, barrier, polled) = (&s, &barrier, &polled);
+                scope.spawn(move || {
+                    let mut next = polled.clone();
+                    next.revision = 2;
+                    next.status = if t % 2 == 0 {
+                        approved(&format!("user-{t}"), t as u64)
+                    } else {
+                        DeviceStatus::Denied
+                    };
+                    barrier.wait();
+                    usize::from(swap_device(s, 1, next))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("swapper panicked"))
+            .sum()
+    });
+    assert_eq!(wins, 1);
+    let now = get_device(&s, DeviceLookup::DeviceCode(hash("dev"))).expect("device kept");
+    assert_eq!(now.revision, 2);
+}
+
+/// Counters count up within a window and restart when it has passed.
+pub fn counters_count_within_their_window<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    assert_eq!(count(&s, "a", 100, 160), 1);
+    assert_eq!(
+        count(&s, "a", 120, 999),
+        2,
+        "a running window keeps its end"
+    );
+    assert_eq!(count(&s, "a", 159, 999), 3);
+    assert_eq!(count(&s, "a", 160, 220), 1, "the window ended at 160");
+    assert_eq!(count(&s, "b", 160, 220), 1, "keys are independent");
+
+    const THREADS: usize = 8;
+    const EACH: u32 = 25;
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                (0..EACH).for_each(|_| {
+                    count(&s, "c", 100, 1000);
+                })
+            });
+        }
+    });
+    assert_eq!(
+        count(&s, "c", 100, 1000),
+        THREADS as u32 * EACH + 1,
+        "no increment is lost"
+    );
+}
+
+/// Revoking a grant kills its refresh tokens and makes the view report its access tokens revoked.
+pub fn revoking_a_grant_kills_refresh_and_access<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    issue(&s, 1, "app", "alice", "rt-1");
+    issue(&s, 2, "app", "alice", "rt-2");
+    apply(
+        &s,
+        vec![Effect::RevokeGrant {
+            grant_id: grant_id(1),
+            at: 300,
+            keep_until: 900,
+        }],
+    );
+    let r1 = get_refresh(&s, "rt-1").expect("revoked grants are still readable until purged");
+    assert_eq!(r1.grant.revoked_at, Some(300));
+    assert!(!rotate(&s, "rt-1", refresh("rt-1b", 1, 310, 6000)));
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(300));
+    assert_eq!(
+        s.access_revoked_at(&grant_id(2)),
+        None,
+        "other grants untouched"
+    );
+    assert_eq!(
+        get_refresh(&s, "rt-2").map(|r| r.grant.revoked_at),
+        Some(None)
+    );
+    // A second revocation keeps the first revocation time of the grant, and the access cut-off moves
+    // forward only.
+    apply(
+        &s,
+        vec![Effect::RevokeGrant {
+            grant_id: grant_id(1),
+            at: 400,
+            keep_until: 950,
+        }],
+    );
+    assert_eq!(
+        get_refresh(&s, "rt-1").and_then(|r| r.grant.revoked_at),
+        Some(300)
+    );
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(400));
+    apply(
+        &s,
+        vec![Effect::RevokeGrant {
+            grant_id: grant_id(1),
+            at: 350,
+            keep_until: 950,
+        }],
+    );
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(400));
+}
+
+/// Revoking access tokens only leaves the refresh tokens working.
+pub fn revoking_access_keeps_refresh_tokens<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    issue(&s, 1, "app", "alice", "rt-1");
+    apply(
+        &s,
+        vec![Effect::RevokeAccess {
+            grant_id: grant_id(1),
+            at: 250,
+            keep_until: 900,
+        }],
+    );
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(250));
+    assert_eq!(
+        get_refresh(&s, "rt-1").map(|r| r.grant.revoked_at),
+        Some(None)
+    );
+    assert!(rotate(&s, "rt-1", refresh("rt-1b", 1, 260, 6000)));
+}
+
+/// Revoking a subject bumps its credential version, revokes its grants, and drops its unredeemed
+/// codes and approved device authorizations; other subjects are untouched.
+pub fn revoking_a_subject_revokes_everything_it_approved<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    issue(&s, 1, "app", "alice", "rt-a1");
+    issue(&s, 2, "other", "alice", "rt-a2");
+    issue(&s, 3, "app", "bob", "rt-b");
+    apply(
+        &s,
+        vec![
+            Effect::PutCode(code("code-a", 4, "app", "alice", 1000)),
+            Effect::PutCode(code("code-b", 5, "app", "bob", 1000)),
+            Effect::PutDevice(device("dev-a", "app", approved("alice", 6), 1000)),
+            Effect::PutDevice(device("dev-b", "app", approved("bob", 7), 1000)),
+            Effect::PutDevice(device("dev-p", "app", DeviceStatus::Pending, 1000)),
+        ],
+    );
+    apply(
+        &s,
+        vec![Effect::RevokeSubject {
+            subject: "alice".into(),
+            at: 500,
+            keep_until: 1100,
+        }],
+    );
+    assert_eq!(s.credential_version("alice"), 1);
+    assert_eq!(subject(&s, "alice").credential_version, 1);
+    assert_eq!(s.credential_version("bob"), 0);
+    for (token, grant) in [("rt-a1", 1), ("rt-a2", 2)] {
+        assert_eq!(
+            get_refresh(&s, token).and_then(|r| r.grant.revoked_at),
+            Some(500)
+        );
+        assert_eq!(s.access_revoked_at(&grant_id(grant)), Some(500));
+        assert!(!rotate(
+            &s,
+            token,
+            refresh(&format!("{token}-next"), grant, 510, 6000)
+        ));
+    }
+    assert_eq!(
+        get_refresh(&s, "rt-b").map(|r| r.grant.revoked_at),
+        Some(None)
+    );
+    assert_eq!(
+        take(&s, "code-a"),
+        CodeTake::Missing,
+        "alice's code is gone"
+    );
+    assert!(
+        matches!(take(&s, "code-b"), CodeTake::Taken(_)),
+        "bob's code is not"
+    );
+    assert_eq!(
+        get_device(&s, DeviceLookup::DeviceCode(hash("dev-a"))),
+        None
+    );
+    assert_eq!(get_device(&s, DeviceLookup::UserCode(hash("DEV-A"))), None);
+    assert!(get_device(&s, DeviceLookup::UserCode(hash("DEV-B"))).is_some());
+    assert!(get_device(&s, DeviceLookup::UserCode(hash("DEV-P"))).is_some());
+    apply(
+        &s,
+        vec![Effect::RevokeSubject {
+            subject: "alice".into(),
+            at: 600,
+            keep_until: 1200,
+        }],
+    );
+    assert_eq!(
+        s.credential_version("alice"),
+        2,
+        "every revocation bumps the version"
+    );
+}
+
+/// Revoking a client revokes all its grants; deleting it also removes the client.
+pub fn revoking_and_deleting_a_client<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(client("app")),
+            Effect::PutClient(client("other")),
+        ],
+    );
+    issue(&s, 1, "app", "alice", "rt-1");
+    issue(&s, 2, "app", "bob", "rt-2");
+    issue(&s, 3, "other", "alice", "rt-3");
+    apply(
+        &s,
+        vec![Effect::RevokeClient {
+            client_id: "app".into(),
+            at: 300,
+            keep_until: 900,
+        }],
+    );
+    assert!(
+        get_client(&s, "app").is_some(),
+        "revoking a client keeps the client"
+    );
+    for (token, grant) in [("rt-1", 1), ("rt-2", 2)] {
+        assert_eq!(
+            get_refresh(&s, token).and_then(|r| r.grant.revoked_at),
+            Some(300)
+        );
+        assert_eq!(s.access_revoked_at(&grant_id(grant)), Some(300));
+    }
+    assert_eq!(
+        get_refresh(&s, "rt-3").map(|r| r.grant.revoked_at),
+        Some(None)
+    );
+
+    issue(&s, 4, "other", "carol", "rt-4");
+    apply(
+        &s,
+        vec![Effect::DeleteClient {
+            client_id: "other".into(),
+            at: 400,
+            keep_until: 1000,
+        }],
+    );
+    assert_eq!(get_client(&s, "other"), None);
+    assert!(get_client(&s, "app").is_some());
+    for (token, grant) in [("rt-3", 3), ("rt-4", 4)] {
+        assert_eq!(
+            get_refresh(&s, token).and_then(|r| r.grant.revoked_at),
+            Some(400)
+        );
+        assert_eq!(s.access_revoked_at(&grant_id(grant)), Some(400));
+        assert!(!rotate(
+            &s,
+            token,
+            refresh(&format!("{token}-next"), grant, 410, 6000)
+        ));
+    }
+}
+
+/// A purge drops every record that expired at or before `now`, revoked grants with their tokens,
+/// and revocation entries past their `keep_until`; the record count and the storage footprint
+/// shrink accordingly, and live records stay.
+pub fn purge_drops_expired_and_revoked_records<S: ContractStore>(h: &Harness<S>) {
+    const BULK: u64 = 2000;
+    let s = (h.fresh)();
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(client("app")),
+            Effect::PutUser(user("alice")),
+        ],
+    );
+    apply(
+        &s,
+        vec![
+            Effect::PutCode(code("live-code", 1, "app", "alice", 2000)),
+            Effect::PutCode(code("old-code", 2, "app", "alice", 1000)),
+        ],
+    );
+    for chunk in 0..BULK / 100 {
+        let codes = (chunk * 100..(chunk + 1) * 100)
+            .map(|i| Effect::PutCode(code(&format!("bulk-{i}"), 100 + i, "app", "alice", 900)))
+            .collect();
+        apply(&s, codes);
+    }
+    let mut expired_grant = grant(11, "app", "alice", 1000);
+    expired_grant.created_at = 50;
+    apply(
+        &s,
+        vec![
+            Effect::PutGrant(grant(10, "app", "alice", 2000)),
+            Effect::PutRefresh(refresh("live-rt", 10, 100, 2000)),
+            Effect::PutRefresh(refresh("old-rt", 10, 100, 900)),
+            Effect::PutGrant(expired_grant),
+            Effect::PutRefresh(refresh("orphaned-rt", 11, 100, 2000)),
+            Effect::PutGrant(grant(12, "app", "alice", 2000)),
+            Effect::PutRefresh(refresh("revoked-rt", 12, 100, 2000)),
+            Effect::RevokeGrant {
+                grant_id: grant_id(12),
+                at: 800,
+                keep_until: 1500,
+            },
+            Effect::PutDevice(device("live-dev", "app", DeviceStatus::Pending, 2000)),
+            Effect::PutDevice(device("old-dev", "app", DeviceStatus::Pending, 500)),
+            Effect::RevokeSubject {
+                subject: "nobody".into(),
+                at: 800,
+                keep_until: 900,
+            },
+        ],
+    );
+    assert_eq!(count(&s, "live-counter", 100, 2000), 1);
+    assert_eq!(count(&s, "old-counter", 100, 1000), 1);
+    // clients 1, users 1, codes 2 + BULK, grants 3, refresh 4, devices 2, subjects 1,
+    // revoked access 1, counters 2
+    let before = 17 + BULK as usize;
+    assert_eq!((h.len)(&s), before);
+    let footprint_before = (h.footprint)(&s);
+
+    let stats = s.purge(1000).expect("purge");
+    // left: client, user, live code, grant 10, live-rt, live device, subject, revoked access of
+    // grant 12 (kept until 1500), live counter
+    assert_eq!((h.len)(&s), 9);
+    assert_eq!(stats.removed, (before - 9) as u64);
+    assert_eq!(take(&s, "old-code"), CodeTake::Missing);
+    assert_eq!(take(&s, "bulk-7"), CodeTake::Missing);
+    assert!(matches!(take(&s, "live-code"), CodeTake::Taken(_)));
+    assert!(get_refresh(&s, "live-rt").is_some());
+    for gone in ["old-rt", "orphaned-rt", "revoked-rt"] {
+        assert_eq!(get_refresh(&s, gone), None, "{gone}");
+    }
+    assert!(get_device(&s, DeviceLookup::UserCode(hash("LIVE-DEV"))).is_some());
+    assert_eq!(
+        get_device(&s, DeviceLookup::UserCode(hash("OLD-DEV"))),
+        None
+    );
+    assert_eq!(
+        s.access_revoked_at(&grant_id(12)),
+        Some(800),
+        "kept until 1500"
+    );
+    assert_eq!(
+        s.credential_version("nobody"),
+        1,
+        "credential versions are never purged"
+    );
+    assert_eq!(count(&s, "old-counter", 1000, 3000), 1);
+    assert_eq!(count(&s, "live-counter", 1000, 3000), 2);
+
+    if let (Some(big), Some(small)) = (footprint_before, (h.footprint)(&s)) {
+        assert!(
+            small * 4 < big,
+            "storage shrinks with the records: {big} bytes before, {small} after"
+        );
+    }
+
+    assert_eq!(
+        s.purge(1000).expect("purge").removed,
+        0,
+        "nothing left to purge"
+    );
+    let stats = s.purge(1500).expect("purge");
+    assert_eq!(
+        stats.removed, 1,
+        "the revocation entry of grant 12 ends at 1500"
+    );
+    assert_eq!(s.access_revoked_at(&grant_id(12)), None);
+}
+
+/// Large records round-trip unchanged: a client with a megabyte of metadata and a thousand
+/// redirect URIs, a scope of 500 tokens, a 64 KiB password hash.
+pub fn large_records_round_trip<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    let mut c = client("big");
+    c.redirect_uris = (0..1000)
+        .map(|i| format!("https://big.example/callback/{i}"))
+        .collect();
+    c.metadata.insert(
+        "logo".into(),
+        serde_json::Value::String("x".repeat(1 << 20)),
+    );
+    c.metadata.insert(
+        "nested".into(),
+        serde_json::json!({"list": [1, 2, 3, 255, -1, 1.5, null, true], "obj": {"k": "v"}, "bytes": [0, 1, 254]}),
+    );
+    let wide = (0..500)
+        .map(|i| format!("scope:{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut g = grant(1, "big", "alice", 5000);
+    g.scope = scope(&wide);
+    let mut u = user("alice");
+    u.password_hash = "h".repeat(64 << 10);
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(c.clone()),
+            Effect::PutGrant(g.clone()),
+            Effect::PutRefresh(refresh("rt", 1, 100, 5000)),
+            Effect::PutUser(u.clone()),
+        ],
+    );
+    assert_eq!(get_client(&s, "big"), Some(c));
+    assert_eq!(get_refresh(&s, "rt").map(|r| r.grant), Some(g));
+    assert_eq!(get_user(&s, "alice"), Some(u));
+    let _ = (h.footprint)(&s);
+    assert_eq!((h.len)(&s), 4);
+}
+
+/// Concurrent writers each see their own writes at once, and none is lost.
+pub fn concurrent_writers_see_their_own_writes<S: ContractStore>(h: &Harness<S>) {
+    const THREADS: u64 = 8;
+    const EACH: u64 = 40;
+    let s = (h.fresh)();
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..EACH {
+                    let n = t * 1000 + i;
+                    let token = format!("rt-{n}");
+                    issue(s, n, "app", &format!("user-{t}"), &token);
+                    assert!(get_refresh(s, &token).is_some(), "read your own write");
+                    if i % 2 == 0 {
+                        assert!(rotate(
+                            s,
+                            &token,
+                            refresh(&format!("{token}-b"), n, 200, 6000)
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    // grants + tokens + successors of every other token
+    assert_eq!(
+        (h.len)(&s),
+        (THREADS * EACH * 2 + THREADS * EACH / 2) as usize
+    );
+}
+
+/// The asynchronous API answers exactly like the synchronous one.
+pub fn async_api_answers_like_sync_api<S: ContractStore + AsyncStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    block_on(async {
+        AsyncStore::apply(
+            &s,
+            vec![
+                Effect::PutGrant(grant(1, "app", "alice", 5000)),
+                Effect::PutRefresh(refresh("rt", 1, 100, 5000)),
+                Effect::PutCode(code("c", 2, "app", "alice", 900)),
+            ],
+        )
+        .await
+        .expect("async apply");
+        let reply = AsyncStore::execute(
+            &s,
+            Op::RotateRefresh {
+                old: hash("rt"),
+                new: refresh("rt2", 1, 200, 6000),
+            },
+        )
+        .await;
+        assert_eq!(reply, Ok(Reply::Swapped(true)));
+        let reply = AsyncStore::execute(&s, Op::TakeCode { hash: hash("c") }).await;
+        assert!(matches!(reply, Ok(Reply::Code(CodeTake::Taken(_)))));
+        let stats = AsyncStore::purge(&s, 1000).await.expect("async purge");
+        assert_eq!(stats.removed, 1);
+    });
+    assert_eq!(
+        get_refresh(&s, "rt2").map(|r| r.token.state),
+        Some(RefreshState::Active)
+    );
+    assert_eq!((h.len)(&s), 3);
+}
