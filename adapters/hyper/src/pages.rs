@@ -210,6 +210,34 @@ mod tests {
     }
 
     #[test]
+    fn device_pages_escape_and_show_the_code() {
+        let p = PendingDevice {
+            client_id: "c".to_owned(),
+            client_name: "<i>TV</i>".to_owned(),
+            scope: Scope::parse("mail").unwrap(),
+            user_code: "WDJB-MJHT".to_owned(),
+            device_code_hash: oauth_proto::secret::SecretHash::of("d"),
+            expires_at: 1,
+        };
+        let html = device_consent(
+            &p,
+            "alice",
+            FormIds {
+                action: "/device",
+                csrf: "c",
+                page: "p",
+            },
+        );
+        assert!(html.contains("&lt;i&gt;TV&lt;/i&gt;"));
+        assert!(html.contains("WDJB-MJHT") && html.contains("Only continue"));
+        assert!(html.contains("name=\"decision\" value=\"deny\""));
+        let form = device_code("c", "\"><x", Some("bad"));
+        assert!(form.contains("name=\"user_code\""));
+        assert!(form.contains("value=\"&quot;&gt;&lt;x\""));
+        assert!(form.contains("bad"));
+    }
+
+    #[test]
     fn login_has_the_named_inputs() {
         let html = login(
             "App",
