@@ -24,16 +24,16 @@ use crate::pages::{self, FormIds};
 use crate::reply::{self, csp_origin, HttpResponse};
 use crate::request::Request;
 use crate::rng::OsRandom;
-use crate::sessions::{self, Session};
+use crate::sessions::{self, Pending, Session};
 
-const WRONG: &str = "The user name or password is wrong.";
-const LOCKED: &str = "Too many failed sign-in attempts. Wait a while and try again.";
+pub(crate) const WRONG: &str = "The user name or password is wrong.";
+pub(crate) const LOCKED: &str = "Too many failed sign-in attempts. Wait a while and try again.";
 
-fn error_page(status: u16, title: &str, message: &str) -> HttpResponse {
+pub(crate) fn error_page(status: u16, title: &str, message: &str) -> HttpResponse {
     reply::html(status, pages::error(title, message), None)
 }
 
-fn unavailable_page() -> HttpResponse {
+pub(crate) fn unavailable_page() -> HttpResponse {
     error_page(
         503,
         "Temporarily unavailable",
@@ -41,7 +41,7 @@ fn unavailable_page() -> HttpResponse {
     )
 }
 
-fn expired_page() -> HttpResponse {
+pub(crate) fn expired_page() -> HttpResponse {
     error_page(
         400,
         "This request has expired",
@@ -75,7 +75,7 @@ fn render(
     }
 }
 
-fn session_cookie(req: &Request) -> Option<&str> {
+pub(crate) fn session_cookie(req: &Request) -> Option<&str> {
     req.headers
         .get_all(hyper::header::COOKIE)
         .iter()
@@ -116,10 +116,11 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
             Err(_) => return busy_page(),
         },
     };
-    let Ok(page_id) =
-        app.sessions
-            .put_page(&id, pending.clone(), req.query.as_bytes().to_vec(), now)
-    else {
+    let page = Pending::Authorization {
+        pending: pending.clone(),
+        query: req.query.as_bytes().to_vec(),
+    };
+    let Ok(page_id) = app.sessions.put_page(&id, page, now) else {
         return busy_page();
     };
     let resp = render(&pending, &session, &page_id, None, "");
@@ -131,7 +132,7 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
     }
 }
 
-fn busy_page() -> HttpResponse {
+pub(crate) fn busy_page() -> HttpResponse {
     error_page(
         503,
         "Too busy",
@@ -140,7 +141,7 @@ fn busy_page() -> HttpResponse {
 }
 
 /// The form fields; a field sent twice makes the form invalid.
-fn form(req: &Request) -> Option<HashMap<String, String>> {
+pub(crate) fn form(req: &Request) -> Option<HashMap<String, String>> {
     let media = req
         .header("content-type")
         .and_then(|c| c.split(';').next())
@@ -182,7 +183,9 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
         );
     }
     let page_id = field("page");
-    let Some(page) = app.sessions.page(page_id, &sid, now) else {
+    let Some(Pending::Authorization { pending, .. }) =
+        app.sessions.page(page_id, &sid, now).map(|p| p.pending)
+    else {
         return expired_page();
     };
     if form.contains_key("switch_user") {
@@ -190,10 +193,7 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
             return expired_page();
         };
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
-        return reply::with_cookie(
-            render(&page.pending, &anonymous, page_id, None, ""),
-            &cookie,
-        );
+        return reply::with_cookie(render(&pending, &anonymous, page_id, None, ""), &cookie);
     }
     match form.get("decision") {
         Some(decision) => decide(app, &sid, &session, page_id, decision).await,
@@ -203,7 +203,7 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
                 req,
                 &sid,
                 page_id,
-                &page.pending,
+                &pending,
                 field("username"),
                 field("password"),
             )
@@ -259,13 +259,17 @@ async fn decide(
     if decision != "approve" && decision != "deny" {
         return error_page(400, "Invalid form", "Choose Allow or Deny.");
     }
-    let Some(page) = app.sessions.take_page(page_id, sid, clock::now()) else {
+    let Some(Pending::Authorization { pending, query }) = app
+        .sessions
+        .take_page(page_id, sid, clock::now())
+        .map(|p| p.pending)
+    else {
         return expired_page();
     };
     // Re-validate: the client or its redirect URIs may have changed since the page was shown.
-    let pending = match run_authorize(app, &page.query).await {
+    let pending = match run_authorize(app, &query).await {
         None => return unavailable_page(),
-        Some(AuthorizeOutcome::Consent(p)) if p == page.pending => p,
+        Some(AuthorizeOutcome::Consent(p)) if p == pending => p,
         Some(AuthorizeOutcome::Redirect(r)) => return reply::from_engine(r),
         Some(AuthorizeOutcome::ErrorPage(e)) => {
             return error_page(400, "This request cannot be completed", &e.description)

@@ -17,6 +17,7 @@ pub mod authorize_page;
 pub mod cli;
 pub mod clients;
 pub mod clock;
+pub mod device_page;
 pub mod html;
 pub mod json_endpoints;
 pub mod keys;

@@ -7,13 +7,13 @@
 use std::fmt::Write;
 
 use oauth_proto::authorize::PendingAuthorization;
+use oauth_proto::device_verify::PendingDevice;
 
 use crate::html::{escape, hidden, page};
 
 /// Where a form posts, and the hidden fields every form carries. The sign-in and consent views
 /// are shared by every page that needs them (the target path says which page's handler gets the
-/// answer, e.g. `/authorize`, or the device verification page once the engine has the device
-/// flow).
+/// answer: `/authorize` or `/device`).
 #[derive(Clone, Copy, Debug)]
 pub struct FormIds<'a> {
     /// The path the form posts to.
@@ -94,6 +94,77 @@ pub fn consent(p: &PendingAuthorization, user: &str, ids: FormIds<'_>) -> String
     page("Allow access?", &b)
 }
 
+/// The device verification form: one input named `user_code`, prefilled from the link the device
+/// showed (`verification_uri_complete`), with an optional error.
+pub fn device_code(csrf: &str, user_code: &str, error: Option<&str>) -> String {
+    let mut b = String::new();
+    b.push_str("<p>Enter the code shown on your device.</p>\n");
+    if let Some(e) = error {
+        let _ = writeln!(b, "<p class=\"error\" role=\"alert\">{}</p>", escape(e));
+    }
+    let _ = write!(
+        b,
+        "<form method=\"post\" action=\"/device\">\n{}\
+         <label for=\"user_code\">Code</label>\n\
+         <input id=\"user_code\" name=\"user_code\" type=\"text\" autocomplete=\"off\" \
+         autocapitalize=\"characters\" spellcheck=\"false\" required maxlength=\"64\" \
+         placeholder=\"WDJB-MJHT\" value=\"{}\">\n\
+         <button type=\"submit\">Continue</button>\n</form>\n",
+        hidden(&[("csrf", csrf)]),
+        escape(user_code)
+    );
+    page("Connect a device", &b)
+}
+
+/// The consent view for a device: who asks, the code to compare with the device's screen (RFC
+/// 8628 §5.4: a remote phishing defence), and what for.
+pub fn device_consent(p: &PendingDevice, user: &str, ids: FormIds<'_>) -> String {
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "<p class=\"muted\">Signed in as <strong>{}</strong>.</p>",
+        escape(user)
+    );
+    let _ = writeln!(
+        b,
+        "<p>A device using <strong>{}</strong> wants access to your account:</p>",
+        escape(&p.client_name)
+    );
+    b.push_str("<ul class=\"scopes\">\n");
+    if p.scope.is_empty() {
+        b.push_str("<li>basic access (no specific scope)</li>\n");
+    }
+    for s in p.scope.tokens() {
+        let _ = writeln!(b, "<li>{}</li>", escape(s));
+    }
+    b.push_str("</ul>\n");
+    let _ = writeln!(
+        b,
+        "<p>Code: <strong class=\"user-code\">{}</strong></p>\n\
+         <p class=\"warning\">Only continue if you started this on your device and the code \
+         matches the one it shows. If someone sent you this code, deny.</p>",
+        escape(&p.user_code)
+    );
+    let _ = write!(
+        b,
+        "<form method=\"post\" action=\"{action}\">\n{fields}<div class=\"buttons\">\n\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\n\
+         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\n\
+         </div>\n</form>\n\
+         <form method=\"post\" action=\"{action}\" class=\"switch\">\n{fields}\
+         <button type=\"submit\" name=\"switch_user\" value=\"1\" class=\"link\">Not {user}? Sign in as someone else</button>\n</form>\n",
+        action = escape(ids.action),
+        fields = ids.fields(),
+        user = escape(user)
+    );
+    page("Allow this device?", &b)
+}
+
+/// A result the person reads, that is not an error (a device approved).
+pub fn message(title: &str, message: &str) -> String {
+    page(title, &format!("<p class=\"ok\">{}</p>\n", escape(message)))
+}
+
 /// An error the person has to read (never a redirect).
 pub fn error(title: &str, message: &str) -> String {
     page(
@@ -136,6 +207,34 @@ mod tests {
         assert!(html.contains("value=\"t&quot;x\""));
         assert!(html.contains("name=\"decision\" value=\"approve\""));
         assert!(html.contains("name=\"decision\" value=\"deny\""));
+    }
+
+    #[test]
+    fn device_pages_escape_and_show_the_code() {
+        let p = PendingDevice {
+            client_id: "c".to_owned(),
+            client_name: "<i>TV</i>".to_owned(),
+            scope: Scope::parse("mail").unwrap(),
+            user_code: "WDJB-MJHT".to_owned(),
+            device_code_hash: oauth_proto::secret::SecretHash::of("d"),
+            expires_at: 1,
+        };
+        let html = device_consent(
+            &p,
+            "alice",
+            FormIds {
+                action: "/device",
+                csrf: "c",
+                page: "p",
+            },
+        );
+        assert!(html.contains("&lt;i&gt;TV&lt;/i&gt;"));
+        assert!(html.contains("WDJB-MJHT") && html.contains("Only continue"));
+        assert!(html.contains("name=\"decision\" value=\"deny\""));
+        let form = device_code("c", "\"><x", Some("bad"));
+        assert!(form.contains("name=\"user_code\""));
+        assert!(form.contains("value=\"&quot;&gt;&lt;x\""));
+        assert!(form.contains("bad"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use oauth_proto::error::{ErrorCode, OAuthError};
 use crate::app::App;
 use crate::reply::{self, HttpResponse};
 use crate::request::{self, Request};
-use crate::{authorize_page, json_endpoints, pages};
+use crate::{authorize_page, device_page, json_endpoints, pages};
 
 /// What a route's errors look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub enum Endpoint {
     Revoke,
     /// The device authorization endpoint.
     DeviceAuthorization,
+    /// The device verification page (`verification_uri`).
+    DeviceVerification,
     /// Authorization server and protected resource metadata.
     Metadata,
 }
@@ -121,6 +123,12 @@ pub const ROUTES: &[Route] = &[
         methods: &["POST"],
         kind: Kind::Json,
         endpoint: Endpoint::DeviceAuthorization,
+    },
+    Route {
+        path: "/device",
+        methods: &["GET", "POST"],
+        kind: Kind::Page,
+        endpoint: Endpoint::DeviceVerification,
     },
     Route {
         path: "/.well-known/oauth-authorization-server",
@@ -256,6 +264,8 @@ async fn dispatch(
         Endpoint::Introspect => json_endpoints::introspect(app, &req).await,
         Endpoint::Revoke => json_endpoints::revoke(app, &req).await,
         Endpoint::DeviceAuthorization => json_endpoints::device_authorization(app, &req).await,
+        Endpoint::DeviceVerification if req.method == "GET" => device_page::show(app, &req).await,
+        Endpoint::DeviceVerification => device_page::submit(app, &req).await,
         Endpoint::Metadata => json_endpoints::metadata(app, &req),
     }
 }

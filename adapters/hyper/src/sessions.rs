@@ -5,9 +5,10 @@
 //! It holds the CSRF token that every form must echo, and, after sign-in, the user. Signing in
 //! replaces the session id, so an id planted before sign-in is worthless afterwards.
 //!
-//! A *page* is one authorization request waiting for the user: the engine's
-//! `PendingAuthorization`, the original query (so the request is re-validated before the decision
-//! is applied) and the session it belongs to. Forms name it by another random id; a page is only
+//! A *page* is one request waiting for the user, and the session it belongs to: either an
+//! authorization request (the engine's `PendingAuthorization` and the original query, so the
+//! request is re-validated before the decision is applied) or a device request whose user code
+//! was entered on the device verification page (the engine's `PendingDevice`). Forms name it by another random id; a page is only
 //! usable from its own session, and only once.
 //!
 //! Both tables are keyed by the SHA-256 of the id (ids are never compared byte by byte), expire,
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use oauth_proto::authorize::PendingAuthorization;
+use oauth_proto::device_verify::PendingDevice;
 use oauth_proto::secret::SecretHash;
 use subtle::ConstantTimeEq;
 
@@ -41,13 +43,25 @@ impl Session {
     }
 }
 
-/// One authorization request waiting for the user's decision.
+/// What a page waits for the user to decide.
+#[derive(Clone, Debug)]
+pub enum Pending {
+    /// An authorization request at the authorization endpoint.
+    Authorization {
+        /// What the engine validated.
+        pending: PendingAuthorization,
+        /// The original request, re-run before the decision is applied.
+        query: Vec<u8>,
+    },
+    /// A device request, found by the user code typed on the device verification page.
+    Device(PendingDevice),
+}
+
+/// One request waiting for the user's decision.
 #[derive(Clone, Debug)]
 pub struct Page {
-    /// What the engine validated.
-    pub pending: PendingAuthorization,
-    /// The original request, re-run before the decision is applied.
-    pub query: Vec<u8>,
+    /// The request.
+    pub pending: Pending,
     session: SecretHash,
     expires_at: u64,
 }
@@ -155,13 +169,7 @@ impl Sessions {
     }
 
     /// Stores a page for the session; returns the page's id.
-    pub fn put_page(
-        &self,
-        session_id: &str,
-        pending: PendingAuthorization,
-        query: Vec<u8>,
-        now: u64,
-    ) -> Result<String, Full> {
+    pub fn put_page(&self, session_id: &str, pending: Pending, now: u64) -> Result<String, Full> {
         let mut t = self.lock();
         self.make_room(&mut t, now)?;
         let id = crate::rng::token();
@@ -169,7 +177,6 @@ impl Sessions {
             SecretHash::of(&id),
             Page {
                 pending,
-                query,
                 session: SecretHash::of(session_id),
                 expires_at: now + self.limits.page_ttl,
             },
@@ -245,7 +252,14 @@ mod tests {
     use super::*;
     use oauth_proto::scope::Scope;
 
-    fn pending() -> PendingAuthorization {
+    fn pending() -> Pending {
+        Pending::Authorization {
+            pending: pending_authorization(),
+            query: b"q".to_vec(),
+        }
+    }
+
+    fn pending_authorization() -> PendingAuthorization {
         PendingAuthorization {
             client_id: "c".to_owned(),
             client_name: "C".to_owned(),
@@ -271,7 +285,7 @@ mod tests {
         let (id, session) = s.create(0).unwrap();
         assert!(session.csrf_matches(&session.csrf));
         assert!(!session.csrf_matches("nope"));
-        let page = s.put_page(&id, pending(), b"q".to_vec(), 0).unwrap();
+        let page = s.put_page(&id, pending(), 0).unwrap();
         let (new_id, signed) = s.sign_in(&id, "alice", 1).unwrap();
         assert_ne!(new_id, id);
         assert_ne!(signed.csrf, session.csrf);
@@ -293,7 +307,7 @@ mod tests {
         let s = tables(10);
         let (a, _) = s.create(0).unwrap();
         let (b, _) = s.create(0).unwrap();
-        let page = s.put_page(&a, pending(), vec![], 0).unwrap();
+        let page = s.put_page(&a, pending(), 0).unwrap();
         assert!(s.page(&page, &b, 1).is_none());
         assert!(s.page(&page, &a, 10).is_none(), "expired");
         assert!(s.get(&a, 10).is_none());

@@ -4,6 +4,9 @@
 //! on the redirect URI with a code that the token endpoint accepts with the PKCE verifier), deny,
 //! and a wrong password. The redirect URI is a tiny loopback listener in the test, so the browser
 //! really loads it and the CSP's `form-action` is exercised on the redirect after the POST.
+//! Another walks the device flow (RFC 8628): open the `verification_uri_complete` link, find the
+//! code prefilled, sign in, compare the code and approve (the polling device then gets tokens),
+//! deny a second device (it gets `access_denied`), and mistype a code.
 //!
 //! Without `chromedriver` on the PATH (or in `$CHROMEDRIVER`) the test prints why and passes, so a
 //! plain `cargo test` works anywhere; CI installs Debian's `chromium` and `chromium-driver`.
@@ -204,8 +207,173 @@ async fn journey(c: &Client, s: &TestServer) {
     assert!(c.find(Locator::Css("input[name=password]")).await.is_ok());
 }
 
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+async fn device_poll(s: &TestServer, client_id: &str, device_code: &str) -> Resp {
+    s.token(
+        &[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", device_code),
+            ("client_id", client_id),
+        ],
+        None,
+    )
+    .await
+}
+
+/// Starts a device authorization; returns the user code, the device code and the complete
+/// verification URI rewritten to the test server's address.
+async fn device_start(s: &TestServer, client_id: &str) -> (String, String, String) {
+    let r = s
+        .post_form(
+            "/device_authorization",
+            None,
+            &[("client_id", client_id), ("scope", "mail")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = r.json();
+    let complete = d["verification_uri_complete"].as_str().unwrap();
+    let path = complete.strip_prefix("http://127.0.0.1:8080").unwrap();
+    (
+        d["user_code"].as_str().unwrap().to_owned(),
+        d["device_code"].as_str().unwrap().to_owned(),
+        format!("{}{path}", s.base),
+    )
+}
+
+async fn main_text(c: &Client) -> String {
+    c.find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Opens the link a device showed, checks the prefilled code and submits it.
+async fn submit_code(c: &Client, uri: &str, user_code: &str) {
+    c.goto(uri).await.unwrap();
+    let input = c
+        .wait()
+        .for_element(Locator::Css("input[name=user_code]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        input.prop("value").await.unwrap().as_deref(),
+        Some(user_code)
+    );
+    screenshot(c, "device-code").await;
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn device_journey(c: &Client, s: &TestServer) {
+    let body = serde_json::json!({
+        "token_endpoint_auth_method": "none",
+        "grant_types": [DEVICE_GRANT],
+        "client_name": "Kitchen TV",
+        "scope": "mail",
+    });
+    let r = s
+        .send(
+            "POST",
+            "/register",
+            &[("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let client_id = r.json()["client_id"].as_str().unwrap().to_owned();
+
+    // 1. Open the link, sign in, check the code and approve; the device gets its tokens.
+    let (user_code, device_code, uri) = device_start(s, &client_id).await;
+    submit_code(c, &uri, &user_code).await;
+    sign_in(c, PASSWORD).await;
+    let approve = c
+        .wait()
+        .for_element(Locator::Css("button[name=decision][value=approve]"))
+        .await
+        .unwrap();
+    let text = main_text(c).await;
+    assert!(
+        text.contains("Kitchen TV") && text.contains(&user_code),
+        "{text}"
+    );
+    assert!(
+        text.contains("Only continue if you started this on your device"),
+        "{text}"
+    );
+    assert!(text.contains("mail"), "{text}");
+    screenshot(c, "device-consent").await;
+    approve.click().await.unwrap();
+    let ok = c.wait().for_element(Locator::Css("p.ok")).await.unwrap();
+    assert!(ok
+        .text()
+        .await
+        .unwrap()
+        .contains("You may return to your device"));
+    screenshot(c, "device-approved").await;
+    let t = device_poll(s, &client_id, &device_code).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    assert!(t.json()["access_token"].is_string());
+
+    // 2. Still signed in: a second device goes straight to consent; deny it.
+    let (user_code, device_code, uri) = device_start(s, &client_id).await;
+    submit_code(c, &uri, &user_code).await;
+    c.wait()
+        .for_element(Locator::Css("button[name=decision][value=deny]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let denied = c.wait().for_element(Locator::Css("p.ok")).await.unwrap();
+    assert!(denied.text().await.unwrap().contains("You denied access"));
+    let t = device_poll(s, &client_id, &device_code).await;
+    assert_eq!(t.status, 400, "{}", t.body);
+    assert_eq!(t.json()["error"], "access_denied");
+
+    // 3. A mistyped code: the form again, with the message.
+    c.goto(&format!("{}/device", s.base)).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=user_code]"))
+        .await
+        .unwrap()
+        .send_keys("BCDF-GHJK")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = c.wait().for_element(Locator::Css("p.error")).await.unwrap();
+    assert!(error.text().await.unwrap().contains("not valid"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_code_flow_approve_deny_and_wrong_password() {
+    in_browser(|c, s| async move { journey(&c, &s).await }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_device_flow_approve_deny_and_wrong_code() {
+    in_browser(|c, s| async move { device_journey(&c, &s).await }).await;
+}
+
+/// Runs a journey in a fresh headless Chromium against a fresh server (skipping when there is no
+/// chromedriver), closing the browser even when an assertion fails.
+async fn in_browser<F, Fut>(journey: F)
+where
+    F: FnOnce(Client, std::sync::Arc<TestServer>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let Some(driver) = find_program("CHROMEDRIVER", &["chromedriver"]) else {
         // Written straight to stderr, past the test harness's capture, so the skip is visible.
         use std::io::Write;
@@ -256,10 +424,7 @@ async fn browser_code_flow_approve_deny_and_wrong_password() {
         .expect("a Chromium session");
 
     // Run the journey in a task so the browser is closed even when an assertion fails.
-    let task = {
-        let (c, s) = (client.clone(), s.clone());
-        tokio::spawn(async move { journey(&c, &s).await })
-    };
+    let task = tokio::spawn(journey(client.clone(), s.clone()));
     let outcome = tokio::time::timeout(Duration::from_secs(120), task).await;
     let _ = client.close().await;
     let _ = driver.kill().await;

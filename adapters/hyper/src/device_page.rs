@@ -1,0 +1,328 @@
+//! The device verification page (RFC 8628 §3.3): the person types the code their device shows,
+//! signs in, checks who asks for what, and approves or denies.
+//!
+//! `GET /device` shows the code form, prefilled from `?user_code=` (the `verification_uri_complete`
+//! link). `POST /device` without a `page` field is a code entry: the engine checks it, counting
+//! every entry against the client address (`device_max_user_code_attempts` per device code
+//! lifetime), and a valid code becomes a page kept server-side for the session (see
+//! [`crate::sessions`]), shown as the sign-in form or, when signed in, the consent view. Every
+//! wrong code gets the same message, so the page does not tell an unknown code from a used one.
+//! `POST /device` with a `page` field carries the sign-in fields, `switch_user`, or the decision
+//! (`decision=approve|deny`), exactly like the authorization page; approve and deny are applied
+//! once, and the device learns the answer at its next poll. Every form carries the session's CSRF
+//! token; the pages post only to this origin.
+
+use std::collections::HashMap;
+
+use oauth_proto::device_verify::{DeviceDecisionOutcome, DeviceVerifyOutcome, PendingDevice};
+use oauth_proto::flow::drive_async;
+
+use crate::app::App;
+use crate::authorize_page::{
+    busy_page, error_page, form, session_cookie, unavailable_page, LOCKED, WRONG,
+};
+use crate::clock;
+use crate::login::{self, Outcome};
+use crate::pages::{self, FormIds};
+use crate::reply::{self, HttpResponse};
+use crate::request::Request;
+use crate::rng::OsRandom;
+use crate::sessions::{self, Pending, Session};
+
+const ACTION: &str = "/device";
+
+/// The one message for any code that does not lead to a pending request.
+pub const INVALID_CODE: &str =
+    "That code is not valid. Check the code shown on your device and try again.";
+
+fn expired_page() -> HttpResponse {
+    error_page(
+        400,
+        "This code has expired",
+        "The request from your device has expired. Start again on your device to get a new code.",
+    )
+}
+
+fn session_expired_page() -> HttpResponse {
+    error_page(
+        400,
+        "This page has expired",
+        "Enter the code shown on your device again.",
+    )
+}
+
+/// The page for a session and a pending device: consent when signed in, sign-in otherwise.
+fn render(
+    p: &PendingDevice,
+    session: &Session,
+    page_id: &str,
+    error: Option<&str>,
+    username: &str,
+) -> HttpResponse {
+    let ids = FormIds {
+        action: ACTION,
+        csrf: &session.csrf,
+        page: page_id,
+    };
+    match &session.user {
+        Some(user) => reply::html(200, pages::device_consent(p, user, ids), None),
+        None => reply::html(
+            if error == Some(LOCKED) { 429 } else { 200 },
+            pages::login(&p.client_name, ids, error, username),
+            None,
+        ),
+    }
+}
+
+fn code_form(status: u16, session: &Session, user_code: &str, error: Option<&str>) -> HttpResponse {
+    reply::html(
+        status,
+        pages::device_code(&session.csrf, user_code, error),
+        None,
+    )
+}
+
+/// The value of `user_code` in the query, if any.
+fn prefilled(query: &str) -> String {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "user_code"))
+        .map(|(_, v)| v.chars().take(64).collect())
+        .unwrap_or_default()
+}
+
+/// `GET /device`.
+pub async fn show(app: &App, req: &Request) -> HttpResponse {
+    let now = clock::now();
+    let existing = session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id, s)));
+    let user_code = prefilled(&req.query);
+    match existing {
+        Some((_, session)) => code_form(200, &session, &user_code, None),
+        None => match app.sessions.create(now) {
+            Ok((id, session)) => {
+                let cookie =
+                    sessions::set_cookie(&id, app.settings.page_ttl_secs, app.secure_cookies);
+                reply::with_cookie(code_form(200, &session, &user_code, None), &cookie)
+            }
+            Err(_) => busy_page(),
+        },
+    }
+}
+
+/// `POST /device`.
+pub async fn submit(app: &App, req: &Request) -> HttpResponse {
+    let Some(form) = form(req) else {
+        return error_page(400, "Invalid form", "The form could not be read.");
+    };
+    let now = clock::now();
+    let Some((sid, session)) =
+        session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id.to_owned(), s)))
+    else {
+        return error_page(
+            403,
+            "Your session has expired",
+            "Open the device page again and enter the code shown on your device. Cookies must be enabled.",
+        );
+    };
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    if !session.csrf_matches(field("csrf")) {
+        return error_page(
+            403,
+            "Invalid form",
+            "This form was not sent from this site's page, or it is out of date. Open the device page again.",
+        );
+    }
+    if !form.contains_key("page") {
+        return enter_code(app, req, &sid, &session, field("user_code")).await;
+    }
+    page_step(app, req, &sid, &session, &form).await
+}
+
+async fn enter_code(
+    app: &App,
+    req: &Request,
+    sid: &str,
+    session: &Session,
+    user_code: &str,
+) -> HttpResponse {
+    let now = clock::now();
+    let attempt_key = req.peer.ip().to_string();
+    let flow = app.engine.device_verify(user_code, &attempt_key, now);
+    let outcome = match drive_async(flow, &*app.store, &mut OsRandom).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "store failure on the device page");
+            return unavailable_page();
+        }
+    };
+    let pending = match outcome {
+        DeviceVerifyOutcome::Consent(p) => p,
+        DeviceVerifyOutcome::InvalidCode(_) => {
+            let shown: String = user_code.chars().take(64).collect();
+            return code_form(200, session, &shown, Some(INVALID_CODE));
+        }
+        DeviceVerifyOutcome::TooManyAttempts => {
+            return error_page(
+                429,
+                "Too many attempts",
+                "Too many codes were entered from your network. Wait a while, then start again on your device.",
+            )
+        }
+        DeviceVerifyOutcome::Expired => return expired_page(),
+        DeviceVerifyOutcome::Error(e) => {
+            tracing::error!(error = %e.description, "engine error on the device page");
+            return error_page(
+                500,
+                "Something went wrong",
+                "The server could not check this code. Try again in a moment.",
+            );
+        }
+    };
+    let Ok(page_id) = app
+        .sessions
+        .put_page(sid, Pending::Device(pending.clone()), now)
+    else {
+        return busy_page();
+    };
+    render(&pending, session, &page_id, None, "")
+}
+
+async fn page_step(
+    app: &App,
+    req: &Request,
+    sid: &str,
+    session: &Session,
+    form: &HashMap<String, String>,
+) -> HttpResponse {
+    let now = clock::now();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let page_id = field("page");
+    let Some(Pending::Device(pending)) = app.sessions.page(page_id, sid, now).map(|p| p.pending)
+    else {
+        return session_expired_page();
+    };
+    if form.contains_key("switch_user") {
+        let Some((new_id, anonymous)) = app.sessions.sign_out(sid, now) else {
+            return session_expired_page();
+        };
+        let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
+        return reply::with_cookie(render(&pending, &anonymous, page_id, None, ""), &cookie);
+    }
+    match form.get("decision") {
+        Some(decision) => decide(app, sid, session, page_id, decision).await,
+        None => {
+            sign_in(
+                app,
+                req,
+                sid,
+                page_id,
+                &pending,
+                field("username"),
+                field("password"),
+            )
+            .await
+        }
+    }
+}
+
+async fn sign_in(
+    app: &App,
+    req: &Request,
+    sid: &str,
+    page_id: &str,
+    pending: &PendingDevice,
+    username: &str,
+    password: &str,
+) -> HttpResponse {
+    let now = clock::now();
+    let outcome = match login::attempt(app, username, password, req.peer.ip(), now).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "store failure during sign-in");
+            return unavailable_page();
+        }
+    };
+    let Some(session) = app.sessions.get(sid, now) else {
+        return session_expired_page();
+    };
+    match outcome {
+        Outcome::Success => {
+            let Some((new_id, signed_in)) = app.sessions.sign_in(sid, username, now) else {
+                return session_expired_page();
+            };
+            let cookie =
+                sessions::set_cookie(&new_id, app.settings.session_ttl_secs, app.secure_cookies);
+            reply::with_cookie(render(pending, &signed_in, page_id, None, ""), &cookie)
+        }
+        Outcome::Failure => render(pending, &session, page_id, Some(WRONG), username),
+        Outcome::Locked => render(pending, &session, page_id, Some(LOCKED), username),
+    }
+}
+
+async fn decide(
+    app: &App,
+    sid: &str,
+    session: &Session,
+    page_id: &str,
+    decision: &str,
+) -> HttpResponse {
+    let Some(user) = session.user.as_deref() else {
+        return error_page(403, "Not signed in", "Sign in before deciding.");
+    };
+    if decision != "approve" && decision != "deny" {
+        return error_page(400, "Invalid form", "Choose Allow or Deny.");
+    }
+    let now = clock::now();
+    let Some(Pending::Device(pending)) =
+        app.sessions.take_page(page_id, sid, now).map(|p| p.pending)
+    else {
+        return session_expired_page();
+    };
+    let flow = if decision == "approve" {
+        match app.engine.device_approve(pending, user, now) {
+            Ok(f) => f,
+            Err(e) => return error_page(400, "This request cannot be completed", &e.description),
+        }
+    } else {
+        app.engine.device_deny(pending, now)
+    };
+    let outcome = match drive_async(flow, &*app.store, &mut OsRandom).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "store failure while deciding a device request");
+            return unavailable_page();
+        }
+    };
+    match outcome {
+        DeviceDecisionOutcome::Approved => reply::html(
+            200,
+            pages::message(
+                "Device connected",
+                "You allowed the device. You may return to your device; it will continue on its own.",
+            ),
+            None,
+        ),
+        DeviceDecisionOutcome::Denied => reply::html(
+            200,
+            pages::message(
+                "Access denied",
+                "You denied access. The device will not get access to your account.",
+            ),
+            None,
+        ),
+        DeviceDecisionOutcome::Expired => expired_page(),
+        DeviceDecisionOutcome::NotPending => error_page(
+            409,
+            "Already decided",
+            "This device request was already approved or denied. Start again on your device if needed.",
+        ),
+        DeviceDecisionOutcome::Error(e) => {
+            tracing::error!(error = %e.description, "engine error while deciding a device request");
+            error_page(
+                500,
+                "Something went wrong",
+                "The server could not record your decision. Start again on your device.",
+            )
+        }
+    }
+}
