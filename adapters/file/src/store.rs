@@ -240,4 +240,12 @@ impl RevocationView for FileStore {
     fn credential_version(&self, subject: &str) -> u32 {
         self.shared.read().credential_version(subject)
     }
+
+    fn status(&self, grant_id: &GrantId, subject: &str) -> (Option<u64>, u32) {
+        let state = self.shared.read();
+        (
+            state.access_revoked_at(grant_id),
+            state.credential_version(subject),
+        )
+    }
 }

@@ -119,12 +119,25 @@ pub async fn serve(args: &ServeArgs) -> Result<(), String> {
         args.smtp_listen.as_deref(),
     )
     .await?;
-    println!("oauth-server listening on http://{}", running.local_addr());
-    for (name, addr) in &mail.addresses {
-        println!("{name} (auth only) listening on {addr}");
+    // A closed standard output (a supervisor that stopped reading) must not stop the server, so
+    // write errors are ignored rather than panicking as `println!` would.
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "oauth-server listening on http://{}",
+            running.local_addr()
+        );
+        for (name, addr) in &mail.addresses {
+            let _ = writeln!(out, "{name} (auth only) listening on {addr}");
+        }
+        let _ = writeln!(out, "issuer {issuer}");
+        let _ = writeln!(
+            out,
+            "metadata {issuer}/.well-known/oauth-authorization-server"
+        );
+        let _ = out.flush();
     }
-    println!("issuer {issuer}");
-    println!("metadata {issuer}/.well-known/oauth-authorization-server");
     tracing::info!(addr = %running.local_addr(), store = store_kind, persistent = prepared.persistent, "listening");
     server::shutdown_signal().await;
     tracing::info!("signal received");

@@ -9,7 +9,7 @@ use oauth_proto::Engine;
 use crate::cli::{DataArgs, ServeArgs};
 use crate::keys::{self, KeyFile};
 use crate::settings::{FileConfig, ServerSettings};
-use crate::store::{AnyStore, OpenError};
+use crate::store::AnyStore;
 
 /// What `serve` runs with.
 pub struct Prepared {
@@ -67,17 +67,7 @@ pub fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     let (store, persistent) = if args.memory {
         (AnyStore::memory(), false)
     } else {
-        match AnyStore::open_persistent(&server.data_dir) {
-            Ok(s) => (s, true),
-            Err(OpenError::Unavailable) => {
-                tracing::warn!(
-                    "this build has no persistent store: users, clients and grants are kept in \
-                     memory and lost at exit (the signing keys are kept in the data directory)"
-                );
-                (AnyStore::memory(), false)
-            }
-            Err(OpenError::Failed(msg)) => return Err(msg),
-        }
+        (AnyStore::open_persistent(&server.data_dir)?, true)
     };
     Ok(Prepared {
         engine,
@@ -104,15 +94,7 @@ pub fn admin_engine(config: oauth_proto::config::Config) -> Result<Engine, Strin
 }
 
 fn open_for_admin(dir: &Path) -> Result<AnyStore, String> {
-    match AnyStore::open_persistent(dir) {
-        Ok(s) => Ok(s),
-        Err(OpenError::Unavailable) => Err(format!(
-            "cannot administer {}: this build has no persistent store, so users and clients \
-             exist only inside a running server",
-            dir.display()
-        )),
-        Err(OpenError::Failed(msg)) => Err(msg),
-    }
+    AnyStore::open_persistent(dir)
 }
 
 /// The data directory the key commands work on.

@@ -1,14 +1,15 @@
 //! The store the server runs on, chosen at start-up.
 //!
 //! Handlers are written against one concrete type, [`AnyStore`], which delegates to the store
-//! behind it. Adding a store (the crash-safe file store) is one variant here plus one arm in each
-//! `match`, and [`AnyStore::open_persistent`] choosing it; nothing else in the server changes.
+//! behind it: the crash-safe file store in the data directory by default, memory with `--memory`.
+//! Adding a store (a networked one) is one variant here plus one arm in each `match`.
 
 use std::path::Path;
 
 use oauth_proto::store::{
     AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, StoreError,
 };
+use oauth_store_file::{FileStore, Options};
 use oauth_store_memory::MemoryStore;
 
 /// Every store the server can run on.
@@ -18,30 +19,15 @@ use oauth_store_memory::MemoryStore;
 pub enum AnyStore {
     /// Nothing survives the process (`--memory`, and tests).
     Memory(MemoryStore),
+    /// The crash-safe file store (the default).
+    File(FileStore),
     /// Fails every call, for the unit tests of the server's answers to store failures.
     #[cfg(test)]
     Failing,
 }
 
-/// Why a persistent store could not be opened.
-#[derive(Debug)]
-pub enum OpenError {
-    /// This build has no persistent store yet.
-    Unavailable,
-    /// The store refused to open (locked by a running server, corrupt, IO error): its message.
-    Failed(String),
-}
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenError::Unavailable => f.write_str("this build has no persistent store"),
-            OpenError::Failed(msg) => f.write_str(msg),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {}
+/// The subdirectory of the data directory that holds the file store.
+pub const STORE_DIR: &str = "store";
 
 impl AnyStore {
     /// An empty in-memory store.
@@ -49,16 +35,20 @@ impl AnyStore {
         AnyStore::Memory(MemoryStore::new())
     }
 
-    /// Opens the persistent store kept in `dir`. The file store plugs in here; until then this
-    /// build has none and says so.
-    pub fn open_persistent(_dir: &Path) -> Result<Self, OpenError> {
-        Err(OpenError::Unavailable)
+    /// Opens the file store kept in `data_dir/store`. Its errors (another process holds the
+    /// directory, a corrupt file with its offset, an IO error) come back as their message.
+    pub fn open_persistent(data_dir: &Path) -> Result<Self, String> {
+        let dir = data_dir.join(STORE_DIR);
+        FileStore::open(&dir, Options::default())
+            .map(AnyStore::File)
+            .map_err(|e| format!("cannot open the store in {}: {e}", dir.display()))
     }
 
     /// Makes everything applied so far durable and releases the store (called at shutdown).
     pub async fn flush(&self) -> Result<(), StoreError> {
         match self {
             AnyStore::Memory(_) => Ok(()),
+            AnyStore::File(s) => s.sync().map_err(StoreError::from),
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -68,6 +58,7 @@ impl AnyStore {
     pub fn kind(&self) -> &'static str {
         match self {
             AnyStore::Memory(_) => "memory",
+            AnyStore::File(_) => "file",
             #[cfg(test)]
             AnyStore::Failing => "failing",
         }
@@ -78,6 +69,7 @@ impl AsyncStore for AnyStore {
     async fn execute(&self, op: Op) -> Result<Reply, StoreError> {
         match self {
             AnyStore::Memory(s) => AsyncStore::execute(s, op).await,
+            AnyStore::File(s) => AsyncStore::execute(s, op).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -86,6 +78,7 @@ impl AsyncStore for AnyStore {
     async fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
         match self {
             AnyStore::Memory(s) => AsyncStore::apply(s, effects).await,
+            AnyStore::File(s) => AsyncStore::apply(s, effects).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -94,6 +87,7 @@ impl AsyncStore for AnyStore {
     async fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
         match self {
             AnyStore::Memory(s) => AsyncStore::purge(s, now).await,
+            AnyStore::File(s) => AsyncStore::purge(s, now).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -104,6 +98,7 @@ impl RevocationView for AnyStore {
     fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
         match self {
             AnyStore::Memory(s) => s.access_revoked_at(grant_id),
+            AnyStore::File(s) => s.access_revoked_at(grant_id),
             #[cfg(test)]
             AnyStore::Failing => None,
         }
@@ -112,8 +107,18 @@ impl RevocationView for AnyStore {
     fn credential_version(&self, subject: &str) -> u32 {
         match self {
             AnyStore::Memory(s) => s.credential_version(subject),
+            AnyStore::File(s) => s.credential_version(subject),
             #[cfg(test)]
             AnyStore::Failing => 0,
+        }
+    }
+
+    fn status(&self, grant_id: &GrantId, subject: &str) -> (Option<u64>, u32) {
+        match self {
+            AnyStore::Memory(s) => s.status(grant_id, subject),
+            AnyStore::File(s) => s.status(grant_id, subject),
+            #[cfg(test)]
+            AnyStore::Failing => (None, 0),
         }
     }
 }

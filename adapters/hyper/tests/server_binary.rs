@@ -144,22 +144,114 @@ fn help_everywhere() {
     }
 }
 
-#[test]
-fn admin_commands_fail_clearly_without_a_persistent_store() {
-    let dir = temp_dir("admin");
-    let out = Command::new(BIN)
-        .args(["user", "list", "--data"])
-        .arg(&dir)
-        .output()
+fn run(args: &[&str], dir: &std::path::Path, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    // Until the file store is part of the build there is nothing on disk to administer; once it
-    // is, this command succeeds and this test changes with it.
-    let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() {
-        assert!(out.stdout.is_empty(), "a fresh data directory has no users");
-    } else {
-        assert!(err.starts_with("oauth-server: cannot administer"), "{err}");
-        assert!(err.contains("no persistent store"), "{err}");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Starts `serve` on the data directory; returns the child and everything printed up to the
+/// listening line.
+// The child is handed to the caller, which stops and waits for it (`stop`).
+#[allow(clippy::zombie_processes)]
+fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            let status = child.wait();
+            panic!("serve exited early ({status:?}): {printed}");
+        }
+        printed.push_str(&line);
+        if line.starts_with("oauth-server listening on") {
+            return (child, printed);
+        }
     }
+}
+
+fn stop(mut child: std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn admin_commands_persist_and_refuse_a_directory_a_server_holds() {
+    let dir = temp_dir("admin");
+    let out = run(
+        &["user", "add", "bob", "--password-stdin"],
+        &dir,
+        "bob's long password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail App",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+        ],
+        &dir,
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    assert!(client["client_secret"].as_str().unwrap().len() >= 43);
+    let out = run(&["user", "list"], &dir, "");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("bob\t"));
+
+    // A server holds the directory: administration is refused with a clear error, and the server
+    // does not create an admin user because one already exists.
+    let (child, printed) = serve(&dir);
+    assert!(!printed.contains("created user admin"), "{printed}");
+    let out = run(&["client", "list"], &dir, "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open the store"), "{err}");
+    stop(child);
+
+    // After the server stopped, everything is still there.
+    let out = run(&["client", "list"], &dir, "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&client_id));
+    let out = run(&["user", "del", "bob"], &dir, "");
+    assert!(out.status.success());
+    let out = run(&["user", "list"], &dir, "");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
     let _ = std::fs::remove_dir_all(&dir);
 }
