@@ -153,17 +153,7 @@ impl Authorize {
                 "this client may not use the authorization code grant",
             ));
         }
-        let scope = match params.get("scope")? {
-            Some(s) => {
-                Scope::parse(s).map_err(|_| OAuthError::invalid_scope("scope is malformed"))?
-            }
-            None => client.scope.clone(),
-        };
-        if let Some(extra) = scope.difference(&client.scope).next() {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope {extra} is not allowed for this client"
-            )));
-        }
+        let scope = crate::scope::requested(params.get("scope")?, &client.scope)?;
         let challenge = match params.get("code_challenge")? {
             Some(value) => {
                 let method = match params.get("code_challenge_method")? {

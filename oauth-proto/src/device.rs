@@ -23,7 +23,6 @@ use crate::http::HttpRequest;
 use crate::issue::SECRET_BYTES;
 use crate::random::Random;
 use crate::response::Response;
-use crate::scope::Scope;
 use crate::secret::{Secret, SecretHash};
 use crate::store::{DeviceLookup, DeviceRecord, DeviceStatus, Effect};
 
@@ -133,18 +132,7 @@ impl DeviceAuthorization {
             )
             .into());
         }
-        let scope = match params.get("scope")? {
-            Some(s) => {
-                Scope::parse(s).map_err(|_| OAuthError::invalid_scope("scope is malformed"))?
-            }
-            None => client.scope.clone(),
-        };
-        if let Some(extra) = scope.difference(&client.scope).next() {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope {extra} is not allowed for this client"
-            ))
-            .into());
-        }
+        let scope = crate::scope::requested(params.get("scope")?, &client.scope)?;
         let now = cx.now();
         let device_code = Secret::generate(cx.rng(), SECRET_BYTES);
         let mut user_code = None;

@@ -3,13 +3,15 @@
 use serde::Serialize;
 
 use crate::access_token::{self, AccessClaims};
+use crate::client::{ClientRecord, GrantType};
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
+use crate::flow::Cx;
 use crate::random::Random;
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::secret::Secret;
-use crate::store::GrantId;
+use crate::store::{Effect, GrantId, GrantRecord, RefreshRecord, RefreshState};
 
 /// Random bytes in every code, refresh token and device code: 256 bits (RFC 6749 §10.10 asks ≥128).
 pub const SECRET_BYTES: usize = 32;
@@ -86,4 +88,47 @@ pub fn token_response(
             scope: scope.to_string(),
         },
     )
+}
+
+/// The end of every grant that creates a new grant family (authorization code, device code): an
+/// access token, and when the client may refresh, the grant record and its first refresh token.
+/// Returns the token response.
+pub fn new_grant(
+    engine: &Engine,
+    cx: &mut Cx<'_>,
+    client: &ClientRecord,
+    what: &Issue<'_>,
+) -> Result<Response, OAuthError> {
+    let now = cx.now();
+    let (access, expires_in) = access_token(engine, now, what)?;
+    let refresh = if client.allows(GrantType::RefreshToken) {
+        let token = Secret::generate(cx.rng(), SECRET_BYTES);
+        let expires_at = now + engine.config().refresh_token_ttl_secs;
+        cx.effect(Effect::PutGrant(GrantRecord {
+            grant_id: what.grant_id,
+            client_id: client.client_id.clone(),
+            subject: what.subject.to_owned(),
+            scope: what.scope.clone(),
+            credential_version: what.credential_version,
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        }));
+        cx.effect(Effect::PutRefresh(RefreshRecord {
+            hash: token.hash(),
+            grant_id: what.grant_id,
+            issued_at: now,
+            expires_at,
+            state: RefreshState::Active,
+        }));
+        Some(token)
+    } else {
+        None
+    };
+    Ok(token_response(
+        &access,
+        expires_in,
+        refresh.as_ref(),
+        what.scope,
+    ))
 }

@@ -91,3 +91,20 @@ impl<'de> Deserialize<'de> for Scope {
         Scope::parse(&s).map_err(|_| serde::de::Error::custom("invalid scope syntax"))
     }
 }
+
+/// The scope a request asks for: the `scope` parameter, or everything `allowed` when it is absent
+/// (RFC 6749 §3.3 lets the server pick a documented default). A malformed scope, or one naming a
+/// token outside `allowed`, is `invalid_scope`.
+pub fn requested(param: Option<&str>, allowed: &Scope) -> Result<Scope, crate::error::OAuthError> {
+    use crate::error::OAuthError;
+    let scope = match param {
+        Some(s) => Scope::parse(s).map_err(|_| OAuthError::invalid_scope("scope is malformed"))?,
+        None => allowed.clone(),
+    };
+    if let Some(extra) = scope.difference(allowed).next() {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {extra} is not allowed for this client"
+        )));
+    }
+    Ok(scope)
+}

@@ -13,16 +13,16 @@
 //! it must match.
 
 use crate::ask::{self, Halt};
-use crate::client::{ClientRecord, GrantType};
+use crate::client::ClientRecord;
 use crate::engine::Engine;
 use crate::error::OAuthError;
 use crate::flow::Cx;
-use crate::issue::{self, Issue, SECRET_BYTES};
+use crate::issue::{self, Issue};
 use crate::params::Params;
 use crate::pkce;
 use crate::response::Response;
-use crate::secret::{Secret, SecretHash};
-use crate::store::{CodeRecord, CodeTake, Effect, GrantRecord, RefreshRecord, RefreshState};
+use crate::secret::SecretHash;
+use crate::store::{CodeRecord, CodeTake, Effect};
 
 pub(super) fn redeem(
     engine: &Engine,
@@ -105,37 +105,7 @@ pub(super) fn redeem(
         scope: &record.scope,
         credential_version: record.credential_version,
     };
-    let (access, expires_in) = issue::access_token(engine, now, &issue)?;
-    let refresh = if client.allows(GrantType::RefreshToken) {
-        let token = Secret::generate(cx.rng(), SECRET_BYTES);
-        let expires_at = now + engine.config().refresh_token_ttl_secs;
-        cx.effect(Effect::PutGrant(GrantRecord {
-            grant_id: record.grant_id,
-            client_id: client.client_id.clone(),
-            subject: record.subject.clone(),
-            scope: record.scope.clone(),
-            credential_version: record.credential_version,
-            created_at: now,
-            expires_at,
-            revoked_at: None,
-        }));
-        cx.effect(Effect::PutRefresh(RefreshRecord {
-            hash: token.hash(),
-            grant_id: record.grant_id,
-            issued_at: now,
-            expires_at,
-            state: RefreshState::Active,
-        }));
-        Some(token)
-    } else {
-        None
-    };
-    Ok(issue::token_response(
-        &access,
-        expires_in,
-        refresh.as_ref(),
-        &record.scope,
-    ))
+    Ok(issue::new_grant(engine, cx, client, &issue)?)
 }
 
 /// Whether the verifier satisfies the code's challenge (a code without a challenge needs none).

@@ -9,12 +9,10 @@ use sha2::{Digest, Sha256};
 use crate::ask::{self, Halt};
 use crate::client::ClientRecord;
 use crate::engine::Engine;
-use crate::error::OAuthError;
 use crate::flow::Cx;
 use crate::issue::{self, Issue};
 use crate::params::Params;
 use crate::response::Response;
-use crate::scope::Scope;
 use crate::store::GrantId;
 
 /// The grant id shared by a client's `client_credentials` tokens.
@@ -34,16 +32,7 @@ pub(super) fn issue(
     client: &ClientRecord,
     params: &Params,
 ) -> Result<Response, Halt> {
-    let scope = match params.get("scope")? {
-        Some(s) => Scope::parse(s).map_err(|_| OAuthError::invalid_scope("scope is malformed"))?,
-        None => client.scope.clone(),
-    };
-    if let Some(extra) = scope.difference(&client.scope).next() {
-        return Err(OAuthError::invalid_scope(format!(
-            "scope {extra} is not allowed for this client"
-        ))
-        .into());
-    }
+    let scope = crate::scope::requested(params.get("scope")?, &client.scope)?;
     let credential_version = ask::credential_version(cx, &client.client_id)?;
     let issue = Issue {
         grant_id: grant_id(&client.client_id),

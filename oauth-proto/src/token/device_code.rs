@@ -12,17 +12,15 @@
 //! A device code of another client is `invalid_grant`, and touches nothing.
 
 use crate::ask::{self, Halt};
-use crate::client::{ClientRecord, GrantType};
+use crate::client::ClientRecord;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::Cx;
-use crate::issue::{self, Issue, SECRET_BYTES};
+use crate::issue::{self, Issue};
 use crate::params::Params;
 use crate::response::Response;
-use crate::secret::{Secret, SecretHash};
-use crate::store::{
-    DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantRecord, RefreshRecord, RefreshState,
-};
+use crate::secret::SecretHash;
+use crate::store::{DeviceLookup, DeviceRecord, DeviceStatus};
 
 /// Seconds added to the polling interval by each `slow_down` (RFC 8628 §3.5).
 pub const SLOW_DOWN_STEP_SECS: u64 = 5;
@@ -113,37 +111,7 @@ pub(super) fn poll(
                 scope: &scope,
                 credential_version,
             };
-            let (access, expires_in) = issue::access_token(engine, now, &issue)?;
-            let refresh = if client.allows(GrantType::RefreshToken) {
-                let token = Secret::generate(cx.rng(), SECRET_BYTES);
-                let expires_at = now + engine.config().refresh_token_ttl_secs;
-                cx.effect(Effect::PutGrant(GrantRecord {
-                    grant_id,
-                    client_id: client.client_id.clone(),
-                    subject: subject.clone(),
-                    scope: scope.clone(),
-                    credential_version,
-                    created_at: now,
-                    expires_at,
-                    revoked_at: None,
-                }));
-                cx.effect(Effect::PutRefresh(RefreshRecord {
-                    hash: token.hash(),
-                    grant_id,
-                    issued_at: now,
-                    expires_at,
-                    state: RefreshState::Active,
-                }));
-                Some(token)
-            } else {
-                None
-            };
-            Ok(issue::token_response(
-                &access,
-                expires_in,
-                refresh.as_ref(),
-                &scope,
-            ))
+            Ok(issue::new_grant(engine, cx, client, &issue)?)
         }
     }
 }
