@@ -202,24 +202,27 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
                 app,
                 req,
                 &sid,
-                page_id,
-                &pending,
                 field("username"),
                 field("password"),
+                expired_page,
+                |session, error, typed| render(&pending, session, page_id, error, typed),
             )
             .await
         }
     }
 }
 
-async fn sign_in(
+/// A sign-in attempt on a page that asks for consent next: checks the password (with the login
+/// limits), replaces the session id on success, and re-renders the page with `render(session,
+/// error, typed user name)`. Shared by the authorization and device pages.
+pub(crate) async fn sign_in(
     app: &App,
     req: &Request,
     sid: &str,
-    page_id: &str,
-    pending: &PendingAuthorization,
     username: &str,
     password: &str,
+    expired: fn() -> HttpResponse,
+    render: impl Fn(&Session, Option<&str>, &str) -> HttpResponse,
 ) -> HttpResponse {
     let now = clock::now();
     let outcome = match login::attempt(app, username, password, req.peer.ip(), now).await {
@@ -230,19 +233,19 @@ async fn sign_in(
         }
     };
     let Some(session) = app.sessions.get(sid, now) else {
-        return expired_page();
+        return expired();
     };
     match outcome {
         Outcome::Success => {
             let Some((new_id, signed_in)) = app.sessions.sign_in(sid, username, now) else {
-                return expired_page();
+                return expired();
             };
             let cookie =
                 sessions::set_cookie(&new_id, app.settings.session_ttl_secs, app.secure_cookies);
-            reply::with_cookie(render(pending, &signed_in, page_id, None, ""), &cookie)
+            reply::with_cookie(render(&signed_in, None, ""), &cookie)
         }
-        Outcome::Failure => render(pending, &session, page_id, Some(WRONG), username),
-        Outcome::Locked => render(pending, &session, page_id, Some(LOCKED), username),
+        Outcome::Failure => render(&session, Some(WRONG), username),
+        Outcome::Locked => render(&session, Some(LOCKED), username),
     }
 }
 

@@ -19,10 +19,9 @@ use oauth_proto::flow::drive_async;
 
 use crate::app::App;
 use crate::authorize_page::{
-    busy_page, error_page, form, session_cookie, unavailable_page, LOCKED, WRONG,
+    busy_page, error_page, form, session_cookie, sign_in, unavailable_page, LOCKED,
 };
 use crate::clock;
-use crate::login::{self, Outcome};
 use crate::pages::{self, FormIds};
 use crate::reply::{self, HttpResponse};
 use crate::request::Request;
@@ -215,47 +214,13 @@ async fn page_step(
                 app,
                 req,
                 sid,
-                page_id,
-                &pending,
                 field("username"),
                 field("password"),
+                session_expired_page,
+                |session, error, typed| render(&pending, session, page_id, error, typed),
             )
             .await
         }
-    }
-}
-
-async fn sign_in(
-    app: &App,
-    req: &Request,
-    sid: &str,
-    page_id: &str,
-    pending: &PendingDevice,
-    username: &str,
-    password: &str,
-) -> HttpResponse {
-    let now = clock::now();
-    let outcome = match login::attempt(app, username, password, req.peer.ip(), now).await {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!(error = %e, "store failure during sign-in");
-            return unavailable_page();
-        }
-    };
-    let Some(session) = app.sessions.get(sid, now) else {
-        return session_expired_page();
-    };
-    match outcome {
-        Outcome::Success => {
-            let Some((new_id, signed_in)) = app.sessions.sign_in(sid, username, now) else {
-                return session_expired_page();
-            };
-            let cookie =
-                sessions::set_cookie(&new_id, app.settings.session_ttl_secs, app.secure_cookies);
-            reply::with_cookie(render(pending, &signed_in, page_id, None, ""), &cookie)
-        }
-        Outcome::Failure => render(pending, &session, page_id, Some(WRONG), username),
-        Outcome::Locked => render(pending, &session, page_id, Some(LOCKED), username),
     }
 }
 
