@@ -60,37 +60,15 @@ pub fn login(client_name: &str, ids: FormIds<'_>, error: Option<&str>, username:
 /// The consent view: who asks, where the answer goes, and what for.
 pub fn consent(p: &PendingAuthorization, user: &str, ids: FormIds<'_>) -> String {
     let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "<p class=\"muted\">Signed in as <strong>{}</strong>.</p>",
-        escape(user)
-    );
+    signed_in_as(&mut b, user);
     let _ = writeln!(
         b,
         "<p><strong>{}</strong> (<code>{}</code>) wants access to your account:</p>",
         escape(&p.client_name),
         escape(&p.redirect_host())
     );
-    b.push_str("<ul class=\"scopes\">\n");
-    if p.scope.is_empty() {
-        b.push_str("<li>basic access (no specific scope)</li>\n");
-    }
-    for s in p.scope.tokens() {
-        let _ = writeln!(b, "<li>{}</li>", escape(s));
-    }
-    b.push_str("</ul>\n");
-    let _ = write!(
-        b,
-        "<form method=\"post\" action=\"{action}\">\n{fields}<div class=\"buttons\">\n\
-         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\n\
-         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\n\
-         </div>\n</form>\n\
-         <form method=\"post\" action=\"{action}\" class=\"switch\">\n{fields}\
-         <button type=\"submit\" name=\"switch_user\" value=\"1\" class=\"link\">Not {user}? Sign in as someone else</button>\n</form>\n",
-        action = escape(ids.action),
-        fields = ids.fields(),
-        user = escape(user)
-    );
+    scope_list(&mut b, &p.scope);
+    decision_forms(&mut b, user, ids);
     page("Allow access?", &b)
 }
 
@@ -120,24 +98,13 @@ pub fn device_code(csrf: &str, user_code: &str, error: Option<&str>) -> String {
 /// 8628 §5.4: a remote phishing defence), and what for.
 pub fn device_consent(p: &PendingDevice, user: &str, ids: FormIds<'_>) -> String {
     let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "<p class=\"muted\">Signed in as <strong>{}</strong>.</p>",
-        escape(user)
-    );
+    signed_in_as(&mut b, user);
     let _ = writeln!(
         b,
         "<p>A device using <strong>{}</strong> wants access to your account:</p>",
         escape(&p.client_name)
     );
-    b.push_str("<ul class=\"scopes\">\n");
-    if p.scope.is_empty() {
-        b.push_str("<li>basic access (no specific scope)</li>\n");
-    }
-    for s in p.scope.tokens() {
-        let _ = writeln!(b, "<li>{}</li>", escape(s));
-    }
-    b.push_str("</ul>\n");
+    scope_list(&mut b, &p.scope);
     let _ = writeln!(
         b,
         "<p>Code: <strong class=\"user-code\">{}</strong></p>\n\
@@ -145,6 +112,33 @@ pub fn device_consent(p: &PendingDevice, user: &str, ids: FormIds<'_>) -> String
          matches the one it shows. If someone sent you this code, deny.</p>",
         escape(&p.user_code)
     );
+    decision_forms(&mut b, user, ids);
+    page("Allow this device?", &b)
+}
+
+/// "Signed in as …", at the top of a consent view.
+fn signed_in_as(b: &mut String, user: &str) {
+    let _ = writeln!(
+        b,
+        "<p class=\"muted\">Signed in as <strong>{}</strong>.</p>",
+        escape(user)
+    );
+}
+
+/// The scopes a consent asks for, one per line.
+fn scope_list(b: &mut String, scope: &oauth_proto::scope::Scope) {
+    b.push_str("<ul class=\"scopes\">\n");
+    if scope.is_empty() {
+        b.push_str("<li>basic access (no specific scope)</li>\n");
+    }
+    for s in scope.tokens() {
+        let _ = writeln!(b, "<li>{}</li>", escape(s));
+    }
+    b.push_str("</ul>\n");
+}
+
+/// The Allow / Deny buttons (`decision=approve|deny`) and the switch-user form of a consent view.
+fn decision_forms(b: &mut String, user: &str, ids: FormIds<'_>) {
     let _ = write!(
         b,
         "<form method=\"post\" action=\"{action}\">\n{fields}<div class=\"buttons\">\n\
@@ -157,7 +151,6 @@ pub fn device_consent(p: &PendingDevice, user: &str, ids: FormIds<'_>) -> String
         fields = ids.fields(),
         user = escape(user)
     );
-    page("Allow this device?", &b)
 }
 
 /// A result the person reads, that is not an error (a device approved).
