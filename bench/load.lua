@@ -54,9 +54,10 @@ end
 if mode == "refresh" then
   function response(status, hdrs, body)
     local next_rt = body and body:match('"refresh_token"%s*:%s*"([^"]+)"')
-    if status == 200 and next_rt then
+    if next_rt then
       rt = next_rt
-    else
+    elseif status == 200 then
+      -- a 200 without a new refresh token (non-2xx answers are counted by wrk itself)
       chain_failures = chain_failures + 1
     end
   end

@@ -50,7 +50,7 @@ fi
 
 wait_http() { # url
   for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "server at $1 did not come up" >&2; exit 1
+  echo "server at $1 did not come up:" >&2; cat "$2" >&2; exit 1
 }
 
 stop_server() {
@@ -75,12 +75,11 @@ start_ours() {
   local base="http://127.0.0.1:$OURS_PORT"
   cat > "$WORK/ours.toml" <<TOML
 confidential_registration = "open"
-scopes_supported = ["openid", "email", "mail", "offline_access"]
 TOML
   "$BIN" serve --memory --config "$WORK/ours.toml" --listen "127.0.0.1:$OURS_PORT" --issuer "$base" \
     > "$WORK/ours.log" 2>&1 &
   SERVER_PID=$!
-  wait_http "$base/healthz"
+  wait_http "$base/healthz" "$WORK/ours.log"
   sleep 0.2
   local password
   password="$(sed -n 's/.*created user admin with password \([^ ]*\).*/\1/p' "$WORK/ours.log" | head -1)"
@@ -139,7 +138,7 @@ start_peer() {
   (cd "$HERE/peer" && exec node server.js "$PEER_PORT" "$CONNS" "$WORK/peer-rt.txt") > "$WORK/peer.log" 2>&1 &
   SERVER_PID=$!
   local base="http://127.0.0.1:$PEER_PORT"
-  wait_http "$base/.well-known/openid-configuration"
+  wait_http "$base/.well-known/openid-configuration" "$WORK/peer.log"
   for _ in $(seq 1 100); do [ -s "$WORK/peer-rt.txt" ] && break; sleep 0.1; done
   BASE="$base"
   TOKEN_PATH=/token

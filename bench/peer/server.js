@@ -8,6 +8,7 @@
 // grant would mint them, so that the load measures only the refresh_token grant.
 import { writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
+import MemoryAdapter from './memory-adapter.js';
 
 const port = Number(process.argv[2] || 3000);
 const chains = Number(process.argv[3] || 16);
@@ -41,6 +42,7 @@ const provider = new Provider(issuer, {
     introspection: { enabled: true },
     devInteractions: { enabled: false },
   },
+  adapter: MemoryAdapter,
   rotateRefreshToken: true,
   findAccount: async (ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
 });
