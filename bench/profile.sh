@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Profiles the release oauth-server under one fixed load (cc or introspect) with `perf record -g`,
+# and prints the server's CPU time per request. Usage: bench/profile.sh [cc|introspect]
+# Environment: CARGO_TARGET_DIR, PORT (18181), DURATION (8), CONNS (16), RUST_LOG (server's log level),
+# NO_PERF=1 to measure CPU per request only.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+MODE="${1:-cc}"
+PORT="${PORT:-18181}"
+DURATION="${DURATION:-8}"
+CONNS="${CONNS:-16}"
+BIN="${CARGO_TARGET_DIR:-$HERE/../target}/release/oauth-server"
+OUT="${OUT:-/tmp/oauth-server-perf-$MODE.data}"
+WORK="$(mktemp -d)"
+trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+base="http://127.0.0.1:$PORT"
+printf 'confidential_registration = "open"\n' > "$WORK/c.toml"
+"$BIN" serve --memory --config "$WORK/c.toml" --listen "127.0.0.1:$PORT" --issuer "$base" > "$WORK/log" 2>&1 &
+PID=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.1; done
+reg="$(curl -sf -H 'content-type: application/json' -d '{"grant_types":["client_credentials"],
+  "token_endpoint_auth_method":"client_secret_basic","scope":"mail",
+  "redirect_uris":["https://client.example.com/cb"]}' "$base/register")"
+AUTH="Basic $(printf '%s:%s' "$(jq -r .client_id <<<"$reg")" "$(jq -r .client_secret <<<"$reg")" | base64 -w0)"
+AT="$(curl -sf -H "Authorization: $AUTH" -d 'grant_type=client_credentials&scope=mail' "$base/token" | jq -r .access_token)"
+if [ "$MODE" = cc ]; then P=/token; B="grant_type=client_credentials&scope=mail"; else P=/introspect; B="token=$AT"; fi
+ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+T0="$(ticks)"
+PP=""
+if [ "${NO_PERF:-0}" != 1 ]; then
+  perf record -F 999 -g -p "$PID" -o "$OUT" -- sleep "$DURATION" > /dev/null 2>&1 &
+  PP=$!
+fi
+res="$(BENCH_MODE=fixed BENCH_PATH="$P" BENCH_AUTH="$AUTH" BENCH_BODY="$B" \
+  wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$HERE/load.lua" "$base" | grep '^RESULT')"
+[ -n "$PP" ] && wait "$PP" || true
+T1="$(ticks)"
+echo "$res"
+reqs="$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$res")"
+awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
+  'BEGIN { printf "server CPU %.2f s, %.1f us per request\n", t / hz, t / hz / n * 1e6 }'
+[ -n "$PP" ] && echo "profile: perf report -i $OUT --no-children --sort dso,symbol"

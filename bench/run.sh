@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Load benchmark: the release oauth-server against node-oidc-provider (the peer), one after the
+# other on this machine (never at the same time, so each gets all of the machine's cores), for
+#   cc          client_credentials token requests (confidential client, client_secret_basic)
+#   introspect  introspection of a client_credentials access token (same client, Basic auth)
+#   refresh     refresh-token rotation (public client; every request spends the chain's current
+#               refresh token and gets the next one; one chain per connection)
+# with wrk at $CONNS connections for $DURATION each, $RUNS rounds; the table shows medians.
+#
+# Environment: RUNS (3), DURATION (10s), CONNS (16), OURS_PORT (18080), PEER_PORT (13000),
+# CARGO_TARGET_DIR (default: the workspace's target/), SKIP_BUILD=1 to use an existing binary.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+RUNS="${RUNS:-3}"
+DURATION="${DURATION:-10s}"
+CONNS="${CONNS:-16}"
+OURS_PORT="${OURS_PORT:-18080}"
+PEER_PORT="${PEER_PORT:-13000}"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/release/oauth-server"
+WORK="$(mktemp -d)"
+RESULTS="$WORK/results.txt"
+SERVER_PID=""
+
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { echo "[bench] $*" >&2; }
+
+# --- what we need ---------------------------------------------------------------------------
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  log "building oauth-server (release)"
+  (cd "$ROOT" && cargo build --release -p oauth-server >&2)
+fi
+[ -x "$BIN" ] || { echo "no $BIN (set CARGO_TARGET_DIR?)" >&2; exit 1; }
+if ! command -v wrk >/dev/null; then
+  log "installing wrk"
+  apt-get update >&2 && apt-get install -y wrk >&2
+fi
+for tool in curl jq node npm; do command -v "$tool" >/dev/null || { echo "need $tool" >&2; exit 1; }; done
+if [ ! -d "$HERE/peer/node_modules/oidc-provider" ]; then
+  log "installing the peer (npm ci)"
+  (cd "$HERE/peer" && npm ci --no-audit --no-fund >&2)
+fi
+
+wait_http() { # url
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "server at $1 did not come up:" >&2; cat "$2" >&2; exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+
+# Value of hidden form field $2 in HTML file $1.
+hidden() { grep -o "name=\"$2\" value=\"[^\"]*\"" "$1" | head -1 | sed 's/.*value="//; s/"$//'; }
+# The oauth_session cookie set in headers file $1.
+session() { grep -i '^set-cookie: oauth_session=' "$1" | head -1 | sed 's/^[^=]*=//; s/;.*//' | tr -d '\r'; }
+
+# --- oauth-server -----------------------------------------------------------------------------
+VERIFIER="dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+CHALLENGE="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+PUB_REDIRECT="http://127.0.0.1:4711/cb"
+
+start_ours() {
+  local base="http://127.0.0.1:$OURS_PORT"
+  cat > "$WORK/ours.toml" <<TOML
+confidential_registration = "open"
+TOML
+  "$BIN" serve --memory --config "$WORK/ours.toml" --listen "127.0.0.1:$OURS_PORT" --issuer "$base" \
+    > "$WORK/ours.log" 2>&1 &
+  SERVER_PID=$!
+  wait_http "$base/healthz" "$WORK/ours.log"
+  sleep 0.2
+  local password
+  password="$(sed -n 's/.*created user admin with password \([^ ]*\).*/\1/p' "$WORK/ours.log" | head -1)"
+  [ -n "$password" ] || { cat "$WORK/ours.log" >&2; echo "no admin password printed" >&2; exit 1; }
+
+  # Confidential client for client_credentials and introspection.
+  local reg
+  reg="$(curl -sf -H 'content-type: application/json' -d '{
+      "client_name": "bench confidential",
+      "grant_types": ["client_credentials", "refresh_token", "authorization_code"],
+      "response_types": ["code"],
+      "token_endpoint_auth_method": "client_secret_basic",
+      "redirect_uris": ["https://client.example.com/cb"],
+      "scope": "mail"}' "$base/register")"
+  CONF_ID="$(jq -r .client_id <<<"$reg")"
+  CONF_SECRET="$(jq -r .client_secret <<<"$reg")"
+  # Public client for refresh rotation.
+  reg="$(curl -sf -H 'content-type: application/json' -d '{
+      "client_name": "bench public",
+      "grant_types": ["authorization_code", "refresh_token"],
+      "response_types": ["code"],
+      "token_endpoint_auth_method": "none",
+      "redirect_uris": ["'"$PUB_REDIRECT"'"],
+      "scope": "mail offline_access"}' "$base/register")"
+  PUB_ID="$(jq -r .client_id <<<"$reg")"
+
+  # One authorization code flow per refresh chain, through the login and consent pages.
+  : > "$WORK/ours-rt.txt"
+  local i code cookie q h="$WORK/h.txt" b="$WORK/b.html"
+  for i in $(seq 1 "$CONNS"); do
+    q="response_type=code&client_id=$PUB_ID&redirect_uri=$(jq -rn --arg u "$PUB_REDIRECT" '$u|@uri')&state=s$i&scope=mail+offline_access&code_challenge=$CHALLENGE&code_challenge_method=S256"
+    curl -sf -D "$h" -o "$b" "$base/authorize?$q"
+    cookie="$(session "$h")"
+    curl -sf -D "$h" -o "$b" -b "oauth_session=$cookie" \
+      --data-urlencode "csrf=$(hidden "$b" csrf)" --data-urlencode "page=$(hidden "$b" page)" \
+      --data-urlencode "username=admin" --data-urlencode "password=$password" "$base/authorize"
+    cookie="$(session "$h")"
+    curl -s -D "$h" -o "$b" -b "oauth_session=$cookie" \
+      --data-urlencode "csrf=$(hidden "$b" csrf)" --data-urlencode "page=$(hidden "$b" page)" \
+      --data-urlencode "decision=approve" "$base/authorize"
+    code="$(grep -i '^location:' "$h" | sed 's/.*[?&]code=\([^&]*\).*/\1/' | tr -d '\r')"
+    [ -n "$code" ] || { cat "$h" "$b" >&2; echo "no code" >&2; exit 1; }
+    curl -sf -d "grant_type=authorization_code&code=$code&client_id=$PUB_ID&code_verifier=$VERIFIER" \
+      --data-urlencode "redirect_uri=$PUB_REDIRECT" "$base/token" | jq -er .refresh_token >> "$WORK/ours-rt.txt"
+  done
+
+  BASE="$base"
+  TOKEN_PATH=/token
+  INTROSPECT_PATH=/introspect
+  AUTH="$(basic "$CONF_ID" "$CONF_SECRET")"
+  RT_FILE="$WORK/ours-rt.txt"
+}
+
+# --- node-oidc-provider -------------------------------------------------------------------------
+start_peer() {
+  (cd "$HERE/peer" && exec node server.js "$PEER_PORT" "$CONNS" "$WORK/peer-rt.txt") > "$WORK/peer.log" 2>&1 &
+  SERVER_PID=$!
+  local base="http://127.0.0.1:$PEER_PORT"
+  wait_http "$base/.well-known/openid-configuration" "$WORK/peer.log"
+  for _ in $(seq 1 100); do [ -s "$WORK/peer-rt.txt" ] && break; sleep 0.1; done
+  BASE="$base"
+  TOKEN_PATH=/token
+  INTROSPECT_PATH=/token/introspection
+  CONF_ID=bench-confidential
+  PUB_ID=bench-public
+  AUTH="$(basic bench-confidential bench-confidential-secret-0123456789abcdef)"
+  RT_FILE="$WORK/peer-rt.txt"
+}
+
+# --- loads --------------------------------------------------------------------------------------
+run_wrk() { # name server threads
+  local out
+  out="$(wrk -t"$3" -c"$CONNS" -d"$DURATION" -s "$HERE/load.lua" "$BASE" 2>&1)"
+  local line
+  line="$(grep '^RESULT' <<<"$out" || true)"
+  [ -n "$line" ] || { echo "$out" >&2; echo "wrk gave no result" >&2; exit 1; }
+  log "$2 $1: $line"
+  echo "$1 $2 $line" >> "$RESULTS"
+}
+
+run_loads() { # server
+  local at
+  at="$(curl -sf -H "Authorization: $AUTH" -d 'grant_type=client_credentials&scope=mail' "$BASE$TOKEN_PATH" | jq -er .access_token)"
+  local active
+  active="$(curl -sf -H "Authorization: $AUTH" --data-urlencode "token=$at" "$BASE$INTROSPECT_PATH" | jq -r .active)"
+  [ "$active" = true ] || { echo "$1: introspection of a fresh token is not active" >&2; exit 1; }
+  local t=2; [ "$CONNS" -lt 2 ] && t=1
+  BENCH_MODE=fixed BENCH_PATH="$TOKEN_PATH" BENCH_AUTH="$AUTH" \
+    BENCH_BODY="grant_type=client_credentials&scope=mail" run_wrk cc "$1" "$t"
+  BENCH_MODE=fixed BENCH_PATH="$INTROSPECT_PATH" BENCH_AUTH="$AUTH" \
+    BENCH_BODY="token=$at" run_wrk introspect "$1" "$t"
+  BENCH_MODE=refresh BENCH_PATH="$TOKEN_PATH" BENCH_AUTH="" BENCH_RT_FILE="$RT_FILE" \
+    BENCH_CLIENT_ID="$PUB_ID" run_wrk refresh "$1" "$CONNS"
+}
+
+log "$RUNS rounds, $CONNS connections, $DURATION per load; servers run one at a time on $(nproc) cores"
+for r in $(seq 1 "$RUNS"); do
+  log "round $r: oauth-server"
+  start_ours; run_loads oauth-server; stop_server
+  log "round $r: oidc-provider"
+  start_peer; run_loads oidc-provider; stop_server
+done
+
+# --- table --------------------------------------------------------------------------------------
+echo
+echo "Raw results (one line per run):"
+cat "$RESULTS"
+echo
+awk '
+  function median(arr, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j+1] = arr[j]; arr[j+1] = t }
+    return (n % 2) ? arr[(n+1)/2] : (arr[n/2] + arr[n/2+1]) / 2
+  }
+  {
+    k = $1 SUBSEP $2; n[k]++
+    for (f = 3; f <= NF; f++) { split($f, kv, "="); v[kv[1], k, n[k]] = kv[2] }
+  }
+  END {
+    printf "| workload | server | rps | p50 ms | p99 ms | errors | rps ratio (ours/peer) |\n"
+    printf "|---|---|---:|---:|---:|---:|---:|\n"
+    split("cc introspect refresh", wl, " "); split("oauth-server oidc-provider", sv, " ")
+    for (w = 1; w <= 3; w++) {
+      for (s = 1; s <= 2; s++) {
+        k = wl[w] SUBSEP sv[s]; m = n[k]
+        if (!m) continue
+        delete a; for (i = 1; i <= m; i++) a[i] = v["rps", k, i]; rps[s] = median(a, m)
+        delete a; for (i = 1; i <= m; i++) a[i] = v["p50_ms", k, i]; p50 = median(a, m)
+        delete a; for (i = 1; i <= m; i++) a[i] = v["p99_ms", k, i]; p99 = median(a, m)
+        err = 0; for (i = 1; i <= m; i++) err += v["errors", k, i] + v["chain_failures", k, i]
+        row[s] = sprintf("| %s | %s | %.0f | %.2f | %.2f | %d |", wl[w], sv[s], rps[s], p50, p99, err)
+      }
+      ratio = (rps[2] > 0) ? sprintf("%.1fx", rps[1] / rps[2]) : "-"
+      printf "%s %s |\n", row[1], ratio
+      printf "%s |\n", row[2]
+    }
+  }' "$RESULTS"
