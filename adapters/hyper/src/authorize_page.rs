@@ -249,26 +249,69 @@ pub(crate) async fn sign_in(
     }
 }
 
+/// A decision a signed-in user made on a consent page.
+pub(crate) struct Decision<'a> {
+    /// Who decided.
+    pub user: &'a str,
+    /// Allow (true) or deny.
+    pub approve: bool,
+    /// The request decided on, taken from the session (it cannot be decided twice).
+    pub pending: Pending,
+}
+
+/// The checks every consent decision passes first: the session is signed in, the decision is
+/// `approve` or `deny`, and the page belongs to this session and is taken (used once).
+pub(crate) fn decision<'a>(
+    app: &App,
+    sid: &str,
+    session: &'a Session,
+    page_id: &str,
+    decision: &str,
+    expired: fn() -> HttpResponse,
+) -> Result<Decision<'a>, Box<HttpResponse>> {
+    let Some(user) = session.user.as_deref() else {
+        return Err(Box::new(error_page(
+            403,
+            "Not signed in",
+            "Sign in before deciding.",
+        )));
+    };
+    let approve = match decision {
+        "approve" => true,
+        "deny" => false,
+        _ => {
+            return Err(Box::new(error_page(
+                400,
+                "Invalid form",
+                "Choose Allow or Deny.",
+            )))
+        }
+    };
+    match app.sessions.take_page(page_id, sid, clock::now()) {
+        Some(page) => Ok(Decision {
+            user,
+            approve,
+            pending: page.pending,
+        }),
+        None => Err(Box::new(expired())),
+    }
+}
+
 async fn decide(
     app: &App,
     sid: &str,
     session: &Session,
     page_id: &str,
-    decision: &str,
+    decision_value: &str,
 ) -> HttpResponse {
-    let Some(user) = session.user.as_deref() else {
-        return error_page(403, "Not signed in", "Sign in before deciding.");
+    let d = match decision(app, sid, session, page_id, decision_value, expired_page) {
+        Ok(d) => d,
+        Err(resp) => return *resp,
     };
-    if decision != "approve" && decision != "deny" {
-        return error_page(400, "Invalid form", "Choose Allow or Deny.");
-    }
-    let Some(Pending::Authorization { pending, query }) = app
-        .sessions
-        .take_page(page_id, sid, clock::now())
-        .map(|p| p.pending)
-    else {
+    let Pending::Authorization { pending, query } = d.pending else {
         return expired_page();
     };
+    let user = d.user;
     // Re-validate: the client or its redirect URIs may have changed since the page was shown.
     let pending = match run_authorize(app, &query).await {
         None => return unavailable_page(),
@@ -285,7 +328,7 @@ async fn decide(
             )
         }
     };
-    if decision == "deny" {
+    if !d.approve {
         return reply::from_engine(app.engine.deny(&pending));
     }
     let flow = match app.engine.approve(pending, user, clock::now()) {

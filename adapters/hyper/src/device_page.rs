@@ -19,7 +19,7 @@ use oauth_proto::flow::drive_async;
 
 use crate::app::App;
 use crate::authorize_page::{
-    busy_page, error_page, form, session_cookie, sign_in, unavailable_page, LOCKED,
+    busy_page, decision, error_page, form, session_cookie, sign_in, unavailable_page, LOCKED,
 };
 use crate::clock;
 use crate::pages::{self, FormIds};
@@ -229,22 +229,25 @@ async fn decide(
     sid: &str,
     session: &Session,
     page_id: &str,
-    decision: &str,
+    decision_value: &str,
 ) -> HttpResponse {
-    let Some(user) = session.user.as_deref() else {
-        return error_page(403, "Not signed in", "Sign in before deciding.");
+    let d = match decision(
+        app,
+        sid,
+        session,
+        page_id,
+        decision_value,
+        session_expired_page,
+    ) {
+        Ok(d) => d,
+        Err(resp) => return *resp,
     };
-    if decision != "approve" && decision != "deny" {
-        return error_page(400, "Invalid form", "Choose Allow or Deny.");
-    }
-    let now = clock::now();
-    let Some(Pending::Device(pending)) =
-        app.sessions.take_page(page_id, sid, now).map(|p| p.pending)
-    else {
+    let Pending::Device(pending) = d.pending else {
         return session_expired_page();
     };
-    let flow = if decision == "approve" {
-        match app.engine.device_approve(pending, user, now) {
+    let now = clock::now();
+    let flow = if d.approve {
+        match app.engine.device_approve(pending, d.user, now) {
             Ok(f) => f,
             Err(e) => return error_page(400, "This request cannot be completed", &e.description),
         }

@@ -27,22 +27,39 @@ pub const MAX_FAILURES: u32 = 10;
 /// The counting window.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// In-memory failure counts per lockout key.
+/// In-memory failure counts per lockout key, with the time each key's window started.
+///
+/// Expired keys are pruned when the map has doubled since the last prune, so each failure costs
+/// O(1) amortized however many identities an attacker claims.
 #[derive(Default)]
-struct Failures(Mutex<HashMap<String, (u32, Instant)>>);
+struct Failures(Mutex<FailureMap>);
+
+#[derive(Default)]
+struct FailureMap {
+    counts: HashMap<String, (u32, Instant)>,
+    prune_at: usize,
+}
 
 impl Failures {
     fn record(&self, key: &str) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        map.retain(|_, (_, start)| now.duration_since(*start) < WINDOW);
-        let entry = map.entry(key.to_owned()).or_insert((0, now));
+        if map.counts.len() >= map.prune_at {
+            map.counts
+                .retain(|_, (_, start)| now.duration_since(*start) < WINDOW);
+            map.prune_at = (map.counts.len() * 2).max(1024);
+        }
+        let entry = map.counts.entry(key.to_owned()).or_insert((0, now));
+        if now.duration_since(entry.1) >= WINDOW {
+            *entry = (0, now);
+        }
         entry.0 = entry.0.saturating_add(1);
     }
 
     fn locked(&self, key: &str) -> bool {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
+        map.counts
+            .get(key)
             .is_some_and(|(n, start)| *n >= MAX_FAILURES && start.elapsed() < WINDOW)
     }
 }
@@ -154,5 +171,32 @@ mod tests {
         f.record("sasl:alice");
         assert!(f.locked("sasl:alice"));
         assert!(!f.locked("sasl:bob"));
+    }
+
+    #[test]
+    fn an_expired_window_starts_counting_again() {
+        let f = Failures::default();
+        let long_ago = Instant::now() - WINDOW - Duration::from_secs(1);
+        f.0.lock()
+            .unwrap()
+            .counts
+            .insert("sasl:alice".into(), (MAX_FAILURES, long_ago));
+        assert!(!f.locked("sasl:alice"), "an expired window locks nothing");
+        f.record("sasl:alice");
+        assert_eq!(f.0.lock().unwrap().counts["sasl:alice"].0, 1);
+    }
+
+    #[test]
+    fn many_claimed_identities_are_pruned_in_amortized_batches() {
+        let f = Failures::default();
+        for i in 0..5000 {
+            f.record(&format!("sasl:user{i}"));
+        }
+        let map = f.0.lock().unwrap();
+        assert_eq!(map.counts.len(), 5000, "nothing expired yet");
+        assert!(
+            map.prune_at > 5000 / 2,
+            "prune threshold grows with the live set"
+        );
     }
 }
