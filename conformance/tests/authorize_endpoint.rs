@@ -282,6 +282,32 @@ fn f57_confidential_client_needs_pkce_by_default_and_by_policy_not() {
 }
 
 #[test]
+fn f57_a_per_client_flag_requires_pkce_when_the_default_is_relaxed() {
+    let mut h = Harness::new(Config {
+        require_pkce_for_confidential: false,
+        ..Config::default()
+    });
+    h.confidential_client();
+    h.add_client(
+        "strict",
+        ClientKind::Confidential,
+        &["https://strict.example.com/cb"],
+        &[GrantType::AuthorizationCode],
+        "mail",
+    );
+    let mut strict = h.client("strict").expect("stored");
+    strict.require_pkce = true;
+    h.apply(vec![oauth_proto::store::Effect::PutClient(strict)]);
+    let (loc, q) = redirected(h.authorize("response_type=code&client_id=strict&state=s"));
+    assert!(loc.starts_with("https://strict.example.com/cb?"), "{loc}");
+    assert_eq!(param(&q, "error"), Some("invalid_request"));
+    assert_eq!(param(&q, "state"), Some("s"));
+    h.pending(&format!("response_type=code&client_id=strict&{PKCE}"));
+    // The relaxed default still applies to the client without the flag.
+    h.pending("response_type=code&client_id=web");
+}
+
+#[test]
 fn f58_f59_f60_methods_and_syntax() {
     let mut h = harness();
     let c = CHALLENGE;

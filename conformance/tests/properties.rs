@@ -179,6 +179,25 @@ fn issued_tokens_validate_until_expiry_and_never_after() {
 }
 
 #[test]
+fn h78_access_tokens_for_any_claims_are_b64tokens() {
+    fn prop(subject: String, client: String, scope: Vec<String>, iat: u32, ttl: u16) -> TestResult {
+        let Some(c) = claims(subject, client, scope, iat, ttl, 0) else {
+            return TestResult::discard();
+        };
+        let token = access_token::issue(&test_keys(), &c).unwrap();
+        // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+        let body = token.trim_end_matches('=');
+        TestResult::from_bool(
+            !body.is_empty()
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)),
+        )
+    }
+    qc().quickcheck(prop as fn(String, String, Vec<String>, u32, u16) -> TestResult);
+}
+
+#[test]
 fn any_single_byte_change_to_a_token_makes_it_invalid() {
     fn prop(subject: String, scope: Vec<String>, pos: usize, byte: u8) -> TestResult {
         let Some(c) = claims(subject, "client".into(), scope, 1000, 100, 0) else {

@@ -3,6 +3,7 @@
 use conformance::*;
 use oauth_proto::access_token::TokenError;
 use oauth_proto::client::{ClientKind, GrantType};
+use oauth_proto::config::Config;
 use oauth_proto::response::Response;
 use oauth_proto::secret::Secret;
 
@@ -181,6 +182,75 @@ fn i91_refresh_tokens_expire() {
     let (mut h, s, _, rt) = web_grant();
     h.now += 30 * 86400;
     assert_eq!(err(&refresh(&mut h, &s, &rt, "")), "invalid_grant");
+}
+
+#[test]
+fn i89_a_refresh_token_is_an_opaque_reference_and_a_tampered_one_is_invalid_grant() {
+    let (mut h, s, _, rt) = web_grant();
+    let flip = |i: usize| {
+        let mut b = rt.clone().into_bytes();
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).unwrap()
+    };
+    for tampered in [
+        flip(0),
+        flip(rt.len() / 2),
+        flip(rt.len() - 1),
+        format!("{rt}A"),
+        rt[..rt.len() - 1].to_owned(),
+    ] {
+        let r = refresh(&mut h, &s, &tampered, "");
+        assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    }
+    // Nothing was revoked by the attempts.
+    let r = refresh(&mut h, &s, &rt, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn i91_refresh_tokens_expire_after_a_configured_idle_period() {
+    let day = 86400;
+    let mut h = Harness::new(Config {
+        refresh_token_ttl_secs: day,
+        refresh_renewal_threshold_secs: day / 2,
+        ..Config::default()
+    });
+    h.public_client();
+    let s = h.confidential_client();
+    let code = h.code_for(&format!("response_type=code&client_id=app&code_challenge={CHALLENGE}&code_challenge_method=S256"), "bob");
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id=app&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    let mut public_rt = json(&r)["refresh_token"].as_str().unwrap().to_owned();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier={VERIFIER}"), Some(&basic("web", s.expose())));
+    let mut web_rt = json(&r)["refresh_token"].as_str().unwrap().to_owned();
+    // Used every 20 hours for a week, both stay alive well past one period.
+    for _ in 0..9 {
+        h.now += 20 * 3600;
+        let r = h.token(
+            &format!("grant_type=refresh_token&refresh_token={public_rt}&client_id=app"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        public_rt = json(&r)["refresh_token"].as_str().unwrap().to_owned();
+        let r = refresh(&mut h, &s, &web_rt, "");
+        assert_eq!(r.status, 200, "{}", r.body);
+        if let Some(new) = json(&r)["refresh_token"].as_str() {
+            web_rt = new.to_owned();
+        }
+    }
+    // Then idle for one period: both are gone.
+    h.now += day;
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={public_rt}&client_id=app"),
+        None,
+    );
+    assert_eq!(err(&r), "invalid_grant");
+    assert_eq!(err(&refresh(&mut h, &s, &web_rt, "")), "invalid_grant");
 }
 
 #[test]

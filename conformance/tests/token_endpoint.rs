@@ -1,10 +1,18 @@
 //! Checklist sections A (framing), B (client authentication), E/F/G (code redemption), H (token
 //! response), J (other grants) at the token endpoint.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use conformance::surface::json_request;
 use conformance::*;
 use oauth_proto::access_token::TokenError;
+use oauth_proto::authorize::AuthorizeOutcome;
 use oauth_proto::client::{ClientKind, GrantType};
+use oauth_proto::config::{Config, RegistrationPolicy};
+use oauth_proto::flow::{drive, Flow, Procedure};
 use oauth_proto::http::HttpRequest;
+use oauth_proto::pkce::{self, PkceMethod};
+use oauth_proto::random::{CounterRandom, Random};
 use oauth_proto::response::Response;
 use oauth_proto::secret::Secret;
 
@@ -191,6 +199,165 @@ fn e52_codes_and_tokens_carry_at_least_256_bits() {
     assert!(json(&r)["refresh_token"].as_str().unwrap().len() >= 43);
 }
 
+/// Runs `flow` with a counter RNG seeded `seed`, recording every draw the engine makes.
+fn with_draws<P: Procedure>(h: &Harness, flow: Flow<P>, seed: u64) -> (P::Output, Vec<Vec<u8>>) {
+    let mut source = CounterRandom::new(seed);
+    let mut draws = Vec::new();
+    let mut recording = |dest: &mut [u8]| {
+        source.fill(dest);
+        draws.push(dest.to_vec());
+    };
+    let out = drive(flow, &h.store, &mut recording).expect("memory store never fails");
+    (out, draws)
+}
+
+/// Whether `value` is exactly one whole 256-bit draw of the injected randomness, base64url encoded.
+#[track_caller]
+fn assert_whole_draw(what: &str, value: &str, draws: &[Vec<u8>]) {
+    let raw = URL_SAFE_NO_PAD
+        .decode(value)
+        .unwrap_or_else(|e| panic!("{what} is not base64url: {e}"));
+    assert_eq!(raw.len(), 32, "{what} carries 256 bits");
+    assert!(
+        draws.contains(&raw),
+        "{what} is one draw of the injected RNG, nothing derived: {draws:?}"
+    );
+}
+
+#[test]
+fn e52_every_credential_is_a_whole_256_bit_draw_of_the_injected_rng() {
+    let mut h = Harness::new(Config {
+        confidential_registration: RegistrationPolicy::Open,
+        ..Config::default()
+    });
+    let s = h.confidential_client();
+    h.device_client();
+    // Authorization code.
+    let pending = h.pending(WEB_QUERY);
+    let flow = h.engine.approve(pending, "alice", h.now).unwrap();
+    let (r, draws) = with_draws(&h, flow, 100);
+    let code = location_param(&r, "code").unwrap();
+    assert_whole_draw("the code", &code, &draws);
+    // Refresh token.
+    let flow = h.engine.token(
+        HttpRequest::form_post(redeem_body(&code)).with_authorization(basic("web", s.expose())),
+        h.now,
+    );
+    let (r, draws) = with_draws(&h, flow, 200);
+    let refresh = json(&r)["refresh_token"].as_str().unwrap().to_owned();
+    assert_whole_draw("the refresh token", &refresh, &draws);
+    // Device code.
+    let flow = h
+        .engine
+        .device_authorization(HttpRequest::form_post("client_id=tv&scope=mail"), h.now);
+    let (r, draws) = with_draws(&h, flow, 300);
+    let device_code = json(&r)["device_code"].as_str().unwrap().to_owned();
+    assert_whole_draw("the device code", &device_code, &draws);
+    // Client secret and registration access token.
+    let flow = h.engine.register(
+        json_request(
+            "POST",
+            r#"{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post","scope":"mail"}"#,
+            None,
+        ),
+        h.now,
+    );
+    let (r, draws) = with_draws(&h, flow, 400);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let j = json(&r);
+    assert_whole_draw(
+        "the client secret",
+        j["client_secret"].as_str().unwrap(),
+        &draws,
+    );
+    assert_whole_draw(
+        "the registration access token",
+        j["registration_access_token"].as_str().unwrap(),
+        &draws,
+    );
+}
+
+#[test]
+fn e51_code_carries_its_client_subject_and_scope() {
+    let (mut h, s) = setup();
+    let code = h.code_for(&format!("{WEB_QUERY}&scope=mail"), "alice");
+    // A scope sent with the token request cannot widen what the code was issued for.
+    let r = h.token(
+        &format!("{}&scope=mail+offline_access", redeem_body(&code)),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = json(&r);
+    assert_eq!(j["scope"], "mail");
+    let claims = h.validate(j["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(claims.subject, "alice");
+    assert_eq!(claims.client_id, "web");
+    assert_eq!(claims.scope.to_string(), "mail");
+    // The refresh token belongs to the same grant: it cannot reach beyond the code's scope either.
+    let rt = j["refresh_token"].as_str().unwrap();
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={rt}&scope=offline_access"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_scope");
+}
+
+#[test]
+fn e53_the_code_is_independent_of_the_challenge_and_no_response_carries_it() {
+    // Same seed, same subject, two different challenges: the same code, so the code cannot
+    // carry anything about the challenge.
+    let other_verifier = "3641a2d12d66101249cdf7a79c000c1f8c05d2aafcf14bf146497bed";
+    let other_challenge = oauth_proto::pkce::s256_challenge(other_verifier);
+    let mut codes = Vec::new();
+    for challenge in [CHALLENGE, other_challenge.as_str()] {
+        let (mut h, s) = setup();
+        let query = WEB_QUERY.replace(CHALLENGE, challenge);
+        let pending = h.pending(&query);
+        let redirect = h.approve(pending, "alice");
+        let location = redirect.header("location").unwrap().to_owned();
+        assert!(!location.contains(challenge), "{location}");
+        let code = location_param(&redirect, "code").unwrap();
+        let verifier = if challenge == CHALLENGE {
+            VERIFIER
+        } else {
+            other_verifier
+        };
+        let r = h.token(
+            &format!(
+                "grant_type=authorization_code&code={code}&{WEB_REDIRECT}&code_verifier={verifier}"
+            ),
+            Some(&basic("web", s.expose())),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(!r.body.contains(challenge), "{}", r.body);
+        codes.push(code);
+    }
+    assert_eq!(codes[0], codes[1]);
+}
+
+#[test]
+fn e54_a_code_is_an_opaque_reference_and_a_tampered_one_is_invalid_grant() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let mut bytes = code.clone().into_bytes();
+    for i in [0, bytes.len() / 2, bytes.len() - 1] {
+        let saved = bytes[i];
+        bytes[i] = if saved == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes.clone()).unwrap();
+        let r = h.token(&redeem_body(&tampered), Some(&basic("web", s.expose())));
+        assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+        bytes[i] = saved;
+    }
+    // Appending or truncating is no better.
+    for tampered in [format!("{code}A"), code[..code.len() - 1].to_owned()] {
+        let r = h.token(&redeem_body(&tampered), Some(&basic("web", s.expose())));
+        assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    }
+    // The attempts did not burn the real code.
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 #[test]
 fn e53_code_reveals_nothing_of_the_challenge() {
     let (mut h, _) = setup();
@@ -247,7 +414,11 @@ fn g67_unknown_or_malformed_code() {
     let (mut h, s) = setup();
     for code in ["nope", "%00", "a%20b"] {
         let r = h.token(&redeem_body(code), Some(&basic("web", s.expose())));
-        assert_eq!(err(&r), "invalid_grant", "{code}");
+        assert_eq!(
+            (r.status, err(&r).as_str()),
+            (400, "invalid_grant"),
+            "{code}"
+        );
     }
     let r = h.token(
         &format!("grant_type=authorization_code&{WEB_REDIRECT}&code_verifier={VERIFIER}"),
@@ -314,6 +485,138 @@ fn g71_g72_replay_revokes_only_when_it_comes_from_the_owner_with_the_verifier() 
     assert_eq!(err(&r), "invalid_grant");
     assert!(h.validate(&access).is_ok());
     // Replay by the owner with the right verifier: everything from the code is revoked.
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+    assert_eq!(h.validate(&access), Err(TokenError::Revoked));
+}
+
+#[test]
+fn f65_padded_or_standard_alphabet_challenge_never_matches() {
+    let (mut h, _) = setup();
+    let padded = format!("{CHALLENGE}=");
+    let standard = CHALLENGE.replace('-', "+").replace('_', "/");
+    assert_ne!(
+        standard, CHALLENGE,
+        "the vector has a character that differs"
+    );
+    assert!(pkce::verify(PkceMethod::S256, CHALLENGE, VERIFIER));
+    for challenge in [&padded, &standard] {
+        assert!(
+            !pkce::verify(PkceMethod::S256, challenge, VERIFIER),
+            "{challenge}"
+        );
+        // The authorization endpoint does not even record such a challenge.
+        let enc = serde_urlencoded::to_string([("code_challenge", challenge.as_str())]).unwrap();
+        let query = WEB_QUERY.replace(&format!("code_challenge={CHALLENGE}"), &enc);
+        match h.authorize(&query) {
+            AuthorizeOutcome::Redirect(r) => assert_eq!(
+                location_param(&r, "error").as_deref(),
+                Some("invalid_request"),
+                "{challenge}"
+            ),
+            other => panic!("expected an error redirect for {challenge}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn g69_a_public_client_names_itself_and_must_be_the_codes_client() {
+    let (mut h, _) = setup();
+    h.add_client(
+        "app2",
+        ClientKind::Public,
+        &["http://127.0.0.1/cb"],
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        "mail offline_access",
+    );
+    let query = format!(
+        "response_type=code&client_id=app&code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let code = h.code_for(&query, "alice");
+    // Without client_id nobody is identified: invalid_request, and the code is not spent.
+    let r = h.token(
+        &format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}"),
+        None,
+    );
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_request"));
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id=app&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Another public client presenting app's code, even with the right verifier.
+    let code = h.code_for(&query, "alice");
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id=app2&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert!(json(&r).get("access_token").is_none());
+}
+
+#[test]
+fn g71_replay_revokes_the_access_token_of_a_client_without_refresh_tokens() {
+    let (mut h, _) = setup();
+    let s = h
+        .add_client(
+            "norefresh",
+            ClientKind::Confidential,
+            &["https://client.example.com/cb"],
+            &[GrantType::AuthorizationCode],
+            "mail",
+        )
+        .unwrap();
+    let code = h.code_for(
+        &WEB_QUERY.replace("client_id=web", "client_id=norefresh"),
+        "alice",
+    );
+    let auth = basic("norefresh", s.expose());
+    let r = h.token(&redeem_body(&code), Some(&auth));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let access = json(&r)["access_token"].as_str().unwrap().to_owned();
+    assert!(h.validate(&access).is_ok());
+    h.now += 1;
+    let r = h.token(&redeem_body(&code), Some(&auth));
+    assert_eq!(err(&r), "invalid_grant");
+    assert_eq!(h.validate(&access), Err(TokenError::Revoked));
+}
+
+#[test]
+fn g72_replays_failing_client_auth_or_from_another_client_revoke_nothing() {
+    let (mut h, s) = setup();
+    let other = h
+        .add_client(
+            "other",
+            ClientKind::Confidential,
+            &["https://client.example.com/cb"],
+            &[GrantType::AuthorizationCode],
+            "mail",
+        )
+        .unwrap();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    let access = json(&r)["access_token"].as_str().unwrap().to_owned();
+    h.now += 1;
+    // The owner's id with a wrong secret: client authentication fails first.
+    let r = h.token(&redeem_body(&code), Some(&basic("web", "wrong")));
+    assert_eq!((r.status, err(&r).as_str()), (401, "invalid_client"));
+    assert!(h.validate(&access).is_ok());
+    // Another, authenticated client with the right verifier.
+    let r = h.token(&redeem_body(&code), Some(&basic("other", other.expose())));
+    assert_eq!(err(&r), "invalid_grant");
+    assert!(h.validate(&access).is_ok());
+    // The owner without the verifier.
+    let r = h.token(
+        &format!("grant_type=authorization_code&code={code}&{WEB_REDIRECT}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(err(&r), "invalid_grant");
+    assert!(h.validate(&access).is_ok());
+    // Control: the owner with the verifier does revoke.
     let r = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
     assert_eq!(err(&r), "invalid_grant");
     assert_eq!(h.validate(&access), Err(TokenError::Revoked));
