@@ -262,3 +262,62 @@ fn purge_removes_expired_state() {
     assert!(stats.removed >= 3, "code, grant, refresh token: {stats:?}");
     assert_eq!(h.store.read().len(), before - stats.removed as usize);
 }
+
+#[test]
+fn i88_a_code_approved_while_the_credentials_change_is_refused() {
+    use oauth_proto::flow::Step;
+    use oauth_proto::store::Store;
+    let mut h = Harness::default();
+    let s = h.confidential_client();
+    let pending = h.pending(WEB_QUERY);
+    let mut flow = h
+        .engine
+        .approve(pending, "alice", h.now)
+        .expect("valid subject");
+    // The race: the password change lands after the approval read the credential version and
+    // before its code is stored, so the code outlives the revocation that deletes codes.
+    let response = loop {
+        match flow.step(&mut h.rng) {
+            Step::Op(op) => flow.answer(h.store.execute(op).expect("memory store")),
+            Step::Done(done) => {
+                h.apply(h.engine.revoke_subject("alice", h.now));
+                h.apply(done.effects);
+                break done.output;
+            }
+        }
+    };
+    let code = location_param(&response, "code").expect("a code was issued");
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier={VERIFIER}"), Some(&basic("web", s.expose())));
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert!(json(&r).get("access_token").is_none());
+}
+
+#[test]
+fn i88_a_grant_stored_after_a_racing_credential_change_cannot_refresh() {
+    use oauth_proto::secret::SecretHash;
+    use oauth_proto::store::{Effect, Op, Reply, Store};
+    let (mut h, s, _, rt) = web_grant();
+    let Ok(Reply::Refresh(Some(found))) = h.store.execute(Op::GetRefresh {
+        hash: SecretHash::of(&rt),
+    }) else {
+        panic!("the refresh token is stored");
+    };
+    // The race: the password change lands between the redemption's checks and its writes, so the
+    // new grant is stored, unrevoked, after the subject's credential version was bumped.
+    h.apply(h.engine.revoke_subject("alice", h.now));
+    h.apply(vec![
+        Effect::PutGrant(found.grant.clone()),
+        Effect::PutRefresh(found.token.clone()),
+    ]);
+    let r = refresh(&mut h, &s, &rt, "");
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    let Ok(Reply::Refresh(Some(after))) = h.store.execute(Op::GetRefresh {
+        hash: SecretHash::of(&rt),
+    }) else {
+        panic!("the refresh token is still stored");
+    };
+    assert!(
+        after.grant.revoked_at.is_some(),
+        "the stale grant is revoked"
+    );
+}

@@ -98,6 +98,12 @@ pub(super) fn redeem(
         }
         _ => {}
     }
+    super::require_current_credentials(
+        cx,
+        record.grant_id,
+        &record.subject,
+        record.credential_version,
+    )?;
     let issue = Issue {
         grant_id: record.grant_id,
         subject: &record.subject,

@@ -104,6 +104,7 @@ pub(super) fn poll(
                     OAuthError::invalid_grant("the device code was used concurrently").into(),
                 );
             }
+            super::require_current_credentials(cx, grant_id, &subject, credential_version)?;
             let issue = Issue {
                 grant_id,
                 subject: &subject,

@@ -20,6 +20,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Procedure, Suspend};
 use crate::http::HttpRequest;
 use crate::response::Response;
+use crate::store::GrantId;
 
 /// The token endpoint procedure.
 #[derive(Debug)]
@@ -67,4 +68,24 @@ impl TokenEndpoint {
             GrantType::DeviceCode => device_code::poll(&self.engine, cx, &client, &params),
         }
     }
+}
+
+/// Refuses to issue from a grant approved before the subject's credentials last changed (a
+/// password change or `revoke_subject` that raced with the approval, the redemption or an earlier
+/// refresh). Access tokens from such a grant would fail validation anyway; refusing here also stops
+/// a grant created just after the revocation from living on through its refresh token.
+fn require_current_credentials(
+    cx: &mut Cx<'_>,
+    grant_id: GrantId,
+    subject: &str,
+    approved_version: u32,
+) -> Result<(), Halt> {
+    let status = ask::revocation_status(cx, grant_id, subject)?;
+    if status.credential_version > approved_version {
+        return Err(OAuthError::invalid_grant(
+            "the user's credentials changed after this grant was approved",
+        )
+        .into());
+    }
+    Ok(())
 }

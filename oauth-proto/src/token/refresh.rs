@@ -6,6 +6,8 @@
 //! rotated token presented again (a replay, or the loser of such a race) revokes the whole grant, as
 //! RFC 9700 §4.14.2 and OAuth 2.1 §4.3.1 require, because the server cannot tell the thief from the
 //! victim. The new refresh token keeps the grant's full scope even when the access token is narrowed.
+//! A grant approved before the subject's credentials last changed is refused and revoked, even when a
+//! race with the password change left it unrevoked in the store.
 
 use crate::ask::{self, Halt};
 use crate::client::ClientRecord;
@@ -60,6 +62,17 @@ pub(super) fn refresh(
     }
     if now >= token.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired").into());
+    }
+    if let Err(stale) = super::require_current_credentials(
+        cx,
+        grant.grant_id,
+        &grant.subject,
+        grant.credential_version,
+    ) {
+        if matches!(stale, Halt::Error(_)) {
+            cx.effect(revoke.clone());
+        }
+        return Err(stale);
     }
     let scope = match requested {
         Some(s) if !s.is_subset_of(&grant.scope) => {
