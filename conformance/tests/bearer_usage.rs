@@ -66,6 +66,39 @@ fn k96_body_form_only_on_non_get_and_never_the_query() {
 }
 
 #[test]
+fn k96_body_token_needs_the_form_content_type() {
+    let (h, t) = setup();
+    let check = |content_type: Option<&str>| {
+        let mut req = HttpRequest::form_post(format!("access_token={t}"));
+        req.content_type = content_type.map(str::to_owned);
+        h.engine.authenticate_bearer(&req, &mail(), h.now, &h.store)
+    };
+    // The media type is matched case-insensitively and may carry parameters.
+    for ok in [
+        "application/x-www-form-urlencoded",
+        "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+    ] {
+        assert!(check(Some(ok)).is_ok(), "{ok}");
+    }
+    // Any other body is not a form: the token in it is not a credential.
+    for other in [
+        Some("application/json"),
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        assert_eq!(check(other), Err(BearerError::Missing), "{other:?}");
+    }
+    // PUT and PATCH forms are non-GET requests too.
+    let mut put = HttpRequest::form_post(format!("access_token={t}"));
+    put.method = "PUT".into();
+    assert!(h
+        .engine
+        .authenticate_bearer(&put, &mail(), h.now, &h.store)
+        .is_ok());
+}
+
+#[test]
 fn k97_token_in_two_places_is_invalid_request() {
     let (h, t) = setup();
     let req = HttpRequest::form_post(format!("access_token={t}"))

@@ -64,6 +64,11 @@ fn issuer_with_a_path_behind_a_proxy() {
         h.engine.openid_configuration_path(),
         "/issuer1/.well-known/openid-configuration"
     );
+    // The RFC 8414 §5 compatibility copy for OIDC clients, inserted like the RFC 8414 path.
+    assert_eq!(
+        h.engine.openid_configuration_inserted_path(),
+        "/.well-known/openid-configuration/issuer1"
+    );
     assert_eq!(
         h.engine.protected_resource_metadata_path(),
         "/.well-known/oauth-protected-resource/issuer1"
@@ -84,6 +89,10 @@ fn issuer_with_a_path_behind_a_proxy() {
     );
     assert_eq!(
         h.engine.openid_configuration_path(),
+        "/.well-known/openid-configuration"
+    );
+    assert_eq!(
+        h.engine.openid_configuration_inserted_path(),
         "/.well-known/openid-configuration"
     );
 }
@@ -202,4 +211,29 @@ fn protected_resource_metadata() {
         .as_array()
         .unwrap()
         .contains(&"mail".into()));
+}
+
+#[test]
+fn n117_issuer_must_be_a_url_without_query_or_fragment() {
+    for bad in [
+        "https://example.com/issuer1?x=1",
+        "https://example.com/issuer1#frag",
+        "https://example.com/?",
+        "ftp://example.com",
+        "example.com",
+        "",
+    ] {
+        let e = oauth_proto::Engine::new(https(bad), test_keys());
+        assert!(e.is_err(), "{bad:?} was accepted");
+    }
+    // Whatever is accepted is published as given, code point for code point (no normalization:
+    // no trailing slash added or removed, no case folding of the path).
+    for good in [
+        "https://example.com",
+        "https://example.com/",
+        "https://example.com/Issuer1",
+        "https://example.com:8443/a/b/",
+    ] {
+        assert_eq!(metadata(https(good))["issuer"], good);
+    }
 }

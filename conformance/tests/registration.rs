@@ -596,3 +596,59 @@ fn software_statements_are_not_supported_and_ignored() {
     assert!(j.get("client_name").is_none());
     assert_eq!(j["scope"], "mail");
 }
+
+#[test]
+fn o128_jwks_and_jwks_uri_together_are_refused() {
+    let mut h = Harness::new(open_confidential());
+    let jwks = r#""jwks":{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    let jwks_uri = r#""jwks_uri":"https://c.example/jwks.json""#;
+    // Each alone is accepted and echoed.
+    let j = h.register_ok(&format!(
+        r#"{{"grant_types":["client_credentials"],{jwks}}}"#
+    ));
+    assert_eq!(j["jwks"]["keys"][0]["kty"], "OKP");
+    let j = h.register_ok(&format!(
+        r#"{{"grant_types":["client_credentials"],{jwks_uri}}}"#
+    ));
+    assert_eq!(j["jwks_uri"], "https://c.example/jwks.json");
+    // Both: invalid_client_metadata, saying why, and nothing is registered.
+    let r = h.register(
+        &format!(r#"{{"grant_types":["client_credentials"],{jwks},{jwks_uri}}}"#),
+        None,
+    );
+    assert_error(&r, 400, "invalid_client_metadata");
+    let description = json(&r)["error_description"].as_str().unwrap().to_owned();
+    assert!(
+        description.contains("jwks") && description.contains("jwks_uri"),
+        "{description}"
+    );
+}
+
+#[test]
+fn o130_omitted_members_get_the_rfc_defaults() {
+    let mut h = Harness::new(open_confidential());
+    let j = h.register_ok(r#"{"redirect_uris":["https://c.example/cb"]}"#);
+    // token_endpoint_auth_method client_secret_basic, so a confidential client with a secret.
+    assert_eq!(j["token_endpoint_auth_method"], "client_secret_basic");
+    assert!(j["client_secret"].is_string());
+    assert_eq!(j["client_secret_expires_at"], 0);
+    assert_eq!(j["grant_types"], serde_json::json!(["authorization_code"]));
+    assert_eq!(j["response_types"], serde_json::json!(["code"]));
+    let id = j["client_id"].as_str().unwrap();
+    let stored = h.client(id).unwrap();
+    assert_eq!(stored.kind, ClientKind::Confidential);
+    assert_eq!(
+        stored.auth_method,
+        oauth_proto::client::AuthMethod::ClientSecretBasic
+    );
+    assert_eq!(stored.grant_types, vec![GrantType::AuthorizationCode]);
+    // `none` is a public client: no secret is issued or stored.
+    let j = h.register_ok(
+        r#"{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}"#,
+    );
+    assert!(j.get("client_secret").is_none());
+    assert!(j.get("client_secret_expires_at").is_none());
+    let stored = h.client(j["client_id"].as_str().unwrap()).unwrap();
+    assert_eq!(stored.kind, ClientKind::Public);
+    assert_eq!(stored.secret_hash, None);
+}

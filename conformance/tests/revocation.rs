@@ -180,3 +180,52 @@ fn embedder_revokes_a_subject_or_a_client() {
         "invalid_grant"
     );
 }
+
+#[test]
+fn m110_revocation_is_a_post_form_with_a_token() {
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let body = format!("token={refresh}&client_id=app");
+    // GET (even with the form in the body), another media type, and no token: invalid_request.
+    let mut get = conformance::surface::form(&body, None);
+    get.method = "GET".into();
+    let mut as_json = conformance::surface::form(&body, None);
+    as_json.content_type = Some("application/json".into());
+    for request in [get, as_json] {
+        let flow = h.engine.revoke(request, h.now);
+        let r = h.run(flow);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(json(&r)["error"], "invalid_request");
+        assert!(!json(&r)["error_description"].as_str().unwrap().is_empty());
+    }
+    for body in ["client_id=app", "token=&client_id=app"] {
+        let r = h.revoke(body, None);
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(json(&r)["error"], "invalid_request", "{body}");
+    }
+    // Nothing was revoked by the refused requests.
+    assert!(h.validate(&access).is_ok());
+    // The same form, POSTed, revokes.
+    ok(&h.revoke(&body, None));
+    assert_eq!(h.validate(&access), Err(TokenError::Revoked));
+}
+
+#[test]
+fn m113_an_unknown_or_wrong_hint_still_revokes_the_token() {
+    for hint in ["bogus", "access_token", "", "REFRESH_TOKEN"] {
+        let mut h = Harness::default();
+        let (access, refresh) = h.app_tokens();
+        ok(&h.revoke(
+            &format!("token={refresh}&token_type_hint={hint}&client_id=app"),
+            None,
+        ));
+        // Revoked as a refresh token whatever the hint said: the whole grant ends.
+        assert_eq!(h.validate(&access), Err(TokenError::Revoked), "{hint}");
+        h.now += 1;
+        assert_eq!(
+            json(&refresh_with(&mut h, &refresh))["error"],
+            "invalid_grant",
+            "{hint}"
+        );
+    }
+}

@@ -881,3 +881,31 @@ fn base64_line(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[test]
+fn q146_oauth10a_keyed_tokens_fail_with_or_without_host_and_port() {
+    // RFC 7628 §3.3's OAuth 1.0a message, once with host and port and once without them (which
+    // §3.1 forbids for keyed-digest tokens): only Bearer is supported, so both fail.
+    let oauth10a = "auth=OAuth realm=\"Example\",oauth_consumer_key=\"9djdj82h48djs9d2\",\
+oauth_token=\"kkk9d7dh3k39sjv7\",oauth_signature_method=\"HMAC-SHA1\",\
+oauth_timestamp=\"137131201\",oauth_nonce=\"7d8f3e4a\",\
+oauth_signature=\"SSdtIGEgbGl0dGxlIHRlYSBwb3Qu\"\x01\x01";
+    let p = SaslPolicy {
+        host: Some("server.example.com".into()),
+        port: Some(143),
+        ..policy()
+    };
+    for kvpairs in [
+        format!("host=server.example.com\x01port=143\x01{oauth10a}"),
+        oauth10a.to_owned(),
+    ] {
+        let msg = format!("n,a={USER},\x01{kvpairs}").into_bytes();
+        let (body, lockout, f) = challenged(&p, &validator, msg);
+        assert_eq!(body["status"], "invalid_request");
+        assert!(lockout.is_some(), "the failure counts");
+        assert_eq!(
+            f.reason(),
+            FailureReason::Malformed(ParseError::BadAuthScheme)
+        );
+    }
+}

@@ -74,7 +74,7 @@ impl Engine {
     }
 
     /// The RFC 8414 metadata document, for `GET` at [`Engine::metadata_path`] (and at
-    /// [`Engine::openid_configuration_path`]).
+    /// [`Engine::openid_configuration_path`] and [`Engine::openid_configuration_inserted_path`]).
     pub fn metadata(&self) -> Response {
         let c = self.config();
         let e = self.endpoints();
@@ -136,6 +136,18 @@ impl Engine {
             "{}{}",
             endpoints::issuer_path(self.config()),
             endpoints::WELL_KNOWN_OPENID
+        )
+    }
+
+    /// The RFC 8414 §5 compatibility location of the same document for OIDC clients:
+    /// `/.well-known/openid-configuration` inserted before the issuer's path, built like
+    /// [`Engine::metadata_path`]. For an issuer without a path it is
+    /// [`Engine::openid_configuration_path`].
+    pub fn openid_configuration_inserted_path(&self) -> String {
+        format!(
+            "{}{}",
+            endpoints::WELL_KNOWN_OPENID,
+            endpoints::issuer_path(self.config())
         )
     }
 

@@ -86,7 +86,10 @@ pub async fn device_authorization(app: &App, req: &Request) -> HttpResponse {
 /// at the well-known path derived from the issuer.
 pub fn metadata(app: &App, req: &Request) -> HttpResponse {
     let e = &app.engine;
-    if req.path == e.metadata_path() || req.path == e.openid_configuration_path() {
+    if req.path == e.metadata_path()
+        || req.path == e.openid_configuration_path()
+        || req.path == e.openid_configuration_inserted_path()
+    {
         reply::from_engine(e.metadata())
     } else if req.path == e.protected_resource_metadata_path() {
         reply::from_engine(e.protected_resource_metadata())
@@ -121,6 +124,46 @@ mod tests {
             headers,
             body: body.to_vec(),
             peer: "127.0.0.1:1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn n116_an_issuer_with_a_path_has_its_metadata_at_the_inserted_paths() {
+        let config = oauth_proto::config::Config {
+            issuer: "https://example.com/issuer1/".to_owned(),
+            ..oauth_proto::config::Config::default()
+        };
+        let engine = crate::setup::admin_engine(config).unwrap();
+        let app = App::new(
+            engine,
+            Arc::new(AnyStore::Failing),
+            ServerSettings::default(),
+        );
+        let get = |path: &str| {
+            let mut r = request("GET", "", b"");
+            r.path = path.to_owned();
+            metadata(&app, &r)
+        };
+        for path in [
+            "/.well-known/oauth-authorization-server/issuer1",
+            "/.well-known/openid-configuration/issuer1",
+        ] {
+            let r = get(path);
+            assert_eq!(r.status(), 200, "{path}");
+            assert_eq!(r.headers()["content-type"], "application/json");
+        }
+        assert_eq!(
+            get("/.well-known/oauth-protected-resource/issuer1").status(),
+            200
+        );
+        // Not this issuer's paths: the root documents and another issuer's.
+        for path in [
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-authorization-server/issuer2",
+            "/.well-known/openid-configuration",
+            "/.well-known/openid-configuration/other",
+        ] {
+            assert_eq!(get(path).status(), 404, "{path}");
         }
     }
 
