@@ -1,0 +1,56 @@
+//! The load benchmark's floor: the same hyper + tokio server setup as `oauth-server` (HTTP/1.1,
+//! multi-threaded runtime, `TCP_NODELAY`, the same header limits), answering every request with a
+//! fixed token-shaped JSON body after reading the request body, and doing nothing else.
+//!
+//! `bench/run.sh` runs it beside `oauth-server` and the peer. Its requests per second are what this
+//! machine's HTTP stack and load generator allow at all; `oauth-server`'s fraction of it is the
+//! cost of the OAuth work, and the floor's ratio to the peer is the most any server built on this
+//! stack could reach on this machine.
+//!
+//!     cargo run --release -p oauth-server --example http_floor -- 127.0.0.1:18081
+
+use std::convert::Infallible;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+const BODY: &str = r#"{"access_token":"AQEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","token_type":"Bearer","expires_in":3600,"scope":"mail"}"#;
+
+async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    // Read the body as the real server does (bounded), then answer.
+    let _ = Limited::new(req.into_body(), 64 * 1024).collect().await;
+    Ok(Response::builder()
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .header("pragma", "no-cache")
+        .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+        .expect("static response"))
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:18081".to_owned());
+    let listener = TcpListener::bind(&addr).await?;
+    println!("http floor listening on http://{}", listener.local_addr()?);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10))
+        .max_buf_size(16 * 1024)
+        .max_headers(100);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let conn = builder.serve_connection(TokioIo::new(stream), service_fn(answer));
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
