@@ -100,9 +100,7 @@ fn decisions(section: &str) -> BTreeMap<u32, (String, String)> {
 /// Every problem with the checklist in `readme`, with test paths resolved against `root`.
 fn problems(readme: &str, root: &Path) -> Vec<String> {
     let mut problems = Vec::new();
-    let (table, decided) = readme
-        .split_once("\n## Decisions")
-        .unwrap_or((readme, ""));
+    let (table, decided) = readme.split_once("\n## Decisions").unwrap_or((readme, ""));
     let decisions = decisions(decided);
     let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
 
@@ -117,7 +115,10 @@ fn problems(readme: &str, root: &Path) -> Vec<String> {
             continue;
         };
         let mut tests = 0;
-        for span in code_spans(evidence).into_iter().filter(|s| s.contains(".rs")) {
+        for span in code_spans(evidence)
+            .into_iter()
+            .filter(|s| s.contains(".rs"))
+        {
             let Some((path, name)) = span.split_once("::") else {
                 problems.push(format!("item {item}: `{span}` is not `path.rs::function`"));
                 continue;
@@ -131,8 +132,9 @@ fn problems(readme: &str, root: &Path) -> Vec<String> {
         let linked = evidence.contains(&format!("](#item-{item}-"));
         if linked {
             match decisions.get(&item) {
-                Some((anchor, _)) if !evidence.contains(&format!("](#{anchor})")) => problems
-                    .push(format!("item {item}: the decision link should be `#{anchor}`")),
+                Some((anchor, _)) if !evidence.contains(&format!("](#{anchor})")) => problems.push(
+                    format!("item {item}: the decision link should be `#{anchor}`"),
+                ),
                 Some((_, body)) if body.trim().len() < 40 => {
                     problems.push(format!("item {item}: the decision has no real text"))
                 }
@@ -198,7 +200,9 @@ fn the_checker_catches_a_stale_table() {
             11 => "see [decision](#item-6-reason)".to_string(),
             _ => format!("`{this}::every_checklist_item_has_a_test_or_a_written_decision`"),
         };
-        readme.push_str(&format!("| {item} | MUST | text \\| with a pipe | {evidence} |\n"));
+        readme.push_str(&format!(
+            "| {item} | MUST | text \\| with a pipe | {evidence} |\n"
+        ));
     }
     readme.push_str("| 3 | MUST | twice | `x` |\n");
     readme.push_str(
@@ -225,7 +229,16 @@ fn the_checker_catches_a_stale_table() {
             "missing {e:?} in {found:#?}"
         );
     }
-    assert!(!found.iter().any(|p| p.starts_with("item 1:")), "{found:#?}");
-    assert!(!found.iter().any(|p| p.starts_with("item 6:")), "{found:#?}");
-    assert!(!found.iter().any(|p| p.starts_with("item 12:")), "{found:#?}");
+    assert!(
+        !found.iter().any(|p| p.starts_with("item 1:")),
+        "{found:#?}"
+    );
+    assert!(
+        !found.iter().any(|p| p.starts_with("item 6:")),
+        "{found:#?}"
+    );
+    assert!(
+        !found.iter().any(|p| p.starts_with("item 12:")),
+        "{found:#?}"
+    );
 }
