@@ -400,6 +400,11 @@ fn a7_query_values_are_decoded_per_appendix_b() {
         (r.status, json(&r)["error"].as_str()),
         (400, Some("invalid_request"))
     );
+    let r = h.introspect("token=%00%FF", Some(&auth));
+    assert_eq!(
+        (r.status, json(&r)["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 }
 
 #[test]
