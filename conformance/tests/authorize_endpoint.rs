@@ -478,3 +478,44 @@ fn a8_descriptions_that_echo_input_stay_in_the_allowed_set() {
     let d = json(&r)["error_description"].as_str().unwrap().to_owned();
     assert!(allowed(&d), "{d:?}");
 }
+
+#[test]
+fn c40_iss_is_form_urlencoded_in_every_authorization_response() {
+    let mut h = Harness::new(Config {
+        issuer: "https://honest.as.example".to_owned(),
+        ..Config::default()
+    });
+    h.confidential_client();
+    let p = h.pending(&format!("response_type=code&client_id=web&state=s&{PKCE}"));
+    let deny = h.engine.deny(&p);
+    let ok = h.approve(p, "alice");
+    let (error, _) = redirected(h.authorize(&format!(
+        "response_type=code&client_id=web&scope=nope&{PKCE}"
+    )));
+    for loc in [
+        ok.header("location").unwrap(),
+        deny.header("location").unwrap(),
+        &error,
+    ] {
+        assert!(loc.contains("iss=https%3A%2F%2Fhonest.as.example"), "{loc}");
+    }
+}
+
+#[test]
+fn d46_relative_or_fragment_redirect_uri_at_authorization_is_an_error_page() {
+    let mut h = harness();
+    for bad in [
+        "/cb",
+        "cb",
+        "//client.example.com/cb",
+        "https://client.example.com/cb#",
+        "https://client.example.com/cb#x",
+    ] {
+        let enc = serde_urlencoded::to_string([("redirect_uri", bad)]).unwrap();
+        assert_eq!(
+            error_page(h.authorize(&format!("response_type=code&client_id=web&{enc}&{PKCE}"))),
+            ErrorCode::InvalidRequest,
+            "{bad}"
+        );
+    }
+}

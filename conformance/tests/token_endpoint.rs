@@ -551,3 +551,56 @@ fn a9_a10_credential_responses_are_no_store_json_without_nulls() {
     let j = json(&token);
     assert!(j["access_token"].is_string() && j["refresh_token"].is_string());
 }
+
+#[test]
+fn a5_unknown_parameters_are_ignored_at_the_token_and_device_endpoints() {
+    let (mut h, s) = setup();
+    h.device_client();
+    let r = h.token(
+        "grant_type=client_credentials&foo=bar&resource_hint=x&nonce=",
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(
+        &format!("{}&unknown=1&prompt=none", redeem_body(&code)),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = h.device_authorization("client_id=tv&scope=mail&foo=bar&audience=x", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn b20_confidential_clients_authenticate_for_every_grant() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let auth = basic("web", s.expose());
+    let refresh = json(&h.token(&redeem_body(&code), Some(&auth)))["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = h.code_for(WEB_QUERY, "alice");
+    // Naming itself is not authenticating, whatever the grant.
+    for body in [
+        format!("{}&client_id=web", redeem_body(&code)),
+        format!("grant_type=refresh_token&refresh_token={refresh}&client_id=web"),
+        "grant_type=client_credentials&client_id=web".to_owned(),
+    ] {
+        let r = h.token(&body, None);
+        assert_eq!(
+            (r.status, err(&r).as_str()),
+            (401, "invalid_client"),
+            "{body}"
+        );
+    }
+    // The code and the refresh token were not used up by the refused attempts.
+    let r = h.token(&redeem_body(&code), Some(&auth));
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.now += 1;
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        Some(&auth),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
