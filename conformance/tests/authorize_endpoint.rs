@@ -370,3 +370,178 @@ fn approve_refuses_an_empty_or_huge_subject() {
     assert!(h.engine.approve(p.clone(), "", h.now).is_err());
     assert!(h.engine.approve(p, &"x".repeat(2000), h.now).is_err());
 }
+
+#[test]
+fn a4_empty_parameters_count_as_absent() {
+    let mut h = harness();
+    // state= : no state to echo; scope= : the client's default scope; redirect_uri= with one
+    // registered URI: the registered one.
+    let p = h.pending(&format!(
+        "response_type=code&client_id=web&state=&scope=&redirect_uri=&{PKCE}"
+    ));
+    assert_eq!(p.state, None);
+    assert_eq!(p.scope.to_string(), "mail offline_access");
+    assert_eq!(p.redirect_uri, "https://client.example.com/cb");
+    assert!(!p.redirect_uri_sent);
+    let r = h.approve(p, "alice");
+    assert!(location_param(&r, "code").is_some());
+    assert_eq!(location_param(&r, "state"), None);
+    // response_type= is a missing response_type, not an unsupported one.
+    let (_, q) = redirected(h.authorize(&format!("response_type=&client_id=web&state=s&{PKCE}")));
+    assert_eq!(param(&q, "error"), Some("invalid_request"));
+    // client_id= is a missing client: an error page.
+    assert_eq!(
+        error_page(h.authorize(&format!("response_type=code&client_id=&{PKCE}"))),
+        ErrorCode::InvalidRequest
+    );
+}
+
+#[test]
+fn a7_query_values_are_decoded_per_appendix_b() {
+    let mut h = harness();
+    let p = h.pending(&format!(
+        "response_type=code&client_id=web&state=+%25%26%2B%C2%A3%E2%82%AC&scope=mail+offline_access&{PKCE}"
+    ));
+    assert_eq!(p.state.as_deref(), Some(" %&+£€"));
+    assert_eq!(p.scope.to_string(), "mail offline_access");
+    // And re-encoded on the way out, so the client decodes the same bytes.
+    let r = h.approve(p, "alice");
+    assert_eq!(location_param(&r, "state").as_deref(), Some(" %&+£€"));
+    // Bytes that are not UTF-8 after decoding are refused, not mangled.
+    assert_eq!(
+        error_page(h.authorize(&format!(
+            "response_type=code&client_id=web&state=%FF&{PKCE}"
+        ))),
+        ErrorCode::InvalidRequest
+    );
+    // The same rules for form bodies.
+    let auth = basic("web", "web-secret-0123456789abcdef");
+    let r = h.token(
+        "grant_type=client_credentials&scope=mail+offline_access",
+        Some(&auth),
+    );
+    assert_eq!(json(&r)["scope"], "mail offline_access", "{}", r.body);
+    let r = h.token("grant_type=client_credentials&scope=mail%FF", Some(&auth));
+    assert_eq!(
+        (r.status, json(&r)["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let r = h.introspect("token=%00%FF", Some(&auth));
+    assert_eq!(
+        (r.status, json(&r)["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
+
+#[test]
+fn a6_responses_never_repeat_a_parameter() {
+    let mut h = harness();
+    let count = |loc: &str| {
+        let q: Vec<(String, String)> =
+            serde_urlencoded::from_str(loc.split_once('?').unwrap().1).unwrap();
+        let mut names: Vec<String> = q.into_iter().map(|(k, _)| k).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        (n, names.len())
+    };
+    // Success, on a registered URI that has a query of its own.
+    let p = h.pending(&format!("response_type=code&client_id=multi&redirect_uri=https%3A%2F%2Fb.example.com%2Fcb%3Fx%3D1&state=s&{PKCE}"));
+    let r = h.approve(p, "alice");
+    let (all, distinct) = count(r.header("location").unwrap());
+    assert_eq!((all, distinct), (4, 4), "x, code, state, iss");
+    // Denial and an error redirect.
+    let p = h.pending(&format!("response_type=code&client_id=web&state=s&{PKCE}"));
+    let (all, distinct) = count(h.engine.deny(&p).header("location").unwrap());
+    assert_eq!(all, distinct);
+    let (loc, _) = redirected(h.authorize(&format!(
+        "response_type=code&client_id=web&state=s&scope=nope&{PKCE}"
+    )));
+    let (all, distinct) = count(&loc);
+    assert_eq!(all, distinct);
+}
+
+#[test]
+fn a8_descriptions_that_echo_input_stay_in_the_allowed_set() {
+    let mut h = harness();
+    let allowed = |s: &str| {
+        s.chars()
+            .all(|c| matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+    };
+    // Hostile values in every parameter the authorization endpoint may mention.
+    for hostile in [
+        "scope=mail+%22%5C%0D%0A%C3%A9",
+        "code_challenge_method=%22%5C%E2%82%AC",
+        "response_type=%22%5C%0A%C3%A9",
+    ] {
+        let query = format!("response_type=code&client_id=web&state=s&{PKCE}&{hostile}");
+        let query = query.replacen(
+            "response_type=code&",
+            "",
+            hostile.starts_with("response_type") as usize,
+        );
+        let (_, q) = match h.authorize(&query) {
+            AuthorizeOutcome::Redirect(r) => redirected(AuthorizeOutcome::Redirect(r)),
+            other => panic!("{query}: {other:?}"),
+        };
+        let d = param(&q, "error_description").unwrap_or_default();
+        assert!(allowed(d), "{query}: {d:?}");
+        assert!(allowed(param(&q, "error").unwrap()));
+    }
+    // A hostile redirect URI is described on the error page, never echoed raw.
+    match h.authorize(&format!(
+        "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fe%2F%22%3E%3Cx%3E%C3%A9%0A&{PKCE}"
+    )) {
+        AuthorizeOutcome::ErrorPage(e) => assert!(allowed(&e.description), "{}", e.description),
+        other => panic!("{other:?}"),
+    }
+    // Registration errors echo the offending URI; it is sanitized too.
+    let r = h.register(
+        r#"{"token_endpoint_auth_method":"none","redirect_uris":["https://c.example/\"\\é\n#x"]}"#,
+        None,
+    );
+    assert_eq!(r.status, 400);
+    let d = json(&r)["error_description"].as_str().unwrap().to_owned();
+    assert!(allowed(&d), "{d:?}");
+}
+
+#[test]
+fn c40_iss_is_form_urlencoded_in_every_authorization_response() {
+    let mut h = Harness::new(Config {
+        issuer: "https://honest.as.example".to_owned(),
+        ..Config::default()
+    });
+    h.confidential_client();
+    let p = h.pending(&format!("response_type=code&client_id=web&state=s&{PKCE}"));
+    let deny = h.engine.deny(&p);
+    let ok = h.approve(p, "alice");
+    let (error, _) = redirected(h.authorize(&format!(
+        "response_type=code&client_id=web&scope=nope&{PKCE}"
+    )));
+    for loc in [
+        ok.header("location").unwrap(),
+        deny.header("location").unwrap(),
+        &error,
+    ] {
+        assert!(loc.contains("iss=https%3A%2F%2Fhonest.as.example"), "{loc}");
+    }
+}
+
+#[test]
+fn d46_relative_or_fragment_redirect_uri_at_authorization_is_an_error_page() {
+    let mut h = harness();
+    for bad in [
+        "/cb",
+        "cb",
+        "//client.example.com/cb",
+        "https://client.example.com/cb#",
+        "https://client.example.com/cb#x",
+    ] {
+        let enc = serde_urlencoded::to_string([("redirect_uri", bad)]).unwrap();
+        assert_eq!(
+            error_page(h.authorize(&format!("response_type=code&client_id=web&{enc}&{PKCE}"))),
+            ErrorCode::InvalidRequest,
+            "{bad}"
+        );
+    }
+}

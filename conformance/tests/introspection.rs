@@ -68,7 +68,13 @@ fn expired_revoked_unknown_malformed_and_other_kinds_are_inactive() {
     let mut h = Harness::default();
     let (access, refresh) = h.app_tokens();
     let rs = h.resource_server();
-    for token in ["abc", "2YotnFZFEjr1zCsicMWpAA", &"A".repeat(200), "%00%FF"] {
+    // Malformed but decodable (undecodable bytes are a malformed request: invalid_request, A7).
+    for token in [
+        "abc",
+        "2YotnFZFEjr1zCsicMWpAA",
+        &"A".repeat(200),
+        "%00%C3%BF",
+    ] {
         inactive(&h.introspect(&format!("token={token}"), Some(&rs)));
     }
     // An authorization code is not a token (74).

@@ -237,3 +237,31 @@ fn n117_issuer_must_be_a_url_without_query_or_fragment() {
         assert_eq!(metadata(https(good))["issuer"], good);
     }
 }
+
+#[test]
+fn a1_the_issuer_is_https_and_http_only_on_loopback() {
+    for ok in [
+        "https://auth.example.com",
+        "https://auth.example.com:8443/tenant",
+        "http://127.0.0.1:8080",
+        "http://127.8.9.10",
+        "http://[::1]:8080",
+        "http://localhost:8080",
+    ] {
+        assert_eq!(https(ok).validate(), Ok(()), "{ok}");
+    }
+    for bad in [
+        "http://auth.example.com",
+        "http://192.0.2.7:8080",
+        "http://[2001:db8::1]/",
+        "http://localhost.example.com",
+        "ftp://auth.example.com",
+        "auth.example.com",
+    ] {
+        assert!(https(bad).validate().is_err(), "{bad}");
+        assert!(
+            oauth_proto::Engine::new(https(bad), test_keys()).is_err(),
+            "{bad}"
+        );
+    }
+}

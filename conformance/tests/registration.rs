@@ -652,3 +652,26 @@ fn o130_omitted_members_get_the_rfc_defaults() {
     assert_eq!(stored.kind, ClientKind::Public);
     assert_eq!(stored.secret_hash, None);
 }
+
+#[test]
+fn a6_redirect_uris_carrying_response_parameters_are_refused() {
+    // The authorization response appends code, state, iss (or error, ...); a registered query
+    // holding one of them would make the response carry it twice.
+    let mut h = Harness::default();
+    for name in [
+        "code",
+        "state",
+        "iss",
+        "error",
+        "error_description",
+        "error_uri",
+    ] {
+        let body = format!(
+            r#"{{"token_endpoint_auth_method":"none","redirect_uris":["https://c.example/cb?a=1&{name}=x"]}}"#
+        );
+        assert_error(&h.register(&body, None), 400, "invalid_redirect_uri");
+    }
+    // Other query parameters stay allowed (and are kept, C31).
+    let ok = r#"{"token_endpoint_auth_method":"none","redirect_uris":["https://c.example/cb?codes=1&statement=2"]}"#;
+    assert_eq!(h.register(ok, None).status, 201);
+}

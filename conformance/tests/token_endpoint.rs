@@ -758,3 +758,152 @@ fn revoking_a_client_revokes_its_client_credentials_tokens() {
     h.apply(effects);
     assert_eq!(h.validate(&at), Err(TokenError::Revoked));
 }
+
+#[test]
+fn b19_a_client_assertion_next_to_another_method_is_refused() {
+    let (mut h, s) = setup();
+    let assertion = "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOiJIUzI1NiJ9.e30.x";
+    // Basic + assertion, and client_secret_post + assertion: two methods.
+    let r = h.token(
+        &format!("grant_type=client_credentials&{assertion}"),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_request"));
+    let r = h.token(
+        &format!(
+            "grant_type=client_credentials&client_id=web&client_secret={}&{assertion}",
+            s.expose()
+        ),
+        None,
+    );
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_request"));
+    // An assertion alone authenticates nobody (the method is not supported).
+    let r = h.token(
+        &format!("grant_type=client_credentials&client_id=web&{assertion}"),
+        None,
+    );
+    assert_eq!((r.status, err(&r).as_str()), (401, "invalid_client"));
+    // The same credentials without the assertion work.
+    let r = h.token(
+        "grant_type=client_credentials",
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn b22_an_empty_client_secret_is_no_secret() {
+    let mut h = Harness::new(oauth_proto::config::Config {
+        confidential_registration: oauth_proto::config::RegistrationPolicy::Open,
+        ..Default::default()
+    });
+    // Issued secrets are never empty: 256 bits, base64url.
+    let j = h.register_ok(r#"{"grant_types":["client_credentials"],"scope":"mail"}"#);
+    let (id, secret) = (
+        j["client_id"].as_str().unwrap().to_owned(),
+        j["client_secret"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(secret.len(), 43);
+    // An empty client_secret counts as absent, so the confidential client is not authenticated.
+    let r = h.token(
+        &format!("grant_type=client_credentials&client_id={id}&client_secret="),
+        None,
+    );
+    assert_eq!((r.status, err(&r).as_str()), (401, "invalid_client"));
+    // Nor does an empty Basic password authenticate it.
+    let r = h.token("grant_type=client_credentials", Some(&basic(&id, "")));
+    assert_eq!((r.status, err(&r).as_str()), (401, "invalid_client"));
+    let r = h.token("grant_type=client_credentials", Some(&basic(&id, &secret)));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Every response that carries a credential: JSON, no-store and no-cache, numbers as numbers,
+/// every member at the top level and none of them `null`.
+#[test]
+fn a9_a10_credential_responses_are_no_store_json_without_nulls() {
+    let (mut h, s) = setup();
+    h.device_client();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let token = h.token(&redeem_body(&code), Some(&basic("web", s.expose())));
+    let device = h.device_authorization("client_id=tv&scope=mail", None);
+    let registered = h.register(
+        r#"{"token_endpoint_auth_method":"none","redirect_uris":["http://127.0.0.1/cb"],"client_name":"N"}"#,
+        None,
+    );
+    let cc = h.token(
+        "grant_type=client_credentials",
+        Some(&basic("web", s.expose())),
+    );
+    for (r, numbers) in [
+        (&token, &["expires_in"][..]),
+        (&cc, &["expires_in"][..]),
+        (&device, &["expires_in", "interval"][..]),
+        (&registered, &["client_id_issued_at"][..]),
+    ] {
+        assert!(r.status == 200 || r.status == 201, "{}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{}", r.body);
+        assert_eq!(r.header("pragma"), Some("no-cache"), "{}", r.body);
+        let j = json(r);
+        let members = j.as_object().expect("a top-level object");
+        assert!(members.values().all(|v| !v.is_null()), "{}", r.body);
+        for n in numbers {
+            assert!(members[*n].is_u64(), "{n} is a JSON number in {}", r.body);
+        }
+    }
+    let j = json(&token);
+    assert!(j["access_token"].is_string() && j["refresh_token"].is_string());
+}
+
+#[test]
+fn a5_unknown_parameters_are_ignored_at_the_token_and_device_endpoints() {
+    let (mut h, s) = setup();
+    h.device_client();
+    let r = h.token(
+        "grant_type=client_credentials&foo=bar&resource_hint=x&nonce=",
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let code = h.code_for(WEB_QUERY, "alice");
+    let r = h.token(
+        &format!("{}&unknown=1&prompt=none", redeem_body(&code)),
+        Some(&basic("web", s.expose())),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = h.device_authorization("client_id=tv&scope=mail&foo=bar&audience=x", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn b20_confidential_clients_authenticate_for_every_grant() {
+    let (mut h, s) = setup();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let auth = basic("web", s.expose());
+    let refresh = json(&h.token(&redeem_body(&code), Some(&auth)))["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = h.code_for(WEB_QUERY, "alice");
+    // Naming itself is not authenticating, whatever the grant.
+    for body in [
+        format!("{}&client_id=web", redeem_body(&code)),
+        format!("grant_type=refresh_token&refresh_token={refresh}&client_id=web"),
+        "grant_type=client_credentials&client_id=web".to_owned(),
+    ] {
+        let r = h.token(&body, None);
+        assert_eq!(
+            (r.status, err(&r).as_str()),
+            (401, "invalid_client"),
+            "{body}"
+        );
+    }
+    // The code and the refresh token were not used up by the refused attempts.
+    let r = h.token(&redeem_body(&code), Some(&auth));
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.now += 1;
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        Some(&auth),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}

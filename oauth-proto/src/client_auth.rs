@@ -73,6 +73,21 @@ fn form_decode(s: &str) -> Option<String> {
 pub fn presented(authorization: Option<&str>, body: &Params) -> Result<Presented, OAuthError> {
     let body_id = body.get("client_id")?;
     let body_secret = body.get("client_secret")?;
+    // RFC 7521/7523 assertions are not supported, but one sent next to another method is still a
+    // second method (RFC 6749 §2.3), and alone it authenticates nobody.
+    let assertion =
+        body.get("client_assertion")?.is_some() || body.get("client_assertion_type")?.is_some();
+    if assertion && (authorization.is_some() || body_secret.is_some()) {
+        return Err(OAuthError::invalid_request(
+            "the client used more than one authentication method (client_assertion and another)",
+        ));
+    }
+    if assertion {
+        return Err(OAuthError::invalid_client(
+            "client assertions are not supported; use client_secret_basic, client_secret_post \
+             or none",
+        ));
+    }
     if let Some(header) = authorization {
         if body_secret.is_some() {
             return Err(OAuthError::invalid_request(

@@ -127,6 +127,17 @@ fn strings<'a>(
     Ok(Some(out))
 }
 
+/// The parameters an authorization response adds to the redirect URI (RFC 6749 §4.1.2, §4.1.2.1;
+/// RFC 9207).
+const RESPONSE_PARAMETERS: [&str; 6] = [
+    "code",
+    "state",
+    "iss",
+    "error",
+    "error_description",
+    "error_uri",
+];
+
 /// Checks one redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1, RFC 7591 §5).
 pub fn check_redirect_uri(uri: &str) -> Result<(), OAuthError> {
     if uri.contains('#') {
@@ -139,6 +150,15 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), OAuthError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(redir(format!(
             "redirect URI {uri} must not contain user information"
+        )));
+    }
+    // The authorization response adds these; kept in the URI they would be sent twice.
+    if let Some((name, _)) = url
+        .query_pairs()
+        .find(|(k, _)| RESPONSE_PARAMETERS.contains(&&**k))
+    {
+        return Err(redir(format!(
+            "redirect URI {uri} must not carry the response parameter {name} in its query"
         )));
     }
     match url.scheme() {

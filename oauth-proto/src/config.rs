@@ -164,6 +164,24 @@ impl Config {
         check(issuer.host_str().is_some(), || {
             format!("issuer {:?} has no host", self.issuer)
         })?;
+        // RFC 8414 §2 and every endpoint RFC: https only. Plain http is for a server that only its
+        // own machine can reach (development, tests), so it is refused for any other host.
+        check(
+            issuer.scheme() == "https"
+                || matches!(
+                    issuer.host(),
+                    Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+                )
+                || matches!(issuer.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                || issuer.host_str() == Some("localhost"),
+            || {
+                format!(
+                    "issuer {:?} must be an https URL; http is only allowed on a loopback host \
+                     (127.0.0.1, [::1], localhost)",
+                    self.issuer
+                )
+            },
+        )?;
         within(
             "access_token_ttl_secs",
             self.access_token_ttl_secs,

@@ -1,6 +1,6 @@
 //! Form and query parameters (RFC 6749 Appendix B, §3.1, §3.2).
 //!
-//! Decoding is `serde_urlencoded`'s (`+` is a space, `%HH` an octet, then UTF-8). On top of it this
+//! Decoding follows Appendix B (`+` is a space, `%HH` an octet, then strict UTF-8). On top of it this
 //! module applies the OAuth rules: a parameter sent twice is `invalid_request`, a parameter sent
 //! empty counts as absent, and anything unknown is ignored.
 
@@ -11,13 +11,32 @@ use crate::error::OAuthError;
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    /// Decodes an `application/x-www-form-urlencoded` body or a query string.
+    /// Decodes an `application/x-www-form-urlencoded` body or a query string (RFC 6749 Appendix B):
+    /// pairs split at `&` and the first `=`, `+` is a space, `%HH` an octet, and the octets must
+    /// then be UTF-8. Invalid UTF-8 is `invalid_request`, never replaced: a `state` must come back
+    /// byte for byte, and a secret must not match after lossy decoding.
     pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
-        serde_urlencoded::from_bytes::<Vec<(String, String)>>(input)
-            .map(Params)
-            .map_err(|_| {
+        fn decode(part: &[u8]) -> Result<String, OAuthError> {
+            let spaced: Vec<u8> = part
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            String::from_utf8(percent_encoding::percent_decode(&spaced).collect()).map_err(|_| {
                 OAuthError::invalid_request("the parameters are not valid form-urlencoded UTF-8")
             })
+        }
+        input
+            .split(|&b| b == b'&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, &[][..]),
+                };
+                Ok((decode(name)?, decode(value)?))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Params)
     }
 
     /// The value of `name`: `None` when absent or empty, an error when sent more than once.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use oauth_proto::Engine;
 
+use crate::limits::FailureLimiter;
 use crate::sessions::{Limits, Sessions};
 use crate::settings::ServerSettings;
 use crate::store::AnyStore;
@@ -20,6 +21,8 @@ pub struct App {
     pub sessions: Sessions,
     /// Cookies get `Secure` (the issuer is https).
     pub secure_cookies: bool,
+    /// Failed guesses at the credential endpoints, per client address.
+    pub credential_failures: FailureLimiter,
 }
 
 impl App {
@@ -31,12 +34,17 @@ impl App {
             page_ttl: settings.page_ttl_secs,
             max_entries: settings.max_sessions,
         });
+        let credential_failures = FailureLimiter::new(
+            settings.credential_max_failures_per_address,
+            std::time::Duration::from_secs(settings.credential_failure_window_secs),
+        );
         App {
             engine,
             store,
             settings,
             sessions,
             secure_cookies,
+            credential_failures,
         }
     }
 }

@@ -316,7 +316,12 @@ async fn decide(
     let pending = match run_authorize(app, &query).await {
         None => return unavailable_page(),
         Some(AuthorizeOutcome::Consent(p)) if p == pending => p,
-        Some(AuthorizeOutcome::Redirect(r)) => return reply::from_engine(r),
+        // The engine's error redirects are 302 (for the GET); after a POSTed form the browser
+        // must turn the request into a GET, which only 303 guarantees (RFC 9700 §4.12).
+        Some(AuthorizeOutcome::Redirect(mut r)) => {
+            r.status = 303;
+            return reply::from_engine(r);
+        }
         Some(AuthorizeOutcome::ErrorPage(e)) => {
             return error_page(400, "This request cannot be completed", &e.description)
         }

@@ -71,12 +71,11 @@ pub fn build(
     if new.redirect_uris.len() > engine.config().max_redirect_uris {
         return Err("too many redirect URIs".to_owned());
     }
+    // The same rules as dynamic registration: https, loopback http, or a reverse-domain
+    // private-use scheme; absolute, no fragment, no user information.
     for uri in &new.redirect_uris {
-        let parsed =
-            url::Url::parse(uri).map_err(|e| format!("redirect URI {uri} is not a URL: {e}"))?;
-        if parsed.fragment().is_some() {
-            return Err(format!("redirect URI {uri} must not have a fragment"));
-        }
+        oauth_proto::client_metadata::check_redirect_uri(uri)
+            .map_err(|e| e.description.into_owned())?;
     }
     let scope_text = new
         .scope
@@ -275,6 +274,33 @@ mod tests {
             name: " ".to_owned(),
             ..web()
         });
+        // Checklist 45-47: the redirect URI rules of dynamic registration apply here too.
+        for bad in [
+            "http://web.example.com/cb",
+            "myapp:/cb",
+            "/cb",
+            "https://user@web.example.com/cb",
+        ] {
+            refuse(NewClient {
+                redirect_uris: vec![bad.to_owned()],
+                ..web()
+            });
+        }
+        for good in [
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+            "com.example.app:/cb",
+        ] {
+            build(
+                &engine,
+                &NewClient {
+                    redirect_uris: vec![good.to_owned()],
+                    ..web()
+                },
+                1,
+            )
+            .unwrap();
+        }
         // client_credentials only needs no redirect URI.
         build(
             &engine,

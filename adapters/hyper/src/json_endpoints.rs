@@ -2,23 +2,46 @@
 //! flow against the store, and copies the engine's response. A store failure is 503
 //! `temporarily_unavailable`; everything else, errors included, is the engine's answer.
 
+use std::time::{Duration, Instant};
+
+use oauth_proto::error::OAuthError;
 use oauth_proto::flow::{drive_async, Flow, Procedure};
 use oauth_proto::response::Response;
 
 use crate::app::App;
 use crate::clock;
+use crate::limits;
 use crate::reply::{self, HttpResponse};
 use crate::request::Request;
 use crate::rng::OsRandom;
 
-/// Runs an endpoint's flow against the store and copies the engine's response.
+/// Runs an endpoint's flow against the store and copies the engine's response. An address past
+/// its failure limit gets 429 without the request being looked at; a failed guess is counted
+/// (see [`crate::limits`]).
 async fn run<P: Procedure<Output = Response>>(
     app: &App,
+    req: &Request,
     name: &str,
     flow: Flow<P>,
 ) -> HttpResponse {
+    let addr = req.peer.ip();
+    if let Some(wait) = app.credential_failures.retry_after(addr, Instant::now()) {
+        return too_many_failures(wait);
+    }
     match drive_async(flow, &*app.store, &mut OsRandom).await {
-        Ok(resp) => reply::from_engine(resp),
+        Ok(resp) => {
+            if limits::counts_as_failure(&resp)
+                && app.credential_failures.record(addr, Instant::now())
+            {
+                tracing::warn!(
+                    %addr,
+                    endpoint = name,
+                    limit = app.settings.credential_max_failures_per_address,
+                    "too many failed client authentications or refused grants; address locked"
+                );
+            }
+            reply::from_engine(resp)
+        }
         Err(e) => {
             tracing::error!(error = %e, endpoint = name, "store failure");
             reply::unavailable()
@@ -26,10 +49,27 @@ async fn run<P: Procedure<Output = Response>>(
     }
 }
 
+/// 429 with `Retry-After` (whole seconds, rounded up) and a JSON error body.
+fn too_many_failures(wait: Duration) -> HttpResponse {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut resp = reply::json_error(
+        429,
+        &OAuthError::invalid_request(format!(
+            "too many failed requests from this address; try again in {secs} seconds"
+        )),
+    );
+    resp.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from(secs),
+    );
+    resp
+}
+
 /// `POST /token`.
 pub async fn token(app: &App, req: &Request) -> HttpResponse {
     run(
         app,
+        req,
         "token",
         app.engine.token(req.to_engine(), clock::now()),
     )
@@ -40,6 +80,7 @@ pub async fn token(app: &App, req: &Request) -> HttpResponse {
 pub async fn register(app: &App, req: &Request) -> HttpResponse {
     run(
         app,
+        req,
         "register",
         app.engine.register(req.to_engine(), clock::now()),
     )
@@ -51,13 +92,14 @@ pub async fn client_configuration(app: &App, req: &Request, client_id: &str) -> 
     let flow = app
         .engine
         .client_configuration(client_id, req.to_engine(), clock::now());
-    run(app, "client configuration", flow).await
+    run(app, req, "client configuration", flow).await
 }
 
 /// `POST /introspect` (RFC 7662).
 pub async fn introspect(app: &App, req: &Request) -> HttpResponse {
     run(
         app,
+        req,
         "introspect",
         app.engine.introspect(req.to_engine(), clock::now()),
     )
@@ -68,6 +110,7 @@ pub async fn introspect(app: &App, req: &Request) -> HttpResponse {
 pub async fn revoke(app: &App, req: &Request) -> HttpResponse {
     run(
         app,
+        req,
         "revoke",
         app.engine.revoke(req.to_engine(), clock::now()),
     )
@@ -79,7 +122,7 @@ pub async fn device_authorization(app: &App, req: &Request) -> HttpResponse {
     let flow = app
         .engine
         .device_authorization(req.to_engine(), clock::now());
-    run(app, "device authorization", flow).await
+    run(app, req, "device authorization", flow).await
 }
 
 /// The metadata documents (RFC 8414, RFC 9728): pure answers from the configuration, served only

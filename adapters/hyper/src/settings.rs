@@ -45,6 +45,12 @@ pub struct ServerSettings {
     pub login_delay_base_ms: u64,
     /// Upper bound on that delay.
     pub login_delay_max_ms: u64,
+    /// Window over which failed guesses at the credential endpoints are counted per address.
+    pub credential_failure_window_secs: u64,
+    /// Failed client authentications and refused grants one address may cause per window at the
+    /// token, introspection, revocation, device authorization and registration endpoints; past
+    /// it the address gets 429 until its window ends.
+    pub credential_max_failures_per_address: u32,
 }
 
 impl Default for ServerSettings {
@@ -65,6 +71,8 @@ impl Default for ServerSettings {
             login_max_attempts_per_address: 100,
             login_delay_base_ms: 200,
             login_delay_max_ms: 5_000,
+            credential_failure_window_secs: 900,
+            credential_max_failures_per_address: 100,
         }
     }
 }
@@ -87,6 +95,14 @@ impl ServerSettings {
             (
                 "login_max_attempts_per_address",
                 self.login_max_attempts_per_address.into(),
+            ),
+            (
+                "credential_failure_window_secs",
+                self.credential_failure_window_secs,
+            ),
+            (
+                "credential_max_failures_per_address",
+                self.credential_max_failures_per_address.into(),
             ),
         ];
         for (name, v) in positive {

@@ -500,3 +500,460 @@ async fn someone_else_can_sign_in_from_the_consent_page() {
     assert!(r2.header("location").is_none());
     s.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a3_get_never_reaches_the_credential_endpoints() {
+    let s = TestServer::start().await;
+    let query = format!(
+        "?grant_type=client_credentials&client_id={}&client_secret={}&token=x",
+        s.service_id, s.service_secret
+    );
+    for path in ["/token", "/introspect", "/revoke", "/device_authorization"] {
+        let r = s.get(&format!("{path}{query}"), None).await;
+        assert_eq!(r.status, 405, "{path}");
+        assert_eq!(r.header("allow"), Some("POST"), "{path}");
+        assert_eq!(r.json()["error"], "invalid_request", "{path}");
+        assert!(!r.body.contains("access_token"), "{path}");
+    }
+    // POST, but not a form: refused too.
+    let r = s
+        .send(
+            "POST",
+            "/token",
+            &[("content-type", "application/json")],
+            br#"{"grant_type":"client_credentials"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "invalid_request");
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a11_no_cors_on_the_authorization_endpoint() {
+    let s = TestServer::start().await;
+    let origin = ("origin", "https://evil.example");
+    let get = s
+        .send(
+            "GET",
+            &format!("/authorize?{}", s.authorize_query("st")),
+            &[origin],
+            b"",
+        )
+        .await;
+    assert_eq!(get.status, 200);
+    let preflight = s
+        .send(
+            "OPTIONS",
+            "/authorize",
+            &[
+                origin,
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(preflight.status, 405);
+    let (cookie, consent) = s.sign_in("st").await;
+    let post = s
+        .send(
+            "POST",
+            "/authorize",
+            &[
+                origin,
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", &format!("oauth_session={cookie}")),
+            ],
+            serde_urlencoded::to_string([
+                ("csrf", consent.hidden("csrf")),
+                ("page", consent.hidden("page")),
+                ("decision", "deny".to_owned()),
+            ])
+            .unwrap()
+            .as_bytes(),
+        )
+        .await;
+    assert_eq!(post.status, 303);
+    for r in [&get, &preflight, &post] {
+        assert!(
+            !r.headers
+                .keys()
+                .any(|k| k.as_str().starts_with("access-control-")),
+            "{:?}",
+            r.headers
+        );
+    }
+    s.running.shutdown().await;
+}
+
+/// Forwarding headers are never read: a direct client cannot change the issuer or the URLs the
+/// server names, nor pose as many addresses to get around the per-address limits.
+#[tokio::test]
+async fn a12_spoofed_forwarding_headers_change_nothing() {
+    let mut settings = test_settings();
+    settings.login_max_attempts_per_address = 2;
+    settings.credential_max_failures_per_address = 2;
+    let s = TestServer::start_with(settings, REDIRECT).await;
+    let spoof = |i: usize| {
+        let ip = format!("203.0.113.{i}");
+        vec![
+            ("x-forwarded-for", ip.clone()),
+            ("x-real-ip", ip.clone()),
+            (
+                "forwarded",
+                format!("for={ip};proto=https;host=evil.example"),
+            ),
+            ("x-forwarded-host", "evil.example".to_owned()),
+            ("x-forwarded-proto", "https".to_owned()),
+            ("x-forwarded-prefix", "/evil".to_owned()),
+            ("x-client-cert", "MIIB...".to_owned()),
+        ]
+    };
+    let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> { extra.to_vec() };
+
+    // The issuer and every URL in metadata and in redirects stay the configured ones.
+    let headers = with(&spoof(1));
+    let mut h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    h.push(("host", "evil.example"));
+    let m = s
+        .send("GET", "/.well-known/oauth-authorization-server", &h, b"")
+        .await;
+    assert_eq!(m.status, 200);
+    assert!(
+        !m.body.contains("evil") && !m.body.contains("https"),
+        "{}",
+        m.body
+    );
+    assert_eq!(m.json()["issuer"], "http://127.0.0.1:8080");
+    let r = s
+        .send(
+            "GET",
+            &format!(
+                "/authorize?response_type=token&client_id={}&redirect_uri={}",
+                s.public_id,
+                enc(REDIRECT)
+            ),
+            &h,
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.location_param("iss").as_deref(),
+        Some("http://127.0.0.1:8080")
+    );
+
+    // The sign-in limit per address counts the TCP peer, whatever the headers claim.
+    let page = s
+        .get(&format!("/authorize?{}", s.authorize_query("st")), None)
+        .await;
+    let cookie = format!("oauth_session={}", page.session_cookie().unwrap());
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let headers = spoof(10 + i);
+        let mut h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        h.push(("cookie", &cookie));
+        h.push(("content-type", "application/x-www-form-urlencoded"));
+        let body = serde_urlencoded::to_string([
+            ("csrf", page.hidden("csrf")),
+            ("page", page.hidden("page")),
+            ("username", format!("user{i}")),
+            ("password", "wrong".to_owned()),
+        ])
+        .unwrap();
+        statuses.push(
+            s.send("POST", "/authorize", &h, body.as_bytes())
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+
+    // So does the failure limit of the credential endpoints.
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let headers = spoof(20 + i);
+        let mut h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        h.push(("content-type", "application/x-www-form-urlencoded"));
+        let body = format!(
+            "grant_type=client_credentials&client_id={}&client_secret=guess{i}",
+            s.service_id
+        );
+        statuses.push(s.send("POST", "/token", &h, body.as_bytes()).await.status);
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn b25_a13_failed_guesses_at_the_credential_endpoints_are_limited_per_address() {
+    let mut settings = test_settings();
+    settings.credential_max_failures_per_address = 3;
+    let s = TestServer::start_with(settings, REDIRECT).await;
+    let good = (s.service_id.as_str(), s.service_secret.as_str());
+    // Routine answers do not count: a right secret, a bad scope, an unknown grant type.
+    for _ in 0..3 {
+        let r = s
+            .token(&[("grant_type", "client_credentials")], Some(good))
+            .await;
+        assert_eq!(r.status, 200);
+        let r = s
+            .token(
+                &[("grant_type", "client_credentials"), ("scope", "root")],
+                Some(good),
+            )
+            .await;
+        assert_eq!(r.json()["error"], "invalid_scope");
+    }
+    // Wrong secrets (401) and guessed codes (invalid_grant) do.
+    let r = s
+        .token(
+            &[("grant_type", "client_credentials")],
+            Some((&s.service_id, "guess")),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = s
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "guessed"),
+                ("client_id", &s.public_id),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["error"], "invalid_grant");
+    let r = s
+        .send(
+            "POST",
+            "/introspect",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("token=x&client_id={}&client_secret=guess", s.web_id).as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    // Now even the right secret is refused, at every credential endpoint, with Retry-After.
+    let r = s
+        .token(&[("grant_type", "client_credentials")], Some(good))
+        .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.json()["error"], "invalid_request");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    for path in [
+        "/revoke",
+        "/introspect",
+        "/device_authorization",
+        "/register",
+    ] {
+        let r = s
+            .send(
+                "POST",
+                path,
+                &[("content-type", "application/x-www-form-urlencoded")],
+                b"token=x",
+            )
+            .await;
+        assert_eq!(r.status, 429, "{path}");
+    }
+    // Other endpoints are not affected.
+    let r = s.get("/.well-known/oauth-authorization-server", None).await;
+    assert_eq!(r.status, 200);
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn c35_c37_every_page_forbids_framing_referrers_and_outside_resources() {
+    let s = TestServer::start().await;
+    let login = s
+        .get(&format!("/authorize?{}", s.authorize_query("st")), None)
+        .await;
+    let error = s
+        .get("/authorize?response_type=code&client_id=nobody", None)
+        .await;
+    let (cookie, consent) = s.sign_in("st").await;
+    let forged = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", "x"),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let redirect = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let device = s.get("/device", None).await;
+    let pages = [
+        ("login", &login, 200),
+        ("error", &error, 400),
+        ("consent", &consent, 200),
+        ("forged form", &forged, 403),
+        ("redirect", &redirect, 303),
+        ("device", &device, 200),
+    ];
+    for (name, r, status) in pages {
+        assert_eq!(r.status, status, "{name}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{name}");
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{name}");
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{name}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{name}: {csp}");
+        assert!(!csp.contains("script"), "{name}: {csp}");
+        // Nothing is loaded from elsewhere: no scripts, images or frames, one local stylesheet.
+        for tag in ["<script", "<img", "<iframe", "<object", "<embed", " src="] {
+            assert!(!r.body.contains(tag), "{name} has {tag}");
+        }
+        for href in r.body.split("href=\"").skip(1) {
+            assert!(href.starts_with("/static/style.css\""), "{name}: {href}");
+        }
+    }
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn c36_a_decision_refused_after_the_form_is_a_303_redirect() {
+    use oauth_proto::store::{AsyncStore, Effect, Op, Reply};
+    let s = TestServer::start().await;
+    let (cookie, consent) = s.sign_in("st-303").await;
+    // The operator narrows the client's scope while the user decides: the re-validated request
+    // now fails with invalid_scope, which goes back to the client.
+    let store = &*s.running.app().store;
+    let Reply::Client(Some(mut client)) = store
+        .execute(Op::GetClient {
+            client_id: s.public_id.clone(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("the public client exists")
+    };
+    client.scope = oauth_proto::scope::Scope::parse("mail").unwrap();
+    store.apply(vec![Effect::PutClient(client)]).await.unwrap();
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "never 302 or 307 after a POSTed form");
+    assert_eq!(r.location_param("error").as_deref(), Some("invalid_scope"));
+    assert_eq!(r.location_param("state").as_deref(), Some("st-303"));
+    assert!(r.location_param("code").is_none());
+    s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn c38_hostile_request_values_are_escaped_on_the_pages() {
+    let s = TestServer::start().await;
+    let hostile = "\"><script>alert(1)</script>";
+    // A hostile client_id or redirect_uri reaches an error page, escaped or not at all.
+    for query in [
+        format!("response_type=code&client_id={}", enc(hostile)),
+        format!(
+            "response_type=code&client_id={}&redirect_uri={}",
+            s.public_id,
+            enc(&format!("https://evil.example/{hostile}"))
+        ),
+    ] {
+        let r = s.get(&format!("/authorize?{query}"), None).await;
+        assert_eq!(r.status, 400, "{query}");
+        assert!(r.header("location").is_none());
+        assert!(!r.body.contains("<script"), "{}", r.body);
+    }
+    // A hostile state is never rendered, and comes back encoded in the Location header only.
+    let query = format!(
+        "response_type=code&client_id={}&redirect_uri={}&state={}&scope=mail&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        s.public_id,
+        enc(REDIRECT),
+        enc(hostile)
+    );
+    let (cookie, consent) = s.sign_in_with(&query).await;
+    assert!(!consent.body.contains("<script"));
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let loc = r.header("location").unwrap();
+    assert!(
+        !loc.contains('<') && !loc.contains('"') && !loc.contains(' '),
+        "{loc}"
+    );
+    assert_eq!(r.location_param("state").as_deref(), Some(hostile));
+    s.running.shutdown().await;
+}
+
+/// No endpoint follows a URL from a parameter: the only redirects are authorization responses to
+/// a registered redirect URI.
+#[tokio::test]
+async fn d49_no_endpoint_redirects_to_a_url_taken_from_a_parameter() {
+    let s = TestServer::start().await;
+    let evil = enc("https://evil.example/x");
+    let query = format!(
+        "redirect_uri={evil}&return_to={evil}&next={evil}&continue={evil}&post_logout_redirect_uri={evil}&url={evil}&client_id={}",
+        s.public_id
+    );
+    let paths = [
+        "/authorize",
+        "/device",
+        "/token",
+        "/introspect",
+        "/revoke",
+        "/register",
+        "/device_authorization",
+        "/healthz",
+        "/.well-known/oauth-authorization-server",
+        "/logout",
+        "/error",
+        "/continue",
+    ];
+    for path in paths {
+        for method in ["GET", "POST"] {
+            let r = s
+                .send(
+                    method,
+                    &format!("{path}?{query}"),
+                    &[("content-type", "application/x-www-form-urlencoded")],
+                    query.as_bytes(),
+                )
+                .await;
+            assert!(
+                r.header("location").is_none(),
+                "{method} {path}: {r:?}",
+                r = r.status
+            );
+            assert!(
+                !(300..400).contains(&r.status),
+                "{method} {path}: {}",
+                r.status
+            );
+        }
+    }
+    s.running.shutdown().await;
+}
