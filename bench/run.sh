@@ -20,6 +20,8 @@ OURS_PORT="${OURS_PORT:-18080}"
 PEER_PORT="${PEER_PORT:-13000}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/release/oauth-server"
+FLOOR_BIN="$TARGET/release/examples/http_floor"
+FLOOR_PORT="${FLOOR_PORT:-18081}"
 WORK="$(mktemp -d)"
 RESULTS="$WORK/results.txt"
 SERVER_PID=""
@@ -35,9 +37,10 @@ log() { echo "[bench] $*" >&2; }
 # --- what we need ---------------------------------------------------------------------------
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "building oauth-server (release)"
-  (cd "$ROOT" && cargo build --release -p oauth-server >&2)
+  (cd "$ROOT" && cargo build --release -p oauth-server --bin oauth-server --example http_floor >&2)
 fi
 [ -x "$BIN" ] || { echo "no $BIN (set CARGO_TARGET_DIR?)" >&2; exit 1; }
+[ -x "$FLOOR_BIN" ] || { echo "no $FLOOR_BIN (set CARGO_TARGET_DIR?)" >&2; exit 1; }
 if ! command -v wrk >/dev/null; then
   log "installing wrk"
   apt-get update >&2 && apt-get install -y wrk >&2
@@ -149,6 +152,20 @@ start_peer() {
   RT_FILE="$WORK/peer-rt.txt"
 }
 
+# --- the floor: the same hyper setup answering a fixed body (adapters/hyper/examples/http_floor.rs) ---
+start_floor() {
+  "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" > "$WORK/floor.log" 2>&1 &
+  SERVER_PID=$!
+  BASE="http://127.0.0.1:$FLOOR_PORT"
+  wait_http "$BASE/" "$WORK/floor.log"
+}
+
+run_floor() {
+  local t=2; [ "$CONNS" -lt 2 ] && t=1
+  BENCH_MODE=fixed BENCH_PATH=/token BENCH_AUTH="" \
+    BENCH_BODY="grant_type=client_credentials&scope=mail" run_wrk cc http-floor "$t"
+}
+
 # --- loads --------------------------------------------------------------------------------------
 run_wrk() { # name server threads
   local out
@@ -181,6 +198,8 @@ for r in $(seq 1 "$RUNS"); do
   start_ours; run_loads oauth-server; stop_server
   log "round $r: oidc-provider"
   start_peer; run_loads oidc-provider; stop_server
+  log "round $r: http floor"
+  start_floor; run_floor; stop_server
 done
 
 # --- table --------------------------------------------------------------------------------------
@@ -200,6 +219,10 @@ awk '
   END {
     printf "| workload | server | rps | p50 ms | p99 ms | errors | rps ratio (ours/peer) |\n"
     printf "|---|---|---:|---:|---:|---:|---:|\n"
+    k = "cc" SUBSEP "http-floor"; m = n[k]
+    if (m) { delete a; for (i = 1; i <= m; i++) a[i] = v["rps", k, i]; floor_rps = median(a, m)
+             delete a; for (i = 1; i <= m; i++) a[i] = v["p50_ms", k, i]; floor_p50 = median(a, m)
+             delete a; for (i = 1; i <= m; i++) a[i] = v["p99_ms", k, i]; floor_p99 = median(a, m) }
     split("cc introspect refresh", wl, " "); split("oauth-server oidc-provider", sv, " ")
     for (w = 1; w <= 3; w++) {
       for (s = 1; s <= 2; s++) {
@@ -214,5 +237,10 @@ awk '
       ratio = (rps[2] > 0) ? sprintf("%.1fx", rps[1] / rps[2]) : "-"
       printf "%s %s |\n", row[1], ratio
       printf "%s |\n", row[2]
+      if (w == 1) { cc_ours = rps[1]; cc_peer = rps[2] }
+    }
+    if (floor_rps) {
+      printf "| cc | http floor (fixed answer) | %.0f | %.2f | %.2f | 0 | %.1fx |\n", floor_rps, floor_p50, floor_p99, (cc_peer > 0) ? floor_rps / cc_peer : 0
+      printf "\noauth-server cc reaches %.0f%% of the http floor; the floor is %.1fx the peer, the most any server on this stack could reach here.\n", 100 * cc_ours / floor_rps, (cc_peer > 0) ? floor_rps / cc_peer : 0
     }
   }' "$RESULTS"

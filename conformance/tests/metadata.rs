@@ -171,7 +171,7 @@ fn members_follow_the_configuration() {
     let m = metadata(Config {
         public_registration: false,
         confidential_registration: RegistrationPolicy::InitialAccessToken,
-        initial_access_tokens: vec!["0123456789abcdef0123".into()],
+        initial_access_tokens: vec!["0123456789abcdef0123".to_owned()].into(),
         ..Config::default()
     });
     assert_eq!(m["registration_endpoint"], "http://127.0.0.1:8080/register");

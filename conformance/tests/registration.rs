@@ -53,7 +53,7 @@ fn open_confidential() -> Config {
 
 fn with_iat() -> Config {
     Config {
-        initial_access_tokens: vec![IAT.to_owned()],
+        initial_access_tokens: vec![IAT.to_owned()].into(),
         ..Config::default()
     }
 }

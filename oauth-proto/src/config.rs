@@ -31,6 +31,36 @@ pub enum IntrospectionPolicy {
     ResourceServersOnly,
 }
 
+/// The initial access tokens of dynamic registration (RFC 7591 §3): bearer secrets, so their
+/// `Debug` shows only how many there are, and a configuration can be logged whole.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InitialAccessTokens(pub Vec<String>);
+
+impl InitialAccessTokens {
+    /// Whether none is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The configured tokens.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl From<Vec<String>> for InitialAccessTokens {
+    fn from(tokens: Vec<String>) -> Self {
+        InitialAccessTokens(tokens)
+    }
+}
+
+impl std::fmt::Debug for InitialAccessTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{} redacted]", self.0.len())
+    }
+}
+
 /// Everything the engine can be told. `Config::default()` is a working configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -63,7 +93,7 @@ pub struct Config {
     /// Who may register confidential clients.
     pub confidential_registration: RegistrationPolicy,
     /// Initial access tokens accepted for registration when the policy asks for one.
-    pub initial_access_tokens: Vec<String>,
+    pub initial_access_tokens: InitialAccessTokens,
     /// Which clients may introspect.
     pub introspection: IntrospectionPolicy,
     /// Scopes the server knows; clients may only be registered with, and request, these.
@@ -93,7 +123,7 @@ impl Default for Config {
             require_pkce_for_confidential: true,
             public_registration: true,
             confidential_registration: RegistrationPolicy::InitialAccessToken,
-            initial_access_tokens: Vec::new(),
+            initial_access_tokens: InitialAccessTokens::default(),
             introspection: IntrospectionPolicy::Default,
             scopes_supported: [
                 "openid",
@@ -264,5 +294,34 @@ impl Config {
     /// The issuer without a trailing `/`, the base every endpoint URL is built on.
     pub fn issuer_base(&self) -> &str {
         self.issuer.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_initial_access_tokens() {
+        let config = Config {
+            initial_access_tokens: vec!["s3cret-initial-access-token".to_owned()].into(),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("initial_access_tokens: [1 redacted]"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn initial_access_tokens_read_as_a_plain_list() {
+        let config: Config =
+            serde_json::from_str(r#"{"initial_access_tokens":["0123456789abcdef"]}"#).unwrap();
+        assert_eq!(
+            config.initial_access_tokens.iter().collect::<Vec<_>>(),
+            ["0123456789abcdef"]
+        );
     }
 }
