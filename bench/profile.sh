@@ -28,7 +28,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 T0="$(ticks)"
 PP=""
 if [ "${NO_PERF:-0}" != 1 ]; then
-  perf record -F 999 -g -p "$PID" -o "$OUT" -- sleep "$DURATION" > /dev/null 2>&1 &
+  perf record -F "${PERF_FREQ:-999}" --call-graph "${PERF_CALLGRAPH:-fp}" -p "$PID" -o "$OUT" -- sleep "$DURATION" > /dev/null 2>&1 &
   PP=$!
 fi
 res="$(BENCH_MODE=fixed BENCH_PATH="$P" BENCH_AUTH="$AUTH" BENCH_BODY="$B" \

@@ -10,22 +10,22 @@ use crate::client::ClientRecord;
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::flow::Cx;
-use crate::http::HttpRequest;
+use crate::http::FormRequest;
 use crate::params::Params;
 
 /// Authenticates (or, for a public client, identifies) the caller.
 pub(crate) fn authenticate(
     cx: &mut Cx<'_>,
-    request: &HttpRequest,
+    request: &FormRequest,
     params: &Params,
 ) -> Result<ClientRecord, Halt> {
-    if request.authorization.is_none()
+    if request.request().authorization.is_none()
         && params.get("client_id")?.is_none()
         && params.get("client_secret")?.is_none()
     {
         return Err(OAuthError::invalid_client("client authentication is required").into());
     }
-    let presented = client_auth::presented(request.authorization.as_deref(), params)?;
+    let presented = request.presented()?;
     let stored = ask::client(cx, &presented.client_id)?;
-    Ok(client_auth::verify(&presented, stored, cx.now())?)
+    Ok(client_auth::verify(presented, stored, cx.now())?)
 }

@@ -19,7 +19,7 @@ use crate::client_auth;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Flow, Procedure, Suspend};
-use crate::http::HttpRequest;
+use crate::http::{FormRequest, HttpRequest};
 use crate::issue::SECRET_BYTES;
 use crate::random::Random;
 use crate::response::Response;
@@ -81,7 +81,7 @@ pub fn user_code_hash(normalized: &str) -> SecretHash {
 #[derive(Debug)]
 pub struct DeviceAuthorization {
     engine: Engine,
-    request: HttpRequest,
+    request: FormRequest,
 }
 
 impl Engine {
@@ -94,7 +94,7 @@ impl Engine {
         Flow::new(
             DeviceAuthorization {
                 engine: self.clone(),
-                request,
+                request: FormRequest::new(request, self.config().max_body_bytes),
             },
             now,
         )
@@ -122,10 +122,10 @@ struct Body<'a> {
 impl DeviceAuthorization {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
         let config = self.engine.config();
-        let params = self.request.form(config.max_body_bytes)?;
-        let presented = client_auth::presented(self.request.authorization.as_deref(), &params)?;
+        let params = self.request.form()?;
+        let presented = self.request.presented()?;
         let stored = ask::client(cx, &presented.client_id)?;
-        let client = client_auth::verify(&presented, stored, cx.now())?;
+        let client = client_auth::verify(presented, stored, cx.now())?;
         if !client.allows(GrantType::DeviceCode) {
             return Err(OAuthError::unauthorized_client(
                 "this client may not use the device authorization grant",

@@ -95,7 +95,7 @@ impl Engine {
         Flow::new(
             TokenEndpoint {
                 engine: self.clone(),
-                request,
+                request: crate::http::FormRequest::new(request, self.config().max_body_bytes),
             },
             now,
         )

@@ -17,7 +17,7 @@ use crate::config::IntrospectionPolicy;
 use crate::engine::Engine;
 use crate::error::OAuthError;
 use crate::flow::{Cx, Flow, Procedure, Suspend};
-use crate::http::HttpRequest;
+use crate::http::{FormRequest, HttpRequest};
 use crate::response::Response;
 use crate::token_lookup::{self, Found};
 
@@ -25,7 +25,7 @@ use crate::token_lookup::{self, Found};
 #[derive(Debug)]
 pub struct Introspect {
     engine: Engine,
-    request: HttpRequest,
+    request: FormRequest,
 }
 
 impl Engine {
@@ -34,7 +34,7 @@ impl Engine {
         Flow::new(
             Introspect {
                 engine: self.clone(),
-                request,
+                request: FormRequest::new(request, self.config().max_body_bytes),
             },
             now,
         )
@@ -70,8 +70,8 @@ impl Procedure for Introspect {
 impl Introspect {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
         let config = self.engine.config();
-        let params = self.request.form(config.max_body_bytes)?;
-        let caller = caller::authenticate(cx, &self.request, &params)?;
+        let params = self.request.form()?;
+        let caller = caller::authenticate(cx, &self.request, params)?;
         if config.introspection == IntrospectionPolicy::ResourceServersOnly
             && (!caller.resource_server || caller.is_public())
         {
@@ -84,7 +84,7 @@ impl Introspect {
         let sees_all = !caller.is_public();
         let may_see = |owner: &str| sees_all || owner == caller.client_id;
         let iss = config.issuer.as_str();
-        let response = match token_lookup::find(&self.engine, cx, &params, token)? {
+        let response = match token_lookup::find(&self.engine, cx, params, token)? {
             Found::Access(c) if may_see(&c.client_id) => {
                 // client_credentials tokens have the client as subject and no user.
                 let machine = c.grant_id == crate::token::client_credentials_grant_id(&c.client_id)

@@ -7,8 +7,17 @@
 use crate::error::OAuthError;
 
 /// Decoded parameters, in request order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params(Vec<(String, String)>);
+
+impl std::fmt::Debug for Params {
+    // Values carry secrets (`client_secret`, codes, tokens): only the names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
 
 impl Params {
     /// Decodes an `application/x-www-form-urlencoded` body or a query string (RFC 6749 Appendix B):

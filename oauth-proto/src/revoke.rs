@@ -17,7 +17,7 @@ use crate::caller;
 use crate::engine::Engine;
 use crate::error::OAuthError;
 use crate::flow::{Cx, Flow, Procedure, Suspend};
-use crate::http::HttpRequest;
+use crate::http::{FormRequest, HttpRequest};
 use crate::response::Response;
 use crate::store::Effect;
 use crate::token_lookup::{self, Found};
@@ -26,7 +26,7 @@ use crate::token_lookup::{self, Found};
 #[derive(Debug)]
 pub struct Revoke {
     engine: Engine,
-    request: HttpRequest,
+    request: FormRequest,
 }
 
 impl Engine {
@@ -35,7 +35,7 @@ impl Engine {
         Flow::new(
             Revoke {
                 engine: self.clone(),
-                request,
+                request: FormRequest::new(request, self.config().max_body_bytes),
             },
             now,
         )
@@ -56,12 +56,12 @@ fn not_yours() -> Halt {
 
 impl Revoke {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
-        let params = self.request.form(self.engine.config().max_body_bytes)?;
-        let caller = caller::authenticate(cx, &self.request, &params)?;
+        let params = self.request.form()?;
+        let caller = caller::authenticate(cx, &self.request, params)?;
         let token = params.require("token")?;
         let now = cx.now();
         let keep_until = self.engine.revocation_keep_until(now);
-        match token_lookup::find(&self.engine, cx, &params, token)? {
+        match token_lookup::find(&self.engine, cx, params, token)? {
             Found::Access(claims) => {
                 if claims.client_id != caller.client_id {
                     return Err(not_yours());

@@ -18,7 +18,7 @@ use crate::client_auth;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Procedure, Suspend};
-use crate::http::HttpRequest;
+use crate::http::FormRequest;
 use crate::response::Response;
 use crate::store::GrantId;
 
@@ -26,7 +26,7 @@ use crate::store::GrantId;
 #[derive(Debug)]
 pub struct TokenEndpoint {
     pub(crate) engine: Engine,
-    pub(crate) request: HttpRequest,
+    pub(crate) request: FormRequest,
 }
 
 impl Procedure for TokenEndpoint {
@@ -39,7 +39,7 @@ impl Procedure for TokenEndpoint {
 
 impl TokenEndpoint {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
-        let params = self.request.form(self.engine.config().max_body_bytes)?;
+        let params = self.request.form()?;
         let name = params.require("grant_type")?;
         let grant = GrantType::parse(name).ok_or_else(|| {
             OAuthError::new(
@@ -47,9 +47,9 @@ impl TokenEndpoint {
                 format!("grant_type {name} is not supported"),
             )
         })?;
-        let presented = client_auth::presented(self.request.authorization.as_deref(), &params)?;
+        let presented = self.request.presented()?;
         let stored = ask::client(cx, &presented.client_id)?;
-        let client = client_auth::verify(&presented, stored, cx.now())?;
+        let client = client_auth::verify(presented, stored, cx.now())?;
         if !client.allows(grant) || (grant == GrantType::ClientCredentials && client.is_public()) {
             return Err(OAuthError::unauthorized_client(format!(
                 "this client may not use the {} grant",
@@ -59,13 +59,13 @@ impl TokenEndpoint {
         }
         match grant {
             GrantType::AuthorizationCode => {
-                authorization_code::redeem(&self.engine, cx, &client, &params)
+                authorization_code::redeem(&self.engine, cx, &client, params)
             }
-            GrantType::RefreshToken => refresh::refresh(&self.engine, cx, &client, &params),
+            GrantType::RefreshToken => refresh::refresh(&self.engine, cx, &client, params),
             GrantType::ClientCredentials => {
-                client_credentials::issue(&self.engine, cx, &client, &params)
+                client_credentials::issue(&self.engine, cx, &client, params)
             }
-            GrantType::DeviceCode => device_code::poll(&self.engine, cx, &client, &params),
+            GrantType::DeviceCode => device_code::poll(&self.engine, cx, &client, params),
         }
     }
 }
