@@ -675,3 +675,53 @@ fn a6_redirect_uris_carrying_response_parameters_are_refused() {
     let ok = r#"{"token_endpoint_auth_method":"none","redirect_uris":["https://c.example/cb?codes=1&statement=2"]}"#;
     assert_eq!(h.register(ok, None).status, 201);
 }
+
+#[test]
+fn k100_malformed_bearer_credentials_at_registration_are_400() {
+    let mut h = Harness::new(with_iat());
+    for header in [
+        "Bearer",
+        "Bearer ",
+        "Bearer a b",
+        "Bearer tok\"en",
+        "Bearer =abc",
+    ] {
+        let r = h.register(RFC_IAT, Some(header));
+        assert_error(&r, 400, "invalid_request");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer realm=\"oauth\", error=\"invalid_request\""),
+            "{header:?}"
+        );
+    }
+    // Another scheme carries no bearer credentials (RFC 6750 §3.1): a confidential registration
+    // still needs its token (bare challenge), an open public one needs none.
+    let r = h.register(RFC_IAT, Some("Basic YTpi"));
+    assert_error(&r, 401, "invalid_token");
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"oauth\""));
+    assert_eq!(h.register(NATIVE, Some("Basic YTpi")).status, 201);
+    // The client configuration endpoint parses its header the same way.
+    let j = h.register_ok(NATIVE);
+    let id = j["client_id"].as_str().unwrap().to_owned();
+    assert_error(
+        &h.client_configuration(&id, "GET", "", Some("Bearer a b")),
+        400,
+        "invalid_request",
+    );
+}
+
+#[test]
+fn initial_access_tokens_must_be_sendable_as_bearer_tokens() {
+    for bad in [
+        "has a space in it, 16+",
+        "quote\"0123456789abcdef",
+        "0123456789abcde",
+    ] {
+        let config = Config {
+            initial_access_tokens: vec![bad.to_owned()].into(),
+            ..with_iat()
+        };
+        assert!(config.validate().is_err(), "{bad:?}");
+    }
+    assert_eq!(with_iat().validate(), Ok(()));
+}

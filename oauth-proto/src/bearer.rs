@@ -77,12 +77,27 @@ fn quote(s: &str) -> String {
 }
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 §2.1).
-fn is_b64token(s: &str) -> bool {
+pub(crate) fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !body.is_empty()
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// The token of an `Authorization` header value: `None` for another scheme (no bearer credentials,
+/// RFC 6750 §3.1), an error when the `Bearer` credentials are not one `b64token` (RFC 6750 §2.1).
+pub(crate) fn header_token(header: &str) -> Result<Option<&str>, &'static str> {
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if is_b64token(token) {
+        Ok(Some(token))
+    } else {
+        Err("the Bearer credentials are malformed")
+    }
 }
 
 /// Finds the bearer token of a request (RFC 6750 §2).
@@ -120,21 +135,9 @@ pub fn extract(
     };
     let in_header = match authorization {
         None => None,
-        Some(h) => {
-            let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
-            if !scheme.eq_ignore_ascii_case("bearer") {
-                // Another scheme is "no bearer credentials" for this resource.
-                None
-            } else {
-                let token = rest.trim_start_matches(' ');
-                if !is_b64token(token) {
-                    return Err(BearerError::InvalidRequest(
-                        "the Bearer credentials are malformed",
-                    ));
-                }
-                Some(token.to_owned())
-            }
-        }
+        Some(h) => header_token(h)
+            .map_err(BearerError::InvalidRequest)?
+            .map(str::to_owned),
     };
     match (in_header, in_body) {
         (Some(_), Some(_)) => Err(BearerError::InvalidRequest(

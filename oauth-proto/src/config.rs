@@ -272,8 +272,15 @@ impl Config {
         })?;
         check(
             self.confidential_registration != RegistrationPolicy::InitialAccessToken
-                || self.initial_access_tokens.iter().all(|t| t.len() >= 16),
-            || "initial_access_tokens must be at least 16 characters each".to_owned(),
+                || self
+                    .initial_access_tokens
+                    .iter()
+                    .all(|t| t.len() >= 16 && crate::bearer::is_b64token(t)),
+            || {
+                "initial_access_tokens must be at least 16 characters each, of A-Z a-z 0-9 - . _ ~ + / \
+                 (they are sent as Authorization: Bearer)"
+                    .to_owned()
+            },
         )?;
         within("max_redirect_uris", self.max_redirect_uris as u64, 1, 100)?;
         within(

@@ -39,6 +39,7 @@ pub const CLIENT_ID_BYTES: usize = 16;
 
 const BEARER_CHALLENGE: &str = "Bearer realm=\"oauth\"";
 const BEARER_INVALID: &str = "Bearer realm=\"oauth\", error=\"invalid_token\"";
+const BEARER_MALFORMED: &str = "Bearer realm=\"oauth\", error=\"invalid_request\"";
 
 /// `POST /register`.
 #[derive(Debug)]
@@ -114,23 +115,17 @@ fn invalid_token(description: &'static str, token_sent: bool) -> OAuthError {
     }
 }
 
-/// The token of an `Authorization: Bearer` header (scheme matched case-insensitively).
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1, scheme matched
+/// case-insensitively). Another scheme is no bearer credentials (§3.1); `Bearer` with anything
+/// but one `b64token` is a malformed request: 400 `invalid_request`.
 fn bearer(authorization: Option<&str>) -> Result<Option<&str>, OAuthError> {
     let Some(header) = authorization else {
         return Ok(None);
     };
-    let header = header.trim();
-    match header.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(invalid_token(
-            "the Authorization header must be Bearer with a token",
-            true,
-        )),
-    }
+    crate::bearer::header_token(header).map_err(|description| OAuthError {
+        www_authenticate: Some(BEARER_MALFORMED),
+        ..OAuthError::invalid_request(description)
+    })
 }
 
 /// The JSON object body of a POST or PUT, after framing checks.

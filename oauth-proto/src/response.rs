@@ -50,10 +50,14 @@ impl Response {
                 error_description: &err.description,
             },
         );
-        if err.status() == 401 {
-            let challenge = err
-                .www_authenticate
-                .unwrap_or(crate::client_auth::BASIC_CHALLENGE);
+        // A 401 always carries a challenge (Basic unless the error names another); any other
+        // status carries one only when the error names it (RFC 6750 §3: a 400 may).
+        let challenge = match (err.status(), err.www_authenticate) {
+            (_, Some(challenge)) => Some(challenge),
+            (401, None) => Some(crate::client_auth::BASIC_CHALLENGE),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             r.headers.push(("www-authenticate", challenge.to_owned()));
         }
         r
