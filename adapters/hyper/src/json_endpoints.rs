@@ -2,6 +2,7 @@
 //! flow against the store, and copies the engine's response. A store failure is 503
 //! `temporarily_unavailable`; everything else, errors included, is the engine's answer.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use oauth_proto::error::OAuthError;
@@ -20,11 +21,10 @@ use crate::rng::OsRandom;
 /// (see [`crate::limits`]).
 async fn run<P: Procedure<Output = Response>>(
     app: &App,
-    req: &Request,
+    addr: IpAddr,
     name: &str,
     flow: Flow<P>,
 ) -> HttpResponse {
-    let addr = req.peer.ip();
     if let Some(wait) = app.credential_failures.retry_after(addr, Instant::now()) {
         return too_many_failures(wait);
     }
@@ -66,63 +66,49 @@ fn too_many_failures(wait: Duration) -> HttpResponse {
 }
 
 /// `POST /token`.
-pub async fn token(app: &App, req: &Request) -> HttpResponse {
-    run(
-        app,
-        req,
-        "token",
-        app.engine.token(req.to_engine(), clock::now()),
-    )
-    .await
+pub async fn token(app: &App, req: Request) -> HttpResponse {
+    let addr = req.peer.ip();
+    let flow = app.engine.token(req.into_engine(), clock::now());
+    run(app, addr, "token", flow).await
 }
 
 /// `POST /register` (RFC 7591).
-pub async fn register(app: &App, req: &Request) -> HttpResponse {
-    run(
-        app,
-        req,
-        "register",
-        app.engine.register(req.to_engine(), clock::now()),
-    )
-    .await
+pub async fn register(app: &App, req: Request) -> HttpResponse {
+    let addr = req.peer.ip();
+    let flow = app.engine.register(req.into_engine(), clock::now());
+    run(app, addr, "register", flow).await
 }
 
 /// `GET`, `PUT`, `DELETE /register/{client_id}` (RFC 7592).
-pub async fn client_configuration(app: &App, req: &Request, client_id: &str) -> HttpResponse {
+pub async fn client_configuration(app: &App, req: Request, client_id: &str) -> HttpResponse {
+    let addr = req.peer.ip();
     let flow = app
         .engine
-        .client_configuration(client_id, req.to_engine(), clock::now());
-    run(app, req, "client configuration", flow).await
+        .client_configuration(client_id, req.into_engine(), clock::now());
+    run(app, addr, "client configuration", flow).await
 }
 
 /// `POST /introspect` (RFC 7662).
-pub async fn introspect(app: &App, req: &Request) -> HttpResponse {
-    run(
-        app,
-        req,
-        "introspect",
-        app.engine.introspect(req.to_engine(), clock::now()),
-    )
-    .await
+pub async fn introspect(app: &App, req: Request) -> HttpResponse {
+    let addr = req.peer.ip();
+    let flow = app.engine.introspect(req.into_engine(), clock::now());
+    run(app, addr, "introspect", flow).await
 }
 
 /// `POST /revoke` (RFC 7009).
-pub async fn revoke(app: &App, req: &Request) -> HttpResponse {
-    run(
-        app,
-        req,
-        "revoke",
-        app.engine.revoke(req.to_engine(), clock::now()),
-    )
-    .await
+pub async fn revoke(app: &App, req: Request) -> HttpResponse {
+    let addr = req.peer.ip();
+    let flow = app.engine.revoke(req.into_engine(), clock::now());
+    run(app, addr, "revoke", flow).await
 }
 
 /// `POST /device_authorization` (RFC 8628).
-pub async fn device_authorization(app: &App, req: &Request) -> HttpResponse {
+pub async fn device_authorization(app: &App, req: Request) -> HttpResponse {
+    let addr = req.peer.ip();
     let flow = app
         .engine
-        .device_authorization(req.to_engine(), clock::now());
-    run(app, req, "device authorization", flow).await
+        .device_authorization(req.into_engine(), clock::now());
+    run(app, addr, "device authorization", flow).await
 }
 
 /// The metadata documents (RFC 8414, RFC 9728): pure answers from the configuration, served only
@@ -218,7 +204,7 @@ mod tests {
             ServerSettings::default(),
         );
         let body = b"grant_type=refresh_token&refresh_token=abc&client_id=x";
-        let r = block_on(token(&app, &request("POST", "", body)));
+        let r = block_on(token(&app, request("POST", "", body)));
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()["content-type"], "application/json");
         let r = block_on(crate::authorize_page::show(

@@ -1,7 +1,6 @@
 //! The parts of an HTTP request handlers look at, read once with the body limit applied.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -44,14 +43,14 @@ impl Request {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The form the engine's JSON endpoints take.
-    pub fn to_engine(&self) -> HttpRequest {
+    /// The form the engine's JSON endpoints take (the body moves, it is not copied).
+    pub fn into_engine(self) -> HttpRequest {
         HttpRequest {
-            method: self.method.clone(),
-            query: self.query.clone(),
             content_type: self.header("content-type").map(str::to_owned),
             authorization: self.header("authorization").map(str::to_owned),
-            body: self.body.clone(),
+            method: self.method,
+            query: self.query,
+            body: self.body,
         }
     }
 }
@@ -63,13 +62,20 @@ fn too_large() -> HttpResponse {
     )
 }
 
-/// Reads the body, at most `max` bytes within `timeout`. Errors are answered as the client's:
-/// 413 for too large, 408 for too slow, 400 for a broken body.
+/// 408: the body did not arrive within the request's time (the caller keeps the clock).
+pub fn too_slow() -> HttpResponse {
+    reply::json_error(
+        408,
+        &OAuthError::invalid_request("the request body was not received in time"),
+    )
+}
+
+/// Reads the body, at most `max` bytes. Errors are answered as the client's: 413 for too large,
+/// 400 for a broken body. The caller bounds the time (and answers [`too_slow`]).
 pub async fn read(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     max: usize,
-    timeout: Duration,
 ) -> Result<Request, HttpResponse> {
     let (parts, body) = req.into_parts();
     let declared = parts
@@ -80,22 +86,15 @@ pub async fn read(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    let collected = tokio::time::timeout(timeout, Limited::new(body, max).collect()).await;
-    let body = match collected {
+    let body = match Limited::new(body, max).collect().await {
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(_) => {
-            return Err(reply::json_error(
-                408,
-                &OAuthError::invalid_request("the request body was not received in time"),
-            ))
-        }
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Ok(Err(_)) => {
             return Err(reply::json_error(
                 400,
                 &OAuthError::invalid_request("the request body could not be read"),
             ))
         }
-        Ok(Ok(c)) => c.to_bytes().to_vec(),
+        Ok(c) => c.to_bytes().to_vec(),
     };
     Ok(Request {
         method: parts.method.as_str().to_owned(),

@@ -207,15 +207,21 @@ async fn route(app: &Arc<App>, req: hyper::Request<Incoming>, peer: SocketAddr) 
     if !route.methods.contains(&req.method().as_str()) {
         return method_not_allowed(route);
     }
-    let timeout = Duration::from_secs(app.settings.request_timeout_secs);
-    let request = match request::read(req, peer, app.engine.config().max_body_bytes, timeout).await
-    {
-        Ok(r) => r,
-        Err(resp) => return resp,
+    // One deadline for the whole request, body and answer: a body too slow is the client's 408, a
+    // handler too slow (a stuck store) is 503, never a hang.
+    let deadline = tokio::time::sleep(Duration::from_secs(app.settings.request_timeout_secs));
+    tokio::pin!(deadline);
+    let read = request::read(req, peer, app.engine.config().max_body_bytes);
+    let request = tokio::select! {
+        read = read => match read {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        },
+        () = &mut deadline => return request::too_slow(),
     };
-    match tokio::time::timeout(timeout, dispatch(app, route.endpoint, request, param)).await {
-        Ok(resp) => resp,
-        Err(_) => {
+    tokio::select! {
+        resp = dispatch(app, route.endpoint, request, param) => resp,
+        () = &mut deadline => {
             tracing::warn!("a handler exceeded the request timeout");
             reply::unavailable()
         }
@@ -255,15 +261,15 @@ async fn dispatch(
         Endpoint::Stylesheet => reply::stylesheet(),
         Endpoint::Authorize if req.method == "GET" => authorize_page::show(app, &req).await,
         Endpoint::Authorize => authorize_page::submit(app, &req).await,
-        Endpoint::Token => json_endpoints::token(app, &req).await,
-        Endpoint::Register => json_endpoints::register(app, &req).await,
+        Endpoint::Token => json_endpoints::token(app, req).await,
+        Endpoint::Register => json_endpoints::register(app, req).await,
         Endpoint::ClientConfiguration => {
             let client_id = param.unwrap_or_default();
-            json_endpoints::client_configuration(app, &req, &client_id).await
+            json_endpoints::client_configuration(app, req, &client_id).await
         }
-        Endpoint::Introspect => json_endpoints::introspect(app, &req).await,
-        Endpoint::Revoke => json_endpoints::revoke(app, &req).await,
-        Endpoint::DeviceAuthorization => json_endpoints::device_authorization(app, &req).await,
+        Endpoint::Introspect => json_endpoints::introspect(app, req).await,
+        Endpoint::Revoke => json_endpoints::revoke(app, req).await,
+        Endpoint::DeviceAuthorization => json_endpoints::device_authorization(app, req).await,
         Endpoint::DeviceVerification if req.method == "GET" => device_page::show(app, &req).await,
         Endpoint::DeviceVerification => device_page::submit(app, &req).await,
         Endpoint::Metadata => json_endpoints::metadata(app, &req),
