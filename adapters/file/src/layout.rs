@@ -22,6 +22,10 @@ use crate::format::FileKind;
 /// Name of the lock file.
 pub(crate) const LOCK_FILE: &str = "LOCK";
 
+/// How long a busy directory lock is retried before the store reports it held (see
+/// [`Layout::lock`]).
+pub(crate) const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 const TMP: &str = ".tmp";
 
 /// The files of one data directory.
@@ -79,17 +83,33 @@ impl Layout {
     }
 
     /// Takes the exclusive directory lock, or reports who holds it.
+    ///
+    /// A lock just released can still look held for a moment: a process that spawns a child
+    /// (`fork`, then `exec`) gives the child copies of its descriptors until the `exec` closes
+    /// them, and an `flock` lives as long as any copy. So a busy lock is tried again for up to
+    /// [`LOCK_PATIENCE`] before it is reported; a store really held by another process is still
+    /// refused, just not instantly.
     pub(crate) fn lock(&self) -> Result<File, FileStoreError> {
         let path = self.dir.join(LOCK_FILE);
         let file = owner_only(OpenOptions::new().read(true).write(true).create(true))
             .open(&path)
             .map_err(|e| FileStoreError::io("open lock file", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(fs::TryLockError::WouldBlock) => Err(FileStoreError::Locked {
-                dir: self.dir.clone(),
-            }),
-            Err(fs::TryLockError::Error(e)) => Err(FileStoreError::io("lock", &path, e)),
+        let start = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_PATIENCE => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(FileStoreError::Locked {
+                        dir: self.dir.clone(),
+                    })
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(FileStoreError::io("lock", &path, e))
+                }
+            }
         }
     }
 
