@@ -22,6 +22,7 @@ pub mod html;
 pub mod json_endpoints;
 pub mod keys;
 pub mod limits;
+pub mod log;
 pub mod login;
 pub mod mail;
 pub mod pages;
