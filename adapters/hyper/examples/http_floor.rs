@@ -43,8 +43,7 @@ async fn main() -> std::io::Result<()> {
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(10))
-        .max_buf_size(16 * 1024)
-        .max_headers(100);
+        .max_buf_size(16 * 1024);
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);

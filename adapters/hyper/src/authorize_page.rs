@@ -96,7 +96,7 @@ async fn run_authorize(app: &App, query: &[u8]) -> Option<AuthorizeOutcome> {
 
 /// `GET /authorize`.
 pub async fn show(app: &App, req: &Request) -> HttpResponse {
-    let Some(outcome) = run_authorize(app, req.query.as_bytes()).await else {
+    let Some(outcome) = run_authorize(app, req.query().as_bytes()).await else {
         return unavailable_page();
     };
     let pending = match outcome {
@@ -118,7 +118,7 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
     };
     let page = Pending::Authorization {
         pending: pending.clone(),
-        query: req.query.as_bytes().to_vec(),
+        query: req.query().as_bytes().to_vec(),
     };
     let Ok(page_id) = app.sessions.put_page(&id, page, now) else {
         return busy_page();

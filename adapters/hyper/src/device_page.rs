@@ -94,7 +94,7 @@ fn prefilled(query: &str) -> String {
 pub async fn show(app: &App, req: &Request) -> HttpResponse {
     let now = clock::now();
     let existing = session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id, s)));
-    let user_code = prefilled(&req.query);
+    let user_code = prefilled(req.query());
     match existing {
         Some((_, session)) => code_form(200, &session, &user_code, None),
         None => match app.sessions.create(now) {

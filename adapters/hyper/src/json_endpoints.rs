@@ -115,12 +115,12 @@ pub async fn device_authorization(app: &App, req: Request) -> HttpResponse {
 /// at the well-known path derived from the issuer.
 pub fn metadata(app: &App, req: &Request) -> HttpResponse {
     let e = &app.engine;
-    if req.path == e.metadata_path()
-        || req.path == e.openid_configuration_path()
-        || req.path == e.openid_configuration_inserted_path()
+    if req.path() == e.metadata_path()
+        || req.path() == e.openid_configuration_path()
+        || req.path() == e.openid_configuration_inserted_path()
     {
         reply::from_engine(e.metadata())
-    } else if req.path == e.protected_resource_metadata_path() {
+    } else if req.path() == e.protected_resource_metadata_path() {
         reply::from_engine(e.protected_resource_metadata())
     } else {
         reply::json_error(
@@ -147,9 +147,8 @@ mod tests {
             "application/x-www-form-urlencoded".parse().unwrap(),
         );
         Request {
-            method: method.to_owned(),
-            path: "/".to_owned(),
-            query: query.to_owned(),
+            method: method.parse().unwrap(),
+            uri: format!("/?{query}").parse().unwrap(),
             headers,
             body: body.to_vec(),
             peer: "127.0.0.1:1".parse().unwrap(),
@@ -170,7 +169,7 @@ mod tests {
         );
         let get = |path: &str| {
             let mut r = request("GET", "", b"");
-            r.path = path.to_owned();
+            r.uri = path.parse().unwrap();
             metadata(&app, &r)
         };
         for path in [

@@ -18,10 +18,15 @@ pub type HttpResponse = hyper::Response<Body>;
 /// The policy for answers that are not pages (JSON, redirects): nothing may load or frame them.
 const CSP_NONE: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// A bare response with a status and body.
-fn build(status: u16, body: impl Into<Bytes>) -> HttpResponse {
+/// Room for the headers a response gets besides its own: the four of [`secure`].
+const SECURITY_HEADERS: usize = 4;
+
+/// A bare response with a status and body, its header map sized for `headers` of its own plus the
+/// security headers (so adding them never grows and rehashes the map).
+fn build(status: u16, body: impl Into<Bytes>, headers: usize) -> HttpResponse {
     let mut r = hyper::Response::new(Full::new(body.into()));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    *r.headers_mut() = hyper::HeaderMap::with_capacity(headers + SECURITY_HEADERS);
     r
 }
 
@@ -33,7 +38,7 @@ fn set(r: &mut HttpResponse, name: &'static str, value: &str) {
 
 /// Copies an engine response. Header names from the engine are lowercase static strings.
 pub fn from_engine(resp: oauth_proto::response::Response) -> HttpResponse {
-    let mut r = build(resp.status, resp.body);
+    let mut r = build(resp.status, resp.body, resp.headers.len());
     for (name, value) in &resp.headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -66,7 +71,7 @@ pub fn unavailable() -> HttpResponse {
 /// An HTML page. `form_target` is an extra origin forms (and the redirects they trigger) may go
 /// to. Pages always get `Cache-Control: no-store`: they carry CSRF tokens or personal data.
 pub fn html(status: u16, markup: String, form_target: Option<&str>) -> HttpResponse {
-    let mut r = build(status, markup);
+    let mut r = build(status, markup, 3);
     set(&mut r, "content-type", "text/html; charset=utf-8");
     set(&mut r, "cache-control", "no-store");
     let extra = form_target.map(|t| format!(" {t}")).unwrap_or_default();
@@ -83,7 +88,7 @@ pub fn html(status: u16, markup: String, form_target: Option<&str>) -> HttpRespo
 
 /// The stylesheet, cacheable.
 pub fn stylesheet() -> HttpResponse {
-    let mut r = build(200, include_str!("../static/style.css"));
+    let mut r = build(200, include_str!("../static/style.css"), 2);
     set(&mut r, "content-type", "text/css; charset=utf-8");
     set(&mut r, "cache-control", "public, max-age=3600");
     r
@@ -91,7 +96,7 @@ pub fn stylesheet() -> HttpResponse {
 
 /// Plain text (health checks).
 pub fn text(status: u16, body: &'static str) -> HttpResponse {
-    let mut r = build(status, body);
+    let mut r = build(status, body, 2);
     set(&mut r, "content-type", "text/plain; charset=utf-8");
     set(&mut r, "cache-control", "no-store");
     r
@@ -105,23 +110,32 @@ pub fn with_cookie(mut r: HttpResponse, cookie: &str) -> HttpResponse {
     r
 }
 
+/// The policy for answers that are not pages, as a header value.
+const CSP_NONE_VALUE: HeaderValue = HeaderValue::from_static(CSP_NONE);
+
 /// The headers every response carries; a page's own policy is kept.
 pub fn secure(mut r: HttpResponse) -> HttpResponse {
+    const FIXED: [(HeaderName, HeaderValue); 3] = [
+        (
+            hyper::header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ),
+        (
+            hyper::header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (
+            hyper::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+    ];
     let h = r.headers_mut();
-    h.entry(hyper::header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(CSP_NONE));
-    h.insert(
-        hyper::header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("DENY"),
-    );
-    h.insert(
-        hyper::header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        hyper::header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    if !h.contains_key(hyper::header::CONTENT_SECURITY_POLICY) {
+        h.insert(hyper::header::CONTENT_SECURITY_POLICY, CSP_NONE_VALUE);
+    }
+    for (name, value) in FIXED {
+        h.insert(name, value);
+    }
     r
 }
 

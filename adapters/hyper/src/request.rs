@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::HeaderMap;
 use oauth_proto::error::OAuthError;
@@ -12,12 +12,10 @@ use crate::reply::{self, HttpResponse};
 
 /// A request with its body read. `Debug` shows neither headers nor body (they carry secrets).
 pub struct Request {
-    /// Method, e.g. `POST`.
-    pub method: String,
-    /// Path, without the query.
-    pub path: String,
-    /// Raw query (without `?`), empty when none.
-    pub query: String,
+    /// Method.
+    pub method: hyper::Method,
+    /// The request target (path and query).
+    pub uri: hyper::Uri,
     /// Header fields.
     pub headers: HeaderMap,
     /// Body bytes (empty for GET).
@@ -30,7 +28,7 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
             .field("method", &self.method)
-            .field("path", &self.path)
+            .field("path", &self.path())
             .field("body_len", &self.body.len())
             .field("peer", &self.peer)
             .finish()
@@ -38,6 +36,16 @@ impl std::fmt::Debug for Request {
 }
 
 impl Request {
+    /// The path, without the query.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The raw query (without `?`), empty when none.
+    pub fn query(&self) -> &str {
+        self.uri.query().unwrap_or("")
+    }
+
     /// A header as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -48,8 +56,8 @@ impl Request {
         HttpRequest {
             content_type: self.header("content-type").map(str::to_owned),
             authorization: self.header("authorization").map(str::to_owned),
-            method: self.method,
-            query: self.query,
+            method: self.method.as_str().to_owned(),
+            query: self.query().to_owned(),
             body: self.body,
         }
     }
@@ -86,22 +94,45 @@ pub async fn read(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    let body = match Limited::new(body, max).collect().await {
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(_) => {
+    let body = match read_body(body, declared, max).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return Err(too_large()),
+        Err(BodyError::Broken) => {
             return Err(reply::json_error(
                 400,
                 &OAuthError::invalid_request("the request body could not be read"),
             ))
         }
-        Ok(c) => c.to_bytes().to_vec(),
     };
     Ok(Request {
-        method: parts.method.as_str().to_owned(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or("").to_owned(),
+        method: parts.method,
+        uri: parts.uri,
         headers: parts.headers,
         body,
         peer,
     })
+}
+
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// The body's bytes, at most `max`, copied once into a buffer sized from `Content-Length`.
+async fn read_body(
+    mut body: Incoming,
+    declared: Option<u64>,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            if data.len() > max - out.len() {
+                return Err(BodyError::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
 }

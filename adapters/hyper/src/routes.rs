@@ -187,16 +187,25 @@ pub async fn handle(
 ) -> HttpResponse {
     let start = Instant::now();
     let method = req.method().clone();
-    let path: String = req.uri().path().chars().take(200).collect();
+    let uri = req.uri().clone();
     let resp = reply::secure(route(&app, req, peer).await);
     tracing::info!(
         method = %method,
-        path = %path,
+        path = %log_path(uri.path()),
         status = resp.status().as_u16(),
         latency_us = start.elapsed().as_micros() as u64,
         "request"
     );
     resp
+}
+
+/// The path as logged: at most 200 bytes (cut at a character boundary).
+fn log_path(path: &str) -> &str {
+    let mut end = path.len().min(200);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
 }
 
 async fn route(app: &Arc<App>, req: hyper::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
@@ -259,7 +268,9 @@ async fn dispatch(
     match endpoint {
         Endpoint::Healthz => reply::text(200, "ok\n"),
         Endpoint::Stylesheet => reply::stylesheet(),
-        Endpoint::Authorize if req.method == "GET" => authorize_page::show(app, &req).await,
+        Endpoint::Authorize if req.method == hyper::Method::GET => {
+            authorize_page::show(app, &req).await
+        }
         Endpoint::Authorize => authorize_page::submit(app, &req).await,
         Endpoint::Token => json_endpoints::token(app, req).await,
         Endpoint::Register => json_endpoints::register(app, req).await,
@@ -270,7 +281,9 @@ async fn dispatch(
         Endpoint::Introspect => json_endpoints::introspect(app, req).await,
         Endpoint::Revoke => json_endpoints::revoke(app, req).await,
         Endpoint::DeviceAuthorization => json_endpoints::device_authorization(app, req).await,
-        Endpoint::DeviceVerification if req.method == "GET" => device_page::show(app, &req).await,
+        Endpoint::DeviceVerification if req.method == hyper::Method::GET => {
+            device_page::show(app, &req).await
+        }
         Endpoint::DeviceVerification => device_page::submit(app, &req).await,
         Endpoint::Metadata => json_endpoints::metadata(app, &req),
     }

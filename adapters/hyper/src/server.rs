@@ -78,8 +78,9 @@ async fn accept_loop(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(app.settings.header_read_timeout_secs))
-        .max_buf_size(app.settings.max_header_bytes.max(8192))
-        .max_headers(100);
+        // Header fields are limited to hyper's default of 100: setting `max_headers` explicitly,
+        // even to that value, makes hyper fill two 100-entry arrays on the heap for every request.
+        .max_buf_size(app.settings.max_header_bytes.max(8192));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
