@@ -150,6 +150,10 @@ struct Escaped<'a, W: Write>(&'a mut W);
 
 impl<W: Write> Write for Escaped<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Nearly every value is printable ASCII: one pass over the bytes, no decoding.
+        if s.bytes().all(|b| (b' '..0x7f).contains(&b)) {
+            return self.0.write_str(s);
+        }
         let mut rest = s;
         while let Some(i) = rest.find(char::is_control) {
             self.0.write_str(&rest[..i])?;
