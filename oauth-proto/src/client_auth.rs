@@ -128,11 +128,11 @@ pub fn presented(authorization: Option<&str>, body: &Params) -> Result<Presented
 }
 
 /// Checks presented credentials against the stored client (`None` when the id is unknown).
-pub fn verify(
+pub fn verify<'c>(
     presented: &Presented,
-    client: Option<ClientRecord>,
+    client: Option<&'c ClientRecord>,
     now: u64,
-) -> Result<ClientRecord, OAuthError> {
+) -> Result<&'c ClientRecord, OAuthError> {
     let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     match (client.kind, &presented.secret) {
         (ClientKind::Public, None) => Ok(client),

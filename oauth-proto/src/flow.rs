@@ -15,6 +15,11 @@
 //! never repeated. Requests need at most a handful of ops, so the re-runs cost little next to a store
 //! round trip.
 //!
+//! Replays are kept cheap, because a request with `n` ops runs its code `n + 1` times: [`Cx::ask`]
+//! builds its op with a closure that only runs when the op is actually unanswered, and returns a
+//! reference to the recorded answer (the answers outlive the run) instead of a copy. Code that needs
+//! to own part of an answer clones that part explicitly.
+//!
 //! # Driving a flow
 //! 1. Call [`Flow::step`] with a randomness source.
 //! 2. On [`Step::Op`], execute the op against the store and pass the reply to [`Flow::answer`]; go to 1.
@@ -41,7 +46,7 @@ pub struct Cx<'a> {
     effects: Vec<Effect>,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
     /// The current time (Unix seconds), fixed for the whole flow.
     pub fn now(&self) -> u64 {
         self.now
@@ -53,12 +58,14 @@ impl Cx<'_> {
     }
 
     /// Asks the store: returns the recorded answer, or suspends the run until the driver answers.
-    pub fn ask(&mut self, op: Op) -> Result<Reply, Suspend> {
+    /// `op` builds the question; it is called only when the question is not answered yet, so
+    /// replays do not rebuild ops the store already answered.
+    pub fn ask(&mut self, op: impl FnOnce() -> Op) -> Result<&'a Reply, Suspend> {
         if let Some(reply) = self.answers.get(self.asked) {
             self.asked += 1;
-            return Ok(reply.clone());
+            return Ok(reply);
         }
-        Err(Suspend(Box::new(op)))
+        Err(Suspend(Box::new(op())))
     }
 
     /// Records a write to apply when the flow is done.

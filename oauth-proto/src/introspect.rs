@@ -105,7 +105,7 @@ impl Introspect {
                 )
             }
             Found::Refresh(r)
-                if token_lookup::refresh_active(&r, cx.now()) && may_see(&r.grant.client_id) =>
+                if token_lookup::refresh_active(r, cx.now()) && may_see(&r.grant.client_id) =>
             {
                 Response::json(
                     200,

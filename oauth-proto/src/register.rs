@@ -310,9 +310,9 @@ impl ClientConfiguration {
         match method.as_str() {
             "GET" => Ok(Response::json(
                 200,
-                &information(&self.engine, &client, None, token),
+                &information(&self.engine, client, None, token),
             )),
-            "PUT" => self.update(cx, client, token),
+            "PUT" => self.update(cx, client.clone(), token),
             "DELETE" => {
                 cx.effect(Effect::DeleteClient {
                     client_id: client.client_id.clone(),

@@ -74,7 +74,7 @@ impl Revoke {
             }
             Found::Refresh(found) => {
                 if found.grant.client_id != caller.client_id {
-                    if token_lookup::refresh_active(&found, now) {
+                    if token_lookup::refresh_active(found, now) {
                         return Err(not_yours());
                     }
                 } else {

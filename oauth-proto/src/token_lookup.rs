@@ -24,11 +24,11 @@ use crate::store::{GrantId, RefreshGrant, RefreshState, RevocationView};
 
 /// What a presented token turned out to be.
 #[derive(Debug)]
-pub(crate) enum Found {
+pub(crate) enum Found<'a> {
     /// A valid access token: signature, expiry and revocation checked.
     Access(AccessClaims),
     /// A refresh token on record, active or not (see [`refresh_active`]).
-    Refresh(RefreshGrant),
+    Refresh(&'a RefreshGrant),
     /// Unknown, malformed, expired or revoked.
     Nothing,
 }
@@ -58,7 +58,7 @@ impl RevocationView for Probe {
 }
 
 /// `Some` when the token is an access token (valid or not), `None` when it is not one at all.
-fn access(engine: &Engine, cx: &mut Cx<'_>, token: &str) -> Result<Option<Found>, Halt> {
+fn access<'a>(engine: &Engine, cx: &mut Cx<'a>, token: &str) -> Result<Option<Found<'a>>, Halt> {
     let now = cx.now();
     let probe = Probe::default();
     match access_token::validate(engine.keys(), token, now, &probe) {
@@ -78,17 +78,17 @@ fn access(engine: &Engine, cx: &mut Cx<'_>, token: &str) -> Result<Option<Found>
     ))
 }
 
-fn refresh(cx: &mut Cx<'_>, token: &str) -> Result<Option<Found>, Halt> {
+fn refresh<'a>(cx: &mut Cx<'a>, token: &str) -> Result<Option<Found<'a>>, Halt> {
     Ok(ask::refresh(cx, SecretHash::of(token))?.map(Found::Refresh))
 }
 
 /// Looks the token up, refresh tokens first when the hint says `refresh_token`.
-pub(crate) fn find(
+pub(crate) fn find<'a>(
     engine: &Engine,
-    cx: &mut Cx<'_>,
+    cx: &mut Cx<'a>,
     params: &Params,
     token: &str,
-) -> Result<Found, Halt> {
+) -> Result<Found<'a>, Halt> {
     let refresh_first = params.get("token_type_hint")? == Some("refresh_token");
     let found = if refresh_first {
         match refresh(cx, token)? {

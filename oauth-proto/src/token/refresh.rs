@@ -39,7 +39,7 @@ pub(super) fn refresh(
             OAuthError::invalid_grant("the refresh token is unknown, expired or revoked").into(),
         );
     };
-    let (token, grant) = (found.token, found.grant);
+    let (token, grant) = (&found.token, &found.grant);
     if grant.client_id != client.client_id {
         return Err(
             OAuthError::invalid_grant("the refresh token was issued to another client").into(),
