@@ -57,7 +57,7 @@ pub fn client<'a>(cx: &mut Cx<'a>, client_id: &str) -> Result<Option<&'a ClientR
     match cx.ask(|| Op::GetClient {
         client_id: client_id.to_owned(),
     })? {
-        Reply::Client(c) => Ok(c.as_ref()),
+        Reply::Client(c) => Ok(c.as_deref()),
         _ => Err(contract_broken()),
     }
 }
