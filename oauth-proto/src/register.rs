@@ -327,8 +327,8 @@ impl ClientConfiguration {
                 Ok(Response {
                     status: 204,
                     headers: vec![
-                        ("cache-control", "no-store".to_owned()),
-                        ("pragma", "no-cache".to_owned()),
+                        ("cache-control", "no-store".into()),
+                        ("pragma", "no-cache".into()),
                     ],
                     body: String::new(),
                 })
@@ -338,7 +338,7 @@ impl ClientConfiguration {
                     "the client configuration endpoint accepts GET, PUT and DELETE",
                 ));
                 r.status = 405;
-                r.headers.push(("allow", "GET, PUT, DELETE".to_owned()));
+                r.headers.push(("allow", "GET, PUT, DELETE".into()));
                 Ok(r)
             }
         }

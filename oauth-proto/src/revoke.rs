@@ -90,8 +90,8 @@ impl Revoke {
         Ok(Response {
             status: 200,
             headers: vec![
-                ("cache-control", "no-store".to_owned()),
-                ("pragma", "no-cache".to_owned()),
+                ("cache-control", "no-store".into()),
+                ("pragma", "no-cache".into()),
             ],
             body: String::new(),
         })
