@@ -29,8 +29,20 @@ pub struct Response {
 impl Response {
     /// A JSON response with the no-store headers.
     pub fn json(status: u16, value: &impl Serialize) -> Self {
-        // Serializing our own plain structs cannot fail; fall back to an empty object rather than panic.
-        let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+        // serde_json::to_string's own starting size.
+        Self::json_sized(status, value, 128)
+    }
+
+    /// As [`Response::json`], serializing into a body of `size` bytes to start with (so a caller
+    /// that knows the size avoids the buffer's regrowths).
+    pub(crate) fn json_sized(status: u16, value: &impl Serialize, size: usize) -> Self {
+        let mut buf = Vec::with_capacity(size);
+        // Serializing our own plain structs cannot fail (and JSON is UTF-8); fall back to an empty
+        // object rather than panic.
+        let body = match serde_json::to_writer(&mut buf, value) {
+            Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| "{}".to_owned()),
+            Err(_) => "{}".to_owned(),
+        };
         // Room for the challenge an error adds.
         let mut headers = Vec::with_capacity(4);
         headers.extend([

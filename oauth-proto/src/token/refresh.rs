@@ -112,11 +112,10 @@ pub(super) fn refresh(
         scope: &scope,
         credential_version: grant.credential_version,
     };
-    let (access, expires_in) = issue::access_token(engine, now, &issue)?;
     Ok(issue::token_response(
-        &access,
-        expires_in,
+        engine,
+        now,
+        &issue,
         new_token.as_ref(),
-        &scope,
-    ))
+    )?)
 }
