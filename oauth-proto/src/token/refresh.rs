@@ -74,14 +74,14 @@ pub(super) fn refresh(
         }
         return Err(stale);
     }
-    let scope = match requested {
+    let scope = match &requested {
         Some(s) if !s.is_subset_of(&grant.scope) => {
             return Err(
                 OAuthError::invalid_scope("the requested scope exceeds the granted scope").into(),
             )
         }
         Some(s) => s,
-        None => grant.scope.clone(),
+        None => &grant.scope,
     };
     let threshold = engine.config().refresh_renewal_threshold_secs;
     let rotate = client.is_public() || token.expires_at - now < threshold;
@@ -109,7 +109,7 @@ pub(super) fn refresh(
         grant_id: grant.grant_id,
         subject: &grant.subject,
         client_id: &client.client_id,
-        scope: &scope,
+        scope,
         credential_version: grant.credential_version,
     };
     Ok(issue::token_response(
