@@ -34,22 +34,22 @@ pub(crate) fn form_decode_into(part: &[u8], out: &mut Vec<u8>) {
     fn hex(b: Option<&u8>) -> Option<u8> {
         char::from(*b?).to_digit(16).map(|d| d as u8)
     }
-    let mut i = 0;
-    while i < part.len() {
-        match part[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                if let (Some(high), Some(low)) = (hex(part.get(i + 1)), hex(part.get(i + 2))) {
-                    out.push(high << 4 | low);
-                    i += 2;
-                } else {
-                    out.push(b'%');
-                }
-            }
-            b => out.push(b),
+    let mut rest = part;
+    while let Some(at) = rest.iter().position(|&b| b == b'+' || b == b'%') {
+        // Runs without `+` or `%` (most of a token or a secret) are copied whole.
+        out.extend_from_slice(&rest[..at]);
+        let mut next = at + 1;
+        if rest[at] == b'+' {
+            out.push(b' ');
+        } else if let (Some(high), Some(low)) = (hex(rest.get(at + 1)), hex(rest.get(at + 2))) {
+            out.push(high << 4 | low);
+            next = at + 3;
+        } else {
+            out.push(b'%');
         }
-        i += 1;
+        rest = &rest[next..];
     }
+    out.extend_from_slice(rest);
 }
 
 impl Params {
@@ -69,20 +69,19 @@ impl Params {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &[][..]),
             };
-            // Each name and each value must be UTF-8 on its own.
-            let start = bytes.len();
             form_decode_into(name, &mut bytes);
             let name_end = bytes.len();
             form_decode_into(value, &mut bytes);
-            let value_end = bytes.len();
-            if std::str::from_utf8(&bytes[start..name_end]).is_err()
-                || std::str::from_utf8(&bytes[name_end..value_end]).is_err()
-            {
-                return Err(invalid());
-            }
-            ends.push((name_end, value_end));
+            ends.push((name_end, bytes.len()));
         }
+        // Each name and each value must be UTF-8 on its own: that is, the whole is UTF-8 and no
+        // character straddles a boundary between two of them. One pass checks both.
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        if !ends.iter().all(|&(name_end, value_end)| {
+            text.is_char_boundary(name_end) && text.is_char_boundary(value_end)
+        }) {
+            return Err(invalid());
+        }
         Ok(Params { text, ends })
     }
 
