@@ -39,7 +39,9 @@ pub struct Suspend(Box<Op>);
 pub struct Cx<'a> {
     now: u64,
     rng: &'a mut dyn Random,
-    draws: &'a mut Vec<Vec<u8>>,
+    /// Every draw so far, each as its length (u32 LE) and its bytes, back to back in one buffer.
+    draws: &'a mut Vec<u8>,
+    /// Where the next draw to replay starts in `draws`.
     drawn: usize,
     answers: &'a [Reply],
     asked: usize,
@@ -76,17 +78,25 @@ impl<'a> Cx<'a> {
 
 impl Random for Cx<'_> {
     fn fill(&mut self, dest: &mut [u8]) {
-        match self.draws.get(self.drawn) {
-            Some(recorded) if recorded.len() == dest.len() => dest.copy_from_slice(recorded),
+        let at = self.drawn;
+        let len = (dest.len() as u32).to_le_bytes();
+        let start = at + len.len();
+        let end = start + dest.len();
+        match (self.draws.get(at..start), self.draws.get(start..end)) {
+            (Some(recorded_len), Some(recorded)) if recorded_len == len => {
+                dest.copy_from_slice(recorded)
+            }
             // A draw of another size than recorded means the run diverged, which determinism rules
             // out; draw fresh rather than return mismatched bytes.
             _ => {
                 self.rng.fill(dest);
-                self.draws.truncate(self.drawn);
-                self.draws.push(dest.to_vec());
+                self.draws.truncate(at);
+                self.draws.reserve(len.len() + dest.len());
+                self.draws.extend_from_slice(&len);
+                self.draws.extend_from_slice(dest);
             }
         }
-        self.drawn += 1;
+        self.drawn = end;
     }
 }
 
@@ -124,7 +134,7 @@ pub struct Flow<P> {
     procedure: P,
     now: u64,
     answers: Vec<Reply>,
-    draws: Vec<Vec<u8>>,
+    draws: Vec<u8>,
 }
 
 impl<P: Procedure> Flow<P> {
