@@ -1,8 +1,8 @@
 //! Typed store questions for endpoint code.
 //!
 //! Each helper sends one [`Op`] through [`Cx::ask`] and unpacks the matching [`Reply`], borrowed
-//! from the flow's recorded answers (no copy per replay; callers clone what they must own). A store that
-//! answers with the wrong variant breaks the contract; that is a server fault, reported as
+//! from the flow's recorded answers (no copy per replay; callers clone what they must own). A store
+//! that answers with the wrong variant breaks the contract; that is a server fault, reported as
 //! `server_error` rather than a panic. [`Halt`] lets endpoint code use `?` for both "suspend until
 //! the store answers" and "answer with this OAuth error".
 
