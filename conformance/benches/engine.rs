@@ -1,18 +1,57 @@
-//! Engine benchmark: access token validation and a full `client_credentials` request, each stated
-//! against raw HMAC-SHA256 over the same token bytes, measured in the same run on one core.
+//! Engine benchmark: access token validation and full requests through the engine and the memory
+//! store (`client_credentials`, introspection of its token, and a public client's refresh token
+//! rotation), each stated against raw HMAC-SHA256 over the same token bytes, measured in the same
+//! run on one core, with the heap allocations each request makes.
 //!
-//! Run: `cargo bench -p conformance --bench engine`. Each figure is the median of several timed
+//! Run: `cargo bench -p conformance --bench engine`. Each time is the median of several timed
 //! batches; the ratios matter more than the absolute numbers on a shared, noisy machine.
+//! Allocations are counted by this binary's global allocator around the engine and store work
+//! alone (`drive`), not around building the request, which is the HTTP adapter's part.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use base64::Engine as _;
-use conformance::{basic, json, Harness};
+use conformance::{basic, json, Harness, CHALLENGE, VERIFIER};
 use hmac::{Hmac, KeyInit, Mac};
 use oauth_proto::flow::drive;
 use oauth_proto::http::HttpRequest;
+use oauth_proto::response::Response;
 use sha2::Sha256;
+
+/// The system allocator, counting allocations and reallocations (frees are not counted).
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; the counter has no effect on
+// the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
 
 const BATCHES: usize = 9;
 
@@ -34,17 +73,35 @@ fn measure(n: u64, mut f: impl FnMut()) -> f64 {
     samples[BATCHES / 2]
 }
 
-fn report(name: &str, ns: f64, reference: f64) {
+/// Runs `f`, returning its result and the allocations it made.
+fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = allocations();
+    let out = f();
+    (out, allocations() - before)
+}
+
+fn report(name: &str, ns: f64, reference: f64, allocs: Option<f64>) {
+    let allocs = allocs.map_or(String::new(), |a| format!("   {a:>6.1} allocs/op"));
     println!(
-        "{name:<44} {ns:>9.1} ns/op {:>12.0} op/s   {:>5.2}x raw HMAC",
+        "{name:<44} {ns:>9.1} ns/op {:>12.0} op/s   {:>5.2}x raw HMAC{allocs}",
         1e9 / ns,
         ns / reference
     );
 }
 
+/// The value of a string field in a JSON body, without a JSON parser (keeps the bench's own
+/// allocations out of the way).
+fn field<'a>(body: &'a str, name: &str) -> &'a str {
+    let key = format!("\"{name}\":\"");
+    let start = body.find(&key).expect("field present") + key.len();
+    let len = body[start..].find('"').expect("closing quote");
+    &body[start..start + len]
+}
+
 fn main() {
     let mut h = Harness::default();
     let secret = h.confidential_client();
+    h.public_client();
     let auth = basic("web", secret.expose());
     let r = h.token("grant_type=client_credentials&scope=mail", Some(&auth));
     let token = json(&r)["access_token"].as_str().unwrap().to_owned();
@@ -71,29 +128,102 @@ fn main() {
         token.len(),
         body.len()
     );
-    report("raw HMAC-SHA256 (reference)", hmac_ns, hmac_ns);
+    report("raw HMAC-SHA256 (reference)", hmac_ns, hmac_ns, None);
 
+    let mut validate_allocs = 0;
+    let mut validate_calls = 0;
     let validate_ns = measure(200_000, || {
-        black_box(
+        let (claims, n) = counted(|| {
             h.engine
                 .validate_access_token(black_box(&token), h.now, &h.store)
-                .unwrap(),
-        );
+                .unwrap()
+        });
+        validate_allocs += n;
+        validate_calls += 1;
+        black_box(claims);
     });
-    report("validate_access_token", validate_ns, hmac_ns);
+    report(
+        "validate_access_token",
+        validate_ns,
+        hmac_ns,
+        Some(validate_allocs as f64 / validate_calls as f64),
+    );
 
     let mut rng = oauth_proto::random::CounterRandom::new(42);
+
+    let (mut cc_allocs, mut cc_calls) = (0, 0);
     let cc_ns = measure(20_000, || {
         let request = HttpRequest::form_post("grant_type=client_credentials&scope=mail")
             .with_authorization(auth.clone());
-        let response = drive(h.engine.token(request, h.now), &h.store, &mut rng).unwrap();
+        let (response, n) = counted(|| drive(h.engine.token(request, h.now), &h.store, &mut rng));
+        let response: Response = response.unwrap();
         assert_eq!(response.status, 200);
+        cc_allocs += n;
+        cc_calls += 1;
         black_box(response);
     });
     report(
         "client_credentials request (engine + memory)",
         cc_ns,
         hmac_ns,
+        Some(cc_allocs as f64 / cc_calls as f64),
+    );
+
+    let introspect_body = format!("token={token}");
+    let (mut in_allocs, mut in_calls) = (0, 0);
+    let in_ns = measure(20_000, || {
+        let request =
+            HttpRequest::form_post(introspect_body.as_str()).with_authorization(auth.clone());
+        let (response, n) =
+            counted(|| drive(h.engine.introspect(request, h.now), &h.store, &mut rng));
+        let response: Response = response.unwrap();
+        assert!(response.body.starts_with("{\"active\":true"));
+        in_allocs += n;
+        in_calls += 1;
+        black_box(response);
+    });
+    report(
+        "introspection request (engine + memory)",
+        in_ns,
+        hmac_ns,
+        Some(in_allocs as f64 / in_calls as f64),
+    );
+
+    // A refresh chain of the public client: every request rotates, the next uses the new token.
+    let code = h.code_for(
+        &format!(
+            "response_type=code&client_id=app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb\
+             &scope=mail%20offline_access&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        ),
+        "alice",
+    );
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id=app\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    let mut refresh_token = field(&r.body, "refresh_token").to_owned();
+    let (mut rt_allocs, mut rt_calls) = (0, 0);
+    let rt_ns = measure(20_000, || {
+        let request = HttpRequest::form_post(format!(
+            "grant_type=refresh_token&client_id=app&refresh_token={refresh_token}"
+        ));
+        let (response, n) = counted(|| drive(h.engine.token(request, h.now), &h.store, &mut rng));
+        let response: Response = response.unwrap();
+        assert_eq!(response.status, 200, "{}", response.body);
+        rt_allocs += n;
+        rt_calls += 1;
+        refresh_token.clear();
+        refresh_token.push_str(field(&response.body, "refresh_token"));
+        black_box(response);
+    });
+    report(
+        "refresh rotation request (engine + memory)",
+        rt_ns,
+        hmac_ns,
+        Some(rt_allocs as f64 / rt_calls as f64),
     );
 
     h.now += 1;

@@ -95,7 +95,7 @@ fn get_client<S: Store>(s: &S, id: &str) -> Option<ClientRecord> {
             client_id: id.into(),
         },
     ) {
-        Reply::Client(c) => c,
+        Reply::Client(c) => c.map(std::sync::Arc::unwrap_or_clone),
         other => panic!("GetClient answered {other:?}"),
     }
 }

@@ -70,7 +70,7 @@ impl Harness {
         match self.store.execute(Op::GetClient {
             client_id: client_id.to_owned(),
         }) {
-            Ok(Reply::Client(c)) => c,
+            Ok(Reply::Client(c)) => c.map(std::sync::Arc::unwrap_or_clone),
             other => panic!("unexpected store answer {other:?}"),
         }
     }

@@ -19,7 +19,11 @@
 //!
 //! Nothing is parsed before the tag has been verified except the key id, so a forged token costs one
 //! HMAC and is never interpreted. Keys rotate: one key signs, several verify; a token signed by a key
-//! that is no longer listed is [`TokenError::UnknownKey`].
+//! that is no longer listed is [`TokenError::UnknownKey`]. Each key's HMAC state is keyed once, when
+//! the key is built, and cloned per token (no per-token key schedule).
+//!
+//! Issuing builds a typical token on the stack from borrowed claims, so a token that goes straight
+//! into a token response costs no allocation of its own.
 //!
 //! The claims are readable by whoever holds the token (they are not encrypted): they are the
 //! holder's own subject, client and scope, which the token grants anyway.
@@ -166,37 +170,101 @@ impl std::fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
+/// Claims to sign, borrowed from wherever the issuer holds them.
+pub(crate) struct Unsigned<'a> {
+    pub grant_id: GrantId,
+    pub subject: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a Scope,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub credential_version: u32,
+}
+
 /// Encodes and signs claims with the ring's signing key. Fields longer than the format allows are
 /// refused (the engine never issues such tokens: it bounds subjects, client ids and scopes first).
 pub fn issue(keys: &KeyRing, claims: &AccessClaims) -> Result<String, TokenError> {
+    let unsigned = Unsigned {
+        grant_id: claims.grant_id,
+        subject: &claims.subject,
+        client_id: &claims.client_id,
+        scope: &claims.scope,
+        issued_at: claims.issued_at,
+        expires_at: claims.expires_at,
+        credential_version: claims.credential_version,
+    };
+    sign(keys, &unsigned, str::to_owned)
+}
+
+/// Writes into a buffer sized exactly for what is written.
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        if let Some(dest) = self.buf.get_mut(self.at..end) {
+            dest.copy_from_slice(bytes);
+        }
+        self.at = end;
+    }
+}
+
+/// As [`issue`], handing the token to `with` instead of returning it. Tokens of up to 384
+/// raw bytes are built and encoded on the stack.
+pub(crate) fn sign<R>(
+    keys: &KeyRing,
+    claims: &Unsigned<'_>,
+    with: impl FnOnce(&str) -> R,
+) -> Result<R, TokenError> {
     let subject = claims.subject.as_bytes();
     let client = claims.client_id.as_bytes();
-    let scope = claims.scope.to_string();
+    let scope = claims.scope.as_str().as_bytes();
     if subject.len() > MAX_SUBJECT || client.len() > MAX_CLIENT_ID || scope.len() > MAX_SCOPE {
         return Err(TokenError::Malformed);
     }
-    let mut raw = Vec::with_capacity(FIXED + 5 + subject.len() + client.len() + scope.len() + TAG);
-    raw.push(VERSION);
-    raw.extend_from_slice(&keys.signing.id.to_be_bytes());
-    raw.extend_from_slice(&claims.grant_id.0);
-    raw.extend_from_slice(&claims.issued_at.to_be_bytes());
-    raw.extend_from_slice(&claims.expires_at.to_be_bytes());
-    raw.extend_from_slice(&claims.credential_version.to_be_bytes());
-    raw.extend_from_slice(&(subject.len() as u16).to_be_bytes());
-    raw.extend_from_slice(subject);
-    raw.push(client.len() as u8);
-    raw.extend_from_slice(client);
-    raw.extend_from_slice(&(scope.len() as u16).to_be_bytes());
-    raw.extend_from_slice(scope.as_bytes());
+    let len = FIXED + 5 + subject.len() + client.len() + scope.len() + TAG;
+    let mut small = [0u8; SMALL];
+    let mut large = Vec::new();
+    let raw: &mut [u8] = if len <= SMALL {
+        &mut small[..len]
+    } else {
+        large.resize(len, 0);
+        &mut large
+    };
+    let mut w = Writer { buf: raw, at: 0 };
+    w.put(&[VERSION]);
+    w.put(&keys.signing.id.to_be_bytes());
+    w.put(&claims.grant_id.0);
+    w.put(&claims.issued_at.to_be_bytes());
+    w.put(&claims.expires_at.to_be_bytes());
+    w.put(&claims.credential_version.to_be_bytes());
+    w.put(&(subject.len() as u16).to_be_bytes());
+    w.put(subject);
+    w.put(&[client.len() as u8]);
+    w.put(client);
+    w.put(&(scope.len() as u16).to_be_bytes());
+    w.put(scope);
     let tag = keys
         .signing
         .mac
         .clone()
-        .chain_update(&raw)
+        .chain_update(&w.buf[..len - TAG])
         .finalize()
         .into_bytes();
-    raw.extend_from_slice(&tag);
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw))
+    w.put(&tag);
+    let raw = &*w.buf;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut encoded = [0u8; SMALL / 3 * 4 + 4];
+    match b64.encode_slice(raw, &mut encoded) {
+        Ok(n) => {
+            let token = std::str::from_utf8(&encoded[..n]).map_err(|_| TokenError::Malformed)?;
+            Ok(with(token))
+        }
+        Err(_) => Ok(with(&b64.encode(raw))),
+    }
 }
 
 /// Validates a token: encoding, key, tag, fields, expiry (`now >= expires_at` is expired), then
@@ -207,6 +275,13 @@ pub fn validate(
     now: u64,
     view: &dyn RevocationView,
 ) -> Result<AccessClaims, TokenError> {
+    let claims = verify(keys, token, now)?;
+    check_revocation(&claims, view)?;
+    Ok(claims)
+}
+
+/// [`validate`] without the revocation check, which [`check_revocation`] makes.
+pub(crate) fn verify(keys: &KeyRing, token: &str, now: u64) -> Result<AccessClaims, TokenError> {
     if token.len() > MAX_TOKEN_LEN || token.len() < (FIXED + 5 + TAG) * 4 / 3 {
         return Err(TokenError::Malformed);
     }
@@ -239,11 +314,20 @@ pub fn validate(
     if now >= claims.expires_at {
         return Err(TokenError::Expired);
     }
+    Ok(claims)
+}
+
+/// The revocation half of [`validate`]: the grant's access revoked at or after issue, or the
+/// subject's credential version moved on.
+pub(crate) fn check_revocation(
+    claims: &AccessClaims,
+    view: &dyn RevocationView,
+) -> Result<(), TokenError> {
     let (revoked_at, version) = view.status(&claims.grant_id, &claims.subject);
     if revoked_at.is_some_and(|at| claims.issued_at <= at) || version != claims.credential_version {
         return Err(TokenError::Revoked);
     }
-    Ok(claims)
+    Ok(())
 }
 
 fn parse_body(body: &[u8]) -> Option<AccessClaims> {

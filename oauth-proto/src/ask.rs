@@ -1,7 +1,8 @@
 //! Typed store questions for endpoint code.
 //!
-//! Each helper sends one [`Op`] through [`Cx::ask`] and unpacks the matching [`Reply`]. A store that
-//! answers with the wrong variant breaks the contract; that is a server fault, reported as
+//! Each helper sends one [`Op`] through [`Cx::ask`] and unpacks the matching [`Reply`], borrowed
+//! from the flow's recorded answers (no copy per replay; callers clone what they must own). A store
+//! that answers with the wrong variant breaks the contract; that is a server fault, reported as
 //! `server_error` rather than a panic. [`Halt`] lets endpoint code use `?` for both "suspend until
 //! the store answers" and "answer with this OAuth error".
 
@@ -52,18 +53,18 @@ fn contract_broken() -> Halt {
 }
 
 /// [`Op::GetClient`].
-pub fn client(cx: &mut Cx<'_>, client_id: &str) -> Result<Option<ClientRecord>, Halt> {
-    match cx.ask(Op::GetClient {
+pub fn client<'a>(cx: &mut Cx<'a>, client_id: &str) -> Result<Option<&'a ClientRecord>, Halt> {
+    match cx.ask(|| Op::GetClient {
         client_id: client_id.to_owned(),
     })? {
-        Reply::Client(c) => Ok(c),
+        Reply::Client(c) => Ok(c.as_deref()),
         _ => Err(contract_broken()),
     }
 }
 
 /// [`Op::GetSubject`]: the subject's credential version.
 pub fn credential_version(cx: &mut Cx<'_>, subject: &str) -> Result<u32, Halt> {
-    match cx.ask(Op::GetSubject {
+    match cx.ask(|| Op::GetSubject {
         subject: subject.to_owned(),
     })? {
         Reply::Subject(s) => Ok(s.credential_version),
@@ -72,61 +73,63 @@ pub fn credential_version(cx: &mut Cx<'_>, subject: &str) -> Result<u32, Halt> {
 }
 
 /// [`Op::TakeCode`].
-pub fn take_code(cx: &mut Cx<'_>, hash: SecretHash) -> Result<CodeTake, Halt> {
-    match cx.ask(Op::TakeCode { hash })? {
+pub fn take_code<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<&'a CodeTake, Halt> {
+    match cx.ask(|| Op::TakeCode { hash })? {
         Reply::Code(c) => Ok(c),
         _ => Err(contract_broken()),
     }
 }
 
 /// [`Op::GetRefresh`].
-pub fn refresh(cx: &mut Cx<'_>, hash: SecretHash) -> Result<Option<RefreshGrant>, Halt> {
-    match cx.ask(Op::GetRefresh { hash })? {
-        Reply::Refresh(r) => Ok(r),
+pub fn refresh<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<Option<&'a RefreshGrant>, Halt> {
+    match cx.ask(|| Op::GetRefresh { hash })? {
+        Reply::Refresh(r) => Ok(r.as_ref()),
         _ => Err(contract_broken()),
     }
 }
 
 /// [`Op::RotateRefresh`]: whether the swap happened.
 pub fn rotate_refresh(cx: &mut Cx<'_>, old: SecretHash, new: RefreshRecord) -> Result<bool, Halt> {
-    match cx.ask(Op::RotateRefresh { old, new })? {
-        Reply::Swapped(s) => Ok(s),
+    match cx.ask(|| Op::RotateRefresh { old, new })? {
+        Reply::Swapped(s) => Ok(*s),
         _ => Err(contract_broken()),
     }
 }
 
 /// [`Op::GetDevice`].
-pub fn device(cx: &mut Cx<'_>, by: DeviceLookup) -> Result<Option<DeviceRecord>, Halt> {
-    match cx.ask(Op::GetDevice { by })? {
-        Reply::Device(d) => Ok(d),
+pub fn device<'a>(cx: &mut Cx<'a>, by: DeviceLookup) -> Result<Option<&'a DeviceRecord>, Halt> {
+    match cx.ask(|| Op::GetDevice { by })? {
+        Reply::Device(d) => Ok(d.as_ref()),
         _ => Err(contract_broken()),
     }
 }
 
-/// [`Op::SwapDevice`]: whether the swap happened.
+/// [`Op::SwapDevice`]: whether the swap happened. `record` builds the new record, only when the
+/// swap is not answered yet.
 pub fn swap_device(
     cx: &mut Cx<'_>,
     expected_revision: u64,
-    record: DeviceRecord,
+    record: impl FnOnce() -> DeviceRecord,
 ) -> Result<bool, Halt> {
-    match cx.ask(Op::SwapDevice {
+    match cx.ask(|| Op::SwapDevice {
         expected_revision,
-        record,
+        record: record(),
     })? {
-        Reply::Swapped(s) => Ok(s),
+        Reply::Swapped(s) => Ok(*s),
         _ => Err(contract_broken()),
     }
 }
 
-/// [`Op::Count`]: the counter's new value.
-pub fn count(cx: &mut Cx<'_>, key: String, window_secs: u64) -> Result<u32, Halt> {
+/// [`Op::Count`]: the counter's new value. `key` builds the counter's key, only when the count is
+/// not answered yet.
+pub fn count(cx: &mut Cx<'_>, key: impl FnOnce() -> String, window_secs: u64) -> Result<u32, Halt> {
     let now = cx.now();
-    match cx.ask(Op::Count {
-        key,
+    match cx.ask(|| Op::Count {
+        key: key(),
         now,
         expires_at: now + window_secs,
     })? {
-        Reply::Count(n) => Ok(n),
+        Reply::Count(n) => Ok(*n),
         _ => Err(contract_broken()),
     }
 }
@@ -137,7 +140,7 @@ pub fn revocation_status(
     grant_id: crate::store::GrantId,
     subject: &str,
 ) -> Result<crate::store::RevocationStatus, Halt> {
-    match cx.ask(Op::RevocationStatus {
+    match cx.ask(|| Op::RevocationStatus {
         grant_id,
         subject: subject.to_owned(),
     })? {
@@ -145,8 +148,8 @@ pub fn revocation_status(
             access_revoked_at,
             credential_version,
         } => Ok(crate::store::RevocationStatus {
-            access_revoked_at,
-            credential_version,
+            access_revoked_at: *access_revoked_at,
+            credential_version: *credential_version,
         }),
         _ => Err(contract_broken()),
     }

@@ -119,7 +119,7 @@ impl Authorize {
                 "parameter state was sent more than once",
             )));
         }
-        match self.validate(&params, &client) {
+        match self.validate(&params, client) {
             Ok((scope, challenge)) => Ok(AuthorizeOutcome::Consent(PendingAuthorization {
                 client_id: client.client_id.clone(),
                 client_name: client.name.clone(),

@@ -39,8 +39,11 @@ impl BearerError {
                 return Response {
                     status: 401,
                     headers: vec![
-                        ("www-authenticate", format!("Bearer realm=\"{realm}\"")),
-                        ("cache-control", "no-store".to_owned()),
+                        (
+                            "www-authenticate",
+                            format!("Bearer realm=\"{realm}\"").into(),
+                        ),
+                        ("cache-control", "no-store".into()),
                     ],
                     body: String::new(),
                 };
@@ -64,7 +67,7 @@ impl BearerError {
             code.status(),
             &serde_json::json!({ "error": code.as_str(), "error_description": description }),
         );
-        r.headers.push(("www-authenticate", challenge));
+        r.headers.push(("www-authenticate", challenge.into()));
         r
     }
 }

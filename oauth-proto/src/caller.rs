@@ -14,11 +14,11 @@ use crate::http::FormRequest;
 use crate::params::Params;
 
 /// Authenticates (or, for a public client, identifies) the caller.
-pub(crate) fn authenticate(
-    cx: &mut Cx<'_>,
+pub(crate) fn authenticate<'a>(
+    cx: &mut Cx<'a>,
     request: &FormRequest,
     params: &Params,
-) -> Result<ClientRecord, Halt> {
+) -> Result<&'a ClientRecord, Halt> {
     if request.request().authorization.is_none()
         && params.get("client_id")?.is_none()
         && params.get("client_secret")?.is_none()

@@ -255,7 +255,7 @@ impl Config {
         for s in &self.scopes_supported {
             check(
                 crate::scope::Scope::parse(s)
-                    .map(|p| p.tokens().len() == 1)
+                    .map(|p| p.tokens().count() == 1)
                     .unwrap_or(false),
                 || format!("scopes_supported entry {s:?} is not a single scope token"),
             )?;

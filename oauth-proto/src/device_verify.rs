@@ -156,7 +156,7 @@ impl DeviceVerify {
         let config = self.engine.config();
         let entries = ask::count(
             cx,
-            format!("user_code:{}", self.attempt_key),
+            || format!("user_code:{}", self.attempt_key),
             config.device_code_ttl_secs,
         )?;
         if entries > config.device_max_user_code_attempts {
@@ -188,9 +188,9 @@ impl DeviceVerify {
             return Ok(unknown());
         };
         Ok(DeviceVerifyOutcome::Consent(PendingDevice {
-            client_id: client.client_id,
-            client_name: client.name,
-            scope: record.scope,
+            client_id: client.client_id.clone(),
+            client_name: client.name.clone(),
+            scope: record.scope.clone(),
             user_code: format_user_code(&code),
             device_code_hash: record.device_code_hash,
             expires_at: record.expires_at,
@@ -233,10 +233,10 @@ impl DeviceDecision {
             None => (DeviceStatus::Denied, DeviceDecisionOutcome::Denied),
         };
         let revision = record.revision;
-        let next = DeviceRecord {
+        let next = || DeviceRecord {
             status,
             revision: revision + 1,
-            ..record
+            ..record.clone()
         };
         Ok(if ask::swap_device(cx, revision, next)? {
             outcome

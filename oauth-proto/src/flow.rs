@@ -15,6 +15,11 @@
 //! never repeated. Requests need at most a handful of ops, so the re-runs cost little next to a store
 //! round trip.
 //!
+//! Replays are kept cheap, because a request with `n` ops runs its code `n + 1` times: [`Cx::ask`]
+//! builds its op with a closure that only runs when the op is actually unanswered, and returns a
+//! reference to the recorded answer (the answers outlive the run) instead of a copy. Code that needs
+//! to own part of an answer clones that part explicitly.
+//!
 //! # Driving a flow
 //! 1. Call [`Flow::step`] with a randomness source.
 //! 2. On [`Step::Op`], execute the op against the store and pass the reply to [`Flow::answer`]; go to 1.
@@ -34,14 +39,16 @@ pub struct Suspend(Box<Op>);
 pub struct Cx<'a> {
     now: u64,
     rng: &'a mut dyn Random,
-    draws: &'a mut Vec<Vec<u8>>,
+    /// Every draw so far, each as its length (u32 LE) and its bytes, back to back in one buffer.
+    draws: &'a mut Vec<u8>,
+    /// Where the next draw to replay starts in `draws`.
     drawn: usize,
     answers: &'a [Reply],
     asked: usize,
     effects: Vec<Effect>,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
     /// The current time (Unix seconds), fixed for the whole flow.
     pub fn now(&self) -> u64 {
         self.now
@@ -53,12 +60,14 @@ impl Cx<'_> {
     }
 
     /// Asks the store: returns the recorded answer, or suspends the run until the driver answers.
-    pub fn ask(&mut self, op: Op) -> Result<Reply, Suspend> {
+    /// `op` builds the question; it is called only when the question is not answered yet, so
+    /// replays do not rebuild ops the store already answered.
+    pub fn ask(&mut self, op: impl FnOnce() -> Op) -> Result<&'a Reply, Suspend> {
         if let Some(reply) = self.answers.get(self.asked) {
             self.asked += 1;
-            return Ok(reply.clone());
+            return Ok(reply);
         }
-        Err(Suspend(Box::new(op)))
+        Err(Suspend(Box::new(op())))
     }
 
     /// Records a write to apply when the flow is done.
@@ -69,17 +78,25 @@ impl Cx<'_> {
 
 impl Random for Cx<'_> {
     fn fill(&mut self, dest: &mut [u8]) {
-        match self.draws.get(self.drawn) {
-            Some(recorded) if recorded.len() == dest.len() => dest.copy_from_slice(recorded),
+        let at = self.drawn;
+        let len = (dest.len() as u32).to_le_bytes();
+        let start = at + len.len();
+        let end = start + dest.len();
+        match (self.draws.get(at..start), self.draws.get(start..end)) {
+            (Some(recorded_len), Some(recorded)) if recorded_len == len => {
+                dest.copy_from_slice(recorded)
+            }
             // A draw of another size than recorded means the run diverged, which determinism rules
             // out; draw fresh rather than return mismatched bytes.
             _ => {
                 self.rng.fill(dest);
-                self.draws.truncate(self.drawn);
-                self.draws.push(dest.to_vec());
+                self.draws.truncate(at);
+                self.draws.reserve(len.len() + dest.len());
+                self.draws.extend_from_slice(&len);
+                self.draws.extend_from_slice(dest);
             }
         }
-        self.drawn += 1;
+        self.drawn = end;
     }
 }
 
@@ -117,7 +134,7 @@ pub struct Flow<P> {
     procedure: P,
     now: u64,
     answers: Vec<Reply>,
-    draws: Vec<Vec<u8>>,
+    draws: Vec<u8>,
 }
 
 impl<P: Procedure> Flow<P> {

@@ -1,8 +1,11 @@
 //! Issuing tokens: the shared tail of every grant.
+//!
+//! The access token is signed from borrowed claims and written straight into the token response,
+//! whose JSON body is serialized once into a buffer sized for it.
 
 use serde::Serialize;
 
-use crate::access_token::{self, AccessClaims};
+use crate::access_token::{self, Unsigned};
 use crate::client::{ClientRecord, GrantType};
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
@@ -37,38 +40,15 @@ pub struct Issue<'a> {
     pub credential_version: u32,
 }
 
-/// Signs an access token valid from `now` for the configured lifetime.
-pub fn access_token(
+/// Signs an access token for `what`, valid from `now` for the configured lifetime, and answers
+/// with the successful token response (RFC 6749 §5.1), always with `scope` (OAuth 2.1 §3.2.3), and
+/// with `refresh` when there is one.
+pub fn token_response(
     engine: &Engine,
     now: u64,
     what: &Issue<'_>,
-) -> Result<(String, u64), OAuthError> {
-    let ttl = engine.config().access_token_ttl_secs;
-    let claims = AccessClaims {
-        grant_id: what.grant_id,
-        subject: what.subject.to_owned(),
-        client_id: what.client_id.to_owned(),
-        scope: what.scope.clone(),
-        issued_at: now,
-        expires_at: now + ttl,
-        credential_version: what.credential_version,
-    };
-    let token = access_token::issue(engine.keys(), &claims).map_err(|_| {
-        OAuthError::new(
-            ErrorCode::InvalidScope,
-            "the granted scope is too long to issue",
-        )
-    })?;
-    Ok((token, ttl))
-}
-
-/// The successful token response (RFC 6749 §5.1), always with `scope` (OAuth 2.1 §3.2.3).
-pub fn token_response(
-    access_token: &str,
-    expires_in: u64,
     refresh: Option<&Secret>,
-    scope: &Scope,
-) -> Response {
+) -> Result<Response, OAuthError> {
     #[derive(Serialize)]
     struct Body<'a> {
         access_token: &'a str,
@@ -76,18 +56,38 @@ pub fn token_response(
         expires_in: u64,
         #[serde(skip_serializing_if = "Option::is_none")]
         refresh_token: Option<&'a str>,
-        scope: String,
+        scope: &'a str,
     }
-    Response::json(
-        200,
-        &Body {
+    let ttl = engine.config().access_token_ttl_secs;
+    let claims = Unsigned {
+        grant_id: what.grant_id,
+        subject: what.subject,
+        client_id: what.client_id,
+        scope: what.scope,
+        issued_at: now,
+        expires_at: now + ttl,
+        credential_version: what.credential_version,
+    };
+    let refresh_token = refresh.map(Secret::expose);
+    let scope = what.scope.as_str();
+    access_token::sign(engine.keys(), &claims, |access_token| {
+        // The member names, punctuation and a 20-digit number take under 128 bytes.
+        let size = 128 + access_token.len() + refresh_token.map_or(0, str::len) + scope.len();
+        let body = Body {
             access_token,
             token_type: "Bearer",
-            expires_in,
-            refresh_token: refresh.map(Secret::expose),
-            scope: scope.to_string(),
-        },
-    )
+            expires_in: ttl,
+            refresh_token,
+            scope,
+        };
+        Response::json_sized(200, &body, size)
+    })
+    .map_err(|_| {
+        OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the granted scope is too long to issue",
+        )
+    })
 }
 
 /// The end of every grant that creates a new grant family (authorization code, device code): an
@@ -100,7 +100,6 @@ pub fn new_grant(
     what: &Issue<'_>,
 ) -> Result<Response, OAuthError> {
     let now = cx.now();
-    let (access, expires_in) = access_token(engine, now, what)?;
     let refresh = if client.allows(GrantType::RefreshToken) {
         let token = Secret::generate(cx.rng(), SECRET_BYTES);
         let expires_at = now + engine.config().refresh_token_ttl_secs;
@@ -125,10 +124,5 @@ pub fn new_grant(
     } else {
         None
     };
-    Ok(token_response(
-        &access,
-        expires_in,
-        refresh.as_ref(),
-        what.scope,
-    ))
+    token_response(engine, now, what, refresh.as_ref())
 }

@@ -54,8 +54,8 @@ fn document(value: &impl Serialize) -> Response {
     Response {
         status: 200,
         headers: vec![
-            ("content-type", "application/json".to_owned()),
-            ("cache-control", "public, max-age=300".to_owned()),
+            ("content-type", "application/json".into()),
+            ("cache-control", "public, max-age=300".into()),
         ],
         body: serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned()),
     }

@@ -310,9 +310,9 @@ impl ClientConfiguration {
         match method.as_str() {
             "GET" => Ok(Response::json(
                 200,
-                &information(&self.engine, &client, None, token),
+                &information(&self.engine, client, None, token),
             )),
-            "PUT" => self.update(cx, client, token),
+            "PUT" => self.update(cx, client.clone(), token),
             "DELETE" => {
                 cx.effect(Effect::DeleteClient {
                     client_id: client.client_id.clone(),
@@ -327,8 +327,8 @@ impl ClientConfiguration {
                 Ok(Response {
                     status: 204,
                     headers: vec![
-                        ("cache-control", "no-store".to_owned()),
-                        ("pragma", "no-cache".to_owned()),
+                        ("cache-control", "no-store".into()),
+                        ("pragma", "no-cache".into()),
                     ],
                     body: String::new(),
                 })
@@ -338,7 +338,7 @@ impl ClientConfiguration {
                     "the client configuration endpoint accepts GET, PUT and DELETE",
                 ));
                 r.status = 405;
-                r.headers.push(("allow", "GET, PUT, DELETE".to_owned()));
+                r.headers.push(("allow", "GET, PUT, DELETE".into()));
                 Ok(r)
             }
         }

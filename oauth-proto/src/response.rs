@@ -4,6 +4,12 @@
 //! response that carries a credential, and every token-endpoint error, has `Cache-Control: no-store`
 //! and `Pragma: no-cache` (RFC 6749 §5.1; both are sent because RFC 6749 requires `Pragma` and
 //! OAuth 2.1 only `Cache-Control`).
+//!
+//! Header values are [`Cow`]s: almost all of them are constants (`application/json`, `no-store`),
+//! which cost nothing per response; only computed ones (a `Location`, a challenge naming a realm)
+//! are owned strings.
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -15,7 +21,7 @@ pub struct Response {
     /// Status code.
     pub status: u16,
     /// Header fields, in order. Names are lowercase.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// Body (JSON, or empty for redirects).
     pub body: String,
 }
@@ -23,15 +29,30 @@ pub struct Response {
 impl Response {
     /// A JSON response with the no-store headers.
     pub fn json(status: u16, value: &impl Serialize) -> Self {
-        // Serializing our own plain structs cannot fail; fall back to an empty object rather than panic.
-        let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+        // serde_json::to_string's own starting size.
+        Self::json_sized(status, value, 128)
+    }
+
+    /// As [`Response::json`], serializing into a body of `size` bytes to start with (so a caller
+    /// that knows the size avoids the buffer's regrowths).
+    pub(crate) fn json_sized(status: u16, value: &impl Serialize, size: usize) -> Self {
+        let mut buf = Vec::with_capacity(size);
+        // Serializing our own plain structs cannot fail (and JSON is UTF-8); fall back to an empty
+        // object rather than panic.
+        let body = match serde_json::to_writer(&mut buf, value) {
+            Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| "{}".to_owned()),
+            Err(_) => "{}".to_owned(),
+        };
+        // Room for the challenge an error adds.
+        let mut headers = Vec::with_capacity(4);
+        headers.extend([
+            ("content-type", Cow::Borrowed("application/json")),
+            ("cache-control", Cow::Borrowed("no-store")),
+            ("pragma", Cow::Borrowed("no-cache")),
+        ]);
         Response {
             status,
-            headers: vec![
-                ("content-type", "application/json".to_owned()),
-                ("cache-control", "no-store".to_owned()),
-                ("pragma", "no-cache".to_owned()),
-            ],
+            headers,
             body,
         }
     }
@@ -58,7 +79,8 @@ impl Response {
             _ => None,
         };
         if let Some(challenge) = challenge {
-            r.headers.push(("www-authenticate", challenge.to_owned()));
+            r.headers
+                .push(("www-authenticate", Cow::Borrowed(challenge)));
         }
         r
     }
@@ -68,9 +90,9 @@ impl Response {
         Response {
             status,
             headers: vec![
-                ("location", location),
-                ("cache-control", "no-store".to_owned()),
-                ("pragma", "no-cache".to_owned()),
+                ("location", Cow::Owned(location)),
+                ("cache-control", Cow::Borrowed("no-store")),
+                ("pragma", Cow::Borrowed("no-cache")),
             ],
             body: String::new(),
         }
@@ -81,7 +103,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 

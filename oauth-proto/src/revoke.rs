@@ -20,13 +20,14 @@ use crate::flow::{Cx, Flow, Procedure, Suspend};
 use crate::http::{FormRequest, HttpRequest};
 use crate::response::Response;
 use crate::store::Effect;
-use crate::token_lookup::{self, Found};
+use crate::token_lookup::{self, Found, TokenLookup};
 
 /// `POST /revoke`.
 #[derive(Debug)]
 pub struct Revoke {
     engine: Engine,
     request: FormRequest,
+    lookup: TokenLookup,
 }
 
 impl Engine {
@@ -36,6 +37,7 @@ impl Engine {
             Revoke {
                 engine: self.clone(),
                 request: FormRequest::new(request, self.config().max_body_bytes),
+                lookup: TokenLookup::default(),
             },
             now,
         )
@@ -61,7 +63,7 @@ impl Revoke {
         let token = params.require("token")?;
         let now = cx.now();
         let keep_until = self.engine.revocation_keep_until(now);
-        match token_lookup::find(&self.engine, cx, params, token)? {
+        match self.lookup.find(&self.engine, cx, params, token)? {
             Found::Access(claims) => {
                 if claims.client_id != caller.client_id {
                     return Err(not_yours());
@@ -74,7 +76,7 @@ impl Revoke {
             }
             Found::Refresh(found) => {
                 if found.grant.client_id != caller.client_id {
-                    if token_lookup::refresh_active(&found, now) {
+                    if token_lookup::refresh_active(found, now) {
                         return Err(not_yours());
                     }
                 } else {
@@ -90,8 +92,8 @@ impl Revoke {
         Ok(Response {
             status: 200,
             headers: vec![
-                ("cache-control", "no-store".to_owned()),
-                ("pragma", "no-cache".to_owned()),
+                ("cache-control", "no-store".into()),
+                ("pragma", "no-cache".into()),
             ],
             body: String::new(),
         })

@@ -27,9 +27,18 @@ impl Secret {
     /// Draws `bytes` random bytes and encodes them as unpadded base64url (the RFC 6750 `b64token`
     /// alphabet and the RFC 6749 Appendix B identity set, so no encoding step can corrupt it).
     pub fn generate(rng: &mut dyn Random, bytes: usize) -> Self {
-        let mut buf = vec![0u8; bytes];
-        rng.fill(&mut buf);
-        Secret(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&buf))
+        // Every secret the engine draws is 32 bytes or less: draw those on the stack.
+        let mut small = [0u8; 64];
+        let mut large = Vec::new();
+        let buf: &mut [u8] = match small.get_mut(..bytes) {
+            Some(buf) => buf,
+            None => {
+                large.resize(bytes, 0);
+                &mut large
+            }
+        };
+        rng.fill(buf);
+        Secret(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
     }
 
     /// The raw value, to be shown once to its owner.

@@ -20,6 +20,8 @@
 //! cost a store round trip, so a store keeps the (small) set of revoked grants and bumped credential
 //! versions in memory and answers it synchronously.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::client::ClientRecord;
@@ -306,11 +308,15 @@ pub enum CodeTake {
 }
 
 /// The store's answer to an [`Op`]; each op has exactly one matching variant.
+///
+/// A client comes shared ([`Arc`]): every token-style request reads its client, and a record with
+/// its registration metadata is a dozen heap blocks, so stores keep clients in `Arc`s and answer
+/// with a reference count instead of a deep copy. (Serialized, an `Arc` is just its record.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
     /// For [`Op::GetClient`].
-    Client(Option<ClientRecord>),
-    /// For [`Op::ListClients`].
+    Client(Option<Arc<ClientRecord>>),
+    /// For [`Op::ListClients`] (an administrative read: owned copies).
     Clients(Vec<ClientRecord>),
     /// For [`Op::GetSubject`].
     Subject(SubjectRecord),

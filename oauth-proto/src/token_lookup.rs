@@ -1,18 +1,18 @@
 //! Finding what a presented token is, for introspection and revocation.
 //!
-//! Access tokens are self-contained: their signature and expiry are checked without the store, then
-//! one [`Op::RevocationStatus`](crate::store::Op::RevocationStatus) answers whether their grant's
-//! access or their subject's credentials were revoked. Learning which grant and subject to ask about
-//! needs a first validation pass; a recording [`RevocationView`] captures the grant id and subject
-//! the validator asks about, so the first pass works for every credential version (a view that
-//! answers "version 0" would wrongly refuse tokens of subjects revoked before). Refresh tokens are
+//! Access tokens are self-contained: their signature, fields and expiry are checked without the
+//! store ([`access_token::verify`]), which also tells which grant and subject the token names; one
+//! [`Op::RevocationStatus`](crate::store::Op::RevocationStatus) for those then answers whether the
+//! grant's access or the subject's credentials were revoked ([`access_token::check_revocation`]).
+//! The check without the store depends only on the token, the keys and the flow's fixed clock, so a
+//! [`TokenLookup`] makes it once per request and the flow's replays reuse it. Refresh tokens are
 //! looked up by hash. Authorization codes and device codes live in stores of their own and are never
 //! found here.
 //!
 //! `token_type_hint` only orders the search (RFC 7662 §2.1, RFC 7009 §2.1); an unknown hint is
 //! ignored.
 
-use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use crate::access_token::{self, AccessClaims, TokenError};
 use crate::ask::{self, Halt};
@@ -20,15 +20,15 @@ use crate::engine::Engine;
 use crate::flow::Cx;
 use crate::params::Params;
 use crate::secret::SecretHash;
-use crate::store::{GrantId, RefreshGrant, RefreshState, RevocationView};
+use crate::store::{RefreshGrant, RefreshState};
 
 /// What a presented token turned out to be.
 #[derive(Debug)]
-pub(crate) enum Found {
+pub(crate) enum Found<'a> {
     /// A valid access token: signature, expiry and revocation checked.
-    Access(AccessClaims),
+    Access(&'a AccessClaims),
     /// A refresh token on record, active or not (see [`refresh_active`]).
-    Refresh(RefreshGrant),
+    Refresh(&'a RefreshGrant),
     /// Unknown, malformed, expired or revoked.
     Nothing,
 }
@@ -40,66 +40,68 @@ pub(crate) fn refresh_active(found: &RefreshGrant, now: u64) -> bool {
         && now < found.token.expires_at
 }
 
-/// Records what the validator asks about, answering "nothing revoked".
+/// One request's token lookup: remembers the store-free access token check across replays.
 #[derive(Default)]
-struct Probe {
-    asked: RefCell<(Option<GrantId>, Option<String>)>,
+pub(crate) struct TokenLookup {
+    verified: OnceLock<Result<AccessClaims, TokenError>>,
 }
 
-impl RevocationView for Probe {
-    fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
-        self.asked.borrow_mut().0 = Some(*grant_id);
-        None
-    }
-    fn credential_version(&self, subject: &str) -> u32 {
-        self.asked.borrow_mut().1 = Some(subject.to_owned());
-        0
+impl std::fmt::Debug for TokenLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenLookup")
     }
 }
 
-/// `Some` when the token is an access token (valid or not), `None` when it is not one at all.
-fn access(engine: &Engine, cx: &mut Cx<'_>, token: &str) -> Result<Option<Found>, Halt> {
-    let now = cx.now();
-    let probe = Probe::default();
-    match access_token::validate(engine.keys(), token, now, &probe) {
-        Ok(_) | Err(TokenError::Revoked) => {}
-        Err(TokenError::Expired) => return Ok(Some(Found::Nothing)),
-        Err(_) => return Ok(None),
+impl TokenLookup {
+    /// `Some` when the token is an access token (valid or not), `None` when it is not one at all.
+    fn access<'f>(
+        &'f self,
+        engine: &Engine,
+        cx: &mut Cx<'_>,
+        token: &str,
+    ) -> Result<Option<Found<'f>>, Halt> {
+        let now = cx.now();
+        let claims = match self
+            .verified
+            .get_or_init(|| access_token::verify(engine.keys(), token, now))
+        {
+            Ok(claims) => claims,
+            Err(TokenError::Expired) => return Ok(Some(Found::Nothing)),
+            Err(_) => return Ok(None),
+        };
+        let status = ask::revocation_status(cx, claims.grant_id, &claims.subject)?;
+        Ok(Some(
+            match access_token::check_revocation(claims, &status) {
+                Ok(()) => Found::Access(claims),
+                Err(_) => Found::Nothing,
+            },
+        ))
     }
-    let (Some(grant_id), Some(subject)) = probe.asked.into_inner() else {
-        return Ok(Some(Found::Nothing));
-    };
-    let status = ask::revocation_status(cx, grant_id, &subject)?;
-    Ok(Some(
-        match access_token::validate(engine.keys(), token, now, &status) {
-            Ok(claims) => Found::Access(claims),
-            Err(_) => Found::Nothing,
-        },
-    ))
+
+    /// Looks the token up, refresh tokens first when the hint says `refresh_token`.
+    pub(crate) fn find<'f, 'a: 'f>(
+        &'f self,
+        engine: &Engine,
+        cx: &mut Cx<'a>,
+        params: &Params,
+        token: &str,
+    ) -> Result<Found<'f>, Halt> {
+        let refresh_first = params.get("token_type_hint")? == Some("refresh_token");
+        let found = if refresh_first {
+            match refresh(cx, token)? {
+                Some(f) => Some(f),
+                None => self.access(engine, cx, token)?,
+            }
+        } else {
+            match self.access(engine, cx, token)? {
+                Some(f) => Some(f),
+                None => refresh(cx, token)?,
+            }
+        };
+        Ok(found.unwrap_or(Found::Nothing))
+    }
 }
 
-fn refresh(cx: &mut Cx<'_>, token: &str) -> Result<Option<Found>, Halt> {
+fn refresh<'a>(cx: &mut Cx<'a>, token: &str) -> Result<Option<Found<'a>>, Halt> {
     Ok(ask::refresh(cx, SecretHash::of(token))?.map(Found::Refresh))
-}
-
-/// Looks the token up, refresh tokens first when the hint says `refresh_token`.
-pub(crate) fn find(
-    engine: &Engine,
-    cx: &mut Cx<'_>,
-    params: &Params,
-    token: &str,
-) -> Result<Found, Halt> {
-    let refresh_first = params.get("token_type_hint")? == Some("refresh_token");
-    let found = if refresh_first {
-        match refresh(cx, token)? {
-            Some(f) => Some(f),
-            None => access(engine, cx, token)?,
-        }
-    } else {
-        match access(engine, cx, token)? {
-            Some(f) => Some(f),
-            None => refresh(cx, token)?,
-        }
-    };
-    Ok(found.unwrap_or(Found::Nothing))
 }

@@ -68,7 +68,9 @@ impl Shared {
     }
 
     fn encode(&self, entry: &EntryRef<'_>) -> Result<Vec<u8>, FileStoreError> {
-        let mut bytes = Vec::new();
+        // Room for the usual entry (a refresh rotation, a code take, a few effects): grown from
+        // empty, the buffer was reallocated five times or so per entry.
+        let mut bytes = Vec::with_capacity(256);
         codec::append(&mut bytes, entry, self.options.entry_limit())?;
         Ok(bytes)
     }

@@ -832,7 +832,7 @@ async fn c36_a_decision_refused_after_the_form_is_a_303_redirect() {
     // The operator narrows the client's scope while the user decides: the re-validated request
     // now fails with invalid_scope, which goes back to the client.
     let store = &*s.running.app().store;
-    let Reply::Client(Some(mut client)) = store
+    let Reply::Client(Some(client)) = store
         .execute(Op::GetClient {
             client_id: s.public_id.clone(),
         })
@@ -841,6 +841,7 @@ async fn c36_a_decision_refused_after_the_form_is_a_303_redirect() {
     else {
         panic!("the public client exists")
     };
+    let mut client = std::sync::Arc::unwrap_or_clone(client);
     client.scope = oauth_proto::scope::Scope::parse("mail").unwrap();
     store.apply(vec![Effect::PutClient(client)]).await.unwrap();
     let r = s

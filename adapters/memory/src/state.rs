@@ -1,6 +1,7 @@
 //! The store's logic over plain maps: one method per kind of op, effect and purge.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,9 +60,13 @@ pub enum Record {
 }
 
 /// All state of a store, answering the contract of `oauth_proto::store`.
+///
+/// Clients are kept in `Arc`s: [`Op::GetClient`] is on every token-style request, and answering it
+/// shares the record instead of copying it (a client is replaced whole by `PutClient`, never edited
+/// in place).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MemoryState {
-    clients: HashMap<String, ClientRecord>,
+    clients: HashMap<String, Arc<ClientRecord>>,
     codes: HashMap<SecretHash, (CodeRecord, bool)>,
     grants: HashMap<GrantId, GrantRecord>,
     refresh: HashMap<SecretHash, RefreshRecord>,
@@ -79,7 +84,11 @@ impl MemoryState {
         match op {
             Op::GetClient { client_id } => Reply::Client(self.clients.get(client_id).cloned()),
             Op::ListClients => {
-                let mut all: Vec<_> = self.clients.values().cloned().collect();
+                let mut all: Vec<ClientRecord> = self
+                    .clients
+                    .values()
+                    .map(|c| ClientRecord::clone(c))
+                    .collect();
                 all.sort_by(|a, b| a.client_id.cmp(&b.client_id));
                 Reply::Clients(all)
             }
@@ -322,7 +331,10 @@ impl MemoryState {
 
     /// Every record, for a snapshot.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        let clients = self.clients.values().cloned().map(Record::Client);
+        let clients = self
+            .clients
+            .values()
+            .map(|c| Record::Client(ClientRecord::clone(c)));
         let codes = self.codes.values().map(|(record, used)| Record::Code {
             record: record.clone(),
             used: *used,
@@ -369,7 +381,7 @@ impl MemoryState {
     pub fn insert(&mut self, record: Record) {
         match record {
             Record::Client(c) => {
-                self.clients.insert(c.client_id.clone(), c);
+                self.clients.insert(c.client_id.clone(), Arc::new(c));
             }
             Record::Code { record, used } => {
                 self.codes.insert(record.hash, (record, used));

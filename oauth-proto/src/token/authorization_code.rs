@@ -45,7 +45,7 @@ pub(super) fn redeem(
             return Err(OAuthError::invalid_grant("the code is unknown or expired").into())
         }
         CodeTake::Used(record) => {
-            if record.client_id == client.client_id && verifier_matches(&record, verifier) {
+            if record.client_id == client.client_id && verifier_matches(record, verifier) {
                 cx.effect(Effect::RevokeGrant {
                     grant_id: record.grant_id,
                     at: now,
@@ -90,7 +90,7 @@ pub(super) fn redeem(
             )
             .into())
         }
-        (Some(_), Some(_)) if !verifier_matches(&record, verifier) => {
+        (Some(_), Some(_)) if !verifier_matches(record, verifier) => {
             return Err(OAuthError::invalid_grant(
                 "code_verifier does not match the code_challenge",
             )

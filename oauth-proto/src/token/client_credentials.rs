@@ -41,6 +41,5 @@ pub(super) fn issue(
         scope: &scope,
         credential_version,
     };
-    let (access, expires_in) = issue::access_token(engine, cx.now(), &issue)?;
-    Ok(issue::token_response(&access, expires_in, None, &scope))
+    Ok(issue::token_response(engine, cx.now(), &issue, None)?)
 }

@@ -64,11 +64,11 @@ pub(super) fn poll(
             } else {
                 record.interval
             };
-            let next = DeviceRecord {
+            let next = || DeviceRecord {
                 interval,
                 last_poll: Some(now),
                 revision: revision + 1,
-                ..record
+                ..record.clone()
             };
             let swapped = ask::swap_device(cx, revision, next)?;
             if too_soon || !swapped {
@@ -93,11 +93,11 @@ pub(super) fn poll(
             false,
         ) => {
             let scope = record.scope.clone();
-            let next = DeviceRecord {
+            let next = || DeviceRecord {
                 status: DeviceStatus::Consumed,
                 last_poll: Some(now),
                 revision: revision + 1,
-                ..record
+                ..record.clone()
             };
             if !ask::swap_device(cx, revision, next)? {
                 return Err(

@@ -59,13 +59,13 @@ impl TokenEndpoint {
         }
         match grant {
             GrantType::AuthorizationCode => {
-                authorization_code::redeem(&self.engine, cx, &client, params)
+                authorization_code::redeem(&self.engine, cx, client, params)
             }
-            GrantType::RefreshToken => refresh::refresh(&self.engine, cx, &client, params),
+            GrantType::RefreshToken => refresh::refresh(&self.engine, cx, client, params),
             GrantType::ClientCredentials => {
-                client_credentials::issue(&self.engine, cx, &client, params)
+                client_credentials::issue(&self.engine, cx, client, params)
             }
-            GrantType::DeviceCode => device_code::poll(&self.engine, cx, &client, params),
+            GrantType::DeviceCode => device_code::poll(&self.engine, cx, client, params),
         }
     }
 }

@@ -39,7 +39,7 @@ pub(super) fn refresh(
             OAuthError::invalid_grant("the refresh token is unknown, expired or revoked").into(),
         );
     };
-    let (token, grant) = (found.token, found.grant);
+    let (token, grant) = (&found.token, &found.grant);
     if grant.client_id != client.client_id {
         return Err(
             OAuthError::invalid_grant("the refresh token was issued to another client").into(),
@@ -74,14 +74,14 @@ pub(super) fn refresh(
         }
         return Err(stale);
     }
-    let scope = match requested {
+    let scope = match &requested {
         Some(s) if !s.is_subset_of(&grant.scope) => {
             return Err(
                 OAuthError::invalid_scope("the requested scope exceeds the granted scope").into(),
             )
         }
         Some(s) => s,
-        None => grant.scope.clone(),
+        None => &grant.scope,
     };
     let threshold = engine.config().refresh_renewal_threshold_secs;
     let rotate = client.is_public() || token.expires_at - now < threshold;
@@ -109,14 +109,13 @@ pub(super) fn refresh(
         grant_id: grant.grant_id,
         subject: &grant.subject,
         client_id: &client.client_id,
-        scope: &scope,
+        scope,
         credential_version: grant.credential_version,
     };
-    let (access, expires_in) = issue::access_token(engine, now, &issue)?;
     Ok(issue::token_response(
-        &access,
-        expires_in,
+        engine,
+        now,
+        &issue,
         new_token.as_ref(),
-        &scope,
-    ))
+    )?)
 }
