@@ -5,6 +5,8 @@
 //! and form submissions only to this origin plus, on a consent page, the client's redirect origin
 //! (browsers apply `form-action` to the redirect that follows the POST).
 
+use std::borrow::Cow;
+
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
@@ -36,14 +38,16 @@ fn set(r: &mut HttpResponse, name: &'static str, value: &str) {
     }
 }
 
-/// Copies an engine response. Header names from the engine are lowercase static strings.
+/// Copies an engine response. Header names from the engine are lowercase static strings; its
+/// constant values are shared, not copied.
 pub fn from_engine(resp: oauth_proto::response::Response) -> HttpResponse {
     let mut r = build(resp.status, resp.body, resp.headers.len());
-    for (name, value) in &resp.headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
+    for (name, value) in resp.headers {
+        let value = match value {
+            Cow::Borrowed(v) => HeaderValue::from_maybe_shared(Bytes::from_static(v.as_bytes())),
+            Cow::Owned(v) => HeaderValue::from_maybe_shared(Bytes::from(v)),
+        };
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), value) {
             r.headers_mut().append(n, v);
         }
     }

@@ -51,11 +51,18 @@ impl Request {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    fn typed_header(&self, name: hyper::header::HeaderName) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
     /// The form the engine's JSON endpoints take (the body moves, it is not copied).
     pub fn into_engine(self) -> HttpRequest {
         HttpRequest {
-            content_type: self.header("content-type").map(str::to_owned),
-            authorization: self.header("authorization").map(str::to_owned),
+            content_type: self.typed_header(hyper::header::CONTENT_TYPE),
+            authorization: self.typed_header(hyper::header::AUTHORIZATION),
             method: self.method.as_str().to_owned(),
             query: self.query().to_owned(),
             body: self.body,
