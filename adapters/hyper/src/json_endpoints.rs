@@ -25,7 +25,7 @@ async fn run<P: Procedure<Output = Response>>(
     name: &str,
     flow: Flow<P>,
 ) -> HttpResponse {
-    if let Some(wait) = app.credential_failures.retry_after(addr, Instant::now()) {
+    if let Some(wait) = app.credential_failures.retry_after(addr, Instant::now) {
         return too_many_failures(wait);
     }
     match drive_async(flow, &*app.store, &mut OsRandom).await {

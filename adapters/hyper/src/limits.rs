@@ -47,13 +47,14 @@ impl FailureLimiter {
         }
     }
 
-    /// How long `addr` must still wait, if it is locked at `now`.
-    pub fn retry_after(&self, addr: IpAddr, now: Instant) -> Option<Duration> {
+    /// How long `addr` must still wait, if it is locked at the time `now` gives (read only when
+    /// the address has failures on record, so a request from a clean address reads no clock).
+    pub fn retry_after(&self, addr: IpAddr, now: impl FnOnce() -> Instant) -> Option<Duration> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let (n, start) = map.counts.get(&addr)?;
         let left = self
             .window
-            .checked_sub(now.saturating_duration_since(*start))?;
+            .checked_sub(now().saturating_duration_since(*start))?;
         (*n >= self.max && !left.is_zero()).then_some(left)
     }
 
@@ -101,20 +102,26 @@ mod tests {
         let t0 = Instant::now();
         assert!(!limiter.record(a, t0));
         assert!(!limiter.record(a, t0));
-        assert_eq!(limiter.retry_after(a, t0), None);
+        assert_eq!(limiter.retry_after(a, || t0), None);
         assert!(
             limiter.record(a, t0 + Duration::from_secs(10)),
             "the third locks"
         );
         assert_eq!(
-            limiter.retry_after(a, t0 + Duration::from_secs(10)),
+            limiter.retry_after(a, || t0 + Duration::from_secs(10)),
             Some(Duration::from_secs(50))
         );
-        assert_eq!(limiter.retry_after(b, t0), None, "per address");
+        assert_eq!(limiter.retry_after(b, || t0), None, "per address");
         // The window ends 60 s after its first failure; counting starts again.
-        assert_eq!(limiter.retry_after(a, t0 + Duration::from_secs(60)), None);
+        assert_eq!(
+            limiter.retry_after(a, || t0 + Duration::from_secs(60)),
+            None
+        );
         assert!(!limiter.record(a, t0 + Duration::from_secs(60)));
-        assert_eq!(limiter.retry_after(a, t0 + Duration::from_secs(61)), None);
+        assert_eq!(
+            limiter.retry_after(a, || t0 + Duration::from_secs(61)),
+            None
+        );
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub async fn handle(
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let resp = reply::secure(route(&app, req, peer).await);
+    let resp = reply::secure(route(&app, req, peer, start).await);
     tracing::info!(
         method = %method,
         path = %log_path(uri.path()),
@@ -208,7 +208,13 @@ fn log_path(path: &str) -> &str {
     &path[..end]
 }
 
-async fn route(app: &Arc<App>, req: hyper::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+/// Routes and answers; `start` is when the request arrived (its deadline counts from there).
+async fn route(
+    app: &Arc<App>,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    start: Instant,
+) -> HttpResponse {
     let Some((route, param)) = find(req.uri().path()) else {
         return reply::json_error(404, &OAuthError::invalid_request("no such endpoint"));
     };
@@ -218,7 +224,10 @@ async fn route(app: &Arc<App>, req: hyper::Request<Incoming>, peer: SocketAddr) 
     }
     // One deadline for the whole request, body and answer: a body too slow is the client's 408, a
     // handler too slow (a stuck store) is 503, never a hang.
-    let deadline = tokio::time::sleep(Duration::from_secs(app.settings.request_timeout_secs));
+    let deadline = tokio::time::sleep_until(
+        tokio::time::Instant::from_std(start)
+            + Duration::from_secs(app.settings.request_timeout_secs),
+    );
     tokio::pin!(deadline);
     let read = request::read(req, peer, app.engine.config().max_body_bytes);
     let request = tokio::select! {

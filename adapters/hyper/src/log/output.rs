@@ -3,10 +3,11 @@
 //! A thread that writes a line either writes it straight away (one `write` under the stderr lock),
 //! or, once it has shown it is a runtime worker by going idle through
 //! [`flush_idle_thread`], appends it to a buffer of its own. That buffer is written out in one
-//! `write` when the worker next goes idle, when it stops ([`flush_thread`]), when it holds
-//! [`FLUSH_BYTES`], or when its oldest line has waited [`MAX_DELAY`]. So under load many lines share
-//! one system call and no other thread is woken; an idle server still shows every line at once, as
-//! a worker goes idle right after the request it logged.
+//! `write` when the worker next goes idle, when it stops ([`flush_thread`]), or when it holds
+//! [`FLUSH_BYTES`]. So under load many lines share one system call and no other thread is woken; an
+//! idle server still shows every line at once, as a worker goes idle right after the request it
+//! logged. A line waits at most as long as its worker stays busy without going idle, which under
+//! load is bounded by the buffer: every request adds a line.
 //!
 //! Lines are whole when written (the formatter hands over one complete line per event), so lines
 //! from different threads never interleave. Nothing is dropped: if standard error blocks (a full
@@ -15,15 +16,11 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
 /// A worker's buffer is written out once it holds this many bytes.
 pub const FLUSH_BYTES: usize = 32 * 1024;
-
-/// And once its oldest line is this old, for a worker kept busy without going idle.
-pub const MAX_DELAY: Duration = Duration::from_millis(250);
 
 /// One thread's lines not yet written.
 #[derive(Debug)]
@@ -31,7 +28,6 @@ struct Pending {
     /// True once this thread has gone idle through a runtime's park hook, which will flush it.
     buffered: bool,
     bytes: Vec<u8>,
-    since: Option<Instant>,
 }
 
 impl Pending {
@@ -39,25 +35,21 @@ impl Pending {
         Pending {
             buffered: false,
             bytes: Vec::new(),
-            since: None,
         }
     }
 
     /// Takes a line. Returns what must be written now: the line itself on a thread that does not
-    /// buffer, or the whole buffer once it is full or its oldest line too old.
-    fn push(&mut self, line: &[u8], now: Instant) -> Option<Vec<u8>> {
+    /// buffer, or the whole buffer once it is full.
+    fn push(&mut self, line: &[u8]) -> Option<Vec<u8>> {
         if !self.buffered {
             return Some(line.to_vec());
         }
         self.bytes.extend_from_slice(line);
-        let since = *self.since.get_or_insert(now);
-        (self.bytes.len() >= FLUSH_BYTES || now.duration_since(since) >= MAX_DELAY)
-            .then(|| self.take())
+        (self.bytes.len() >= FLUSH_BYTES).then(|| self.take())
     }
 
     /// Everything buffered, leaving the buffer empty (its capacity goes with it only when large).
     fn take(&mut self) -> Vec<u8> {
-        self.since = None;
         std::mem::take(&mut self.bytes)
     }
 }
@@ -112,7 +104,7 @@ pub fn flush_thread() {
 
 /// Appends a line to this thread's buffer when it has one, else writes it.
 fn emit(line: &[u8]) {
-    match with_pending(|p| p.push(line, Instant::now())) {
+    match with_pending(|p| p.push(line)) {
         Some(Some(bytes)) => write_out(&bytes),
         Some(None) => {}
         None => write_out(line),
@@ -153,11 +145,10 @@ mod tests {
     #[test]
     fn lines_pass_straight_through_until_the_thread_buffers() {
         let mut p = Pending::new();
-        let now = Instant::now();
-        assert_eq!(p.push(b"direct\n", now).as_deref(), Some(&b"direct\n"[..]));
+        assert_eq!(p.push(b"direct\n").as_deref(), Some(&b"direct\n"[..]));
         p.buffered = true;
-        assert_eq!(p.push(b"one\n", now), None);
-        assert_eq!(p.push(b"two\n", now), None);
+        assert_eq!(p.push(b"one\n"), None);
+        assert_eq!(p.push(b"two\n"), None);
         assert_eq!(p.take(), b"one\ntwo\n");
         assert_eq!(p.take(), b"");
     }
@@ -166,28 +157,12 @@ mod tests {
     fn a_full_buffer_is_written_without_waiting_for_idle() {
         let mut p = Pending::new();
         p.buffered = true;
-        let now = Instant::now();
         let line = [b'x'; 1024];
         for _ in 0..FLUSH_BYTES / 1024 - 1 {
-            assert_eq!(p.push(&line, now), None);
+            assert_eq!(p.push(&line), None);
         }
-        let out = p.push(&line, now).expect("full");
+        let out = p.push(&line).expect("full");
         assert_eq!(out.len(), FLUSH_BYTES);
         assert!(p.bytes.is_empty());
-    }
-
-    #[test]
-    fn an_old_line_is_written_with_the_next_one() {
-        let mut p = Pending::new();
-        p.buffered = true;
-        let start = Instant::now();
-        assert_eq!(p.push(b"first\n", start), None);
-        assert_eq!(p.push(b"soon\n", start + MAX_DELAY / 2), None);
-        assert_eq!(
-            p.push(b"late\n", start + MAX_DELAY).as_deref(),
-            Some(&b"first\nsoon\nlate\n"[..])
-        );
-        // The clock restarts with the next line.
-        assert_eq!(p.push(b"next\n", start + MAX_DELAY * 2), None);
     }
 }
