@@ -100,7 +100,12 @@ struct Fields<'w, 'a> {
 }
 
 impl Fields<'_, '_> {
-    fn field(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+    /// Writes ` name=` (nothing but the space for the message), then the value through `value`.
+    fn field(
+        &mut self,
+        field: &Field,
+        value: impl FnOnce(&mut Escaped<'_, Writer<'_>>) -> fmt::Result,
+    ) {
         if self.result.is_err() {
             return;
         }
@@ -110,38 +115,41 @@ impl Fields<'_, '_> {
                 self.w.write_str(field.name())?;
                 self.w.write_char('=')?;
             }
-            Escaped(&mut *self.w).write_fmt(value)
+            value(&mut Escaped(&mut *self.w))
         })();
     }
 }
 
 impl Visit for Fields<'_, '_> {
+    // Numbers and booleans have nothing to escape and skip the formatting machinery.
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, format_args!("{value}"));
+        self.field(field, |w| w.0.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field, format_args!("{value}"));
+        self.field(field, |w| w.0.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field, format_args!("{value}"));
+        self.field(field, |w| {
+            w.0.write_str(if value { "true" } else { "false" })
+        });
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.field(field, format_args!("{value}"));
+            self.field(field, |w| w.write_str(value));
         } else {
-            self.field(field, format_args!("{value:?}"));
+            self.field(field, |w| write!(w, "{value:?}"));
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.field(field, format_args!("{value}"));
+        self.field(field, |w| write!(w, "{value}"));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.field(field, format_args!("{value:?}"));
+        self.field(field, |w| write!(w, "{value:?}"));
     }
 }
 
@@ -219,7 +227,7 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             let path = "/token\nfake line";
             tracing::info!(method = %"POST", path = %path, status = 200u16, latency_us = 57u64, "request");
-            tracing::warn!(endpoint = "token", ok = false, "too many");
+            tracing::warn!(endpoint = "token", ok = false, delta = -3i64, "too many");
         });
         let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -233,7 +241,7 @@ mod tests {
         );
         assert!(
             lines[1].ends_with(
-                "  WARN oauth_server::log::line::tests: too many endpoint=\"token\" ok=false"
+                "  WARN oauth_server::log::line::tests: too many endpoint=\"token\" ok=false delta=-3"
             ),
             "{}",
             lines[1]
