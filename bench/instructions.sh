@@ -11,6 +11,8 @@
 # counts several times what it costs on the real machine.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 MODE="${1:-cc}"
 PORT="${PORT:-18189}"
 TARGET="${CARGO_TARGET_DIR:-$HERE/../target}"
@@ -28,13 +30,11 @@ else
     --listen "127.0.0.1:$PORT" --issuer "$base" > "$WORK/log" 2>&1 &
 fi
 PID=$!
-for _ in $(seq 1 300); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.2; done
+# valgrind starts slowly.
+WAIT_TRIES=600 wait_http "$base/healthz" "$WORK/log"
 AUTH="Basic eDp5"; P=/token; B="grant_type=client_credentials&scope=mail"
 if [ "$MODE" != floor ]; then
-  reg="$(curl -sf -H 'content-type: application/json' -d '{"grant_types":["client_credentials"],
-    "token_endpoint_auth_method":"client_secret_basic","scope":"mail",
-    "redirect_uris":["https://client.example.com/cb"]}' "$base/register")"
-  AUTH="Basic $(printf '%s:%s' "$(jq -r .client_id <<<"$reg")" "$(jq -r .client_secret <<<"$reg")" | base64 -w0)"
+  AUTH="$(cc_client_auth "$base")"
   if [ "$MODE" = introspect ]; then
     AT="$(curl -sf -H "Authorization: $AUTH" -d "$B" "$base/token" | jq -r .access_token)"
     P=/introspect; B="token=$AT"

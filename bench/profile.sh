@@ -5,6 +5,8 @@
 # NO_PERF=1 to measure CPU per request only.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 MODE="${1:-cc}"
 PORT="${PORT:-18181}"
 DURATION="${DURATION:-8}"
@@ -17,11 +19,8 @@ base="http://127.0.0.1:$PORT"
 printf 'confidential_registration = "open"\n' > "$WORK/c.toml"
 "$BIN" serve --memory --config "$WORK/c.toml" --listen "127.0.0.1:$PORT" --issuer "$base" > "$WORK/log" 2>&1 &
 PID=$!
-for _ in $(seq 1 100); do curl -s -o /dev/null "$base/healthz" && break; sleep 0.1; done
-reg="$(curl -sf -H 'content-type: application/json' -d '{"grant_types":["client_credentials"],
-  "token_endpoint_auth_method":"client_secret_basic","scope":"mail",
-  "redirect_uris":["https://client.example.com/cb"]}' "$base/register")"
-AUTH="Basic $(printf '%s:%s' "$(jq -r .client_id <<<"$reg")" "$(jq -r .client_secret <<<"$reg")" | base64 -w0)"
+wait_http "$base/healthz" "$WORK/log"
+AUTH="$(cc_client_auth "$base")"
 AT="$(curl -sf -H "Authorization: $AUTH" -d 'grant_type=client_credentials&scope=mail' "$base/token" | jq -r .access_token)"
 if [ "$MODE" = cc ]; then P=/token; B="grant_type=client_credentials&scope=mail"; else P=/introspect; B="token=$AT"; fi
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }

@@ -51,18 +51,14 @@ if [ ! -d "$HERE/peer/node_modules/oidc-provider" ]; then
   (cd "$HERE/peer" && npm ci --no-audit --no-fund >&2)
 fi
 
-wait_http() { # url
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-  echo "server at $1 did not come up:" >&2; cat "$2" >&2; exit 1
-}
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 stop_server() {
   kill "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=""
 }
-
-basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 
 # Value of hidden form field $2 in HTML file $1.
 hidden() { grep -o "name=\"$2\" value=\"[^\"]*\"" "$1" | head -1 | sed 's/.*value="//; s/"$//'; }
