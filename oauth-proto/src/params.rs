@@ -29,27 +29,17 @@ impl std::fmt::Debug for Params {
 }
 
 /// Appends the form-urldecoding of `part` to `out` (RFC 6749 Appendix B): `+` is a space, `%HH`
-/// an octet; a `%` not followed by two hex digits stands for itself. No UTF-8 check.
+/// an octet (decoded by `percent-encoding`; a `%` not followed by two hex digits stands for
+/// itself). No UTF-8 check. Splitting at `+` first is the same as mapping `+` to a space first, as
+/// no `%HH` contains a `+`; a run without `%` is copied whole.
 pub(crate) fn form_decode_into(part: &[u8], out: &mut Vec<u8>) {
-    fn hex(b: Option<&u8>) -> Option<u8> {
-        char::from(*b?).to_digit(16).map(|d| d as u8)
-    }
-    let mut rest = part;
-    while let Some(at) = rest.iter().position(|&b| b == b'+' || b == b'%') {
-        // Runs without `+` or `%` (most of a token or a secret) are copied whole.
-        out.extend_from_slice(&rest[..at]);
-        let mut next = at + 1;
-        if rest[at] == b'+' {
+    for (i, run) in part.split(|&b| b == b'+').enumerate() {
+        if i > 0 {
             out.push(b' ');
-        } else if let (Some(high), Some(low)) = (hex(rest.get(at + 1)), hex(rest.get(at + 2))) {
-            out.push(high << 4 | low);
-            next = at + 3;
-        } else {
-            out.push(b'%');
         }
-        rest = &rest[next..];
+        let decoded: std::borrow::Cow<'_, [u8]> = percent_encoding::percent_decode(run).into();
+        out.extend_from_slice(&decoded);
     }
-    out.extend_from_slice(rest);
 }
 
 impl Params {
