@@ -2,12 +2,13 @@
 //! flow against the store, and copies the engine's response. A store failure is 503
 //! `temporarily_unavailable`; everything else, errors included, is the engine's answer.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use oauth_proto::error::OAuthError;
 use oauth_proto::flow::{drive_async, Flow, Procedure};
+use oauth_proto::http::HttpRequest;
 use oauth_proto::response::Response;
+use oauth_proto::Engine;
 
 use crate::app::App;
 use crate::clock;
@@ -16,18 +17,20 @@ use crate::reply::{self, HttpResponse};
 use crate::request::Request;
 use crate::rng::OsRandom;
 
-/// Runs an endpoint's flow against the store and copies the engine's response. An address past
-/// its failure limit gets 429 without the request being looked at; a failed guess is counted
-/// (see [`crate::limits`]).
+/// Runs an endpoint: `start` is its engine entry point, given the request, and its flow is run
+/// against the store; the engine's response is copied. An address past its failure limit gets 429
+/// without the request being looked at; a failed guess is counted (see [`crate::limits`]).
 async fn run<P: Procedure<Output = Response>>(
     app: &App,
-    addr: IpAddr,
+    req: Request,
     name: &str,
-    flow: Flow<P>,
+    start: impl FnOnce(&Engine, HttpRequest, u64) -> Flow<P>,
 ) -> HttpResponse {
+    let addr = req.peer.ip();
     if let Some(wait) = app.credential_failures.retry_after(addr, Instant::now) {
         return too_many_failures(wait);
     }
+    let flow = start(&app.engine, req.into_engine(), clock::now());
     match drive_async(flow, &*app.store, &mut OsRandom).await {
         Ok(resp) => {
             if limits::counts_as_failure(&resp)
@@ -67,48 +70,41 @@ fn too_many_failures(wait: Duration) -> HttpResponse {
 
 /// `POST /token`.
 pub async fn token(app: &App, req: Request) -> HttpResponse {
-    let addr = req.peer.ip();
-    let flow = app.engine.token(req.into_engine(), clock::now());
-    run(app, addr, "token", flow).await
+    run(app, req, "token", Engine::token).await
 }
 
 /// `POST /register` (RFC 7591).
 pub async fn register(app: &App, req: Request) -> HttpResponse {
-    let addr = req.peer.ip();
-    let flow = app.engine.register(req.into_engine(), clock::now());
-    run(app, addr, "register", flow).await
+    run(app, req, "register", Engine::register).await
 }
 
 /// `GET`, `PUT`, `DELETE /register/{client_id}` (RFC 7592).
 pub async fn client_configuration(app: &App, req: Request, client_id: &str) -> HttpResponse {
-    let addr = req.peer.ip();
-    let flow = app
-        .engine
-        .client_configuration(client_id, req.into_engine(), clock::now());
-    run(app, addr, "client configuration", flow).await
+    run(app, req, "client configuration", |e, r, now| {
+        e.client_configuration(client_id, r, now)
+    })
+    .await
 }
 
 /// `POST /introspect` (RFC 7662).
 pub async fn introspect(app: &App, req: Request) -> HttpResponse {
-    let addr = req.peer.ip();
-    let flow = app.engine.introspect(req.into_engine(), clock::now());
-    run(app, addr, "introspect", flow).await
+    run(app, req, "introspect", Engine::introspect).await
 }
 
 /// `POST /revoke` (RFC 7009).
 pub async fn revoke(app: &App, req: Request) -> HttpResponse {
-    let addr = req.peer.ip();
-    let flow = app.engine.revoke(req.into_engine(), clock::now());
-    run(app, addr, "revoke", flow).await
+    run(app, req, "revoke", Engine::revoke).await
 }
 
 /// `POST /device_authorization` (RFC 8628).
 pub async fn device_authorization(app: &App, req: Request) -> HttpResponse {
-    let addr = req.peer.ip();
-    let flow = app
-        .engine
-        .device_authorization(req.into_engine(), clock::now());
-    run(app, addr, "device authorization", flow).await
+    run(
+        app,
+        req,
+        "device authorization",
+        Engine::device_authorization,
+    )
+    .await
 }
 
 /// The metadata documents (RFC 8414, RFC 9728): pure answers from the configuration, served only

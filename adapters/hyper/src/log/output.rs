@@ -48,7 +48,7 @@ impl Pending {
         (self.bytes.len() >= FLUSH_BYTES).then(|| self.take())
     }
 
-    /// Everything buffered, leaving the buffer empty (its capacity goes with it only when large).
+    /// Everything buffered, leaving the buffer empty.
     fn take(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.bytes)
     }
@@ -76,30 +76,23 @@ fn with_pending<T>(f: impl FnOnce(&mut Pending) -> T) -> Option<T> {
 /// The runtime's park hook: writes this worker's lines, and buffers its later lines until the next
 /// time it goes idle.
 pub fn flush_idle_thread() {
-    if let Some(bytes) = with_pending(|p| {
-        p.buffered = true;
-        p.take()
-    }) {
-        write_out(&bytes);
-        // Keep the allocation for the next lines.
-        let _ = with_pending(|p| {
-            if p.bytes.is_empty() && bytes.capacity() <= FLUSH_BYTES * 2 {
-                let mut bytes = bytes;
-                bytes.clear();
-                p.bytes = bytes;
-            }
-        });
-    }
+    flush(true);
 }
 
 /// Writes this thread's lines and writes its later lines directly (a worker that stops).
 pub fn flush_thread() {
-    if let Some(bytes) = with_pending(|p| {
-        p.buffered = false;
-        p.take()
-    }) {
-        write_out(&bytes);
-    }
+    flush(false);
+}
+
+/// Writes out this thread's buffer in place (keeping its allocation for the next lines) and sets
+/// whether it buffers from now on. A line logged meanwhile finds the buffer in use and is written
+/// directly.
+fn flush(buffered: bool) {
+    let _ = with_pending(|p| {
+        p.buffered = buffered;
+        write_out(&p.bytes);
+        p.bytes.clear();
+    });
 }
 
 /// Appends a line to this thread's buffer when it has one, else writes it.
