@@ -31,7 +31,7 @@ if [ "${NO_PERF:-0}" != 1 ]; then
   PP=$!
 fi
 res="$(BENCH_MODE=fixed BENCH_PATH="$P" BENCH_AUTH="$AUTH" BENCH_BODY="$B" \
-  wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$HERE/load.lua" "$base" | grep '^RESULT')"
+  wrk -t"${THREADS:-2}" -c"$CONNS" -d"${DURATION}s" -s "$HERE/load.lua" "$base" | grep '^RESULT')"
 [ -n "$PP" ] && wait "$PP" || true
 T1="$(ticks)"
 echo "$res"

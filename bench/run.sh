@@ -134,7 +134,7 @@ TOML
 
 # --- node-oidc-provider -------------------------------------------------------------------------
 start_peer() {
-  (cd "$HERE/peer" && exec node server.js "$PEER_PORT" "$CONNS" "$WORK/peer-rt.txt") > "$WORK/peer.log" 2>&1 &
+  (cd "$HERE/peer" && NODE_ENV=production exec node server.js "$PEER_PORT" "$CONNS" "$WORK/peer-rt.txt") > "$WORK/peer.log" 2>&1 &
   SERVER_PID=$!
   local base="http://127.0.0.1:$PEER_PORT"
   wait_http "$base/.well-known/openid-configuration" "$WORK/peer.log"

@@ -223,7 +223,9 @@ async fn route(
         return method_not_allowed(route);
     }
     // One deadline for the whole request, body and answer: a body too slow is the client's 408, a
-    // handler too slow (a stuck store) is 503, never a hang.
+    // handler too slow (a stuck store) is 503, never a hang. The selects are biased towards the work:
+    // a timer is registered only when first polled, so a request whose body is already here and
+    // whose answer needs no waiting never touches the timer wheel.
     let deadline = tokio::time::sleep_until(
         tokio::time::Instant::from_std(start)
             + Duration::from_secs(app.settings.request_timeout_secs),
@@ -231,6 +233,7 @@ async fn route(
     tokio::pin!(deadline);
     let read = request::read(req, peer, app.engine.config().max_body_bytes);
     let request = tokio::select! {
+        biased;
         read = read => match read {
             Ok(r) => r,
             Err(resp) => return resp,
@@ -238,6 +241,7 @@ async fn route(
         () = &mut deadline => return request::too_slow(),
     };
     tokio::select! {
+        biased;
         resp = dispatch(app, route.endpoint, request, param) => resp,
         () = &mut deadline => {
             tracing::warn!("a handler exceeded the request timeout");
