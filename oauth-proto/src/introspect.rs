@@ -106,8 +106,8 @@ impl Introspect {
         let response = match self.lookup.find(&self.engine, cx, params, token)? {
             Found::Access(c) if may_see(&c.client_id) => {
                 // client_credentials tokens have the client as subject and no user.
-                let machine = c.grant_id == crate::token::client_credentials_grant_id(&c.client_id)
-                    && c.subject == c.client_id;
+                let machine = c.subject == c.client_id
+                    && c.grant_id == crate::token::client_credentials_grant_id(&c.client_id);
                 Active {
                     active: true,
                     scope: c.scope.as_str(),

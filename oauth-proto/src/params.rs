@@ -33,6 +33,11 @@ impl std::fmt::Debug for Params {
 /// itself). No UTF-8 check. Splitting at `+` first is the same as mapping `+` to a space first, as
 /// no `%HH` contains a `+`; a run without `%` is copied whole.
 pub(crate) fn form_decode_into(part: &[u8], out: &mut Vec<u8>) {
+    // Most values (tokens, ids, grant types) have neither: one word-at-a-time scan each, one copy.
+    if !part.contains(&b'+') && !part.contains(&b'%') {
+        out.extend_from_slice(part);
+        return;
+    }
     for (i, run) in part.split(|&b| b == b'+').enumerate() {
         if i > 0 {
             out.push(b' ');
