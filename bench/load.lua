@@ -3,11 +3,16 @@
 --   BENCH_PATH     request path, e.g. /token
 --   BENCH_AUTH     Authorization header value (optional)
 --   BENCH_BODY     form body for "fixed"
---   BENCH_RT_FILE  for "refresh": one initial refresh token per line, one line per wrk thread
+--   BENCH_RT_FILE  for "refresh": one initial refresh token per line, one line per connection
 --   BENCH_CLIENT_ID for "refresh": the public client's id
--- For "refresh", run wrk with as many threads as connections (-tN -cN): each thread then owns one
--- connection and one refresh chain, sends the refresh token it got in the previous response, and
--- so every request rotates the chain.
+--   BENCH_CHAINS_PER_THREAD for "refresh": chains per wrk thread, at least its connections plus one
+-- For "refresh", each wrk thread takes its share of the chains (lines (id-1)*k+1 .. id*k) into a
+-- queue of refresh tokens not in flight. A request takes the token at the head; its response puts
+-- the new refresh token at the tail. A connection has one request in flight at a time and a thread
+-- has more chains than connections, so the queue never runs dry, every request rotates a chain, and
+-- no chain is ever used by two requests at once. The spare chain is there because wrk calls the
+-- first thread's request() once before the run, to check the script, and never sends that request:
+-- the chain it took is gone, and the thread still has one for each connection.
 local mode = os.getenv("BENCH_MODE") or "fixed"
 local path = os.getenv("BENCH_PATH") or "/token"
 local auth = os.getenv("BENCH_AUTH")
@@ -26,22 +31,41 @@ end
 
 local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 if auth and auth ~= "" then headers["Authorization"] = auth end
-rt = nil
 chain_failures = 0
 
 if mode == "refresh" then
+  local per_thread = tonumber(os.getenv("BENCH_CHAINS_PER_THREAD") or "1")
+  local idle = {} -- refresh tokens of the chains with no request in flight, oldest first
+  -- Stands in for a chain lost to an error (its answer carried no new token): the server refuses
+  -- it, and wrk counts that as an error, so a broken run cannot pass for a good one.
+  local lost = "lost-chain"
+
   function init(args)
     local n = 0
     for line in io.lines(rt_file) do
       n = n + 1
-      if n == id then rt = line end
+      if n > (id - 1) * per_thread and n <= id * per_thread then table.insert(idle, line) end
     end
-    if not rt then error("no refresh token for thread " .. tostring(id)) end
+    if #idle ~= per_thread then
+      error("thread " .. tostring(id) .. " found " .. #idle .. " refresh tokens, needs " .. per_thread)
+    end
   end
 
   function request()
+    local rt = table.remove(idle, 1) or lost
     return wrk.format("POST", path, headers,
       "grant_type=refresh_token&client_id=" .. client_id .. "&refresh_token=" .. rt)
+  end
+
+  function response(status, hdrs, body)
+    local next_rt = body and body:match('"refresh_token"%s*:%s*"([^"]+)"')
+    if next_rt then
+      table.insert(idle, next_rt)
+    else
+      -- a 200 without a new refresh token (non-2xx answers are counted by wrk itself)
+      if status == 200 then chain_failures = chain_failures + 1 end
+      table.insert(idle, lost)
+    end
   end
 else
   -- The same request every time: wrk builds it once and sends that buffer, with no Lua call per
@@ -51,18 +75,6 @@ else
   wrk.path = path
   wrk.headers = headers
   wrk.body = fixed_body
-end
-
-if mode == "refresh" then
-  function response(status, hdrs, body)
-    local next_rt = body and body:match('"refresh_token"%s*:%s*"([^"]+)"')
-    if next_rt then
-      rt = next_rt
-    elseif status == 200 then
-      -- a 200 without a new refresh token (non-2xx answers are counted by wrk itself)
-      chain_failures = chain_failures + 1
-    end
-  end
 end
 
 function done(summary, latency, requests)

@@ -22,6 +22,12 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/release/oauth-server"
 FLOOR_BIN="$TARGET/release/examples/http_floor"
 FLOOR_PORT="${FLOOR_PORT:-18081}"
+# wrk threads per load, and refresh chains: each thread drives its connections' share of chains
+# plus one spare (wrk calls the first thread's request() once before the run to check it, and
+# that call takes a chain whose request is never sent; see load.lua).
+THREADS=2; [ "$CONNS" -lt 2 ] && THREADS=1
+CHAINS_PER_THREAD=$((CONNS / THREADS + 1))
+CHAINS=$((THREADS * CHAINS_PER_THREAD))
 WORK="$(mktemp -d)"
 RESULTS="$WORK/results.txt"
 SERVER_PID=""
@@ -108,7 +114,7 @@ TOML
   # One authorization code flow per refresh chain, through the login and consent pages.
   : > "$WORK/ours-rt.txt"
   local i code cookie q h="$WORK/h.txt" b="$WORK/b.html"
-  for i in $(seq 1 "$CONNS"); do
+  for i in $(seq 1 "$CHAINS"); do
     q="response_type=code&client_id=$PUB_ID&redirect_uri=$(jq -rn --arg u "$PUB_REDIRECT" '$u|@uri')&state=s$i&scope=mail+offline_access&code_challenge=$CHALLENGE&code_challenge_method=S256"
     curl -sf -D "$h" -o "$b" "$base/authorize?$q"
     cookie="$(session "$h")"
@@ -134,7 +140,7 @@ TOML
 
 # --- node-oidc-provider -------------------------------------------------------------------------
 start_peer() {
-  (cd "$HERE/peer" && NODE_ENV=production exec node server.js "$PEER_PORT" "$CONNS" "$WORK/peer-rt.txt") > "$WORK/peer.log" 2>&1 &
+  (cd "$HERE/peer" && NODE_ENV=production exec node server.js "$PEER_PORT" "$CHAINS" "$WORK/peer-rt.txt") > "$WORK/peer.log" 2>&1 &
   SERVER_PID=$!
   local base="http://127.0.0.1:$PEER_PORT"
   wait_http "$base/.well-known/openid-configuration" "$WORK/peer.log"
@@ -157,9 +163,8 @@ start_floor() {
 }
 
 run_floor() {
-  local t=2; [ "$CONNS" -lt 2 ] && t=1
   BENCH_MODE=fixed BENCH_PATH=/token BENCH_AUTH="" \
-    BENCH_BODY="grant_type=client_credentials&scope=mail" run_wrk cc http-floor "$t"
+    BENCH_BODY="grant_type=client_credentials&scope=mail" run_wrk cc http-floor "$THREADS"
 }
 
 # --- loads --------------------------------------------------------------------------------------
@@ -179,13 +184,12 @@ run_loads() { # server
   local active
   active="$(curl -sf -H "Authorization: $AUTH" --data-urlencode "token=$at" "$BASE$INTROSPECT_PATH" | jq -r .active)"
   [ "$active" = true ] || { echo "$1: introspection of a fresh token is not active" >&2; exit 1; }
-  local t=2; [ "$CONNS" -lt 2 ] && t=1
   BENCH_MODE=fixed BENCH_PATH="$TOKEN_PATH" BENCH_AUTH="$AUTH" \
-    BENCH_BODY="grant_type=client_credentials&scope=mail" run_wrk cc "$1" "$t"
+    BENCH_BODY="grant_type=client_credentials&scope=mail" run_wrk cc "$1" "$THREADS"
   BENCH_MODE=fixed BENCH_PATH="$INTROSPECT_PATH" BENCH_AUTH="$AUTH" \
-    BENCH_BODY="token=$at" run_wrk introspect "$1" "$t"
+    BENCH_BODY="token=$at" run_wrk introspect "$1" "$THREADS"
   BENCH_MODE=refresh BENCH_PATH="$TOKEN_PATH" BENCH_AUTH="" BENCH_RT_FILE="$RT_FILE" \
-    BENCH_CLIENT_ID="$PUB_ID" run_wrk refresh "$1" "$CONNS"
+    BENCH_CLIENT_ID="$PUB_ID" BENCH_CHAINS_PER_THREAD="$CHAINS_PER_THREAD" run_wrk refresh "$1" "$THREADS"
 }
 
 log "$RUNS rounds, $CONNS connections, $DURATION per load; servers run one at a time on $(nproc) cores"
