@@ -3,7 +3,7 @@
 --   BENCH_PATH     request path, e.g. /token
 --   BENCH_AUTH     Authorization header value (optional)
 --   BENCH_BODY     form body for "fixed"
---   BENCH_RT_FILE  for "refresh": one initial refresh token per line, one line per connection
+--   BENCH_RT_FILE  for "refresh": one initial refresh token per line, BENCH_CHAINS_PER_THREAD per thread
 --   BENCH_CLIENT_ID for "refresh": the public client's id
 --   BENCH_CHAINS_PER_THREAD for "refresh": chains per wrk thread, at least its connections plus one
 -- For "refresh", each wrk thread takes its share of the chains (lines (id-1)*k+1 .. id*k) into a

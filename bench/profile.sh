@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Profiles the release oauth-server under one fixed load (cc or introspect) with `perf record -g`,
 # and prints the server's CPU time per request. Usage: bench/profile.sh [cc|introspect]
-# Environment: CARGO_TARGET_DIR, PORT (18181), DURATION (8), CONNS (16), RUST_LOG (server's log level),
-# NO_PERF=1 to measure CPU per request only.
+# Environment: CARGO_TARGET_DIR, PORT (18181), DURATION (8), CONNS (16), THREADS (2, wrk threads),
+# RUST_LOG (server's log level), NO_PERF=1 to measure CPU per request only.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=bench/lib.sh
