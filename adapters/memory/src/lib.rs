@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod sharded;
 mod state;
 
 pub use state::{MemoryState, Record};

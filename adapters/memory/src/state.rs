@@ -1,6 +1,8 @@
 //! The store's logic over plain maps: one method per kind of op, effect and purge.
 
 use std::collections::HashMap;
+
+use crate::sharded::ShardedMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -67,13 +69,13 @@ pub enum Record {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MemoryState {
     clients: HashMap<String, Arc<ClientRecord>>,
-    codes: HashMap<SecretHash, (CodeRecord, bool)>,
-    grants: HashMap<GrantId, GrantRecord>,
-    refresh: HashMap<SecretHash, RefreshRecord>,
-    devices: HashMap<SecretHash, DeviceRecord>,
-    user_codes: HashMap<SecretHash, SecretHash>,
+    codes: ShardedMap<SecretHash, (CodeRecord, bool)>,
+    grants: ShardedMap<GrantId, GrantRecord>,
+    refresh: ShardedMap<SecretHash, RefreshRecord>,
+    devices: ShardedMap<SecretHash, DeviceRecord>,
+    user_codes: ShardedMap<SecretHash, SecretHash>,
     subjects: HashMap<String, SubjectRecord>,
-    revoked_access: HashMap<GrantId, (u64, u64)>,
+    revoked_access: ShardedMap<GrantId, (u64, u64)>,
     counters: HashMap<String, (u32, u64)>,
     users: HashMap<String, UserRecord>,
 }
