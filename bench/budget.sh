@@ -25,8 +25,7 @@ FLOOR_PORT="${FLOOR_PORT:-18081}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d)"
 RESULTS="$WORK/results.txt"
-PID=""
-trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'stop_server; rm -rf "$WORK"' EXIT
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   (cd "$ROOT" && cargo build --release -p oauth-server --bin oauth-server --example http_floor >&2)
@@ -35,7 +34,7 @@ if [ ! -d "$HERE/peer/node_modules/oidc-provider" ]; then
   (cd "$HERE/peer" && npm ci --no-audit --no-fund >&2)
 fi
 
-ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 
 # Runs the cc load against BASE with AUTH and records "NAME rps=... cpu_us=..." in RESULTS.
 measure() { # name base auth path
@@ -49,55 +48,37 @@ measure() { # name base auth path
     'BEGIN { printf "%.1f", t / hz / n * 1e6 }')" | tee -a "$RESULTS" >&2
 }
 
-stop() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; }
-
 for r in $(seq 1 "$RUNS"); do
   echo "[budget] round $r" >&2
   (cd "$HERE/peer" && NODE_ENV=production exec node server.js "$PEER_PORT" "$CONNS" "$WORK/peer-rt.txt") \
     > "$WORK/peer.log" 2>&1 &
-  PID=$!
+  SERVER_PID=$!
   wait_http "http://127.0.0.1:$PEER_PORT/.well-known/openid-configuration" "$WORK/peer.log"
   measure peer "http://127.0.0.1:$PEER_PORT" \
     "$(basic bench-confidential bench-confidential-secret-0123456789abcdef)" /token
-  stop
+  stop_server
 
-  printf 'confidential_registration = "open"\n' > "$WORK/ours.toml"
-  "$TARGET/release/oauth-server" serve --memory --config "$WORK/ours.toml" \
-    --listen "127.0.0.1:$OURS_PORT" --issuer "http://127.0.0.1:$OURS_PORT" > "$WORK/ours.log" 2>&1 &
-  PID=$!
-  wait_http "http://127.0.0.1:$OURS_PORT/healthz" "$WORK/ours.log"
+  serve_memory "$WORK/ours.log" "$TARGET/release/oauth-server" "$OURS_PORT"
   measure oauth-server "http://127.0.0.1:$OURS_PORT" "$(cc_client_auth "http://127.0.0.1:$OURS_PORT")" /token
-  stop
+  stop_server
 
   for w in $WORKS; do
     "$TARGET/release/examples/http_floor" "127.0.0.1:$FLOOR_PORT" "$w" > "$WORK/floor.log" 2>&1 &
-    PID=$!
+    SERVER_PID=$!
     wait_http "http://127.0.0.1:$FLOOR_PORT/" "$WORK/floor.log"
     measure "floor+${w}ns" "http://127.0.0.1:$FLOOR_PORT" "Basic eDp5" /token
-    stop
+    stop_server
   done
 done
 
 echo
-awk '
-  function median(arr, n,   i, j, t) {
-    for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j+1] = arr[j]; arr[j+1] = t }
-    return (n % 2) ? arr[(n+1)/2] : (arr[n/2] + arr[n/2+1]) / 2
-  }
-  {
-    if (!($1 in n)) order[++names] = $1
-    n[$1]++
-    for (f = 2; f <= NF; f++) { split($f, kv, "="); v[kv[1], $1, n[$1]] = kv[2] }
-  }
+awk -f "$HERE/results.awk" -f - "$RESULTS" <<'AWK'
   END {
-    for (i = 1; i <= n["peer"]; i++) a[i] = v["rps", "peer", i]
-    peer = median(a, n["peer"])
+    peer = med("rps", "peer")
     printf "| server | rps | ratio to the peer | CPU per request (us) | p99 ms |\n|---|---:|---:|---:|---:|\n"
     for (o = 1; o <= names; o++) {
-      s = order[o]; m = n[s]
-      delete a; for (i = 1; i <= m; i++) a[i] = v["rps", s, i]; rps = median(a, m)
-      delete a; for (i = 1; i <= m; i++) a[i] = v["cpu_us", s, i]; cpu = median(a, m)
-      delete a; for (i = 1; i <= m; i++) a[i] = v["p99_ms", s, i]; p99 = median(a, m)
-      printf "| %s | %.0f | %.1fx | %.1f | %.2f |\n", s, rps, rps / peer, cpu, p99
+      s = order[o]; rps = med("rps", s)
+      printf "| %s | %.0f | %.1fx | %.1f | %.2f |\n", s, rps, rps / peer, med("cpu_us", s), med("p99_ms", s)
     }
-  }' "$RESULTS"
+  }
+AWK

@@ -18,20 +18,18 @@ PORT="${PORT:-18189}"
 TARGET="${CARGO_TARGET_DIR:-$HERE/../target}"
 OUT="${OUT:-/tmp/oauth-server-callgrind-$MODE.out}"
 WORK="$(mktemp -d)"
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'stop_server; rm -rf "$WORK"' EXIT
 rm -f "$OUT" "$OUT".*
 base="http://127.0.0.1:$PORT"
 CG=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$OUT")
+WAIT_TRIES=600 # valgrind starts slowly
 if [ "$MODE" = floor ]; then
   "${CG[@]}" "$TARGET/release/examples/http_floor" "127.0.0.1:$PORT" > "$WORK/log" 2>&1 &
+  SERVER_PID=$!
+  wait_http "$base/healthz" "$WORK/log"
 else
-  printf 'confidential_registration = "open"\n' > "$WORK/c.toml"
-  "${CG[@]}" "$TARGET/release/oauth-server" serve --memory --config "$WORK/c.toml" \
-    --listen "127.0.0.1:$PORT" --issuer "$base" > "$WORK/log" 2>&1 &
+  serve_memory "$WORK/log" "$TARGET/release/oauth-server" "$PORT" "${CG[@]}"
 fi
-PID=$!
-# valgrind starts slowly.
-WAIT_TRIES=600 wait_http "$base/healthz" "$WORK/log"
 AUTH="Basic eDp5"; P=/token; B="grant_type=client_credentials&scope=mail"
 if [ "$MODE" != floor ]; then
   AUTH="$(cc_client_auth "$base")"
@@ -43,11 +41,11 @@ fi
 load() { BENCH_MODE=fixed BENCH_PATH="$P" BENCH_AUTH="$AUTH" BENCH_BODY="$B" \
   wrk -t1 -c4 -d"$1" -s "$HERE/load.lua" "$base"; }
 load 1s > /dev/null # warm up: connections, caches, the allocator's pools
-callgrind_control -i on "$PID" > /dev/null
+callgrind_control -i on "$SERVER_PID" > /dev/null
 res="$(load "${DURATION:-4}s" | grep '^RESULT')"
-callgrind_control -i off "$PID" > /dev/null
-callgrind_control -d "$PID" > /dev/null
-kill "$PID"; wait "$PID" 2>/dev/null || true
+callgrind_control -i off "$SERVER_PID" > /dev/null
+callgrind_control -d "$SERVER_PID" > /dev/null
+stop_server
 reqs="$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$res")"
 total="$(cat "$OUT".* | awk '/^totals:/ { s += $2 } END { print s + 0 }')"
 echo "$res"

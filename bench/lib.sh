@@ -7,6 +7,29 @@ wait_http() { # url log
   echo "server at $1 did not come up:" >&2; cat "$2" >&2; exit 1
 }
 
+# Starts `oauth-server serve --memory` from BIN on 127.0.0.1:PORT, with open confidential
+# registration (every load here registers its client), its output in LOG and its settings in
+# LOG.toml; sets SERVER_PID and waits until it answers. Further arguments are a command to run it
+# under (valgrind).
+serve_memory() { # log bin port [wrapper...]
+  local log="$1" bin="$2" port="$3"
+  shift 3
+  printf 'confidential_registration = "open"\n' > "$log.toml"
+  "$@" "$bin" serve --memory --config "$log.toml" --listen "127.0.0.1:$port" \
+    --issuer "http://127.0.0.1:$port" > "$log" 2>&1 &
+  SERVER_PID=$!
+  wait_http "http://127.0.0.1:$port/healthz" "$log"
+}
+
+# Stops the server started last, if any.
+stop_server() {
+  if [ -n "${SERVER_PID:-}" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+
 # An Authorization header value for client_secret_basic.
 basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 

@@ -14,20 +14,17 @@ CONNS="${CONNS:-16}"
 BIN="${CARGO_TARGET_DIR:-$HERE/../target}/release/oauth-server"
 OUT="${OUT:-/tmp/oauth-server-perf-$MODE.data}"
 WORK="$(mktemp -d)"
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'stop_server; rm -rf "$WORK"' EXIT
 base="http://127.0.0.1:$PORT"
-printf 'confidential_registration = "open"\n' > "$WORK/c.toml"
-"$BIN" serve --memory --config "$WORK/c.toml" --listen "127.0.0.1:$PORT" --issuer "$base" > "$WORK/log" 2>&1 &
-PID=$!
-wait_http "$base/healthz" "$WORK/log"
+serve_memory "$WORK/log" "$BIN" "$PORT"
 AUTH="$(cc_client_auth "$base")"
 AT="$(curl -sf -H "Authorization: $AUTH" -d 'grant_type=client_credentials&scope=mail' "$base/token" | jq -r .access_token)"
 if [ "$MODE" = cc ]; then P=/token; B="grant_type=client_credentials&scope=mail"; else P=/introspect; B="token=$AT"; fi
-ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 T0="$(ticks)"
 PP=""
 if [ "${NO_PERF:-0}" != 1 ]; then
-  perf record -F "${PERF_FREQ:-999}" --call-graph "${PERF_CALLGRAPH:-fp}" -p "$PID" -o "$OUT" -- sleep "$DURATION" > /dev/null 2>&1 &
+  perf record -F "${PERF_FREQ:-999}" --call-graph "${PERF_CALLGRAPH:-fp}" -p "$SERVER_PID" -o "$OUT" -- sleep "$DURATION" > /dev/null 2>&1 &
   PP=$!
 fi
 res="$(BENCH_MODE=fixed BENCH_PATH="$P" BENCH_AUTH="$AUTH" BENCH_BODY="$B" \

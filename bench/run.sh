@@ -12,6 +12,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 ROOT="$(cd "$HERE/.." && pwd)"
 RUNS="${RUNS:-3}"
 DURATION="${DURATION:-10s}"
@@ -33,7 +35,7 @@ RESULTS="$WORK/results.txt"
 SERVER_PID=""
 
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  stop_server
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -57,15 +59,6 @@ if [ ! -d "$HERE/peer/node_modules/oidc-provider" ]; then
   (cd "$HERE/peer" && npm ci --no-audit --no-fund >&2)
 fi
 
-# shellcheck source=bench/lib.sh
-source "$HERE/lib.sh"
-
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
-
 # Value of hidden form field $2 in HTML file $1.
 hidden() { grep -o "name=\"$2\" value=\"[^\"]*\"" "$1" | head -1 | sed 's/.*value="//; s/"$//'; }
 # The oauth_session cookie set in headers file $1.
@@ -78,13 +71,7 @@ PUB_REDIRECT="http://127.0.0.1:4711/cb"
 
 start_ours() {
   local base="http://127.0.0.1:$OURS_PORT"
-  cat > "$WORK/ours.toml" <<TOML
-confidential_registration = "open"
-TOML
-  "$BIN" serve --memory --config "$WORK/ours.toml" --listen "127.0.0.1:$OURS_PORT" --issuer "$base" \
-    > "$WORK/ours.log" 2>&1 &
-  SERVER_PID=$!
-  wait_http "$base/healthz" "$WORK/ours.log"
+  serve_memory "$WORK/ours.log" "$BIN" "$OURS_PORT"
   sleep 0.2
   local password
   password="$(sed -n 's/.*created user admin with password \([^ ]*\).*/\1/p' "$WORK/ours.log" | head -1)"
@@ -175,7 +162,7 @@ run_wrk() { # name server threads
   line="$(grep '^RESULT' <<<"$out" || true)"
   [ -n "$line" ] || { echo "$out" >&2; echo "wrk gave no result" >&2; exit 1; }
   log "$2 $1: $line"
-  echo "$1 $2 $line" >> "$RESULTS"
+  echo "$1 $2 ${line#RESULT }" >> "$RESULTS"
 }
 
 run_loads() { # server
@@ -207,32 +194,20 @@ echo
 echo "Raw results (one line per run):"
 cat "$RESULTS"
 echo
-awk '
-  function median(arr, n,   i, j, t) {
-    for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j+1] = arr[j]; arr[j+1] = t }
-    return (n % 2) ? arr[(n+1)/2] : (arr[n/2] + arr[n/2+1]) / 2
-  }
-  {
-    k = $1 SUBSEP $2; n[k]++
-    for (f = 3; f <= NF; f++) { split($f, kv, "="); v[kv[1], k, n[k]] = kv[2] }
-  }
+awk -f "$HERE/results.awk" -f - "$RESULTS" <<'AWK'
   END {
     printf "| workload | server | rps | p50 ms | p99 ms | errors | rps ratio (ours/peer) |\n"
     printf "|---|---|---:|---:|---:|---:|---:|\n"
-    k = "cc" SUBSEP "http-floor"; m = n[k]
-    if (m) { delete a; for (i = 1; i <= m; i++) a[i] = v["rps", k, i]; floor_rps = median(a, m)
-             delete a; for (i = 1; i <= m; i++) a[i] = v["p50_ms", k, i]; floor_p50 = median(a, m)
-             delete a; for (i = 1; i <= m; i++) a[i] = v["p99_ms", k, i]; floor_p99 = median(a, m) }
+    k = "cc" SUBSEP "http-floor"
+    if (n[k]) { floor_rps = med("rps", k); floor_p50 = med("p50_ms", k); floor_p99 = med("p99_ms", k) }
     split("cc introspect refresh", wl, " "); split("oauth-server oidc-provider", sv, " ")
     for (w = 1; w <= 3; w++) {
       for (s = 1; s <= 2; s++) {
-        k = wl[w] SUBSEP sv[s]; m = n[k]
-        if (!m) continue
-        delete a; for (i = 1; i <= m; i++) a[i] = v["rps", k, i]; rps[s] = median(a, m)
-        delete a; for (i = 1; i <= m; i++) a[i] = v["p50_ms", k, i]; p50 = median(a, m)
-        delete a; for (i = 1; i <= m; i++) a[i] = v["p99_ms", k, i]; p99 = median(a, m)
-        err = 0; for (i = 1; i <= m; i++) err += v["errors", k, i] + v["chain_failures", k, i]
-        row[s] = sprintf("| %s | %s | %.0f | %.2f | %.2f | %d |", wl[w], sv[s], rps[s], p50, p99, err)
+        k = wl[w] SUBSEP sv[s]
+        if (!n[k]) continue
+        rps[s] = med("rps", k)
+        err = 0; for (i = 1; i <= n[k]; i++) err += v["errors", k, i] + v["chain_failures", k, i]
+        row[s] = sprintf("| %s | %s | %.0f | %.2f | %.2f | %d |", wl[w], sv[s], rps[s], med("p50_ms", k), med("p99_ms", k), err)
       }
       ratio = (rps[2] > 0) ? sprintf("%.1fx", rps[1] / rps[2]) : "-"
       printf "%s %s |\n", row[1], ratio
@@ -243,4 +218,5 @@ awk '
       printf "| cc | http floor (fixed answer) | %.0f | %.2f | %.2f | 0 | %.1fx |\n", floor_rps, floor_p50, floor_p99, (cc_peer > 0) ? floor_rps / cc_peer : 0
       printf "\noauth-server cc reaches %.0f%% of the http floor; the floor is %.1fx the peer, the most any server on this stack could reach here.\n", 100 * cc_ours / floor_rps, (cc_peer > 0) ? floor_rps / cc_peer : 0
     }
-  }' "$RESULTS"
+  }
+AWK
