@@ -15,7 +15,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(oauth_server::run(cli)) {
+    let result = runtime.block_on(oauth_server::run(cli));
+    drop(runtime);
+    oauth_server::log::output::flush_all();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("oauth-server: {msg}");

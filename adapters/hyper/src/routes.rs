@@ -272,7 +272,26 @@ fn method_not_allowed(route: &Route) -> HttpResponse {
     resp
 }
 
+/// Runs the endpoint's handler: the token, introspection and revocation endpoints inline, every
+/// other one through a boxed [`dispatch_any`]. A request's future is as large as its largest
+/// handler's and is moved into place for every request; the page handlers' futures are several
+/// kilobytes, which would be copied around on every token request if they were inline.
 async fn dispatch(
+    app: &Arc<App>,
+    endpoint: Endpoint,
+    req: Request,
+    param: Option<String>,
+) -> HttpResponse {
+    match endpoint {
+        Endpoint::Token => json_endpoints::token(app, req).await,
+        Endpoint::Introspect => json_endpoints::introspect(app, req).await,
+        Endpoint::Revoke => json_endpoints::revoke(app, req).await,
+        _ => Box::pin(dispatch_any(app, endpoint, req, param)).await,
+    }
+}
+
+/// Runs any endpoint's handler.
+async fn dispatch_any(
     app: &Arc<App>,
     endpoint: Endpoint,
     req: Request,

@@ -2,11 +2,12 @@
 //!
 //! Two parts, each in its own file: [`line`] formats an event (the same shape as
 //! `tracing_subscriber`'s default format, without its per-event costs), and [`output`] gets lines
-//! to standard error without a write per line and without a log thread: each tokio worker thread
-//! collects its lines and writes them out, in one `write`, when it goes idle (see
-//! [`output::flush_idle_thread`], wired into the runtime by [`runtime_builder`]). Under the load
-//! benchmark, a log thread woken for every few lines, and the per-field formatting of the default
-//! subscriber, cost more CPU than the whole OAuth engine (bench/README.md).
+//! to standard error without a write per line: each tokio worker thread collects its lines in a
+//! buffer of its own, which a flusher thread writes out in one `write` per batch, at most 50 ms
+//! after its first line (see [`output`], wired into the runtime by [`runtime_builder`]). Under the
+//! load benchmark, a log thread woken for every few lines, the per-field formatting of the default
+//! subscriber, and then a `write` every time a worker went idle, each cost several percent of the
+//! server's throughput (bench/README.md).
 
 pub mod line;
 pub mod output;
@@ -24,13 +25,13 @@ pub fn init() {
         .init();
 }
 
-/// A multi-threaded runtime builder whose workers flush their log lines whenever they go idle and
-/// when they stop.
+/// A multi-threaded runtime builder whose threads buffer their log lines (and write them out when
+/// they stop). Call [`output::flush_all`] once the runtime is gone.
 pub fn runtime_builder() -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder
         .enable_all()
-        .on_thread_park(output::flush_idle_thread)
-        .on_thread_stop(output::flush_thread);
+        .on_thread_start(output::register_thread)
+        .on_thread_stop(output::unregister_thread);
     builder
 }
