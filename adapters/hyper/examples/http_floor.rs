@@ -1,5 +1,5 @@
 //! The load benchmark's floor: the same hyper + tokio server setup as `oauth-server` (HTTP/1.1,
-//! multi-threaded runtime, `TCP_NODELAY`, the same header limits), answering every request with a
+//! multi-threaded runtime, `TCP_NODELAY`, the same header limits, one `write` per answer), answering every request with a
 //! fixed token-shaped JSON body after reading the request body, and doing nothing else.
 //!
 //! `bench/run.sh` runs it beside `oauth-server` and the peer. Its requests per second are what this
@@ -67,7 +67,8 @@ async fn main() -> std::io::Result<()> {
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))
-        .max_buf_size(16 * 1024);
+        .max_buf_size(16 * 1024)
+        .writev(false);
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);

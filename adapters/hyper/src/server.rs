@@ -80,7 +80,11 @@ async fn accept_loop(
         .header_read_timeout(Duration::from_secs(app.settings.header_read_timeout_secs))
         // Header fields are limited to hyper's default of 100: setting `max_headers` explicitly,
         // even to that value, makes hyper fill two 100-entry arrays on the heap for every request.
-        .max_buf_size(app.settings.max_header_bytes.max(8192));
+        .max_buf_size(app.settings.max_header_bytes.max(8192))
+        // Head and body are copied into one buffer and sent with one `write`, not a two-part
+        // `writev`: every answer here is small, and under the cc load this cut the server's CPU
+        // per request by about 8 % (bench/README.md).
+        .writev(false);
     loop {
         tokio::select! {
             accepted = listener.accept() => {

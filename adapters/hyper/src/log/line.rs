@@ -90,7 +90,12 @@ fn write_timestamp(w: &mut impl Write, now: SystemTime) -> fmt::Result {
         }
         w.write_str(&cached.1)
     })?;
-    write!(w, ".{:06}Z", since.subsec_micros())
+    // `.` and six digits, zero-padded: the digits of 1_000_000 + micros after its leading 1.
+    let mut digits = itoa::Buffer::new();
+    let fraction = digits.format(1_000_000 + since.subsec_micros());
+    w.write_char('.')?;
+    w.write_str(&fraction[1..])?;
+    w.write_char('Z')
 }
 
 /// Writes `message` first, then ` name=value` for each other field.
