@@ -1,6 +1,7 @@
 //! The load benchmark's floor: the same hyper + tokio server setup as `oauth-server` (HTTP/1.1,
-//! multi-threaded runtime, `TCP_NODELAY`, the same header limits, one `write` per answer), answering every request with a
-//! fixed token-shaped JSON body after reading the request body, and doing nothing else.
+//! multi-threaded runtime, `TCP_NODELAY`, the same header limits, one `write` per answer),
+//! answering every request with a fixed token-shaped JSON body after reading the request body,
+//! and doing nothing else.
 //!
 //! `bench/run.sh` runs it beside `oauth-server` and the peer. Its requests per second are what this
 //! machine's HTTP stack and load generator allow at all; `oauth-server`'s fraction of it is the
