@@ -142,6 +142,8 @@ fn emit(line: &[u8]) {
         if bytes.len() >= FLUSH_BYTES {
             let full = std::mem::take(&mut *bytes);
             drop(bytes);
+            // After any batch the flusher is writing, which may hold this thread's older lines.
+            let _writing = lock(&FLUSHER.writing);
             write_out(&full);
         } else if was_empty && !FLUSHER.armed.swap(true, Ordering::SeqCst) {
             if let Some(Some(flusher)) = FLUSHER.thread.get() {
