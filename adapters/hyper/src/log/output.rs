@@ -88,15 +88,30 @@ pub fn unregister_thread() {
         return;
     };
     lock(&FLUSHER.buffers).retain(|b| !Arc::ptr_eq(b, &buffer));
-    let _writing = lock(&FLUSHER.writing);
-    write_out(&std::mem::take(&mut *lock(&buffer)));
+    let lines = std::mem::take(&mut *lock(&buffer));
+    write_in_order(&lines);
 }
 
 /// Writes out every buffered line, waiting for a flush in progress (call before exiting).
 pub fn flush_all() {
+    write_buffers(&mut Vec::new());
+}
+
+/// Writes lines taken from a buffer after any batch being written, which may hold the same
+/// thread's older lines. (Take them first: a buffer is never locked while waiting for `writing`.)
+fn write_in_order(lines: &[u8]) {
+    let _writing = lock(&FLUSHER.writing);
+    write_out(lines);
+}
+
+/// Writes out every registered buffer, swapping each with `spare` (returned empty) so that both
+/// keep their capacity.
+fn write_buffers(spare: &mut Vec<u8>) {
     let _writing = lock(&FLUSHER.writing);
     for buffer in lock(&FLUSHER.buffers).iter() {
-        write_out(&std::mem::take(&mut *lock(buffer)));
+        std::mem::swap(spare, &mut *lock(buffer));
+        write_out(spare);
+        spare.clear();
     }
 }
 
@@ -112,7 +127,7 @@ fn start_flusher() {
 
 /// Sleeps until a line arrives, gives its batch [`FLUSH_AFTER`] to fill, writes every buffer out.
 fn flusher_loop() {
-    let mut out = Vec::new();
+    let mut spare = Vec::new();
     loop {
         while !FLUSHER.armed.load(Ordering::Acquire) {
             std::thread::park();
@@ -121,13 +136,7 @@ fn flusher_loop() {
         // Disarm before taking the buffers: a line that lands in an emptied buffer after this
         // arms the flusher again.
         FLUSHER.armed.store(false, Ordering::SeqCst);
-        let _writing = lock(&FLUSHER.writing);
-        for buffer in lock(&FLUSHER.buffers).iter() {
-            // Swap in the (empty) vector written last time, so both keep their capacity.
-            std::mem::swap(&mut out, &mut *lock(buffer));
-            write_out(&out);
-            out.clear();
-        }
+        write_buffers(&mut spare);
     }
 }
 
@@ -142,9 +151,7 @@ fn emit(line: &[u8]) {
         if bytes.len() >= FLUSH_BYTES {
             let full = std::mem::take(&mut *bytes);
             drop(bytes);
-            // After any batch the flusher is writing, which may hold this thread's older lines.
-            let _writing = lock(&FLUSHER.writing);
-            write_out(&full);
+            write_in_order(&full);
         } else if was_empty && !FLUSHER.armed.swap(true, Ordering::SeqCst) {
             if let Some(Some(flusher)) = FLUSHER.thread.get() {
                 flusher.unpark();
