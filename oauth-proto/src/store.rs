@@ -447,7 +447,9 @@ pub trait Store {
     fn execute(&self, op: Op) -> Result<Reply, StoreError>;
     /// Applies effects in order.
     fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError>;
-    /// Drops every record whose expiry is at or before `now`.
+    /// Drops every record whose expiry is at or before `now`. It visits every record, so a store
+    /// should do it in steps that let other calls run in between rather than block them for the
+    /// whole scan (the memory and file stores go one shard at a time).
     fn purge(&self, now: u64) -> Result<PurgeStats, StoreError>;
 }
 

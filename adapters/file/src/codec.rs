@@ -32,10 +32,12 @@ pub(crate) enum EntryRef<'a> {
     Op(&'a Op),
     /// One `apply` call: its effects are replayed together, and a crash keeps all or none of them.
     Effects(&'a [Effect]),
-    /// A purge that removed something.
+    /// A purge step that removed something.
     Purge {
         /// Its time argument.
         now: u64,
+        /// The shard it purged (`MemoryState::purge_shard`).
+        shard: Option<u32>,
     },
 }
 
@@ -50,6 +52,9 @@ pub(crate) enum Entry {
     Purge {
         /// Its time argument.
         now: u64,
+        /// The shard it purged; `None` (journals written before purges went shard by shard): all.
+        #[serde(default)]
+        shard: Option<u32>,
     },
 }
 
@@ -268,9 +273,54 @@ mod tests {
     }
 
     #[test]
+    fn purges_journaled_before_shards_read_as_whole_purges() {
+        // The entry as it was written before purges went shard by shard: the variant with `now`
+        // alone.
+        #[derive(Serialize)]
+        enum Old {
+            Purge { now: u64 },
+        }
+        let mut buf = Vec::new();
+        append(&mut buf, &Old::Purge { now: 9 }, 100).unwrap();
+        append(
+            &mut buf,
+            &EntryRef::Purge {
+                now: 10,
+                shard: Some(63),
+            },
+            100,
+        )
+        .unwrap();
+        let decoded: Vec<Entry> = entries(&buf)
+            .map(|e| decode(e.unwrap().1).unwrap())
+            .collect();
+        assert!(matches!(
+            decoded[..],
+            [
+                Entry::Purge {
+                    now: 9,
+                    shard: None
+                },
+                Entry::Purge {
+                    now: 10,
+                    shard: Some(63)
+                }
+            ]
+        ));
+    }
+
+    #[test]
     fn a_bad_length_prefix_is_reported() {
         let mut buf = Vec::new();
-        append(&mut buf, &EntryRef::Purge { now: 5 }, 100).unwrap();
+        append(
+            &mut buf,
+            &EntryRef::Purge {
+                now: 5,
+                shard: Some(7),
+            },
+            100,
+        )
+        .unwrap();
         let good = buf.len();
         buf.extend_from_slice(&[200, 0, 0, 0, 1]);
         let items: Vec<_> = entries(&buf).collect();

@@ -284,8 +284,14 @@ pub(crate) fn replay_entry(state: &mut MemoryState, entry: Entry) {
             state.execute(op);
         }
         Entry::Effects(effects) => effects.into_iter().for_each(|e| state.apply(e)),
-        Entry::Purge { now } => {
+        Entry::Purge { now, shard: None } => {
             state.purge(now);
+        }
+        Entry::Purge {
+            now,
+            shard: Some(shard),
+        } => {
+            state.purge_shard(now, shard as usize);
         }
     }
 }

@@ -7,11 +7,13 @@
 //! while one batch syncs, other callers keep changing memory and queueing the next batch.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Mutex;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
 use oauth_proto::store::{CodeTake, Effect, Op, PurgeStats, Reply};
-use oauth_store_memory::MemoryState;
+use oauth_store_memory::{fair_step, MemoryState};
 
 use crate::codec::{self, EntryRef};
 use crate::error::FileStoreError;
@@ -58,13 +60,13 @@ fn changed(reply: &Reply) -> bool {
 
 impl Shared {
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, MemoryState> {
-        // MemoryState's methods finish every change before anything can panic, so a poisoned lock
-        // still guards a consistent state.
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        // Not poisoned by a panic: MemoryState's methods finish every change before anything can
+        // panic, so the state stays consistent.
+        self.state.read()
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, MemoryState> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        self.state.write()
     }
 
     fn encode(&self, entry: &EntryRef<'_>) -> Result<Vec<u8>, FileStoreError> {
@@ -110,17 +112,28 @@ impl Shared {
         Ok(lsn)
     }
 
-    /// Purges; returns what was removed and the LSN to wait for.
-    pub(crate) fn purge(&self, now: u64) -> Result<(PurgeStats, u64), FileStoreError> {
+    /// Purges one shard (`MemoryState::purge_shard`); returns what was removed and the LSN to wait
+    /// for. The store calls it for every shard, so the lock is never held for a whole purge.
+    pub(crate) fn purge_shard(
+        &self,
+        now: u64,
+        shard: usize,
+    ) -> Result<(PurgeStats, u64), FileStoreError> {
         self.log.check()?;
-        let entry = self.encode(&EntryRef::Purge { now })?;
-        let mut state = self.write();
-        let stats = state.purge(now);
-        let lsn = if stats.removed > 0 {
-            self.log.append(&entry)?
-        } else {
-            self.log.appended()
-        };
-        Ok((stats, lsn))
+        let entry = self.encode(&EntryRef::Purge {
+            now,
+            shard: Some(shard as u32),
+        })?;
+        // Memory and log change under one lock hold, as everywhere; the fair unlock hands the
+        // lock to waiting requests before the next shard's step can take it again.
+        fair_step(self.write(), |state| {
+            let stats = state.purge_shard(now, shard);
+            let lsn = if stats.removed > 0 {
+                self.log.append(&entry)?
+            } else {
+                self.log.appended()
+            };
+            Ok((stats, lsn))
+        })
     }
 }

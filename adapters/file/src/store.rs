@@ -3,13 +3,15 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex};
+
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
 use oauth_proto::store::{
     AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
 };
-use oauth_store_memory::MemoryState;
+use oauth_store_memory::{purge_in_steps, purge_in_steps_async, MemoryState};
 
 use crate::compact::{self, CompactStats};
 use crate::error::FileStoreError;
@@ -186,6 +188,18 @@ impl FileStore {
         self.lock.take();
         self.shared.log.check()
     }
+
+    /// Purges one shard, keeping in `lsn` the LSN that every step so far is durable at.
+    fn purge_step(
+        &self,
+        now: u64,
+        shard: usize,
+        lsn: &mut u64,
+    ) -> Result<PurgeStats, FileStoreError> {
+        let (stats, at) = self.shared.purge_shard(now, shard)?;
+        *lsn = (*lsn).max(at);
+        Ok(stats)
+    }
 }
 
 impl Drop for FileStore {
@@ -206,8 +220,10 @@ impl Store for FileStore {
         Ok(self.shared.log.wait(lsn)?)
     }
 
+    /// One shard at a time, releasing the lock in between; returns once every step is durable.
     fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
-        let (stats, lsn) = self.shared.purge(now)?;
+        let mut lsn = 0;
+        let stats = purge_in_steps(|shard| self.purge_step(now, shard, &mut lsn))?;
         self.shared.log.wait(lsn)?;
         Ok(stats)
     }
@@ -225,8 +241,10 @@ impl AsyncStore for FileStore {
         Ok(self.shared.log.durable(lsn).await?)
     }
 
+    /// As [`Store::purge`], yielding to the executor between shards.
     async fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
-        let (stats, lsn) = self.shared.purge(now)?;
+        let mut lsn = 0;
+        let stats = purge_in_steps_async(|shard| self.purge_step(now, shard, &mut lsn)).await?;
         self.shared.log.durable(lsn).await?;
         Ok(stats)
     }

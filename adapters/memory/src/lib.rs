@@ -8,15 +8,21 @@
 //! Keeping the logic in `MemoryState` lets the file store reuse it unchanged: it journals the same
 //! mutating ops and effects and replays them into a `MemoryState` at start-up, so both stores
 //! answer every op identically by construction.
+//!
+//! Both stores purge one shard at a time with a fair unlock in between ([`purge_in_steps`],
+//! [`fair_step`]), so a purge of a large store never holds up the requests waiting for the lock.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod sharded;
 mod state;
+mod steps;
 
+pub use sharded::SHARDS;
 pub use state::{MemoryState, Record};
+pub use steps::{fair_step, purge_in_steps, purge_in_steps_async};
 
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use oauth_proto::store::{
     AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
@@ -41,15 +47,22 @@ impl MemoryStore {
         }
     }
 
-    /// Read access to the state (a poisoned lock is recovered: the state is never left half-updated,
-    /// because every mutation completes before it can panic).
+    /// Read access to the state. (The lock is not poisoned by a panic: the state is never left
+    /// half-updated, because every mutation completes before it can panic.)
     pub fn read(&self) -> RwLockReadGuard<'_, MemoryState> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        self.state.read()
     }
 
     /// Write access to the state.
     pub fn write(&self) -> RwLockWriteGuard<'_, MemoryState> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        self.state.write()
+    }
+
+    /// Purges one shard, then hands the lock to whoever waited for it ([`fair_step`]).
+    fn purge_step(&self, now: u64, shard: usize) -> Result<PurgeStats, StoreError> {
+        Ok(fair_step(self.write(), |state| {
+            state.purge_shard(now, shard)
+        }))
     }
 }
 
@@ -70,8 +83,9 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    /// One shard at a time, releasing the lock in between ([`purge_in_steps`]).
     fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
-        Ok(self.write().purge(now))
+        purge_in_steps(|shard| self.purge_step(now, shard))
     }
 }
 
@@ -84,8 +98,9 @@ impl AsyncStore for MemoryStore {
         Store::apply(self, effects)
     }
 
+    /// One shard at a time, releasing the lock and yielding in between ([`purge_in_steps_async`]).
     async fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
-        Store::purge(self, now)
+        purge_in_steps_async(|shard| self.purge_step(now, shard)).await
     }
 }
 

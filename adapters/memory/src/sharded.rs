@@ -16,7 +16,7 @@ use oauth_proto::secret::SecretHash;
 use oauth_proto::store::GrantId;
 
 /// Number of shards.
-pub const SHARDS: usize = 64;
+pub const SHARDS: usize = 256;
 
 /// A key whose bytes are uniformly distributed, so any of them picks a shard fairly.
 pub trait ShardKey: std::hash::Hash + Eq {
@@ -98,6 +98,15 @@ impl<K: ShardKey, V> ShardedMap<K, V> {
         }
     }
 
+    /// Keeps only the entries of shard `shard` (below [`SHARDS`]) for which `keep` is true;
+    /// returns how many went.
+    pub fn retain_shard(&mut self, shard: usize, keep: impl FnMut(&K, &mut V) -> bool) -> usize {
+        let map = &mut self.shards[shard];
+        let before = map.len();
+        map.retain(keep);
+        before - map.len()
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.shards.iter().flat_map(HashMap::iter)
@@ -140,6 +149,13 @@ mod tests {
         assert!(m.contains_key(&key(3, 9)));
         m.retain(|k, v| k.0[0] % 2 == 0 && *v != 0);
         assert_eq!(m.len(), 127, "even first bytes except 0 (value 0)");
+        let in_shard_2 = (0..=255u8)
+            .filter(|&first| first % 2 == 0 && first != 0 && usize::from(first) % SHARDS == 2)
+            .count();
+        assert_eq!(m.retain_shard(2, |_, _| false), in_shard_2);
+        assert_eq!(m.len(), 127 - in_shard_2);
+        assert!(m.get(&key(2, 1)).is_none());
+        assert_eq!(m.get(&key(4, 1)), Some(&4));
         assert_eq!(m.values().copied().max(), Some(254));
     }
 
