@@ -45,7 +45,13 @@ fn filled(grants: u64, now: u64) -> (MemoryStore, Vec<SecretHash>) {
             revoked_at: None,
         }));
         for (n, state_of) in [
-            (0, RefreshState::Rotated { at: 0 }),
+            (
+                0,
+                RefreshState::Rotated {
+                    at: 0,
+                    successor: None,
+                },
+            ),
             (1, RefreshState::Active),
         ] {
             let hash = SecretHash::of(&format!("refresh {i} {n}"));

@@ -57,6 +57,8 @@ macro_rules! store_contract_tests {
             a_code_is_taken_exactly_once,
             refresh_rotation_is_a_compare_and_swap,
             rotation_fails_for_revoked_grants_and_foreign_tokens,
+            a_retried_rotation_swaps_only_from_an_unused_successor,
+            of_concurrent_retries_of_one_rotation_exactly_one_wins,
             device_swap_is_a_compare_and_swap_on_revision,
             counters_count_within_their_window,
             revoking_a_grant_kills_refresh_and_access,
@@ -125,6 +127,51 @@ fn rotate<S: Store>(s: &S, old: &str, new: RefreshRecord) -> bool {
         Reply::Swapped(b) => b,
         other => panic!("RotateRefresh answered {other:?}"),
     }
+}
+
+fn retry<S: Store>(s: &S, old: &str, successor: &str, new: RefreshRecord) -> bool {
+    match exec(
+        s,
+        Op::RetryRotation {
+            old: hash(old),
+            successor: hash(successor),
+            new,
+        },
+    ) {
+        Reply::Swapped(b) => b,
+        other => panic!("RetryRotation answered {other:?}"),
+    }
+}
+
+/// Two threads, started together, each call `attempt(store, thread, n)` for every `n` below
+/// `tokens`; returns each thread's answers.
+fn race<S: Sync>(
+    s: &S,
+    tokens: u64,
+    attempt: impl Fn(&S, u64, u64) -> bool + Sync,
+) -> [Vec<bool>; 2] {
+    let barrier = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let workers = [0, 1].map(|t| {
+            let (barrier, attempt) = (&barrier, &attempt);
+            scope.spawn(move || {
+                barrier.wait();
+                (0..tokens).map(|n| attempt(s, t, n)).collect::<Vec<_>>()
+            })
+        });
+        workers.map(|w| w.join().expect("racing thread panicked"))
+    })
+}
+
+fn state_of<S: Store>(s: &S, token: &str) -> Option<RefreshState> {
+    get_refresh(s, token).map(|r| r.token.state)
+}
+
+fn rotated(at: u64, successor: &str) -> Option<RefreshState> {
+    Some(RefreshState::Rotated {
+        at,
+        successor: Some(hash(successor)),
+    })
 }
 
 fn get_device<S: Store>(s: &S, by: DeviceLookup) -> Option<DeviceRecord> {
@@ -399,29 +446,12 @@ pub fn refresh_rotation_is_a_compare_and_swap<S: ContractStore>(h: &Harness<S>) 
     for n in 0..TOKENS {
         issue(&s, n, "app", "alice", &format!("rt-{n}"));
     }
-    let barrier = Barrier::new(2);
-    let wins: Vec<Vec<bool>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|t| {
-                let (s, barrier) = (&s, &barrier);
-                scope.spawn(move || {
-                    barrier.wait();
-                    (0..TOKENS)
-                        .map(|n| {
-                            rotate(
-                                s,
-                                &format!("rt-{n}"),
-                                refresh(&format!("rt-{n}-by-{t}"), n, 200, 6000),
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("rotator panicked"))
-            .collect()
+    let wins = race(&s, TOKENS, |s, t, n| {
+        rotate(
+            s,
+            &format!("rt-{n}"),
+            refresh(&format!("rt-{n}-by-{t}"), n, 200, 6000),
+        )
     });
     for n in 0..TOKENS {
         assert!(
@@ -430,7 +460,13 @@ pub fn refresh_rotation_is_a_compare_and_swap<S: ContractStore>(h: &Harness<S>) 
         );
         let winner = if wins[0][n as usize] { 0 } else { 1 };
         let old = get_refresh(&s, &format!("rt-{n}")).expect("old token kept");
-        assert_eq!(old.token.state, RefreshState::Rotated { at: 200 });
+        assert_eq!(
+            old.token.state,
+            RefreshState::Rotated {
+                at: 200,
+                successor: Some(hash(&format!("rt-{n}-by-{winner}")))
+            }
+        );
         let new = get_refresh(&s, &format!("rt-{n}-by-{winner}")).expect("successor stored");
         assert_eq!(new.token.state, RefreshState::Active);
         assert_eq!(
@@ -492,6 +528,106 @@ pub fn rotation_fails_for_revoked_grants_and_foreign_tokens<S: ContractStore>(h:
         "grant 9 does not exist"
     );
     assert!(rotate(&s, "rt-2", refresh("rt-2b", 2, 200, 6000)));
+}
+
+/// A retried rotation replaces a rotated token's successor only while that successor is unused,
+/// and only within the token's own grant, which must not be revoked.
+pub fn a_retried_rotation_swaps_only_from_an_unused_successor<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    issue(&s, 1, "app", "alice", "rt-1");
+    issue(&s, 2, "app", "alice", "other-1");
+    assert!(
+        !retry(&s, "rt-1", "rt-2", refresh("rt-x", 1, 200, 6000)),
+        "rt-1 was never rotated"
+    );
+    assert!(rotate(&s, "rt-1", refresh("rt-2", 1, 200, 6000)));
+    assert_eq!(state_of(&s, "rt-1"), rotated(200, "rt-2"));
+    assert!(
+        !retry(&s, "rt-1", "rt-9", refresh("rt-x", 1, 210, 6000)),
+        "rt-9 is not rt-1's successor"
+    );
+    assert!(
+        !retry(&s, "rt-1", "rt-2", refresh("rt-x", 2, 210, 6000)),
+        "the new token names another grant"
+    );
+    assert!(
+        !retry(&s, "other-1", "rt-2", refresh("rt-x", 2, 210, 6000)),
+        "other-1 was never rotated"
+    );
+    assert_eq!(get_refresh(&s, "rt-x"), None);
+    assert!(retry(&s, "rt-1", "rt-2", refresh("rt-3", 1, 210, 7000)));
+    assert_eq!(
+        state_of(&s, "rt-1"),
+        rotated(200, "rt-3"),
+        "rotation time kept"
+    );
+    assert_eq!(state_of(&s, "rt-2"), rotated(210, "rt-3"));
+    assert_eq!(state_of(&s, "rt-3"), Some(RefreshState::Active));
+    assert_eq!(
+        get_refresh(&s, "rt-3").map(|r| r.grant.expires_at),
+        Some(7000),
+        "the grant lives as long as its newest token"
+    );
+    assert!(
+        !retry(&s, "rt-1", "rt-2", refresh("rt-x", 1, 220, 7000)),
+        "rt-2 is no longer rt-1's successor"
+    );
+    // Once the successor is used, the retry is over.
+    assert!(rotate(&s, "rt-3", refresh("rt-4", 1, 230, 7000)));
+    assert!(
+        !retry(&s, "rt-1", "rt-3", refresh("rt-x", 1, 240, 7000)),
+        "rt-3 was used"
+    );
+    assert_eq!(get_refresh(&s, "rt-x"), None);
+    apply(
+        &s,
+        vec![Effect::RevokeGrant {
+            grant_id: grant_id(1),
+            at: 250,
+            keep_until: 400,
+        }],
+    );
+    assert!(
+        !retry(&s, "rt-3", "rt-4", refresh("rt-x", 1, 260, 7000)),
+        "the grant is revoked"
+    );
+    assert_eq!(state_of(&s, "rt-4"), Some(RefreshState::Active));
+}
+
+/// Two retries of one lost rotation at once: exactly one gets a token.
+pub fn of_concurrent_retries_of_one_rotation_exactly_one_wins<S: ContractStore>(h: &Harness<S>) {
+    const TOKENS: u64 = 50;
+    let s = (h.fresh)();
+    for n in 0..TOKENS {
+        issue(&s, n, "app", "alice", &format!("rt-{n}"));
+        assert!(rotate(
+            &s,
+            &format!("rt-{n}"),
+            refresh(&format!("rt-{n}-lost"), n, 200, 6000)
+        ));
+    }
+    let wins = race(&s, TOKENS, |s, t, n| {
+        retry(
+            s,
+            &format!("rt-{n}"),
+            &format!("rt-{n}-lost"),
+            refresh(&format!("rt-{n}-by-{t}"), n, 210, 6000),
+        )
+    });
+    for n in 0..TOKENS {
+        let i = n as usize;
+        assert!(wins[0][i] ^ wins[1][i], "token {n}: exactly one retry wins");
+        let (winner, loser) = if wins[0][i] { (0, 1) } else { (1, 0) };
+        let won = format!("rt-{n}-by-{winner}");
+        assert_eq!(state_of(&s, &format!("rt-{n}")), rotated(200, &won));
+        assert_eq!(state_of(&s, &format!("rt-{n}-lost")), rotated(210, &won));
+        assert_eq!(state_of(&s, &won), Some(RefreshState::Active));
+        assert_eq!(
+            get_refresh(&s, &format!("rt-{n}-by-{loser}")),
+            None,
+            "loser stored nothing"
+        );
+    }
 }
 
 /// Device records change only by compare-and-swap on their revision.

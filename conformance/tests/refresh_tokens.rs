@@ -321,3 +321,126 @@ fn i88_a_grant_stored_after_a_racing_credential_change_cannot_refresh() {
         "the stale grant is revoked"
     );
 }
+
+/// A public client's first refresh token, from a harness whose rotated tokens may be retried for
+/// `grace` seconds.
+fn public_grant_with_grace(grace: u64) -> (Harness, String) {
+    let mut h = Harness::new(Config {
+        refresh_reuse_grace_secs: grace,
+        ..Config::default()
+    });
+    h.public_client();
+    let code = h.code_for(&format!("response_type=code&client_id=app&code_challenge={CHALLENGE}&code_challenge_method=S256"), "bob");
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id=app&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    let rt = json(&r)["refresh_token"].as_str().unwrap().to_owned();
+    (h, rt)
+}
+
+fn public_refresh(h: &mut Harness, rt: &str) -> Response {
+    h.token(
+        &format!("grant_type=refresh_token&refresh_token={rt}&client_id=app"),
+        None,
+    )
+}
+
+fn new_refresh_token(r: &Response) -> String {
+    assert_eq!(r.status, 200, "{}", r.body);
+    json(r)["refresh_token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn within_the_grace_window_a_lost_rotation_can_be_retried_once_its_successor_is_unused() {
+    let (mut h, rt1) = public_grant_with_grace(30);
+    h.now += 100;
+    let lost = new_refresh_token(&public_refresh(&mut h, &rt1));
+    // The answer carrying `lost` never arrived; the client retries with rt1.
+    h.now += 29;
+    let retried = public_refresh(&mut h, &rt1);
+    let rt2 = new_refresh_token(&retried);
+    assert_ne!(rt2, lost);
+    let at2 = json(&retried)["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(h.validate(&at2).map(|_| ()), Ok(()), "the grant lives on");
+    // The chain goes on from the retry's token.
+    h.now += 60;
+    let rt3 = new_refresh_token(&public_refresh(&mut h, &rt2));
+    // The token the client never got was rotated out: presented now, past its window, it is reuse.
+    assert_eq!(err(&public_refresh(&mut h, &lost)), "invalid_grant");
+    assert_eq!(h.validate(&at2), Err(TokenError::Revoked));
+    assert_eq!(err(&public_refresh(&mut h, &rt3)), "invalid_grant");
+}
+
+#[test]
+fn past_the_grace_window_a_rotated_token_is_reuse() {
+    let (mut h, rt1) = public_grant_with_grace(30);
+    h.now += 100;
+    let rt2 = new_refresh_token(&public_refresh(&mut h, &rt1));
+    h.now += 30;
+    let r = public_refresh(&mut h, &rt1);
+    assert_eq!(err(&r), "invalid_grant");
+    assert!(json(&r)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
+    assert_eq!(
+        err(&public_refresh(&mut h, &rt2)),
+        "invalid_grant",
+        "the grant is revoked"
+    );
+}
+
+#[test]
+fn within_the_grace_window_a_rotated_token_whose_successor_was_used_is_reuse() {
+    let (mut h, rt1) = public_grant_with_grace(30);
+    h.now += 100;
+    let rt2 = new_refresh_token(&public_refresh(&mut h, &rt1));
+    h.now += 1;
+    let rt3 = new_refresh_token(&public_refresh(&mut h, &rt2));
+    // rt1 again, inside its window: but its successor has been used, so whoever holds rt1 is not
+    // the client retrying a lost answer.
+    h.now += 1;
+    assert_eq!(err(&public_refresh(&mut h, &rt1)), "invalid_grant");
+    assert_eq!(
+        err(&public_refresh(&mut h, &rt3)),
+        "invalid_grant",
+        "the grant is revoked"
+    );
+}
+
+#[test]
+fn without_a_grace_window_an_immediate_retry_is_reuse() {
+    let (mut h, rt1) = public_grant_with_grace(0);
+    let rt2 = new_refresh_token(&public_refresh(&mut h, &rt1));
+    assert_eq!(err(&public_refresh(&mut h, &rt1)), "invalid_grant");
+    assert_eq!(err(&public_refresh(&mut h, &rt2)), "invalid_grant");
+}
+
+#[test]
+fn a_retry_is_refused_once_the_grant_is_revoked() {
+    let (mut h, rt1) = public_grant_with_grace(30);
+    h.now += 100;
+    new_refresh_token(&public_refresh(&mut h, &rt1));
+    let effects = h.engine.revoke_subject("bob", h.now);
+    h.apply(effects);
+    h.now += 1;
+    assert_eq!(err(&public_refresh(&mut h, &rt1)), "invalid_grant");
+}
+
+#[test]
+fn the_grace_window_is_bounded() {
+    for grace in [301, u64::MAX] {
+        let config = Config {
+            refresh_reuse_grace_secs: grace,
+            ..Config::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("refresh_reuse_grace_secs"));
+    }
+}

@@ -204,7 +204,7 @@ fn check(store: &FileStore, acked: &HashMap<(u64, u64), Acked>, rounds: u64) {
                         new.is_none() && i + 1 == k,
                         "{n}: rotation missing mid-history"
                     ),
-                    RefreshState::Rotated { at } => {
+                    RefreshState::Rotated { at, .. } => {
                         assert!(at == 200 && new.is_some(), "{n}: half a rotation")
                     }
                 }

@@ -96,6 +96,23 @@ pub fn rotate_refresh(cx: &mut Cx<'_>, old: SecretHash, new: RefreshRecord) -> R
     }
 }
 
+/// [`Op::RetryRotation`]: whether the swap happened.
+pub fn retry_rotation(
+    cx: &mut Cx<'_>,
+    old: SecretHash,
+    successor: SecretHash,
+    new: RefreshRecord,
+) -> Result<bool, Halt> {
+    match cx.ask(|| Op::RetryRotation {
+        old,
+        successor,
+        new,
+    })? {
+        Reply::Swapped(s) => Ok(*s),
+        _ => Err(contract_broken()),
+    }
+}
+
 /// [`Op::GetDevice`].
 pub fn device<'a>(cx: &mut Cx<'a>, by: DeviceLookup) -> Result<Option<&'a DeviceRecord>, Halt> {
     match cx.ask(|| Op::GetDevice { by })? {

@@ -75,6 +75,12 @@ pub struct Config {
     /// A confidential client gets a new refresh token when the presented one has less than this
     /// left; otherwise the presented one stays valid. Public clients always get a new one.
     pub refresh_renewal_threshold_secs: u64,
+    /// For how long after a refresh token was rotated the client may present it again, to retry a
+    /// refresh whose answer it lost, as long as it has not used the new token yet: it gets another
+    /// new token and the unused one dies. 0 (the default) turns this off: a rotated token presented
+    /// again is reuse, and the grant is revoked (RFC 9700 §4.14.2). A window also gives a thief
+    /// who presents a stolen, just-rotated token that long to do so undetected, so keep it short.
+    pub refresh_reuse_grace_secs: u64,
     /// Authorization code lifetime.
     pub authorization_code_ttl_secs: u64,
     /// Device authorization (user code and device code) lifetime.
@@ -115,6 +121,7 @@ impl Default for Config {
             access_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 86400,
             refresh_renewal_threshold_secs: 4 * 86400,
+            refresh_reuse_grace_secs: 0,
             authorization_code_ttl_secs: 600,
             device_code_ttl_secs: 1800,
             device_poll_interval_secs: 5,
@@ -232,6 +239,12 @@ impl Config {
                 self.refresh_renewal_threshold_secs, self.refresh_token_ttl_secs
             )
             },
+        )?;
+        within(
+            "refresh_reuse_grace_secs",
+            self.refresh_reuse_grace_secs,
+            0,
+            300,
         )?;
         within(
             "authorization_code_ttl_secs",

@@ -11,6 +11,7 @@
 //!   [`CodeTake::Taken`]; the rest get [`CodeTake::Used`] (so replays can be detected and punished).
 //! - [`Op::RotateRefresh`]: a compare-and-swap from an active refresh token to its successor. Of two
 //!   concurrent refreshes with one token exactly one swaps; the other learns it lost.
+//!   [`Op::RetryRotation`] is the same for a client retrying a rotation whose answer it lost.
 //! - [`Op::SwapDevice`]: a compare-and-swap on a device authorization's revision.
 //!
 //! Stores keep codes, tokens and secrets only as [`SecretHash`]es. Every record carries the time after
@@ -108,10 +109,16 @@ pub struct GrantRecord {
 pub enum RefreshState {
     /// Usable.
     Active,
-    /// Replaced by a successor at the given time; presenting it again is reuse.
+    /// Replaced by a successor at the given time; presenting it again is reuse (or, within the
+    /// configured grace window and while the successor is unused, a retry: see
+    /// [`Op::RetryRotation`]).
     Rotated {
         /// When it was rotated.
         at: u64,
+        /// Hash of its successor. `None` in records stored before successors were recorded, which
+        /// are never retried.
+        #[serde(default)]
+        successor: Option<SecretHash>,
     },
 }
 
@@ -247,12 +254,27 @@ pub enum Op {
         /// Hash of the presented token.
         hash: SecretHash,
     },
-    /// Compare-and-swap: if `old` is [`RefreshState::Active`], mark it rotated at `new.issued_at`,
-    /// insert `new`, and set the grant's `expires_at` to `new.expires_at`. Reply: [`Reply::Swapped`].
+    /// Compare-and-swap: if `old` is [`RefreshState::Active`], of `new`'s grant, and the grant is
+    /// not revoked, mark it rotated at `new.issued_at` with `new` as its successor, insert `new`,
+    /// and set the grant's `expires_at` to at least `new.expires_at`. Reply: [`Reply::Swapped`].
     RotateRefresh {
         /// Hash of the token being replaced.
         old: SecretHash,
         /// Its successor.
+        new: RefreshRecord,
+    },
+    /// Compare-and-swap for a rotation retried by a client that lost the answer: if `old` is
+    /// [`RefreshState::Rotated`] with successor `successor`, that successor is
+    /// [`RefreshState::Active`], both are of `new`'s grant, and the grant is not revoked, then the
+    /// successor is rotated out at `new.issued_at` with `new` as its successor, `old`'s successor
+    /// becomes `new` (its rotation time stays), `new` is inserted, and the grant's `expires_at` is
+    /// set to at least `new.expires_at`. Reply: [`Reply::Swapped`].
+    RetryRotation {
+        /// Hash of the rotated token presented again.
+        old: SecretHash,
+        /// Hash of the successor `old` was rotated to, which must still be unused.
+        successor: SecretHash,
+        /// The successor's replacement.
         new: RefreshRecord,
     },
     /// Reply: [`Reply::Device`].
@@ -324,7 +346,8 @@ pub enum Reply {
     Code(CodeTake),
     /// For [`Op::GetRefresh`].
     Refresh(Option<RefreshGrant>),
-    /// For [`Op::RotateRefresh`] and [`Op::SwapDevice`]: whether the swap happened.
+    /// For [`Op::RotateRefresh`], [`Op::RetryRotation`] and [`Op::SwapDevice`]: whether the swap
+    /// happened.
     Swapped(bool),
     /// For [`Op::GetDevice`].
     Device(Option<DeviceRecord>),
@@ -526,6 +549,7 @@ impl Op {
             self,
             Op::TakeCode { .. }
                 | Op::RotateRefresh { .. }
+                | Op::RetryRotation { .. }
                 | Op::SwapDevice { .. }
                 | Op::Count { .. }
         )

@@ -310,6 +310,43 @@ mod tests {
     }
 
     #[test]
+    fn rotated_refresh_tokens_stored_before_successors_were_recorded_read_as_having_none() {
+        use oauth_proto::store::{GrantId, RefreshRecord, RefreshState};
+        // The record as it was written before `RefreshState::Rotated` had a successor.
+        #[derive(Serialize)]
+        enum OldState {
+            Rotated { at: u64 },
+        }
+        #[derive(Serialize)]
+        struct OldRecord {
+            hash: SecretHash,
+            grant_id: GrantId,
+            issued_at: u64,
+            expires_at: u64,
+            state: OldState,
+        }
+        let old = OldRecord {
+            hash: SecretHash::of("rt"),
+            grant_id: GrantId([7; 16]),
+            issued_at: 1,
+            expires_at: 2,
+            state: OldState::Rotated { at: 3 },
+        };
+        let mut buf = Vec::new();
+        append(&mut buf, &old, 1000).unwrap();
+        let (_, bytes) = entries(&buf).next().unwrap().unwrap();
+        let record: RefreshRecord = decode(bytes).unwrap();
+        assert_eq!(
+            record.state,
+            RefreshState::Rotated {
+                at: 3,
+                successor: None
+            }
+        );
+        assert_eq!(record.hash, SecretHash::of("rt"));
+    }
+
+    #[test]
     fn a_bad_length_prefix_is_reported() {
         let mut buf = Vec::new();
         append(

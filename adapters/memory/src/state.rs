@@ -118,7 +118,9 @@ impl MemoryState {
             // Mutating ops are never answered here; answering them as "nothing happened" keeps a
             // misrouted call harmless rather than panicking.
             Op::TakeCode { .. } => Reply::Code(CodeTake::Missing),
-            Op::RotateRefresh { .. } | Op::SwapDevice { .. } => Reply::Swapped(false),
+            Op::RotateRefresh { .. } | Op::RetryRotation { .. } | Op::SwapDevice { .. } => {
+                Reply::Swapped(false)
+            }
             Op::Count { .. } => Reply::Count(u32::MAX),
         }
     }
@@ -135,6 +137,11 @@ impl MemoryState {
                 }
             }),
             Op::RotateRefresh { old, new } => Reply::Swapped(self.rotate(old, new)),
+            Op::RetryRotation {
+                old,
+                successor,
+                new,
+            } => Reply::Swapped(self.retry_rotation(old, successor, new)),
             Op::SwapDevice {
                 expected_revision,
                 record,
@@ -165,22 +172,73 @@ impl MemoryState {
     }
 
     fn rotate(&mut self, old: SecretHash, new: RefreshRecord) -> bool {
-        let Some(current) = self.refresh.get_mut(&old) else {
-            return false;
-        };
-        if current.state != RefreshState::Active || current.grant_id != new.grant_id {
+        let active = |t: &RefreshRecord| t.state == RefreshState::Active;
+        if !self.rotation_allowed(&old, &new, active) {
             return false;
         }
-        let Some(grant) = self.grants.get_mut(&new.grant_id) else {
-            return false;
-        };
-        if grant.revoked_at.is_some() {
-            return false;
+        if let Some(current) = self.refresh.get_mut(&old) {
+            current.state = RefreshState::Rotated {
+                at: new.issued_at,
+                successor: Some(new.hash),
+            };
         }
-        current.state = RefreshState::Rotated { at: new.issued_at };
-        grant.expires_at = grant.expires_at.max(new.expires_at);
-        self.refresh.insert(new.hash, new);
+        self.insert_successor(new);
         true
+    }
+
+    fn retry_rotation(
+        &mut self,
+        old: SecretHash,
+        successor: SecretHash,
+        new: RefreshRecord,
+    ) -> bool {
+        let rotated_to_successor = |t: &RefreshRecord| matches!(t.state, RefreshState::Rotated { successor: Some(s), .. } if s == successor);
+        let active = |t: &RefreshRecord| t.state == RefreshState::Active;
+        if !self.rotation_allowed(&old, &new, rotated_to_successor)
+            || !self.rotation_allowed(&successor, &new, active)
+        {
+            return false;
+        }
+        if let Some(current) = self.refresh.get_mut(&successor) {
+            current.state = RefreshState::Rotated {
+                at: new.issued_at,
+                successor: Some(new.hash),
+            };
+        }
+        if let Some(RefreshRecord {
+            state: RefreshState::Rotated { successor, .. },
+            ..
+        }) = self.refresh.get_mut(&old)
+        {
+            *successor = Some(new.hash);
+        }
+        self.insert_successor(new);
+        true
+    }
+
+    /// Whether token `hash` is in the state `expected` asks for, of `new`'s grant, and that grant
+    /// is not revoked.
+    fn rotation_allowed(
+        &self,
+        hash: &SecretHash,
+        new: &RefreshRecord,
+        expected: impl Fn(&RefreshRecord) -> bool,
+    ) -> bool {
+        self.refresh
+            .get(hash)
+            .is_some_and(|t| t.grant_id == new.grant_id && expected(t))
+            && self
+                .grants
+                .get(&new.grant_id)
+                .is_some_and(|g| g.revoked_at.is_none())
+    }
+
+    /// Stores a rotation's new token and extends its grant's life to cover it.
+    fn insert_successor(&mut self, new: RefreshRecord) {
+        if let Some(grant) = self.grants.get_mut(&new.grant_id) {
+            grant.expires_at = grant.expires_at.max(new.expires_at);
+        }
+        self.refresh.insert(new.hash, new);
     }
 
     fn device(&self, by: &DeviceLookup) -> Option<&DeviceRecord> {

@@ -5,7 +5,11 @@
 //! compare-and-swap in the store: of two concurrent refreshes with one token exactly one wins. A
 //! rotated token presented again (a replay, or the loser of such a race) revokes the whole grant, as
 //! RFC 9700 §4.14.2 and OAuth 2.1 §4.3.1 require, because the server cannot tell the thief from the
-//! victim. The new refresh token keeps the grant's full scope even when the access token is narrowed.
+//! victim. With `refresh_reuse_grace_secs` set, a client that lost the answer to a rotation may
+//! present the rotated token again within that window, as long as it has not used the new token:
+//! the unused new token is rotated out in turn and the client gets another
+//! ([`Op::RetryRotation`](crate::store::Op::RetryRotation)); anything else is reuse as above.
+//! The new refresh token keeps the grant's full scope even when the access token is narrowed.
 //! A grant approved before the subject's credentials last changed is refused and revoked, even when a
 //! race with the password change left it unrevoked in the store.
 
@@ -53,13 +57,21 @@ pub(super) fn refresh(
     if grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("the grant was revoked").into());
     }
-    if let RefreshState::Rotated { .. } = token.state {
-        cx.effect(revoke);
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was already used; the grant is revoked",
-        )
-        .into());
-    }
+    // A rotated token is a retry (of the rotation that made `successor`) or reuse.
+    let retry_of = match token.state {
+        RefreshState::Active => None,
+        RefreshState::Rotated {
+            at,
+            successor: Some(successor),
+        } if now < at.saturating_add(engine.config().refresh_reuse_grace_secs) => Some(successor),
+        RefreshState::Rotated { .. } => {
+            cx.effect(revoke);
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; the grant is revoked",
+            )
+            .into());
+        }
+    };
     if now >= token.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired").into());
     }
@@ -84,7 +96,7 @@ pub(super) fn refresh(
         None => &grant.scope,
     };
     let threshold = engine.config().refresh_renewal_threshold_secs;
-    let rotate = client.is_public() || token.expires_at - now < threshold;
+    let rotate = retry_of.is_some() || client.is_public() || token.expires_at - now < threshold;
     let new_token = if rotate {
         let new = Secret::generate(cx.rng(), SECRET_BYTES);
         let record = RefreshRecord {
@@ -94,11 +106,17 @@ pub(super) fn refresh(
             expires_at: now + engine.config().refresh_token_ttl_secs,
             state: RefreshState::Active,
         };
-        if !ask::rotate_refresh(cx, token.hash, record)? {
+        let swapped = match retry_of {
+            None => ask::rotate_refresh(cx, token.hash, record)?,
+            Some(successor) => ask::retry_rotation(cx, token.hash, successor, record)?,
+        };
+        if !swapped {
             cx.effect(revoke);
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was used concurrently; the grant is revoked",
-            )
+            return Err(OAuthError::invalid_grant(if retry_of.is_some() {
+                "the refresh token was already used; the grant is revoked"
+            } else {
+                "the refresh token was used concurrently; the grant is revoked"
+            })
             .into());
         }
         Some(new)
