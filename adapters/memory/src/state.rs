@@ -172,16 +172,19 @@ impl MemoryState {
     }
 
     fn rotate(&mut self, old: SecretHash, new: RefreshRecord) -> bool {
-        let active = |t: &RefreshRecord| t.state == RefreshState::Active;
-        if !self.rotation_allowed(&old, &new, active) {
+        if !self.grant_usable(&new.grant_id) {
             return false;
         }
-        if let Some(current) = self.refresh.get_mut(&old) {
-            current.state = RefreshState::Rotated {
-                at: new.issued_at,
-                successor: Some(new.hash),
-            };
+        let Some(current) = self.refresh.get_mut(&old) else {
+            return false;
+        };
+        if current.state != RefreshState::Active || current.grant_id != new.grant_id {
+            return false;
         }
+        current.state = RefreshState::Rotated {
+            at: new.issued_at,
+            successor: Some(new.hash),
+        };
         self.insert_successor(new);
         true
     }
@@ -192,45 +195,40 @@ impl MemoryState {
         successor: SecretHash,
         new: RefreshRecord,
     ) -> bool {
-        let rotated_to_successor = |t: &RefreshRecord| matches!(t.state, RefreshState::Rotated { successor: Some(s), .. } if s == successor);
-        let active = |t: &RefreshRecord| t.state == RefreshState::Active;
-        if !self.rotation_allowed(&old, &new, rotated_to_successor)
-            || !self.rotation_allowed(&successor, &new, active)
-        {
+        if !self.grant_usable(&new.grant_id) {
             return false;
         }
-        if let Some(current) = self.refresh.get_mut(&successor) {
-            current.state = RefreshState::Rotated {
+        let successor_unused = self
+            .refresh
+            .get(&successor)
+            .is_some_and(|t| t.state == RefreshState::Active && t.grant_id == new.grant_id);
+        if !successor_unused {
+            return false;
+        }
+        let Some(current) = self.refresh.get_mut(&old) else {
+            return false;
+        };
+        match &mut current.state {
+            RefreshState::Rotated {
+                successor: Some(s), ..
+            } if *s == successor && current.grant_id == new.grant_id => *s = new.hash,
+            _ => return false,
+        }
+        if let Some(retired) = self.refresh.get_mut(&successor) {
+            retired.state = RefreshState::Rotated {
                 at: new.issued_at,
                 successor: Some(new.hash),
             };
-        }
-        if let Some(RefreshRecord {
-            state: RefreshState::Rotated { successor, .. },
-            ..
-        }) = self.refresh.get_mut(&old)
-        {
-            *successor = Some(new.hash);
         }
         self.insert_successor(new);
         true
     }
 
-    /// Whether token `hash` is in the state `expected` asks for, of `new`'s grant, and that grant
-    /// is not revoked.
-    fn rotation_allowed(
-        &self,
-        hash: &SecretHash,
-        new: &RefreshRecord,
-        expected: impl Fn(&RefreshRecord) -> bool,
-    ) -> bool {
-        self.refresh
-            .get(hash)
-            .is_some_and(|t| t.grant_id == new.grant_id && expected(t))
-            && self
-                .grants
-                .get(&new.grant_id)
-                .is_some_and(|g| g.revoked_at.is_none())
+    /// Whether the grant exists and is not revoked: rotations only happen inside a live grant.
+    fn grant_usable(&self, grant_id: &GrantId) -> bool {
+        self.grants
+            .get(grant_id)
+            .is_some_and(|g| g.revoked_at.is_none())
     }
 
     /// Stores a rotation's new token and extends its grant's life to cover it.
