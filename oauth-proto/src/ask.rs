@@ -80,9 +80,12 @@ pub fn take_code<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<&'a CodeTake, 
     }
 }
 
-/// [`Op::GetRefresh`].
-pub fn refresh<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<Option<&'a RefreshGrant>, Halt> {
-    match cx.ask(|| Op::GetRefresh { hash })? {
+/// [`Op::GetRefresh`] for the presented token.
+pub fn refresh<'a>(cx: &mut Cx<'a>, presented: &str) -> Result<Option<&'a RefreshGrant>, Halt> {
+    // Hashed only when the op is built, not on every replay of the flow.
+    match cx.ask(|| Op::GetRefresh {
+        hash: SecretHash::of(presented),
+    })? {
         Reply::Refresh(r) => Ok(r.as_ref()),
         _ => Err(contract_broken()),
     }

@@ -19,7 +19,6 @@ use crate::ask::{self, Halt};
 use crate::engine::Engine;
 use crate::flow::Cx;
 use crate::params::Params;
-use crate::secret::SecretHash;
 use crate::store::{RefreshGrant, RefreshState};
 
 /// What a presented token turned out to be.
@@ -103,5 +102,5 @@ impl TokenLookup {
 }
 
 fn refresh<'a>(cx: &mut Cx<'a>, token: &str) -> Result<Option<Found<'a>>, Halt> {
-    Ok(ask::refresh(cx, SecretHash::of(token))?.map(Found::Refresh))
+    Ok(ask::refresh(cx, token)?.map(Found::Refresh))
 }

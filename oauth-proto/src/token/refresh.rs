@@ -22,7 +22,7 @@ use crate::issue::{self, Issue, SECRET_BYTES};
 use crate::params::Params;
 use crate::response::Response;
 use crate::scope::Scope;
-use crate::secret::{Secret, SecretHash};
+use crate::secret::Secret;
 use crate::store::{Effect, RefreshRecord, RefreshState};
 
 pub(super) fn refresh(
@@ -38,7 +38,7 @@ pub(super) fn refresh(
         .transpose()
         .map_err(|_| OAuthError::invalid_scope("scope is malformed"))?;
     let now = cx.now();
-    let Some(found) = ask::refresh(cx, SecretHash::of(presented))? else {
+    let Some(found) = ask::refresh(cx, presented)? else {
         return Err(
             OAuthError::invalid_grant("the refresh token is unknown, expired or revoked").into(),
         );
