@@ -351,9 +351,10 @@ impl MemoryState {
     /// the login counters, which are not sharded.
     ///
     /// Why shards: a purge visits every record, and a store runs it under its write lock, which
-    /// every token request needs. In one step that stalled every request for about 21 ms per
-    /// 100,000 grants with their refresh tokens (240 ms at a million); one shard is a
-    /// [`SHARDS`]th of that, and stores release their lock between shards.
+    /// every token request needs. In one step that stalled every request for 38 ms at 100,000
+    /// grants with two refresh tokens each, and 816 ms at a million (`cargo bench -p conformance
+    /// --bench purge`); one shard is a [`SHARDS`]th of that, and stores release their lock
+    /// between shards.
     ///
     /// Whether a record goes depends on the record and `now` alone, never on which shards were
     /// purged before: a refresh token goes when its grant is dead (expired, revoked or gone), and
