@@ -106,6 +106,7 @@ impl Harness {
             registration_token_hash: None,
             created_at: self.now,
             metadata: Default::default(),
+            unused_expires_at: None,
         })]);
         secret
     }

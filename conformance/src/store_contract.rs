@@ -17,7 +17,7 @@
 //! The cases cover every record type, the three atomic read-modify-writes under real thread
 //! contention (take a code, rotate a refresh token, swap a device record), counters and their
 //! windows, every kind of revocation, client deletion, expiry purges (including the storage they
-//! free) and large records.
+//! free, and registered clients nobody used) and large records.
 
 pub mod fixtures;
 
@@ -63,9 +63,11 @@ macro_rules! store_contract_tests {
             counters_count_within_their_window,
             revoking_a_grant_kills_refresh_and_access,
             revoking_access_keeps_refresh_tokens,
+            a_revocation_lands_after_the_grants_previous_one,
             revoking_a_subject_revokes_everything_it_approved,
             revoking_and_deleting_a_client,
             purge_drops_expired_and_revoked_records,
+            unused_clients_expire_unless_marked_used,
             large_records_round_trip,
             concurrent_writers_see_their_own_writes,
             async_api_answers_like_sync_api,
@@ -736,7 +738,8 @@ pub fn revoking_a_grant_kills_refresh_and_access<S: ContractStore>(h: &Harness<S
         Some(None)
     );
     // A second revocation keeps the first revocation time of the grant, and the access cut-off moves
-    // forward only.
+    // forward only: to the later time, or to the second after the previous cut-off when that is not
+    // earlier (see `a_revocation_lands_after_the_grants_previous_one`).
     apply(
         &s,
         vec![Effect::RevokeGrant {
@@ -758,7 +761,68 @@ pub fn revoking_a_grant_kills_refresh_and_access<S: ContractStore>(h: &Harness<S
             keep_until: 950,
         }],
     );
-    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(400));
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(401));
+}
+
+/// A revocation of a grant that already has one lands no earlier than the second after it, and is
+/// kept that much longer: an access token issued after the earlier revocation is stamped with that
+/// second at the earliest (`oauth_proto::issue`), so only then does the later revocation, made in
+/// the same second, reach it. Revocations at later times keep their own time.
+pub fn a_revocation_lands_after_the_grants_previous_one<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    issue(&s, 1, "app", "alice", "rt-1");
+    let revoke_access = |at, keep_until| Effect::RevokeAccess {
+        grant_id: grant_id(1),
+        at,
+        keep_until,
+    };
+    apply(&s, vec![revoke_access(500, 1000)]);
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(500));
+    apply(&s, vec![revoke_access(500, 1000)]);
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(501));
+    apply(
+        &s,
+        vec![Effect::RevokeGrant {
+            grant_id: grant_id(1),
+            at: 500,
+            keep_until: 1000,
+        }],
+    );
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(502));
+    // Kept as long as a token stamped 502 lives (1000 + 2), not forgotten at 1000.
+    s.purge(1001).unwrap();
+    assert_eq!(s.access_revoked_at(&grant_id(1)), Some(502));
+    s.purge(1002).unwrap();
+    assert_eq!(s.access_revoked_at(&grant_id(1)), None);
+    // The client's whole-client revocation goes through the same rule.
+    issue(&s, 2, "app", "alice", "rt-2");
+    apply(
+        &s,
+        vec![Effect::RevokeAccess {
+            grant_id: grant_id(2),
+            at: 2000,
+            keep_until: 3000,
+        }],
+    );
+    apply(
+        &s,
+        vec![Effect::RevokeClient {
+            client_id: "app".into(),
+            at: 2000,
+            keep_until: 3000,
+        }],
+    );
+    assert_eq!(s.access_revoked_at(&grant_id(2)), Some(2001));
+    // A later revocation keeps its own time.
+    apply(
+        &s,
+        vec![Effect::RevokeAccess {
+            grant_id: grant_id(2),
+            at: 2600,
+            keep_until: 3600,
+        }],
+    );
+    assert_eq!(s.access_revoked_at(&grant_id(2)), Some(2600));
 }
 
 /// Revoking access tokens only leaves the refresh tokens working.
@@ -1026,6 +1090,62 @@ pub fn purge_drops_expired_and_revoked_records<S: ContractStore>(h: &Harness<S>)
         "the revocation entry of grant 12 ends at 1500"
     );
     assert_eq!(s.access_revoked_at(&grant_id(12)), None);
+}
+
+/// A dynamically registered client expires unless it was marked used ([`Effect::MarkClientUsed`]);
+/// a client without `unused_expires_at` (added by an administrator) never does.
+pub fn unused_clients_expire_unless_marked_used<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    let unused = |id: &str| ClientRecord {
+        unused_expires_at: Some(1000),
+        ..client(id)
+    };
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(client("admin-added")),
+            Effect::PutClient(unused("never-used")),
+            Effect::PutClient(unused("used")),
+            Effect::PutClient(unused("used-late")),
+        ],
+    );
+    apply(
+        &s,
+        vec![
+            Effect::MarkClientUsed {
+                client_id: "used".into(),
+            },
+            // An unknown (say, deleted) client is no error, and creates nothing.
+            Effect::MarkClientUsed {
+                client_id: "deleted".into(),
+            },
+        ],
+    );
+    assert_eq!((h.len)(&s), 4);
+    assert_eq!(get_client(&s, "deleted"), None);
+    let used = get_client(&s, "used").expect("stored");
+    assert_eq!(used.unused_expires_at, None, "marking clears the expiry");
+    assert_eq!(
+        used,
+        client("used"),
+        "and changes nothing else about the record"
+    );
+
+    assert_eq!(s.purge(999).expect("purge").removed, 0, "not expired yet");
+    apply(
+        &s,
+        vec![Effect::MarkClientUsed {
+            client_id: "used-late".into(),
+        }],
+    );
+    let stats = s.purge(1000).expect("purge");
+    assert_eq!(stats.removed, 1, "only the never used client goes");
+    assert_eq!(get_client(&s, "never-used"), None);
+    for kept in ["admin-added", "used", "used-late"] {
+        assert!(get_client(&s, kept).is_some(), "{kept}");
+    }
+    assert_eq!((h.len)(&s), 3);
+    assert_eq!(s.purge(u64::MAX).expect("purge").removed, 0);
 }
 
 /// Large records round-trip unchanged: a client with a megabyte of metadata and a thousand

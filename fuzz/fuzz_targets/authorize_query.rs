@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
             registration_token_hash: None,
             created_at: 0,
             metadata: Default::default(),
+            unused_expires_at: None,
         })])
         .expect("memory store");
     let outcome = drive(engine.authorize(data, 1_000_000), &store, &mut CounterRandom::new(1)).expect("memory store");

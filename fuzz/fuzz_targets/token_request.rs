@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
             registration_token_hash: None,
             created_at: 0,
             metadata: Default::default(),
+            unused_expires_at: None,
         })])
         .expect("memory store");
     let (auth, body) = match data.iter().position(|b| *b == b'\n') {

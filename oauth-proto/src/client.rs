@@ -116,6 +116,15 @@ pub struct ClientRecord {
     /// Free-form metadata from dynamic registration, echoed back by RFC 7592 reads.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// For a dynamically registered client that has not obtained a token yet: when the store's
+    /// purge drops it (Unix seconds). Cleared by [`Effect::MarkClientUsed`] the first time the
+    /// token endpoint issues to it, so a registration nobody uses does not stay stored forever.
+    /// `None` for clients in use and for clients an administrator added, which never expire.
+    /// (Last, with a default: records stored before it existed decode as `None`.)
+    ///
+    /// [`Effect::MarkClientUsed`]: crate::store::Effect::MarkClientUsed
+    #[serde(default)]
+    pub unused_expires_at: Option<u64>,
 }
 
 impl ClientRecord {

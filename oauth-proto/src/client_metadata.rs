@@ -10,6 +10,13 @@
 //! a resource server or choose its `client_id`. Software statements (RFC 7591 §2.3) are not
 //! supported: `software_statement` is dropped like any unknown member, so nothing in it is trusted
 //! or echoed.
+//!
+//! What a registration may make the server store is bounded as a whole, not only member by member:
+//! at most [`MAX_LANGUAGE_VARIANTS`] `#language` variants of each localizable member, and at most
+//! `max_client_metadata_bytes` (8 KB by default) for everything kept, measured as JSON. The
+//! per-member limits alone let one anonymous registration store about 60 KB (25 variants of
+//! `client_name` at 2048 bytes each, or a `jwks` as large as the body limit), which a stranger
+//! could repeat until the store filled; each refusal is `invalid_client_metadata` naming the limit.
 
 use serde_json::{Map, Value};
 
@@ -30,6 +37,9 @@ const LOCALIZABLE: [&str; 5] = [
 const PLAIN: [&str; 2] = ["software_id", "software_version"];
 /// Most `contacts` entries kept.
 pub const MAX_CONTACTS: usize = 10;
+/// Most `#language-tag` variants of one localizable member (`client_name#de`, `client_name#fr`...),
+/// besides its untagged form.
+pub const MAX_LANGUAGE_VARIANTS: usize = 8;
 
 /// Metadata that passed validation, ready to become a [`ClientRecord`].
 #[derive(Clone, Debug, PartialEq)]
@@ -303,11 +313,25 @@ pub fn validate(body: &Map<String, Value>, config: &Config) -> Result<Validated,
     }
 
     let mut metadata = Map::new();
+    let mut variants = [0usize; LOCALIZABLE.len()];
     for (name, value) in body {
         let base = name.split_once('#').map_or(name.as_str(), |(b, _)| b);
         let localized = name.len() != base.len();
         if localized && !(LOCALIZABLE.contains(&base) && is_language_tag(&name[base.len() + 1..])) {
             continue;
+        }
+        if let Some(i) = LOCALIZABLE
+            .iter()
+            .position(|m| *m == base)
+            .filter(|_| localized)
+        {
+            variants[i] += 1;
+            if variants[i] > MAX_LANGUAGE_VARIANTS {
+                return Err(meta(format!(
+                    "{base} has more than {MAX_LANGUAGE_VARIANTS} language variants \
+                     ({base}#tag); send at most {MAX_LANGUAGE_VARIANTS}"
+                )));
+            }
         }
         if LOCALIZABLE.contains(&base) {
             if let Some(s) = string(body, name, max, meta)? {
@@ -337,6 +361,15 @@ pub fn validate(body: &Map<String, Value>, config: &Config) -> Result<Validated,
         }
         metadata.insert("jwks".to_owned(), jwks.clone());
     }
+    let kept = stored_size(&redirect_uris, &scope, &metadata);
+    if kept > config.max_client_metadata_bytes {
+        return Err(meta(format!(
+            "the client metadata to store takes {kept} bytes, more than this server keeps for \
+             one client ({} bytes: redirect_uris, scope and the informative members, as JSON); \
+             send fewer or shorter values",
+            config.max_client_metadata_bytes
+        )));
+    }
     let client_name = metadata
         .get("client_name")
         .and_then(Value::as_str)
@@ -351,6 +384,27 @@ pub fn validate(body: &Map<String, Value>, config: &Config) -> Result<Validated,
         scope,
         metadata,
     })
+}
+
+/// How many bytes the metadata a registration keeps takes as JSON: the redirect URIs, the scope
+/// and the informative members, the parts whose size the client chooses. (The rest of a record is
+/// fixed-size: hashes, times, enums.)
+fn stored_size(redirect_uris: &[String], scope: &Scope, metadata: &Map<String, Value>) -> usize {
+    /// Counts what is written instead of keeping it.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Strings, arrays and maps of JSON values always serialize.
+    let _ = serde_json::to_writer(&mut counter, &(redirect_uris, scope.as_str(), metadata));
+    counter.0
 }
 
 /// All registered metadata of a client, defaults included (RFC 7591 §3.2.1): the core members

@@ -109,6 +109,15 @@ pub struct Config {
     /// Upper bound on redirect URIs per registered client.
     pub max_redirect_uris: usize,
     /// Upper bound on any single string in client metadata, in bytes.
+    /// Upper bound on everything a registration keeps of its metadata (redirect URIs, scope and
+    /// the informative members, measured as their JSON), in bytes. Bounds what one registration
+    /// can make the store hold, whatever the per-string, per-list and body limits allow.
+    pub max_client_metadata_bytes: usize,
+    /// A dynamically registered client that has obtained no token this long after registering is
+    /// dropped by the store's purge, so registrations nobody uses do not pile up. Clients added by
+    /// an administrator never expire. At least `device_code_ttl_secs`, so that a client may
+    /// register and then wait out a whole device authorization.
+    pub unused_client_ttl_secs: u64,
     pub max_metadata_string_len: usize,
     /// Upper bound on request bodies an adapter accepts, in bytes.
     pub max_body_bytes: usize,
@@ -148,6 +157,8 @@ impl Default for Config {
             max_redirect_uris: 10,
             max_metadata_string_len: 2048,
             max_body_bytes: 64 * 1024,
+            max_client_metadata_bytes: 8 * 1024,
+            unused_client_ttl_secs: 86400,
         }
     }
 }
@@ -298,6 +309,28 @@ impl Config {
         within("max_redirect_uris", self.max_redirect_uris as u64, 1, 100)?;
         within(
             "max_metadata_string_len",
+        within(
+            "max_client_metadata_bytes",
+            self.max_client_metadata_bytes as u64,
+            1024,
+            1024 * 1024,
+        )?;
+        within(
+            "unused_client_ttl_secs",
+            self.unused_client_ttl_secs,
+            3600,
+            365 * 86400,
+        )?;
+        check(
+            self.unused_client_ttl_secs >= self.device_code_ttl_secs,
+            || {
+                format!(
+                    "unused_client_ttl_secs ({}) must be at least device_code_ttl_secs ({}), so a \
+                     newly registered client can finish a device authorization",
+                    self.unused_client_ttl_secs, self.device_code_ttl_secs
+                )
+            },
+        )?;
             self.max_metadata_string_len as u64,
             64,
             65536,
@@ -332,6 +365,39 @@ mod tests {
         assert!(
             shown.contains("initial_access_tokens: [1 redacted]"),
             "{shown}"
+    #[test]
+    fn registration_storage_settings_are_validated() {
+        let refused = |config: Config| config.validate().unwrap_err().0;
+        assert!(refused(Config {
+            unused_client_ttl_secs: 60,
+            ..Config::default()
+        })
+        .starts_with("unused_client_ttl_secs is 60"));
+        assert!(refused(Config {
+            unused_client_ttl_secs: 3600,
+            device_code_ttl_secs: 7200,
+            ..Config::default()
+        })
+        .contains("must be at least device_code_ttl_secs (7200)"));
+        assert!(refused(Config {
+            max_client_metadata_bytes: 100,
+            ..Config::default()
+        })
+        .starts_with("max_client_metadata_bytes is 100"));
+        let config: Config = serde_json::from_str(
+            r#"{"unused_client_ttl_secs":7200,"max_client_metadata_bytes":4096}"#,
+        )
+        .unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(
+            (
+                config.unused_client_ttl_secs,
+                config.max_client_metadata_bytes
+            ),
+            (7200, 4096)
+        );
+    }
+
         );
     }
 

@@ -248,6 +248,7 @@ impl Register {
             registration_token_hash: Some(registration_token.hash()),
             created_at: now,
             metadata: Map::new(),
+            unused_expires_at: Some(now.saturating_add(config.unused_client_ttl_secs)),
         };
         apply(&mut record, validated);
         cx.effect(Effect::PutClient(record.clone()));

@@ -16,6 +16,9 @@
 //!
 //! Stores keep codes, tokens and secrets only as [`SecretHash`]es. Every record carries the time after
 //! which it is useless, so [`Store::purge`] can drop it and storage stays proportional to live state.
+//! That includes clients a stranger registered: a dynamically registered client carries
+//! [`ClientRecord::unused_expires_at`] until [`Effect::MarkClientUsed`] says it obtained a token,
+//! and a purge at or after that time drops it (clients an administrator added carry none).
 //!
 //! The [`RevocationView`] is the one read that is *not* an op: validating an access token must not
 //! cost a store round trip, so a store keeps the (small) set of revoked grants and bumped credential
@@ -371,6 +374,15 @@ pub enum Reply {
 pub enum Effect {
     /// Insert or replace a client.
     PutClient(ClientRecord),
+    /// The client obtained a token: clear its [`ClientRecord::unused_expires_at`], so purges keep
+    /// it. Nothing else changes, and an unknown client is no error (it may have been deleted
+    /// meanwhile). The engine emits it only while the record it read still had an expiry, so the
+    /// token endpoint stays write-free for clients in use; a `PutClient` that raced with it and
+    /// restored the expiry is healed by the client's next token.
+    MarkClientUsed {
+        /// The client.
+        client_id: String,
+    },
     /// Delete a client and revoke all its grants as [`Effect::RevokeClient`] does.
     DeleteClient {
         /// The client.
@@ -390,6 +402,12 @@ pub enum Effect {
     PutDevice(DeviceRecord),
     /// Revoke a grant: its refresh tokens die, and access tokens issued at or before `at` fail
     /// validation. The store keeps the revocation visible to [`RevocationView`] until `keep_until`.
+    ///
+    /// Every access revocation of a grant that already has one (this, [`Effect::RevokeAccess`],
+    /// and the grants revoked by the client and subject revocations) is recorded at
+    /// `max(at, previous + 1)` and kept `keep_until` plus the same shift: a token issued after the
+    /// previous revocation is stamped `previous + 1` at the earliest
+    /// ([`issue`](crate::issue)), and this revocation must reach it.
     RevokeGrant {
         /// The grant.
         grant_id: GrantId,
@@ -470,7 +488,8 @@ pub trait Store {
     fn execute(&self, op: Op) -> Result<Reply, StoreError>;
     /// Applies effects in order.
     fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError>;
-    /// Drops every record whose expiry is at or before `now`. It visits every record, so a store
+    /// Drops every record whose expiry is at or before `now` (for clients: whose
+    /// [`ClientRecord::unused_expires_at`] is). It visits every record, so a store
     /// should do it in steps that let other calls run in between rather than block them for the
     /// whole scan (the memory and file stores go one shard at a time).
     fn purge(&self, now: u64) -> Result<PurgeStats, StoreError>;

@@ -225,6 +225,7 @@ mod tests {
             registration_token_hash: None,
             created_at: 1,
             metadata: metadata.as_object().unwrap().clone(),
+            unused_expires_at: Some(86_400),
         };
         let effects = vec![Effect::PutClient(client)];
         let mut buf = Vec::new();
@@ -344,6 +345,99 @@ mod tests {
             }
         );
         assert_eq!(record.hash, SecretHash::of("rt"));
+    }
+
+    #[test]
+    fn marking_a_client_used_round_trips() {
+        let effects = vec![Effect::MarkClientUsed {
+            client_id: "c".into(),
+        }];
+        let mut buf = Vec::new();
+        append(&mut buf, &EntryRef::Effects(&effects), 1000).unwrap();
+        let (_, bytes) = entries(&buf).next().unwrap().unwrap();
+        match decode::<Entry>(bytes).unwrap() {
+            Entry::Effects(back) => assert_eq!(back, effects),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn clients_stored_before_unused_expiry_existed_read_as_never_expiring() {
+        use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
+        use oauth_proto::scope::Scope;
+        // The record as it was written before `ClientRecord::unused_expires_at`.
+        #[derive(Serialize)]
+        struct OldClient {
+            client_id: String,
+            name: String,
+            kind: ClientKind,
+            secret_hash: Option<SecretHash>,
+            secret_expires_at: Option<u64>,
+            auth_method: AuthMethod,
+            redirect_uris: Vec<String>,
+            grant_types: Vec<GrantType>,
+            scope: Scope,
+            require_pkce: bool,
+            resource_server: bool,
+            registration_token_hash: Option<SecretHash>,
+            created_at: u64,
+            metadata: serde_json::Map<String, serde_json::Value>,
+        }
+        #[derive(Serialize)]
+        enum OldRecord {
+            Client(OldClient),
+        }
+        #[derive(Serialize)]
+        enum OldItem {
+            Record(OldRecord),
+        }
+        let old = OldClient {
+            client_id: "old".into(),
+            name: "Old app".into(),
+            kind: ClientKind::Public,
+            secret_hash: None,
+            secret_expires_at: None,
+            auth_method: AuthMethod::None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scope: Scope::parse("mail").unwrap(),
+            require_pkce: false,
+            resource_server: false,
+            registration_token_hash: Some(SecretHash::of("rat")),
+            created_at: 5,
+            metadata: serde_json::json!({"client_name": "Old app"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let mut buf = Vec::new();
+        append(&mut buf, &OldItem::Record(OldRecord::Client(old)), 1000).unwrap();
+        let (_, bytes) = entries(&buf).next().unwrap().unwrap();
+        let SnapshotItem::Record(Record::Client(client)) = decode::<SnapshotItem>(bytes).unwrap()
+        else {
+            panic!("not a client record");
+        };
+        let expected = ClientRecord {
+            client_id: "old".into(),
+            name: "Old app".into(),
+            kind: ClientKind::Public,
+            secret_hash: None,
+            secret_expires_at: None,
+            auth_method: AuthMethod::None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scope: Scope::parse("mail").unwrap(),
+            require_pkce: false,
+            resource_server: false,
+            registration_token_hash: Some(SecretHash::of("rat")),
+            created_at: 5,
+            metadata: serde_json::json!({"client_name": "Old app"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            unused_expires_at: None,
+        };
+        assert_eq!(client, expected);
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub fn build(
         registration_token_hash: None,
         created_at: now,
         metadata: Default::default(),
+        // Added by an administrator: never expires unused.
+        unused_expires_at: None,
     };
     let created = Created {
         client_id,

@@ -64,8 +64,8 @@ pub enum Record {
 /// All state of a store, answering the contract of `oauth_proto::store`.
 ///
 /// Clients are kept in `Arc`s: [`Op::GetClient`] is on every token-style request, and answering it
-/// shares the record instead of copying it (a client is replaced whole by `PutClient`, never edited
-/// in place).
+/// shares the record instead of copying it (a client is replaced whole, by `PutClient` or
+/// `MarkClientUsed`, never edited in place).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MemoryState {
     clients: HashMap<String, Arc<ClientRecord>>,
@@ -250,6 +250,15 @@ impl MemoryState {
     pub fn apply(&mut self, effect: Effect) {
         match effect {
             Effect::PutClient(c) => self.insert(Record::Client(c)),
+            Effect::MarkClientUsed { client_id } => {
+                if let Some(c) = self.clients.get_mut(&client_id) {
+                    if c.unused_expires_at.is_some() {
+                        let mut used = ClientRecord::clone(c);
+                        used.unused_expires_at = None;
+                        *c = Arc::new(used);
+                    }
+                }
+            }
             Effect::DeleteClient {
                 client_id,
                 at,
@@ -348,7 +357,8 @@ impl MemoryState {
     }
 
     /// [`Self::purge`] of one shard (below [`SHARDS`]) of every sharded map; shard 0 also purges
-    /// the login counters, which are not sharded.
+    /// the login counters and the clients, which are not sharded: a client goes when it was
+    /// registered dynamically and never obtained a token before its `unused_expires_at`.
     ///
     /// Why shards: a purge visits every record, and a store runs it under its write lock, which
     /// every token request needs. In one step that stalled every request for 38 ms at 100,000
@@ -393,6 +403,10 @@ impl MemoryState {
     /// The number of records held.
     pub fn len(&self) -> usize {
         self.clients.len()
+            let before = self.clients.len();
+            self.clients
+                .retain(|_, c| c.unused_expires_at.is_none_or(|at| at > now));
+            removed += before - self.clients.len();
             + self.codes.len()
             + self.grants.len()
             + self.refresh.len()

@@ -49,6 +49,7 @@ pub fn client(id: &str) -> ClientRecord {
         registration_token_hash: None,
         created_at: 100,
         metadata: serde_json::Map::new(),
+        unused_expires_at: None,
     }
 }
 

@@ -57,7 +57,7 @@ impl TokenEndpoint {
             ))
             .into());
         }
-        match grant {
+        let issued = match grant {
             GrantType::AuthorizationCode => {
                 authorization_code::redeem(&self.engine, cx, client, params)
             }
@@ -66,7 +66,20 @@ impl TokenEndpoint {
                 client_credentials::issue(&self.engine, cx, client, params)
             }
             GrantType::DeviceCode => device_code::poll(&self.engine, cx, client, params),
-        }
+        }?;
+        mark_used(cx, client);
+        Ok(issued)
+    }
+}
+
+/// A dynamically registered client that obtains its first token is in use: its record stops
+/// expiring ([`crate::store::Effect::MarkClientUsed`]). Only while the record still expires, so
+/// token requests of clients in use write nothing for it.
+fn mark_used(cx: &mut Cx<'_>, client: &crate::client::ClientRecord) {
+    if client.unused_expires_at.is_some() {
+        cx.effect(crate::store::Effect::MarkClientUsed {
+            client_id: client.client_id.clone(),
+        });
     }
 }
 
