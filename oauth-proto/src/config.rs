@@ -109,6 +109,7 @@ pub struct Config {
     /// Upper bound on redirect URIs per registered client.
     pub max_redirect_uris: usize,
     /// Upper bound on any single string in client metadata, in bytes.
+    pub max_metadata_string_len: usize,
     /// Upper bound on everything a registration keeps of its metadata (redirect URIs, scope and
     /// the informative members, measured as their JSON), in bytes. Bounds what one registration
     /// can make the store hold, whatever the per-string, per-list and body limits allow.
@@ -118,7 +119,6 @@ pub struct Config {
     /// an administrator never expire. At least `device_code_ttl_secs`, so that a client may
     /// register and then wait out a whole device authorization.
     pub unused_client_ttl_secs: u64,
-    pub max_metadata_string_len: usize,
     /// Upper bound on request bodies an adapter accepts, in bytes.
     pub max_body_bytes: usize,
 }
@@ -156,9 +156,9 @@ impl Default for Config {
                 .to_owned(),
             max_redirect_uris: 10,
             max_metadata_string_len: 2048,
-            max_body_bytes: 64 * 1024,
             max_client_metadata_bytes: 8 * 1024,
             unused_client_ttl_secs: 86400,
+            max_body_bytes: 64 * 1024,
         }
     }
 }
@@ -309,6 +309,10 @@ impl Config {
         within("max_redirect_uris", self.max_redirect_uris as u64, 1, 100)?;
         within(
             "max_metadata_string_len",
+            self.max_metadata_string_len as u64,
+            64,
+            65536,
+        )?;
         within(
             "max_client_metadata_bytes",
             self.max_client_metadata_bytes as u64,
@@ -330,10 +334,6 @@ impl Config {
                     self.unused_client_ttl_secs, self.device_code_ttl_secs
                 )
             },
-        )?;
-            self.max_metadata_string_len as u64,
-            64,
-            65536,
         )?;
         within(
             "max_body_bytes",
@@ -365,6 +365,9 @@ mod tests {
         assert!(
             shown.contains("initial_access_tokens: [1 redacted]"),
             "{shown}"
+        );
+    }
+
     #[test]
     fn registration_storage_settings_are_validated() {
         let refused = |config: Config| config.validate().unwrap_err().0;
@@ -395,9 +398,6 @@ mod tests {
                 config.max_client_metadata_bytes
             ),
             (7200, 4096)
-        );
-    }
-
         );
     }
 

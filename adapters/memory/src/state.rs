@@ -394,6 +394,10 @@ impl MemoryState {
             let before = self.counters.len();
             self.counters.retain(|_, (_, expires_at)| *expires_at > now);
             removed += before - self.counters.len();
+            let before = self.clients.len();
+            self.clients
+                .retain(|_, c| c.unused_expires_at.is_none_or(|at| at > now));
+            removed += before - self.clients.len();
         }
         PurgeStats {
             removed: removed as u64,
@@ -403,10 +407,6 @@ impl MemoryState {
     /// The number of records held.
     pub fn len(&self) -> usize {
         self.clients.len()
-            let before = self.clients.len();
-            self.clients
-                .retain(|_, c| c.unused_expires_at.is_none_or(|at| at > now));
-            removed += before - self.clients.len();
             + self.codes.len()
             + self.grants.len()
             + self.refresh.len()
