@@ -318,7 +318,10 @@ pub(crate) fn verify(keys: &KeyRing, token: &str, now: u64) -> Result<AccessClai
 }
 
 /// The revocation half of [`validate`]: the grant's access revoked at or after issue, or the
-/// subject's credential version moved on.
+/// subject's credential version moved on. Whole seconds suffice in both directions: issuing stamps
+/// a token after the grant's last revocation, and the store records a revocation after the grant's
+/// previous one ([`issue`](crate::issue) explains why that is race-free), so a token issued before a
+/// revocation is refused and one issued after it is not, even within one second.
 pub(crate) fn check_revocation(
     claims: &AccessClaims,
     view: &dyn RevocationView,

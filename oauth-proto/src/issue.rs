@@ -2,6 +2,33 @@
 //!
 //! The access token is signed from borrowed claims and written straight into the token response,
 //! whose JSON body is serialized once into a buffer sized for it.
+//!
+//! # Issue times come after the grant's last revocation
+//! Times are whole seconds, and a revocation at `at` refuses the grant's access tokens issued at or
+//! before `at` ([`access_token`](crate::access_token)). A token issued in the same second *after* a
+//! revocation (an RFC 7009 revocation of an access token followed by a refresh, or of a
+//! `client_credentials` token followed by a new one) would be born dead. So every grant reads the
+//! grant's revocation status before issuing ([`Op::RevocationStatus`](crate::store::Op)) and hands
+//! it over as [`Issue::access_revoked_at`]: the token is issued at
+//! `max(now, access_revoked_at + 1)` (see [`issued_at`]), and expires a full lifetime after that.
+//! The store does the mirror image when it records a revocation: it moves the revocation past the
+//! last one it holds for the grant (`max(at, previous + 1)`), so a revocation made in the same
+//! second after such a shifted issue still reaches it.
+//!
+//! Why this is race-free: the store orders the issuer's read and the revoker's write, and a flow's
+//! `now` is fixed before its read. If the revocation is applied *before* the read, the read sees
+//! it and the token is stamped after it: it lives. If it is applied *after* the read, the token was
+//! stamped `now` or `previous + 1` from what the read saw, and the revocation is recorded at its
+//! own `now` or later, and at least at `previous + 1`: it reaches the token unless the issuer's
+//! clock had already passed the revoker's when both were read, that is unless the issue started
+//! after the revocation did, which is the order the two then have. No write on the issuing path,
+//! no lock across the two, no token format change.
+//!
+//! A shifted token claims an issue time up to a second per shift in the future, and expires a
+//! full lifetime after that claim. Shifts need a revocation of a live token of the grant between
+//! two issues, so only a client revoking and re-issuing its own tokens can pile them up, and only
+//! for its own grant; every later revocation still reaches those tokens (the store keeps its
+//! record the same extra time).
 
 use serde::Serialize;
 
@@ -38,10 +65,23 @@ pub struct Issue<'a> {
     pub scope: &'a Scope,
     /// The subject's credential version.
     pub credential_version: u32,
+    /// When the grant's access was last revoked, as read from the store before issuing: the access
+    /// token is issued after it (see the module docs).
+    pub access_revoked_at: Option<u64>,
 }
 
-/// Signs an access token for `what`, valid from `now` for the configured lifetime, and answers
-/// with the successful token response (RFC 6749 §5.1), always with `scope` (OAuth 2.1 §3.2.3), and
+/// The issue time of an access token issued at `now` from a grant whose access was last revoked at
+/// `access_revoked_at`: `now`, or the second after the revocation when that is later, so that the
+/// token is never refused by a revocation that happened before it.
+pub fn issued_at(now: u64, access_revoked_at: Option<u64>) -> u64 {
+    match access_revoked_at {
+        Some(at) if at >= now => at.saturating_add(1),
+        _ => now,
+    }
+}
+
+/// Signs an access token for `what`, valid from `now` (or just after the grant's last revocation,
+/// see [`issued_at`]) for the configured lifetime, and answers with the successful token response (RFC 6749 §5.1), always with `scope` (OAuth 2.1 §3.2.3), and
 /// with `refresh` when there is one.
 pub fn token_response(
     engine: &Engine,
@@ -59,13 +99,16 @@ pub fn token_response(
         scope: &'a str,
     }
     let ttl = engine.config().access_token_ttl_secs;
+    let issued_at = issued_at(now, what.access_revoked_at);
     let claims = Unsigned {
         grant_id: what.grant_id,
         subject: what.subject,
         client_id: what.client_id,
         scope: what.scope,
-        issued_at: now,
-        expires_at: now + ttl,
+        issued_at,
+        // `expires_in` stays the configured lifetime: a token shifted past a revocation lives a
+        // second or so longer than the client is told, never shorter.
+        expires_at: issued_at.saturating_add(ttl),
         credential_version: what.credential_version,
     };
     let refresh_token = refresh.map(Secret::expose);

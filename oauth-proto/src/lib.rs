@@ -26,7 +26,7 @@
 //! | loopback redirects | any port for `http://127.0.0.1` and `http://[::1]`; `localhost` is matched exactly |
 //! | refresh token reuse | a rotated token presented again revokes the whole grant |
 //! | missing `code_verifier` | `invalid_request`; a wrong one is `invalid_grant` |
-//! | revoking another client's token | refused with `unauthorized_client`, the token left valid |
+//! | revoking another client's token | the same empty 200 as for an unknown token, live or dead, and the token left valid (an error only for live ones would reveal liveness) |
 //! | failed client authentication | always 401 `invalid_client` with a `WWW-Authenticate: Basic` challenge |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

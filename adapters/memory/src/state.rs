@@ -321,13 +321,22 @@ impl MemoryState {
         }
     }
 
+    /// Revokes the grant's access tokens issued at or before `at`. A grant that already has a
+    /// revocation gets this one no earlier than the second after it (and keeps it that much
+    /// longer): a token issued after the earlier revocation claims that second at the earliest
+    /// (`oauth_proto::issue`), and it was issued before this one, which must reach it.
     fn revoke_access(&mut self, grant_id: GrantId, at: u64, keep_until: u64) {
-        let entry = self
-            .revoked_access
-            .entry(grant_id)
-            .or_insert((at, keep_until));
-        entry.0 = entry.0.max(at);
-        entry.1 = entry.1.max(keep_until);
+        match self.revoked_access.entry(grant_id) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((at, keep_until));
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let (previous, keep) = e.get_mut();
+                let moved = at.max(previous.saturating_add(1));
+                *keep = (*keep).max(keep_until.saturating_add(moved - at));
+                *previous = moved;
+            }
+        }
     }
 
     fn revoke_where(&mut self, matches: impl Fn(&GrantRecord) -> bool, at: u64, keep_until: u64) {

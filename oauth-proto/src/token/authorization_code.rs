@@ -98,7 +98,7 @@ pub(super) fn redeem(
         }
         _ => {}
     }
-    super::require_current_credentials(
+    let access_revoked_at = super::require_current_credentials(
         cx,
         record.grant_id,
         &record.subject,
@@ -110,6 +110,7 @@ pub(super) fn redeem(
         client_id: &client.client_id,
         scope: &record.scope,
         credential_version: record.credential_version,
+        access_revoked_at,
     };
     Ok(issue::new_grant(engine, cx, client, &issue)?)
 }

@@ -2,7 +2,9 @@
 //!
 //! Nothing is written: the tokens belong to a per-client grant whose id is derived from the client
 //! id, so revoking the client (or one of these tokens, RFC 7009) revokes them through the
-//! revocation view without any record per token.
+//! revocation view without any record per token. The grant's revocation status is read before
+//! issuing, like every grant's, so a token issued in the same second after such a revocation is
+//! issued after it (see [`issue`](crate::issue)) rather than born dead.
 
 use sha2::{Digest, Sha256};
 
@@ -33,13 +35,15 @@ pub(super) fn issue(
     params: &Params,
 ) -> Result<Response, Halt> {
     let scope = crate::scope::requested(params.get("scope")?, &client.scope)?;
-    let credential_version = ask::credential_version(cx, &client.client_id)?;
+    let grant_id = grant_id(&client.client_id);
+    let status = ask::revocation_status(cx, grant_id, &client.client_id)?;
     let issue = Issue {
-        grant_id: grant_id(&client.client_id),
+        grant_id,
         subject: &client.client_id,
         client_id: &client.client_id,
         scope: &scope,
-        credential_version,
+        credential_version: status.credential_version,
+        access_revoked_at: status.access_revoked_at,
     };
     Ok(issue::token_response(engine, cx.now(), &issue, None)?)
 }

@@ -104,13 +104,15 @@ pub(super) fn poll(
                     OAuthError::invalid_grant("the device code was used concurrently").into(),
                 );
             }
-            super::require_current_credentials(cx, grant_id, &subject, credential_version)?;
+            let access_revoked_at =
+                super::require_current_credentials(cx, grant_id, &subject, credential_version)?;
             let issue = Issue {
                 grant_id,
                 subject: &subject,
                 client_id: &client.client_id,
                 scope: &scope,
                 credential_version,
+                access_revoked_at,
             };
             Ok(issue::new_grant(engine, cx, client, &issue)?)
         }

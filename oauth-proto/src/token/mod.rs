@@ -83,16 +83,20 @@ fn mark_used(cx: &mut Cx<'_>, client: &crate::client::ClientRecord) {
     }
 }
 
-/// Refuses to issue from a grant approved before the subject's credentials last changed (a
-/// password change or `revoke_subject` that raced with the approval, the redemption or an earlier
-/// refresh). Access tokens from such a grant would fail validation anyway; refusing here also stops
-/// a grant created just after the revocation from living on through its refresh token.
+/// Reads the grant's revocation status before issuing from it. Refuses to issue from a grant
+/// approved before the subject's credentials last changed (a password change or `revoke_subject`
+/// that raced with the approval, the redemption or an earlier refresh): access tokens from such a
+/// grant would fail validation anyway; refusing here also stops a grant created just after the
+/// revocation from living on through its refresh token. Returns when the grant's access was last
+/// revoked, which the new access token must postdate ([`Issue::access_revoked_at`]).
+///
+/// [`Issue::access_revoked_at`]: crate::issue::Issue::access_revoked_at
 fn require_current_credentials(
     cx: &mut Cx<'_>,
     grant_id: GrantId,
     subject: &str,
     approved_version: u32,
-) -> Result<(), Halt> {
+) -> Result<Option<u64>, Halt> {
     let status = ask::revocation_status(cx, grant_id, subject)?;
     if status.credential_version > approved_version {
         return Err(OAuthError::invalid_grant(
@@ -100,5 +104,5 @@ fn require_current_credentials(
         )
         .into());
     }
-    Ok(())
+    Ok(status.access_revoked_at)
 }

@@ -75,17 +75,20 @@ pub(super) fn refresh(
     if now >= token.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired").into());
     }
-    if let Err(stale) = super::require_current_credentials(
+    let access_revoked_at = match super::require_current_credentials(
         cx,
         grant.grant_id,
         &grant.subject,
         grant.credential_version,
     ) {
-        if matches!(stale, Halt::Error(_)) {
-            cx.effect(revoke.clone());
+        Ok(at) => at,
+        Err(stale) => {
+            if matches!(stale, Halt::Error(_)) {
+                cx.effect(revoke.clone());
+            }
+            return Err(stale);
         }
-        return Err(stale);
-    }
+    };
     let scope = match &requested {
         Some(s) if !s.is_subset_of(&grant.scope) => {
             return Err(
@@ -129,6 +132,7 @@ pub(super) fn refresh(
         client_id: &client.client_id,
         scope,
         credential_version: grant.credential_version,
+        access_revoked_at,
     };
     Ok(issue::token_response(
         engine,
