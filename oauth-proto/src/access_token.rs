@@ -134,6 +134,15 @@ pub struct AccessClaims {
     pub credential_version: u32,
 }
 
+impl AccessClaims {
+    /// True for a token a client obtained for itself with `client_credentials` (RFC 6749 §4.4):
+    /// it names no user, its subject is the client id. Such tokens belong to the client's derived
+    /// grant ([`crate::token::client_credentials_grant_id`]), which no user's grant can have.
+    pub fn is_client_credentials(&self) -> bool {
+        self.grant_id == crate::token::client_credentials_grant_id(&self.client_id)
+    }
+}
+
 /// Why an access token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TokenError {

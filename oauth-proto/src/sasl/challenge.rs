@@ -10,8 +10,6 @@
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::Lockout;
-
 /// `status` values of an OAUTHBEARER error challenge (RFC 6750 §3.1 codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OAuthBearerStatus {
@@ -116,21 +114,21 @@ impl<'a> ErrorChallenge<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Challenge {
     payload: Vec<u8>,
-    lockout: Option<Lockout>,
+    counts: bool,
 }
 
 impl Challenge {
     pub(super) fn empty() -> Self {
         Challenge {
             payload: Vec::new(),
-            lockout: None,
+            counts: false,
         }
     }
 
-    pub(super) fn error(json: Vec<u8>, lockout: Option<Lockout>) -> Self {
+    pub(super) fn error(json: Vec<u8>, counts: bool) -> Self {
         Challenge {
             payload: json,
-            lockout,
+            counts,
         }
     }
 
@@ -149,8 +147,9 @@ impl Challenge {
         !self.payload.is_empty()
     }
 
-    /// The failed attempt to count now, if any (see [`Lockout`]).
-    pub fn lockout(&self) -> Option<&Lockout> {
-        self.lockout.as_ref()
+    /// Whether this error challenge reports a failed attempt to count now (see
+    /// [`super::Step::counts_toward_lockout`]).
+    pub fn counts_toward_lockout(&self) -> bool {
+        self.counts
     }
 }

@@ -9,7 +9,7 @@ use super::challenge::{Challenge, ErrorChallenge, OAuthBearerStatus, XOAuth2Stat
 use super::oauthbearer::{self, Parsed};
 use super::{
     parse_bearer_credentials, xoauth2, Authenticated, ClientInput, Ending, Failure, FailureReason,
-    Lockout, Mechanism, ParseError, SaslPolicy, SaslValidator, Step,
+    Mechanism, ParseError, SaslPolicy, SaslValidator, Step,
 };
 use crate::access_token::AccessClaims;
 
@@ -172,16 +172,15 @@ impl SaslExchange {
                 claims,
             }),
             Err(reason) => {
-                let lockout = lockout_for(reason, attempt.identity.as_deref());
                 let json = self.error_json(reason, policy);
                 self.state = State::AwaitingDummy(Failure {
                     mechanism: self.mechanism,
                     reason,
                     ending: Ending::Acknowledged,
                     identity: attempt.identity,
-                    lockout: None,
+                    counts: false,
                 });
-                Step::Challenge(Challenge::error(json, lockout))
+                Step::Challenge(Challenge::error(json, reason.counts_toward_lockout()))
             }
         }
     }
@@ -194,12 +193,12 @@ impl SaslExchange {
             reason,
             ending,
             identity: None,
-            lockout: lockout_for(reason, None),
+            counts: reason.counts_toward_lockout(),
         })
     }
 
     fn error_json(&self, reason: FailureReason, policy: &SaslPolicy) -> Vec<u8> {
-        let scope = policy.challenge_scope();
+        let scope = policy.challenge_scope_for(reason);
         match self.mechanism {
             Mechanism::OAuthBearer => {
                 let status = match reason {
@@ -210,12 +209,8 @@ impl SaslExchange {
                     FailureReason::InsufficientScope => OAuthBearerStatus::InsufficientScope,
                     _ => OAuthBearerStatus::InvalidToken,
                 };
-                ErrorChallenge::oauthbearer(
-                    status,
-                    scope.as_deref(),
-                    policy.openid_configuration.as_deref(),
-                )
-                .to_json()
+                ErrorChallenge::oauthbearer(status, scope, policy.openid_configuration.as_deref())
+                    .to_json()
             }
             Mechanism::XOAuth2 => {
                 let status = match reason {
@@ -225,7 +220,7 @@ impl SaslExchange {
                     FailureReason::InsufficientScope => XOAuth2Status::Forbidden,
                     _ => XOAuth2Status::Unauthorized,
                 };
-                ErrorChallenge::xoauth2(status, scope.as_deref()).to_json()
+                ErrorChallenge::xoauth2(status, scope).to_json()
             }
         }
     }
@@ -239,7 +234,8 @@ struct Attempt<'a> {
     auth: &'a [u8],
 }
 
-/// Checks, in order: the credential's syntax, host and port, the token, the identity, the scope.
+/// Checks, in order: the credential's syntax, host and port, the token, that it names a user, the
+/// identity, the scope.
 fn judge(
     attempt: &Attempt<'_>,
     policy: &SaslPolicy,
@@ -258,21 +254,16 @@ fn judge(
     let claims = validator
         .validate(token)
         .map_err(FailureReason::InvalidToken)?;
+    if claims.is_client_credentials() && !policy.allow_client_credentials {
+        return Err(FailureReason::NoUser);
+    }
     if let Some(requested) = &attempt.identity {
         if !validator.accepts_identity(requested, &claims) {
             return Err(FailureReason::IdentityMismatch);
         }
     }
-    if let Some(required) = &policy.required_scope {
-        if !required.is_subset_of(&claims.scope) {
-            return Err(FailureReason::InsufficientScope);
-        }
+    if !policy.accepts_scope(&claims.scope) {
+        return Err(FailureReason::InsufficientScope);
     }
     Ok(claims)
-}
-
-fn lockout_for(reason: FailureReason, identity: Option<&str>) -> Option<Lockout> {
-    reason.counts_toward_lockout().then(|| Lockout {
-        key: identity.map(|i| format!("sasl:{}", i.to_ascii_lowercase())),
-    })
 }

@@ -27,9 +27,20 @@
 //!    `{"status":"401",...}`); the client must answer with `\x01` (OAUTHBEARER) or an empty line
 //!    (XOAUTH2), and the next `step` fails the exchange. Any other answer, or a cancel (`*`), fails it
 //!    too. Stepping a finished exchange is an [`ExchangeError`], not a panic.
-//! 4. [`Step::lockout`] says, exactly once per exchange and on the step where the failure became
-//!    certain (the challenge, not the dummy reply, so a client that hangs up after the challenge
-//!    still counts), whether to count a failed attempt and under which key.
+//! 4. [`Step::counts_toward_lockout`] says, at most once per exchange and on the step where the
+//!    failure became certain (the challenge, not the dummy reply, so a client that hangs up after
+//!    the challenge still counts), whether to count a failed attempt. Count it against the
+//!    connection's source address only, through the engine's one limiter
+//!    (`Throttle::record_failure(peer, None, now)`), and ask `Throttle::check(peer, None, now)`
+//!    before an exchange: never against the identity the client claimed, which an attacker picks
+//!    freely (counting under it let anyone lock a user's valid token out by claiming the user, and
+//!    let a guesser escape counting by claiming a new identity each time).
+//!
+//! # What a token must hold
+//! A valid signature is not enough: [`SaslPolicy::default`] also requires a mail scope (any of
+//! [`DEFAULT_MAIL_SCOPES`], else `insufficient_scope`) and a user (a `client_credentials` token
+//! fails with [`FailureReason::NoUser`] and `invalid_token`), so an embedder gets both checks
+//! without configuring anything.
 //!
 //! # Strictness
 //! The parsers follow the ABNF of RFC 7628 §3.1 and RFC 5801 §4 and refuse everything else with a
@@ -65,8 +76,8 @@ pub use error::ParseError;
 pub use exchange::{ExchangeError, SaslExchange, StartError};
 pub use gs2::{escape_saslname, unescape_saslname, CbFlag, Gs2Header};
 pub use oauthbearer::{parse_oauthbearer, OAuthBearerMessage, OAuthBearerResponse};
-pub use outcome::{Authenticated, Ending, Failure, FailureReason, Lockout, Step};
-pub use policy::{SaslPolicy, SaslValidator};
+pub use outcome::{Authenticated, Ending, Failure, FailureReason, Step};
+pub use policy::{SaslPolicy, SaslValidator, DEFAULT_MAIL_SCOPES};
 pub use reply::Protocol;
 pub use wire::{decode_client_line, decode_initial_response, ClientInput};
 pub use xoauth2::{parse_xoauth2, XOAuth2Response};

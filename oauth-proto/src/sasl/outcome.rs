@@ -1,28 +1,20 @@
-//! What an exchange step yields: a challenge, success, or failure, and the lockout report.
+//! What an exchange step yields: a challenge, success, or failure, and whether the attempt counts.
 //!
 //! Outcomes are values the driver must look at (`#[must_use]`), and none of them holds the token.
+//!
+//! # Counting failed attempts
+//! An exchange reports at most one counted failure ([`Step::counts_toward_lockout`]), on the step
+//! where its failure became certain: with an error challenge that is the challenge itself, so a
+//! client that disconnects instead of acknowledging it is still counted, and a later cancel cannot
+//! undo it. The report carries no key on purpose: the embedder counts it against the connection's
+//! **source address** (`oauth_proto::throttle::Throttle::record_failure(peer, None, now)`), never
+//! against the identity the client claimed. A claimed identity is the attacker's free choice: counting
+//! under it let anyone lock a user's valid token out by claiming that user, and let a guesser
+//! escape counting by claiming a new identity each time.
 
 use super::{Challenge, Mechanism, ParseError};
 use crate::access_token::{AccessClaims, TokenError};
 use crate::scope::Scope;
-
-/// A failed attempt the embedder should count toward lockout (under the store's
-/// `Op::Count { key, expires_at }`). An exchange reports at most one, on the step where its
-/// failure became certain: with an error challenge that is the challenge itself, so a client that
-/// disconnects instead of acknowledging it is still counted, and a later cancel cannot undo it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Lockout {
-    pub(super) key: Option<String>,
-}
-
-impl Lockout {
-    /// The suggested counter key, `sasl:<identity>` with the identity the client claimed (authzid or
-    /// XOAUTH2 `user`) ASCII-lowercased, so case variants count together. `None` when the client
-    /// claimed no identity: count under the peer's address instead.
-    pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
-    }
-}
 
 /// Why an exchange failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,19 +32,29 @@ pub enum FailureReason {
     InvalidToken(TokenError),
     /// The token is valid, but not for the identity the client asked for.
     IdentityMismatch,
-    /// The token is valid, but lacks [`SaslPolicy::required_scope`].
+    /// The token is valid, but carries none of [`SaslPolicy::accepted_scopes`]. Challenged with
+    /// `insufficient_scope` (XOAUTH2 `"403"`).
     InsufficientScope,
+    /// The token is valid, but names no user: a client obtained it for itself with
+    /// `client_credentials`, and [`SaslPolicy::allow_client_credentials`] is off. Challenged with
+    /// `invalid_token` (XOAUTH2 `"401"`), like a token for another identity: no scope the client
+    /// could ask for would make it name a user, so `insufficient_scope` would mislead it.
+    NoUser,
     /// The client cancelled before any failure.
     Cancelled,
 }
 
 impl FailureReason {
     /// Whether this failure counts toward lockout: guesses and garbage do; a cancel, a discovery
-    /// request without a token, and a genuine token lacking scope do not.
+    /// request without a token, and a genuine token lacking scope or naming no user do not (the
+    /// credential is real and retrying it always gives the same answer, so nothing is guessed).
     pub fn counts_toward_lockout(self) -> bool {
         !matches!(
             self,
-            FailureReason::NoToken | FailureReason::InsufficientScope | FailureReason::Cancelled
+            FailureReason::NoToken
+                | FailureReason::InsufficientScope
+                | FailureReason::NoUser
+                | FailureReason::Cancelled
         )
     }
 }
@@ -78,7 +80,7 @@ pub struct Failure {
     pub(super) reason: FailureReason,
     pub(super) ending: Ending,
     pub(super) identity: Option<String>,
-    pub(super) lockout: Option<Lockout>,
+    pub(super) counts: bool,
 }
 
 impl Failure {
@@ -103,9 +105,10 @@ impl Failure {
         self.identity.as_deref()
     }
 
-    /// The attempt to count now, if any (`None` when it was already reported with the challenge).
-    pub fn lockout(&self) -> Option<&Lockout> {
-        self.lockout.as_ref()
+    /// Whether to count this failed attempt now (false when it does not count, or was already
+    /// reported with the error challenge). See the [module docs](self).
+    pub fn counts_toward_lockout(&self) -> bool {
+        self.counts
     }
 }
 
@@ -169,12 +172,13 @@ pub enum Step {
 }
 
 impl Step {
-    /// The failed attempt to count now, if any (see [`Lockout`]).
-    pub fn lockout(&self) -> Option<&Lockout> {
+    /// Whether this step reports a failed attempt to count now, against the source address (true
+    /// at most once per exchange; see the [module docs](self)).
+    pub fn counts_toward_lockout(&self) -> bool {
         match self {
-            Step::Challenge(c) => c.lockout(),
-            Step::Success(_) => None,
-            Step::Failure(f) => f.lockout(),
+            Step::Challenge(c) => c.counts_toward_lockout(),
+            Step::Success(_) => false,
+            Step::Failure(f) => f.counts_toward_lockout(),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! | challenge | `+ <b64>` | `334 <b64>` | `+ <b64>` | `"<b64>"` |
 //! | success | `OK ...` | `235 2.7.0 ...` | `+OK ...` | `OK "..."` |
 //! | bad credentials | `NO [AUTHENTICATIONFAILED] ...` (RFC 5530) | `535 5.7.8 ...` (RFC 4954) | `-ERR [AUTH] ...` (RFC 3206) | `NO "..."` |
-//! | identity or scope refused | `NO [AUTHORIZATIONFAILED] ...` | `535 5.7.8 ...` | `-ERR [AUTH] ...` | `NO "..."` |
+//! | identity, scope or no-user token refused | `NO [AUTHORIZATIONFAILED] ...` | `535 5.7.8 ...` | `-ERR [AUTH] ...` | `NO "..."` |
 //! | cancelled (`*`) | `BAD ...` (RFC 3501 §6.2.2) | `501 5.7.0 ...` (RFC 4954 §4) | `-ERR ...` | `NO "..."` (RFC 5804 §2.1) |
 //! | undecodable base64 | `BAD ...` | `501 5.5.2 ...` (RFC 4954 §4) | `-ERR ...` | `NO "..."` |
 //! | no TLS | `NO [PRIVACYREQUIRED] ...` | `538 5.7.11 ...` (RFC 4954 §6) | `-ERR ...` | `NO (ENCRYPT-NEEDED) "..."` |
@@ -40,9 +40,12 @@ fn classify(failure: &Failure) -> Class {
     match (failure.ending(), failure.reason()) {
         (Ending::Cancelled, _) => Class::Cancelled,
         (Ending::Immediate, FailureReason::Malformed(ParseError::BadBase64)) => Class::Undecodable,
-        (_, FailureReason::IdentityMismatch | FailureReason::InsufficientScope) => {
-            Class::Authorization
-        }
+        (
+            _,
+            FailureReason::IdentityMismatch
+            | FailureReason::InsufficientScope
+            | FailureReason::NoUser,
+        ) => Class::Authorization,
         _ => Class::Authentication,
     }
 }
