@@ -5,14 +5,14 @@
 //! engine would validate it (signature, expiry, revocation view; no store round trip). The
 //! listeners speak plaintext, so `oauth-mail-listeners` only binds them to loopback addresses.
 //!
-//! Failed attempts are counted here, in memory, per lockout key (the claimed identity, or the peer
-//! address): after [`MAX_FAILURES`] within [`WINDOW`] the key is refused without validating until
-//! the window ends.
+//! Failed attempts count in the engine's one limiter ([`oauth_proto::throttle`], the `[throttle]`
+//! settings), against the source address only, exactly as failed credentials at the HTTP
+//! endpoints do: an address guessing tokens over IMAP is slowed and then refused everywhere, and a
+//! user's valid token from another address always logs in, whatever identity the guesser claims.
+//! The policy is `SaslPolicy::default()`'s: a mail scope and a user are required.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use oauth_mail_listeners::{serve_imap, serve_smtp, MailContext, SaslPolicy};
 use tokio::net::TcpListener;
@@ -21,48 +21,6 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::clock;
-
-/// Failures allowed per key within [`WINDOW`].
-pub const MAX_FAILURES: u32 = 10;
-/// The counting window.
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// In-memory failure counts per lockout key, with the time each key's window started.
-///
-/// Expired keys are pruned when the map has doubled since the last prune, so each failure costs
-/// O(1) amortized however many identities an attacker claims.
-#[derive(Default)]
-struct Failures(Mutex<FailureMap>);
-
-#[derive(Default)]
-struct FailureMap {
-    counts: HashMap<String, (u32, Instant)>,
-    prune_at: usize,
-}
-
-impl Failures {
-    fn record(&self, key: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if map.counts.len() >= map.prune_at {
-            map.counts
-                .retain(|_, (_, start)| now.duration_since(*start) < WINDOW);
-            map.prune_at = (map.counts.len() * 2).max(1024);
-        }
-        let entry = map.counts.entry(key.to_owned()).or_insert((0, now));
-        if now.duration_since(entry.1) >= WINDOW {
-            *entry = (0, now);
-        }
-        entry.0 = entry.0.saturating_add(1);
-    }
-
-    fn locked(&self, key: &str) -> bool {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.counts
-            .get(key)
-            .is_some_and(|(n, start)| *n >= MAX_FAILURES && start.elapsed() < WINDOW)
-    }
-}
 
 /// Running mail listeners.
 pub struct MailListeners {
@@ -96,7 +54,6 @@ pub async fn start(
                 .validate_access_token(token, clock::now(), &*app.store)
         }
     });
-    let failures = Arc::new(Failures::default());
     let policy = SaslPolicy {
         allow_plaintext: true,
         openid_configuration: Some(format!("{issuer}/.well-known/openid-configuration")),
@@ -108,14 +65,8 @@ pub async fn start(
         .unwrap_or_else(|| "localhost".to_owned());
     let ctx = Arc::new(
         MailContext::new(validator, policy, host)
-            .with_failure_hook(Arc::new({
-                let f = failures.clone();
-                move |key: &str| f.record(key)
-            }))
-            .with_lockout_check(Arc::new({
-                let f = failures.clone();
-                move |key: &str| f.locked(key)
-            })),
+            .with_throttle(app.engine.throttle().clone())
+            .with_clock(Arc::new(clock::now)),
     );
     let (stop, stopped) = watch::channel(false);
     let mut listeners = MailListeners {
@@ -155,48 +106,4 @@ pub async fn start(
         listeners.addresses.push((name, local));
     }
     Ok(listeners)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_key_is_locked_after_the_maximum_failures() {
-        let f = Failures::default();
-        for _ in 0..MAX_FAILURES - 1 {
-            f.record("sasl:alice");
-        }
-        assert!(!f.locked("sasl:alice"));
-        f.record("sasl:alice");
-        assert!(f.locked("sasl:alice"));
-        assert!(!f.locked("sasl:bob"));
-    }
-
-    #[test]
-    fn an_expired_window_starts_counting_again() {
-        let f = Failures::default();
-        let long_ago = Instant::now() - WINDOW - Duration::from_secs(1);
-        f.0.lock()
-            .unwrap()
-            .counts
-            .insert("sasl:alice".into(), (MAX_FAILURES, long_ago));
-        assert!(!f.locked("sasl:alice"), "an expired window locks nothing");
-        f.record("sasl:alice");
-        assert_eq!(f.0.lock().unwrap().counts["sasl:alice"].0, 1);
-    }
-
-    #[test]
-    fn many_claimed_identities_are_pruned_in_amortized_batches() {
-        let f = Failures::default();
-        for i in 0..5000 {
-            f.record(&format!("sasl:user{i}"));
-        }
-        let map = f.0.lock().unwrap();
-        assert_eq!(map.counts.len(), 5000, "nothing expired yet");
-        assert!(
-            map.prune_at > 5000 / 2,
-            "prune threshold grows with the live set"
-        );
-    }
 }

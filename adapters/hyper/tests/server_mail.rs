@@ -28,6 +28,25 @@ async fn exchange(addr: std::net::SocketAddr, lines: &[String], replies: usize) 
     out
 }
 
+/// An access token for the test user with `scope`, signed with the server's keys, as the token
+/// endpoint would issue it after a code flow (its grant is a user's, not a client's own).
+fn user_token(s: &TestServer, scope: &str) -> String {
+    let app = s.running.app();
+    let claims = oauth_proto::access_token::AccessClaims {
+        grant_id: oauth_proto::store::GrantId([42; 16]),
+        subject: USER.to_owned(),
+        client_id: s.public_id.clone(),
+        scope: oauth_proto::scope::Scope::parse(scope).unwrap(),
+        issued_at: oauth_server::clock::now(),
+        expires_at: oauth_server::clock::now() + 3600,
+        credential_version: oauth_proto::store::RevocationView::credential_version(
+            &*app.store,
+            USER,
+        ),
+    };
+    oauth_proto::access_token::issue(app.engine.keys(), &claims).unwrap()
+}
+
 #[tokio::test]
 async fn imap_and_smtp_accept_a_valid_token_and_refuse_a_revoked_one() {
     let s = TestServer::start().await;
@@ -40,17 +59,9 @@ async fn imap_and_smtp_accept_a_valid_token_and_refuse_a_revoked_one() {
     .unwrap();
     let imap = mail.addresses.iter().find(|(n, _)| *n == "imap").unwrap().1;
     let smtp = mail.addresses.iter().find(|(n, _)| *n == "smtp").unwrap().1;
-    let r = s
-        .token(
-            &[("grant_type", "client_credentials")],
-            Some((&s.service_id, &s.service_secret)),
-        )
-        .await;
-    let token = r.json()["access_token"].as_str().unwrap().to_owned();
-    let xoauth2 = base64::engine::general_purpose::STANDARD.encode(format!(
-        "user={}\x01auth=Bearer {token}\x01\x01",
-        s.service_id
-    ));
+    let token = user_token(&s, "mail offline_access");
+    let xoauth2 = base64::engine::general_purpose::STANDARD
+        .encode(format!("user={USER}\x01auth=Bearer {token}\x01\x01"));
 
     let out = exchange(imap, &[format!("a1 AUTHENTICATE XOAUTH2 {xoauth2}")], 1).await;
     assert!(out[0].starts_with("* OK"), "{out:?}");
@@ -67,12 +78,13 @@ async fn imap_and_smtp_accept_a_valid_token_and_refuse_a_revoked_one() {
     .await;
     assert!(out.iter().any(|l| l.starts_with("235 ")), "{out:?}");
 
-    // Revoke the client: the same token now fails with a challenge, then a permanent failure.
+    // Revoke the user (a password change): the same token now fails with a challenge, then a
+    // permanent failure.
     let effects = s
         .running
         .app()
         .engine
-        .revoke_client(&s.service_id, oauth_server::clock::now());
+        .revoke_subject(USER, oauth_server::clock::now());
     oauth_proto::store::AsyncStore::apply(&*s.running.app().store, effects)
         .await
         .unwrap();

@@ -1,20 +1,22 @@
 //! Drives one [`SaslExchange`] over a connection; shared by IMAP and SMTP.
 //!
 //! All SASL work (base64, parsing, validation, challenges, reply texts) is `oauth-proto`'s; this
-//! module only moves lines between the socket and the exchange, asks the embedder's lockout check
-//! before any token is validated, and reports every counted failure to the embedder's hook. Neither
-//! tokens nor raw SASL payloads are logged: only the mechanism, the claimed identity and the
-//! failure reason.
+//! module only moves lines between the socket and the exchange, asks the [`Throttle`] about the
+//! source address before the exchange starts, and records every counted failure against that
+//! address (see [`MailContext`](crate::MailContext) for why never against the claimed identity). Neither tokens nor raw
+//! SASL payloads are logged: only the mechanism, the claimed identity and the failure reason.
+//!
+//! [`Throttle`]: oauth_proto::throttle::Throttle
 
 use oauth_proto::access_token::{AccessClaims, TokenError};
 use oauth_proto::sasl::{
-    decode_client_line, decode_initial_response, parse_xoauth2, Authenticated, ClientInput,
-    Gs2Header, Mechanism, Protocol, SaslExchange, Step,
+    decode_client_line, decode_initial_response, Authenticated, Mechanism, Protocol, SaslExchange,
+    Step,
 };
+use oauth_proto::throttle::Verdict;
 use tracing::{info, warn};
 
 use crate::conn::{Conn, End};
-use crate::context::MailContext;
 
 /// How an exchange ended.
 pub(crate) enum Outcome {
@@ -24,7 +26,7 @@ pub(crate) enum Outcome {
     Failure(String),
 }
 
-/// The reply when a lockout key is locked out. Permanent, like every other failure (a temporary
+/// The reply when the source address is refused. Permanent, like every other failure (a temporary
 /// code would make clients retry at once); `oauth-proto`'s [`Protocol`] has no text for it.
 fn locked_out_reply(protocol: Protocol) -> &'static str {
     match protocol {
@@ -33,20 +35,6 @@ fn locked_out_reply(protocol: Protocol) -> &'static str {
         Protocol::Pop3 => "-ERR [AUTH] Too many failed attempts",
         Protocol::ManageSieve => "NO \"Too many failed attempts\"",
     }
-}
-
-/// The identity a client response claims, read before validation for the lockout check only (the
-/// exchange parses the message again, strictly). `None` when there is none or it cannot be read.
-fn claimed_identity(mechanism: Mechanism, bytes: &[u8]) -> Option<String> {
-    match mechanism {
-        Mechanism::OAuthBearer => Gs2Header::parse(bytes).ok()?.0.authzid,
-        Mechanism::XOAuth2 => parse_xoauth2(bytes).ok().map(|r| r.user),
-    }
-}
-
-/// The lockout key of a claimed identity; the same form as `oauth_proto::sasl::Lockout::key`.
-fn identity_key(identity: &str) -> String {
-    format!("sasl:{}", identity.to_ascii_lowercase())
 }
 
 /// Runs an exchange for `mechanism`, starting from the command's initial response if it had one.
@@ -59,10 +47,17 @@ pub(crate) async fn authenticate(
 ) -> Result<Outcome, End> {
     let ctx = conn.ctx().clone();
     let peer = conn.peer();
-    let peer_key = MailContext::peer_key(&peer);
-    if (ctx.locked_out)(&peer_key) {
-        warn!(%peer, mechanism = mechanism.name(), "authentication refused: peer locked out");
-        return Ok(Outcome::Failure(locked_out_reply(protocol).to_owned()));
+    match ctx.throttle.check(peer.ip(), None, (ctx.clock)()) {
+        Verdict::Refuse { retry_after } => {
+            warn!(%peer, mechanism = mechanism.name(), retry_after,
+                "authentication refused: too many failures from this address");
+            return Ok(Outcome::Failure(locked_out_reply(protocol).to_owned()));
+        }
+        Verdict::Proceed { delay } => {
+            if !delay.is_zero() {
+                conn.pause(delay).await?;
+            }
+        }
     }
     let mut exchange = match SaslExchange::new(mechanism, false, &ctx.policy) {
         Ok(exchange) => exchange,
@@ -77,31 +72,17 @@ pub(crate) async fn authenticate(
             decode_client_line(&conn.read_line().await?)
         }
     };
-    let mut awaiting_dummy = false;
     loop {
-        if !awaiting_dummy {
-            if let ClientInput::Response(bytes) = &input {
-                if let Some(identity) = claimed_identity(mechanism, bytes) {
-                    if (ctx.locked_out)(&identity_key(&identity)) {
-                        warn!(%peer, mechanism = mechanism.name(), identity = ?identity,
-                            "authentication refused: identity locked out");
-                        return Ok(Outcome::Failure(locked_out_reply(protocol).to_owned()));
-                    }
-                }
-            }
-        }
         let step = exchange
             .step(input, &ctx.policy, &validator)
             .map_err(internal)?;
-        if let Some(lockout) = step.lockout() {
-            let key = lockout
-                .key()
-                .map_or_else(|| peer_key.clone(), str::to_owned);
-            (ctx.on_failure)(&key);
+        if step.counts_toward_lockout()
+            && ctx.throttle.record_failure(peer.ip(), None, (ctx.clock)())
+        {
+            warn!(%peer, "too many failed authentications: this address is now refused");
         }
         match step {
             Step::Challenge(challenge) => {
-                awaiting_dummy = challenge.is_error();
                 conn.send(&protocol.challenge(&challenge)).await?;
                 input = decode_client_line(&conn.read_line().await?);
             }

@@ -2,7 +2,9 @@
 //! signal, and a clean close.
 //!
 //! Every wait is bounded (the idle timeout for reads and writes, a short grace period when
-//! closing), so a silent or slow client holds a connection slot for a bounded time only.
+//! closing), so a silent or slow client holds a connection slot for a bounded time only. Until the
+//! client authenticates the bound is the shorter [`crate::Limits::pre_auth_idle_timeout`]: a
+//! stranger's idle connection holds a slot for nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +47,7 @@ pub(crate) struct Conn {
     ctx: Arc<MailContext>,
     shutdown: watch::Receiver<bool>,
     line: Vec<u8>,
+    authenticated: bool,
 }
 
 impl Conn {
@@ -62,6 +65,31 @@ impl Conn {
             ctx,
             shutdown,
             line: Vec::new(),
+            authenticated: false,
+        }
+    }
+
+    /// Marks the client authenticated: from now on waits are bounded by the (longer)
+    /// [`crate::Limits::idle_timeout`].
+    pub(crate) fn set_authenticated(&mut self) {
+        self.authenticated = true;
+    }
+
+    /// How long the next read or write may wait.
+    fn idle_timeout(&self) -> Duration {
+        let limits = &self.ctx.limits;
+        if self.authenticated {
+            limits.idle_timeout
+        } else {
+            limits.pre_auth_idle_timeout
+        }
+    }
+
+    /// Waits `delay` (the throttle's), unless the listener shuts down first.
+    pub(crate) async fn pause(&mut self, delay: Duration) -> Result<(), End> {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => Ok(()),
+            _ = self.shutdown.wait_for(|stop| *stop) => Err(End::Shutdown),
         }
     }
 
@@ -78,7 +106,7 @@ impl Conn {
     /// Reads the client's next line, without its line ending.
     pub(crate) async fn read_line(&mut self) -> Result<Vec<u8>, End> {
         let max = self.ctx.limits.max_line;
-        let idle = self.ctx.limits.idle_timeout;
+        let idle = self.idle_timeout();
         let read = timeout(idle, read_line(&mut self.reader, &mut self.line, max));
         let result = tokio::select! {
             r = read => match r {
@@ -98,7 +126,7 @@ impl Conn {
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line.as_bytes());
         bytes.extend_from_slice(b"\r\n");
-        match timeout(self.ctx.limits.idle_timeout, self.writer.write_all(&bytes)).await {
+        match timeout(self.idle_timeout(), self.writer.write_all(&bytes)).await {
             Err(_) => Err(End::Timeout),
             Ok(Err(e)) => Err(End::Io(e)),
             Ok(Ok(())) => Ok(()),

@@ -128,6 +128,7 @@ async fn serve(conn: &mut Conn) -> Result<(), End> {
                 match authenticate(conn, Protocol::Imap, mechanism, initial).await? {
                     Outcome::Success(who) => {
                         authenticated = true;
+                        conn.set_authenticated();
                         let text = Protocol::Imap.success();
                         let text = text.strip_prefix("OK ").unwrap_or(text);
                         let identity = sanitize(who.identity());

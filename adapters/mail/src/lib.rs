@@ -22,9 +22,11 @@
 //! # use std::sync::Arc;
 //! # use oauth_mail_listeners::{serve_imap, serve_smtp, MailContext};
 //! # use oauth_proto::sasl::SaslPolicy;
-//! # async fn run(validator: oauth_mail_listeners::Validator) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run(validator: oauth_mail_listeners::Validator, engine: &oauth_proto::Engine) -> Result<(), Box<dyn std::error::Error>> {
 //! let policy = SaslPolicy { allow_plaintext: true, ..SaslPolicy::default() };
-//! let ctx = Arc::new(MailContext::new(validator, policy, "localhost"));
+//! // The engine's limiter: an address failing over IMAP is slowed and refused over HTTP too.
+//! let ctx = MailContext::new(validator, policy, "localhost").with_throttle(engine.throttle().clone());
+//! let ctx = Arc::new(ctx);
 //! let imap = tokio::net::TcpListener::bind("127.0.0.1:1143").await?;
 //! let smtp = tokio::net::TcpListener::bind("127.0.0.1:1587").await?;
 //! let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -39,12 +41,23 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Robustness
-//! Lines are bounded ([`Limits::max_line`]), reads and writes time out ([`Limits::idle_timeout`]),
-//! connections ([`Limits::max_connections`]), commands and failed logins per connection are
-//! capped, and no input panics. Failed attempts go to the embedder's hook and locked-out keys are
-//! refused before validation (see [`MailContext`]). Logs (`tracing`) carry the peer, mechanism,
-//! claimed identity and failure reason, never a token or a raw SASL payload.
+//! # What a mail server must enforce, by default
+//! Everything below holds without configuring anything; the settings only tune it.
+//! - **Only mail tokens, only users' tokens.** [`SaslPolicy::default`] accepts a token only if it
+//!   carries a mail scope (`mail` or `urn:ietf:params:oauth:scope:mail`; else `insufficient_scope`)
+//!   and names a user (a `client_credentials` token is refused with `invalid_token`).
+//! - **Failed logins count against the source address only**, in the engine's one limiter
+//!   ([`MailContext::with_throttle`]): past a few failures an address waits before each attempt,
+//!   then is refused without its token being looked at. The identity a client claims is never a
+//!   counter key, so nobody can lock a user out by claiming the user, and a valid token from a
+//!   clean address always authenticates (see [`MailContext`]).
+//! - **Bounded connections.** [`Limits::max_connections`] in all and
+//!   [`Limits::max_connections_per_address`] (10) per source address; a client that has not
+//!   authenticated is dropped after [`Limits::pre_auth_idle_timeout`] (30 s) of silence, an
+//!   authenticated one after [`Limits::idle_timeout`].
+//! - Lines are bounded ([`Limits::max_line`]), commands and failed logins per connection are
+//!   capped, and no input panics. Logs (`tracing`) carry the peer, mechanism, claimed identity and
+//!   failure reason, never a token or a raw SASL payload.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -57,7 +70,7 @@ mod line;
 mod listener;
 mod smtp;
 
-pub use context::{FailureHook, Limits, LockoutCheck, MailContext, ServeError, Validator};
+pub use context::{Clock, Limits, MailContext, ServeError, Validator};
 pub use imap::serve_imap;
 pub use smtp::serve_smtp;
 

@@ -1,12 +1,18 @@
-//! The accept loop shared by both protocols: the loopback/plaintext check, the connection limit,
+//! The accept loop shared by both protocols: the loopback/plaintext check, the connection limits,
 //! and shutdown.
 //!
-//! A client beyond [`crate::Limits::max_connections`] still gets one line (the protocol's "too
-//! busy" reply) before the connection is closed, so that it reports something better than a reset.
-//! On shutdown the loop stops accepting, tells every session to say goodbye, and waits for them.
+//! Two limits guard the slots: [`crate::Limits::max_connections`] in all, and
+//! [`crate::Limits::max_connections_per_address`] per source address, so that one address opening
+//! idle connections cannot take every slot (without it, 64 idle connections from one stranger
+//! locked every user out for as long as the idle timeout, renewed at will). A client beyond either
+//! limit still gets one line (the protocol's "too busy" reply) before the connection is closed, so
+//! that it reports something better than a reset. On shutdown the loop stops accepting, tells every
+//! session to say goodbye, and waits for them.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -37,6 +43,7 @@ where
     ctx.check_listener(&local)?;
     info!(%local, protocol, "auth-only mail listener started (plaintext, loopback only)");
     let slots = Arc::new(Semaphore::new(ctx.limits.max_connections));
+    let per_address = Arc::new(PerAddress::new(ctx.limits.max_connections_per_address));
     let busy_reply: Arc<[u8]> = format!("{busy_reply}\r\n").into_bytes().into();
     let (stop, stopped) = watch::channel(false);
     let mut sessions = JoinSet::new();
@@ -57,7 +64,15 @@ where
                 };
                 // Replies are a few short lines: send each at once rather than wait for an ACK.
                 let _ = stream.set_nodelay(true);
-                match slots.clone().try_acquire_owned() {
+                let taken = match per_address.take(peer.ip()) {
+                    Some(address_slot) => slots
+                        .clone()
+                        .try_acquire_owned()
+                        .map(|slot| (slot, address_slot))
+                        .map_err(|_| "too many connections"),
+                    None => Err("too many connections from this address"),
+                };
+                match taken {
                     Ok(slot) => {
                         debug!(%peer, protocol, "connection opened");
                         let conn = Conn::new(stream, peer, ctx.clone(), stopped.clone());
@@ -68,8 +83,8 @@ where
                             drop(slot);
                         });
                     }
-                    Err(_) => {
-                        warn!(%peer, protocol, "connection refused: too many connections");
+                    Err(why) => {
+                        warn!(%peer, protocol, "connection refused: {why}");
                         let reply = busy_reply.clone();
                         sessions.spawn(async move {
                             let write = async {
@@ -87,4 +102,113 @@ where
     let _ = stop.send(true);
     while sessions.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Connections open per source address (normalized by [`address_key`]). Every entry belongs to at
+/// least one open connection, so the map never holds more than `max_connections` entries.
+struct PerAddress {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`PerAddress`]; given back when dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl PerAddress {
+    fn new(max: usize) -> Self {
+        PerAddress {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Each change is one insert or update with nothing that can panic in between.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for one more connection from `ip`, or `None` when its address has `max` open.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let key = address_key(ip);
+        let mut open = self.lock();
+        let count = open.entry(key).or_insert(0);
+        if *count >= self.max {
+            if *count == 0 {
+                open.remove(&key);
+            }
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.lock();
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The address a connection counts under: an IPv4-mapped IPv6 address as its IPv4 address, any
+/// other IPv6 address as its /64 (one customer's allocation: changing the low bits is free), as
+/// the engine's throttle counts them.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(prefix.into())
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_counted_per_ipv4_or_ipv6_slash_64() {
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(v4), v4);
+        assert_eq!(address_key("::ffff:192.0.2.7".parse().unwrap()), v4);
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap()),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn per_address_slots_are_capped_and_given_back() {
+        let table = Arc::new(PerAddress::new(2));
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let a2: IpAddr = "2001:db8::2".parse().unwrap();
+        let b: IpAddr = "127.0.0.1".parse().unwrap();
+        let first = table.take(a).unwrap();
+        let _second = table.take(a2).unwrap();
+        assert!(table.take(a).is_none(), "the /64 is full");
+        assert!(table.take(b).is_some(), "another address is not");
+        drop(first);
+        assert!(
+            table.take(a).is_some(),
+            "a closed connection gives its place back"
+        );
+        let zero = Arc::new(PerAddress::new(0));
+        assert!(zero.take(b).is_none());
+        assert!(zero.lock().is_empty(), "a refusal leaves no entry behind");
+    }
 }

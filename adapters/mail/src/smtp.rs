@@ -109,6 +109,7 @@ async fn serve(conn: &mut Conn) -> Result<(), End> {
                 match authenticate(conn, Protocol::Smtp, mechanism, initial).await? {
                     Outcome::Success(_) => {
                         authenticated = true;
+                        conn.set_authenticated();
                         conn.send(Protocol::Smtp.success()).await?;
                     }
                     Outcome::Failure(reply) => {

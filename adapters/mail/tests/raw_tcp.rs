@@ -1,13 +1,17 @@
 //! The exact bytes of IMAP and SMTP exchanges over raw TCP: with and without an initial response,
-//! the error challenge and its acknowledgement, cancel, an over-long line, garbage, the lockout
-//! hooks, the limits, shutdown, and the refusal to start without plaintext-on-loopback.
+//! the error challenge and its acknowledgement, cancel, an over-long line, garbage, the throttle
+//! (failures counted against the source address), the limits, shutdown, and the refusal to start
+//! without plaintext-on-loopback.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{b64, oauthbearer, policy, tokens, unb64, xoauth2, Servers, OIDC, OTHER, USER};
+use common::{
+    b64, counting_throttle, oauthbearer, policy, tokens, unb64, xoauth2, Servers, LOCALHOST, NOW,
+    OIDC, OTHER, USER,
+};
 use oauth_mail_listeners::{serve_imap, serve_smtp, Limits, MailContext, ServeError};
 use oauth_proto::sasl::SaslPolicy;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -21,6 +25,17 @@ struct Client {
 impl Client {
     async fn connect(addr: std::net::SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream: BufReader::new(stream),
+        }
+    }
+
+    /// Connects from `source` (any 127.x.y.z works on Linux without setup).
+    async fn connect_from(source: &str, addr: std::net::SocketAddr) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         Client {
             stream: BufReader::new(stream),
@@ -104,7 +119,9 @@ async fn smtp_client(servers: &Servers) -> Client {
 
 #[tokio::test]
 async fn imap_exchanges_byte_for_byte() {
-    let servers = Servers::start(Limits::default()).await;
+    // Expired, foreign, wrong user, revoked (counted at the challenge, before the cancel), bad
+    // base64: five failures count; the cancels do not.
+    let servers = Servers::start_with(Limits::default(), counting_throttle(5)).await;
     let t = tokens();
 
     // SASL-IR success, then the session's other commands.
@@ -202,16 +219,10 @@ async fn imap_exchanges_byte_for_byte() {
     c.expect("d6 OK LOGOUT completed").await;
     c.expect_closed().await;
 
-    assert_eq!(
-        servers.failures(),
-        [
-            "sasl:user@example.com",
-            "sasl:user@example.com",
-            "sasl:other@example.com",
-            "sasl:user@example.com",
-            "peer:127.0.0.1",
-        ],
-        "expired, foreign, wrong user, revoked (counted at the challenge, before the cancel), bad base64"
+    assert!(
+        servers.counted_exactly(LOCALHOST),
+        "expired, foreign, wrong user, revoked (counted at the challenge, before the cancel), bad \
+         base64, all against the source address"
     );
     servers.stop().await;
 }
@@ -438,8 +449,8 @@ async fn garbage_never_breaks_a_session() {
 }
 
 #[tokio::test]
-async fn locked_out_keys_are_refused_without_validation() {
-    let servers = Servers::start(Limits::default()).await;
+async fn failures_count_against_the_address_and_a_refused_address_is_not_validated() {
+    let servers = Servers::start_with(Limits::default(), counting_throttle(2)).await;
     let t = tokens();
     let mut c = imap_client(&servers).await;
     c.send(&format!(
@@ -448,66 +459,54 @@ async fn locked_out_keys_are_refused_without_validation() {
     ))
     .await;
     c.expect(&format!("+ {}", xoauth2_challenge())).await;
-    // The attempt is reported when the challenge goes out, before the client answers it.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(servers.failures(), ["sasl:user@example.com"]);
     c.send("").await;
     c.expect(&format!("a1 {IMAP_NO}")).await;
-
-    // The embedder locks the identity out (case-insensitively): even a valid token is refused,
-    // permanently, and never validated.
-    servers
-        .locked
-        .lock()
-        .unwrap()
-        .insert("sasl:user@example.com".into());
-    let before = servers.validations();
+    // A failure with another claimed identity counts against the same address.
     c.send(&format!(
         "a2 AUTHENTICATE OAUTHBEARER {}",
-        oauthbearer("USER@example.com", &t.valid)
-    ))
-    .await;
-    c.expect("a2 NO [AUTHENTICATIONFAILED] Too many failed attempts")
-        .await;
-    let mut s = smtp_client(&servers).await;
-    s.send("AUTH XOAUTH2").await;
-    s.expect("334 ").await;
-    s.send(&xoauth2(USER, &t.valid)).await;
-    s.expect("535 5.7.8 Authentication credentials invalid (too many failed attempts)")
-        .await;
-    assert_eq!(servers.validations(), before);
-
-    // Another identity still works; a locked-out peer is refused before anything is read.
-    c.send(&format!(
-        "a3 AUTHENTICATE OAUTHBEARER {}",
         oauthbearer(OTHER, &t.valid)
     ))
     .await;
     c.expect(&format!("+ {}", oauthbearer_challenge())).await;
+    // The attempt is counted when the challenge goes out, before the client answers it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(servers.counted_exactly(LOCALHOST));
     c.send("AQ==").await;
-    c.expect("a3 NO [AUTHORIZATIONFAILED] The token does not grant access to this account")
+    c.expect("a2 NO [AUTHORIZATIONFAILED] The token does not grant access to this account")
         .await;
-    servers
-        .locked
-        .lock()
-        .unwrap()
-        .insert("peer:127.0.0.1".into());
+
+    // Once the address is refused, even a valid token is refused, permanently, on both
+    // listeners, and never validated; the refusals are not counted again.
+    let throttle = &servers.throttle;
+    throttle.record_failure(LOCALHOST, None, NOW);
+    let before = servers.validations();
+    c.send(&format!(
+        "a3 AUTHENTICATE OAUTHBEARER {}",
+        oauthbearer(USER, &t.valid)
+    ))
+    .await;
+    c.expect("a3 NO [AUTHENTICATIONFAILED] Too many failed attempts")
+        .await;
+    let mut s = smtp_client(&servers).await;
+    s.send("AUTH XOAUTH2").await;
+    s.expect("535 5.7.8 Authentication credentials invalid (too many failed attempts)")
+        .await;
+    assert_eq!(servers.validations(), before);
     let mut c = imap_client(&servers).await;
     c.send("b1 AUTHENTICATE OAUTHBEARER").await;
     c.expect("b1 NO [AUTHENTICATIONFAILED] Too many failed attempts")
         .await;
-    // The refusals were not counted again.
-    assert_eq!(
-        servers.failures(),
-        ["sasl:user@example.com", "sasl:other@example.com"]
-    );
+    assert!(matches!(
+        throttle.check(LOCALHOST, None, NOW),
+        oauth_proto::throttle::Verdict::Refuse { .. }
+    ));
     servers.stop().await;
 }
 
 #[tokio::test]
 async fn limits_timeouts_and_shutdown() {
     let limits = Limits {
-        idle_timeout: Duration::from_millis(300),
+        pre_auth_idle_timeout: Duration::from_millis(300),
         max_connections: 2,
         max_commands: 3,
         ..Limits::default()
@@ -552,6 +551,92 @@ async fn limits_timeouts_and_shutdown() {
     servers.stop().await;
     first.expect("* BYE Server shutting down").await;
     first.expect_closed().await;
+}
+
+#[tokio::test]
+async fn idle_timeout_is_shorter_before_authentication() {
+    let limits = Limits {
+        pre_auth_idle_timeout: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(3),
+        ..Limits::default()
+    };
+    let servers = Servers::start(limits).await;
+    let t = tokens();
+    let started = std::time::Instant::now();
+    let mut stranger = imap_client(&servers).await;
+    let mut user = imap_client(&servers).await;
+    user.send(&format!(
+        "a1 AUTHENTICATE OAUTHBEARER {}",
+        oauthbearer(USER, &t.valid)
+    ))
+    .await;
+    user.expect(&format!("a1 {IMAP_OK}")).await;
+    stranger.expect("* BYE Autologout; idle for too long").await;
+    stranger.expect_closed().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The authenticated client, silent for longer than the pre-authentication timeout, stays.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    user.send("a2 NOOP").await;
+    user.expect("a2 OK NOOP completed").await;
+
+    // Likewise over SMTP.
+    let mut stranger = smtp_client(&servers).await;
+    stranger
+        .expect("421 4.4.2 mail.test Timeout, closing connection")
+        .await;
+    stranger.expect_closed().await;
+    let mut user = smtp_client(&servers).await;
+    user.send(&format!("AUTH XOAUTH2 {}", xoauth2(USER, &t.valid)))
+        .await;
+    user.expect("235 2.7.0 Authentication successful").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    user.send("NOOP").await;
+    user.expect("250 2.0.0 OK").await;
+    servers.stop().await;
+}
+
+#[tokio::test]
+async fn connections_are_capped_per_source_address() {
+    let limits = Limits {
+        max_connections_per_address: 2,
+        ..Limits::default()
+    };
+    let servers = Servers::start(limits).await;
+    let t = tokens();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = Client::connect_from("127.0.0.2", servers.imap).await;
+        c.expect(IMAP_GREETING).await;
+        held.push(c);
+    }
+    let mut third = Client::connect_from("127.0.0.2", servers.imap).await;
+    third
+        .expect("* BYE Too many connections, try again later")
+        .await;
+    third.expect_closed().await;
+    // The cap is per listener and per address: another address is served.
+    let mut other = Client::connect_from("127.0.0.1", servers.imap).await;
+    other.expect(IMAP_GREETING).await;
+    other
+        .send(&format!(
+            "a1 AUTHENTICATE OAUTHBEARER {}",
+            oauthbearer(USER, &t.valid)
+        ))
+        .await;
+    other.expect(&format!("a1 {IMAP_OK}")).await;
+    let mut smtp = Client::connect_from("127.0.0.2", servers.smtp).await;
+    smtp.expect(SMTP_GREETING).await;
+    // A closed connection gives its place back.
+    let mut first = held.remove(0);
+    first.send("z LOGOUT").await;
+    first.expect("* BYE mail.test logging out").await;
+    first.expect("z OK LOGOUT completed").await;
+    first.expect_closed().await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = Client::connect_from("127.0.0.2", servers.imap).await;
+    again.expect(IMAP_GREETING).await;
+    servers.stop().await;
 }
 
 #[tokio::test]

@@ -1,12 +1,13 @@
 //! Shared by the integration tests: real tokens over a real `KeyRing`, a revocation view with one
-//! revoked grant, and both listeners started on 127.0.0.1:0 with recording lockout hooks.
+//! revoked grant, and both listeners started on 127.0.0.1:0 with a throttle the test can inspect
+//! and a fixed clock.
 
 #![allow(dead_code)]
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use oauth_mail_listeners::{serve_imap, serve_smtp, Limits, MailContext, ServeError};
@@ -14,6 +15,7 @@ use oauth_proto::access_token::{self, AccessClaims, KeyRing, TokenKey};
 use oauth_proto::sasl::SaslPolicy;
 use oauth_proto::scope::Scope;
 use oauth_proto::store::{GrantId, RevocationView};
+use oauth_proto::throttle::{Throttle, ThrottleConfig, Verdict};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -106,14 +108,35 @@ pub fn policy() -> SaslPolicy {
     }
 }
 
-/// Both listeners, running, with what their hooks saw.
+/// A throttle that never delays or refuses: for tests about something else.
+pub fn quiet_throttle() -> ThrottleConfig {
+    ThrottleConfig {
+        address_free_failures: 10_000,
+        address_max_failures: 10_000,
+        ..ThrottleConfig::default()
+    }
+}
+
+/// A throttle whose verdict tells whether an address failed exactly `n` times (`n >= 1`): see
+/// [`Servers::counted_exactly`]. The one-millisecond delay it adds at `n` is harmless.
+pub fn counting_throttle(n: u32) -> ThrottleConfig {
+    ThrottleConfig {
+        address_free_failures: n - 1,
+        address_max_failures: n + 1,
+        base_delay_ms: 1,
+        max_delay_ms: 1,
+        ..ThrottleConfig::default()
+    }
+}
+
+pub const LOCALHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// Both listeners, running, with their throttle.
 pub struct Servers {
     pub imap: SocketAddr,
     pub smtp: SocketAddr,
-    /// Keys reported to the failure hook, in order.
-    pub failures: Arc<Mutex<Vec<String>>>,
-    /// Keys the lockout check reports as locked out.
-    pub locked: Arc<Mutex<HashSet<String>>>,
+    /// The throttle the listeners count failures in (its clock is fixed at [`NOW`]).
+    pub throttle: Arc<Throttle>,
     /// How many times the validator ran.
     pub validations: Arc<AtomicUsize>,
     stop: watch::Sender<bool>,
@@ -122,8 +145,11 @@ pub struct Servers {
 
 impl Servers {
     pub async fn start(limits: Limits) -> Servers {
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let locked = Arc::new(Mutex::new(HashSet::new()));
+        Self::start_with(limits, quiet_throttle()).await
+    }
+
+    pub async fn start_with(limits: Limits, throttle: ThrottleConfig) -> Servers {
+        let throttle = Arc::new(Throttle::new(throttle));
         let validations = Arc::new(AtomicUsize::new(0));
         let count = validations.clone();
         let keys = ring();
@@ -131,15 +157,9 @@ impl Servers {
             count.fetch_add(1, Ordering::SeqCst);
             access_token::validate(&keys, token, NOW, &OneRevoked)
         });
-        let seen = failures.clone();
-        let lock = locked.clone();
         let ctx = MailContext::new(validator, policy(), "mail.test")
-            .with_failure_hook(Arc::new(move |key: &str| {
-                seen.lock().unwrap().push(key.to_owned())
-            }))
-            .with_lockout_check(Arc::new(move |key: &str| {
-                lock.lock().unwrap().contains(key)
-            }))
+            .with_throttle(throttle.clone())
+            .with_clock(Arc::new(|| NOW))
             .with_limits(limits);
         let ctx = Arc::new(ctx);
         let imap = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -159,8 +179,7 @@ impl Servers {
         Servers {
             imap: imap_addr,
             smtp: smtp_addr,
-            failures,
-            locked,
+            throttle,
             validations,
             stop,
             tasks,
@@ -175,8 +194,14 @@ impl Servers {
         }
     }
 
-    pub fn failures(&self) -> Vec<String> {
-        self.failures.lock().unwrap().clone()
+    /// With a [`counting_throttle`]`(n)`: whether `ip` has exactly `n` failures counted (fewer
+    /// get no delay, more are refused).
+    pub fn counted_exactly(&self, ip: IpAddr) -> bool {
+        let verdict = self.throttle.check(ip, None, NOW);
+        verdict
+            == Verdict::Proceed {
+                delay: Duration::from_millis(1),
+            }
     }
 
     pub fn validations(&self) -> usize {
