@@ -1,0 +1,669 @@
+//! The one limiter: failed guesses slow down and then stop the address that makes them, and never
+//! lock out the user they are aimed at.
+//!
+//! A mail server's authorization server is guessed at all day: passwords on the sign-in page,
+//! tokens over IMAP and SMTP, user codes on the device page, client secrets and refresh tokens at
+//! the token endpoint. Every one of those places asks the same [`Throttle`] before it checks a
+//! credential ([`Throttle::check`]) and tells it how the check went ([`Throttle::record_failure`],
+//! [`Throttle::record_success`]). The engine owns one ([`Engine::throttle`](crate::Engine::throttle)),
+//! so an embedder's IMAP listener and HTTP endpoints count against the same addresses.
+//!
+//! # What is counted, and what it does
+//! Failures are counted under three keys, each forgotten `window_secs` after its *last* failure:
+//!
+//! | key | delays after | refuses after | why |
+//! |---|---|---|---|
+//! | the source address | `address_free_failures` | `address_max_failures` | one address guessing anything |
+//! | address + account | `pair_free_failures` | `pair_max_failures` | one address guessing one account |
+//! | the account alone | `account_free_failures` | never | many addresses guessing one account |
+//!
+//! A delay doubles with each failure past the free ones, from `base_delay_ms` up to
+//! `max_delay_ms`; the caller waits it out before checking the credential. A refusal answers
+//! without looking at the credential, for as long as the refusing key's failures are remembered.
+//!
+//! Only the address that failed, or that address for that account, is ever refused. Failures on an
+//! account from elsewhere only add a bounded delay: a stranger who knows a user name can slow that
+//! user's sign-ins by at most `max_delay_ms`, never lock them out (a permanent per-account lock is
+//! a denial of service anyone can aim, as Keycloak's and Dovecot's users learned). Successes are
+//! never counted, so an office behind one NAT address signs in as often as it likes; a success also
+//! forgets the pair's and the account's failures, but never the address's (the same address may be
+//! guessing other accounts). [`Throttle::clear_account`] forgets an account's failures (an unlock,
+//! a password change).
+//!
+//! Registration is a quota, not a failure count: [`Throttle::take_registration`] admits
+//! `registrations_per_address` per address and `registrations_total` in all per
+//! `registration_window_secs`.
+//!
+//! # Addresses and accounts
+//! An IPv4-mapped IPv6 address counts as its IPv4 address, and an IPv6 address as its /64 (one
+//! customer's whole allocation), so an attacker cannot get a fresh budget by changing the low bits.
+//! Accounts are kept as a 128-bit digest of the name, ASCII-lowercased (so `Alice` and `alice` count
+//! together, and a long name costs no memory); callers name clients `client:<id>` so that they
+//! cannot collide with user names.
+//!
+//! # Bounded memory
+//! At most `max_tracked` keys are kept. When a new key would exceed that, the keys whose failures
+//! are already forgotten are dropped, and if that is not enough, the half that failed longest ago.
+//! Each key costs under 100 bytes, so the default bound is about 20 MB at worst.
+//!
+//! # Several nodes
+//! The state is in memory, per process: a restart forgets it (nothing in it can hurt a user, so
+//! nothing needs unlocking), and behind a load balancer each node keeps its own counts, which gives
+//! an attacker one budget per node.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::ConfigError;
+
+/// The limiter's settings (the `[throttle]` table of a configuration file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// How long failures are remembered after a key's last one.
+    pub window_secs: u64,
+    /// Failures from one address answered without delay.
+    pub address_free_failures: u32,
+    /// Failures from one address after which it is refused.
+    pub address_max_failures: u32,
+    /// Failures from one address for one account answered without delay.
+    pub pair_free_failures: u32,
+    /// Failures from one address for one account after which that address is refused for it.
+    pub pair_max_failures: u32,
+    /// Failures on one account, from anywhere, answered without delay.
+    pub account_free_failures: u32,
+    /// The first delay; each further failure doubles it.
+    pub base_delay_ms: u64,
+    /// The longest delay.
+    pub max_delay_ms: u64,
+    /// The most keys remembered at once.
+    pub max_tracked: usize,
+    /// Registrations one address may make per `registration_window_secs`.
+    pub registrations_per_address: u32,
+    /// Registrations all addresses together may make per `registration_window_secs`.
+    pub registrations_total: u32,
+    /// The registration quota's window.
+    pub registration_window_secs: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            window_secs: 900,
+            address_free_failures: 10,
+            address_max_failures: 100,
+            pair_free_failures: 3,
+            pair_max_failures: 10,
+            account_free_failures: 5,
+            base_delay_ms: 200,
+            max_delay_ms: 5_000,
+            max_tracked: 200_000,
+            registrations_per_address: 20,
+            registrations_total: 2_000,
+            registration_window_secs: 3600,
+        }
+    }
+}
+
+impl ThrottleConfig {
+    /// Checks the settings; the first problem found is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: String| Err(ConfigError(format!("throttle: {msg}")));
+        if !(1..=86_400).contains(&self.window_secs) {
+            return bad(format!(
+                "window_secs is {}, it must be between 1 and 86400",
+                self.window_secs
+            ));
+        }
+        if !(1..=86_400).contains(&self.registration_window_secs) {
+            return bad(format!(
+                "registration_window_secs is {}, it must be between 1 and 86400",
+                self.registration_window_secs
+            ));
+        }
+        for (name, free, max) in [
+            (
+                "address",
+                self.address_free_failures,
+                self.address_max_failures,
+            ),
+            ("pair", self.pair_free_failures, self.pair_max_failures),
+        ] {
+            if max == 0 || free > max {
+                return bad(format!(
+                    "{name}_max_failures ({max}) must be at least 1 and at least \
+                     {name}_free_failures ({free})"
+                ));
+            }
+        }
+        if self.base_delay_ms > self.max_delay_ms || self.max_delay_ms > 60_000 {
+            return bad(format!(
+                "base_delay_ms ({}) must not exceed max_delay_ms ({}), which must not exceed 60000",
+                self.base_delay_ms, self.max_delay_ms
+            ));
+        }
+        if !(1_000..=10_000_000).contains(&self.max_tracked) {
+            return bad(format!(
+                "max_tracked is {}, it must be between 1000 and 10000000",
+                self.max_tracked
+            ));
+        }
+        if self.registrations_per_address == 0
+            || self.registrations_per_address > self.registrations_total
+        {
+            return bad(format!(
+                "registrations_per_address ({}) must be at least 1 and at most \
+                 registrations_total ({})",
+                self.registrations_per_address, self.registrations_total
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What to do with an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Verdict {
+    /// Check the credential, after waiting `delay` (zero when nothing failed lately).
+    Proceed {
+        /// How long to wait before checking.
+        delay: Duration,
+    },
+    /// Refuse without checking the credential.
+    Refuse {
+        /// Whole seconds until the refusing key's failures are forgotten (at least 1).
+        retry_after: u64,
+    },
+}
+
+/// A normalized source address: IPv4 as itself, IPv6 as its /64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Source {
+    V4([u8; 4]),
+    V6([u8; 8]),
+}
+
+impl Source {
+    fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Source::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source::V4(v4.octets()),
+                None => {
+                    let mut prefix = [0u8; 8];
+                    prefix.copy_from_slice(&v6.octets()[..8]);
+                    Source::V6(prefix)
+                }
+            },
+        }
+    }
+}
+
+/// 128 bits of SHA-256 over the ASCII-lowercased account name.
+type Account = [u8; 16];
+
+fn account_digest(name: &str) -> Account {
+    let mut h = Sha256::new();
+    for chunk in name.as_bytes().chunks(64) {
+        h.update(chunk.to_ascii_lowercase());
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Address(Source),
+    Pair(Source, Account),
+    Account(Account),
+    Registrations(Source),
+    AllRegistrations,
+}
+
+/// A key's count: failures forgotten `window` after `last`, or a quota counted from `start`.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    count: u32,
+    start: u64,
+    last: u64,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    entries: HashMap<Key, Entry>,
+}
+
+/// The limiter. `Send + Sync`: one instance serves every thread (see the module docs).
+#[derive(Debug)]
+pub struct Throttle {
+    config: ThrottleConfig,
+    table: Mutex<Table>,
+}
+
+impl Throttle {
+    /// An empty limiter with these settings (validated by the engine's configuration check).
+    pub fn new(config: ThrottleConfig) -> Self {
+        Throttle {
+            config,
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        // Every change completes before anything could panic, so a poisoned table is consistent.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What to do with an attempt from `source`, for `account` when it names one (a user name, or
+    /// `client:<id>`), at `now`. Call it before checking the credential.
+    pub fn check(&self, source: IpAddr, account: Option<&str>, now: u64) -> Verdict {
+        let c = &self.config;
+        let source = Source::of(source);
+        let account = account.map(account_digest);
+        let table = self.lock();
+        let failures = |key: Key| table.failures(key, now, c.window_secs);
+        let (a, a_last) = failures(Key::Address(source));
+        let (p, p_last) = account.map_or((0, 0), |acc| failures(Key::Pair(source, acc)));
+        let (n, _) = account.map_or((0, 0), |acc| failures(Key::Account(acc)));
+        drop(table);
+        let refused_until = [
+            (a >= c.address_max_failures).then_some(a_last),
+            (p >= c.pair_max_failures).then_some(p_last),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|last| last + c.window_secs)
+        .max();
+        if let Some(until) = refused_until {
+            return Verdict::Refuse {
+                retry_after: until.saturating_sub(now).max(1),
+            };
+        }
+        let delay = [
+            a.saturating_sub(c.address_free_failures),
+            p.saturating_sub(c.pair_free_failures),
+            n.saturating_sub(c.account_free_failures),
+        ]
+        .into_iter()
+        .max()
+        .map_or(Duration::ZERO, |excess| self.delay(excess));
+        Verdict::Proceed { delay }
+    }
+
+    /// The delay after `excess` failures past the free ones: none for 0, then doubling.
+    fn delay(&self, excess: u32) -> Duration {
+        if excess == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 1u64 << (excess - 1).min(30);
+        Duration::from_millis(
+            self.config
+                .base_delay_ms
+                .saturating_mul(factor)
+                .min(self.config.max_delay_ms),
+        )
+    }
+
+    /// Counts a failed guess from `source` (for `account`, when it names one) at `now`. True when
+    /// this failure is the one that gets the address (or the address for this account) refused,
+    /// so a driver can log that once.
+    pub fn record_failure(&self, source: IpAddr, account: Option<&str>, now: u64) -> bool {
+        let c = &self.config;
+        let source = Source::of(source);
+        let account = account.map(account_digest);
+        let mut table = self.lock();
+        let mut refused = table.fail(Key::Address(source), now, c) == c.address_max_failures;
+        if let Some(acc) = account {
+            refused |= table.fail(Key::Pair(source, acc), now, c) == c.pair_max_failures;
+            table.fail(Key::Account(acc), now, c);
+        }
+        refused
+    }
+
+    /// A credential checked out: forgets the failures of `source` for `account` and of `account`
+    /// (never those of the address itself). Nothing to do without an account.
+    pub fn record_success(&self, source: IpAddr, account: Option<&str>, _now: u64) {
+        let Some(acc) = account.map(account_digest) else {
+            return;
+        };
+        let source = Source::of(source);
+        let mut table = self.lock();
+        table.entries.remove(&Key::Pair(source, acc));
+        table.entries.remove(&Key::Account(acc));
+    }
+
+    /// Forgets every failure recorded for `account`, from every address (an administrator's
+    /// unlock, a password change). It visits every key: meant for rare administrative calls.
+    pub fn clear_account(&self, account: &str) {
+        let acc = account_digest(account);
+        self.lock().entries.retain(|key, _| match key {
+            Key::Pair(_, a) | Key::Account(a) => *a != acc,
+            _ => true,
+        });
+    }
+
+    /// Takes one registration from the allowance of `source` and from the total; when either is
+    /// used up, nothing is taken and the answer is the seconds until it renews.
+    pub fn take_registration(&self, source: IpAddr, now: u64) -> Result<(), u64> {
+        let c = &self.config;
+        let window = c.registration_window_secs;
+        let per_address = Key::Registrations(Source::of(source));
+        let mut table = self.lock();
+        for (key, max) in [
+            (per_address, c.registrations_per_address),
+            (Key::AllRegistrations, c.registrations_total),
+        ] {
+            if let Some(e) = table.quota(key, now, window) {
+                if e.count >= max {
+                    return Err((e.start + window).saturating_sub(now).max(1));
+                }
+            }
+        }
+        for key in [per_address, Key::AllRegistrations] {
+            table.take(key, now, window, c.max_tracked);
+        }
+        Ok(())
+    }
+
+    /// How many keys are remembered (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        self.lock().entries.len()
+    }
+}
+
+impl Table {
+    /// A key's live failures and the time of its last one.
+    fn failures(&self, key: Key, now: u64, window: u64) -> (u32, u64) {
+        match self.entries.get(&key) {
+            Some(e) if now < e.last + window => (e.count, e.last),
+            _ => (0, 0),
+        }
+    }
+
+    /// A quota key's live entry.
+    fn quota(&self, key: Key, now: u64, window: u64) -> Option<Entry> {
+        self.entries
+            .get(&key)
+            .filter(|e| now < e.start + window)
+            .copied()
+    }
+
+    /// Counts one failure under `key`; returns its live count.
+    fn fail(&mut self, key: Key, now: u64, c: &ThrottleConfig) -> u32 {
+        let window = c.window_secs;
+        self.make_room(&key, now, window, c.max_tracked);
+        let e = self.entries.entry(key).or_insert(Entry {
+            count: 0,
+            start: now,
+            last: now,
+        });
+        if now >= e.last + window {
+            *e = Entry {
+                count: 0,
+                start: now,
+                last: now,
+            };
+        }
+        e.count = e.count.saturating_add(1);
+        e.last = e.last.max(now);
+        e.count
+    }
+
+    fn take(&mut self, key: Key, now: u64, window: u64, max: usize) {
+        self.make_room(&key, now, window, max);
+        let e = self.entries.entry(key).or_insert(Entry {
+            count: 0,
+            start: now,
+            last: now,
+        });
+        if now >= e.start + window {
+            *e = Entry {
+                count: 0,
+                start: now,
+                last: now,
+            };
+        }
+        e.count = e.count.saturating_add(1);
+        e.last = e.last.max(now);
+    }
+
+    /// Before inserting `key`: if the table is full, drop what is forgotten, and if that is not
+    /// enough, the half of the keys whose last event is oldest. Each drop frees room for as many
+    /// insertions as it visited keys, so inserting costs O(log n) amortized.
+    fn make_room(&mut self, key: &Key, now: u64, window: u64, max: usize) {
+        if self.entries.len() < max || self.entries.contains_key(key) {
+            return;
+        }
+        self.entries.retain(|_, e| now < e.last + window);
+        if self.entries.len() < max * 3 / 4 {
+            return;
+        }
+        let mut lasts: Vec<u64> = self.entries.values().map(|e| e.last).collect();
+        let middle = lasts.len() / 2;
+        let (_, cut, _) = lasts.select_nth_unstable(middle);
+        let cut = *cut;
+        self.entries.retain(|_, e| e.last > cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn config() -> ThrottleConfig {
+        ThrottleConfig {
+            window_secs: 100,
+            address_free_failures: 2,
+            address_max_failures: 6,
+            pair_free_failures: 1,
+            pair_max_failures: 3,
+            account_free_failures: 2,
+            base_delay_ms: 100,
+            max_delay_ms: 1_000,
+            max_tracked: 1_000,
+            registrations_per_address: 2,
+            registrations_total: 3,
+            registration_window_secs: 50,
+        }
+    }
+
+    fn proceed(ms: u64) -> Verdict {
+        Verdict::Proceed {
+            delay: Duration::from_millis(ms),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        ThrottleConfig::default().validate().unwrap();
+        config().validate().unwrap();
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for bad in [
+            ThrottleConfig {
+                window_secs: 0,
+                ..config()
+            },
+            ThrottleConfig {
+                pair_free_failures: 4,
+                ..config()
+            },
+            ThrottleConfig {
+                base_delay_ms: 2_000,
+                ..config()
+            },
+            ThrottleConfig {
+                registrations_per_address: 4,
+                ..config()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_clean_address_proceeds_at_once() {
+        let t = Throttle::new(config());
+        assert_eq!(t.check(ip("192.0.2.1"), Some("alice"), 0), proceed(0));
+        assert_eq!(t.tracked(), 0, "checking stores nothing");
+    }
+
+    #[test]
+    fn an_address_guessing_one_account_is_refused_for_it_and_nobody_else_is() {
+        let t = Throttle::new(config());
+        let (attacker, user) = (ip("192.0.2.66"), ip("192.0.2.1"));
+        let refused: Vec<bool> = (0..3)
+            .map(|_| t.record_failure(attacker, Some("alice"), 10))
+            .collect();
+        assert_eq!(refused, [false, false, true], "the third gets it refused");
+        assert_eq!(
+            t.check(attacker, Some("alice"), 10),
+            Verdict::Refuse { retry_after: 100 }
+        );
+        // Three failures on alice: one past her free two, so her own address waits a little.
+        assert_eq!(t.check(user, Some("alice"), 10), proceed(100));
+        // The attacker may still try another account (with its address's delay).
+        assert_eq!(t.check(attacker, Some("bob"), 10), proceed(100));
+        // Forgotten a window after the last failure.
+        assert_eq!(t.check(attacker, Some("alice"), 110), proceed(0));
+    }
+
+    #[test]
+    fn an_account_attacked_from_everywhere_is_delayed_never_refused() {
+        let t = Throttle::new(config());
+        for i in 0..200u32 {
+            let from = IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]);
+            t.record_failure(from, Some("alice"), 5);
+        }
+        assert_eq!(
+            t.check(ip("192.0.2.1"), Some("alice"), 5),
+            proceed(1_000),
+            "capped at max_delay_ms"
+        );
+        t.record_success(ip("192.0.2.1"), Some("alice"), 6);
+        assert_eq!(t.check(ip("192.0.2.1"), Some("alice"), 6), proceed(0));
+    }
+
+    #[test]
+    fn an_address_failing_everywhere_is_delayed_then_refused() {
+        let t = Throttle::new(config());
+        let a = ip("198.51.100.7");
+        let mut seen = Vec::new();
+        for i in 0..6 {
+            t.record_failure(a, Some(&format!("user{i}")), 20);
+            seen.push(t.check(a, None, 20));
+        }
+        assert_eq!(
+            seen,
+            [
+                proceed(0),
+                proceed(0),
+                proceed(100),
+                proceed(200),
+                proceed(400),
+                Verdict::Refuse { retry_after: 100 }
+            ]
+        );
+        assert_eq!(t.check(a, None, 119), Verdict::Refuse { retry_after: 1 });
+        assert_eq!(t.check(a, None, 120), proceed(0));
+    }
+
+    #[test]
+    fn successes_are_never_counted_and_forget_the_account_but_not_the_address() {
+        let t = Throttle::new(config());
+        let office = ip("203.0.113.5");
+        for _ in 0..50 {
+            t.record_success(office, Some("alice"), 1);
+            t.record_success(office, None, 1);
+        }
+        assert_eq!(t.check(office, Some("carol"), 1), proceed(0));
+        for _ in 0..6 {
+            t.record_failure(office, Some("mallory"), 2);
+        }
+        t.record_success(office, Some("mallory"), 2);
+        assert!(matches!(t.check(office, None, 2), Verdict::Refuse { .. }));
+    }
+
+    #[test]
+    fn clear_account_forgets_it_from_every_address() {
+        let t = Throttle::new(config());
+        t.record_failure(ip("192.0.2.1"), Some("Alice"), 1);
+        t.record_failure(ip("192.0.2.2"), Some("alice"), 1);
+        t.record_failure(ip("192.0.2.2"), Some("ALICE"), 1);
+        t.record_failure(ip("192.0.2.2"), Some("alice"), 1);
+        assert!(matches!(
+            t.check(ip("192.0.2.2"), Some("alice"), 1),
+            Verdict::Refuse { .. }
+        ));
+        t.clear_account("alice");
+        // Only the address's own three failures are left: one past its free two.
+        assert_eq!(t.check(ip("192.0.2.2"), Some("alice"), 1), proceed(100));
+        assert_eq!(t.tracked(), 2, "the two addresses' own counts stay");
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let t = Throttle::new(config());
+        for i in 0..6u16 {
+            t.record_failure(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i]), None, 1);
+        }
+        assert!(matches!(
+            t.check(ip("2001:db8:0:1:ffff::1"), None, 1),
+            Verdict::Refuse { .. }
+        ));
+        assert_eq!(t.check(ip("2001:db8:0:2::1"), None, 1), proceed(0));
+        for _ in 0..6 {
+            t.record_failure(ip("::ffff:192.0.2.9"), None, 1);
+        }
+        assert!(matches!(
+            t.check(ip("192.0.2.9"), None, 1),
+            Verdict::Refuse { .. }
+        ));
+    }
+
+    #[test]
+    fn registrations_per_address_and_in_all() {
+        let t = Throttle::new(config());
+        let (a, b, c) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3"));
+        assert_eq!(t.take_registration(a, 0), Ok(()));
+        assert_eq!(t.take_registration(a, 10), Ok(()));
+        assert_eq!(t.take_registration(a, 20), Err(30), "a's two are used");
+        assert_eq!(t.take_registration(b, 20), Ok(()));
+        assert_eq!(t.take_registration(c, 20), Err(30), "three in all");
+        assert_eq!(t.take_registration(a, 50), Ok(()), "a new window");
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_keys() {
+        let t = Throttle::new(config());
+        for i in 0..20_000u32 {
+            let from = IpAddr::from(i.to_be_bytes());
+            t.record_failure(from, Some(&format!("user{i}")), u64::from(i / 100));
+            assert!(t.tracked() <= 1_000 + 2, "{}", t.tracked());
+        }
+        // The newest failures are kept.
+        let last = IpAddr::from(19_999u32.to_be_bytes());
+        assert_eq!(t.check(last, None, 199), proceed(0));
+        t.record_failure(last, None, 199);
+        t.record_failure(last, None, 199);
+        assert_eq!(t.check(last, None, 199), proceed(100));
+    }
+}
