@@ -133,8 +133,8 @@ impl Harness {
     }
 
     /// The user typed a code on the verification page.
-    pub fn device_verify(&mut self, user_code: &str, attempt_key: &str) -> DeviceVerifyOutcome {
-        let flow = self.engine.device_verify(user_code, attempt_key, self.now);
+    pub fn device_verify(&mut self, user_code: &str) -> DeviceVerifyOutcome {
+        let flow = self.engine.device_verify(user_code, self.now);
         self.run(flow)
     }
 

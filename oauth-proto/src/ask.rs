@@ -140,20 +140,6 @@ pub fn swap_device(
     }
 }
 
-/// [`Op::Count`]: the counter's new value. `key` builds the counter's key, only when the count is
-/// not answered yet.
-pub fn count(cx: &mut Cx<'_>, key: impl FnOnce() -> String, window_secs: u64) -> Result<u32, Halt> {
-    let now = cx.now();
-    match cx.ask(|| Op::Count {
-        key: key(),
-        now,
-        expires_at: now + window_secs,
-    })? {
-        Reply::Count(n) => Ok(*n),
-        _ => Err(contract_broken()),
-    }
-}
-
 /// [`Op::RevocationStatus`]: the revocation view for one access token's grant and subject.
 pub fn revocation_status(
     cx: &mut Cx<'_>,

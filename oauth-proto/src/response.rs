@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 
 /// An HTTP response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub struct Response {
     pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// Body (JSON, or empty for redirects).
     pub body: String,
+    /// The RFC error code the body carries, when it is an error: what a driver reads instead of
+    /// parsing the body again (e.g. [`Response::is_failed_guess`]).
+    pub error: Option<ErrorCode>,
 }
 
 impl Response {
@@ -54,6 +57,7 @@ impl Response {
             status,
             headers,
             body,
+            error: None,
         }
     }
 
@@ -71,6 +75,7 @@ impl Response {
                 error_description: &err.description,
             },
         );
+        r.error = Some(err.code);
         // A 401 always carries a challenge (Basic unless the error names another); any other
         // status carries one only when the error names it (RFC 6750 §3: a 400 may).
         let challenge = match (err.status(), err.www_authenticate) {
@@ -95,7 +100,21 @@ impl Response {
                 ("pragma", Cow::Borrowed("no-cache")),
             ],
             body: String::new(),
+            error: None,
         }
+    }
+
+    /// Whether this answer tells of a failed guess at a credential, which a driver counts against
+    /// the caller's address ([`crate::throttle::Throttle::record_failure`]): a failed client
+    /// authentication (`invalid_client`) or a refused grant (`invalid_grant`: an unknown, expired or
+    /// used code, refresh token or device code). Answers a well-behaved client gets routinely
+    /// (`authorization_pending`, `slow_down`, an inactive introspection, a revocation of an unknown
+    /// token) are not failed guesses.
+    pub fn is_failed_guess(&self) -> bool {
+        matches!(
+            self.error,
+            Some(ErrorCode::InvalidClient | ErrorCode::InvalidGrant)
+        )
     }
 
     /// The value of a header, by lowercase name.
@@ -110,5 +129,28 @@ impl Response {
 impl From<OAuthError> for Response {
     fn from(e: OAuthError) -> Self {
         Response::error(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn b25_only_failed_guesses_count() {
+        let err = |code| Response::error(&OAuthError::new(code, "x"));
+        assert!(err(ErrorCode::InvalidClient).is_failed_guess());
+        assert!(err(ErrorCode::InvalidGrant).is_failed_guess());
+        for code in [
+            ErrorCode::InvalidRequest,
+            ErrorCode::InvalidScope,
+            ErrorCode::AuthorizationPending,
+            ErrorCode::SlowDown,
+            ErrorCode::UnsupportedGrantType,
+        ] {
+            assert!(!err(code).is_failed_guess(), "{code:?}");
+        }
+        assert!(!Response::json(200, &serde_json::json!({"active": false})).is_failed_guess());
+        assert_eq!(err(ErrorCode::SlowDown).error, Some(ErrorCode::SlowDown));
     }
 }

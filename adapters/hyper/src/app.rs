@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use oauth_proto::Engine;
 
-use crate::limits::FailureLimiter;
+use crate::proxies::TrustedProxies;
 use crate::sessions::{Limits, Sessions};
 use crate::settings::ServerSettings;
 use crate::store::AnyStore;
@@ -21,30 +21,25 @@ pub struct App {
     pub sessions: Sessions,
     /// Cookies get `Secure` (the issuer is https).
     pub secure_cookies: bool,
-    /// Failed guesses at the credential endpoints, per client address.
-    pub credential_failures: FailureLimiter,
+    /// The reverse proxies whose forwarding headers name the client.
+    pub proxies: TrustedProxies,
 }
 
 impl App {
     /// The state for an engine, a store and settings.
     pub fn new(engine: Engine, store: Arc<AnyStore>, settings: ServerSettings) -> Self {
         let secure_cookies = engine.config().issuer.starts_with("https:");
-        let sessions = Sessions::new(Limits {
-            session_ttl: settings.session_ttl_secs,
-            page_ttl: settings.page_ttl_secs,
-            max_entries: settings.max_sessions,
-        });
-        let credential_failures = FailureLimiter::new(
-            settings.credential_max_failures_per_address,
-            std::time::Duration::from_secs(settings.credential_failure_window_secs),
-        );
+        let sessions = Sessions::new(Limits::from_settings(&settings));
+        // `ServerSettings::validate` has parsed the list already; an unvalidated bad entry trusts
+        // nobody rather than somebody.
+        let proxies = TrustedProxies::parse(&settings.trusted_proxies).unwrap_or_default();
         App {
             engine,
             store,
             settings,
             sessions,
             secure_cookies,
-            credential_failures,
+            proxies,
         }
     }
 }

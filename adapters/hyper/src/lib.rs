@@ -4,7 +4,7 @@
 //! [`oauth_proto::Engine`]. This crate adds only what the engine leaves to its embedder on purpose:
 //! sockets and limits ([`server`], [`request`], [`routes`]), the clock and randomness ([`clock`],
 //! [`rng`]), the store's choice ([`store`]), the signing keys' file ([`keys`]), user accounts and
-//! passwords ([`users`], [`password`], [`login`]), failure limits ([`limits`]), the pages people see ([`authorize_page`],
+//! passwords ([`users`], [`password`], [`login`]), the client address behind trusted reverse proxies ([`proxies`]), the pages people see ([`authorize_page`],
 //! [`pages`], [`html`], [`sessions`]), and the command line ([`cli`], [`setup`], [`admin`]).
 //!
 //! The binary's entry point is [`run`]; tests start a server in-process with [`server::start`].
@@ -21,12 +21,12 @@ pub mod device_page;
 pub mod html;
 pub mod json_endpoints;
 pub mod keys;
-pub mod limits;
 pub mod log;
 pub mod login;
 pub mod mail;
 pub mod pages;
 pub mod password;
+pub mod proxies;
 pub mod reply;
 pub mod request;
 pub mod rng;

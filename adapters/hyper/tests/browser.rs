@@ -375,12 +375,7 @@ where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let Some(driver) = find_program("CHROMEDRIVER", &["chromedriver"]) else {
-        // Written straight to stderr, past the test harness's capture, so the skip is visible.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED browser test: chromedriver is not installed (apt-get install chromium chromium-driver)"
-        );
+        missing_component("chromedriver (apt-get install chromium chromium-driver)");
         return;
     };
     let chromium = find_program(

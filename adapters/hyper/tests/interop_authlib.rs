@@ -23,15 +23,6 @@ use oauth_server::store::AnyStore;
 use oauth_server::{setup, users};
 use tokio::io::AsyncWriteExt;
 
-fn skip(why: &str) {
-    // Straight to stderr, past the test harness's capture, so the skip is visible.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED authlib interop test: {why} (pip install authlib requests)"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlib_discovery_registration_code_refresh_cc_device_introspect_revoke() {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
@@ -42,7 +33,7 @@ async fn authlib_discovery_registration_code_refresh_cc_device_introspect_revoke
         .status()
         .await;
     if !matches!(probe, Ok(s) if s.success()) {
-        skip("python3 with authlib and requests is not available");
+        missing_component("python3 with authlib and requests (pip install authlib requests)");
         return;
     }
 
@@ -67,6 +58,8 @@ async fn authlib_discovery_registration_code_refresh_cc_device_introspect_revoke
             name: "Service".to_owned(),
             grant_types: vec!["client_credentials".to_owned()],
             scope: Some("mail".to_owned()),
+            // It introspects the user tokens of the client the flow registers.
+            resource_server: true,
             ..Default::default()
         },
         1,

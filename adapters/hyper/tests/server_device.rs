@@ -356,16 +356,31 @@ async fn device_forms_need_the_session_and_its_csrf_token() {
     s.running.shutdown().await;
 }
 
+/// Wrong codes count against the address that types them: it is slowed, then refused, even for a
+/// right code. Right codes are never counted, so one address (an office behind NAT) connects as
+/// many devices as it likes, and another address is never refused for the guesser's failures.
 #[tokio::test]
-async fn too_many_code_entries_are_refused_even_for_a_right_code() {
-    let s = TestServer::start().await;
+async fn wrong_code_entries_are_limited_per_address_and_right_ones_never_count() {
+    let throttle = oauth_proto::throttle::ThrottleConfig {
+        address_free_failures: 1,
+        address_max_failures: 3,
+        ..test_throttle()
+    };
+    let s = TestServer::start_throttled(throttle, test_settings(), REDIRECT).await;
     let client_id = device_client(&s).await;
+    for i in 0..6 {
+        let d = start(&s, &client_id).await;
+        let (_, r) = enter(&s, None, d["user_code"].as_str().unwrap()).await;
+        assert_eq!(r.status, 200, "device {i}: {}", r.body);
+        assert!(r.body.contains("name=\"username\""), "device {i}");
+    }
+
+    s.set_source("127.0.0.2");
     let d = start(&s, &client_id).await;
     let page = s.get("/device", None).await;
     let cookie = page.session_cookie().unwrap();
     let csrf = page.hidden("csrf");
-    let max = oauth_proto::config::Config::default().device_max_user_code_attempts;
-    for _ in 0..max {
+    for _ in 0..3 {
         let r = s
             .post_form(
                 "/device",
@@ -376,18 +391,25 @@ async fn too_many_code_entries_are_refused_even_for_a_right_code() {
         assert_eq!(r.status, 200);
         assert!(r.body.contains(oauth_server::device_page::INVALID_CODE));
     }
+    let right = d["user_code"].as_str().unwrap();
     let r = s
         .post_form(
             "/device",
             Some(&cookie),
-            &[
-                ("csrf", &csrf),
-                ("user_code", d["user_code"].as_str().unwrap()),
-            ],
+            &[("csrf", &csrf), ("user_code", right)],
         )
         .await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.body.contains("Too many attempts"));
     assert!(!r.body.contains("name=\"username\""));
+
+    s.set_source("127.0.0.1");
+    let (_, r) = enter(&s, None, right).await;
+    assert_eq!(
+        r.status, 200,
+        "the right code from another address: {}",
+        r.body
+    );
+    assert!(r.body.contains("name=\"username\""));
     s.running.shutdown().await;
 }
