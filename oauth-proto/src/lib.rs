@@ -28,6 +28,7 @@
 //! | missing `code_verifier` | `invalid_request`; a wrong one is `invalid_grant` |
 //! | revoking another client's token | the same empty 200 as for an unknown token, live or dead, and the token left valid (an error only for live ones would reveal liveness) |
 //! | failed client authentication | always 401 `invalid_client` with a `WWW-Authenticate: Basic` challenge |
+//! | which tokens a SASL login accepts | by default ([`sasl::SaslPolicy::default`]) only a token carrying a mail scope (`mail` or `urn:ietf:params:oauth:scope:mail`, else `insufficient_scope`) that names a user (a `client_credentials` token fails with `invalid_token`); a failed login counts against the source address only, never the claimed identity |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
