@@ -2,7 +2,8 @@
 # Load benchmark: the release oauth-server against node-oidc-provider (the peer), one after the
 # other on this machine (never at the same time, so each gets all of the machine's cores), for
 #   cc          client_credentials token requests (confidential client, client_secret_basic)
-#   introspect  introspection of a client_credentials access token (same client, Basic auth)
+#   introspect  introspection of a client_credentials access token (same client, Basic auth: any
+#               client may introspect its own tokens, so it needs no --resource-server)
 #   refresh     refresh-token rotation (public client; every request spends the chain's current
 #               refresh token and gets the next one; one chain per connection)
 # with wrk at $CONNS connections for $DURATION each, $RUNS rounds; the table shows medians.

@@ -152,13 +152,12 @@ fn public_clients_see_only_their_own_tokens() {
     );
     inactive(&h.introspect(&format!("token={access}&client_id=other"), None));
     inactive(&h.introspect(&format!("token={refresh}&client_id=other"), None));
-    // A confidential client sees every token under the default policy.
+    // So does a confidential client that is not a resource server, under the default policy.
     let secret = h.confidential_client();
-    let j = json(&h.introspect(
+    inactive(&h.introspect(
         &format!("token={access}"),
         Some(&basic("web", secret.expose())),
     ));
-    assert_eq!(j["client_id"], "app");
 }
 
 #[test]
@@ -183,6 +182,7 @@ fn callers_must_authenticate() {
     let mut h = Harness::default();
     let (access, _) = h.app_tokens();
     let secret = h.confidential_client();
+    h.resource_server();
     // 103: no credentials at all -> 401, never a token status.
     let r = h.introspect(&format!("token={access}"), None);
     assert_eq!(r.status, 401);
@@ -201,12 +201,9 @@ fn callers_must_authenticate() {
     // A confidential client must use its secret; naming itself is not enough (21).
     let r = h.introspect(&format!("token={access}&client_id=web"), None);
     assert_eq!(r.status, 401);
-    // Body credentials work too.
+    // Body credentials work too (the resource server's).
     let r = h.introspect(
-        &format!(
-            "token={access}&client_id=web&client_secret={}",
-            secret.expose()
-        ),
+        &format!("token={access}&client_id=rs&client_secret=rs-secret-0123456789abcdef"),
         None,
     );
     assert_eq!(json(&r)["active"], true);
@@ -224,30 +221,70 @@ fn callers_must_authenticate() {
 }
 
 #[test]
-fn resource_servers_only_policy() {
-    // 108
+fn resource_servers_only_is_the_default_policy() {
+    // 108: only resource servers see every token; every other client sees its own tokens only, and
+    // another client's live token looks exactly like a dead one.
+    assert_eq!(
+        Config::default().introspection,
+        IntrospectionPolicy::ResourceServersOnly
+    );
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let secret = h.confidential_client();
+    let web = basic("web", secret.expose());
+    let rs = h.resource_server();
+    for token in [&access, &refresh] {
+        let j = json(&h.introspect(&format!("token={token}"), Some(&rs)));
+        assert_eq!(j["active"], true);
+        assert_eq!(j["client_id"], "app");
+        inactive(&h.introspect(&format!("token={token}"), Some(&web)));
+    }
+    // The ordinary confidential client still sees its own client_credentials token.
+    let own = json(&h.token("grant_type=client_credentials", Some(&web)))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let j = json(&h.introspect(&format!("token={own}"), Some(&web)));
+    assert_eq!(j["active"], true);
+    assert_eq!(j["client_id"], "web");
+    // A public client cannot be a resource server: marked or not, it sees its own tokens only.
+    let mut app = h.client("app").unwrap();
+    app.resource_server = true;
+    h.apply(vec![oauth_proto::store::Effect::PutClient(app)]);
+    inactive(&h.introspect(&format!("token={own}&client_id=app"), None));
+    assert_eq!(
+        json(&h.introspect(&format!("token={access}&client_id=app"), None))["active"],
+        true
+    );
+}
+
+#[test]
+fn any_confidential_client_policy() {
+    // The former default, still available: every confidential client sees every token.
     let mut h = Harness::new(Config {
-        introspection: IntrospectionPolicy::ResourceServersOnly,
+        introspection: IntrospectionPolicy::AnyConfidentialClient,
         ..Config::default()
     });
     let (access, _) = h.app_tokens();
     let secret = h.confidential_client();
-    let rs = h.resource_server();
-    assert_eq!(
-        json(&h.introspect(&format!("token={access}"), Some(&rs)))["active"],
-        true
+    let j = json(&h.introspect(
+        &format!("token={access}"),
+        Some(&basic("web", secret.expose())),
+    ));
+    assert_eq!(j["active"], true);
+    assert_eq!(j["client_id"], "app");
+    // Public clients still see only their own.
+    h.add_client(
+        "other",
+        oauth_proto::client::ClientKind::Public,
+        &["http://127.0.0.1/cb"],
+        &[oauth_proto::client::GrantType::AuthorizationCode],
+        "mail",
     );
-    for (body, auth) in [
-        (
-            format!("token={access}"),
-            Some(basic("web", secret.expose())),
-        ),
-        (format!("token={access}&client_id=app"), None),
-    ] {
-        let r = h.introspect(&body, auth.as_deref());
-        assert_eq!(r.status, 400);
-        assert_eq!(json(&r)["error"], "unauthorized_client");
-    }
+    inactive(&h.introspect(&format!("token={access}&client_id=other"), None));
+    // Configurations written when it was called "default" still load.
+    let old: IntrospectionPolicy = serde_json::from_str("\"default\"").unwrap();
+    assert_eq!(old, IntrospectionPolicy::AnyConfidentialClient);
 }
 
 /// Runs a flow by hand, returning the ops it asked and the effects it produced.

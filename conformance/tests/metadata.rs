@@ -163,9 +163,10 @@ fn members_follow_the_configuration() {
     );
     // 119: empty arrays are omitted.
     assert!(m.get("scopes_supported").is_none());
+    // Every client may introspect its own tokens, so public clients' `none` is listed too.
     assert_eq!(
         m["introspection_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
     // Registration of confidential clients alone still advertises the endpoint.
     let m = metadata(Config {

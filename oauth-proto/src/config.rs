@@ -21,13 +21,19 @@ pub enum RegistrationPolicy {
     Off,
 }
 
-/// Which clients may call the introspection endpoint (RFC 7662).
+/// Whose tokens a client may introspect (RFC 7662). Under both, an authenticated client may
+/// introspect the tokens issued to itself, and every other token is `{"active":false}` to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntrospectionPolicy {
-    /// A confidential client may introspect any token; a public client only its own.
-    Default,
-    /// Only clients marked as resource servers may introspect, and they see every token.
+    /// Every confidential client may introspect every token. Not the default: any client that can
+    /// register confidentially could then learn whether tokens it got hold of are alive, and whose
+    /// they are. `"default"` in configurations written when this was the default.
+    #[serde(alias = "default")]
+    AnyConfidentialClient,
+    /// The default (RFC 7662 §4: the server restricts which protected resources may introspect):
+    /// only confidential clients marked as resource servers (`oauth-server client add
+    /// --resource-server`) may introspect every token.
     ResourceServersOnly,
 }
 
@@ -140,7 +146,7 @@ impl Default for Config {
             public_registration: true,
             confidential_registration: RegistrationPolicy::InitialAccessToken,
             initial_access_tokens: InitialAccessTokens::default(),
-            introspection: IntrospectionPolicy::Default,
+            introspection: IntrospectionPolicy::ResourceServersOnly,
             scopes_supported: [
                 "openid",
                 "email",

@@ -1,13 +1,16 @@
 //! Token introspection (RFC 7662).
 //!
 //! Only authenticated callers get an answer ([`caller`](crate::caller)): an unauthenticated call is
-//! 401 `invalid_client`, never a token status. Under the default policy a confidential client (a
-//! resource server) may introspect every token and a public client only its own; under
-//! `resource_servers_only` only confidential clients marked `resource_server` may call at all (others
-//! get `unauthorized_client`). The answer describes the token's owner, never the caller: `client_id`,
-//! `sub` and `username` are the token's. A token that is unknown, malformed, expired, revoked, of
-//! another kind (codes, device codes) or not visible to this caller is `{"active":false}` and
-//! nothing more (RFC 7662 §2.2). `aud` is omitted: tokens carry no audience restriction.
+//! 401 `invalid_client`, never a token status. Who sees which tokens is
+//! [`IntrospectionPolicy`]: by default (`resource_servers_only`, as RFC 7662 §4 advises) only
+//! confidential clients the operator marked `resource_server` see every token; every other
+//! authenticated client, public or confidential, sees only the tokens issued to itself, which tell
+//! it nothing it did not know. Under `any_confidential_client` every confidential client sees every
+//! token. The answer describes the token's owner, never the caller: `client_id`, `sub` and
+//! `username` are the token's. A token that is unknown, malformed, expired, revoked, of another kind
+//! (codes, device codes) or not visible to this caller is `{"active":false}` and nothing more (RFC
+//! 7662 §2.2), so a caller cannot tell a live token it may not see from a dead one. `aud` is
+//! omitted: tokens carry no audience restriction.
 
 use serde::Serialize;
 
@@ -15,7 +18,6 @@ use crate::ask::{self, Halt};
 use crate::caller;
 use crate::config::IntrospectionPolicy;
 use crate::engine::Engine;
-use crate::error::OAuthError;
 use crate::flow::{Cx, Flow, Procedure, Suspend};
 use crate::http::{FormRequest, HttpRequest};
 use crate::response::Response;
@@ -91,16 +93,12 @@ impl Introspect {
         let config = self.engine.config();
         let params = self.request.form()?;
         let caller = caller::authenticate(cx, &self.request, params)?;
-        if config.introspection == IntrospectionPolicy::ResourceServersOnly
-            && (!caller.resource_server || caller.is_public())
-        {
-            return Err(OAuthError::unauthorized_client(
-                "only resource servers may introspect tokens on this server",
-            )
-            .into());
-        }
         let token = params.require("token")?;
-        let sees_all = !caller.is_public();
+        let sees_all = !caller.is_public()
+            && match config.introspection {
+                IntrospectionPolicy::AnyConfidentialClient => true,
+                IntrospectionPolicy::ResourceServersOnly => caller.resource_server,
+            };
         let may_see = |owner: &str| sees_all || owner == caller.client_id;
         let iss = config.issuer.as_str();
         let response = match self.lookup.find(&self.engine, cx, params, token)? {

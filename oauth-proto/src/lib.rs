@@ -27,6 +27,7 @@
 //! | refresh token reuse | a rotated token presented again revokes the whole grant |
 //! | missing `code_verifier` | `invalid_request`; a wrong one is `invalid_grant` |
 //! | revoking another client's token | the same empty 200 as for an unknown token, live or dead, and the token left valid (an error only for live ones would reveal liveness) |
+//! | who may introspect (RFC 7662 §4) | by default (`resource_servers_only`) confidential clients marked as resource servers see every token; every other client only its own, and `{"active":false}` for the rest, live or dead |
 //! | failed client authentication | always 401 `invalid_client` with a `WWW-Authenticate: Basic` challenge |
 //! | which tokens a SASL login accepts | by default ([`sasl::SaslPolicy::default`]) only a token carrying a mail scope (`mail` or `urn:ietf:params:oauth:scope:mail`, else `insufficient_scope`) that names a user (a `client_credentials` token fails with `invalid_token`); a failed login counts against the source address only, never the claimed identity |
 #![forbid(unsafe_code)]

@@ -10,12 +10,11 @@
 use serde::Serialize;
 
 use crate::client::GrantType;
-use crate::config::{IntrospectionPolicy, RegistrationPolicy};
+use crate::config::RegistrationPolicy;
 use crate::endpoints::{self, Endpoints};
 use crate::engine::Engine;
 use crate::response::Response;
 
-const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 const ALL_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 #[derive(Serialize)]
@@ -58,6 +57,7 @@ fn document(value: &impl Serialize) -> Response {
             ("cache-control", "public, max-age=300".into()),
         ],
         body: serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned()),
+        error: None,
     }
 }
 
@@ -78,10 +78,6 @@ impl Engine {
     pub fn metadata(&self) -> Response {
         let c = self.config();
         let e = self.endpoints();
-        let introspection_methods: &[&str] = match c.introspection {
-            IntrospectionPolicy::Default => &ALL_METHODS,
-            IntrospectionPolicy::ResourceServersOnly => &SECRET_METHODS,
-        };
         let mut pkce = vec!["S256"];
         if c.allow_plain_pkce {
             pkce.push("plain");
@@ -92,7 +88,7 @@ impl Engine {
             token_endpoint: &e.token,
             registration_endpoint: self.registration_enabled().then_some(&*e.registration),
             introspection_endpoint: &e.introspection,
-            introspection_endpoint_auth_methods_supported: introspection_methods,
+            introspection_endpoint_auth_methods_supported: &ALL_METHODS,
             revocation_endpoint: &e.revocation,
             revocation_endpoint_auth_methods_supported: &ALL_METHODS,
             device_authorization_endpoint: &e.device_authorization,

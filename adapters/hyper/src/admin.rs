@@ -76,6 +76,7 @@ pub async fn client(
             public,
             grant_types,
             scope,
+            resource_server,
             ..
         } => {
             let new = clients::NewClient {
@@ -84,6 +85,7 @@ pub async fn client(
                 public: *public,
                 grant_types: grant_types.clone(),
                 scope: scope.clone(),
+                resource_server: *resource_server,
             };
             let created = clients::add(store, engine, &new, now).await?;
             let json = serde_json::to_string(&created).map_err(|e| e.to_string())?;
@@ -98,6 +100,7 @@ pub async fn client(
                     "redirect_uris": c.redirect_uris,
                     "grant_types": c.grant_types,
                     "scope": c.scope.to_string(),
+                    "resource_server": c.resource_server,
                 });
                 writeln!(out, "{line}").map_err(io_err)?;
             }
@@ -184,6 +187,7 @@ mod tests {
                 public: false,
                 grant_types: vec![],
                 scope: Some("mail".to_owned()),
+                resource_server: false,
                 data: data(),
             };
             client(&add, &store, &engine, &mut out).await.unwrap();

@@ -127,6 +127,10 @@ pub enum ClientCommand {
         /// Space-separated scope the client may request [default: the configured default].
         #[arg(long)]
         scope: Option<String>,
+        /// A resource server (e.g. the mail server): may introspect every token, where other
+        /// clients see only their own. Confidential clients only.
+        #[arg(long)]
+        resource_server: bool,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,
@@ -191,6 +195,24 @@ mod tests {
             "/tmp/x",
         ])
         .unwrap();
+        let rs = Cli::try_parse_from([
+            "oauth-server",
+            "client",
+            "add",
+            "--name",
+            "Mail server",
+            "--grant-type",
+            "client_credentials",
+            "--resource-server",
+        ])
+        .unwrap();
+        assert!(matches!(
+            rs.command,
+            Some(Command::Client(ClientCommand::Add {
+                resource_server: true,
+                ..
+            }))
+        ));
         match c.command {
             Some(Command::Client(ClientCommand::Add {
                 redirect_uris,

@@ -26,6 +26,9 @@ pub struct NewClient {
     pub grant_types: Vec<String>,
     /// Scope; `None` means the configured default client scope.
     pub scope: Option<String>,
+    /// A resource server (a mail server, an API): may introspect every token, not only its own
+    /// (the default introspection policy, `resource_servers_only`). Confidential clients only.
+    pub resource_server: bool,
 }
 
 /// What `client add` prints: the only time the secret is shown.
@@ -64,6 +67,11 @@ pub fn build(
     }
     if new.public && grant_types.contains(&GrantType::ClientCredentials) {
         return Err("a public client cannot use client_credentials".to_owned());
+    }
+    if new.public && new.resource_server {
+        return Err(
+            "a public client cannot be a resource server: introspection needs a secret".to_owned(),
+        );
     }
     if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
         return Err("authorization_code needs at least one --redirect-uri".to_owned());
@@ -110,7 +118,7 @@ pub fn build(
         grant_types,
         scope,
         require_pkce: false,
-        resource_server: false,
+        resource_server: new.resource_server,
         registration_token_hash: None,
         created_at: now,
         metadata: Default::default(),
@@ -228,6 +236,23 @@ mod tests {
     }
 
     #[test]
+    fn resource_server_flag_reaches_the_record() {
+        let engine = engine();
+        let (plain, _) = build(&engine, &web(), 1).unwrap();
+        assert!(!plain.resource_server);
+        let (rs, _) = build(
+            &engine,
+            &NewClient {
+                resource_server: true,
+                ..web()
+            },
+            1,
+        )
+        .unwrap();
+        assert!(rs.resource_server);
+    }
+
+    #[test]
     fn public_client_has_no_secret() {
         let engine = engine();
         let (record, created) = build(
@@ -262,6 +287,11 @@ mod tests {
         });
         refuse(NewClient {
             grant_types: vec!["password".to_owned()],
+            ..web()
+        });
+        refuse(NewClient {
+            public: true,
+            resource_server: true,
             ..web()
         });
         refuse(NewClient {

@@ -90,6 +90,8 @@ impl TestServer {
                 name: "Service".to_owned(),
                 grant_types: vec!["client_credentials".to_owned()],
                 scope: Some("mail".to_owned()),
+                // The tests introspect other clients' tokens with it.
+                resource_server: true,
                 ..Default::default()
             },
             1,
