@@ -1,4 +1,15 @@
 //! The parts of an HTTP request handlers look at, read once with the body limit applied.
+//!
+//! # Lingering close
+//! A body refused early (413 for too large, 408 for too slow) is mostly still on its way. Closing
+//! with unread data makes the kernel reset the connection, and a client that writes its whole body
+//! before reading (Python's `urllib`, most simple clients) then gets a broken pipe instead of the
+//! answer. So before answering such a refusal the server reads and discards the rest of the body,
+//! for at most [`LINGER_SECS`] and [`LINGER_MAX_BYTES`], and answers with `Connection: close`. A
+//! body declared longer than that bound is not drained at all (it could not be drained in time
+//! anyway), and neither is one the client holds back behind `Expect: 100-continue` (reading it
+//! would invite it). A stranger can therefore make the server read at most 8 MiB or 2 s per
+//! refused request, no more than one accepted request of the same size costs.
 
 use std::net::SocketAddr;
 
@@ -22,6 +33,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// The client's address: the peer's, or behind a trusted proxy the one it forwarded for
+    /// ([`crate::proxies`]).
+    pub client: std::net::IpAddr,
 }
 
 impl std::fmt::Debug for Request {
@@ -39,6 +53,11 @@ impl Request {
     /// The path, without the query.
     pub fn path(&self) -> &str {
         self.uri.path()
+    }
+
+    /// The address of the client the request is from, which every per-address limit keys on.
+    pub fn client_addr(&self) -> std::net::IpAddr {
+        self.client
     }
 
     /// The raw query (without `?`), empty when none.
@@ -63,41 +82,86 @@ impl Request {
     }
 }
 
+/// How long a refused body is drained before the connection closes (see the module docs).
+pub const LINGER_SECS: u64 = 2;
+/// How many bytes of a refused body are drained at most (see the module docs).
+pub const LINGER_MAX_BYTES: u64 = 8 << 20;
+
+/// A refusal that closes the connection once answered (after [`linger`]).
+fn closing(status: u16, description: &'static str) -> HttpResponse {
+    let mut resp = reply::json_error(status, &OAuthError::invalid_request(description));
+    resp.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
 fn too_large() -> HttpResponse {
-    reply::json_error(
-        413,
-        &OAuthError::invalid_request("the request body is too large"),
-    )
+    closing(413, "the request body is too large")
 }
 
-/// 408: the body did not arrive within the request's time (the caller keeps the clock).
-pub fn too_slow() -> HttpResponse {
-    reply::json_error(
-        408,
-        &OAuthError::invalid_request("the request body was not received in time"),
-    )
+fn too_slow() -> HttpResponse {
+    closing(408, "the request body was not received in time")
 }
 
-/// Reads the body, at most `max` bytes. Errors are answered as the client's: 413 for too large,
-/// 400 for a broken body. The caller bounds the time (and answers [`too_slow`]).
+/// Reads and discards what is left of a refused body, within [`LINGER_SECS`] and
+/// [`LINGER_MAX_BYTES`]; `left` is what the client declared is still to come, when it said.
+async fn linger(mut body: Incoming, left: Option<u64>, expect_continue: bool) {
+    if expect_continue || left.is_some_and(|n| n > LINGER_MAX_BYTES) {
+        return;
+    }
+    let drain = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                if seen > LINGER_MAX_BYTES {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(LINGER_SECS), drain).await;
+}
+
+/// Reads the body, at most `max` bytes, by `deadline`. Errors are answered as the client's: 413
+/// for too large and 408 for too slow (both after a lingering close, see the module docs), 400
+/// for a broken body.
 pub async fn read(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     max: usize,
+    deadline: tokio::time::Instant,
 ) -> Result<Request, HttpResponse> {
-    let (parts, body) = req.into_parts();
+    let (parts, mut body) = req.into_parts();
     let declared = parts
         .headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let expect_continue = parts
+        .headers
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if declared.is_some_and(|n| n > max as u64) {
+        linger(body, declared, expect_continue).await;
         return Err(too_large());
     }
-    let body = match read_body(body, declared, max).await {
-        Ok(body) => body,
-        Err(BodyError::TooLarge) => return Err(too_large()),
-        Err(BodyError::Broken) => {
+    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let read = tokio::time::timeout_at(deadline, read_body(&mut body, &mut out, max)).await;
+    let left = declared.map(|n| n.saturating_sub(out.len() as u64));
+    let body = match read {
+        Ok(Ok(())) => out,
+        Ok(Err(BodyError::TooLarge)) => {
+            linger(body, left, expect_continue).await;
+            return Err(too_large());
+        }
+        Err(_elapsed) => {
+            linger(body, left, expect_continue).await;
+            return Err(too_slow());
+        }
+        Ok(Err(BodyError::Broken)) => {
             return Err(reply::json_error(
                 400,
                 &OAuthError::invalid_request("the request body could not be read"),
@@ -110,6 +174,7 @@ pub async fn read(
         headers: parts.headers,
         body,
         peer,
+        client: peer.ip(),
     })
 }
 
@@ -118,13 +183,8 @@ enum BodyError {
     Broken,
 }
 
-/// The body's bytes, at most `max`, copied once into a buffer sized from `Content-Length`.
-async fn read_body(
-    mut body: Incoming,
-    declared: Option<u64>,
-    max: usize,
-) -> Result<Vec<u8>, BodyError> {
-    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+/// The body's bytes, at most `max`, appended to `out` (sized by the caller from `Content-Length`).
+async fn read_body(body: &mut Incoming, out: &mut Vec<u8>, max: usize) -> Result<(), BodyError> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| BodyError::Broken)?;
         if let Ok(data) = frame.into_data() {
@@ -134,5 +194,5 @@ async fn read_body(
             out.extend_from_slice(&data);
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -226,20 +226,16 @@ async fn route(
     // handler too slow (a stuck store) is 503, never a hang. The selects are biased towards the work:
     // a timer is registered only when first polled, so a request whose body is already here and
     // whose answer needs no waiting never touches the timer wheel.
-    let deadline = tokio::time::sleep_until(
-        tokio::time::Instant::from_std(start)
-            + Duration::from_secs(app.settings.request_timeout_secs),
-    );
-    tokio::pin!(deadline);
-    let read = request::read(req, peer, app.engine.config().max_body_bytes);
-    let request = tokio::select! {
-        biased;
-        read = read => match read {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        },
-        () = &mut deadline => return request::too_slow(),
+    let until = tokio::time::Instant::from_std(start)
+        + Duration::from_secs(app.settings.request_timeout_secs);
+    let max = app.engine.config().max_body_bytes;
+    let mut request = match request::read(req, peer, max, until).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
+    let deadline = tokio::time::sleep_until(until);
+    tokio::pin!(deadline);
+    request.client = app.proxies.client_addr(peer.ip(), &request.headers);
     tokio::select! {
         biased;
         resp = dispatch(app, route.endpoint, request, param) => resp,
