@@ -9,7 +9,7 @@ pub mod store_contract;
 pub mod surface;
 
 use oauth_proto::access_token::{AccessClaims, KeyRing, TokenError, TokenKey};
-use oauth_proto::authorize::{AuthorizeOutcome, PendingAuthorization};
+use oauth_proto::authorize::{AuthorizeOutcome, DecisionOutcome, PendingAuthorization};
 use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
 use oauth_proto::config::Config;
 use oauth_proto::flow::{drive, Flow, Procedure};
@@ -155,11 +155,39 @@ impl Harness {
 
     /// Approves for `subject` and returns the redirect response.
     pub fn approve(&mut self, pending: PendingAuthorization, subject: &str) -> Response {
-        let flow = self
-            .engine
-            .approve(pending, subject, self.now)
-            .expect("valid subject");
-        self.run(flow)
+        match self.decide(pending, Some(subject)) {
+            DecisionOutcome::Redirect(r) => r,
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    /// Denies and returns the redirect response.
+    pub fn deny(&mut self, pending: PendingAuthorization) -> Response {
+        match self.decide(pending, None) {
+            DecisionOutcome::Redirect(r) => r,
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    /// Approves for `subject` (or denies, for `None`) and returns how the decision ended.
+    pub fn decide(
+        &mut self,
+        pending: PendingAuthorization,
+        subject: Option<&str>,
+    ) -> DecisionOutcome {
+        match subject {
+            Some(subject) => {
+                let flow = self
+                    .engine
+                    .approve(pending, subject, self.now)
+                    .expect("valid subject");
+                self.run(flow)
+            }
+            None => {
+                let flow = self.engine.deny(pending, self.now);
+                self.run(flow)
+            }
+        }
     }
 
     /// Authorizes and approves, returning the code from the redirect.

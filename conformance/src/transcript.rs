@@ -51,6 +51,13 @@ impl Transcript {
             AuthorizeOutcome::ErrorPage(e) => {
                 let _ = writeln!(self.text, "<<< error page: {e}\n");
             }
+            AuthorizeOutcome::ErrorLink(l) => {
+                let _ = writeln!(
+                    self.text,
+                    "<<< error page: {}, with a link to {}\n",
+                    l.error, l.location
+                );
+            }
             AuthorizeOutcome::Consent(p) => {
                 let _ = writeln!(
                     self.text,

@@ -109,7 +109,7 @@ fn c28_denial_is_access_denied_with_state_and_iss() {
     let pending = h.pending(&format!(
         "response_type=code&client_id=web&state=abc&{PKCE}"
     ));
-    let r = h.engine.deny(&pending);
+    let r = h.deny(pending);
     assert_eq!(r.status, 303);
     assert_eq!(
         location_param(&r, "error").as_deref(),
@@ -162,14 +162,14 @@ fn c31_existing_query_of_the_redirect_uri_is_kept() {
 fn c39_scope_defaults_to_the_clients_and_unknown_scope_is_invalid_scope() {
     let mut h = harness();
     let pending = h.pending(&format!("response_type=code&client_id=web&{PKCE}"));
-    assert_eq!(pending.scope.to_string(), "mail offline_access");
+    assert_eq!(pending.scope().to_string(), "mail offline_access");
     let (_, q) = redirected(h.authorize(&format!(
         "response_type=code&client_id=web&scope=mail+%22bad&{PKCE}"
     )));
     assert_eq!(param(&q, "error"), Some("invalid_scope"));
     // Empty scope counts as absent (A4).
     let pending = h.pending(&format!("response_type=code&client_id=web&scope=&{PKCE}"));
-    assert_eq!(pending.scope.to_string(), "mail offline_access");
+    assert_eq!(pending.scope().to_string(), "mail offline_access");
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn d44_loopback_port_is_ignored_but_nothing_else() {
     ] {
         let enc = serde_urlencoded::to_string([("redirect_uri", good)]).unwrap();
         let p = h.pending(&format!("response_type=code&client_id=app&{enc}&{PKCE}"));
-        assert_eq!(p.redirect_uri, good);
+        assert_eq!(p.redirect_uri(), good);
     }
     for bad in [
         "http://127.0.0.1:8080/cb2",
@@ -244,7 +244,7 @@ fn d44_loopback_port_is_ignored_but_nothing_else() {
         "mail",
     );
     let p = h.pending(&format!("response_type=code&client_id=v6&redirect_uri=http%3A%2F%2F%5B%3A%3A1%5D%3A5000%2Fcb&{PKCE}"));
-    assert_eq!(p.redirect_uri, "http://[::1]:5000/cb");
+    assert_eq!(p.redirect_uri(), "http://[::1]:5000/cb");
 }
 
 #[test]
@@ -255,8 +255,8 @@ fn d48_several_registered_uris_require_redirect_uri() {
         ErrorCode::InvalidRequest
     );
     let p = h.pending(&format!("response_type=code&client_id=web&{PKCE}"));
-    assert_eq!(p.redirect_uri, "https://client.example.com/cb");
-    assert!(!p.redirect_uri_sent);
+    assert_eq!(p.redirect_uri(), "https://client.example.com/cb");
+    assert!(!p.redirect_uri_sent());
 }
 
 #[test]
@@ -335,7 +335,7 @@ fn f58_f59_f60_methods_and_syntax() {
         "response_type=code&client_id=web&code_challenge={VERIFIER}"
     ));
     assert_eq!(
-        p.challenge.unwrap().method,
+        p.challenge().unwrap().method,
         oauth_proto::pkce::PkceMethod::Plain
     );
 }
@@ -379,10 +379,10 @@ fn a4_empty_parameters_count_as_absent() {
     let p = h.pending(&format!(
         "response_type=code&client_id=web&state=&scope=&redirect_uri=&{PKCE}"
     ));
-    assert_eq!(p.state, None);
-    assert_eq!(p.scope.to_string(), "mail offline_access");
-    assert_eq!(p.redirect_uri, "https://client.example.com/cb");
-    assert!(!p.redirect_uri_sent);
+    assert_eq!(p.state(), None);
+    assert_eq!(p.scope().to_string(), "mail offline_access");
+    assert_eq!(p.redirect_uri(), "https://client.example.com/cb");
+    assert!(!p.redirect_uri_sent());
     let r = h.approve(p, "alice");
     assert!(location_param(&r, "code").is_some());
     assert_eq!(location_param(&r, "state"), None);
@@ -402,8 +402,8 @@ fn a7_query_values_are_decoded_per_appendix_b() {
     let p = h.pending(&format!(
         "response_type=code&client_id=web&state=+%25%26%2B%C2%A3%E2%82%AC&scope=mail+offline_access&{PKCE}"
     ));
-    assert_eq!(p.state.as_deref(), Some(" %&+£€"));
-    assert_eq!(p.scope.to_string(), "mail offline_access");
+    assert_eq!(p.state(), Some(" %&+£€"));
+    assert_eq!(p.scope().to_string(), "mail offline_access");
     // And re-encoded on the way out, so the client decodes the same bytes.
     let r = h.approve(p, "alice");
     assert_eq!(location_param(&r, "state").as_deref(), Some(" %&+£€"));
@@ -452,7 +452,7 @@ fn a6_responses_never_repeat_a_parameter() {
     assert_eq!((all, distinct), (4, 4), "x, code, state, iss");
     // Denial and an error redirect.
     let p = h.pending(&format!("response_type=code&client_id=web&state=s&{PKCE}"));
-    let (all, distinct) = count(h.engine.deny(&p).header("location").unwrap());
+    let (all, distinct) = count(h.deny(p).header("location").unwrap());
     assert_eq!(all, distinct);
     let (loc, _) = redirected(h.authorize(&format!(
         "response_type=code&client_id=web&state=s&scope=nope&{PKCE}"
@@ -513,7 +513,7 @@ fn c40_iss_is_form_urlencoded_in_every_authorization_response() {
     });
     h.confidential_client();
     let p = h.pending(&format!("response_type=code&client_id=web&state=s&{PKCE}"));
-    let deny = h.engine.deny(&p);
+    let deny = h.deny(p.clone());
     let ok = h.approve(p, "alice");
     let (error, _) = redirected(h.authorize(&format!(
         "response_type=code&client_id=web&scope=nope&{PKCE}"
@@ -544,4 +544,103 @@ fn d46_relative_or_fragment_redirect_uri_at_authorization_is_an_error_page() {
             "{bad}"
         );
     }
+}
+
+/// `self_registered` as a client that registered itself (RFC 7591): its record has a
+/// registration access token.
+fn self_registered(h: &Harness) {
+    h.add_client(
+        "dyn",
+        ClientKind::Public,
+        &["https://evil.example/landing"],
+        &[GrantType::AuthorizationCode],
+        "mail",
+    );
+    let mut c = h.client("dyn").expect("stored");
+    c.registration_token_hash = Some(oauth_proto::secret::SecretHash::of("rat"));
+    h.apply(vec![oauth_proto::store::Effect::PutClient(c)]);
+}
+
+#[test]
+fn c30_a_self_registered_clients_errors_are_shown_with_a_link_never_redirected() {
+    // RFC 9700 §4.11.2: anyone can register https://evil.example/landing, so an error for such
+    // a client must not bounce the browser there on its own.
+    let mut h = harness();
+    self_registered(&h);
+    for query in [
+        "client_id=dyn&response_type=x&state=s".to_owned(),
+        format!("client_id=dyn&response_type=code&scope=admin&state=s&{PKCE}"),
+        "client_id=dyn&response_type=code&state=s".to_owned(),
+    ] {
+        match h.authorize(&query) {
+            AuthorizeOutcome::ErrorLink(l) => {
+                assert!(
+                    l.location
+                        .starts_with("https://evil.example/landing?error="),
+                    "{}",
+                    l.location
+                );
+                assert_eq!(l.host, "evil.example");
+                let q: Vec<(String, String)> =
+                    serde_urlencoded::from_str(l.location.split_once('?').unwrap().1).unwrap();
+                assert_eq!(param(&q, "error"), Some(l.error.code.as_str()));
+                assert_eq!(param(&q, "state"), Some("s"));
+                assert_eq!(param(&q, "iss"), Some("http://127.0.0.1:8080"));
+            }
+            other => panic!("{query}: expected an error with a link, got {other:?}"),
+        }
+    }
+    // A valid request of the same client still reaches consent.
+    h.pending(&format!("client_id=dyn&response_type=code&{PKCE}"));
+    // An administrator's client keeps the RFC 6749 §4.1.2.1 redirect.
+    redirected(h.authorize("client_id=web&response_type=x&state=s"));
+}
+
+#[test]
+fn a8_no_error_description_carries_request_text() {
+    let mut h = harness();
+    self_registered(&h);
+    let marker = "ATTACKERTEXT";
+    for query in [
+        format!("response_type={marker}&client_id=web&state=s&{PKCE}"),
+        format!("response_type=code&client_id=web&scope=mail+{marker}&{PKCE}"),
+        format!("response_type=code&client_id=web&scope=%22{marker}&{PKCE}"),
+        format!("response_type=code&client_id=web&code_challenge_method={marker}&code_challenge={CHALLENGE}"),
+        format!("response_type=code&client_id=web&code_challenge={marker}&code_challenge_method=S256"),
+        format!("response_type={marker}&client_id=dyn&state=s"),
+        format!("response_type=code&client_id=dyn&scope={marker}&{PKCE}"),
+    ] {
+        let (description, location) = match h.authorize(&query) {
+            AuthorizeOutcome::Redirect(r) => {
+                let loc = r.header("location").unwrap().to_owned();
+                let (_, q) = redirected(AuthorizeOutcome::Redirect(r));
+                (param(&q, "error_description").unwrap().to_owned(), loc)
+            }
+            AuthorizeOutcome::ErrorLink(l) => (l.error.description.to_string(), l.location),
+            other => panic!("{query}: {other:?}"),
+        };
+        assert!(!description.contains(marker), "{query}: {description}");
+        assert!(!location.contains(marker), "{query}: {location}");
+    }
+}
+
+#[test]
+fn c29_state_is_bounded_and_an_oversized_one_is_refused_not_echoed() {
+    let mut h = harness();
+    let at_limit = "s".repeat(oauth_proto::authorize::MAX_STATE_BYTES);
+    let p = h.pending(&format!(
+        "response_type=code&client_id=web&state={at_limit}&{PKCE}"
+    ));
+    assert_eq!(p.state(), Some(at_limit.as_str()));
+    let over = "s".repeat(oauth_proto::authorize::MAX_STATE_BYTES + 1);
+    let (loc, q) = redirected(h.authorize(&format!(
+        "response_type=code&client_id=web&state={over}&{PKCE}"
+    )));
+    assert_eq!(param(&q, "error"), Some("invalid_request"));
+    assert_eq!(
+        param(&q, "error_description"),
+        Some("state is longer than 1024 bytes")
+    );
+    assert_eq!(param(&q, "state"), None);
+    assert!(loc.len() < 300, "{loc}");
 }

@@ -10,7 +10,7 @@ fn public_client_code_pkce_refresh() {
     let mut h = Harness::default();
     h.public_client();
     let pending = h.pending(PUBLIC_QUERY);
-    assert_eq!(pending.redirect_uri, "http://127.0.0.1:49152/cb");
+    assert_eq!(pending.redirect_uri(), "http://127.0.0.1:49152/cb");
     let redirect = h.approve(pending, "alice");
     assert_eq!(redirect.status, 303);
     assert_eq!(location_param(&redirect, "state").as_deref(), Some("xyz"));

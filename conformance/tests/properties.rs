@@ -88,7 +88,10 @@ fn any_authorization_query_is_safe_and_never_redirects_to_an_unregistered_uri() 
                 .header("location")
                 .unwrap()
                 .starts_with("https://client.example.com/cb?"),
-            AuthorizeOutcome::Consent(p) => p.redirect_uri == "https://client.example.com/cb",
+            AuthorizeOutcome::Consent(p) => p.redirect_uri() == "https://client.example.com/cb",
+            AuthorizeOutcome::ErrorLink(l) => {
+                l.location.starts_with("https://client.example.com/cb?")
+            }
             AuthorizeOutcome::ErrorPage(_) => true,
         }
     }

@@ -286,6 +286,9 @@ fn i88_a_code_approved_while_the_credentials_change_is_refused() {
             }
         }
     };
+    let oauth_proto::authorize::DecisionOutcome::Redirect(response) = response else {
+        panic!("{response:?}")
+    };
     let code = location_param(&response, "code").expect("a code was issued");
     let r = h.token(&format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier={VERIFIER}"), Some(&basic("web", s.expose())));
     assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));

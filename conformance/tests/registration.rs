@@ -196,7 +196,7 @@ fn public_native_client_registers_and_uses_the_code_flow() {
     let id = j["client_id"].as_str().unwrap();
     let query = format!("response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A5555%2Fcb&scope=mail&code_challenge={CHALLENGE}&code_challenge_method=S256");
     match h.authorize(&query) {
-        AuthorizeOutcome::Consent(p) => assert_eq!(p.client_name, "Thunderbird"),
+        AuthorizeOutcome::Consent(p) => assert_eq!(p.client_name(), "Thunderbird"),
         other => panic!("{other:?}"),
     }
     let code = h.code_for(&query, "alice");

@@ -235,7 +235,10 @@ fn e52_every_credential_is_a_whole_256_bit_draw_of_the_injected_rng() {
     // Authorization code.
     let pending = h.pending(WEB_QUERY);
     let flow = h.engine.approve(pending, "alice", h.now).unwrap();
-    let (r, draws) = with_draws(&h, flow, 100);
+    let (decision, draws) = with_draws(&h, flow, 100);
+    let oauth_proto::authorize::DecisionOutcome::Redirect(r) = decision else {
+        panic!("{decision:?}")
+    };
     let code = location_param(&r, "code").unwrap();
     assert_whole_draw("the code", &code, &draws);
     // Refresh token.

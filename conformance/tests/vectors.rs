@@ -154,7 +154,7 @@ fn rfc6749_4_1_1_authorization_request_and_4_1_2_response() {
     let pending = h.pending(&format!(
         "response_type=code&client_id=s6BhdRkqt3&state=xyz&redirect_uri=https%3A%2F%2Fclient%2Eexample%2Ecom%2Fcb&code_challenge={CHALLENGE}&code_challenge_method=S256"
     ));
-    assert_eq!(pending.redirect_uri, "https://client.example.com/cb");
+    assert_eq!(pending.redirect_uri(), "https://client.example.com/cb");
     let r = h.approve(pending, "johndoe");
     let location = r.header("location").unwrap();
     assert!(

@@ -1,17 +1,43 @@
 //! The authorization endpoint (RFC 6749 §4.1.1, RFC 7636, RFC 9207, RFC 9700).
 //!
-//! A request ends in one of three ways:
+//! A request ends in one of four ways:
 //! - [`AuthorizeOutcome::ErrorPage`]: the client is unknown or the redirect URI is missing, invalid
 //!   or unregistered. The user sees the error; the browser is never sent to an unverified URI.
-//! - [`AuthorizeOutcome::Redirect`]: anything else wrong, sent back to the verified redirect URI
-//!   with `error`, `error_description`, `state` and `iss`.
+//! - [`AuthorizeOutcome::Redirect`]: anything else wrong, for a client an administrator
+//!   registered: sent back to the verified redirect URI with `error`, `error_description`,
+//!   `state` and `iss` (RFC 6749 §4.1.2.1).
+//! - [`AuthorizeOutcome::ErrorLink`]: the same errors for a client that registered itself
+//!   (RFC 7591; its record has a registration access token). Anyone may register any redirect URI,
+//!   so redirecting such a client's errors at once would make this server an open redirector
+//!   (RFC 9700 §4.11.2): a link to `/authorize?client_id=…&response_type=x` would bounce a victim
+//!   to the attacker's site behind this server's trusted name. The embedder shows the error and
+//!   offers the error redirect as a link, naming its host, that the user may choose to follow.
 //! - [`AuthorizeOutcome::Consent`]: a valid request. The embedder authenticates the user, shows the
 //!   consent, and calls [`Engine::approve`] or [`Engine::deny`] with the [`PendingAuthorization`].
+//!
+//! No `error_description` carries request text: every one is a fixed sentence, so neither a
+//! redirect nor an error page can be made to say what an attacker wrote. `state` is at most
+//! [`MAX_STATE_BYTES`]; a longer one is `invalid_request` (and not echoed), so what a page keeps
+//! and what a redirect carries stay small.
+//!
+//! # Why the decision re-validates
+//! A [`PendingAuthorization`] is what the engine validated at one moment; the user may decide
+//! minutes later. Its fields are private and it has no constructor and no `Deserialize`, so only
+//! this module makes one, and the embedder cannot alter it. And [`Engine::approve`] and
+//! [`Engine::deny`] are flows that read the client again before answering: it must still exist,
+//! still be allowed the authorization code grant, still have the redirect URI registered (by the
+//! same [`redirect::resolve`] rules, so a client that had one URI and now has several is refused
+//! when the request named none), still be allowed the whole scope, and still get PKCE if it now
+//! requires it. A client deleted or changed between the page and the decision never gets a code,
+//! and never a redirect to a URI it no longer has: when the redirect URI still stands and an
+//! administrator added the client, the error goes back to it (303); otherwise the user sees an
+//! error page ([`DecisionOutcome::ErrorPage`]).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::ask::{self, Halt};
-use crate::client::GrantType;
+use crate::client::{ClientRecord, GrantType};
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Procedure, Suspend};
@@ -24,38 +50,138 @@ use crate::scope::Scope;
 use crate::secret::Secret;
 use crate::store::{CodeRecord, Effect, PkceChallenge};
 
-/// A valid authorization request waiting for the user's decision. It is plain data, so the embedder
-/// may keep it server-side or round-trip it through its own pages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The longest `state` accepted, in bytes (after decoding). Clients use a few dozen bytes; the
+/// bound keeps what a waiting page holds and what a redirect carries small.
+pub const MAX_STATE_BYTES: usize = 1024;
+
+/// A valid authorization request waiting for the user's decision. Only the engine makes one, and
+/// nothing can change it: the fields are read through methods. Keep it server-side between the
+/// consent page and the decision; [`Engine::approve`] and [`Engine::deny`] check it against the
+/// client's current registration anyway (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PendingAuthorization {
-    /// The client.
-    pub client_id: String,
-    /// The client's display name (self-asserted for registered clients).
-    pub client_name: String,
-    /// Where the response goes (already verified).
-    pub redirect_uri: String,
-    /// Whether the request carried `redirect_uri` (the token request must then repeat it).
-    pub redirect_uri_sent: bool,
-    /// The scope to consent to.
-    pub scope: Scope,
-    /// The client's `state`, echoed back exactly.
-    pub state: Option<String>,
-    /// The PKCE challenge.
-    pub challenge: Option<PkceChallenge>,
+    client_id: String,
+    client_name: String,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+    scope: Scope,
+    state: Option<String>,
+    challenge: Option<PkceChallenge>,
 }
 
 impl PendingAuthorization {
+    /// The client.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The client's display name (self-asserted for registered clients).
+    pub fn client_name(&self) -> &str {
+        &self.client_name
+    }
+
+    /// Where the response goes (verified against the client's registration).
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Whether the request carried `redirect_uri` (the token request must then repeat it).
+    pub fn redirect_uri_sent(&self) -> bool {
+        self.redirect_uri_sent
+    }
+
+    /// The scope to consent to.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The client's `state` (at most [`MAX_STATE_BYTES`]), echoed back exactly.
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
+    /// The PKCE challenge.
+    pub fn challenge(&self) -> Option<&PkceChallenge> {
+        self.challenge.as_ref()
+    }
+
     /// The redirect URI's host, which a consent page shows.
     pub fn redirect_host(&self) -> String {
-        url::Url::parse(&self.redirect_uri)
-            .ok()
-            .and_then(|u| {
-                u.host_str()
-                    .map(str::to_owned)
-                    .or_else(|| Some(u.scheme().to_owned()))
-            })
-            .unwrap_or_default()
+        host_of(&self.redirect_uri)
     }
+
+    /// The bytes this value owns on the heap (its strings), for embedders that bound the memory
+    /// of waiting pages.
+    pub fn heap_bytes(&self) -> usize {
+        self.client_id.capacity()
+            + self.client_name.capacity()
+            + self.redirect_uri.capacity()
+            + self.scope.as_str().len()
+            + self.state.as_ref().map_or(0, String::capacity)
+            + self.challenge.as_ref().map_or(0, |c| c.value.capacity())
+    }
+
+    /// Checks the request against the client as it is now (see the module docs).
+    fn recheck(&self, client: Option<&ClientRecord>, config: &Config) -> Result<(), OAuthError> {
+        let changed = |what: &'static str| OAuthError::invalid_request(what);
+        let client = client.ok_or_else(|| changed("the client no longer exists"))?;
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(OAuthError::unauthorized_client(
+                "this client may no longer use the authorization code grant",
+            ));
+        }
+        if !self.redirect_still_resolves(client) {
+            return Err(changed(
+                "the redirect URI is no longer registered for this client",
+            ));
+        }
+        if !self.scope.is_subset_of(&client.scope) {
+            return Err(OAuthError::invalid_scope(
+                "the client may no longer ask for this scope",
+            ));
+        }
+        if self.challenge.is_none() && pkce_required(client, config) {
+            return Err(changed("this client now requires PKCE"));
+        }
+        Ok(())
+    }
+}
+
+impl PendingAuthorization {
+    /// Whether the client's registration still leads this request to the same redirect URI.
+    fn redirect_still_resolves(&self, client: &ClientRecord) -> bool {
+        let requested = self.redirect_uri_sent.then_some(self.redirect_uri.as_str());
+        redirect::resolve(&client.redirect_uris, requested).as_deref()
+            == Some(self.redirect_uri.as_str())
+    }
+}
+
+/// The host of a URI (its scheme when it has none, as for a private-use scheme), for display.
+fn host_of(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(str::to_owned)
+                .or_else(|| Some(u.scheme().to_owned()))
+        })
+        .unwrap_or_default()
+}
+
+fn pkce_required(client: &ClientRecord, config: &Config) -> bool {
+    client.is_public() || client.require_pkce || config.require_pkce_for_confidential
+}
+
+/// An error for a self-registered client: shown to the user, with the error redirect offered as a
+/// link they may follow (never followed automatically).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorLink {
+    /// The error, to show.
+    pub error: OAuthError,
+    /// The client's redirect URI with `error`, `error_description`, `state` and `iss`: the link.
+    pub location: String,
+    /// The redirect URI's host, to name the link's destination.
+    pub host: String,
 }
 
 /// How an authorization request ends.
@@ -63,10 +189,26 @@ impl PendingAuthorization {
 pub enum AuthorizeOutcome {
     /// Show an error to the user; never redirect.
     ErrorPage(OAuthError),
-    /// Send the browser back to the client with an error.
+    /// Send the browser back to the client with an error (an administrator's client).
     Redirect(Response),
+    /// Show the error, with a link back to the client the user may follow (a self-registered
+    /// client: redirecting at once would be an open redirector).
+    ErrorLink(ErrorLink),
     /// Ask the user.
     Consent(PendingAuthorization),
+}
+
+/// How a decision ([`Engine::approve`], [`Engine::deny`]) ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecisionOutcome {
+    /// Send the browser to the client (303): the code, `access_denied`, or, for an
+    /// administrator's client whose redirect URI still stands, the error its changed
+    /// registration now gives the request (nothing issued).
+    Redirect(Response),
+    /// Show an error; never redirect. The client vanished, its redirect URI no longer stands, or
+    /// it registered itself and changed since the request (nothing was issued); or the store
+    /// broke its contract.
+    ErrorPage(OAuthError),
 }
 
 /// The authorization request procedure.
@@ -104,21 +246,37 @@ impl Authorize {
                 "redirect_uri is required because the client has several (or no) registered redirect URIs"
             })
         })?;
-        // From here on the redirect URI is verified, so errors go back to the client.
-        let state = redirect::single(&params, "state");
-        let back = |e: OAuthError| {
-            AuthorizeOutcome::Redirect(self.engine.error_redirect(
-                302,
-                &redirect_uri,
-                state.as_deref(),
-                &e,
-            ))
+        // From here on the redirect URI is verified, so errors go back to the client: at once for
+        // an administrator's client, through the user for a self-registered one.
+        let back = |e: OAuthError, state: Option<&str>| {
+            if client.registration_token_hash.is_none() {
+                return AuthorizeOutcome::Redirect(self.engine.error_redirect(
+                    302,
+                    &redirect_uri,
+                    state,
+                    &e,
+                ));
+            }
+            match self.engine.error_location(&redirect_uri, state, &e) {
+                Some(location) => AuthorizeOutcome::ErrorLink(ErrorLink {
+                    error: e,
+                    location,
+                    host: host_of(&redirect_uri),
+                }),
+                None => AuthorizeOutcome::ErrorPage(e),
+            }
         };
-        if params.get("state").is_err() {
-            return Ok(back(OAuthError::invalid_request(
-                "parameter state was sent more than once",
-            )));
-        }
+        // A repeated or oversized state is refused and not echoed.
+        let state = match params.get("state") {
+            Err(e) => return Ok(back(e, None)),
+            Ok(Some(s)) if s.len() > MAX_STATE_BYTES => {
+                return Ok(back(
+                    OAuthError::invalid_request("state is longer than 1024 bytes"),
+                    None,
+                ))
+            }
+            Ok(s) => s,
+        };
         match self.validate(&params, client) {
             Ok((scope, challenge)) => Ok(AuthorizeOutcome::Consent(PendingAuthorization {
                 client_id: client.client_id.clone(),
@@ -126,34 +284,36 @@ impl Authorize {
                 redirect_uri: redirect_uri.clone(),
                 redirect_uri_sent: requested_redirect.is_some(),
                 scope,
-                state: state.clone(),
+                state: state.map(str::to_owned),
                 challenge,
             })),
-            Err(e) => Ok(back(e)),
+            Err(e) => Ok(back(e, state)),
         }
     }
 
     fn validate(
         &self,
         params: &Params,
-        client: &crate::client::ClientRecord,
+        client: &ClientRecord,
     ) -> Result<(Scope, Option<PkceChallenge>), OAuthError> {
         let config = self.engine.config();
-        match params.require("response_type")? {
-            "code" => {}
-            other => {
-                return Err(OAuthError::new(
-                    ErrorCode::UnsupportedResponseType,
-                    format!("response_type {other} is not supported; use code"),
-                ))
-            }
+        if params.require("response_type")? != "code" {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "this response_type is not supported; use code",
+            ));
         }
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(OAuthError::unauthorized_client(
                 "this client may not use the authorization code grant",
             ));
         }
-        let scope = crate::scope::requested(params.get("scope")?, &client.scope)?;
+        // The scope module's own descriptions name the offending token; here they must not.
+        let scope = crate::scope::requested(params.get("scope")?, &client.scope).map_err(|_| {
+            OAuthError::invalid_scope(
+                "the scope is malformed or asks for more than this client may have",
+            )
+        })?;
         let challenge = match params.get("code_challenge")? {
             Some(value) => {
                 let method = match params.get("code_challenge_method")? {
@@ -183,10 +343,7 @@ impl Authorize {
                         "code_challenge_method sent without code_challenge",
                     ));
                 }
-                let required = client.is_public()
-                    || client.require_pkce
-                    || config.require_pkce_for_confidential;
-                if required {
+                if pkce_required(client, config) {
                     return Err(OAuthError::invalid_request(
                         "code_challenge is required (PKCE with S256)",
                     ));
@@ -198,31 +355,56 @@ impl Authorize {
     }
 }
 
-/// Approving a pending authorization: issue a code and redirect to the client.
+/// The user's decision on a pending authorization: approve (issue a code) or deny, after checking
+/// the request against the client's current registration.
 #[derive(Debug)]
-pub struct Approve {
+pub struct Decide {
     pub(crate) engine: Engine,
     pub(crate) pending: PendingAuthorization,
-    pub(crate) subject: String,
+    /// `Some(subject)` approves for that subject; `None` denies.
+    pub(crate) subject: Option<String>,
 }
 
-impl Procedure for Approve {
-    type Output = Response;
+impl Procedure for Decide {
+    type Output = DecisionOutcome;
 
-    fn run(&self, cx: &mut Cx<'_>) -> Result<Response, Suspend> {
-        let p = &self.pending;
-        let server_error = |e: OAuthError| {
-            self.engine
-                .error_redirect(303, &p.redirect_uri, p.state.as_deref(), &e)
-        };
-        ask::finish(self.handle(cx), server_error)
+    fn run(&self, cx: &mut Cx<'_>) -> Result<DecisionOutcome, Suspend> {
+        ask::finish(self.handle(cx), DecisionOutcome::ErrorPage)
     }
 }
 
-impl Approve {
-    fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
+impl Decide {
+    fn handle(&self, cx: &mut Cx<'_>) -> Result<DecisionOutcome, Halt> {
         let p = &self.pending;
-        let credential_version = ask::credential_version(cx, &self.subject)?;
+        let config = self.engine.config();
+        let client = ask::client(cx, &p.client_id)?;
+        if let Err(e) = p.recheck(client, config) {
+            // Back to the client when the redirect URI still stands and an administrator added
+            // the client (RFC 6749 §4.1.2.1); otherwise only the user learns of it.
+            let redirect = client.is_some_and(|c| {
+                c.registration_token_hash.is_none() && p.redirect_still_resolves(c)
+            });
+            return Ok(if redirect {
+                DecisionOutcome::Redirect(self.engine.error_redirect(
+                    303,
+                    &p.redirect_uri,
+                    p.state.as_deref(),
+                    &e,
+                ))
+            } else {
+                DecisionOutcome::ErrorPage(e)
+            });
+        }
+        let Some(subject) = &self.subject else {
+            let denied = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+            return Ok(DecisionOutcome::Redirect(self.engine.error_redirect(
+                303,
+                &p.redirect_uri,
+                p.state.as_deref(),
+                &denied,
+            )));
+        };
+        let credential_version = ask::credential_version(cx, subject)?;
         let now = cx.now();
         let code = Secret::generate(cx.rng(), SECRET_BYTES);
         let grant_id = new_grant_id(cx.rng());
@@ -230,26 +412,26 @@ impl Approve {
             hash: code.hash(),
             grant_id,
             client_id: p.client_id.clone(),
-            subject: self.subject.clone(),
+            subject: subject.clone(),
             scope: p.scope.clone(),
             redirect_uri: p.redirect_uri.clone(),
             redirect_uri_sent: p.redirect_uri_sent,
             challenge: p.challenge.clone(),
             credential_version,
             issued_at: now,
-            expires_at: now + self.engine.config().authorization_code_ttl_secs,
+            expires_at: now + config.authorization_code_ttl_secs,
         }));
         let mut params = vec![("code", code.expose())];
         if let Some(state) = &p.state {
             params.push(("state", state));
         }
-        params.push(("iss", &self.engine.config().issuer));
+        params.push(("iss", &config.issuer));
         let location = redirect::with_params(&p.redirect_uri, &params).ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::ServerError,
                 "the redirect URI cannot carry parameters",
             )
         })?;
-        Ok(Response::redirect(303, location))
+        Ok(DecisionOutcome::Redirect(Response::redirect(303, location)))
     }
 }

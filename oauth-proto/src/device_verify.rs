@@ -5,15 +5,16 @@
 //! and the scope, so the embedder can show them (a remote phishing defence: the user sees who they
 //! are authorizing) before calling [`Engine::device_approve`] for the authenticated subject or
 //! [`Engine::device_deny`]. Both are compare-and-swaps on the device record, so a decision is taken
-//! once; the device learns it at its next poll.
+//! once; the device learns it at its next poll. Neither trusts the [`PendingDevice`] beyond naming
+//! the record: its fields are private and only the engine makes one, and the decision re-reads the
+//! record and acts only while it is still pending, unexpired, and for the same client and scope
+//! the user was shown.
 //!
-//! Brute force: every entry counts against the attempt key (the caller's address or session) for
-//! one device code lifetime, right or wrong, and after `device_max_user_code_attempts` entries even a
-//! right code is refused with [`DeviceVerifyOutcome::TooManyAttempts`]. Counting right entries too
-//! means a guesser cannot refresh their budget by interleaving a code of their own; a legitimate
-//! user enters one code per device.
-
-use serde::{Deserialize, Serialize};
+//! Brute force (RFC 8628 §5.1): an [`DeviceVerifyOutcome::InvalidCode`] is a failed guess. The
+//! embedder asks the engine's limiter before each entry and counts each invalid one against the
+//! typing address ([`crate::throttle`]; the reference server's device page does), so a guessing
+//! address is slowed and then refused, while right codes are never counted: many people behind
+//! one address (an office) connect as many devices as they like.
 
 use crate::access_token;
 use crate::ask::{self, Halt};
@@ -26,22 +27,54 @@ use crate::scope::Scope;
 use crate::secret::SecretHash;
 use crate::store::{DeviceLookup, DeviceRecord, DeviceStatus};
 
-/// A device authorization waiting for the user's decision. Plain data: keep it server-side (or
-/// protect it) between the confirmation page and the decision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A device authorization waiting for the user's decision. Only the engine makes one (from a
+/// user code that was right), and nothing can change it: the fields are read through methods.
+/// [`Engine::device_approve`] and [`Engine::device_deny`] read the device record again and act
+/// only if it is still the same request: pending, unexpired, for the same client and scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingDevice {
+    client_id: String,
+    client_name: String,
+    scope: Scope,
+    user_code: String,
+    device_code_hash: SecretHash,
+    expires_at: u64,
+}
+
+impl PendingDevice {
     /// The requesting client.
-    pub client_id: String,
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// Its display name (self-asserted for registered clients), to show the user.
-    pub client_name: String,
+    pub fn client_name(&self) -> &str {
+        &self.client_name
+    }
+
     /// The scope the device asks for.
-    pub scope: Scope,
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
     /// The user code in display form (`XXXX-XXXX`), to show for confirmation (RFC 8628 §3.3.1).
-    pub user_code: String,
-    /// Which device authorization this is (the hash of its device code, not the code).
-    pub device_code_hash: SecretHash,
+    pub fn user_code(&self) -> &str {
+        &self.user_code
+    }
+
     /// When the request expires.
-    pub expires_at: u64,
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// The bytes this value owns on the heap (its strings), for embedders that bound the memory
+    /// of waiting pages.
+    pub fn heap_bytes(&self) -> usize {
+        self.client_id.capacity()
+            + self.client_name.capacity()
+            + self.scope.as_str().len()
+            + self.user_code.capacity()
+    }
 }
 
 /// What a user-code entry leads to.
@@ -49,10 +82,9 @@ pub struct PendingDevice {
 pub enum DeviceVerifyOutcome {
     /// A valid code: show the client and scope, then approve or deny.
     Consent(PendingDevice),
-    /// No pending request has this code (mistyped, already used, or its client gone).
+    /// No pending request has this code (mistyped, already used, or its client gone): a failed
+    /// guess, to count against the typing address.
     InvalidCode(String),
-    /// Too many entries from this attempt key; wait for the window to end.
-    TooManyAttempts,
     /// The code was right but its request expired; start again on the device.
     Expired,
     /// The store answered out of contract (a server fault).
@@ -77,9 +109,7 @@ pub enum DeviceDecisionOutcome {
 /// Entering a user code.
 #[derive(Debug)]
 pub struct DeviceVerify {
-    engine: Engine,
     user_code: String,
-    attempt_key: String,
 }
 
 /// Approving or denying a pending device request.
@@ -91,19 +121,12 @@ pub struct DeviceDecision {
 }
 
 impl Engine {
-    /// The user typed `user_code` on the verification page. `attempt_key` identifies who is typing
-    /// (client address, session) for the brute-force limit.
-    pub fn device_verify(
-        &self,
-        user_code: &str,
-        attempt_key: &str,
-        now: u64,
-    ) -> Flow<DeviceVerify> {
+    /// The user typed `user_code` on the verification page (see the module docs for limiting
+    /// guesses).
+    pub fn device_verify(&self, user_code: &str, now: u64) -> Flow<DeviceVerify> {
         Flow::new(
             DeviceVerify {
-                engine: self.clone(),
                 user_code: user_code.to_owned(),
-                attempt_key: attempt_key.to_owned(),
             },
             now,
         )
@@ -153,15 +176,6 @@ impl Procedure for DeviceVerify {
 
 impl DeviceVerify {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<DeviceVerifyOutcome, Halt> {
-        let config = self.engine.config();
-        let entries = ask::count(
-            cx,
-            || format!("user_code:{}", self.attempt_key),
-            config.device_code_ttl_secs,
-        )?;
-        if entries > config.device_max_user_code_attempts {
-            return Ok(DeviceVerifyOutcome::TooManyAttempts);
-        }
         let Some(code) = normalize_user_code(&self.user_code) else {
             return Ok(DeviceVerifyOutcome::InvalidCode(
                 "a code has 8 letters, like WDJB-MJHT".to_owned(),
@@ -212,7 +226,8 @@ impl DeviceDecision {
         let Some(record) = ask::device(cx, by)? else {
             return Ok(DeviceDecisionOutcome::NotPending);
         };
-        if record.client_id != self.pending.client_id {
+        // The same request as the one shown: same client, same scope.
+        if record.client_id != self.pending.client_id || record.scope != self.pending.scope {
             return Ok(DeviceDecisionOutcome::NotPending);
         }
         if cx.now() >= record.expires_at {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::access_token::{self, AccessClaims, KeyRing, TokenError};
-use crate::authorize::{Approve, Authorize, PendingAuthorization};
+use crate::authorize::{Authorize, Decide, PendingAuthorization};
 use crate::config::{Config, ConfigError};
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::Flow;
@@ -16,6 +16,7 @@ use crate::http::HttpRequest;
 use crate::redirect;
 use crate::response::Response;
 use crate::store::{Effect, RevocationView};
+use crate::throttle::Throttle;
 use crate::token::TokenEndpoint;
 
 /// The authorization server engine.
@@ -28,14 +29,20 @@ pub struct Engine {
 struct Inner {
     config: Config,
     keys: KeyRing,
+    throttle: Arc<Throttle>,
 }
 
 impl Engine {
     /// An engine with a validated configuration and its token keys.
     pub fn new(config: Config, keys: KeyRing) -> Result<Self, ConfigError> {
         config.validate()?;
+        let throttle = Arc::new(Throttle::new(config.throttle.clone()));
         Ok(Engine {
-            inner: Arc::new(Inner { config, keys }),
+            inner: Arc::new(Inner {
+                config,
+                keys,
+                throttle,
+            }),
         })
     }
 
@@ -47,6 +54,12 @@ impl Engine {
     /// The token keys.
     pub fn keys(&self) -> &KeyRing {
         &self.inner.keys
+    }
+
+    /// The limiter every credential check consults (see [`crate::throttle`]): one per engine, so
+    /// an embedder's mail listeners and HTTP endpoints count against the same addresses.
+    pub fn throttle(&self) -> &Arc<Throttle> {
+        &self.inner.throttle
     }
 
     /// Starts an authorization request from its query string (GET) or form body (POST).
@@ -61,13 +74,15 @@ impl Engine {
     }
 
     /// Approves a pending authorization for an authenticated subject: issues a code and redirects
-    /// (303, since approval follows a POSTed form). The subject must be 1 to 1024 bytes.
+    /// (303, since approval follows a POSTed form). The subject must be 1 to 1024 bytes. The flow
+    /// first reads the client again and checks the request against its current registration (see
+    /// [`crate::authorize`]): a client changed or deleted since gets an error page, never a code.
     pub fn approve(
         &self,
         pending: PendingAuthorization,
         subject: &str,
         now: u64,
-    ) -> Result<Flow<Approve>, OAuthError> {
+    ) -> Result<Flow<Decide>, OAuthError> {
         if subject.is_empty() || subject.len() > access_token::MAX_SUBJECT {
             return Err(OAuthError::new(
                 ErrorCode::ServerError,
@@ -75,19 +90,26 @@ impl Engine {
             ));
         }
         Ok(Flow::new(
-            Approve {
+            Decide {
                 engine: self.clone(),
                 pending,
-                subject: subject.to_owned(),
+                subject: Some(subject.to_owned()),
             },
             now,
         ))
     }
 
-    /// The user refused: redirect with `access_denied` (303).
-    pub fn deny(&self, pending: &PendingAuthorization) -> Response {
-        let err = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-        self.error_redirect(303, &pending.redirect_uri, pending.state.as_deref(), &err)
+    /// The user refused: redirect with `access_denied` (303), after the same check of the client
+    /// as [`Engine::approve`] (a client gone or without this redirect URI gets an error page).
+    pub fn deny(&self, pending: PendingAuthorization, now: u64) -> Flow<Decide> {
+        Flow::new(
+            Decide {
+                engine: self.clone(),
+                pending,
+                subject: None,
+            },
+            now,
+        )
     }
 
     /// Starts a token endpoint request.
@@ -154,6 +176,23 @@ impl Engine {
         state: Option<&str>,
         e: &OAuthError,
     ) -> Response {
+        match self.error_location(redirect_uri, state, e) {
+            Some(location) => Response::redirect(status, location),
+            None => Response::error(&OAuthError::new(
+                ErrorCode::ServerError,
+                "the redirect URI cannot carry parameters",
+            )),
+        }
+    }
+
+    /// The redirect URI with `error`, `error_description`, `state` and `iss` added; `None` when
+    /// the URI cannot carry parameters.
+    pub(crate) fn error_location(
+        &self,
+        redirect_uri: &str,
+        state: Option<&str>,
+        e: &OAuthError,
+    ) -> Option<String> {
         let mut params = vec![
             ("error", e.code.as_str()),
             ("error_description", &*e.description),
@@ -162,12 +201,6 @@ impl Engine {
             params.push(("state", s));
         }
         params.push(("iss", &self.inner.config.issuer));
-        match redirect::with_params(redirect_uri, &params) {
-            Some(location) => Response::redirect(status, location),
-            None => Response::error(&OAuthError::new(
-                ErrorCode::ServerError,
-                "the redirect URI cannot carry parameters",
-            )),
-        }
+        redirect::with_params(redirect_uri, &params)
     }
 }

@@ -14,6 +14,11 @@
 //! 3. Step the flow: answer each [`Op`](store::Op) from the store, then apply the effects of
 //!    [`Done`](flow::Done) *before* sending its output. [`flow::drive`] and [`flow::drive_async`] do it.
 //! 4. Validate access tokens with [`Engine::validate_access_token`]: no store round trip.
+//! 5. Around every credential check a stranger can repeat (a password, a token over SASL, a user
+//!    code, a client secret), ask [`Engine::throttle`] first and tell it the result: one limiter
+//!    that slows and stops the guessing address and never locks out the user it aims at
+//!    ([`throttle`] has the design). [`response::Response::is_failed_guess`] says which engine
+//!    answers count.
 //!
 //! # Choices where the specifications disagree (RFC 6749 vs RFC 9700 / OAuth 2.1)
 //! | topic | choice |
@@ -29,7 +34,10 @@
 //! | revoking another client's token | the same empty 200 as for an unknown token, live or dead, and the token left valid (an error only for live ones would reveal liveness) |
 //! | who may introspect (RFC 7662 §4) | by default (`resource_servers_only`) confidential clients marked as resource servers see every token; every other client only its own, and `{"active":false}` for the rest, live or dead |
 //! | failed client authentication | always 401 `invalid_client` with a `WWW-Authenticate: Basic` challenge |
+//! | authorization errors of a self-registered client | shown to the user with the error redirect as a link ([`AuthorizeOutcome::ErrorLink`](authorize::AuthorizeOutcome::ErrorLink)), never redirected at once (RFC 9700 §4.11.2: anyone may register any redirect URI); an administrator's clients are redirected (RFC 6749 §4.1.2.1) |
+//! | `error_description` at the authorization endpoint | fixed sentences only, never request text; `state` at most 1024 bytes, a longer one is `invalid_request` |
 //! | which tokens a SASL login accepts | by default ([`sasl::SaslPolicy::default`]) only a token carrying a mail scope (`mail` or `urn:ietf:params:oauth:scope:mail`, else `insufficient_scope`) that names a user (a `client_credentials` token fails with `invalid_token`); a failed login counts against the source address only, never the claimed identity |
+//! | a pending authorization or device request | opaque (private fields, no constructor, no `Deserialize`); the decision re-reads the client or device record and refuses a request that no longer matches it (see [`authorize`], [`device_verify`]) |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -63,6 +71,7 @@ pub mod sasl;
 pub mod scope;
 pub mod secret;
 pub mod store;
+pub mod throttle;
 pub mod token;
 mod token_lookup;
 

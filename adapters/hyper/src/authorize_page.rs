@@ -5,16 +5,20 @@
 //! A valid request is kept server-side as a page (see [`crate::sessions`]) and the browser sees the
 //! sign-in form, or the consent view when its session is signed in already.
 //!
+//! An error of a self-registered client is shown with the error redirect as a link the user may
+//! follow, never redirected on its own (the engine's `ErrorLink`; RFC 9700 §4.11.2).
+//!
 //! `POST /authorize` carries the session's CSRF token and the page id, plus either the sign-in
 //! fields (`username`, `password`), the decision (`decision=approve|deny`), or `switch_user` (sign
-//! out, to sign in as someone else). Before a decision is
-//! applied the original request is run through the engine again, so a client deleted or changed in
-//! the meantime is caught; approve issues the code (303 to the redirect URI with `code`, `state`,
-//! `iss`), deny sends `access_denied`.
+//! out, to sign in as someone else). The page keeps only the engine's `PendingAuthorization`, not
+//! the request: the engine's approve and deny check it against the client as it is now (a client
+//! deleted or changed in the meantime gets an error page); approve issues the code (303 to the
+//! redirect URI with `code`, `state`, `iss`), deny sends `access_denied`.
 
 use std::collections::HashMap;
 
-use oauth_proto::authorize::{AuthorizeOutcome, PendingAuthorization};
+use oauth_proto::authorize::{AuthorizeOutcome, DecisionOutcome, PendingAuthorization};
+use oauth_proto::error::ErrorCode;
 use oauth_proto::flow::drive_async;
 
 use crate::app::App;
@@ -24,7 +28,7 @@ use crate::pages::{self, FormIds};
 use crate::reply::{self, csp_origin, HttpResponse};
 use crate::request::Request;
 use crate::rng::OsRandom;
-use crate::sessions::{self, Pending, Session};
+use crate::sessions::{self, Pending, Refused, Session};
 
 pub(crate) const WRONG: &str = "The user name or password is wrong.";
 pub(crate) const LOCKED: &str = "Too many failed sign-in attempts. Wait a while and try again.";
@@ -64,12 +68,13 @@ fn render(
     };
     match &session.user {
         Some(user) => {
-            let origin = csp_origin(&p.redirect_uri);
-            reply::html(200, pages::consent(p, user, ids), origin.as_deref())
+            let origin = csp_origin(p.redirect_uri());
+            let html = pages::consent(p.client_name(), &p.redirect_host(), p.scope(), user, ids);
+            reply::html(200, html, origin.as_deref())
         }
         None => reply::html(
             if error == Some(LOCKED) { 429 } else { 200 },
-            pages::login(&p.client_name, ids, error, username),
+            pages::login(p.client_name(), ids, error, username),
             None,
         ),
     }
@@ -104,6 +109,15 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
             return error_page(400, "This request cannot be completed", &e.description)
         }
         AuthorizeOutcome::Redirect(r) => return reply::from_engine(r),
+        AuthorizeOutcome::ErrorLink(l) => {
+            let html = pages::error_with_link(
+                "This request cannot be completed",
+                &l.error.description,
+                &l.location,
+                &l.host,
+            );
+            return reply::html(400, html, None);
+        }
         AuthorizeOutcome::Consent(p) => p,
     };
     let now = clock::now();
@@ -111,17 +125,15 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
         session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id.to_owned(), s)));
     let (id, session, new) = match existing {
         Some((id, s)) => (id, s, false),
-        None => match app.sessions.create(now) {
+        None => match app.sessions.create(now, req.client_addr()) {
             Ok((id, s)) => (id, s, true),
-            Err(_) => return busy_page(),
+            Err(r) => return refused_page(app, r),
         },
     };
-    let page = Pending::Authorization {
-        pending: pending.clone(),
-        query: req.query().as_bytes().to_vec(),
-    };
-    let Ok(page_id) = app.sessions.put_page(&id, page, now) else {
-        return busy_page();
+    let page = Pending::Authorization(pending.clone());
+    let page_id = match app.sessions.put_page(&id, page, now, req.client_addr()) {
+        Ok(page_id) => page_id,
+        Err(r) => return refused_page(app, r),
     };
     let resp = render(&pending, &session, &page_id, None, "");
     if new {
@@ -132,12 +144,28 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
     }
 }
 
-pub(crate) fn busy_page() -> HttpResponse {
-    error_page(
-        503,
-        "Too busy",
-        "The server has too many sign-ins in progress. Try again in a moment.",
-    )
+/// The answer when no session or page could be made: 429 for an address past its own bound
+/// (with `Retry-After`: by then its oldest pages have expired), 503 when the server is full.
+pub(crate) fn refused_page(app: &App, refused: Refused) -> HttpResponse {
+    match refused {
+        Refused::Full => error_page(
+            503,
+            "Too busy",
+            "The server has too many sign-ins in progress. Try again in a moment.",
+        ),
+        Refused::Address => {
+            let mut r = error_page(
+                429,
+                "Too many sign-ins from your network",
+                "Too many sign-ins are in progress from your network address. Finish or close the ones you started, or wait a few minutes, then try again.",
+            );
+            r.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from(app.settings.page_ttl_secs),
+            );
+            r
+        }
+    }
 }
 
 /// The form fields; a field sent twice makes the form invalid.
@@ -183,13 +211,13 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
         );
     }
     let page_id = field("page");
-    let Some(Pending::Authorization { pending, .. }) =
+    let Some(Pending::Authorization(pending)) =
         app.sessions.page(page_id, &sid, now).map(|p| p.pending)
     else {
         return expired_page();
     };
     if form.contains_key("switch_user") {
-        let Some((new_id, anonymous)) = app.sessions.sign_out(&sid, now) else {
+        let Some((new_id, anonymous)) = app.sessions.sign_out(&sid, now, req.client_addr()) else {
             return expired_page();
         };
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
@@ -308,42 +336,38 @@ async fn decide(
         Ok(d) => d,
         Err(resp) => return *resp,
     };
-    let Pending::Authorization { pending, query } = d.pending else {
+    let Pending::Authorization(pending) = d.pending else {
         return expired_page();
     };
-    let user = d.user;
-    // Re-validate: the client or its redirect URIs may have changed since the page was shown.
-    let pending = match run_authorize(app, &query).await {
-        None => return unavailable_page(),
-        Some(AuthorizeOutcome::Consent(p)) if p == pending => p,
-        // The engine's error redirects are 302 (for the GET); after a POSTed form the browser
-        // must turn the request into a GET, which only 303 guarantees (RFC 9700 §4.12).
-        Some(AuthorizeOutcome::Redirect(mut r)) => {
-            r.status = 303;
-            return reply::from_engine(r);
+    let now = clock::now();
+    let flow = if d.approve {
+        match app.engine.approve(pending, d.user, now) {
+            Ok(f) => f,
+            Err(e) => return error_page(400, "This request cannot be completed", &e.description),
         }
-        Some(AuthorizeOutcome::ErrorPage(e)) => {
-            return error_page(400, "This request cannot be completed", &e.description)
-        }
-        Some(AuthorizeOutcome::Consent(_)) => {
-            return error_page(
-                409,
-                "The application changed",
-                "The application's registration changed while you were deciding. Go back to the application and start again.",
-            )
-        }
-    };
-    if !d.approve {
-        return reply::from_engine(app.engine.deny(&pending));
-    }
-    let flow = match app.engine.approve(pending, user, clock::now()) {
-        Ok(f) => f,
-        Err(e) => return error_page(400, "This request cannot be completed", &e.description),
+    } else {
+        app.engine.deny(pending, now)
     };
     match drive_async(flow, &*app.store, &mut OsRandom).await {
-        Ok(resp) => reply::from_engine(resp),
+        Ok(DecisionOutcome::Redirect(resp)) => reply::from_engine(resp),
+        Ok(DecisionOutcome::ErrorPage(e)) if e.code == ErrorCode::ServerError => {
+            tracing::error!(error = %e.description, "engine error while deciding");
+            error_page(
+                500,
+                "Something went wrong",
+                "The server could not record your decision. Go back to the application and start again.",
+            )
+        }
+        Ok(DecisionOutcome::ErrorPage(e)) => error_page(
+            400,
+            "The application changed",
+            &format!(
+                "The application's registration changed while you were deciding ({}); nothing was granted. Go back to the application and start again.",
+                e.description
+            ),
+        ),
         Err(e) => {
-            tracing::error!(error = %e, "store failure while approving");
+            tracing::error!(error = %e, "store failure while deciding");
             unavailable_page()
         }
     }

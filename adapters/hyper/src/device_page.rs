@@ -2,9 +2,9 @@
 //! signs in, checks who asks for what, and approves or denies.
 //!
 //! `GET /device` shows the code form, prefilled from `?user_code=` (the `verification_uri_complete`
-//! link). `POST /device` without a `page` field is a code entry: the engine checks it, counting
-//! every entry against the client address (`device_max_user_code_attempts` per device code
-//! lifetime), and a valid code becomes a page kept server-side for the session (see
+//! link). `POST /device` without a `page` field is a code entry: the engine checks it, after the
+//! engine's limiter has let the client address through, and a wrong code counts against that
+//! address (right ones never do); a valid code becomes a page kept server-side for the session (see
 //! [`crate::sessions`]), shown as the sign-in form or, when signed in, the consent view. Every
 //! wrong code gets the same message, so the page does not tell an unknown code from a used one.
 //! `POST /device` with a `page` field carries the sign-in fields, `switch_user`, or the decision
@@ -16,10 +16,11 @@ use std::collections::HashMap;
 
 use oauth_proto::device_verify::{DeviceDecisionOutcome, DeviceVerifyOutcome, PendingDevice};
 use oauth_proto::flow::drive_async;
+use oauth_proto::throttle::Verdict;
 
 use crate::app::App;
 use crate::authorize_page::{
-    busy_page, decision, error_page, form, session_cookie, sign_in, unavailable_page, LOCKED,
+    decision, error_page, form, refused_page, session_cookie, sign_in, unavailable_page, LOCKED,
 };
 use crate::clock;
 use crate::pages::{self, FormIds};
@@ -64,10 +65,13 @@ fn render(
         page: page_id,
     };
     match &session.user {
-        Some(user) => reply::html(200, pages::device_consent(p, user, ids), None),
+        Some(user) => {
+            let html = pages::device_consent(p.client_name(), p.scope(), p.user_code(), user, ids);
+            reply::html(200, html, None)
+        }
         None => reply::html(
             if error == Some(LOCKED) { 429 } else { 200 },
-            pages::login(&p.client_name, ids, error, username),
+            pages::login(p.client_name(), ids, error, username),
             None,
         ),
     }
@@ -78,6 +82,15 @@ fn code_form(status: u16, session: &Session, user_code: &str, error: Option<&str
         status,
         pages::device_code(&session.csrf, user_code, error),
         None,
+    )
+}
+
+/// 429: the address entered too many wrong codes (or failed too often elsewhere).
+fn too_many_attempts() -> HttpResponse {
+    error_page(
+        429,
+        "Too many attempts",
+        "Too many wrong codes were entered from your network. Wait a while, then start again on your device.",
     )
 }
 
@@ -97,13 +110,13 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
     let user_code = prefilled(req.query());
     match existing {
         Some((_, session)) => code_form(200, &session, &user_code, None),
-        None => match app.sessions.create(now) {
+        None => match app.sessions.create(now, req.client_addr()) {
             Ok((id, session)) => {
                 let cookie =
                     sessions::set_cookie(&id, app.settings.page_ttl_secs, app.secure_cookies);
                 reply::with_cookie(code_form(200, &session, &user_code, None), &cookie)
             }
-            Err(_) => busy_page(),
+            Err(r) => refused_page(app, r),
         },
     }
 }
@@ -144,9 +157,15 @@ async fn enter_code(
     session: &Session,
     user_code: &str,
 ) -> HttpResponse {
+    let addr = req.client_addr();
+    let throttle = app.engine.throttle();
+    match throttle.check(addr, None, clock::now()) {
+        Verdict::Refuse { .. } => return too_many_attempts(),
+        Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Verdict::Proceed { .. } => {}
+    }
     let now = clock::now();
-    let attempt_key = req.peer.ip().to_string();
-    let flow = app.engine.device_verify(user_code, &attempt_key, now);
+    let flow = app.engine.device_verify(user_code, now);
     let outcome = match drive_async(flow, &*app.store, &mut OsRandom).await {
         Ok(o) => o,
         Err(e) => {
@@ -157,15 +176,11 @@ async fn enter_code(
     let pending = match outcome {
         DeviceVerifyOutcome::Consent(p) => p,
         DeviceVerifyOutcome::InvalidCode(_) => {
+            if throttle.record_failure(addr, None, now) {
+                tracing::warn!(%addr, "too many wrong device codes; address refused");
+            }
             let shown: String = user_code.chars().take(64).collect();
             return code_form(200, session, &shown, Some(INVALID_CODE));
-        }
-        DeviceVerifyOutcome::TooManyAttempts => {
-            return error_page(
-                429,
-                "Too many attempts",
-                "Too many codes were entered from your network. Wait a while, then start again on your device.",
-            )
         }
         DeviceVerifyOutcome::Expired => return expired_page(),
         DeviceVerifyOutcome::Error(e) => {
@@ -177,11 +192,10 @@ async fn enter_code(
             );
         }
     };
-    let Ok(page_id) = app
-        .sessions
-        .put_page(sid, Pending::Device(pending.clone()), now)
-    else {
-        return busy_page();
+    let page = Pending::Device(pending.clone());
+    let page_id = match app.sessions.put_page(sid, page, now, req.client_addr()) {
+        Ok(page_id) => page_id,
+        Err(r) => return refused_page(app, r),
     };
     render(&pending, session, &page_id, None, "")
 }
@@ -201,7 +215,7 @@ async fn page_step(
         return session_expired_page();
     };
     if form.contains_key("switch_user") {
-        let Some((new_id, anonymous)) = app.sessions.sign_out(sid, now) else {
+        let Some((new_id, anonymous)) = app.sessions.sign_out(sid, now, req.client_addr()) else {
             return session_expired_page();
         };
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);

@@ -6,8 +6,7 @@
 
 use std::fmt::Write;
 
-use oauth_proto::authorize::PendingAuthorization;
-use oauth_proto::device_verify::PendingDevice;
+use oauth_proto::scope::Scope;
 
 use crate::html::{escape, hidden, page};
 
@@ -57,17 +56,24 @@ pub fn login(client_name: &str, ids: FormIds<'_>, error: Option<&str>, username:
     page("Sign in", &b)
 }
 
-/// The consent view: who asks, where the answer goes, and what for.
-pub fn consent(p: &PendingAuthorization, user: &str, ids: FormIds<'_>) -> String {
+/// The consent view: who asks (`client_name`), where the answer goes (`host`, of the redirect
+/// URI), and what for.
+pub fn consent(
+    client_name: &str,
+    host: &str,
+    scope: &Scope,
+    user: &str,
+    ids: FormIds<'_>,
+) -> String {
     let mut b = String::new();
     signed_in_as(&mut b, user);
     let _ = writeln!(
         b,
         "<p><strong>{}</strong> (<code>{}</code>) wants access to your account:</p>",
-        escape(&p.client_name),
-        escape(&p.redirect_host())
+        escape(client_name),
+        escape(host)
     );
-    scope_list(&mut b, &p.scope);
+    scope_list(&mut b, scope);
     decision_forms(&mut b, user, ids);
     page("Allow access?", &b)
 }
@@ -96,21 +102,27 @@ pub fn device_code(csrf: &str, user_code: &str, error: Option<&str>) -> String {
 
 /// The consent view for a device: who asks, the code to compare with the device's screen (RFC
 /// 8628 §5.4: a remote phishing defence), and what for.
-pub fn device_consent(p: &PendingDevice, user: &str, ids: FormIds<'_>) -> String {
+pub fn device_consent(
+    client_name: &str,
+    scope: &Scope,
+    user_code: &str,
+    user: &str,
+    ids: FormIds<'_>,
+) -> String {
     let mut b = String::new();
     signed_in_as(&mut b, user);
     let _ = writeln!(
         b,
         "<p>A device using <strong>{}</strong> wants access to your account:</p>",
-        escape(&p.client_name)
+        escape(client_name)
     );
-    scope_list(&mut b, &p.scope);
+    scope_list(&mut b, scope);
     let _ = writeln!(
         b,
         "<p>Code: <strong class=\"user-code\">{}</strong></p>\n\
          <p class=\"warning\">Only continue if you started this on your device and the code \
          matches the one it shows. If someone sent you this code, deny.</p>",
-        escape(&p.user_code)
+        escape(user_code)
     );
     decision_forms(&mut b, user, ids);
     page("Allow this device?", &b)
@@ -126,7 +138,7 @@ fn signed_in_as(b: &mut String, user: &str) {
 }
 
 /// The scopes a consent asks for, one per line.
-fn scope_list(b: &mut String, scope: &oauth_proto::scope::Scope) {
+fn scope_list(b: &mut String, scope: &Scope) {
     b.push_str("<ul class=\"scopes\">\n");
     if scope.is_empty() {
         b.push_str("<li>basic access (no specific scope)</li>\n");
@@ -169,24 +181,34 @@ pub fn error(title: &str, message: &str) -> String {
     )
 }
 
+/// An error in a request of a self-registered client (RFC 9700 §4.11.2): the error, and the
+/// error redirect as a link the person may follow, naming where it leads. Never followed on its own.
+pub fn error_with_link(title: &str, message: &str, href: &str, host: &str) -> String {
+    page(
+        title,
+        &format!(
+            "<p class=\"error\" role=\"alert\">{}</p>\n\
+             <p>The application that sent you here can be told about the error at \
+             <strong>{}</strong>. Only continue if you trust that site.</p>\n\
+             <p><a href=\"{}\" rel=\"noreferrer\">Return to {}</a></p>\n",
+            escape(message),
+            escape(host),
+            escape(href),
+            escape(host)
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oauth_proto::scope::Scope;
 
     #[test]
     fn consent_escapes_client_supplied_text() {
-        let p = PendingAuthorization {
-            client_id: "c".to_owned(),
-            client_name: "<b>Evil</b>".to_owned(),
-            redirect_uri: "https://app.example.com/cb".to_owned(),
-            redirect_uri_sent: true,
-            scope: Scope::parse("mail calendar").unwrap(),
-            state: None,
-            challenge: None,
-        };
         let html = consent(
-            &p,
+            "<b>Evil</b>",
+            "app.example.com",
+            &Scope::parse("mail calendar").unwrap(),
             "alice",
             FormIds {
                 action: "/authorize",
@@ -204,16 +226,10 @@ mod tests {
 
     #[test]
     fn device_pages_escape_and_show_the_code() {
-        let p = PendingDevice {
-            client_id: "c".to_owned(),
-            client_name: "<i>TV</i>".to_owned(),
-            scope: Scope::parse("mail").unwrap(),
-            user_code: "WDJB-MJHT".to_owned(),
-            device_code_hash: oauth_proto::secret::SecretHash::of("d"),
-            expires_at: 1,
-        };
         let html = device_consent(
-            &p,
+            "<i>TV</i>",
+            &Scope::parse("mail").unwrap(),
+            "WDJB-MJHT",
             "alice",
             FormIds {
                 action: "/device",
@@ -228,6 +244,21 @@ mod tests {
         assert!(form.contains("name=\"user_code\""));
         assert!(form.contains("value=\"&quot;&gt;&lt;x\""));
         assert!(form.contains("bad"));
+    }
+
+    #[test]
+    fn the_error_link_is_escaped_and_names_its_host() {
+        let html = error_with_link(
+            "Error",
+            "<m>",
+            "https://evil.example/landing?error=x&state=\"><",
+            "evil.example",
+        );
+        assert!(
+            html.contains("href=\"https://evil.example/landing?error=x&amp;state=&quot;&gt;&lt;\"")
+        );
+        assert!(html.contains("Return to evil.example"));
+        assert!(html.contains("&lt;m&gt;"));
     }
 
     #[test]

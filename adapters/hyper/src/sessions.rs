@@ -6,15 +6,35 @@
 //! replaces the session id, so an id planted before sign-in is worthless afterwards.
 //!
 //! A *page* is one request waiting for the user, and the session it belongs to: either an
-//! authorization request (the engine's `PendingAuthorization` and the original query, so the
-//! request is re-validated before the decision is applied) or a device request whose user code
-//! was entered on the device verification page (the engine's `PendingDevice`). Forms name it by another random id; a page is only
-//! usable from its own session, and only once.
+//! authorization request (the engine's `PendingAuthorization`; the engine re-checks it against the
+//! client when the decision is applied, so the page need not keep the request itself) or a device
+//! request whose user code was entered on the device verification page (the engine's
+//! `PendingDevice`). Forms name it by another random id; a page is only usable from its own
+//! session, and only once.
 //!
 //! Both tables are keyed by the SHA-256 of the id (ids are never compared byte by byte), expire,
-//! and are bounded in size. They live in memory: a restart signs everyone out, which is harmless.
+//! and live in memory: a restart signs everyone out, which is harmless.
+//!
+//! # Bounded against a flood
+//! Anyone can create sessions and pages: one `GET /authorize` makes one of each. So besides the
+//! global bound (`max_sessions`, for each table) every source address (IPv4 as itself, IPv6 by its
+//! /64, as the engine's limiter counts them) has its own: at most `max_anonymous_sessions_per_address`
+//! sessions nobody has signed in to, and at most `max_pages_per_address` pages. An address past
+//! either gets [`Refused::Address`] (the pages answer 429) while every other address still gets
+//! pages; without it, one address filled the global table in seconds and everyone got 503 for a
+//! page lifetime. Signed-in sessions do not count against the address (a password was needed). A
+//! session holds at most `max_pages_per_session` pages; a new one evicts its oldest, so a browser
+//! re-sending one cookie cannot grow memory either.
+//!
+//! A page costs at most [`PAGE_BYTES_TYPICAL`] bytes for a usual request (measured: 453) and at
+//! most [`PAGE_BYTES_MAX_STATE`] with a `state` of the largest accepted size, 1024 bytes
+//! (measured: 1445), its table entries included but not the hash tables' spare capacity (the unit
+//! test `page_memory_is_small` holds these bounds). Pages used to keep the raw query as well, so a
+//! 15 KB `state` cost about 30 KB. With the defaults one address holds at most 200 pages, under
+//! 300 KB.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
 use oauth_proto::authorize::PendingAuthorization;
@@ -22,8 +42,16 @@ use oauth_proto::device_verify::PendingDevice;
 use oauth_proto::secret::SecretHash;
 use subtle::ConstantTimeEq;
 
+use crate::settings::ServerSettings;
+
 /// The session cookie's name.
 pub const COOKIE: &str = "oauth_session";
+
+/// About what a page of a usual authorization request costs, in bytes (see the module docs).
+pub const PAGE_BYTES_TYPICAL: usize = 512;
+
+/// About what a page costs at most, with a `state` of 1024 bytes, in bytes.
+pub const PAGE_BYTES_MAX_STATE: usize = 1536;
 
 /// One browser session.
 #[derive(Clone, Debug)]
@@ -33,6 +61,8 @@ pub struct Session {
     /// The signed-in user, if any.
     pub user: Option<String>,
     expires_at: u64,
+    /// For a session nobody signed in to: the address it counts against.
+    anonymous_from: Option<IpAddr>,
 }
 
 impl Session {
@@ -46,13 +76,9 @@ impl Session {
 /// What a page waits for the user to decide.
 #[derive(Clone, Debug)]
 pub enum Pending {
-    /// An authorization request at the authorization endpoint.
-    Authorization {
-        /// What the engine validated.
-        pending: PendingAuthorization,
-        /// The original request, re-run before the decision is applied.
-        query: Vec<u8>,
-    },
+    /// An authorization request at the authorization endpoint (the engine re-checks it against
+    /// the client when the decision is applied).
+    Authorization(PendingAuthorization),
     /// A device request, found by the user code typed on the device verification page.
     Device(PendingDevice),
 }
@@ -64,6 +90,20 @@ pub struct Page {
     pub pending: Pending,
     session: SecretHash,
     expires_at: u64,
+    /// The address it counts against.
+    source: IpAddr,
+}
+
+impl Page {
+    /// The bytes this page holds: the value itself, its strings, and its table entry (key and
+    /// the per-session index entry).
+    pub fn approx_bytes(&self) -> usize {
+        let heap = match &self.pending {
+            Pending::Authorization(p) => p.heap_bytes(),
+            Pending::Device(p) => p.heap_bytes(),
+        };
+        std::mem::size_of::<(SecretHash, Page)>() + heap + std::mem::size_of::<(u64, SecretHash)>()
+    }
 }
 
 /// Lifetimes and bounds.
@@ -75,16 +115,150 @@ pub struct Limits {
     pub page_ttl: u64,
     /// Upper bound on each table.
     pub max_entries: usize,
+    /// Upper bound on the anonymous sessions of one source address.
+    pub max_anonymous_per_address: usize,
+    /// Upper bound on the pages of one source address.
+    pub max_pages_per_address: usize,
+    /// Upper bound on the pages of one session (a new one evicts the oldest).
+    pub max_pages_per_session: usize,
 }
 
-/// The tables are full even after dropping expired entries.
-#[derive(Debug)]
-pub struct Full;
+impl Limits {
+    /// The limits the server settings give.
+    pub fn from_settings(s: &ServerSettings) -> Self {
+        Limits {
+            session_ttl: s.session_ttl_secs,
+            page_ttl: s.page_ttl_secs,
+            max_entries: s.max_sessions,
+            max_anonymous_per_address: s.max_anonymous_sessions_per_address,
+            max_pages_per_address: s.max_pages_per_address,
+            max_pages_per_session: s.max_pages_per_session,
+        }
+    }
+}
+
+/// Why a session or page was not made.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The tables are full even after dropping expired entries (503).
+    Full,
+    /// This source address has as many as it may have (429); others are unaffected.
+    Address,
+}
 
 #[derive(Default)]
 struct Tables {
     sessions: HashMap<SecretHash, Session>,
     pages: HashMap<SecretHash, Page>,
+    /// Live anonymous sessions per source address.
+    anonymous_by_source: HashMap<IpAddr, usize>,
+    /// Pages per source address.
+    pages_by_source: HashMap<IpAddr, usize>,
+    /// Each session's pages, oldest first, by insertion number.
+    pages_by_session: HashMap<SecretHash, Vec<(u64, SecretHash)>>,
+    next_page: u64,
+    /// When expired entries were last dropped (at most once a second on a refusal).
+    last_purge: u64,
+}
+
+/// The key an address counts under: IPv4 (and IPv4-mapped IPv6) as itself, IPv6 by its /64, since
+/// one host commonly holds a whole /64.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
+fn decrement(map: &mut HashMap<IpAddr, usize>, key: IpAddr) {
+    if let Some(n) = map.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&key);
+        }
+    }
+}
+
+impl Tables {
+    fn insert_session(&mut self, key: SecretHash, session: Session) {
+        if let Some(source) = session.anonymous_from {
+            *self.anonymous_by_source.entry(source).or_default() += 1;
+        }
+        if let Some(old) = self.sessions.insert(key, session) {
+            // Ids are 256-bit random draws; a collision is not expected, but keep the counts true.
+            if let Some(source) = old.anonymous_from {
+                decrement(&mut self.anonymous_by_source, source);
+            }
+        }
+    }
+
+    fn remove_session(&mut self, key: &SecretHash) -> Option<Session> {
+        let session = self.sessions.remove(key)?;
+        if let Some(source) = session.anonymous_from {
+            decrement(&mut self.anonymous_by_source, source);
+        }
+        Some(session)
+    }
+
+    fn insert_page(&mut self, key: SecretHash, page: Page) {
+        *self.pages_by_source.entry(page.source).or_default() += 1;
+        self.next_page += 1;
+        self.pages_by_session
+            .entry(page.session)
+            .or_default()
+            .push((self.next_page, key));
+        if let Some(old) = self.pages.insert(key, page) {
+            decrement(&mut self.pages_by_source, old.source);
+        }
+    }
+
+    fn remove_page(&mut self, key: &SecretHash) -> Option<Page> {
+        let page = self.pages.remove(key)?;
+        decrement(&mut self.pages_by_source, page.source);
+        if let Some(list) = self.pages_by_session.get_mut(&page.session) {
+            list.retain(|(_, k)| k != key);
+            if list.is_empty() {
+                self.pages_by_session.remove(&page.session);
+            }
+        }
+        Some(page)
+    }
+
+    fn purge(&mut self, now: u64) {
+        let sessions: Vec<SecretHash> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.expires_at <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &sessions {
+            self.remove_session(k);
+        }
+        let pages: Vec<SecretHash> = self
+            .pages
+            .iter()
+            .filter(|(_, p)| p.expires_at <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &pages {
+            self.remove_page(k);
+        }
+        self.last_purge = now;
+    }
+
+    /// Drops expired entries when a bound is reached, at most once a second: a flooding address
+    /// refused again and again must not make every refusal a walk over the tables.
+    fn purge_once(&mut self, now: u64) {
+        if now > self.last_purge {
+            self.purge(now);
+        }
+    }
 }
 
 /// Sessions and pages.
@@ -117,36 +291,61 @@ impl Sessions {
             .cloned()
     }
 
-    /// A new anonymous session: its id (for the cookie) and itself.
-    pub fn create(&self, now: u64) -> Result<(String, Session), Full> {
+    /// A new anonymous session for a browser at `client`: its id (for the cookie) and itself.
+    pub fn create(&self, now: u64, client: IpAddr) -> Result<(String, Session), Refused> {
+        let source = source_key(client);
         let mut t = self.lock();
-        self.make_room(&mut t, now)?;
+        let max = self.limits.max_entries;
+        if t.sessions.len() >= max {
+            t.purge_once(now);
+            if t.sessions.len() >= max {
+                return Err(Refused::Full);
+            }
+        }
+        let per_address = self.limits.max_anonymous_per_address;
+        if t.anonymous_by_source.get(&source).copied().unwrap_or(0) >= per_address {
+            t.purge_once(now);
+            if t.anonymous_by_source.get(&source).copied().unwrap_or(0) >= per_address {
+                return Err(Refused::Address);
+            }
+        }
         let id = crate::rng::token();
         let session = Session {
             csrf: crate::rng::token(),
             user: None,
             expires_at: now + self.limits.page_ttl,
+            anonymous_from: Some(source),
         };
-        t.sessions.insert(SecretHash::of(&id), session.clone());
+        t.insert_session(SecretHash::of(&id), session.clone());
         Ok((id, session))
     }
 
     /// Signs `user` in on the session `old_id`: the session gets a new id and CSRF token, and
     /// keeps its pages. Returns the new id and session, or `None` if the old one is gone.
     pub fn sign_in(&self, old_id: &str, user: &str, now: u64) -> Option<(String, Session)> {
-        self.replace(old_id, Some(user), now)
+        self.replace(old_id, Some(user), None, now)
     }
 
     /// Signs the user of session `old_id` out ("not you?"): the session gets a new id and CSRF
-    /// token, no user, and keeps its pages. `None` if the old one is gone.
-    pub fn sign_out(&self, old_id: &str, now: u64) -> Option<(String, Session)> {
-        self.replace(old_id, None, now)
+    /// token, no user, and keeps its pages; being anonymous again, it counts against `client`.
+    /// `None` if the old one is gone.
+    pub fn sign_out(&self, old_id: &str, now: u64, client: IpAddr) -> Option<(String, Session)> {
+        self.replace(old_id, None, Some(source_key(client)), now)
     }
 
-    fn replace(&self, old_id: &str, user: Option<&str>, now: u64) -> Option<(String, Session)> {
+    fn replace(
+        &self,
+        old_id: &str,
+        user: Option<&str>,
+        anonymous_from: Option<IpAddr>,
+        now: u64,
+    ) -> Option<(String, Session)> {
         let mut t = self.lock();
         let old = SecretHash::of(old_id);
-        t.sessions.remove(&old).filter(|s| s.expires_at > now)?;
+        let previous = t.remove_session(&old)?;
+        if previous.expires_at <= now {
+            return None;
+        }
         let id = crate::rng::token();
         let new = SecretHash::of(&id);
         let session = Session {
@@ -158,27 +357,63 @@ impl Sessions {
                 } else {
                     self.limits.page_ttl
                 },
+            anonymous_from,
         };
-        t.sessions.insert(new, session.clone());
-        for page in t.pages.values_mut() {
-            if page.session == old {
-                page.session = new;
+        t.insert_session(new, session.clone());
+        if let Some(list) = t.pages_by_session.remove(&old) {
+            for (_, key) in &list {
+                if let Some(page) = t.pages.get_mut(key) {
+                    page.session = new;
+                }
             }
+            t.pages_by_session.insert(new, list);
         }
         Some((id, session))
     }
 
-    /// Stores a page for the session; returns the page's id.
-    pub fn put_page(&self, session_id: &str, pending: Pending, now: u64) -> Result<String, Full> {
+    /// Stores a page for the session, counted against `client`; returns the page's id. A
+    /// session at its bound loses its oldest page.
+    pub fn put_page(
+        &self,
+        session_id: &str,
+        pending: Pending,
+        now: u64,
+        client: IpAddr,
+    ) -> Result<String, Refused> {
+        let source = source_key(client);
+        let session = SecretHash::of(session_id);
         let mut t = self.lock();
-        self.make_room(&mut t, now)?;
+        let oldest = t
+            .pages_by_session
+            .get(&session)
+            .filter(|list| list.len() >= self.limits.max_pages_per_session)
+            .and_then(|list| list.first())
+            .map(|(_, key)| *key);
+        if let Some(key) = oldest {
+            t.remove_page(&key);
+        }
+        let max = self.limits.max_entries;
+        if t.pages.len() >= max {
+            t.purge_once(now);
+            if t.pages.len() >= max {
+                return Err(Refused::Full);
+            }
+        }
+        let per_address = self.limits.max_pages_per_address;
+        if t.pages_by_source.get(&source).copied().unwrap_or(0) >= per_address {
+            t.purge_once(now);
+            if t.pages_by_source.get(&source).copied().unwrap_or(0) >= per_address {
+                return Err(Refused::Address);
+            }
+        }
         let id = crate::rng::token();
-        t.pages.insert(
+        t.insert_page(
             SecretHash::of(&id),
             Page {
                 pending,
-                session: SecretHash::of(session_id),
+                session,
                 expires_at: now + self.limits.page_ttl,
+                source,
             },
         );
         Ok(id)
@@ -202,7 +437,7 @@ impl Sessions {
             .get(&key)
             .is_some_and(|p| p.expires_at > now && p.session == SecretHash::of(session_id));
         if ok {
-            t.pages.remove(&key)
+            t.remove_page(&key)
         } else {
             None
         }
@@ -210,24 +445,7 @@ impl Sessions {
 
     /// Drops expired sessions and pages.
     pub fn purge(&self, now: u64) {
-        let mut t = self.lock();
-        Self::purge_locked(&mut t, now);
-    }
-
-    fn purge_locked(t: &mut Tables, now: u64) {
-        t.sessions.retain(|_, s| s.expires_at > now);
-        t.pages.retain(|_, p| p.expires_at > now);
-    }
-
-    fn make_room(&self, t: &mut Tables, now: u64) -> Result<(), Full> {
-        let max = self.limits.max_entries;
-        if t.sessions.len() >= max || t.pages.len() >= max {
-            Self::purge_locked(t, now);
-        }
-        if t.sessions.len() >= max || t.pages.len() >= max {
-            return Err(Full);
-        }
-        Ok(())
+        self.lock().purge(now);
     }
 }
 
@@ -250,42 +468,72 @@ pub fn set_cookie(id: &str, max_age: u64, secure: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oauth_proto::scope::Scope;
+    use oauth_proto::flow::drive_async;
 
-    fn pending() -> Pending {
-        Pending::Authorization {
-            pending: pending_authorization(),
-            query: b"q".to_vec(),
-        }
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+    /// A pending authorization as the engine makes it, with a `state` of `state_len` bytes.
+    fn pending_with_state(state_len: usize) -> Pending {
+        crate::test_support::block_on(async {
+            let engine = crate::test_support::engine();
+            let store = crate::store::AnyStore::memory();
+            let client = crate::clients::add(
+                &store,
+                &engine,
+                &crate::clients::NewClient {
+                    name: "Thunderbird Mail".to_owned(),
+                    redirect_uris: vec!["http://127.0.0.1/cb".to_owned()],
+                    public: true,
+                    scope: Some("mail offline_access".to_owned()),
+                    ..Default::default()
+                },
+                1,
+            )
+            .await
+            .unwrap();
+            let query = format!(
+                "response_type=code&client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%3A49152%2Fcb&scope=mail+offline_access&state={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+                client.client_id,
+                "s".repeat(state_len)
+            );
+            let flow = engine.authorize(query.as_bytes(), 1);
+            match drive_async(flow, &store, &mut crate::rng::OsRandom)
+                .await
+                .unwrap()
+            {
+                oauth_proto::authorize::AuthorizeOutcome::Consent(p) => Pending::Authorization(p),
+                other => panic!("{other:?}"),
+            }
+        })
     }
 
-    fn pending_authorization() -> PendingAuthorization {
-        PendingAuthorization {
-            client_id: "c".to_owned(),
-            client_name: "C".to_owned(),
-            redirect_uri: "https://a.example/cb".to_owned(),
-            redirect_uri_sent: true,
-            scope: Scope::empty(),
-            state: None,
-            challenge: None,
+    fn pending() -> Pending {
+        pending_with_state(16)
+    }
+
+    fn limits(max: usize) -> Limits {
+        Limits {
+            session_ttl: 100,
+            page_ttl: 10,
+            max_entries: max,
+            max_anonymous_per_address: max,
+            max_pages_per_address: max,
+            max_pages_per_session: max,
         }
     }
 
     fn tables(max: usize) -> Sessions {
-        Sessions::new(Limits {
-            session_ttl: 100,
-            page_ttl: 10,
-            max_entries: max,
-        })
+        Sessions::new(limits(max))
     }
 
     #[test]
     fn sign_in_rotates_the_id_and_keeps_pages() {
         let s = tables(10);
-        let (id, session) = s.create(0).unwrap();
+        let (id, session) = s.create(0, A).unwrap();
         assert!(session.csrf_matches(&session.csrf));
         assert!(!session.csrf_matches("nope"));
-        let page = s.put_page(&id, pending(), 0).unwrap();
+        let page = s.put_page(&id, pending(), 0, A).unwrap();
         let (new_id, signed) = s.sign_in(&id, "alice", 1).unwrap();
         assert_ne!(new_id, id);
         assert_ne!(signed.csrf, session.csrf);
@@ -293,7 +541,7 @@ mod tests {
         assert_eq!(s.get(&new_id, 1).unwrap().user.as_deref(), Some("alice"));
         assert!(s.page(&page, &id, 1).is_none());
         assert!(s.page(&page, &new_id, 1).is_some());
-        let (out_id, out) = s.sign_out(&new_id, 2).unwrap();
+        let (out_id, out) = s.sign_out(&new_id, 2, A).unwrap();
         assert!(out.user.is_none());
         assert!(s.get(&new_id, 2).is_none());
         assert!(s.page(&page, &out_id, 2).is_some());
@@ -305,9 +553,9 @@ mod tests {
     #[test]
     fn pages_belong_to_their_session_and_expire() {
         let s = tables(10);
-        let (a, _) = s.create(0).unwrap();
-        let (b, _) = s.create(0).unwrap();
-        let page = s.put_page(&a, pending(), 0).unwrap();
+        let (a, _) = s.create(0, A).unwrap();
+        let (b, _) = s.create(0, A).unwrap();
+        let page = s.put_page(&a, pending(), 0, A).unwrap();
         assert!(s.page(&page, &b, 1).is_none());
         assert!(s.page(&page, &a, 10).is_none(), "expired");
         assert!(s.get(&a, 10).is_none());
@@ -315,11 +563,96 @@ mod tests {
 
     #[test]
     fn bounded() {
-        let s = tables(2);
-        s.create(0).unwrap();
-        s.create(0).unwrap();
-        assert!(s.create(0).is_err());
-        assert!(s.create(20).is_ok(), "expired entries make room");
+        let s = Sessions::new(Limits {
+            max_anonymous_per_address: 10,
+            ..limits(2)
+        });
+        s.create(0, A).unwrap();
+        s.create(0, B).unwrap();
+        assert_eq!(s.create(0, A).unwrap_err(), Refused::Full);
+        assert!(s.create(20, A).is_ok(), "expired entries make room");
+    }
+
+    #[test]
+    fn one_address_cannot_take_the_tables_from_the_others() {
+        let s = Sessions::new(Limits {
+            max_anonymous_per_address: 3,
+            max_pages_per_address: 4,
+            ..limits(100)
+        });
+        let ids: Vec<String> = (0..3).map(|_| s.create(0, B).unwrap().0).collect();
+        assert_eq!(s.create(0, B).unwrap_err(), Refused::Address);
+        // Another address, and the same host's other IPv6 /64s, are unaffected.
+        assert!(s.create(0, A).is_ok());
+        for (i, id) in ids.iter().enumerate() {
+            s.put_page(id, pending(), 0, B).unwrap();
+            if i < 1 {
+                s.put_page(id, pending(), 0, B).unwrap();
+            }
+        }
+        assert_eq!(
+            s.put_page(&ids[0], pending(), 0, B).unwrap_err(),
+            Refused::Address
+        );
+        let (a, _) = s.create(0, A).unwrap();
+        assert!(s.put_page(&a, pending(), 0, A).is_ok());
+        // Signing in takes a session out of the anonymous count; expiry frees the rest.
+        s.sign_in(&ids[0], "alice", 1).unwrap();
+        assert!(s.create(1, B).is_ok());
+        assert!(s.create(11, B).is_ok(), "expired ones no longer count");
+        assert!(s.put_page(&a, pending(), 11, B).is_ok());
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let s = Sessions::new(Limits {
+            max_anonymous_per_address: 1,
+            ..limits(100)
+        });
+        let v6 = |t: &str| t.parse::<IpAddr>().unwrap();
+        s.create(0, v6("2001:db8:1:2::1")).unwrap();
+        assert_eq!(
+            s.create(0, v6("2001:db8:1:2:ffff::9")).unwrap_err(),
+            Refused::Address
+        );
+        assert!(s.create(0, v6("2001:db8:1:3::1")).is_ok());
+        s.create(0, v6("::ffff:192.0.2.1")).unwrap();
+        assert_eq!(s.create(0, v6("192.0.2.1")).unwrap_err(), Refused::Address);
+    }
+
+    #[test]
+    fn a_session_keeps_only_its_newest_pages() {
+        let s = Sessions::new(Limits {
+            max_pages_per_session: 3,
+            ..limits(100)
+        });
+        let (id, _) = s.create(0, A).unwrap();
+        let pages: Vec<String> = (0..5)
+            .map(|_| s.put_page(&id, pending(), 0, A).unwrap())
+            .collect();
+        assert!(s.page(&pages[0], &id, 1).is_none(), "oldest evicted");
+        assert!(s.page(&pages[1], &id, 1).is_none());
+        for p in &pages[2..] {
+            assert!(s.page(p, &id, 1).is_some());
+        }
+        let t = s.lock();
+        assert_eq!(t.pages.len(), 3);
+        assert_eq!(t.pages_by_source.get(&A), Some(&3));
+    }
+
+    #[test]
+    fn page_memory_is_small() {
+        let page = |state_len| Page {
+            pending: pending_with_state(state_len),
+            session: SecretHash::of("s"),
+            expires_at: 0,
+            source: A,
+        };
+        let typical = page(32).approx_bytes();
+        let largest = page(oauth_proto::authorize::MAX_STATE_BYTES).approx_bytes();
+        assert!(typical <= PAGE_BYTES_TYPICAL, "{typical}");
+        assert!(largest <= PAGE_BYTES_MAX_STATE, "{largest}");
+        assert!(largest >= oauth_proto::authorize::MAX_STATE_BYTES);
     }
 
     #[test]

@@ -35,22 +35,19 @@ pub struct ServerSettings {
     pub page_ttl_secs: u64,
     /// Upper bound on live browser sessions (and on pending pages), to bound memory.
     pub max_sessions: usize,
-    /// Window over which failed logins are counted.
-    pub login_window_secs: u64,
-    /// Login attempts one account accepts per window before refusing all of them.
-    pub login_max_attempts_per_account: u32,
-    /// Login attempts one client address may make per window.
-    pub login_max_attempts_per_address: u32,
-    /// Delay after the first failed login; it doubles with each failure in the window.
-    pub login_delay_base_ms: u64,
-    /// Upper bound on that delay.
-    pub login_delay_max_ms: u64,
-    /// Window over which failed guesses at the credential endpoints are counted per address.
-    pub credential_failure_window_secs: u64,
-    /// Failed client authentications and refused grants one address may cause per window at the
-    /// token, introspection, revocation, device authorization and registration endpoints; past
-    /// it the address gets 429 until its window ends.
-    pub credential_max_failures_per_address: u32,
+    /// Upper bound on the sessions nobody has signed in to yet from one client address (IPv6:
+    /// one /64); past it the address gets 429 on the sign-in pages, and other addresses do not
+    /// notice. At most `max_sessions`.
+    pub max_anonymous_sessions_per_address: usize,
+    /// Upper bound on the pages (requests waiting for a decision) of one client address. At most
+    /// `max_sessions`.
+    pub max_pages_per_address: usize,
+    /// Upper bound on the pages of one browser session; a new page evicts the session's oldest.
+    pub max_pages_per_session: usize,
+    /// Reverse proxies (addresses or CIDRs) whose `Forwarded` / `X-Forwarded-For` headers name
+    /// the client, so that per-address limits see clients rather than the proxy. Empty (the
+    /// default): the headers are never read.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -66,13 +63,10 @@ impl Default for ServerSettings {
             session_ttl_secs: 8 * 3600,
             page_ttl_secs: 600,
             max_sessions: 100_000,
-            login_window_secs: 900,
-            login_max_attempts_per_account: 10,
-            login_max_attempts_per_address: 100,
-            login_delay_base_ms: 200,
-            login_delay_max_ms: 5_000,
-            credential_failure_window_secs: 900,
-            credential_max_failures_per_address: 100,
+            max_anonymous_sessions_per_address: 100,
+            max_pages_per_address: 200,
+            max_pages_per_session: 16,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -86,33 +80,34 @@ impl ServerSettings {
             ("purge_interval_secs", self.purge_interval_secs),
             ("session_ttl_secs", self.session_ttl_secs),
             ("page_ttl_secs", self.page_ttl_secs),
-            ("login_window_secs", self.login_window_secs),
             ("max_sessions", self.max_sessions as u64),
             (
-                "login_max_attempts_per_account",
-                self.login_max_attempts_per_account.into(),
+                "max_anonymous_sessions_per_address",
+                self.max_anonymous_sessions_per_address as u64,
             ),
-            (
-                "login_max_attempts_per_address",
-                self.login_max_attempts_per_address.into(),
-            ),
-            (
-                "credential_failure_window_secs",
-                self.credential_failure_window_secs,
-            ),
-            (
-                "credential_max_failures_per_address",
-                self.credential_max_failures_per_address.into(),
-            ),
+            ("max_pages_per_address", self.max_pages_per_address as u64),
+            ("max_pages_per_session", self.max_pages_per_session as u64),
         ];
         for (name, v) in positive {
             if v == 0 {
                 return Err(format!("[server] {name} must be greater than 0"));
             }
         }
+        for (name, v) in [
+            (
+                "max_anonymous_sessions_per_address",
+                self.max_anonymous_sessions_per_address,
+            ),
+            ("max_pages_per_address", self.max_pages_per_address),
+        ] {
+            if v > self.max_sessions {
+                return Err(format!("[server] {name} must be at most max_sessions"));
+            }
+        }
         if self.max_header_bytes < 8192 {
             return Err("[server] max_header_bytes must be at least 8192".to_owned());
         }
+        crate::proxies::TrustedProxies::parse(&self.trusted_proxies)?;
         Ok(())
     }
 }
@@ -167,14 +162,34 @@ mod tests {
     #[test]
     fn engine_settings_at_top_level_and_server_table() {
         let c = FileConfig::parse(
-            "issuer = \"https://auth.example.com\"\naccess_token_ttl_secs = 600\n\n[server]\nlisten = \"0.0.0.0:9000\"\nlogin_max_attempts_per_account = 3\n",
+            "issuer = \"https://auth.example.com\"\naccess_token_ttl_secs = 600\n\n[server]\nlisten = \"0.0.0.0:9000\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
         )
         .unwrap();
         assert_eq!(c.engine.issuer, "https://auth.example.com");
         assert_eq!(c.engine.access_token_ttl_secs, 600);
         assert_eq!(c.server.listen, "0.0.0.0:9000");
-        assert_eq!(c.server.login_max_attempts_per_account, 3);
+        assert_eq!(c.server.trusted_proxies, ["10.0.0.0/8"]);
         assert_eq!(c.server.request_timeout_secs, 30);
+    }
+
+    #[test]
+    fn per_address_page_bounds_are_validated() {
+        let c = FileConfig::parse(
+            "[server]\nmax_anonymous_sessions_per_address = 5\nmax_pages_per_address = 7\nmax_pages_per_session = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.max_anonymous_sessions_per_address, 5);
+        assert_eq!(c.server.max_pages_per_address, 7);
+        assert_eq!(c.server.max_pages_per_session, 2);
+        assert!(c.server.validate().is_ok());
+        for bad in [
+            "max_pages_per_session = 0",
+            "max_anonymous_sessions_per_address = 0",
+            "max_sessions = 10\nmax_pages_per_address = 11",
+        ] {
+            let c = FileConfig::parse(&format!("[server]\n{bad}\n")).unwrap();
+            assert!(c.server.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]
