@@ -46,6 +46,7 @@ impl BearerError {
                         ("cache-control", "no-store".into()),
                     ],
                     body: String::new(),
+                    error: None,
                 };
             }
             BearerError::InvalidRequest(d) => (ErrorCode::InvalidRequest, *d, None),

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::throttle::ThrottleConfig;
+
 /// Who may register confidential clients dynamically (RFC 7591).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,9 +95,6 @@ pub struct Config {
     pub device_code_ttl_secs: u64,
     /// Initial device polling interval.
     pub device_poll_interval_secs: u64,
-    /// User-code entries (right or wrong) allowed per attempt key (e.g. client address) per device
-    /// code lifetime before the verification page refuses further tries.
-    pub device_max_user_code_attempts: u32,
     /// Accept `code_challenge_method=plain` (off: only `S256`).
     pub allow_plain_pkce: bool,
     /// Require PKCE from confidential clients too (OAuth 2.1). Public clients always need it.
@@ -127,6 +126,9 @@ pub struct Config {
     pub unused_client_ttl_secs: u64,
     /// Upper bound on request bodies an adapter accepts, in bytes.
     pub max_body_bytes: usize,
+    /// The limiter of failed guesses and registrations (the `[throttle]` table; see
+    /// [`crate::throttle`]).
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for Config {
@@ -140,7 +142,6 @@ impl Default for Config {
             authorization_code_ttl_secs: 600,
             device_code_ttl_secs: 1800,
             device_poll_interval_secs: 5,
-            device_max_user_code_attempts: 5,
             allow_plain_pkce: false,
             require_pkce_for_confidential: true,
             public_registration: true,
@@ -165,6 +166,7 @@ impl Default for Config {
             max_client_metadata_bytes: 8 * 1024,
             unused_client_ttl_secs: 86400,
             max_body_bytes: 64 * 1024,
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -276,12 +278,6 @@ impl Config {
             1,
             60,
         )?;
-        within(
-            "device_max_user_code_attempts",
-            self.device_max_user_code_attempts.into(),
-            1,
-            100,
-        )?;
         for s in &self.scopes_supported {
             check(
                 crate::scope::Scope::parse(s)
@@ -347,6 +343,7 @@ impl Config {
             1024,
             16 * 1024 * 1024,
         )?;
+        self.throttle.validate()?;
         Ok(())
     }
 

@@ -89,6 +89,7 @@ impl Revoke {
                 ("pragma", "no-cache".into()),
             ],
             body: String::new(),
+            error: None,
         })
     }
 }

@@ -2,45 +2,46 @@
 //! flow against the store, and copies the engine's response. A store failure is 503
 //! `temporarily_unavailable`; everything else, errors included, is the engine's answer.
 
-use std::time::{Duration, Instant};
-
 use oauth_proto::error::OAuthError;
 use oauth_proto::flow::{drive_async, Flow, Procedure};
 use oauth_proto::http::HttpRequest;
 use oauth_proto::response::Response;
+use oauth_proto::throttle::Verdict;
 use oauth_proto::Engine;
 
 use crate::app::App;
 use crate::clock;
-use crate::limits;
 use crate::reply::{self, HttpResponse};
 use crate::request::Request;
 use crate::rng::OsRandom;
 
 /// Runs an endpoint: `start` is its engine entry point, given the request, and its flow is run
-/// against the store; the engine's response is copied. An address past its failure limit gets 429
-/// without the request being looked at; a failed guess is counted (see [`crate::limits`]).
+/// against the store; the engine's response is copied. The engine's limiter is asked first: an
+/// address that failed too often gets 429 without its request being looked at, one that failed a
+/// few times waits its delay; an answer that tells of a failed guess is counted against the
+/// address (see [`oauth_proto::throttle`]).
 async fn run<P: Procedure<Output = Response>>(
     app: &App,
     req: Request,
     name: &str,
     start: impl FnOnce(&Engine, HttpRequest, u64) -> Flow<P>,
 ) -> HttpResponse {
-    let addr = req.peer.ip();
-    if let Some(wait) = app.credential_failures.retry_after(addr, Instant::now) {
-        return too_many_failures(wait);
+    let addr = req.client_addr();
+    let throttle = app.engine.throttle();
+    match throttle.check(addr, None, clock::now()) {
+        Verdict::Refuse { retry_after } => return too_many_failures(retry_after),
+        Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Verdict::Proceed { .. } => {}
     }
-    let flow = start(&app.engine, req.into_engine(), clock::now());
+    let now = clock::now();
+    let flow = start(&app.engine, req.into_engine(), now);
     match drive_async(flow, &*app.store, &mut OsRandom).await {
         Ok(resp) => {
-            if limits::counts_as_failure(&resp)
-                && app.credential_failures.record(addr, Instant::now())
-            {
+            if resp.is_failed_guess() && throttle.record_failure(addr, None, now) {
                 tracing::warn!(
                     %addr,
                     endpoint = name,
-                    limit = app.settings.credential_max_failures_per_address,
-                    "too many failed client authentications or refused grants; address locked"
+                    "too many failed client authentications or refused grants; address refused"
                 );
             }
             reply::from_engine(resp)
@@ -52,9 +53,8 @@ async fn run<P: Procedure<Output = Response>>(
     }
 }
 
-/// 429 with `Retry-After` (whole seconds, rounded up) and a JSON error body.
-fn too_many_failures(wait: Duration) -> HttpResponse {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+/// 429 with `Retry-After` and a JSON error body.
+pub(crate) fn too_many_failures(secs: u64) -> HttpResponse {
     let mut resp = reply::json_error(
         429,
         &OAuthError::invalid_request(format!(
@@ -73,8 +73,31 @@ pub async fn token(app: &App, req: Request) -> HttpResponse {
     run(app, req, "token", Engine::token).await
 }
 
-/// `POST /register` (RFC 7591).
+/// `POST /register` (RFC 7591). Every attempt, whatever it holds, first takes one registration
+/// from its address's allowance and from the server's (`[throttle]` `registrations_per_address`
+/// and `registrations_total` per `registration_window_secs`); when either is used up the answer is
+/// 429 with `Retry-After`, and the body is not looked at. What strangers can make the store keep
+/// is so bounded by the allowance times `max_client_metadata_bytes`, for `unused_client_ttl_secs`
+/// unless the clients get tokens (see [`oauth_proto::register`]).
 pub async fn register(app: &App, req: Request) -> HttpResponse {
+    let taken = app
+        .engine
+        .throttle()
+        .take_registration(req.client_addr(), clock::now());
+    if let Err(secs) = taken {
+        let mut resp = reply::json_error(
+            429,
+            &OAuthError::invalid_request(format!(
+                "too many client registrations from this address or on this server; try again \
+                 in {secs} seconds"
+            )),
+        );
+        resp.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(secs),
+        );
+        return resp;
+    }
     run(app, req, "register", Engine::register).await
 }
 
@@ -148,6 +171,7 @@ mod tests {
             headers,
             body: body.to_vec(),
             peer: "127.0.0.1:1".parse().unwrap(),
+            client: "127.0.0.1".parse().unwrap(),
         }
     }
 
