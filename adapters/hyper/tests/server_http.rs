@@ -2,6 +2,8 @@
 
 mod common;
 
+use oauth_proto::throttle::ThrottleConfig;
+
 use common::*;
 
 #[tokio::test]
@@ -169,10 +171,13 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
 }
 
 #[tokio::test]
-async fn login_attempts_are_limited_per_account() {
-    let mut settings = test_settings();
-    settings.login_max_attempts_per_account = 2;
-    let s = TestServer::start_with(settings, REDIRECT).await;
+async fn login_attempts_are_limited_per_address_and_account() {
+    let throttle = ThrottleConfig {
+        pair_free_failures: 1,
+        pair_max_failures: 2,
+        ..test_throttle()
+    };
+    let s = TestServer::start_throttled(throttle, test_settings(), REDIRECT).await;
     let page = s
         .get(&format!("/authorize?{}", s.authorize_query("st")), None)
         .await;
@@ -197,7 +202,10 @@ async fn login_attempts_are_limited_per_account() {
     assert_eq!(attempt("wrong one").await.status, 200);
     assert_eq!(attempt("wrong two").await.status, 200);
     let locked = attempt(PASSWORD).await;
-    assert_eq!(locked.status, 429, "even the right password is refused now");
+    assert_eq!(
+        locked.status, 429,
+        "even the right password is refused now, from this address"
+    );
     assert!(locked.body.contains("Too many failed sign-in attempts"));
     assert!(locked.session_cookie().is_none());
     s.running.shutdown().await;
@@ -587,14 +595,17 @@ async fn a11_no_cors_on_the_authorization_endpoint() {
     s.running.shutdown().await;
 }
 
-/// Forwarding headers are never read: a direct client cannot change the issuer or the URLs the
-/// server names, nor pose as many addresses to get around the per-address limits.
+/// Forwarding headers from a peer that is not a trusted proxy are never read: a direct client
+/// cannot change the issuer or the URLs the server names, nor pose as many addresses to get
+/// around the per-address limits.
 #[tokio::test]
 async fn a12_spoofed_forwarding_headers_change_nothing() {
-    let mut settings = test_settings();
-    settings.login_max_attempts_per_address = 2;
-    settings.credential_max_failures_per_address = 2;
-    let s = TestServer::start_with(settings, REDIRECT).await;
+    let throttle = ThrottleConfig {
+        address_free_failures: 1,
+        address_max_failures: 2,
+        ..test_throttle()
+    };
+    let s = TestServer::start_throttled(throttle, test_settings(), REDIRECT).await;
     let spoof = |i: usize| {
         let ip = format!("203.0.113.{i}");
         vec![
@@ -670,7 +681,8 @@ async fn a12_spoofed_forwarding_headers_change_nothing() {
     }
     assert_eq!(statuses, [200, 200, 429]);
 
-    // So does the failure limit of the credential endpoints.
+    // The limiter is one for every endpoint: the address that failed at sign-in is refused at
+    // the token endpoint too, whatever addresses the headers claim.
     let mut statuses = Vec::new();
     for i in 0..3 {
         let headers = spoof(20 + i);
@@ -682,15 +694,18 @@ async fn a12_spoofed_forwarding_headers_change_nothing() {
         );
         statuses.push(s.send("POST", "/token", &h, body.as_bytes()).await.status);
     }
-    assert_eq!(statuses, [401, 401, 429]);
+    assert_eq!(statuses, [429, 429, 429]);
     s.running.shutdown().await;
 }
 
 #[tokio::test]
 async fn b25_a13_failed_guesses_at_the_credential_endpoints_are_limited_per_address() {
-    let mut settings = test_settings();
-    settings.credential_max_failures_per_address = 3;
-    let s = TestServer::start_with(settings, REDIRECT).await;
+    let throttle = ThrottleConfig {
+        address_free_failures: 1,
+        address_max_failures: 3,
+        ..test_throttle()
+    };
+    let s = TestServer::start_throttled(throttle, test_settings(), REDIRECT).await;
     let good = (s.service_id.as_str(), s.service_secret.as_str());
     // Routine answers do not count: a right secret, a bad scope, an unknown grant type.
     for _ in 0..3 {
