@@ -17,6 +17,27 @@
 //! constant time; an unknown client and a wrong token get the same 401 `invalid_token`, so client ids
 //! cannot be probed. Because only hashes are stored, reads echo the caller's own registration access
 //! token and never a client secret.
+//!
+//! Open registration must not be a way to fill the server's storage, since anyone may call it. Three
+//! bounds make what strangers can store small and temporary:
+//! - per registration: [`client_metadata::validate`] keeps at most `max_client_metadata_bytes` (8 KB)
+//!   of metadata, measured as JSON, and at most 8 `#language` variants of each member (before,
+//!   25 variants of 2048 bytes, about 60 KB, were kept);
+//! - per address and in all: the embedder takes one registration from the engine's limiter
+//!   ([`Throttle::take_registration`](crate::throttle::Throttle::take_registration), 20 per address
+//!   and 2000 in all per hour by default) before it runs this flow, and answers 429 when it is used
+//!   up; the reference server does;
+//! - in time: a new client carries `unused_expires_at`, `unused_client_ttl_secs` (24 h) after
+//!   registering, and the store's purge drops it unless the token endpoint has issued to it by then
+//!   (which emits [`Effect::MarkClientUsed`] once). A client in real use gets its first token within
+//!   minutes of registering; one nobody uses is gone a day later. Updates do not extend the time,
+//!   and clients an administrator adds never expire.
+//!
+//! What strangers can make the store hold is so bounded: one address keeps at most
+//! `registrations_per_address` × `unused_client_ttl_secs` / `registration_window_secs` unused
+//! clients alive, 480 with the defaults (about 4 MB), and all addresses together
+//! `registrations_total` times that ratio, 48,000 (about 400 MB). Where that is too much, lower
+//! `registrations_total` or `unused_client_ttl_secs`.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
