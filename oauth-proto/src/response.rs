@@ -106,14 +106,16 @@ impl Response {
 
     /// Whether this answer tells of a failed guess at a credential, which a driver counts against
     /// the caller's address ([`crate::throttle::Throttle::record_failure`]): a failed client
-    /// authentication (`invalid_client`) or a refused grant (`invalid_grant`: an unknown, expired or
-    /// used code, refresh token or device code). Answers a well-behaved client gets routinely
+    /// authentication (`invalid_client`), a refused grant (`invalid_grant`: an unknown, expired or
+    /// used code, refresh token or device code), or a wrong bearer token where one is the
+    /// credential (`invalid_token`: an initial access token at registration, a registration access
+    /// token at client configuration). Answers a well-behaved client gets routinely
     /// (`authorization_pending`, `slow_down`, an inactive introspection, a revocation of an unknown
     /// token) are not failed guesses.
     pub fn is_failed_guess(&self) -> bool {
         matches!(
             self.error,
-            Some(ErrorCode::InvalidClient | ErrorCode::InvalidGrant)
+            Some(ErrorCode::InvalidClient | ErrorCode::InvalidGrant | ErrorCode::InvalidToken)
         )
     }
 
@@ -141,6 +143,7 @@ mod tests {
         let err = |code| Response::error(&OAuthError::new(code, "x"));
         assert!(err(ErrorCode::InvalidClient).is_failed_guess());
         assert!(err(ErrorCode::InvalidGrant).is_failed_guess());
+        assert!(err(ErrorCode::InvalidToken).is_failed_guess());
         for code in [
             ErrorCode::InvalidRequest,
             ErrorCode::InvalidScope,

@@ -182,28 +182,21 @@ pub enum Verdict {
     },
 }
 
-/// A normalized source address: IPv4 as itself, IPv6 as its /64.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Source {
-    V4([u8; 4]),
-    V6([u8; 8]),
-}
-
-impl Source {
-    fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Source::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Source::V4(v4.octets()),
-                None => {
-                    let mut prefix = [0u8; 8];
-                    prefix.copy_from_slice(&v6.octets()[..8]);
-                    Source::V6(prefix)
-                }
-            },
-        }
+/// The address a source counts as, everywhere a limit is kept per address (this limiter, and the
+/// adapters' per-address bounds on pages and connections): an IPv4-mapped IPv6 address as its IPv4
+/// address, any other IPv6 address as its /64 (one customer's allocation: changing the low 64
+/// bits is free), IPv4 as itself.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
     }
 }
+
+type Source = IpAddr;
 
 /// 128 bits of SHA-256 over the ASCII-lowercased account name.
 type Account = [u8; 16];
@@ -224,7 +217,6 @@ enum Key {
     Pair(Source, Account),
     Account(Account),
     Registrations(Source),
-    AllRegistrations,
 }
 
 /// A key's count: failures forgotten `window` after `last`, or a quota counted from `start`.
@@ -235,9 +227,22 @@ struct Entry {
     last: u64,
 }
 
+impl Entry {
+    fn new(now: u64) -> Self {
+        Entry {
+            count: 0,
+            start: now,
+            last: now,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Table {
     entries: HashMap<Key, Entry>,
+    /// The registrations of all addresses together: kept apart from `entries`, so that making
+    /// room there can never reset it.
+    all_registrations: Option<Entry>,
 }
 
 /// The limiter. `Send + Sync`: one instance serves every thread (see the module docs).
@@ -270,7 +275,7 @@ impl Throttle {
     /// `client:<id>`), at `now`. Call it before checking the credential.
     pub fn check(&self, source: IpAddr, account: Option<&str>, now: u64) -> Verdict {
         let c = &self.config;
-        let source = Source::of(source);
+        let source = address_key(source);
         let account = account.map(account_digest);
         let table = self.lock();
         let failures = |key: Key| table.failures(key, now, c.window_secs);
@@ -321,7 +326,7 @@ impl Throttle {
     /// so a driver can log that once.
     pub fn record_failure(&self, source: IpAddr, account: Option<&str>, now: u64) -> bool {
         let c = &self.config;
-        let source = Source::of(source);
+        let source = address_key(source);
         let account = account.map(account_digest);
         let mut table = self.lock();
         let mut refused = table.fail(Key::Address(source), now, c) == c.address_max_failures;
@@ -338,7 +343,7 @@ impl Throttle {
         let Some(acc) = account.map(account_digest) else {
             return;
         };
-        let source = Source::of(source);
+        let source = address_key(source);
         let mut table = self.lock();
         table.entries.remove(&Key::Pair(source, acc));
         table.entries.remove(&Key::Account(acc));
@@ -359,20 +364,31 @@ impl Throttle {
     pub fn take_registration(&self, source: IpAddr, now: u64) -> Result<(), u64> {
         let c = &self.config;
         let window = c.registration_window_secs;
-        let per_address = Key::Registrations(Source::of(source));
+        let per_address = Key::Registrations(address_key(source));
         let mut table = self.lock();
-        for (key, max) in [
-            (per_address, c.registrations_per_address),
-            (Key::AllRegistrations, c.registrations_total),
+        let live = |e: Option<Entry>| e.filter(|e| now < e.start + window);
+        for (entry, max) in [
+            (
+                live(table.entries.get(&per_address).copied()),
+                c.registrations_per_address,
+            ),
+            (live(table.all_registrations), c.registrations_total),
         ] {
-            if let Some(e) = table.quota(key, now, window) {
-                if e.count >= max {
-                    return Err((e.start + window).saturating_sub(now).max(1));
-                }
+            if let Some(e) = entry.filter(|e| e.count >= max) {
+                return Err((e.start + window).saturating_sub(now).max(1));
             }
         }
-        for key in [per_address, Key::AllRegistrations] {
-            table.take(key, now, window, c.max_tracked);
+        table.make_room(&per_address, now, c);
+        let t = &mut *table;
+        for entry in [
+            t.entries.entry(per_address).or_insert(Entry::new(now)),
+            t.all_registrations.get_or_insert(Entry::new(now)),
+        ] {
+            if now >= entry.start + window {
+                *entry = Entry::new(now);
+            }
+            entry.count = entry.count.saturating_add(1);
+            entry.last = entry.last.max(now);
         }
         Ok(())
     }
@@ -392,60 +408,29 @@ impl Table {
         }
     }
 
-    /// A quota key's live entry.
-    fn quota(&self, key: Key, now: u64, window: u64) -> Option<Entry> {
-        self.entries
-            .get(&key)
-            .filter(|e| now < e.start + window)
-            .copied()
-    }
-
     /// Counts one failure under `key`; returns its live count.
     fn fail(&mut self, key: Key, now: u64, c: &ThrottleConfig) -> u32 {
         let window = c.window_secs;
-        self.make_room(&key, now, window, c.max_tracked);
-        let e = self.entries.entry(key).or_insert(Entry {
-            count: 0,
-            start: now,
-            last: now,
-        });
+        self.make_room(&key, now, c);
+        let e = self.entries.entry(key).or_insert(Entry::new(now));
         if now >= e.last + window {
-            *e = Entry {
-                count: 0,
-                start: now,
-                last: now,
-            };
+            *e = Entry::new(now);
         }
         e.count = e.count.saturating_add(1);
         e.last = e.last.max(now);
         e.count
     }
 
-    fn take(&mut self, key: Key, now: u64, window: u64, max: usize) {
-        self.make_room(&key, now, window, max);
-        let e = self.entries.entry(key).or_insert(Entry {
-            count: 0,
-            start: now,
-            last: now,
-        });
-        if now >= e.start + window {
-            *e = Entry {
-                count: 0,
-                start: now,
-                last: now,
-            };
-        }
-        e.count = e.count.saturating_add(1);
-        e.last = e.last.max(now);
-    }
-
     /// Before inserting `key`: if the table is full, drop what is forgotten, and if that is not
     /// enough, the half of the keys whose last event is oldest. Each drop frees room for as many
     /// insertions as it visited keys, so inserting costs O(log n) amortized.
-    fn make_room(&mut self, key: &Key, now: u64, window: u64, max: usize) {
+    fn make_room(&mut self, key: &Key, now: u64, c: &ThrottleConfig) {
+        let max = c.max_tracked;
         if self.entries.len() < max || self.entries.contains_key(key) {
             return;
         }
+        // Nothing is forgotten sooner than the longer of the two windows says.
+        let window = c.window_secs.max(c.registration_window_secs);
         self.entries.retain(|_, e| now < e.last + window);
         if self.entries.len() < max * 3 / 4 {
             return;
@@ -649,6 +634,29 @@ mod tests {
         assert_eq!(t.take_registration(b, 20), Ok(()));
         assert_eq!(t.take_registration(c, 20), Err(30), "three in all");
         assert_eq!(t.take_registration(a, 50), Ok(()), "a new window");
+    }
+
+    #[test]
+    fn a_flood_of_keys_never_resets_the_total_registration_quota() {
+        let t = Throttle::new(config());
+        for i in 0..3u32 {
+            t.take_registration(IpAddr::from([192, 0, 2, i as u8]), 0)
+                .unwrap();
+        }
+        for i in 0..5_000u32 {
+            t.record_failure(IpAddr::from((i + 1000).to_be_bytes()), None, 1);
+        }
+        assert_eq!(t.take_registration(ip("198.51.100.1"), 2), Err(48));
+    }
+
+    #[test]
+    fn addresses_count_as_ipv4_or_their_ipv6_slash_64() {
+        assert_eq!(address_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(address_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
     }
 
     #[test]

@@ -53,13 +53,16 @@ async fn run<P: Procedure<Output = Response>>(
     }
 }
 
-/// 429 with `Retry-After` and a JSON error body.
-pub(crate) fn too_many_failures(secs: u64) -> HttpResponse {
+/// 429 for an address past its failure limit.
+fn too_many_failures(secs: u64) -> HttpResponse {
+    too_many(secs, "too many failed requests from this address")
+}
+
+/// 429 with `Retry-After` and a JSON `invalid_request` saying why and for how long.
+fn too_many(secs: u64, why: &str) -> HttpResponse {
     let mut resp = reply::json_error(
         429,
-        &OAuthError::invalid_request(format!(
-            "too many failed requests from this address; try again in {secs} seconds"
-        )),
+        &OAuthError::invalid_request(format!("{why}; try again in {secs} seconds")),
     );
     resp.headers_mut().insert(
         hyper::header::RETRY_AFTER,
@@ -80,23 +83,20 @@ pub async fn token(app: &App, req: Request) -> HttpResponse {
 /// is so bounded by the allowance times `max_client_metadata_bytes`, for `unused_client_ttl_secs`
 /// unless the clients get tokens (see [`oauth_proto::register`]).
 pub async fn register(app: &App, req: Request) -> HttpResponse {
-    let taken = app
-        .engine
-        .throttle()
-        .take_registration(req.client_addr(), clock::now());
-    if let Err(secs) = taken {
-        let mut resp = reply::json_error(
-            429,
-            &OAuthError::invalid_request(format!(
-                "too many client registrations from this address or on this server; try again \
-                 in {secs} seconds"
-            )),
-        );
-        resp.headers_mut().insert(
-            hyper::header::RETRY_AFTER,
-            hyper::header::HeaderValue::from(secs),
-        );
-        return resp;
+    // Anonymous registrations take from the limiter's quota. One that presents an initial access
+    // token does not (an administrator provisioning clients is not throttled); a wrong token is
+    // 401 `invalid_token`, a failed guess counted against the address, and stores nothing.
+    if req.header(hyper::header::AUTHORIZATION).is_none() {
+        let taken = app
+            .engine
+            .throttle()
+            .take_registration(req.client_addr(), clock::now());
+        if let Err(secs) = taken {
+            return too_many(
+                secs,
+                "too many client registrations from this address or on this server",
+            );
+        }
     }
     run(app, req, "register", Engine::register).await
 }

@@ -35,6 +35,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+use oauth_proto::throttle::address_key;
 use std::sync::{Mutex, MutexGuard};
 
 use oauth_proto::authorize::PendingAuthorization;
@@ -161,21 +163,6 @@ struct Tables {
     last_purge: u64,
 }
 
-/// The key an address counts under: IPv4 (and IPv4-mapped IPv6) as itself, IPv6 by its /64, since
-/// one host commonly holds a whole /64.
-pub fn source_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
-            }
-        },
-    }
-}
-
 fn decrement(map: &mut HashMap<IpAddr, usize>, key: IpAddr) {
     if let Some(n) = map.get_mut(&key) {
         *n -= 1;
@@ -293,7 +280,7 @@ impl Sessions {
 
     /// A new anonymous session for a browser at `client`: its id (for the cookie) and itself.
     pub fn create(&self, now: u64, client: IpAddr) -> Result<(String, Session), Refused> {
-        let source = source_key(client);
+        let source = address_key(client);
         let mut t = self.lock();
         let max = self.limits.max_entries;
         if t.sessions.len() >= max {
@@ -330,7 +317,7 @@ impl Sessions {
     /// token, no user, and keeps its pages; being anonymous again, it counts against `client`.
     /// `None` if the old one is gone.
     pub fn sign_out(&self, old_id: &str, now: u64, client: IpAddr) -> Option<(String, Session)> {
-        self.replace(old_id, None, Some(source_key(client)), now)
+        self.replace(old_id, None, Some(address_key(client)), now)
     }
 
     fn replace(
@@ -380,7 +367,7 @@ impl Sessions {
         now: u64,
         client: IpAddr,
     ) -> Result<String, Refused> {
-        let source = source_key(client);
+        let source = address_key(client);
         let session = SecretHash::of(session_id);
         let mut t = self.lock();
         let oldest = t

@@ -9,6 +9,7 @@
 //! that it reports something better than a reset. On shutdown the loop stops accepting, tells every
 //! session to say goodbye, and waits for them.
 
+use oauth_proto::throttle::address_key;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -158,22 +159,6 @@ impl Drop for AddressSlot {
                 open.remove(&self.key);
             }
         }
-    }
-}
-
-/// The address a connection counts under: an IPv4-mapped IPv6 address as its IPv4 address, any
-/// other IPv6 address as its /64 (one customer's allocation: changing the low bits is free), as
-/// the engine's throttle counts them.
-fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(prefix.into())
-            }
-        },
     }
 }
 
