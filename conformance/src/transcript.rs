@@ -65,6 +65,10 @@ impl Transcript {
                     serde_json::to_string_pretty(p).unwrap_or_default()
                 );
             }
+            // A new outcome shows up in the transcript, so the comparison fails and names it.
+            other => {
+                let _ = writeln!(self.text, "<<< unrecorded outcome: {other:?}\n");
+            }
         }
     }
 

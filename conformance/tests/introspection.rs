@@ -293,17 +293,17 @@ fn ops_and_effects(
     body: &str,
     auth: &str,
 ) -> (Vec<oauth_proto::store::Op>, usize) {
-    use oauth_proto::flow::Step;
+    use oauth_proto::flow::Next;
     use oauth_proto::store::Store;
     let mut flow = h.engine.introspect(form(body, Some(auth)), h.now);
     let mut ops = Vec::new();
     loop {
         match flow.step(&mut h.rng) {
-            Step::Op(op) => {
+            Next::Op(op, waiting) => {
                 ops.push(op.clone());
-                flow.answer(h.store.execute(op).unwrap());
+                flow = waiting.answer(h.store.execute(op).unwrap());
             }
-            Step::Done(done) => return (ops, done.effects.len()),
+            Next::Done(done) => return (ops, done.effects.len()),
         }
     }
 }

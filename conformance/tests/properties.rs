@@ -93,6 +93,8 @@ fn any_authorization_query_is_safe_and_never_redirects_to_an_unregistered_uri() 
                 l.location.starts_with("https://client.example.com/cb?")
             }
             AuthorizeOutcome::ErrorPage(_) => true,
+            // An outcome this property does not know yet is not vetted: fail until it is.
+            _ => false,
         }
     }
     qc().quickcheck(prop as fn(Vec<u8>, String, String) -> bool);

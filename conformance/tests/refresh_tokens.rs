@@ -265,7 +265,7 @@ fn purge_removes_expired_state() {
 
 #[test]
 fn i88_a_code_approved_while_the_credentials_change_is_refused() {
-    use oauth_proto::flow::Step;
+    use oauth_proto::flow::Next;
     use oauth_proto::store::Store;
     let mut h = Harness::default();
     let s = h.confidential_client();
@@ -278,8 +278,10 @@ fn i88_a_code_approved_while_the_credentials_change_is_refused() {
     // before its code is stored, so the code outlives the revocation that deletes codes.
     let response = loop {
         match flow.step(&mut h.rng) {
-            Step::Op(op) => flow.answer(h.store.execute(op).expect("memory store")),
-            Step::Done(done) => {
+            Next::Op(op, waiting) => {
+                flow = waiting.answer(h.store.execute(op).expect("memory store"))
+            }
+            Next::Done(done) => {
                 h.apply(h.engine.revoke_subject("alice", h.now));
                 h.apply(done.effects);
                 break done.output;

@@ -10,7 +10,7 @@ use conformance::*;
 use oauth_proto::client::ClientRecord;
 use oauth_proto::config::{Config, RegistrationPolicy};
 use oauth_proto::device_verify::{DeviceDecisionOutcome, DeviceVerifyOutcome};
-use oauth_proto::flow::Step;
+use oauth_proto::flow::Next;
 use oauth_proto::http::HttpRequest;
 use oauth_proto::response::Response;
 use oauth_proto::store::{Effect, Store};
@@ -61,8 +61,10 @@ fn token_effects(
     let mut flow = h.engine.token(request, h.now);
     loop {
         match flow.step(&mut h.rng) {
-            Step::Op(op) => flow.answer(h.store.execute(op).expect("memory store")),
-            Step::Done(done) => {
+            Next::Op(op, waiting) => {
+                flow = waiting.answer(h.store.execute(op).expect("memory store"))
+            }
+            Next::Done(done) => {
                 h.store.apply(done.effects.clone()).expect("memory store");
                 return (done.output, done.effects);
             }

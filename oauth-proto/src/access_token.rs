@@ -145,6 +145,7 @@ impl AccessClaims {
 
 /// Why an access token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TokenError {
     /// Not a token of this format (bad encoding, wrong length, bad fields).
     Malformed,

@@ -14,7 +14,7 @@ use crate::store::{CodeTake, DeviceLookup, DeviceRecord, Op, RefreshGrant, Refre
 
 /// Why endpoint code stopped early.
 #[derive(Debug)]
-pub enum Halt {
+pub(crate) enum Halt {
     /// Waiting for the store.
     Suspend(Suspend),
     /// Answer with this error.
@@ -34,7 +34,7 @@ impl From<OAuthError> for Halt {
 }
 
 /// Converts endpoint code's result into a flow result, turning errors into their response.
-pub fn finish<T>(
+pub(crate) fn finish<T>(
     result: Result<T, Halt>,
     on_error: impl FnOnce(OAuthError) -> T,
 ) -> Result<T, Suspend> {
@@ -53,7 +53,10 @@ fn contract_broken() -> Halt {
 }
 
 /// [`Op::GetClient`].
-pub fn client<'a>(cx: &mut Cx<'a>, client_id: &str) -> Result<Option<&'a ClientRecord>, Halt> {
+pub(crate) fn client<'a>(
+    cx: &mut Cx<'a>,
+    client_id: &str,
+) -> Result<Option<&'a ClientRecord>, Halt> {
     match cx.ask(|| Op::GetClient {
         client_id: client_id.to_owned(),
     })? {
@@ -63,7 +66,7 @@ pub fn client<'a>(cx: &mut Cx<'a>, client_id: &str) -> Result<Option<&'a ClientR
 }
 
 /// [`Op::GetSubject`]: the subject's credential version.
-pub fn credential_version(cx: &mut Cx<'_>, subject: &str) -> Result<u32, Halt> {
+pub(crate) fn credential_version(cx: &mut Cx<'_>, subject: &str) -> Result<u32, Halt> {
     match cx.ask(|| Op::GetSubject {
         subject: subject.to_owned(),
     })? {
@@ -73,7 +76,7 @@ pub fn credential_version(cx: &mut Cx<'_>, subject: &str) -> Result<u32, Halt> {
 }
 
 /// [`Op::TakeCode`].
-pub fn take_code<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<&'a CodeTake, Halt> {
+pub(crate) fn take_code<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<&'a CodeTake, Halt> {
     match cx.ask(|| Op::TakeCode { hash })? {
         Reply::Code(c) => Ok(c),
         _ => Err(contract_broken()),
@@ -81,7 +84,10 @@ pub fn take_code<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<&'a CodeTake, 
 }
 
 /// [`Op::GetRefresh`] for the presented token.
-pub fn refresh<'a>(cx: &mut Cx<'a>, presented: &str) -> Result<Option<&'a RefreshGrant>, Halt> {
+pub(crate) fn refresh<'a>(
+    cx: &mut Cx<'a>,
+    presented: &str,
+) -> Result<Option<&'a RefreshGrant>, Halt> {
     // Hashed only when the op is built, not on every replay of the flow.
     match cx.ask(|| Op::GetRefresh {
         hash: SecretHash::of(presented),
@@ -92,7 +98,11 @@ pub fn refresh<'a>(cx: &mut Cx<'a>, presented: &str) -> Result<Option<&'a Refres
 }
 
 /// [`Op::RotateRefresh`]: whether the swap happened.
-pub fn rotate_refresh(cx: &mut Cx<'_>, old: SecretHash, new: RefreshRecord) -> Result<bool, Halt> {
+pub(crate) fn rotate_refresh(
+    cx: &mut Cx<'_>,
+    old: SecretHash,
+    new: RefreshRecord,
+) -> Result<bool, Halt> {
     match cx.ask(|| Op::RotateRefresh { old, new })? {
         Reply::Swapped(s) => Ok(*s),
         _ => Err(contract_broken()),
@@ -100,7 +110,7 @@ pub fn rotate_refresh(cx: &mut Cx<'_>, old: SecretHash, new: RefreshRecord) -> R
 }
 
 /// [`Op::RetryRotation`]: whether the swap happened.
-pub fn retry_rotation(
+pub(crate) fn retry_rotation(
     cx: &mut Cx<'_>,
     old: SecretHash,
     successor: SecretHash,
@@ -117,7 +127,10 @@ pub fn retry_rotation(
 }
 
 /// [`Op::GetDevice`].
-pub fn device<'a>(cx: &mut Cx<'a>, by: DeviceLookup) -> Result<Option<&'a DeviceRecord>, Halt> {
+pub(crate) fn device<'a>(
+    cx: &mut Cx<'a>,
+    by: DeviceLookup,
+) -> Result<Option<&'a DeviceRecord>, Halt> {
     match cx.ask(|| Op::GetDevice { by })? {
         Reply::Device(d) => Ok(d.as_ref()),
         _ => Err(contract_broken()),
@@ -126,7 +139,7 @@ pub fn device<'a>(cx: &mut Cx<'a>, by: DeviceLookup) -> Result<Option<&'a Device
 
 /// [`Op::SwapDevice`]: whether the swap happened. `record` builds the new record, only when the
 /// swap is not answered yet.
-pub fn swap_device(
+pub(crate) fn swap_device(
     cx: &mut Cx<'_>,
     expected_revision: u64,
     record: impl FnOnce() -> DeviceRecord,
@@ -141,7 +154,7 @@ pub fn swap_device(
 }
 
 /// [`Op::RevocationStatus`]: the revocation view for one access token's grant and subject.
-pub fn revocation_status(
+pub(crate) fn revocation_status(
     cx: &mut Cx<'_>,
     grant_id: crate::store::GrantId,
     subject: &str,

@@ -186,6 +186,7 @@ pub struct ErrorLink {
 
 /// How an authorization request ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthorizeOutcome {
     /// Show an error to the user; never redirect.
     ErrorPage(OAuthError),
@@ -200,6 +201,7 @@ pub enum AuthorizeOutcome {
 
 /// How a decision ([`Engine::approve`], [`Engine::deny`]) ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecisionOutcome {
     /// Send the browser to the client (303): the code, `access_denied`, or, for an
     /// administrator's client whose redirect URI still stands, the error its changed

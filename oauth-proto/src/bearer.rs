@@ -19,6 +19,7 @@ use crate::store::RevocationView;
 
 /// Why a protected-resource request was refused, with everything needed to answer it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BearerError {
     /// No credentials at all: challenge without error attributes (RFC 6750 §3.1).
     Missing,

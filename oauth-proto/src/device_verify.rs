@@ -79,6 +79,7 @@ impl PendingDevice {
 
 /// What a user-code entry leads to.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeviceVerifyOutcome {
     /// A valid code: show the client and scope, then approve or deny.
     Consent(PendingDevice),
@@ -93,6 +94,7 @@ pub enum DeviceVerifyOutcome {
 
 /// What a decision led to.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeviceDecisionOutcome {
     /// Approved: the device gets its tokens at its next poll.
     Approved,

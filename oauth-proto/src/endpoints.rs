@@ -1,36 +1,43 @@
 //! Endpoint paths and URLs, all derived from the configured issuer.
 //!
 //! One place names every path, so the HTTP adapter routes exactly what metadata advertises, and every
-//! URL the engine hands out (metadata, `registration_client_uri`, `verification_uri`) is built from
-//! the issuer rather than from request headers: behind a reverse proxy the configured issuer is the
-//! truth, and a forged `Host` header can change nothing.
+//! URL the engine hands out (metadata, `registration_client_uri`, `verification_uri`, the discovery
+//! URL of SASL error challenges) is built from the issuer rather than from request headers: behind a
+//! reverse proxy the configured issuer is the truth, and a forged `Host` header can change nothing.
+//!
+//! An adapter routes from [`Engine::endpoints`](crate::Engine::endpoints): the path of each URL
+//! ([`Endpoints::path_of`]) is what it serves, so for an issuer with a path
+//! (`https://example.com/auth`) every endpoint lives under that path (`/auth/token`), and the
+//! well-known documents at the paths [`Engine::metadata_path`](crate::Engine::metadata_path) and its
+//! siblings name. The suffixes below are private: nothing outside the engine types a path.
 
 use crate::config::Config;
 
 /// Path of the authorization endpoint.
-pub const AUTHORIZE: &str = "/authorize";
+pub(crate) const AUTHORIZE: &str = "/authorize";
 /// Path of the token endpoint.
-pub const TOKEN: &str = "/token";
+pub(crate) const TOKEN: &str = "/token";
 /// Path of the dynamic registration endpoint (RFC 7591); `/register/{client_id}` is RFC 7592's
 /// client configuration endpoint.
-pub const REGISTER: &str = "/register";
+pub(crate) const REGISTER: &str = "/register";
 /// Path of the introspection endpoint (RFC 7662).
-pub const INTROSPECT: &str = "/introspect";
+pub(crate) const INTROSPECT: &str = "/introspect";
 /// Path of the revocation endpoint (RFC 7009).
-pub const REVOKE: &str = "/revoke";
+pub(crate) const REVOKE: &str = "/revoke";
 /// Path of the device authorization endpoint (RFC 8628 §3.1).
-pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+pub(crate) const DEVICE_AUTHORIZATION: &str = "/device_authorization";
 /// Path of the page where users enter a device's user code (RFC 8628 §3.3).
-pub const DEVICE_VERIFICATION: &str = "/device";
+pub(crate) const DEVICE_VERIFICATION: &str = "/device";
 /// Well-known suffix of authorization server metadata (RFC 8414 §3).
-pub const WELL_KNOWN_AS: &str = "/.well-known/oauth-authorization-server";
+pub(crate) const WELL_KNOWN_AS: &str = "/.well-known/oauth-authorization-server";
 /// Well-known suffix of OpenID Connect discovery, served with the same document.
-pub const WELL_KNOWN_OPENID: &str = "/.well-known/openid-configuration";
+pub(crate) const WELL_KNOWN_OPENID: &str = "/.well-known/openid-configuration";
 /// Well-known suffix of protected resource metadata (RFC 9728 §3).
-pub const WELL_KNOWN_RESOURCE: &str = "/.well-known/oauth-protected-resource";
+pub(crate) const WELL_KNOWN_RESOURCE: &str = "/.well-known/oauth-protected-resource";
 
 /// Absolute URLs of every endpoint, for one issuer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Endpoints {
     /// The issuer exactly as configured (code-point identical, RFC 8414 §3.3).
     pub issuer: String,
@@ -48,11 +55,15 @@ pub struct Endpoints {
     pub device_authorization: String,
     /// `{issuer}/device`: the `verification_uri`.
     pub device_verification: String,
+    /// `{issuer}/.well-known/openid-configuration`: OpenID Connect discovery of this issuer, the
+    /// URL SASL error challenges carry ([`SaslPolicy::openid_configuration`](crate::sasl::SaslPolicy)).
+    /// It serves the RFC 8414 metadata document.
+    pub openid_configuration: String,
 }
 
 impl Endpoints {
     /// The endpoints of the configured issuer (a trailing `/` of the issuer is not doubled).
-    pub fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
         let base = config.issuer_base();
         let at = |path: &str| format!("{base}{path}");
         Endpoints {
@@ -64,6 +75,7 @@ impl Endpoints {
             revocation: at(REVOKE),
             device_authorization: at(DEVICE_AUTHORIZATION),
             device_verification: at(DEVICE_VERIFICATION),
+            openid_configuration: at(WELL_KNOWN_OPENID),
         }
     }
 
@@ -73,7 +85,8 @@ impl Endpoints {
         format!("{}/{client_id}", self.registration)
     }
 
-    /// The path part of an endpoint URL (what an adapter behind a proxy routes on).
+    /// The path part of an endpoint URL: what an adapter routes on. Empty for a URL that does not
+    /// parse (never one of these: the issuer is validated with the configuration).
     pub fn path_of(url: &str) -> String {
         url::Url::parse(url)
             .map(|u| u.path().to_owned())
@@ -83,7 +96,67 @@ impl Endpoints {
 
 /// The issuer's path without a terminating `/` (empty for an issuer without a path).
 pub(crate) fn issuer_path(config: &Config) -> String {
-    url::Url::parse(&config.issuer)
-        .map(|u| u.path().trim_end_matches('/').to_owned())
-        .unwrap_or_default()
+    Endpoints::path_of(&config.issuer)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issuer_with_a_path_puts_every_endpoint_under_it() {
+        let config = Config {
+            issuer: "https://example.com/auth/".to_owned(),
+            ..Config::default()
+        };
+        let e = Endpoints::new(&config);
+        let paths: Vec<String> = [
+            &e.authorization,
+            &e.token,
+            &e.registration,
+            &e.introspection,
+            &e.revocation,
+            &e.device_authorization,
+            &e.device_verification,
+            &e.openid_configuration,
+        ]
+        .iter()
+        .map(|u| Endpoints::path_of(u))
+        .collect();
+        assert_eq!(
+            paths,
+            [
+                "/auth/authorize",
+                "/auth/token",
+                "/auth/register",
+                "/auth/introspect",
+                "/auth/revoke",
+                "/auth/device_authorization",
+                "/auth/device",
+                "/auth/.well-known/openid-configuration",
+            ]
+        );
+        assert_eq!(issuer_path(&config), "/auth");
+        assert_eq!(
+            e.client_configuration("abc"),
+            "https://example.com/auth/register/abc"
+        );
+    }
+
+    #[test]
+    fn an_issuer_without_a_path_has_root_endpoints() {
+        let config = Config {
+            issuer: "https://example.com".to_owned(),
+            ..Config::default()
+        };
+        let e = Endpoints::new(&config);
+        assert_eq!(Endpoints::path_of(&e.token), "/token");
+        assert_eq!(
+            e.openid_configuration,
+            "https://example.com/.well-known/openid-configuration"
+        );
+        assert_eq!(issuer_path(&config), "");
+    }
 }

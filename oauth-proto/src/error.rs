@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 /// The RFC error codes the engine emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// `invalid_request`
     InvalidRequest,

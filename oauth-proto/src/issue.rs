@@ -44,36 +44,36 @@ use crate::secret::Secret;
 use crate::store::{Effect, GrantId, GrantRecord, RefreshRecord, RefreshState};
 
 /// Random bytes in every code, refresh token and device code: 256 bits (RFC 6749 §10.10 asks ≥128).
-pub const SECRET_BYTES: usize = 32;
+pub(crate) const SECRET_BYTES: usize = 32;
 
 /// A fresh random grant id.
-pub fn new_grant_id(rng: &mut dyn Random) -> GrantId {
+pub(crate) fn new_grant_id(rng: &mut dyn Random) -> GrantId {
     let mut id = [0u8; 16];
     rng.fill(&mut id);
     GrantId(id)
 }
 
 /// What a grant issues for one token response.
-pub struct Issue<'a> {
+pub(crate) struct Issue<'a> {
     /// The grant the tokens belong to.
-    pub grant_id: GrantId,
+    pub(crate) grant_id: GrantId,
     /// The subject.
-    pub subject: &'a str,
+    pub(crate) subject: &'a str,
     /// The client.
-    pub client_id: &'a str,
+    pub(crate) client_id: &'a str,
     /// Scope of the access token.
-    pub scope: &'a Scope,
+    pub(crate) scope: &'a Scope,
     /// The subject's credential version.
-    pub credential_version: u32,
+    pub(crate) credential_version: u32,
     /// When the grant's access was last revoked, as read from the store before issuing: the access
     /// token is issued after it (see the module docs).
-    pub access_revoked_at: Option<u64>,
+    pub(crate) access_revoked_at: Option<u64>,
 }
 
 /// The issue time of an access token issued at `now` from a grant whose access was last revoked at
 /// `access_revoked_at`: `now`, or the second after the revocation when that is later, so that the
 /// token is never refused by a revocation that happened before it.
-pub fn issued_at(now: u64, access_revoked_at: Option<u64>) -> u64 {
+pub(crate) fn issued_at(now: u64, access_revoked_at: Option<u64>) -> u64 {
     match access_revoked_at {
         Some(at) if at >= now => at.saturating_add(1),
         _ => now,
@@ -83,7 +83,7 @@ pub fn issued_at(now: u64, access_revoked_at: Option<u64>) -> u64 {
 /// Signs an access token for `what`, valid from `now` (or just after the grant's last revocation,
 /// see [`issued_at`]) for the configured lifetime, and answers with the successful token response (RFC 6749 §5.1), always with `scope` (OAuth 2.1 §3.2.3), and
 /// with `refresh` when there is one.
-pub fn token_response(
+pub(crate) fn token_response(
     engine: &Engine,
     now: u64,
     what: &Issue<'_>,
@@ -136,7 +136,7 @@ pub fn token_response(
 /// The end of every grant that creates a new grant family (authorization code, device code): an
 /// access token, and when the client may refresh, the grant record and its first refresh token.
 /// Returns the token response.
-pub fn new_grant(
+pub(crate) fn new_grant(
     engine: &Engine,
     cx: &mut Cx<'_>,
     client: &ClientRecord,

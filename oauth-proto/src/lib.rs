@@ -42,7 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod access_token;
-pub mod ask;
+mod ask;
 pub mod authorize;
 pub mod bearer;
 mod caller;
@@ -58,12 +58,12 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod introspect;
-pub mod issue;
+mod issue;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
 pub mod random;
-pub mod redirect;
+mod redirect;
 pub mod register;
 pub mod response;
 pub mod revoke;

@@ -6,12 +6,10 @@
 //! listen on an ephemeral port. Everything else (scheme, host, path, query) must still match exactly.
 //! `localhost` gets no exception, since a name may resolve off the machine.
 
-use crate::params::Params;
-
 const LOOPBACK_PREFIXES: [&str; 2] = ["http://127.0.0.1", "http://[::1]"];
 
 /// True when `requested` may be used as `registered`.
-pub fn matches(registered: &str, requested: &str) -> bool {
+pub(crate) fn matches(registered: &str, requested: &str) -> bool {
     if registered == requested {
         return true;
     }
@@ -46,7 +44,7 @@ fn without_loopback_port(uri: &str) -> Option<String> {
 
 /// Finds which redirect URI to use: the requested one if it matches a registered one, or the only
 /// registered one when none was requested. `None` means the request must not be redirected.
-pub fn resolve(registered: &[String], requested: Option<&str>) -> Option<String> {
+pub(crate) fn resolve(registered: &[String], requested: Option<&str>) -> Option<String> {
     match requested {
         Some(req) => registered
             .iter()
@@ -59,7 +57,7 @@ pub fn resolve(registered: &[String], requested: Option<&str>) -> Option<String>
 
 /// Appends parameters to a redirect URI's query, keeping any query it already has (RFC 6749 §3.1.2).
 /// The URI was matched against a registered one, so it parses; if it somehow does not, `None`.
-pub fn with_params(uri: &str, params: &[(&str, &str)]) -> Option<String> {
+pub(crate) fn with_params(uri: &str, params: &[(&str, &str)]) -> Option<String> {
     let mut url = url::Url::parse(uri).ok()?;
     {
         let mut q = url.query_pairs_mut();
@@ -71,12 +69,6 @@ pub fn with_params(uri: &str, params: &[(&str, &str)]) -> Option<String> {
 }
 
 /// True when a URI is acceptable as a redirect target at all: absolute, no fragment (RFC 6749 §3.1.2).
-pub fn is_absolute_without_fragment(uri: &str) -> bool {
+pub(crate) fn is_absolute_without_fragment(uri: &str) -> bool {
     url::Url::parse(uri).is_ok_and(|u| u.fragment().is_none() && !uri.contains('#'))
-}
-
-/// Reads an optional parameter and drops it if it was duplicated (used for `state`, which must
-/// never be echoed when ambiguous).
-pub fn single(params: &Params, name: &str) -> Option<String> {
-    params.get(name).ok().flatten().map(str::to_owned)
 }

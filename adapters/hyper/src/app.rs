@@ -5,6 +5,7 @@ use std::sync::Arc;
 use oauth_proto::Engine;
 
 use crate::proxies::TrustedProxies;
+use crate::routes::Routes;
 use crate::sessions::{Limits, Sessions};
 use crate::settings::ServerSettings;
 use crate::store::AnyStore;
@@ -23,6 +24,8 @@ pub struct App {
     pub secure_cookies: bool,
     /// The reverse proxies whose forwarding headers name the client.
     pub proxies: TrustedProxies,
+    /// The route table, at the paths of the engine's issuer.
+    pub routes: Routes,
 }
 
 impl App {
@@ -33,6 +36,7 @@ impl App {
         // `ServerSettings::validate` has parsed the list already; an unvalidated bad entry trusts
         // nobody rather than somebody.
         let proxies = TrustedProxies::parse(&settings.trusted_proxies).unwrap_or_default();
+        let routes = Routes::new(&engine);
         App {
             engine,
             store,
@@ -40,6 +44,7 @@ impl App {
             sessions,
             secure_cookies,
             proxies,
+            routes,
         }
     }
 }

@@ -119,6 +119,15 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
             return reply::html(400, html, None);
         }
         AuthorizeOutcome::Consent(p) => p,
+        // An outcome added to the engine after this page was written: refuse rather than guess.
+        _ => {
+            tracing::error!("an authorization outcome this page does not handle");
+            return error_page(
+                500,
+                "Something went wrong",
+                "The server cannot complete this request.",
+            );
+        }
     };
     let now = clock::now();
     let existing =
@@ -366,6 +375,14 @@ async fn decide(
                 e.description
             ),
         ),
+        Ok(_) => {
+            tracing::error!("a decision outcome this page does not handle");
+            error_page(
+                500,
+                "Something went wrong",
+                "The server could not record your decision. Go back to the application and start again.",
+            )
+        }
         Err(e) => {
             tracing::error!(error = %e, "store failure while deciding");
             unavailable_page()

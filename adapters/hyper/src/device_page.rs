@@ -191,6 +191,14 @@ async fn enter_code(
                 "The server could not check this code. Try again in a moment.",
             );
         }
+        _ => {
+            tracing::error!("a device verification outcome this page does not handle");
+            return error_page(
+                500,
+                "Something went wrong",
+                "The server could not check this code. Try again in a moment.",
+            );
+        }
     };
     let page = Pending::Device(pending.clone());
     let page_id = match app.sessions.put_page(sid, page, now, req.client_addr()) {
@@ -300,6 +308,14 @@ async fn decide(
         ),
         DeviceDecisionOutcome::Error(e) => {
             tracing::error!(error = %e.description, "engine error while deciding a device request");
+            error_page(
+                500,
+                "Something went wrong",
+                "The server could not record your decision. Start again on your device.",
+            )
+        }
+        _ => {
+            tracing::error!("a device decision outcome this page does not handle");
             error_page(
                 500,
                 "Something went wrong",

@@ -2,10 +2,15 @@
 //!
 //! Pages are plain strings built with `format!`; everything that did not come from this file goes
 //! through [`escape`] first, which is the one rule that keeps the pages free of injected markup.
-//! The frame links the one stylesheet (`/static/style.css`) and carries no script, so the
-//! Content-Security-Policy can forbid scripts entirely.
+//! The frame links the one stylesheet ([`STYLESHEET`]) and carries no script, so the
+//! Content-Security-Policy can forbid scripts entirely. The link is relative: every page is served
+//! directly under the issuer's path, and so is the stylesheet, so it resolves for an issuer with a
+//! path (`/auth/authorize` links `/auth/static/style.css`) as for one without.
 
 use std::fmt::Write;
+
+/// The stylesheet's path relative to the issuer's path (and so to every page).
+pub const STYLESHEET: &str = "static/style.css";
 
 /// Escapes text for an HTML element body or a double-quoted attribute value.
 pub fn escape(text: &str) -> String {
@@ -30,7 +35,7 @@ pub fn page(title: &str, body: &str) -> String {
         s,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n\
+         <title>{title}</title>\n<link rel=\"stylesheet\" href=\"{STYLESHEET}\">\n</head>\n\
          <body>\n<main>\n<h1>{title}</h1>\n{body}</main>\n</body>\n</html>\n",
         title = escape(title),
     );

@@ -56,7 +56,8 @@ pub async fn start(
     });
     let policy = SaslPolicy {
         allow_plaintext: true,
-        openid_configuration: Some(format!("{issuer}/.well-known/openid-configuration")),
+        // The engine's discovery URL, which the route table serves (`routes`).
+        openid_configuration: Some(app.engine.endpoints().openid_configuration),
         ..Default::default()
     };
     let host = url::Url::parse(&issuer)

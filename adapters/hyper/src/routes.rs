@@ -1,18 +1,28 @@
 //! The route table and the request pipeline around it.
 //!
-//! [`ROUTES`] lists every endpoint with the methods it allows and whether it answers JSON or HTML;
-//! adding an endpoint is one line there and one arm in [`dispatch`]. Around the handlers, [`handle`]
-//! answers 404 and 405 (with `Allow`), reads the body under the size and time limits, bounds the
-//! handler's time (a slow store gives 503, never a hang), adds the security headers, and logs one
-//! line per request: method, path (never the query, which carries codes and state), status and
-//! latency.
+//! [`Routes`] lists every endpoint with the methods it allows and whether it answers JSON or HTML;
+//! adding an endpoint is one row there and one arm in [`dispatch`]. The paths are not typed here:
+//! they come from the engine ([`Engine::endpoints`] and its well-known paths), built from the
+//! configured issuer, so the server serves exactly the URLs its metadata advertises. For an issuer
+//! with a path (`https://example.com/auth`) every endpoint, page and the stylesheet live under
+//! `/auth/...`, the RFC 8414 documents at `/.well-known/oauth-authorization-server/auth` (and the
+//! OpenID Connect discovery document at both `/auth/.well-known/openid-configuration`, the URL SASL
+//! error challenges carry, and `/.well-known/openid-configuration/auth`); only `/healthz` stays at
+//! the root, for probes that know nothing of the issuer.
+//!
+//! Around the handlers, [`handle`] answers 404 and 405 (with `Allow`), reads the body under the size
+//! and time limits, bounds the handler's time (a slow store gives 503, never a hang), adds the
+//! security headers, and logs one line per request: method, path (never the query, which carries
+//! codes and state), status and latency.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
+use oauth_proto::endpoints::Endpoints;
 use oauth_proto::error::{ErrorCode, OAuthError};
+use oauth_proto::Engine;
 
 use crate::app::App;
 use crate::reply::{self, HttpResponse};
@@ -33,7 +43,7 @@ pub enum Kind {
 pub enum Endpoint {
     /// `GET /healthz`
     Healthz,
-    /// `GET /static/style.css`
+    /// `GET {issuer path}/static/style.css`
     Stylesheet,
     /// The authorization endpoint and its pages.
     Authorize,
@@ -41,7 +51,7 @@ pub enum Endpoint {
     Token,
     /// Dynamic client registration.
     Register,
-    /// RFC 7592 client configuration, `/register/{client_id}`.
+    /// RFC 7592 client configuration, `{registration}/{client_id}`.
     ClientConfiguration,
     /// Token introspection.
     Introspect,
@@ -55,11 +65,13 @@ pub enum Endpoint {
     Metadata,
 }
 
-/// One row of the table. A path ending in `/{}` matches any one further segment.
-#[derive(Clone, Copy, Debug)]
+/// One row of the table.
+#[derive(Clone, Debug)]
 pub struct Route {
-    /// The path.
-    pub path: &'static str,
+    /// The path; with `segment`, the path of the collection below which one segment is matched.
+    pub path: String,
+    /// The route matches `{path}/{one segment}`, handed to the handler (e.g. a client id).
+    pub segment: bool,
     /// Allowed methods.
     pub methods: &'static [&'static str],
     /// JSON or HTML.
@@ -68,115 +80,99 @@ pub struct Route {
     pub endpoint: Endpoint,
 }
 
-/// Every endpoint the server has.
-pub const ROUTES: &[Route] = &[
-    Route {
-        path: "/healthz",
-        methods: &["GET"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Healthz,
-    },
-    Route {
-        path: "/static/style.css",
-        methods: &["GET"],
-        kind: Kind::Page,
-        endpoint: Endpoint::Stylesheet,
-    },
-    Route {
-        path: "/authorize",
-        methods: &["GET", "POST"],
-        kind: Kind::Page,
-        endpoint: Endpoint::Authorize,
-    },
-    Route {
-        path: "/token",
-        methods: &["POST"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Token,
-    },
-    Route {
-        path: "/register",
-        methods: &["POST"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Register,
-    },
-    Route {
-        path: "/register/{}",
-        methods: &["GET", "PUT", "DELETE"],
-        kind: Kind::Json,
-        endpoint: Endpoint::ClientConfiguration,
-    },
-    Route {
-        path: "/introspect",
-        methods: &["POST"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Introspect,
-    },
-    Route {
-        path: "/revoke",
-        methods: &["POST"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Revoke,
-    },
-    Route {
-        path: "/device_authorization",
-        methods: &["POST"],
-        kind: Kind::Json,
-        endpoint: Endpoint::DeviceAuthorization,
-    },
-    Route {
-        path: "/device",
-        methods: &["GET", "POST"],
-        kind: Kind::Page,
-        endpoint: Endpoint::DeviceVerification,
-    },
-    Route {
-        path: "/.well-known/oauth-authorization-server",
-        methods: &["GET"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Metadata,
-    },
-    Route {
-        path: "/.well-known/oauth-authorization-server/{}",
-        methods: &["GET"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Metadata,
-    },
-    Route {
-        path: "/.well-known/openid-configuration",
-        methods: &["GET"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Metadata,
-    },
-    Route {
-        path: "/.well-known/openid-configuration/{}",
-        methods: &["GET"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Metadata,
-    },
-    Route {
-        path: "/.well-known/oauth-protected-resource",
-        methods: &["GET"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Metadata,
-    },
-    Route {
-        path: "/.well-known/oauth-protected-resource/{}",
-        methods: &["GET"],
-        kind: Kind::Json,
-        endpoint: Endpoint::Metadata,
-    },
-];
+/// Every endpoint the server has, at the paths the engine's issuer gives them.
+#[derive(Clone, Debug)]
+pub struct Routes(Vec<Route>);
 
-/// The route for a path, and the trailing segment when the route has one.
-pub fn find(path: &str) -> Option<(&'static Route, Option<&str>)> {
-    ROUTES.iter().find_map(|r| match r.path.strip_suffix("{}") {
-        Some(prefix) => path
-            .strip_prefix(prefix)
-            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
-            .map(|rest| (r, Some(rest))),
-        None => (r.path == path).then_some((r, None)),
-    })
+const GET: &[&str] = &["GET"];
+const POST: &[&str] = &["POST"];
+const GET_POST: &[&str] = &["GET", "POST"];
+
+impl Routes {
+    /// The table for an engine: every path derived from its configured issuer.
+    pub fn new(engine: &Engine) -> Self {
+        let e = engine.endpoints();
+        let at = |url: &str| Endpoints::path_of(url);
+        let row = |path: String, methods, kind, endpoint| Route {
+            path,
+            segment: false,
+            methods,
+            kind,
+            endpoint,
+        };
+        let base = at(&e.issuer).trim_end_matches('/').to_owned();
+        let mut table = vec![
+            row("/healthz".to_owned(), GET, Kind::Json, Endpoint::Healthz),
+            row(
+                format!("{base}/{}", crate::html::STYLESHEET),
+                GET,
+                Kind::Page,
+                Endpoint::Stylesheet,
+            ),
+            row(
+                at(&e.authorization),
+                GET_POST,
+                Kind::Page,
+                Endpoint::Authorize,
+            ),
+            row(at(&e.token), POST, Kind::Json, Endpoint::Token),
+            row(at(&e.registration), POST, Kind::Json, Endpoint::Register),
+            Route {
+                segment: true,
+                ..row(
+                    at(&e.registration),
+                    &["GET", "PUT", "DELETE"],
+                    Kind::Json,
+                    Endpoint::ClientConfiguration,
+                )
+            },
+            row(at(&e.introspection), POST, Kind::Json, Endpoint::Introspect),
+            row(at(&e.revocation), POST, Kind::Json, Endpoint::Revoke),
+            row(
+                at(&e.device_authorization),
+                POST,
+                Kind::Json,
+                Endpoint::DeviceAuthorization,
+            ),
+            row(
+                at(&e.device_verification),
+                GET_POST,
+                Kind::Page,
+                Endpoint::DeviceVerification,
+            ),
+        ];
+        let documents = [
+            engine.metadata_path(),
+            at(&e.openid_configuration),
+            engine.openid_configuration_inserted_path(),
+            engine.protected_resource_metadata_path(),
+        ];
+        for path in documents {
+            // For an issuer without a path both OpenID Connect locations are one path.
+            if !table.iter().any(|r| r.path == path) {
+                table.push(row(path, GET, Kind::Json, Endpoint::Metadata));
+            }
+        }
+        Routes(table)
+    }
+
+    /// The route for a path, and the trailing segment when the route has one.
+    pub fn find<'p>(&self, path: &'p str) -> Option<(&Route, Option<&'p str>)> {
+        self.0.iter().find_map(|r| {
+            let rest = path.strip_prefix(r.path.as_str())?;
+            if !r.segment {
+                return rest.is_empty().then_some((r, None));
+            }
+            rest.strip_prefix('/')
+                .filter(|seg| !seg.is_empty() && !seg.contains('/'))
+                .map(|seg| (r, Some(seg)))
+        })
+    }
+
+    /// Every row, in matching order.
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.0.iter()
+    }
 }
 
 /// Answers one request: the whole pipeline, logging included.
@@ -215,7 +211,7 @@ async fn route(
     peer: SocketAddr,
     start: Instant,
 ) -> HttpResponse {
-    let Some((route, param)) = find(req.uri().path()) else {
+    let Some((route, param)) = app.routes.find(req.uri().path()) else {
         return reply::json_error(404, &OAuthError::invalid_request("no such endpoint"));
     };
     let param = param.map(str::to_owned);
@@ -321,11 +317,109 @@ async fn dispatch_any(
 mod tests {
     use super::*;
 
+    fn routes(issuer: &str) -> Routes {
+        let config = oauth_proto::config::Config {
+            issuer: issuer.to_owned(),
+            ..oauth_proto::config::Config::default()
+        };
+        Routes::new(&crate::setup::admin_engine(config).unwrap())
+    }
+
+    fn endpoint(routes: &Routes, path: &str) -> Option<Endpoint> {
+        routes.find(path).map(|(r, _)| r.endpoint)
+    }
+
     #[test]
     fn finds_exact_paths_only() {
-        assert_eq!(find("/token").unwrap().0.endpoint, Endpoint::Token);
-        assert!(find("/token/").is_none());
-        assert!(find("/tokens").is_none());
-        assert!(find("/").is_none());
+        let routes = routes("http://127.0.0.1:8080");
+        assert_eq!(endpoint(&routes, "/token"), Some(Endpoint::Token));
+        assert!(routes.find("/token/").is_none());
+        assert!(routes.find("/tokens").is_none());
+        assert!(routes.find("/").is_none());
+        assert_eq!(
+            routes.find("/register/abc").map(|(r, p)| (r.endpoint, p)),
+            Some((Endpoint::ClientConfiguration, Some("abc")))
+        );
+        assert!(routes.find("/register/").is_none());
+        assert!(routes.find("/register/a/b").is_none());
+        assert!(routes.find("/registerabc").is_none());
+    }
+
+    #[test]
+    fn an_issuer_with_a_path_serves_everything_under_it() {
+        let routes = routes("https://example.com/auth");
+        for (path, want) in [
+            ("/auth/authorize", Endpoint::Authorize),
+            ("/auth/token", Endpoint::Token),
+            ("/auth/register", Endpoint::Register),
+            ("/auth/register/abc", Endpoint::ClientConfiguration),
+            ("/auth/introspect", Endpoint::Introspect),
+            ("/auth/revoke", Endpoint::Revoke),
+            ("/auth/device_authorization", Endpoint::DeviceAuthorization),
+            ("/auth/device", Endpoint::DeviceVerification),
+            ("/auth/static/style.css", Endpoint::Stylesheet),
+            ("/auth/.well-known/openid-configuration", Endpoint::Metadata),
+            ("/.well-known/openid-configuration/auth", Endpoint::Metadata),
+            (
+                "/.well-known/oauth-authorization-server/auth",
+                Endpoint::Metadata,
+            ),
+            (
+                "/.well-known/oauth-protected-resource/auth",
+                Endpoint::Metadata,
+            ),
+            ("/healthz", Endpoint::Healthz),
+        ] {
+            assert_eq!(endpoint(&routes, path), Some(want), "{path}");
+        }
+        // The root paths belong to no issuer here.
+        for path in [
+            "/token",
+            "/authorize",
+            "/static/style.css",
+            "/.well-known/openid-configuration",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-authorization-server/other",
+        ] {
+            assert!(routes.find(path).is_none(), "{path}");
+        }
+    }
+
+    /// Every URL the engine hands out or advertises is routed.
+    #[test]
+    fn every_advertised_url_is_routed() {
+        for issuer in ["http://127.0.0.1:8080", "https://example.com/auth/"] {
+            let config = oauth_proto::config::Config {
+                issuer: issuer.to_owned(),
+                ..oauth_proto::config::Config::default()
+            };
+            let engine = crate::setup::admin_engine(config).unwrap();
+            let routes = Routes::new(&engine);
+            let e = engine.endpoints();
+            for url in [
+                &e.authorization,
+                &e.token,
+                &e.registration,
+                &e.client_configuration("abc"),
+                &e.introspection,
+                &e.revocation,
+                &e.device_authorization,
+                &e.device_verification,
+                &e.openid_configuration,
+            ] {
+                assert!(routes.find(&Endpoints::path_of(url)).is_some(), "{url}");
+            }
+            let metadata: serde_json::Value =
+                serde_json::from_str(&engine.metadata().body).unwrap();
+            for (key, url) in metadata.as_object().unwrap() {
+                if key.ends_with("_endpoint") {
+                    let url = url.as_str().unwrap();
+                    assert!(
+                        routes.find(&Endpoints::path_of(url)).is_some(),
+                        "{key}: {url}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -96,6 +96,14 @@ pub(crate) async fn authenticate(
                     reason = ?failure.reason(), ending = ?failure.ending(), "authentication failed");
                 return Ok(Outcome::Failure(protocol.failure(&failure).to_owned()));
             }
+            // A step added to the engine after this listener was written: never a success; the
+            // session ends as on an internal error.
+            _ => {
+                warn!(%peer, mechanism = mechanism.name(), "an exchange step this listener does not handle");
+                return Err(internal(std::io::Error::other(
+                    "unhandled SASL exchange step",
+                )));
+            }
         }
     }
 }

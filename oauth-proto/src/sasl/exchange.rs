@@ -15,6 +15,7 @@ use crate::access_token::AccessClaims;
 
 /// Why an exchange could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum StartError {
     /// The connection is not protected by TLS and the policy does not allow plaintext
     /// (RFC 7628 §3, §5; checklist item 144).

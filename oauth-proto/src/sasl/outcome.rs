@@ -162,6 +162,7 @@ impl Authenticated {
 /// What the driver does next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub enum Step {
     /// Send this challenge, then feed the client's answer to [`SaslExchange::step`].
     Challenge(Challenge),
