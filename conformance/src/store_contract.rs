@@ -19,6 +19,7 @@
 //! windows, every kind of revocation, client deletion, expiry purges (including the storage they
 //! free, and registered clients nobody used) and large records.
 
+pub mod directory;
 pub mod fixtures;
 
 use std::sync::Barrier;
@@ -26,7 +27,7 @@ use std::sync::Barrier;
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
     AsyncStore, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, Op, RefreshGrant,
-    RefreshRecord, RefreshState, Reply, RevocationView, Store, SubjectRecord, UserRecord,
+    RefreshRecord, RefreshState, Reply, RevocationView, Store, SubjectRecord,
 };
 
 use fixtures::*;
@@ -222,18 +223,6 @@ fn subject<S: Store>(s: &S, name: &str) -> SubjectRecord {
     }
 }
 
-fn get_user<S: Store>(s: &S, name: &str) -> Option<UserRecord> {
-    match exec(
-        s,
-        Op::GetUser {
-            username: name.into(),
-        },
-    ) {
-        Reply::User(u) => u,
-        other => panic!("GetUser answered {other:?}"),
-    }
-}
-
 /// A grant with one active refresh token, as issuing from a code does.
 fn issue<S: Store>(s: &S, n: u64, client: &str, subject: &str, token: &str) {
     apply(
@@ -253,7 +242,6 @@ pub fn every_record_round_trips<S: ContractStore>(h: &Harness<S>) {
     let g = grant(2, "app", "alice", 5000);
     let r = refresh("rt-2", 2, 100, 5000);
     let d = device("dev-1", "app", DeviceStatus::Pending, 1000);
-    let u = user("alice");
     apply(
         &s,
         vec![
@@ -262,11 +250,9 @@ pub fn every_record_round_trips<S: ContractStore>(h: &Harness<S>) {
             Effect::PutGrant(g.clone()),
             Effect::PutRefresh(r.clone()),
             Effect::PutDevice(d.clone()),
-            Effect::PutUser(u.clone()),
         ],
     );
-    assert_eq!(get_client(&s, "app"), Some(c.clone()));
-    assert_eq!(exec(&s, Op::ListClients), Reply::Clients(vec![c]));
+    assert_eq!(get_client(&s, "app"), Some(c));
     assert_eq!(take(&s, "code-1"), CodeTake::Taken(code_record));
     assert_eq!(
         get_refresh(&s, "rt-2"),
@@ -280,61 +266,27 @@ pub fn every_record_round_trips<S: ContractStore>(h: &Harness<S>) {
         get_device(&s, DeviceLookup::UserCode(hash("DEV-1"))),
         Some(d)
     );
-    assert_eq!(get_user(&s, "alice"), Some(u.clone()));
-    assert_eq!(exec(&s, Op::ListUsers), Reply::Users(vec![u]));
     assert_eq!(subject(&s, "alice"), SubjectRecord::default());
     assert_eq!(count(&s, "login:alice", 100, 400), 1);
-    // client, code, grant, refresh, device, user, counter
-    assert_eq!((h.len)(&s), 7);
+    // client, code, grant, refresh, device, counter
+    assert_eq!((h.len)(&s), 6);
 }
 
 /// Puts replace the record under the same key; deletes and resets remove it.
 pub fn puts_replace_and_deletes_remove<S: ContractStore>(h: &Harness<S>) {
     let s = (h.fresh)();
     let mut c = client("app");
-    apply(
-        &s,
-        vec![Effect::PutClient(c.clone()), Effect::PutUser(user("bob"))],
-    );
+    apply(&s, vec![Effect::PutClient(c.clone())]);
     c.name = "Renamed".into();
     c.redirect_uris.push("https://app.example/other".into());
-    let mut u = user("bob");
-    u.password_hash = "$argon2id$new".into();
-    apply(
-        &s,
-        vec![Effect::PutClient(c.clone()), Effect::PutUser(u.clone())],
-    );
+    apply(&s, vec![Effect::PutClient(c.clone())]);
     assert_eq!(get_client(&s, "app"), Some(c));
-    assert_eq!(get_user(&s, "bob"), Some(u));
-    assert_eq!((h.len)(&s), 2);
-
-    apply(
-        &s,
-        vec![
-            Effect::PutClient(client("zed")),
-            Effect::PutClient(client("abc")),
-        ],
-    );
-    let Reply::Clients(all) = exec(&s, Op::ListClients) else {
-        panic!("ListClients")
-    };
-    let ids: Vec<_> = all.iter().map(|c| c.client_id.as_str()).collect();
-    assert_eq!(ids, ["abc", "app", "zed"], "ListClients is sorted by id");
+    assert_eq!((h.len)(&s), 1);
 
     assert_eq!(count(&s, "k", 100, 200), 1);
     assert_eq!(count(&s, "k", 100, 200), 2);
-    apply(
-        &s,
-        vec![
-            Effect::ResetCounter { key: "k".into() },
-            Effect::DeleteUser {
-                username: "bob".into(),
-            },
-        ],
-    );
+    apply(&s, vec![Effect::ResetCounter { key: "k".into() }]);
     assert_eq!(count(&s, "k", 100, 200), 1, "a reset counter starts again");
-    assert_eq!(get_user(&s, "bob"), None);
-    assert_eq!(exec(&s, Op::ListUsers), Reply::Users(vec![]));
 }
 
 /// Effects of one `apply` take effect in their order.
@@ -349,10 +301,7 @@ pub fn effects_apply_in_order<S: ContractStore>(h: &Harness<S>) {
                 at: 200,
                 keep_until: 300,
             },
-            Effect::DeleteUser {
-                username: "back".into(),
-            },
-            Effect::PutUser(user("back")),
+            Effect::PutClient(client("back")),
             Effect::PutGrant(grant(1, "app", "alice", 5000)),
             Effect::RevokeGrant {
                 grant_id: grant_id(1),
@@ -362,7 +311,7 @@ pub fn effects_apply_in_order<S: ContractStore>(h: &Harness<S>) {
         ],
     );
     assert_eq!(get_client(&s, "gone"), None);
-    assert_eq!(get_user(&s, "back"), Some(user("back")));
+    assert_eq!(get_client(&s, "back"), Some(client("back")));
     assert_eq!(s.access_revoked_at(&grant_id(1)), Some(150));
 }
 
@@ -370,13 +319,11 @@ pub fn effects_apply_in_order<S: ContractStore>(h: &Harness<S>) {
 pub fn unknown_keys_read_as_absent<S: ContractStore>(h: &Harness<S>) {
     let s = (h.fresh)();
     assert_eq!(get_client(&s, "nobody"), None);
-    assert_eq!(exec(&s, Op::ListClients), Reply::Clients(vec![]));
     assert_eq!(get_refresh(&s, "nothing"), None);
     assert_eq!(
         get_device(&s, DeviceLookup::UserCode(hash("NOTHING"))),
         None
     );
-    assert_eq!(get_user(&s, "nobody"), None);
     assert_eq!(subject(&s, "nobody"), SubjectRecord::default());
     assert_eq!(take(&s, "nothing"), CodeTake::Missing);
     assert!(!rotate(&s, "nothing", refresh("next", 1, 200, 5000)));
@@ -988,13 +935,7 @@ pub fn revoking_and_deleting_a_client<S: ContractStore>(h: &Harness<S>) {
 pub fn purge_drops_expired_and_revoked_records<S: ContractStore>(h: &Harness<S>) {
     const BULK: u64 = 2000;
     let s = (h.fresh)();
-    apply(
-        &s,
-        vec![
-            Effect::PutClient(client("app")),
-            Effect::PutUser(user("alice")),
-        ],
-    );
+    apply(&s, vec![Effect::PutClient(client("app"))]);
     apply(
         &s,
         vec![
@@ -1036,17 +977,17 @@ pub fn purge_drops_expired_and_revoked_records<S: ContractStore>(h: &Harness<S>)
     );
     assert_eq!(count(&s, "live-counter", 100, 2000), 1);
     assert_eq!(count(&s, "old-counter", 100, 1000), 1);
-    // clients 1, users 1, codes 2 + BULK, grants 3, refresh 4, devices 2, subjects 1,
-    // revoked access 1, counters 2
-    let before = 17 + BULK as usize;
+    // clients 1, codes 2 + BULK, grants 3, refresh 4, devices 2, subjects 1, revoked access 1,
+    // counters 2
+    let before = 16 + BULK as usize;
     assert_eq!((h.len)(&s), before);
     let footprint_before = (h.footprint)(&s);
 
     let stats = s.purge(1000).expect("purge");
-    // left: client, user, live code, grant 10, live-rt, live device, subject, revoked access of
-    // grant 12 (kept until 1500), live counter
-    assert_eq!((h.len)(&s), 9);
-    assert_eq!(stats.removed, (before - 9) as u64);
+    // left: client, live code, grant 10, live-rt, live device, subject, revoked access of grant 12
+    // (kept until 1500), live counter
+    assert_eq!((h.len)(&s), 8);
+    assert_eq!(stats.removed, (before - 8) as u64);
     assert_eq!(take(&s, "old-code"), CodeTake::Missing);
     assert_eq!(take(&s, "bulk-7"), CodeTake::Missing);
     assert!(matches!(take(&s, "live-code"), CodeTake::Taken(_)));
@@ -1149,7 +1090,7 @@ pub fn unused_clients_expire_unless_marked_used<S: ContractStore>(h: &Harness<S>
 }
 
 /// Large records round-trip unchanged: a client with a megabyte of metadata and a thousand
-/// redirect URIs, a scope of 500 tokens, a 64 KiB password hash.
+/// redirect URIs, a scope of 500 tokens.
 pub fn large_records_round_trip<S: ContractStore>(h: &Harness<S>) {
     let s = (h.fresh)();
     let mut c = client("big");
@@ -1170,22 +1111,18 @@ pub fn large_records_round_trip<S: ContractStore>(h: &Harness<S>) {
         .join(" ");
     let mut g = grant(1, "big", "alice", 5000);
     g.scope = scope(&wide);
-    let mut u = user("alice");
-    u.password_hash = "h".repeat(64 << 10);
     apply(
         &s,
         vec![
             Effect::PutClient(c.clone()),
             Effect::PutGrant(g.clone()),
             Effect::PutRefresh(refresh("rt", 1, 100, 5000)),
-            Effect::PutUser(u.clone()),
         ],
     );
     assert_eq!(get_client(&s, "big"), Some(c));
     assert_eq!(get_refresh(&s, "rt").map(|r| r.grant), Some(g));
-    assert_eq!(get_user(&s, "alice"), Some(u));
     let _ = (h.footprint)(&s);
-    assert_eq!((h.len)(&s), 4);
+    assert_eq!((h.len)(&s), 3);
 }
 
 /// Concurrent writers each see their own writes at once, and none is lost.
@@ -1242,7 +1179,7 @@ pub fn async_api_answers_like_sync_api<S: ContractStore + AsyncStore>(h: &Harnes
             },
         )
         .await;
-        assert_eq!(reply, Ok(Reply::Swapped(true)));
+        assert_eq!(reply.expect("async rotate"), Reply::Swapped(true));
         let reply = AsyncStore::execute(&s, Op::TakeCode { hash: hash("c") }).await;
         assert!(matches!(reply, Ok(Reply::Code(CodeTake::Taken(_)))));
         let stats = AsyncStore::purge(&s, 1000).await.expect("async purge");

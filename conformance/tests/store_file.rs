@@ -10,8 +10,11 @@ use std::sync::{Arc, RwLock};
 
 use conformance::store_contract::fixtures::{self, TempDir};
 use conformance::store_contract::Harness;
+use oauth_directory::{Directory, UserChange, UserRecord};
+use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
-    AsyncStore, CodeTake, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
+    AsyncStore, CodeTake, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store,
+    StoreError, StoreErrorKind,
 };
 use oauth_store_file::{FileStore, FileStoreError, Options};
 
@@ -122,6 +125,31 @@ impl AsyncStore for Tested {
     }
 }
 
+impl Directory for Tested {
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let store = self.get();
+        store.user(username).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let store = self.get();
+        store.users().await
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let store = self.get();
+        store.clients().await
+    }
+
+    async fn change(&self, users: Vec<UserChange>, effects: Vec<Effect>) -> Result<(), StoreError> {
+        let store = self.get();
+        let done = store.change(users, effects).await;
+        drop(store);
+        self.wrote();
+        done
+    }
+}
+
 impl RevocationView for Tested {
     fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
         self.get().access_revoked_at(grant_id)
@@ -157,6 +185,7 @@ mod as_is {
     }
 
     conformance::store_contract_tests!(harness());
+    conformance::directory_contract_tests!(harness());
 }
 
 mod reopening {
@@ -175,6 +204,7 @@ mod reopening {
     }
 
     conformance::store_contract_tests!(harness());
+    conformance::directory_contract_tests!(harness());
 }
 
 fn open(dir: &Path) -> FileStore {
@@ -185,13 +215,10 @@ fn open(dir: &Path) -> FileStore {
 fn workload(s: &FileStore, round: u64) {
     use fixtures::*;
     let base = round * 1000;
-    Store::apply(
-        s,
-        vec![
-            Effect::PutClient(client(&format!("app-{round}"))),
-            Effect::PutUser(user(&format!("user-{round}"))),
-        ],
-    )
+    block_on(s.change(
+        vec![UserChange::PutUser(user(&format!("user-{round}")))],
+        vec![Effect::PutClient(client(&format!("app-{round}")))],
+    ))
     .unwrap();
     for i in 0..20 {
         let n = base + i;
@@ -219,8 +246,9 @@ fn workload(s: &FileStore, round: u64) {
                         old: hash(&token),
                         new: refresh(&format!("{token}-b"), n, 200, 6000)
                     }
-                ),
-                Ok(Reply::Swapped(true))
+                )
+                .unwrap(),
+                Reply::Swapped(true)
             );
         }
         if i % 4 == 0 {
@@ -355,7 +383,7 @@ fn automatic_compaction_keeps_the_files_proportional_to_live_state() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
-        Store::apply(&s, vec![Effect::PutUser(user("tick"))]).unwrap();
+        Store::apply(&s, vec![Effect::PutClient(client("tick"))]).unwrap();
         usage = s.disk_usage().unwrap();
     }
     let stats = s.stats();
@@ -416,12 +444,16 @@ fn oversized_entries_are_refused_and_change_nothing() {
         .insert("blob".into(), serde_json::Value::String("x".repeat(8192)));
     let err = Store::apply(
         &s,
-        vec![Effect::PutUser(user("first")), Effect::PutClient(big)],
+        vec![Effect::PutClient(client("first")), Effect::PutClient(big)],
     )
     .unwrap_err();
-    assert!(err.0.contains("exceeds the limit of 4096 bytes"), "{err}");
+    assert!(
+        err.message().contains("exceeds the limit of 4096 bytes"),
+        "{err}"
+    );
+    assert_eq!(err.kind(), StoreErrorKind::Overloaded);
     assert!(s.is_empty(), "nothing of the refused call was applied");
-    Store::apply(&s, vec![Effect::PutUser(user("second"))]).unwrap();
+    Store::apply(&s, vec![Effect::PutClient(client("second"))]).unwrap();
     assert_eq!(s.len(), 1);
 }
 

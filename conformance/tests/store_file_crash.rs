@@ -90,7 +90,7 @@ fn child_writer(s: &FileStore, round: u64, t: u64) {
                 new: refresh(&token(n, 1), n, 200, u64::MAX),
             },
         );
-        assert_eq!(rotated, Ok(Reply::Swapped(true)));
+        assert_eq!(rotated.expect("rotate"), Reply::Swapped(true));
         println!("R {t} {i}");
         let taken = Store::execute(
             s,
@@ -432,7 +432,7 @@ fn a_torn_tail_is_discarded_and_the_start_succeeds() {
         "truncated to the last good frame"
     );
     // The store goes on from there, and the next start is clean.
-    Store::apply(&store, vec![Effect::PutUser(user("after"))]).unwrap();
+    Store::apply(&store, vec![Effect::PutClient(client("after"))]).unwrap();
     let expected = store.state().clone();
     store.close().unwrap();
     let store = FileStore::open(dir.path(), Options::default()).unwrap();

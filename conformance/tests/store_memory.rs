@@ -12,3 +12,4 @@ fn harness() -> Harness<MemoryStore> {
 }
 
 conformance::store_contract_tests!(harness());
+conformance::directory_contract_tests!(harness());

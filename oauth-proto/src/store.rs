@@ -20,6 +20,15 @@
 //! [`ClientRecord::unused_expires_at`] until [`Effect::MarkClientUsed`] says it obtained a token,
 //! and a purge at or after that time drops it (clients an administrator added carry none).
 //!
+//! The contract holds only what the engine asks and writes. It has no user accounts and no listing
+//! of every client: an embedder (a mail server) authenticates its users from its own directory
+//! and hands the engine a subject, so it must not have to store anyone else's. The reference
+//! server's accounts and its `client list` live in a contract of its own (`oauth_directory`,
+//! beside the stores in `adapters/`), which the memory and file stores also implement.
+//!
+//! Failures are [`StoreError`]s: a [`StoreErrorKind`] a driver can act on, a message for the
+//! operator, and the store's own typed error as the [`source`](std::error::Error::source).
+//!
 //! The [`RevocationView`] is the one read that is *not* an op: validating an access token must not
 //! cost a store round trip, so a store keeps the (small) set of revoked grants and bumped credential
 //! versions in memory and answers it synchronously.
@@ -210,28 +219,6 @@ pub struct SubjectRecord {
     pub credential_version: u32,
 }
 
-/// A local user account of an embedding server (the reference server keeps its logins here).
-/// The engine itself never reads it.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserRecord {
-    /// Login name, also the OAuth subject.
-    pub username: String,
-    /// Password hash in PHC string format (argon2id in the reference server).
-    pub password_hash: String,
-    /// Creation time.
-    pub created_at: u64,
-}
-
-impl std::fmt::Debug for UserRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserRecord")
-            .field("username", &self.username)
-            .field("password_hash", &"<redacted>")
-            .field("created_at", &self.created_at)
-            .finish()
-    }
-}
-
 /// A read (or atomic read-modify-write) the driver answers from the store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
@@ -240,8 +227,6 @@ pub enum Op {
         /// The client identifier.
         client_id: String,
     },
-    /// Reply: [`Reply::Clients`], every client.
-    ListClients,
     /// Reply: [`Reply::Subject`]; an unknown subject has the default record.
     GetSubject {
         /// The subject.
@@ -312,13 +297,6 @@ pub enum Op {
         /// The token's subject.
         subject: String,
     },
-    /// Reply: [`Reply::User`].
-    GetUser {
-        /// The login name.
-        username: String,
-    },
-    /// Reply: [`Reply::Users`], every user.
-    ListUsers,
 }
 
 /// What [`Op::TakeCode`] found.
@@ -341,8 +319,6 @@ pub enum CodeTake {
 pub enum Reply {
     /// For [`Op::GetClient`].
     Client(Option<Arc<ClientRecord>>),
-    /// For [`Op::ListClients`] (an administrative read: owned copies).
-    Clients(Vec<ClientRecord>),
     /// For [`Op::GetSubject`].
     Subject(SubjectRecord),
     /// For [`Op::TakeCode`].
@@ -363,10 +339,6 @@ pub enum Reply {
         /// As [`RevocationView::credential_version`].
         credential_version: u32,
     },
-    /// For [`Op::GetUser`].
-    User(Option<UserRecord>),
-    /// For [`Op::ListUsers`].
-    Users(Vec<UserRecord>),
 }
 
 /// A write the driver applies, in order, before sending the response.
@@ -450,27 +422,99 @@ pub enum Effect {
         /// The counter.
         key: String,
     },
-    /// Insert or replace a user.
-    PutUser(UserRecord),
-    /// Delete a user (the embedder also emits [`Effect::RevokeSubject`]).
-    DeleteUser {
-        /// The login name.
-        username: String,
-    },
 }
 
-/// A store failed (IO error, corruption, overload). Drivers answer `server_error` /
-/// `temporarily_unavailable`; the client did nothing wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError(pub String);
+/// What kind of failure a [`StoreError`] is, for drivers that answer or log them differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store cannot be reached or cannot write (an IO error, a lost connection, a store that
+    /// stopped after a failed write or is shutting down). Retrying later may succeed.
+    Unavailable,
+    /// Stored data is damaged or undecodable; retrying will not help.
+    Corrupt,
+    /// The store refused the call for its size or for load (an entry over a limit, a full pool).
+    Overloaded,
+    /// The store answered out of contract (a reply of the wrong kind); a bug in the store.
+    ContractViolation,
+}
 
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "store error: {}", self.0)
+impl StoreErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            StoreErrorKind::Unavailable => "store unavailable",
+            StoreErrorKind::Corrupt => "store data damaged",
+            StoreErrorKind::Overloaded => "store overloaded",
+            StoreErrorKind::ContractViolation => "store broke its contract",
+        }
     }
 }
 
-impl std::error::Error for StoreError {}
+/// A store failed. Drivers answer `server_error` / `temporarily_unavailable`; the client did
+/// nothing wrong.
+///
+/// It keeps what a driver needs to decide and what an operator needs to act: the
+/// [`kind`](Self::kind), a message saying what failed (shown by `Display` after the kind), and
+/// the underlying error where there is one ([`std::error::Error::source`]), so a store's own typed
+/// error (the file store's, a database driver's) is not flattened into text.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// An error of `kind` described by `message`.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        StoreError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`StoreErrorKind::Unavailable`], described by `message`.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Unavailable, message)
+    }
+
+    /// [`StoreErrorKind::ContractViolation`], described by `message`.
+    pub fn contract_violation(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::ContractViolation, message)
+    }
+
+    /// The same error with `source` as its underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// What kind of failure it is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// What failed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.describe(), self.message)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// What a purge removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -20,8 +20,9 @@
 use rmp_serde::config::BytesMode;
 use serde::{Deserialize, Serialize};
 
+use oauth_directory::UserChange;
 use oauth_proto::store::{Effect, Op};
-use oauth_store_memory::Record;
+use oauth_store_memory::{Change, Record};
 
 use crate::error::FileStoreError;
 
@@ -30,8 +31,9 @@ use crate::error::FileStoreError;
 pub(crate) enum EntryRef<'a> {
     /// A mutating op that changed the state.
     Op(&'a Op),
-    /// One `apply` call: its effects are replayed together, and a crash keeps all or none of them.
-    Effects(&'a [Effect]),
+    /// One `apply` (or `Directory::change`) call: its changes are replayed together, and a crash
+    /// keeps all or none of them.
+    Effects(Changes<'a>),
     /// A purge step that removed something.
     Purge {
         /// Its time argument.
@@ -47,7 +49,7 @@ pub(crate) enum Entry {
     /// See [`EntryRef::Op`].
     Op(Op),
     /// See [`EntryRef::Effects`].
-    Effects(Vec<Effect>),
+    Effects(Vec<Change>),
     /// See [`EntryRef::Purge`].
     Purge {
         /// Its time argument.
@@ -56,6 +58,42 @@ pub(crate) enum Entry {
         #[serde(default)]
         shard: Option<u32>,
     },
+}
+
+/// One call's changes, borrowed for writing: its user changes, then its engine effects. Written
+/// as one list of [`Change`]s, each as its inner value (so an `apply` of effects alone is written
+/// as it always was).
+#[derive(Clone, Copy)]
+pub(crate) struct Changes<'a> {
+    /// The user changes, applied first.
+    pub users: &'a [UserChange],
+    /// The engine effects, applied after them.
+    pub effects: &'a [Effect],
+}
+
+#[cfg(test)]
+impl<'a> Changes<'a> {
+    /// Engine effects alone.
+    pub(crate) fn effects(effects: &'a [Effect]) -> Self {
+        Changes {
+            users: &[],
+            effects,
+        }
+    }
+}
+
+impl Serialize for Changes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.users.len() + self.effects.len()))?;
+        for change in self.users {
+            seq.serialize_element(change)?;
+        }
+        for effect in self.effects {
+            seq.serialize_element(effect)?;
+        }
+        seq.end()
+    }
 }
 
 /// One item of a snapshot, borrowed for writing.
@@ -173,6 +211,10 @@ mod tests {
     use super::*;
     use oauth_proto::secret::SecretHash;
 
+    fn engine(effects: &[Effect]) -> Vec<Change> {
+        effects.iter().cloned().map(Change::Engine).collect()
+    }
+
     #[test]
     fn entries_round_trip_and_split() {
         let mut buf = Vec::new();
@@ -229,10 +271,15 @@ mod tests {
         };
         let effects = vec![Effect::PutClient(client)];
         let mut buf = Vec::new();
-        append(&mut buf, &EntryRef::Effects(&effects), 1 << 20).unwrap();
+        append(
+            &mut buf,
+            &EntryRef::Effects(Changes::effects(&effects)),
+            1 << 20,
+        )
+        .unwrap();
         let (_, bytes) = entries(&buf).next().unwrap().unwrap();
         match decode::<Entry>(bytes).unwrap() {
-            Entry::Effects(back) => assert_eq!(back, effects),
+            Entry::Effects(back) => assert_eq!(back, engine(&effects)),
             other => panic!("{other:?}"),
         }
         let record = Record::Client(match &effects[0] {
@@ -353,10 +400,15 @@ mod tests {
             client_id: "c".into(),
         }];
         let mut buf = Vec::new();
-        append(&mut buf, &EntryRef::Effects(&effects), 1000).unwrap();
+        append(
+            &mut buf,
+            &EntryRef::Effects(Changes::effects(&effects)),
+            1000,
+        )
+        .unwrap();
         let (_, bytes) = entries(&buf).next().unwrap().unwrap();
         match decode::<Entry>(bytes).unwrap() {
-            Entry::Effects(back) => assert_eq!(back, effects),
+            Entry::Effects(back) => assert_eq!(back, engine(&effects)),
             other => panic!("{other:?}"),
         }
     }
@@ -438,6 +490,136 @@ mod tests {
             unused_expires_at: None,
         };
         assert_eq!(client, expected);
+    }
+
+    #[test]
+    fn user_writes_journaled_as_engine_effects_read_as_user_changes() {
+        use oauth_directory::UserRecord;
+        // As `oauth-server user passwd` journaled it while users were part of the engine's
+        // contract: one `Effects` entry holding `Effect::PutUser` and the subject's revocation,
+        // and one holding `Effect::DeleteUser`.
+        #[derive(Serialize)]
+        struct OldUser {
+            username: String,
+            password_hash: String,
+            created_at: u64,
+        }
+        #[derive(Serialize)]
+        enum OldEffect {
+            PutUser(OldUser),
+            RevokeSubject {
+                subject: String,
+                at: u64,
+                keep_until: u64,
+            },
+            DeleteUser {
+                username: String,
+            },
+        }
+        #[derive(Serialize)]
+        enum OldEntry {
+            Effects(Vec<OldEffect>),
+        }
+        #[derive(Serialize)]
+        enum OldRecord {
+            User(OldUser),
+        }
+        #[derive(Serialize)]
+        enum OldItem {
+            Record(OldRecord),
+        }
+        let old_user = || OldUser {
+            username: "alice".into(),
+            password_hash: "$argon2id$old".into(),
+            created_at: 5,
+        };
+        let mut buf = Vec::new();
+        let passwd = OldEntry::Effects(vec![
+            OldEffect::PutUser(old_user()),
+            OldEffect::RevokeSubject {
+                subject: "alice".into(),
+                at: 10,
+                keep_until: 20,
+            },
+        ]);
+        append(&mut buf, &passwd, 1000).unwrap();
+        let delete = OldEntry::Effects(vec![OldEffect::DeleteUser {
+            username: "alice".into(),
+        }]);
+        append(&mut buf, &delete, 1000).unwrap();
+        append(
+            &mut buf,
+            &OldItem::Record(OldRecord::User(old_user())),
+            1000,
+        )
+        .unwrap();
+        let mut items = entries(&buf).map(|e| e.unwrap().1);
+        let user = UserRecord {
+            username: "alice".into(),
+            password_hash: "$argon2id$old".into(),
+            created_at: 5,
+        };
+        let Entry::Effects(changes) = decode::<Entry>(items.next().unwrap()).unwrap() else {
+            panic!("not an effects entry");
+        };
+        assert_eq!(
+            changes,
+            [
+                Change::User(UserChange::PutUser(user.clone())),
+                Change::Engine(Effect::RevokeSubject {
+                    subject: "alice".into(),
+                    at: 10,
+                    keep_until: 20,
+                }),
+            ]
+        );
+        let Entry::Effects(changes) = decode::<Entry>(items.next().unwrap()).unwrap() else {
+            panic!("not an effects entry");
+        };
+        assert_eq!(
+            changes,
+            [Change::User(UserChange::DeleteUser {
+                username: "alice".into()
+            })]
+        );
+        let SnapshotItem::Record(record) = decode::<SnapshotItem>(items.next().unwrap()).unwrap()
+        else {
+            panic!("not a record");
+        };
+        assert_eq!(record, Record::User(user));
+    }
+
+    #[test]
+    fn a_change_call_is_written_as_the_old_effect_lists_were() {
+        use oauth_directory::UserRecord;
+        let user = UserRecord {
+            username: "bob".into(),
+            password_hash: "h".into(),
+            created_at: 1,
+        };
+        let users = [UserChange::PutUser(user.clone())];
+        let effects = [Effect::ResetCounter { key: "k".into() }];
+        let mut buf = Vec::new();
+        append(
+            &mut buf,
+            &EntryRef::Effects(Changes {
+                users: &users,
+                effects: &effects,
+            }),
+            1000,
+        )
+        .unwrap();
+        let (_, bytes) = entries(&buf).next().unwrap().unwrap();
+        let Entry::Effects(changes) = decode::<Entry>(bytes).unwrap() else {
+            panic!("not an effects entry");
+        };
+        assert_eq!(
+            changes,
+            [
+                Change::User(UserChange::PutUser(user)),
+                Change::Engine(Effect::ResetCounter { key: "k".into() })
+            ]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use oauth_proto::store::StoreError;
+use oauth_proto::store::{StoreError, StoreErrorKind};
 
 /// Why the file store could not open, read or write.
 #[derive(Debug)]
@@ -151,8 +151,27 @@ impl std::error::Error for FileStoreError {
     }
 }
 
+impl FileStoreError {
+    /// The engine-facing kind of this failure.
+    fn kind(&self) -> StoreErrorKind {
+        match self {
+            FileStoreError::Corrupt { .. } | FileStoreError::UnsupportedVersion { .. } => {
+                StoreErrorKind::Corrupt
+            }
+            FileStoreError::TooLarge { .. } => StoreErrorKind::Overloaded,
+            FileStoreError::Failed(cause) => cause.kind(),
+            FileStoreError::Io { .. }
+            | FileStoreError::Locked { .. }
+            | FileStoreError::Encode(_)
+            | FileStoreError::Closed => StoreErrorKind::Unavailable,
+        }
+    }
+}
+
+/// Keeps the typed error as the source, its kind, and its message (which names the file, offset
+/// or limit).
 impl From<FileStoreError> for StoreError {
     fn from(e: FileStoreError) -> Self {
-        StoreError(e.to_string())
+        StoreError::new(e.kind(), e.to_string()).with_source(e)
     }
 }

@@ -283,7 +283,7 @@ pub(crate) fn replay_entry(state: &mut MemoryState, entry: Entry) {
         Entry::Op(op) => {
             state.execute(op);
         }
-        Entry::Effects(effects) => effects.into_iter().for_each(|e| state.apply(e)),
+        Entry::Effects(changes) => changes.into_iter().for_each(|c| state.apply_change(c)),
         Entry::Purge { now, shard: None } => {
             state.purge(now);
         }

@@ -12,10 +12,11 @@ use std::sync::Mutex;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
+use oauth_directory::UserChange;
 use oauth_proto::store::{CodeTake, Effect, Op, PurgeStats, Reply};
 use oauth_store_memory::{fair_step, MemoryState};
 
-use crate::codec::{self, EntryRef};
+use crate::codec::{self, Changes, EntryRef};
 use crate::error::FileStoreError;
 use crate::layout::Layout;
 use crate::log::Log;
@@ -97,15 +98,25 @@ impl Shared {
         Ok((reply, lsn))
     }
 
-    /// Applies effects; returns the LSN to wait for.
-    pub(crate) fn apply(&self, effects: Vec<Effect>) -> Result<u64, FileStoreError> {
+    /// Applies user changes, then effects, as one journal entry; returns the LSN to wait for.
+    pub(crate) fn apply(
+        &self,
+        users: Vec<UserChange>,
+        effects: Vec<Effect>,
+    ) -> Result<u64, FileStoreError> {
         self.log.check()?;
-        if effects.is_empty() {
+        if users.is_empty() && effects.is_empty() {
             return Ok(0);
         }
-        let entry = self.encode(&EntryRef::Effects(&effects))?;
+        let entry = self.encode(&EntryRef::Effects(Changes {
+            users: &users,
+            effects: &effects,
+        }))?;
         let mut state = self.write();
         let lsn = self.log.append(&entry)?;
+        for change in users {
+            state.change_user(change);
+        }
         for effect in effects {
             state.apply(effect);
         }

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use parking_lot::{RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
+use oauth_directory::{Directory, UserChange, UserRecord};
+use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
     AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
 };
@@ -216,7 +218,7 @@ impl Store for FileStore {
     }
 
     fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
-        let lsn = self.shared.apply(effects)?;
+        let lsn = self.shared.apply(Vec::new(), effects)?;
         Ok(self.shared.log.wait(lsn)?)
     }
 
@@ -237,7 +239,7 @@ impl AsyncStore for FileStore {
     }
 
     async fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
-        let lsn = self.shared.apply(effects)?;
+        let lsn = self.shared.apply(Vec::new(), effects)?;
         Ok(self.shared.log.durable(lsn).await?)
     }
 
@@ -247,6 +249,29 @@ impl AsyncStore for FileStore {
         let stats = purge_in_steps_async(|shard| self.purge_step(now, shard, &mut lsn)).await?;
         self.shared.log.durable(lsn).await?;
         Ok(stats)
+    }
+}
+
+/// Users and their changes are journaled like the engine's effects: a `change` call is one entry.
+impl Directory for FileStore {
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.shared.log.check()?;
+        Ok(self.shared.read().user(username))
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.shared.log.check()?;
+        Ok(self.shared.read().users())
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.shared.log.check()?;
+        Ok(self.shared.read().clients())
+    }
+
+    async fn change(&self, users: Vec<UserChange>, effects: Vec<Effect>) -> Result<(), StoreError> {
+        let lsn = self.shared.apply(users, effects)?;
+        Ok(self.shared.log.durable(lsn).await?)
     }
 }
 

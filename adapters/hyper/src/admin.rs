@@ -1,11 +1,12 @@
-//! The administration commands, written against the store contract.
+//! The administration commands, written against the reference server's [`Directory`] contract
+//! (the engine's store contract plus users and the client listing).
 //!
 //! Each command takes the store, the engine, standard input and an output sink, so the same code
 //! runs from the binary on the data directory's store and, in tests, on a memory store.
 
 use std::io::{BufRead, Write};
 
-use oauth_proto::store::AsyncStore;
+use oauth_directory::Directory;
 use oauth_proto::Engine;
 
 use crate::cli::{ClientCommand, UserCommand};
@@ -31,7 +32,7 @@ pub fn read_password(input: &mut dyn BufRead) -> Result<String, String> {
 /// Runs a `user` command.
 pub async fn user(
     cmd: &UserCommand,
-    store: &impl AsyncStore,
+    store: &impl Directory,
     engine: &Engine,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
@@ -64,7 +65,7 @@ pub async fn user(
 /// Runs a `client` command.
 pub async fn client(
     cmd: &ClientCommand,
-    store: &impl AsyncStore,
+    store: &impl Directory,
     engine: &Engine,
     out: &mut dyn Write,
 ) -> Result<(), String> {

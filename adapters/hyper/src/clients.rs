@@ -148,18 +148,10 @@ pub async fn add(
 }
 
 /// Every client, sorted by id.
-pub async fn list(store: &impl AsyncStore) -> Result<Vec<ClientRecord>, String> {
-    match store
-        .execute(Op::ListClients)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        Reply::Clients(mut clients) => {
-            clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-            Ok(clients)
-        }
-        _ => Err("the store answered ListClients with another reply".to_owned()),
-    }
+pub async fn list(store: &impl oauth_directory::Directory) -> Result<Vec<ClientRecord>, String> {
+    let mut clients = store.clients().await.map_err(|e| e.to_string())?;
+    clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    Ok(clients)
 }
 
 /// Deletes a client and revokes everything issued to it.

@@ -49,9 +49,8 @@ pub async fn attempt(
         Verdict::Proceed { .. } => {}
     }
     let hash = if crate::users::check_username(username).is_ok() {
-        crate::users::get(&*app.store, username)
-            .await
-            .map_err(StoreError)?
+        oauth_directory::Directory::user(&*app.store, username)
+            .await?
             .map(|u| u.password_hash)
     } else {
         None
@@ -60,7 +59,7 @@ pub async fn attempt(
     let ok =
         tokio::task::spawn_blocking(move || password::verify_or_dummy(&password, hash.as_deref()))
             .await
-            .map_err(|e| StoreError(format!("password check failed: {e}")))?;
+            .map_err(|e| StoreError::unavailable("password check failed").with_source(e))?;
     if ok {
         throttle.record_success(addr, Some(username), now);
         return Ok(Outcome::Success);

@@ -3,9 +3,15 @@
 //! Handlers are written against one concrete type, [`AnyStore`], which delegates to the store
 //! behind it: the crash-safe file store in the data directory by default, memory with `--memory`.
 //! Adding a store (a networked one) is one variant here plus one arm in each `match`.
+//!
+//! `AnyStore` implements the engine's contract ([`AsyncStore`], [`RevocationView`]) and the
+//! reference server's own [`Directory`] (its users and the client listing), which the engine's
+//! contract leaves out so that an embedder's store need not carry them.
 
 use std::path::Path;
 
+use oauth_directory::{Directory, UserChange, UserRecord};
+use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
     AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, StoreError,
 };
@@ -94,6 +100,44 @@ impl AsyncStore for AnyStore {
     }
 }
 
+impl Directory for AnyStore {
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.user(username).await,
+            AnyStore::File(s) => s.user(username).await,
+            #[cfg(test)]
+            AnyStore::Failing => Err(down()),
+        }
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.users().await,
+            AnyStore::File(s) => s.users().await,
+            #[cfg(test)]
+            AnyStore::Failing => Err(down()),
+        }
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.clients().await,
+            AnyStore::File(s) => s.clients().await,
+            #[cfg(test)]
+            AnyStore::Failing => Err(down()),
+        }
+    }
+
+    async fn change(&self, users: Vec<UserChange>, effects: Vec<Effect>) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.change(users, effects).await,
+            AnyStore::File(s) => s.change(users, effects).await,
+            #[cfg(test)]
+            AnyStore::Failing => Err(down()),
+        }
+    }
+}
+
 impl RevocationView for AnyStore {
     fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
         match self {
@@ -125,5 +169,5 @@ impl RevocationView for AnyStore {
 
 #[cfg(test)]
 fn down() -> StoreError {
-    StoreError("the test store is down".to_owned())
+    StoreError::unavailable("the test store is down")
 }

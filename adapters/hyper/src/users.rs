@@ -1,11 +1,12 @@
-//! User accounts: the administration operations on them, over the store contract.
+//! User accounts: the administration operations on them, over the reference server's
+//! [`Directory`] contract (the engine's store contract holds no users: an embedder has its own).
 //!
-//! They are written against [`AsyncStore`] alone, so the same code serves the admin commands (on
+//! They are written against [`Directory`] alone, so the same code serves the admin commands (on
 //! the data directory's persistent store) and the server's first start, and is tested on the memory
 //! store. A user name is also the OAuth subject, so changing a password or deleting a user revokes
 //! everything issued to that subject (`Engine::revoke_subject`).
 
-use oauth_proto::store::{AsyncStore, Effect, Op, Reply, UserRecord};
+use oauth_directory::{Directory, UserChange, UserRecord};
 use oauth_proto::Engine;
 
 use crate::password;
@@ -30,37 +31,20 @@ pub fn check_username(name: &str) -> Result<(), String> {
 }
 
 /// The user, if it exists.
-pub async fn get(store: &impl AsyncStore, name: &str) -> Result<Option<UserRecord>, String> {
-    match store
-        .execute(Op::GetUser {
-            username: name.to_owned(),
-        })
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        Reply::User(u) => Ok(u),
-        other => Err(format!("the store answered GetUser with {other:?}")),
-    }
+pub async fn get(store: &impl Directory, name: &str) -> Result<Option<UserRecord>, String> {
+    store.user(name).await.map_err(|e| e.to_string())
 }
 
 /// Every user, sorted by name.
-pub async fn list(store: &impl AsyncStore) -> Result<Vec<UserRecord>, String> {
-    match store
-        .execute(Op::ListUsers)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        Reply::Users(mut users) => {
-            users.sort_by(|a, b| a.username.cmp(&b.username));
-            Ok(users)
-        }
-        _ => Err("the store answered ListUsers with another reply".to_owned()),
-    }
+pub async fn list(store: &impl Directory) -> Result<Vec<UserRecord>, String> {
+    let mut users = store.users().await.map_err(|e| e.to_string())?;
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(users)
 }
 
 /// Creates a user; refuses an existing name.
 pub async fn add(
-    store: &impl AsyncStore,
+    store: &impl Directory,
     name: &str,
     password: &str,
     now: u64,
@@ -76,14 +60,14 @@ pub async fn add(
         created_at: now,
     };
     store
-        .apply(vec![Effect::PutUser(record)])
+        .change(vec![UserChange::PutUser(record)], Vec::new())
         .await
         .map_err(|e| e.to_string())
 }
 
 /// Changes a user's password and revokes every token and grant of the user.
 pub async fn set_password(
-    store: &impl AsyncStore,
+    store: &impl Directory,
     engine: &Engine,
     name: &str,
     password: &str,
@@ -94,14 +78,18 @@ pub async fn set_password(
         .await?
         .ok_or_else(|| format!("no user {name}"))?;
     record.password_hash = password::hash(password)?;
-    let mut effects = vec![Effect::PutUser(record)];
-    effects.extend(engine.revoke_subject(name, now));
-    store.apply(effects).await.map_err(|e| e.to_string())
+    store
+        .change(
+            vec![UserChange::PutUser(record)],
+            engine.revoke_subject(name, now),
+        )
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Deletes a user and revokes every token and grant of the user.
 pub async fn delete(
-    store: &impl AsyncStore,
+    store: &impl Directory,
     engine: &Engine,
     name: &str,
     now: u64,
@@ -109,16 +97,18 @@ pub async fn delete(
     if get(store, name).await?.is_none() {
         return Err(format!("no user {name}"));
     }
-    let mut effects = vec![Effect::DeleteUser {
+    let delete = UserChange::DeleteUser {
         username: name.to_owned(),
-    }];
-    effects.extend(engine.revoke_subject(name, now));
-    store.apply(effects).await.map_err(|e| e.to_string())
+    };
+    store
+        .change(vec![delete], engine.revoke_subject(name, now))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// On a store without users, creates `admin` with a random password and returns that password
 /// (to be shown once). Returns `None` when there already are users.
-pub async fn ensure_admin(store: &impl AsyncStore, now: u64) -> Result<Option<String>, String> {
+pub async fn ensure_admin(store: &impl Directory, now: u64) -> Result<Option<String>, String> {
     if !list(store).await?.is_empty() {
         return Ok(None);
     }

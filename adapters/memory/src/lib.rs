@@ -9,21 +9,29 @@
 //! mutating ops and effects and replays them into a `MemoryState` at start-up, so both stores
 //! answer every op identically by construction.
 //!
+//! The store also implements the reference server's [`Directory`] (its users and the listing of
+//! clients), which the engine's contract leaves out. What a persistent store writes down of a
+//! state, [`Record`] and [`Change`], is a versioned contract of its own (the `record` module).
+//!
 //! Both stores purge one shard at a time with a fair unlock in between ([`purge_in_steps`],
 //! [`fair_step`]), so a purge of a large store never holds up the requests waiting for the lock.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod record;
 mod sharded;
 mod state;
 mod steps;
 
+pub use record::{Change, Record, RECORD_VERSION};
 pub use sharded::SHARDS;
-pub use state::{MemoryState, Record};
+pub use state::MemoryState;
 pub use steps::{fair_step, purge_in_steps, purge_in_steps_async};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use oauth_directory::{Directory, UserChange, UserRecord};
+use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
     AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
 };
@@ -101,6 +109,31 @@ impl AsyncStore for MemoryStore {
     /// One shard at a time, releasing the lock and yielding in between ([`purge_in_steps_async`]).
     async fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
         purge_in_steps_async(|shard| self.purge_step(now, shard)).await
+    }
+}
+
+impl Directory for MemoryStore {
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.read().user(username))
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        Ok(self.read().users())
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        Ok(self.read().clients())
+    }
+
+    async fn change(&self, users: Vec<UserChange>, effects: Vec<Effect>) -> Result<(), StoreError> {
+        let mut state = self.write();
+        for change in users {
+            state.change_user(change);
+        }
+        for effect in effects {
+            state.apply(effect);
+        }
+        Ok(())
     }
 }
 

@@ -5,61 +5,15 @@ use std::collections::HashMap;
 use crate::sharded::{ShardedMap, SHARDS};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+use oauth_directory::{UserChange, UserRecord};
 use oauth_proto::client::ClientRecord;
 use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
     CodeRecord, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId, GrantRecord,
-    Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply, SubjectRecord, UserRecord,
+    Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply, SubjectRecord,
 };
 
-/// One stored record, as a snapshot lists them. `MemoryState` is exactly the set of its records.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Record {
-    /// A client.
-    Client(ClientRecord),
-    /// An authorization code and whether it was taken.
-    Code {
-        /// The code.
-        record: CodeRecord,
-        /// Taken already.
-        used: bool,
-    },
-    /// A grant.
-    Grant(GrantRecord),
-    /// A refresh token.
-    Refresh(RefreshRecord),
-    /// A device authorization.
-    Device(DeviceRecord),
-    /// A subject's credential version.
-    Subject {
-        /// The subject.
-        subject: String,
-        /// Its record.
-        record: SubjectRecord,
-    },
-    /// Access tokens of a grant revoked up to `at`, remembered until `keep_until`.
-    RevokedAccess {
-        /// The grant.
-        grant_id: GrantId,
-        /// Tokens issued at or before this are revoked.
-        at: u64,
-        /// When the entry can go.
-        keep_until: u64,
-    },
-    /// A counter.
-    Counter {
-        /// Its key.
-        key: String,
-        /// Its value.
-        count: u32,
-        /// End of its window.
-        expires_at: u64,
-    },
-    /// A user.
-    User(UserRecord),
-}
+use crate::record::{Change, Record};
 
 /// All state of a store, answering the contract of `oauth_proto::store`.
 ///
@@ -85,15 +39,6 @@ impl MemoryState {
     pub fn query(&self, op: &Op) -> Reply {
         match op {
             Op::GetClient { client_id } => Reply::Client(self.clients.get(client_id).cloned()),
-            Op::ListClients => {
-                let mut all: Vec<ClientRecord> = self
-                    .clients
-                    .values()
-                    .map(|c| ClientRecord::clone(c))
-                    .collect();
-                all.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-                Reply::Clients(all)
-            }
             Op::GetSubject { subject } => {
                 Reply::Subject(self.subjects.get(subject).cloned().unwrap_or_default())
             }
@@ -109,12 +54,6 @@ impl MemoryState {
                 access_revoked_at: self.access_revoked_at(grant_id),
                 credential_version: self.credential_version(subject),
             },
-            Op::GetUser { username } => Reply::User(self.users.get(username).cloned()),
-            Op::ListUsers => {
-                let mut all: Vec<_> = self.users.values().cloned().collect();
-                all.sort_by(|a, b| a.username.cmp(&b.username));
-                Reply::Users(all)
-            }
             // Mutating ops are never answered here; answering them as "nothing happened" keeps a
             // misrouted call harmless rather than panicking.
             Op::TakeCode { .. } => Reply::Code(CodeTake::Missing),
@@ -314,11 +253,48 @@ impl MemoryState {
             Effect::ResetCounter { key } => {
                 self.counters.remove(&key);
             }
-            Effect::PutUser(u) => self.insert(Record::User(u)),
-            Effect::DeleteUser { username } => {
+        }
+    }
+
+    /// Applies one user change (the reference server's directory, `oauth_directory`).
+    pub fn change_user(&mut self, change: UserChange) {
+        match change {
+            UserChange::PutUser(u) => self.insert(Record::User(u)),
+            UserChange::DeleteUser { username } => {
                 self.users.remove(&username);
             }
         }
+    }
+
+    /// Applies one journaled change, of either contract.
+    pub fn apply_change(&mut self, change: Change) {
+        match change {
+            Change::Engine(effect) => self.apply(effect),
+            Change::User(change) => self.change_user(change),
+        }
+    }
+
+    /// The user named `username` (the reference server's directory).
+    pub fn user(&self, username: &str) -> Option<UserRecord> {
+        self.users.get(username).cloned()
+    }
+
+    /// Every user, sorted by name.
+    pub fn users(&self) -> Vec<UserRecord> {
+        let mut all: Vec<_> = self.users.values().cloned().collect();
+        all.sort_by(|a, b| a.username.cmp(&b.username));
+        all
+    }
+
+    /// Every client, sorted by id.
+    pub fn clients(&self) -> Vec<ClientRecord> {
+        let mut all: Vec<ClientRecord> = self
+            .clients
+            .values()
+            .map(|c| ClientRecord::clone(c))
+            .collect();
+        all.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        all
     }
 
     /// Revokes the grant's access tokens issued at or before `at`. A grant that already has a

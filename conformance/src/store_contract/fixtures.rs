@@ -5,13 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use oauth_directory::UserRecord;
 use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
 use oauth_proto::pkce::PkceMethod;
 use oauth_proto::scope::Scope;
 use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
     CodeRecord, DeviceRecord, DeviceStatus, GrantId, GrantRecord, PkceChallenge, RefreshRecord,
-    RefreshState, UserRecord,
+    RefreshState,
 };
 
 /// The hash stores keep for the secret `name`.
