@@ -26,7 +26,7 @@
 //! this module makes one, and the embedder cannot alter it. And [`Engine::approve`] and
 //! [`Engine::deny`] are flows that read the client again before answering: it must still exist,
 //! still be allowed the authorization code grant, still have the redirect URI registered (by the
-//! same [`redirect::resolve`] rules, so a client that had one URI and now has several is refused
+//! same `redirect::resolve` rules, so a client that had one URI and now has several is refused
 //! when the request named none), still be allowed the whole scope, and still get PKCE if it now
 //! requires it. A client deleted or changed between the page and the decision never gets a code,
 //! and never a redirect to a URI it no longer has: when the redirect URI still stands and an

@@ -1,7 +1,7 @@
 //! Flows: how a request that needs the store is run without the engine touching the store.
 //!
-//! Every endpoint is written as straight-line code over a [`Cx`]: it calls [`Cx::ask`] when it needs
-//! an [`Op`] answered and [`Cx::effect`] to record a write. A [`Flow`] runs that code; the first time
+//! Every endpoint is written as straight-line code over a `Cx`: it calls `Cx::ask` when it needs
+//! an [`Op`] answered and `Cx::effect` to record a write. A [`Flow`] runs that code; the first time
 //! it reaches an unanswered op it stops and hands the op to the driver ([`Next::Op`]). The driver
 //! answers ([`Waiting::answer`]) and steps again: the code re-runs from the top with the answers
 //! recorded so far, replayed in order, until it finishes ([`Next::Done`]) with its output and effects.
@@ -15,7 +15,7 @@
 //! never repeated. Requests need at most a handful of ops, so the re-runs cost little next to a store
 //! round trip.
 //!
-//! Replays are kept cheap, because a request with `n` ops runs its code `n + 1` times: [`Cx::ask`]
+//! Replays are kept cheap, because a request with `n` ops runs its code `n + 1` times: `Cx::ask`
 //! builds its op with a closure that only runs when the op is actually unanswered, and returns a
 //! reference to the recorded answer (the answers outlive the run) instead of a copy. Code that needs
 //! to own part of an answer clones that part explicitly.

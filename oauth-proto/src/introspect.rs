@@ -1,6 +1,6 @@
 //! Token introspection (RFC 7662).
 //!
-//! Only authenticated callers get an answer ([`caller`](crate::caller)): an unauthenticated call is
+//! Only authenticated callers get an answer (`caller`): an unauthenticated call is
 //! 401 `invalid_client`, never a token status. Who sees which tokens is
 //! [`IntrospectionPolicy`]: by default (`resource_servers_only`, as RFC 7662 §4 advises) only
 //! confidential clients the operator marked `resource_server` see every token; every other

@@ -11,14 +11,127 @@
 //! 1. Build one [`Engine`] from a [`Config`](config::Config) and a [`KeyRing`](access_token::KeyRing).
 //! 2. For each request, call its entry point (e.g. [`Engine::token`]) with the parsed request and
 //!    `now`. It returns a [`Flow`](flow::Flow) (or, for pure steps, the answer itself).
-//! 3. Step the flow: answer each [`Op`](store::Op) from the store, then apply the effects of
-//!    [`Done`](flow::Done) *before* sending its output. [`flow::drive`] and [`flow::drive_async`] do it.
+//! 3. Step the flow ([`Flow::step`](flow::Flow::step)): on [`Next::Op`](flow::Next::Op) execute
+//!    the op against the store and give the reply to the [`Waiting`](flow::Waiting) flow that came
+//!    with it; on [`Next::Done`](flow::Next::Done) apply its effects *before* sending its output.
+//!    [`flow::drive`] and [`flow::drive_async`] do it.
 //! 4. Validate access tokens with [`Engine::validate_access_token`]: no store round trip.
 //! 5. Around every credential check a stranger can repeat (a password, a token over SASL, a user
 //!    code, a client secret), ask [`Engine::throttle`] first and tell it the result: one limiter
 //!    that slows and stops the guessing address and never locks out the user it aims at
 //!    ([`throttle`] has the design). [`response::Response::is_failed_guess`] says which engine
 //!    answers count.
+//!
+//! The whole loop, with the in-memory store (`oauth-store-memory`); `examples/mail_server.rs` is
+//! the same as a program shaped like a mail server, with its own user directory:
+//!
+//! ```
+//! use oauth_proto::access_token::{KeyRing, TokenKey};
+//! use oauth_proto::authorize::{AuthorizeOutcome, DecisionOutcome};
+//! use oauth_proto::flow::{Flow, Next, Procedure};
+//! use oauth_proto::http::HttpRequest;
+//! use oauth_proto::random::Random;
+//! use oauth_proto::sasl::{decode_initial_response, Mechanism, SaslExchange, SaslPolicy, Step};
+//! use oauth_proto::store::{Store, StoreError};
+//! use oauth_proto::throttle::Verdict;
+//! use oauth_proto::{config::Config, pkce, Engine};
+//! use oauth_store_memory::MemoryStore;
+//! # use oauth_proto::{client::*, scope::Scope, store::Effect};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rng = |dest: &mut [u8]| getrandom::fill(dest).expect("OS randomness");
+//!
+//! // 1. One engine: a configuration and a signing key.
+//! let mut key = [0u8; 32];
+//! rng.fill(&mut key);
+//! let keys = KeyRing::new(TokenKey::new(1, &key)?, vec![])?;
+//! let engine = Engine::new(Config::default(), keys)?;
+//! let store = MemoryStore::new();
+//! # store.apply(vec![Effect::PutClient(ClientRecord {
+//! #     client_id: "app".into(), name: "Mail App".into(), kind: ClientKind::Public,
+//! #     secret_hash: None, secret_expires_at: None, auth_method: AuthMethod::None,
+//! #     redirect_uris: vec!["http://127.0.0.1/cb".into()],
+//! #     grant_types: vec![GrantType::AuthorizationCode], scope: Scope::parse("mail").unwrap(),
+//! #     require_pkce: true, resource_server: false, registration_token_hash: None,
+//! #     created_at: 0, metadata: Default::default(), unused_expires_at: None,
+//! # })])?;
+//!
+//! // 3. The driver: answer each op through the waiting flow, apply the effects, then the output.
+//! fn run<P: Procedure>(
+//!     mut flow: Flow<P>,
+//!     store: &MemoryStore,
+//!     rng: &mut dyn Random,
+//! ) -> Result<P::Output, StoreError> {
+//!     loop {
+//!         match flow.step(rng) {
+//!             Next::Op(op, waiting) => flow = waiting.answer(store.execute(op)?),
+//!             Next::Done(done) => {
+//!                 store.apply(done.effects)?;
+//!                 return Ok(done.output);
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! // 2. Requests: the authorization code flow of a public client ("app") for user "alice".
+//! let now = 1_767_225_600;
+//! let verifier = "a-fresh-random-pkce-verifier-of-43-or-more-characters";
+//! let query = format!(
+//!     "response_type=code&client_id=app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=mail\
+//!      &code_challenge={}&code_challenge_method=S256",
+//!     pkce::s256_challenge(verifier)
+//! );
+//! let AuthorizeOutcome::Consent(pending) = run(engine.authorize(query.as_bytes(), now), &store, &mut rng)? else {
+//!     panic!("the request is valid");
+//! };
+//! // ... the server signs the user in (its own directory) and the user allows ...
+//! let DecisionOutcome::Redirect(redirect) = run(engine.approve(pending, "alice", now)?, &store, &mut rng)? else {
+//!     panic!("approved");
+//! };
+//! let location = url::Url::parse(redirect.header("location").unwrap())?;
+//! let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+//! let form = format!(
+//!     "grant_type=authorization_code&code={code}&client_id=app\
+//!      &redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier={verifier}"
+//! );
+//! let response = run(engine.token(HttpRequest::form_post(form), now), &store, &mut rng)?;
+//! assert_eq!(response.status, 200);
+//! let body: serde_json::Value = serde_json::from_str(&response.body)?;
+//! let token = body["access_token"].as_str().unwrap();
+//!
+//! // 4. Validate the token: signature, expiry and the store's revocation view.
+//! let claims = engine.validate_access_token(token, now, &store)?;
+//! assert_eq!(claims.subject, "alice");
+//!
+//! // 5. A SASL login (IMAP `AUTHENTICATE XOAUTH2`) behind the limiter.
+//! let peer = "192.0.2.1".parse()?;
+//! let Verdict::Proceed { .. } = engine.throttle().check(peer, None, now) else {
+//!     panic!("nothing failed yet");
+//! };
+//! let policy = SaslPolicy::default(); // a `mail` scope and a user's token
+//! let mut exchange = SaslExchange::new(Mechanism::XOAuth2, true, &policy)?;
+//! let initial = base64::Engine::encode(
+//!     &base64::engine::general_purpose::STANDARD,
+//!     format!("user=alice\x01auth=Bearer {token}\x01\x01"),
+//! );
+//! let validator = |t: &str| engine.validate_access_token(t, now, &store);
+//! let step = exchange.step(decode_initial_response(initial.as_bytes()), &policy, &validator)?;
+//! if step.counts_toward_lockout() {
+//!     engine.throttle().record_failure(peer, None, now);
+//! }
+//! let Step::Success(login) = step else { panic!("{step:?}") };
+//! assert_eq!(login.identity(), "alice");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The API's shape
+//! | what | why |
+//! |---|---|
+//! | error codes, token errors and every outcome enum are `#[non_exhaustive]` | a new RFC error or outcome is not a breaking change; an adapter's wildcard arm refuses what it does not know, never grants it |
+//! | a reply goes to the [`Waiting`](flow::Waiting) flow that asked, which [`answer`](flow::Waiting::answer) consumes | a reply with nothing pending, two replies to one op, or a reply to another flow's op cannot be written |
+//! | [`Procedure`](flow::Procedure) is sealed | drivers can be generic over every flow; only the engine's endpoints are flows |
+//! | [`CounterRandom`](random) exists only with the `test-util` feature | a predictable randomness source cannot reach a server by accident |
+//! | one [`Endpoints`](endpoints::Endpoints) for every URL | an adapter routes from it, so it serves exactly what the metadata advertises, under the issuer's path |
 //!
 //! # Choices where the specifications disagree (RFC 6749 vs RFC 9700 / OAuth 2.1)
 //! | topic | choice |

@@ -26,17 +26,17 @@ pub enum FailureReason {
     UnexpectedDummy,
     /// No token (missing or empty `auth`): a client discovering the server's configuration.
     NoToken,
-    /// `host` or `port` differ from the server's (see [`SaslPolicy::host`]).
+    /// `host` or `port` differ from the server's (see [`SaslPolicy::host`](crate::sasl::SaslPolicy::host)).
     EndpointMismatch,
     /// The validator refused the token.
     InvalidToken(TokenError),
     /// The token is valid, but not for the identity the client asked for.
     IdentityMismatch,
-    /// The token is valid, but carries none of [`SaslPolicy::accepted_scopes`]. Challenged with
+    /// The token is valid, but carries none of [`SaslPolicy::accepted_scopes`](crate::sasl::SaslPolicy::accepted_scopes). Challenged with
     /// `insufficient_scope` (XOAUTH2 `"403"`).
     InsufficientScope,
     /// The token is valid, but names no user: a client obtained it for itself with
-    /// `client_credentials`, and [`SaslPolicy::allow_client_credentials`] is off. Challenged with
+    /// `client_credentials`, and [`SaslPolicy::allow_client_credentials`](crate::sasl::SaslPolicy::allow_client_credentials) is off. Challenged with
     /// `invalid_token` (XOAUTH2 `"401"`), like a token for another identity: no scope the client
     /// could ask for would make it name a user, so `insufficient_scope` would mislead it.
     NoUser,
@@ -106,7 +106,7 @@ impl Failure {
     }
 
     /// Whether to count this failed attempt now (false when it does not count, or was already
-    /// reported with the error challenge). See the [module docs](self).
+    /// reported with the error challenge). See the [module docs](crate::sasl).
     pub fn counts_toward_lockout(&self) -> bool {
         self.counts
     }
@@ -128,7 +128,7 @@ impl Authenticated {
     }
 
     /// The identity the client asked for (OAUTHBEARER authzid, XOAUTH2 `user`), already accepted by
-    /// [`SaslValidator::accepts_identity`].
+    /// [`SaslValidator::accepts_identity`](crate::sasl::SaslValidator::accepts_identity).
     pub fn requested_identity(&self) -> Option<&str> {
         self.requested.as_deref()
     }
@@ -164,7 +164,7 @@ impl Authenticated {
 #[must_use]
 #[non_exhaustive]
 pub enum Step {
-    /// Send this challenge, then feed the client's answer to [`SaslExchange::step`].
+    /// Send this challenge, then feed the client's answer to [`SaslExchange::step`](crate::sasl::SaslExchange::step).
     Challenge(Challenge),
     /// Authentication succeeded; the exchange is over.
     Success(Authenticated),
@@ -174,7 +174,7 @@ pub enum Step {
 
 impl Step {
     /// Whether this step reports a failed attempt to count now, against the source address (true
-    /// at most once per exchange; see the [module docs](self)).
+    /// at most once per exchange; see the [module docs](crate::sasl)).
     pub fn counts_toward_lockout(&self) -> bool {
         match self {
             Step::Challenge(c) => c.counts_toward_lockout(),
