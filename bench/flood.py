@@ -6,10 +6,11 @@ user, on 127.0.0.1, does the real thing every STRIDE attempts. It prints, per fl
 of the data directory and of the server's RSS per 10,000 attempts, what the attacker got, and the
 user's success rate during the flood:
 
-- registration: anonymous RFC 7591 registrations of public clients with 60 KB of metadata
-  (25 client_name language variants); the user registers a small client;
-- pages: anonymous GET /authorize with a 15 KB state, no cookie (a new session each); the user
-  opens the page;
+- registration: anonymous RFC 7591 registrations of public clients, alternating the reported
+  60 KB body (25 client_name language variants of 2 KB) and the largest registration the server
+  keeps (about 7.8 KB of metadata); the user registers a small client;
+- pages: anonymous GET /authorize, no cookie (a new session each), alternating a 15 KB state
+  and a 1,000-byte one (under the 1,024-byte bound); the user opens the page;
 - sign-in: wrong passwords for the user's account; the user signs in with the right one;
 - sasl: junk XOAUTH2 logins over IMAP claiming the user's name; the user logs in with a valid
   token.
@@ -263,22 +264,18 @@ def main():
     stride = int(sys.argv[3]) if len(sys.argv) > 3 else 500
     only = os.environ.get("FLOODS", "registration,pages,sign-in,sasl").split(",")
 
-    big_meta = {"token_endpoint_auth_method": "none", "redirect_uris": [REDIRECT],
-                "client_name": "x" * 2000}
-    for i in range(25):
-        big_meta["client_name#l%02d" % i] = "n" * 2000
-    big_meta["client_uri"] = "https://app.example.com/" + "u" * 1900
-    big = json.dumps(big_meta)
-    while len(big) < 60000:
-        big_meta["logo_uri#z%d" % len(big)] = "https://app.example.com/" + "l" * 1900
-        big = json.dumps(big_meta)
+    base = {"token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1/cb"]}
+    reported = dict(base, **{"client_name#l%d" % i: "x" * 2048 for i in range(25)})
+    largest = dict(base, client_name="y" * 1900,
+                   **{"client_name#l%d" % i: "y" * 1900 for i in range(3)})
+    bodies = [json.dumps(reported), json.dumps(largest)]
 
     floods = {}
 
     def registration(server):
         attacker, user = Http(server.port, ATTACKER), Http(server.port, USER_ADDR)
         return ("registration",
-                lambda i: attacker.request("POST", "/register", big,
+                lambda i: attacker.request("POST", "/register", bodies[i % 2],
                                            {"content-type": "application/json"})[0],
                 lambda i: register(user, {"token_endpoint_auth_method": "none",
                                            "redirect_uris": [REDIRECT],
@@ -288,10 +285,10 @@ def main():
     def pages(server):
         client_id = native_client(server)
         attacker, user = Http(server.port, ATTACKER), Http(server.port, USER_ADDR)
-        long_state = "s" * 15000
+        states = ["s" * 15000, "s" * 1000]
         challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         return ("pages",
-                lambda i: attacker.request("GET", authorize_path(client_id, long_state,
+                lambda i: attacker.request("GET", authorize_path(client_id, states[i % 2],
                                                                  challenge))[0],
                 lambda i: user.request("GET", authorize_path(client_id, "st",
                                                              challenge))[0] == 200)
