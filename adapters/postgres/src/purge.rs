@@ -1,0 +1,174 @@
+//! Purging expired records in bounded batches.
+//!
+//! Each batch is one statement in its own transaction that deletes at most [`BATCH`] rows of one
+//! table (`DELETE ... WHERE ctid = ANY(ARRAY(SELECT ctid ... LIMIT n))`), found through the
+//! table's expiry index; the loop goes on while a batch was full. So a purge never holds row locks
+//! for more than one batch, and the requests in between run as usual. A dead grant's batch also
+//! deletes the grant's refresh tokens (a grant has a bounded number: one per rotation within its
+//! lifetime). The outer `WHERE` repeats the expiry condition, so a row that a concurrent
+//! transaction changed meanwhile (a rotation extending a grant) is checked again on its newest
+//! version and kept if it no longer qualifies.
+//!
+//! What goes is what the memory store drops (the contract's `purge`): codes, refresh tokens,
+//! device authorizations and counters that expired at or before `now`; grants that expired or
+//! were revoked, with their refresh tokens; refresh tokens whose grant is gone; access
+//! revocations kept until `now` or before; clients registered dynamically and never used before
+//! their `unused_expires_at`. Credential versions and users are never purged.
+
+use deadpool_postgres::Client;
+use oauth_proto::store::{PurgeStats, StoreError};
+
+use tokio_postgres::types::ToSql;
+
+use crate::codec::time;
+use crate::sql::{execute, query_opt, store_error};
+
+/// Rows deleted per statement at most.
+pub(crate) const BATCH: i64 = 1000;
+
+/// The parameters of a batch: the time (`$1`, absent for statements that need none) and the
+/// batch size (the last).
+fn params(now: &Option<i64>) -> Vec<&(dyn ToSql + Sync)> {
+    match now {
+        Some(now) => vec![now, &BATCH],
+        None => vec![&BATCH],
+    }
+}
+
+/// Deletes in batches with `sql` until a batch is not full.
+async fn batches(
+    client: &Client,
+    what: &'static str,
+    sql: &str,
+    now: Option<i64>,
+) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    loop {
+        let n = execute(client, what, sql, &params(&now))
+            .await
+            .map_err(store_error)?;
+        removed += n;
+        if n < BATCH as u64 {
+            return Ok(removed);
+        }
+    }
+}
+
+/// Deletes dead grants with `sql` (which returns the grants and the refresh tokens it deleted)
+/// in batches until a batch is not full.
+async fn grant_batches(
+    client: &Client,
+    what: &'static str,
+    sql: &str,
+    now: Option<i64>,
+) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    loop {
+        let row = query_opt(client, what, sql, &params(&now))
+            .await
+            .map_err(store_error)?;
+        let (grants, tokens): (i64, i64) = row.map_or((0, 0), |r| (r.get(0), r.get(1)));
+        removed += (grants + tokens) as u64;
+        if grants < BATCH {
+            return Ok(removed);
+        }
+    }
+}
+
+/// Purges everything that expired at or before `now`.
+pub(crate) async fn purge(client: &Client, now: u64) -> Result<PurgeStats, StoreError> {
+    let now = time(now);
+    let mut removed = 0;
+    removed += batches(
+        client,
+        "purging codes",
+        "DELETE FROM codes WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM codes WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
+        Some(now),
+    )
+    .await?;
+    removed += grant_batches(
+        client,
+        "purging expired grants",
+        "WITH dead AS (
+             DELETE FROM grants WHERE ctid = ANY(ARRAY(
+                 SELECT ctid FROM grants WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1
+             RETURNING grant_id),
+         tokens AS (
+             DELETE FROM refresh_tokens WHERE grant_id IN (SELECT grant_id FROM dead)
+             RETURNING 1)
+         SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM tokens)",
+        Some(now),
+    )
+    .await?;
+    removed += grant_batches(
+        client,
+        "purging revoked grants",
+        "WITH dead AS (
+             DELETE FROM grants WHERE ctid = ANY(ARRAY(
+                 SELECT ctid FROM grants WHERE revoked_at IS NOT NULL LIMIT $1))
+               AND revoked_at IS NOT NULL
+             RETURNING grant_id),
+         tokens AS (
+             DELETE FROM refresh_tokens WHERE grant_id IN (SELECT grant_id FROM dead)
+             RETURNING 1)
+         SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM tokens)",
+        None,
+    )
+    .await?;
+    removed += batches(
+        client,
+        "purging refresh tokens",
+        "DELETE FROM refresh_tokens WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2))
+           AND expires_at <= $1",
+        Some(now),
+    )
+    .await?;
+    removed += batches(
+        client,
+        "purging refresh tokens of missing grants",
+        "DELETE FROM refresh_tokens r WHERE ctid = ANY(ARRAY(
+             SELECT t.ctid FROM refresh_tokens t
+             WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = t.grant_id)
+             LIMIT $1))
+           AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = r.grant_id)",
+        None,
+    )
+    .await?;
+    removed += batches(
+        client,
+        "purging device authorizations",
+        "DELETE FROM devices WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM devices WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
+        Some(now),
+    )
+    .await?;
+    removed += batches(
+        client,
+        "purging access revocations",
+        "DELETE FROM revoked_access WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM revoked_access WHERE keep_until <= $1 LIMIT $2))
+           AND keep_until <= $1",
+        Some(now),
+    )
+    .await?;
+    removed += batches(
+        client,
+        "purging counters",
+        "DELETE FROM counters WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM counters WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
+        Some(now),
+    )
+    .await?;
+    removed += batches(
+        client,
+        "purging unused clients",
+        "DELETE FROM clients WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM clients WHERE unused_expires_at <= $1 LIMIT $2))
+           AND unused_expires_at <= $1",
+        Some(now),
+    )
+    .await?;
+    Ok(PurgeStats { removed })
+}

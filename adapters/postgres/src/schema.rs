@@ -1,0 +1,201 @@
+//! The database schema and its versioned migrations.
+//!
+//! # Versions
+//!
+//! `schema_version` holds one row per applied migration. [`migrate`] runs at every start (and as
+//! `oauth-server db migrate`): under a transaction-scoped advisory lock, so nodes starting
+//! together migrate once, it applies every migration newer than the database's version, each with
+//! its row, in one transaction: a failed migration leaves the database as it was. A database whose
+//! version is newer than [`MIGRATIONS`] knows is refused ([`OpenError::NewerSchema`]): an older
+//! release could misread what a newer one wrote. A new release adds a migration at the end of
+//! [`MIGRATIONS`]; shipped migrations never change.
+//!
+//! # Tables
+//!
+//! Each record kind has a table with typed columns for what SQL must find, compare or change
+//! (hashes, ids, expiry times, the used flag of a code, the state of a refresh token, a device's
+//! revision, revocation times) and a `body` holding the record as JSON for the rest. Bodies are
+//! `bytea`, not `jsonb`: SQL never looks inside them, `jsonb` refuses a `\u0000` that a stranger may
+//! put in a registered client's metadata, and it does not keep numbers exactly as written.
+//!
+//! Names, subjects, client ids and counter keys are `bytea` too (their UTF-8 bytes): PostgreSQL's
+//! `text` cannot hold a NUL, which a stranger can send in a `client_id`, and `bytea` compares and
+//! sorts by bytes, exactly as Rust's strings do, whatever the database's collation.
+//!
+//! Times are `bigint` Unix seconds; a time past `i64::MAX` (year 292 billion) is stored as
+//! `i64::MAX`.
+//!
+//! # The revocation sequence
+//!
+//! Every change to the revocation view (a row of `revoked_access`, a subject's credential version)
+//! takes the next value of the sequence `revocation_seq` into its row's `revocation_seq`. So a node
+//! can catch up with what other nodes revoked by reading the rows whose number is above the
+//! highest it has seen, and apply a row only over an older one. (Sequence numbers are taken before
+//! commit, so a catch-up reads back a margin below its high-water mark, or the rows whose
+//! transactions were still open; that belongs to the catch-up.)
+
+use deadpool_postgres::Client;
+
+use crate::error::{from_db, OpenError};
+
+/// One migration: the version it brings the database to and its statements.
+pub(crate) struct Migration {
+    pub(crate) version: i32,
+    pub(crate) sql: &'static str,
+}
+
+/// Every migration, oldest first. Never edit one that shipped; add the next.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: r#"
+CREATE TABLE clients (
+    client_id bytea PRIMARY KEY,
+    unused_expires_at bigint,
+    body bytea NOT NULL
+);
+CREATE INDEX clients_unused_expiry ON clients (unused_expires_at)
+    WHERE unused_expires_at IS NOT NULL;
+
+CREATE TABLE codes (
+    hash bytea PRIMARY KEY,
+    subject bytea NOT NULL,
+    expires_at bigint NOT NULL,
+    used boolean NOT NULL,
+    body bytea NOT NULL
+);
+CREATE INDEX codes_expiry ON codes (expires_at);
+CREATE INDEX codes_subject ON codes (subject);
+
+CREATE TABLE grants (
+    grant_id bytea PRIMARY KEY,
+    client_id bytea NOT NULL,
+    subject bytea NOT NULL,
+    expires_at bigint NOT NULL,
+    revoked_at bigint,
+    body bytea NOT NULL
+);
+CREATE INDEX grants_client ON grants (client_id);
+CREATE INDEX grants_subject ON grants (subject);
+CREATE INDEX grants_expiry ON grants (expires_at);
+CREATE INDEX grants_revoked ON grants (revoked_at) WHERE revoked_at IS NOT NULL;
+
+CREATE TABLE refresh_tokens (
+    hash bytea PRIMARY KEY,
+    grant_id bytea NOT NULL,
+    issued_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    rotated_at bigint,
+    successor bytea
+);
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at);
+
+CREATE TABLE devices (
+    device_code_hash bytea PRIMARY KEY,
+    user_code_hash bytea NOT NULL,
+    expires_at bigint NOT NULL,
+    revision bigint NOT NULL,
+    approved_subject bytea,
+    body bytea NOT NULL
+);
+CREATE INDEX devices_user_code ON devices (user_code_hash);
+CREATE INDEX devices_expiry ON devices (expires_at);
+CREATE INDEX devices_approved_subject ON devices (approved_subject)
+    WHERE approved_subject IS NOT NULL;
+
+CREATE SEQUENCE revocation_seq;
+
+CREATE TABLE subjects (
+    subject bytea PRIMARY KEY,
+    credential_version bigint NOT NULL,
+    revocation_seq bigint NOT NULL
+);
+CREATE INDEX subjects_revocation_seq ON subjects (revocation_seq);
+
+CREATE TABLE revoked_access (
+    grant_id bytea PRIMARY KEY,
+    revoked_at bigint NOT NULL,
+    keep_until bigint NOT NULL,
+    revocation_seq bigint NOT NULL
+);
+CREATE INDEX revoked_access_keep ON revoked_access (keep_until);
+CREATE INDEX revoked_access_revocation_seq ON revoked_access (revocation_seq);
+
+CREATE TABLE counters (
+    key bytea PRIMARY KEY,
+    count bigint NOT NULL,
+    expires_at bigint NOT NULL
+);
+CREATE INDEX counters_expiry ON counters (expires_at);
+
+CREATE TABLE users (
+    username bytea PRIMARY KEY,
+    body bytea NOT NULL
+);
+"#,
+}];
+
+/// The newest schema version this build knows.
+pub fn supported_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// The advisory lock key that serializes migrations between nodes ("oauthmig" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6f61_7574_686d_6967;
+
+/// What [`migrate`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Migrated {
+    /// The version the database had (0 for an empty database).
+    pub from: i32,
+    /// The version it has now.
+    pub to: i32,
+}
+
+/// Brings the database to [`supported_version`], or refuses a newer one.
+pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, OpenError> {
+    let db = |what: &'static str| move |e| OpenError::Database(from_db(what, e));
+    let tx = client
+        .transaction()
+        .await
+        .map_err(db("starting the migration"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db("taking the migration lock"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .map_err(db("creating schema_version"))?;
+    let from: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])
+        .await
+        .map_err(db("reading schema_version"))?
+        .get(0);
+    let supported = supported_version();
+    if from > supported {
+        return Err(OpenError::NewerSchema {
+            found: from,
+            supported,
+        });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > from) {
+        tx.batch_execute(migration.sql)
+            .await
+            .map_err(db("applying a migration"))?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&migration.version],
+        )
+        .await
+        .map_err(db("recording a migration"))?;
+    }
+    tx.commit().await.map_err(db("committing the migration"))?;
+    Ok(Migrated {
+        from,
+        to: supported,
+    })
+}

@@ -1,0 +1,438 @@
+//! [`PostgresStore`]: the pool, the revocation view, and the runtime the database work runs on.
+//!
+//! # Which runtime
+//!
+//! `tokio-postgres` drives each connection with a task on a tokio runtime, and the store's callers
+//! are not all on one: the reference server is (tokio), a mail server's thread-per-connection code
+//! calls the synchronous [`Store`] trait from plain threads, and a test may poll the
+//! [`AsyncStore`] futures with any executor. So every call is spawned onto the store's runtime
+//! handle, and connections always live there: [`PostgresStore::connect`] uses the runtime it is
+//! called on, [`PostgresStore::connect_blocking`] starts a small runtime of the store's own. The
+//! async API awaits the spawned task (which works from any executor); the sync API waits for its
+//! answer on a channel. Neither can panic: a task that could not finish (the runtime is shutting
+//! down) is a [`StoreError`].
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use oauth_directory::{Directory, UserChange, UserRecord};
+use oauth_proto::client::ClientRecord;
+use oauth_proto::store::{
+    AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
+};
+use tokio::runtime::Handle;
+use tokio_postgres::NoTls;
+
+use crate::codec::{self, decode, from_time};
+use crate::error::{from_pool, OpenError};
+use crate::schema::{self, Migrated};
+use crate::sql::{query, store_error};
+use crate::view::{RevocationCache, Revoked, Version, ViewChanges};
+
+/// How the store connects and how much it may use.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Connections in the pool at most (per node; PostgreSQL's `max_connections` is shared by all
+    /// nodes). Default 16.
+    pub max_connections: usize,
+    /// How long a call waits for a free connection before it fails as overloaded. Default 5 s.
+    pub wait_timeout: Duration,
+    /// How long making a connection may take. Default 5 s.
+    pub connect_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` for the store's sessions; a statement running longer is
+    /// cancelled and the call fails as overloaded. Default 10 s; `None` leaves the server's.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_connections: 16,
+            wait_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// A runtime the store started itself; shut down without waiting when the store goes, so
+/// dropping the store inside another runtime cannot panic.
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+struct Shared {
+    pool: Pool,
+    view: RevocationCache,
+}
+
+/// The PostgreSQL store. Cloning it shares the pool and the view.
+#[derive(Clone)]
+pub struct PostgresStore {
+    shared: Arc<Shared>,
+    handle: Handle,
+    // Declared last: dropped after the pool, whose connections run on it.
+    _runtime: Arc<OwnedRuntime>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.shared.pool.status();
+        f.debug_struct("PostgresStore")
+            .field("connections", &status.size)
+            .field("max_connections", &status.max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses `url` and applies `options` to it.
+fn config(url: &str, options: &Options) -> Result<tokio_postgres::Config, OpenError> {
+    let mut config = tokio_postgres::Config::from_str(url).map_err(OpenError::BadUrl)?;
+    config.connect_timeout(options.connect_timeout);
+    if config.get_application_name().is_none() {
+        config.application_name("oauth-server");
+    }
+    if let Some(timeout) = options.statement_timeout {
+        let mut server_options = config.get_options().unwrap_or_default().to_owned();
+        if !server_options.is_empty() {
+            server_options.push(' ');
+        }
+        server_options.push_str(&format!("-c statement_timeout={}", timeout.as_millis()));
+        config.options(&server_options);
+    }
+    Ok(config)
+}
+
+fn pool(config: tokio_postgres::Config, options: &Options) -> Result<Pool, OpenError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.max_connections.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .build()
+        .map_err(|e| OpenError::Runtime(e.to_string()))
+}
+
+/// Reads the whole revocation view.
+async fn load_view(pool: &Pool) -> Result<ViewChanges, StoreError> {
+    let client = pool.get().await.map_err(from_pool)?;
+    let mut changes = ViewChanges::default();
+    let rows = query(
+        &client,
+        "loading the revocation view",
+        "SELECT grant_id, revoked_at, keep_until, revocation_seq FROM revoked_access",
+        &[],
+    )
+    .await
+    .map_err(store_error)?;
+    for row in rows {
+        changes.access.push((
+            codec::grant_id(row.get(0))?,
+            Revoked {
+                at: from_time(row.get(1)),
+                keep_until: from_time(row.get(2)),
+                seq: row.get(3),
+            },
+        ));
+    }
+    let rows = query(
+        &client,
+        "loading the credential versions",
+        "SELECT subject, credential_version, revocation_seq FROM subjects",
+        &[],
+    )
+    .await
+    .map_err(store_error)?;
+    for row in rows {
+        let subject: &[u8] = row.get(0);
+        changes.subjects.push((
+            subject.to_vec(),
+            Version {
+                version: crate::ops::version(row.get(1)),
+                seq: row.get(2),
+            },
+        ));
+    }
+    Ok(changes)
+}
+
+/// Connects, migrates and loads the view, on the current runtime.
+async fn open(url: &str, options: &Options) -> Result<Shared, OpenError> {
+    let pool = pool(config(url, options)?, options)?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| OpenError::Connect(from_pool(e)))?;
+    schema::migrate(&mut client).await?;
+    drop(client);
+    let view = RevocationCache::default();
+    view.merge(load_view(&pool).await.map_err(OpenError::Database)?);
+    Ok(Shared { pool, view })
+}
+
+/// Brings the database at `url` to the newest schema (what `oauth-server db migrate` runs); the
+/// store also does it whenever it opens. Call it inside a tokio runtime.
+pub async fn migrate(url: &str, options: &Options) -> Result<Migrated, OpenError> {
+    let pool = pool(config(url, options)?, options)?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| OpenError::Connect(from_pool(e)))?;
+    schema::migrate(&mut client).await
+}
+
+impl PostgresStore {
+    /// Opens the store on the tokio runtime this is called on: connects, applies the migrations
+    /// and loads the revocation view.
+    pub async fn connect(url: &str, options: Options) -> Result<Self, OpenError> {
+        let handle = Handle::try_current().map_err(|e| OpenError::Runtime(e.to_string()))?;
+        let shared = open(url, &options).await?;
+        Ok(PostgresStore {
+            shared: Arc::new(shared),
+            handle,
+            _runtime: Arc::new(OwnedRuntime(None)),
+        })
+    }
+
+    /// Opens the store from synchronous code, on a runtime of its own (two worker threads),
+    /// which lives as long as the store.
+    pub fn connect_blocking(url: &str, options: Options) -> Result<Self, OpenError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("oauth-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| OpenError::Runtime(e.to_string()))?;
+        let handle = runtime.handle().clone();
+        let owned = Arc::new(OwnedRuntime(Some(runtime)));
+        let url = url.to_owned();
+        let opened = wait(&handle, async move { open(&url, &options).await })
+            .unwrap_or_else(|e| Err(OpenError::Runtime(e.to_string())))?;
+        Ok(PostgresStore {
+            shared: Arc::new(opened),
+            handle,
+            _runtime: owned,
+        })
+    }
+
+    /// Runs `work` on the store's runtime and awaits it from whatever executor polls this.
+    async fn run<T, F>(&self, work: impl FnOnce(Arc<Shared>) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let task = self.handle.spawn(work(self.shared.clone()));
+        task.await.unwrap_or_else(|e| Err(ended(e)))
+    }
+
+    /// Runs `work` on the store's runtime and blocks this thread until it answers.
+    fn block<T, F>(&self, work: impl FnOnce(Arc<Shared>) -> F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        wait(&self.handle, work(self.shared.clone())).unwrap_or_else(Err)
+    }
+
+    /// The number of records held, counted as the memory store counts them (a row of
+    /// `revoked_access` or `subjects` is a record; `schema_version` is not).
+    pub async fn count_records(&self) -> Result<u64, StoreError> {
+        self.run(|shared| async move { count_records(&shared).await })
+            .await
+    }
+
+    /// [`Self::count_records`] from synchronous code.
+    pub fn count_records_blocking(&self) -> Result<u64, StoreError> {
+        self.block(|shared| async move { count_records(&shared).await })
+    }
+
+    /// Connections open and idle in the pool, and its bound.
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.shared.pool.status()
+    }
+}
+
+/// Spawns `work` on `handle` and blocks the calling thread for its answer.
+fn wait<T: Send + 'static>(
+    handle: &Handle,
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    rx.recv()
+        .map_err(|_| StoreError::unavailable("PostgreSQL store: its runtime is shutting down"))
+}
+
+fn ended(e: tokio::task::JoinError) -> StoreError {
+    if e.is_panic() {
+        StoreError::contract_violation(format!("PostgreSQL store: a task panicked: {e}"))
+    } else {
+        StoreError::unavailable("PostgreSQL store: its runtime is shutting down")
+    }
+}
+
+async fn count_records(shared: &Shared) -> Result<u64, StoreError> {
+    let client = shared.pool.get().await.map_err(from_pool)?;
+    let rows = query(
+        &client,
+        "counting records",
+        "SELECT (SELECT count(*) FROM clients) + (SELECT count(*) FROM codes)
+              + (SELECT count(*) FROM grants) + (SELECT count(*) FROM refresh_tokens)
+              + (SELECT count(*) FROM devices) + (SELECT count(*) FROM subjects)
+              + (SELECT count(*) FROM revoked_access) + (SELECT count(*) FROM counters)
+              + (SELECT count(*) FROM users)",
+        &[],
+    )
+    .await
+    .map_err(store_error)?;
+    let total: i64 = rows.first().map_or(0, |r| r.get(0));
+    Ok(total as u64)
+}
+
+async fn execute_op(shared: Arc<Shared>, op: Op) -> Result<Reply, StoreError> {
+    let mut client = shared.pool.get().await.map_err(from_pool)?;
+    crate::ops::execute_op(&mut client, op).await
+}
+
+async fn apply_changes(
+    shared: Arc<Shared>,
+    users: Vec<UserChange>,
+    effects: Vec<Effect>,
+) -> Result<(), StoreError> {
+    if users.is_empty() && effects.is_empty() {
+        return Ok(());
+    }
+    let mut client = shared.pool.get().await.map_err(from_pool)?;
+    let changes = crate::effects::apply(&mut client, &users, &effects).await?;
+    shared.view.merge(changes);
+    Ok(())
+}
+
+async fn purge(shared: Arc<Shared>, now: u64) -> Result<PurgeStats, StoreError> {
+    let client = shared.pool.get().await.map_err(from_pool)?;
+    let stats = crate::purge::purge(&client, now).await?;
+    shared.view.purge(now);
+    Ok(stats)
+}
+
+impl AsyncStore for PostgresStore {
+    async fn execute(&self, op: Op) -> Result<Reply, StoreError> {
+        self.run(|shared| execute_op(shared, op)).await
+    }
+
+    async fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
+        self.run(|shared| apply_changes(shared, Vec::new(), effects))
+            .await
+    }
+
+    async fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
+        self.run(|shared| purge(shared, now)).await
+    }
+}
+
+impl Store for PostgresStore {
+    fn execute(&self, op: Op) -> Result<Reply, StoreError> {
+        self.block(|shared| execute_op(shared, op))
+    }
+
+    fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
+        self.block(|shared| apply_changes(shared, Vec::new(), effects))
+    }
+
+    fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
+        self.block(|shared| purge(shared, now))
+    }
+}
+
+impl RevocationView for PostgresStore {
+    fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
+        self.shared.view.access_revoked_at(grant_id)
+    }
+
+    fn credential_version(&self, subject: &str) -> u32 {
+        self.shared.view.credential_version(subject)
+    }
+
+    fn status(&self, grant_id: &GrantId, subject: &str) -> (Option<u64>, u32) {
+        self.shared.view.status(grant_id, subject)
+    }
+}
+
+impl Directory for PostgresStore {
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let username = username.as_bytes().to_vec();
+        self.run(|shared| async move {
+            let client = shared.pool.get().await.map_err(from_pool)?;
+            let rows = query(
+                &client,
+                "reading a user",
+                "SELECT body FROM users WHERE username = $1",
+                &[&username],
+            )
+            .await
+            .map_err(store_error)?;
+            rows.first()
+                .map(|r| decode::<UserRecord>("user", r.get(0)))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.run(|shared| async move {
+            let client = shared.pool.get().await.map_err(from_pool)?;
+            let rows = query(
+                &client,
+                "listing users",
+                "SELECT body FROM users ORDER BY username",
+                &[],
+            )
+            .await
+            .map_err(store_error)?;
+            rows.iter()
+                .map(|r| decode::<UserRecord>("user", r.get(0)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.run(|shared| async move {
+            let client = shared.pool.get().await.map_err(from_pool)?;
+            let rows = query(
+                &client,
+                "listing clients",
+                "SELECT body, unused_expires_at FROM clients ORDER BY client_id",
+                &[],
+            )
+            .await
+            .map_err(store_error)?;
+            rows.iter().map(codec::client).collect()
+        })
+        .await
+    }
+
+    async fn change(&self, users: Vec<UserChange>, effects: Vec<Effect>) -> Result<(), StoreError> {
+        self.run(|shared| apply_changes(shared, users, effects))
+            .await
+    }
+}

@@ -1,0 +1,285 @@
+//! A throwaway PostgreSQL cluster for tests (the `testing` feature): `initdb` into a temporary
+//! directory, `pg_ctl start` listening only on a unix socket inside it, torn down when the
+//! [`Cluster`] is dropped. Tests of this crate and of the crates running against it (the
+//! conformance suite, the multi-node tests) start their database here, never a system service.
+//!
+//! Debian's server binaries are in `/usr/lib/postgresql/<version>/bin` (the newest version is
+//! taken), or `OAUTH_TEST_PG_BIN` names the directory. Run as root (as CI is), the server runs as
+//! the `postgres` system user (through `runuser`), which owns the temporary directory: PostgreSQL
+//! refuses to run as root. The cluster requires a password (scram-sha-256), so tests can check
+//! what a wrong one does.
+//!
+//! When the binaries are missing, [`Cluster::start`] says what is missing and how to install it;
+//! [`missing_component`] then fails under `CI=true` and skips otherwise, as the reference server's
+//! tests do for their components.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The login the cluster's superuser has.
+pub const USER: &str = "oauth";
+
+/// A component a test needs is missing. With `CI=true` this panics (CI must never go green on
+/// tests that did not run); otherwise it says so on stderr, and the test returns without running.
+pub fn missing_component(what: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} is missing, and CI=true requires every component (.ci/run installs it)");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what} is missing");
+}
+
+/// A running throwaway cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    password: String,
+    as_postgres: bool,
+    databases: AtomicU64,
+}
+
+static CLUSTERS: AtomicU64 = AtomicU64::new(0);
+
+/// The newest `/usr/lib/postgresql/<version>/bin` with `initdb` and `pg_ctl`, or the override.
+fn server_binaries() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("OAUTH_TEST_PG_BIN") {
+        let dir = PathBuf::from(dir);
+        return if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "PostgreSQL server binaries (initdb, pg_ctl) in OAUTH_TEST_PG_BIN={}",
+                dir.display()
+            ))
+        };
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin).ok_or_else(|| {
+        "PostgreSQL server binaries (initdb, pg_ctl in /usr/lib/postgresql/<version>/bin; \
+         install Debian's `postgresql` package: apt-get install postgresql)"
+            .to_owned()
+    })
+}
+
+/// The uid and gid of the `postgres` system user, from `/etc/passwd`.
+fn postgres_user() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&"postgres") && fields.len() > 3)
+            .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))?
+    })
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+impl Cluster {
+    /// Creates and starts a cluster, or says what is missing (or what failed).
+    pub fn start() -> Result<Cluster, String> {
+        let bin = server_binaries()?;
+        let as_postgres = running_as_root();
+        let owner = if as_postgres {
+            Some(postgres_user().ok_or(
+                "the `postgres` system user (the server refuses to run as root; Debian's \
+                 `postgresql` package creates it)",
+            )?)
+        } else {
+            None
+        };
+        let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("oauth-pg-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let password = format!("pw{}x{nanos}x{n}", std::process::id());
+        std::fs::write(dir.join("pwfile"), &password).map_err(|e| e.to_string())?;
+        if let Some((uid, gid)) = owner {
+            for path in [dir.clone(), dir.join("pwfile")] {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .map_err(|e| format!("handing {} to postgres: {e}", path.display()))?;
+            }
+        }
+        let cluster = Cluster {
+            dir,
+            bin,
+            port: 5432,
+            password,
+            as_postgres,
+            databases: AtomicU64::new(0),
+        };
+        let data = cluster.dir.join("data");
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                path(&data),
+                "-U",
+                USER,
+                &format!("--pwfile={}", path(&cluster.dir.join("pwfile"))),
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+        )?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// Starts the server of this cluster (again, after [`Self::stop_server`]).
+    pub fn start_server(&self) -> Result<(), String> {
+        let options = format!(
+            "-k {} -c listen_addresses='' -p {} -c fsync=off -c max_connections=300",
+            path(&self.dir),
+            self.port
+        );
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path(&self.dir.join("data")),
+                "-l",
+                path(&self.dir.join("server.log")),
+                "-w",
+                "-o",
+                &options,
+                "start",
+            ],
+        )
+    }
+
+    /// Stops the server at once (`-m immediate`: like a crash, no checkpoint); the data stays.
+    pub fn stop_server(&self) -> Result<(), String> {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path(&self.dir.join("data")),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        )
+    }
+
+    /// Runs one of the server's programs (as `postgres` when this is root).
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let program_path = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program_path);
+            c
+        } else {
+            Command::new(&program_path)
+        };
+        let output = command
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .map_err(|e| format!("running {program}: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            Err(format!(
+                "{program} failed ({}): {}{}\n{log}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
+    /// The URL of `database` on this cluster, with `password`.
+    pub fn url_with_password(&self, database: &str, password: &str) -> String {
+        format!(
+            "postgresql://{USER}:{password}@localhost/{database}?host={}&port={}",
+            path(&self.dir),
+            self.port
+        )
+    }
+
+    /// The URL of `database` on this cluster.
+    pub fn url(&self, database: &str) -> String {
+        self.url_with_password(database, &self.password)
+    }
+
+    /// Creates a new, empty database and returns its URL.
+    pub fn create_database(&self) -> Result<String, String> {
+        let name = format!("test_{}", self.databases.fetch_add(1, Ordering::Relaxed));
+        // The name is made here from a counter; CREATE DATABASE takes no parameters.
+        sql(&self.url("postgres"), &format!("CREATE DATABASE {name}"))?;
+        Ok(self.url(&name))
+    }
+
+    /// The cluster's directory (its socket, data and server log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.stop_server();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `statements` (a test's own, constant SQL) on `url` over a connection of its own, and
+/// returns the first column of the last row as text, if any.
+pub fn sql(url: &str, statements: &str) -> Result<Option<String>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connecting to the test cluster: {e}"))?;
+        let driver = tokio::spawn(connection);
+        let result = client
+            .simple_query(statements)
+            .await
+            .map_err(|e| format!("running {statements}: {e}"));
+        drop(client);
+        let _ = driver.await;
+        Ok(result?.into_iter().rev().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        }))
+    })
+}
+
+/// [`sql`] on a thread of its own (to hold a lock while the test goes on).
+pub fn sql_in_background(
+    url: &str,
+    statements: &'static str,
+) -> std::thread::JoinHandle<Result<Option<String>, String>> {
+    let url = url.to_owned();
+    std::thread::spawn(move || sql(&url, statements))
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}

@@ -1,0 +1,384 @@
+//! The store contract, and the reference server's directory contract, against the PostgreSQL
+//! store, on a throwaway cluster this test binary starts itself (`initdb` + `pg_ctl` in a
+//! temporary directory, see `oauth_store_postgres::testing`). Each case gets a database of its
+//! own on the one cluster, which is torn down when the last case using it ends.
+//!
+//! Without PostgreSQL's server binaries every case fails with what is missing (the contract's
+//! harness cannot skip); `.ci/run` installs them.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use conformance::store_contract::Harness;
+use oauth_directory::{Directory, UserChange, UserRecord};
+use oauth_proto::client::ClientRecord;
+use oauth_proto::store::{
+    AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
+};
+use oauth_store_postgres::testing::Cluster;
+use oauth_store_postgres::{Options, PostgresStore};
+
+/// The cluster the running cases share.
+static CLUSTER: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
+
+fn cluster() -> Arc<Cluster> {
+    let mut shared = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(cluster) = shared.upgrade() {
+        return cluster;
+    }
+    let cluster = Arc::new(
+        Cluster::start()
+            .unwrap_or_else(|what| panic!("cannot start a PostgreSQL test cluster: {what}")),
+    );
+    *shared = Arc::downgrade(&cluster);
+    cluster
+}
+
+/// A store on a fresh database, keeping the cluster alive while it lives.
+struct Tested {
+    store: PostgresStore,
+    _cluster: Arc<Cluster>,
+}
+
+fn fresh() -> Tested {
+    let cluster = cluster();
+    let url = cluster.create_database().expect("create a database");
+    let store = PostgresStore::connect_blocking(&url, Options::default()).expect("open the store");
+    Tested {
+        store,
+        _cluster: cluster,
+    }
+}
+
+impl Store for Tested {
+    fn execute(&self, op: Op) -> Result<Reply, StoreError> {
+        Store::execute(&self.store, op)
+    }
+    fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
+        Store::apply(&self.store, effects)
+    }
+    fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
+        Store::purge(&self.store, now)
+    }
+}
+
+impl AsyncStore for Tested {
+    fn execute(
+        &self,
+        op: Op,
+    ) -> impl std::future::Future<Output = Result<Reply, StoreError>> + Send {
+        AsyncStore::execute(&self.store, op)
+    }
+    fn apply(
+        &self,
+        effects: Vec<Effect>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        AsyncStore::apply(&self.store, effects)
+    }
+    fn purge(
+        &self,
+        now: u64,
+    ) -> impl std::future::Future<Output = Result<PurgeStats, StoreError>> + Send {
+        AsyncStore::purge(&self.store, now)
+    }
+}
+
+impl RevocationView for Tested {
+    fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
+        self.store.access_revoked_at(grant_id)
+    }
+    fn credential_version(&self, subject: &str) -> u32 {
+        self.store.credential_version(subject)
+    }
+    fn status(&self, grant_id: &GrantId, subject: &str) -> (Option<u64>, u32) {
+        self.store.status(grant_id, subject)
+    }
+}
+
+impl Directory for Tested {
+    fn user(
+        &self,
+        username: &str,
+    ) -> impl std::future::Future<Output = Result<Option<UserRecord>, StoreError>> + Send {
+        self.store.user(username)
+    }
+    fn users(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Vec<UserRecord>, StoreError>> + Send {
+        self.store.users()
+    }
+    fn clients(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Vec<ClientRecord>, StoreError>> + Send {
+        self.store.clients()
+    }
+    fn change(
+        &self,
+        users: Vec<UserChange>,
+        effects: Vec<Effect>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        self.store.change(users, effects)
+    }
+}
+
+fn harness() -> Harness<Tested> {
+    Harness {
+        fresh,
+        len: |s| s.store.count_records_blocking().expect("count records") as usize,
+        footprint: |_| None,
+    }
+}
+
+conformance::store_contract_tests!(harness());
+conformance::directory_contract_tests!(harness());
+
+// PostgreSQL-specific behaviour: opening, migrations and failures.
+
+use std::time::{Duration, Instant};
+
+use oauth_proto::store::StoreErrorKind;
+use oauth_store_postgres::testing::{missing_component, sql, sql_in_background};
+use oauth_store_postgres::{supported_version, OpenError};
+
+/// A cluster of the test's own (for tests that stop it), or `None` when PostgreSQL is missing
+/// outside CI.
+fn own_cluster() -> Option<Cluster> {
+    match Cluster::start() {
+        Ok(cluster) => Some(cluster),
+        Err(what) => {
+            missing_component(&what);
+            None
+        }
+    }
+}
+
+/// The shared cluster, or `None` when PostgreSQL is missing outside CI.
+fn shared_cluster() -> Option<Arc<Cluster>> {
+    match std::panic::catch_unwind(cluster) {
+        Ok(cluster) => Some(cluster),
+        Err(_) => {
+            missing_component("a PostgreSQL test cluster (see the panic above)");
+            None
+        }
+    }
+}
+
+fn get_client(store: &PostgresStore, id: &str) -> Result<Reply, StoreError> {
+    Store::execute(
+        store,
+        Op::GetClient {
+            client_id: id.into(),
+        },
+    )
+}
+
+#[test]
+fn a_wrong_url_or_password_is_a_clear_error() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+
+    let wrong_password = url.replace(&format!(":{}@", url_password(&url)), ":not-the-password@");
+    assert_ne!(wrong_password, url);
+    let err = PostgresStore::connect_blocking(&wrong_password, Options::default())
+        .expect_err("a wrong password is refused");
+    assert!(matches!(err, OpenError::Connect(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("password authentication failed"),
+        "{err}"
+    );
+
+    let err = PostgresStore::connect_blocking("postgresql://host:notaport/db", Options::default())
+        .expect_err("a malformed URL is refused");
+    assert!(matches!(err, OpenError::BadUrl(_)), "{err:?}");
+    assert!(err.to_string().contains("URL is not valid"), "{err}");
+
+    let nowhere = cluster.url("postgres").replace(
+        cluster.dir().to_str().expect("utf-8 path"),
+        "/nonexistent/socket/dir",
+    );
+    let err =
+        PostgresStore::connect_blocking(&nowhere, Options::default()).expect_err("no server there");
+    assert!(matches!(err, OpenError::Connect(_)), "{err:?}");
+    assert!(
+        err.to_string().starts_with("cannot connect to PostgreSQL"),
+        "{err}"
+    );
+
+    let no_database = url.replace("/test_", "/missing_");
+    let err = PostgresStore::connect_blocking(&no_database, Options::default())
+        .expect_err("no such database");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+fn url_password(url: &str) -> &str {
+    let after_user = &url[url.find("://").expect("scheme") + 3..];
+    let (credentials, _) = after_user.split_once('@').expect("credentials");
+    credentials.split_once(':').expect("password").1
+}
+
+#[test]
+fn migrations_apply_once_even_when_nodes_start_together() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let stores: Vec<PostgresStore> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| PostgresStore::connect_blocking(&url, Options::default())))
+            .collect();
+        starting
+            .into_iter()
+            .map(|s| s.join().expect("no panic").expect("every node opens"))
+            .collect()
+    });
+    let versions = sql(
+        &url,
+        "SELECT string_agg(version::text, ',') FROM schema_version",
+    )
+    .expect("read schema_version");
+    assert_eq!(versions, Some(supported_version().to_string()));
+    // Every node works on the one schema.
+    Store::apply(&stores[0], vec![Effect::PutClient(test_client("shared"))]).expect("apply");
+    for store in &stores {
+        assert!(matches!(
+            get_client(store, "shared"),
+            Ok(Reply::Client(Some(_)))
+        ));
+    }
+}
+
+fn test_client(id: &str) -> ClientRecord {
+    conformance::store_contract::fixtures::client(id)
+}
+
+#[test]
+fn a_database_of_a_newer_schema_is_refused() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    drop(PostgresStore::connect_blocking(&url, Options::default()).expect("open and migrate"));
+    let newer = supported_version() + 1;
+    sql(
+        &url,
+        &format!("INSERT INTO schema_version (version) VALUES ({newer})"),
+    )
+    .expect("pretend a newer release migrated");
+    let err = PostgresStore::connect_blocking(&url, Options::default())
+        .expect_err("a newer schema is refused");
+    match &err {
+        OpenError::NewerSchema { found, supported } => {
+            assert_eq!((*found, *supported), (newer, supported_version()));
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("schema version {newer}")) && message.contains("newer"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_database_that_goes_down_is_an_error_then_the_store_reconnects() {
+    let Some(cluster) = own_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let store = PostgresStore::connect_blocking(&url, Options::default()).expect("open");
+    Store::apply(
+        &store,
+        vec![
+            Effect::PutClient(test_client("app")),
+            Effect::RevokeAccess {
+                grant_id: GrantId([7; 16]),
+                at: 100,
+                keep_until: 200,
+            },
+        ],
+    )
+    .expect("apply");
+
+    cluster.stop_server().expect("stop the server");
+    let err = get_client(&store, "app").expect_err("the database is down");
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+    let err = Store::apply(&store, vec![Effect::PutClient(test_client("other"))])
+        .expect_err("the database is down");
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+    assert!(Store::purge(&store, 150).is_err());
+    // Validation keeps answering from the view meanwhile.
+    assert_eq!(store.access_revoked_at(&GrantId([7; 16])), Some(100));
+
+    cluster.start_server().expect("start the server again");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        match get_client(&store, "app") {
+            Ok(reply) => break reply,
+            Err(e) if Instant::now() < deadline => {
+                assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("the store did not reconnect: {e}"),
+        }
+    };
+    assert_eq!(reply, Reply::Client(Some(Arc::new(test_client("app")))));
+}
+
+#[test]
+fn a_statement_timeout_and_a_full_pool_are_overload() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let store = PostgresStore::connect_blocking(
+        &url,
+        Options {
+            max_connections: 1,
+            wait_timeout: Duration::from_millis(200),
+            statement_timeout: Some(Duration::from_millis(1500)),
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    Store::apply(&store, vec![Effect::PutClient(test_client("app"))]).expect("apply");
+    let locker = sql_in_background(
+        &url,
+        "BEGIN; LOCK TABLE clients IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;",
+    );
+    // Wait until the lock is held.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sql(
+        &url,
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+         WHERE c.relname = 'clients' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    )
+    .expect("read pg_locks")
+        != Some("1".into())
+    {
+        assert!(Instant::now() < deadline, "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (stuck, waiting) = std::thread::scope(|scope| {
+        let stuck = scope.spawn(|| get_client(&store, "app"));
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let waiting = get_client(&store, "app");
+        assert!(started.elapsed() < Duration::from_millis(1000));
+        (stuck.join().expect("no panic"), waiting)
+    });
+    let stuck = stuck.expect_err("the statement is cancelled by statement_timeout");
+    assert_eq!(stuck.kind(), StoreErrorKind::Overloaded, "{stuck}");
+    assert!(stuck.to_string().contains("statement timeout"), "{stuck}");
+    let waiting = waiting.expect_err("no connection is free");
+    assert_eq!(waiting.kind(), StoreErrorKind::Overloaded, "{waiting}");
+    assert!(waiting.to_string().contains("no connection"), "{waiting}");
+    locker
+        .join()
+        .expect("no panic")
+        .expect("the lock holder ran");
+    assert!(matches!(
+        get_client(&store, "app"),
+        Ok(Reply::Client(Some(_)))
+    ));
+}
