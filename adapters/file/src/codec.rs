@@ -11,8 +11,10 @@
 //! binary (`BytesMode::ForceAll`) instead of arrays of integers: a third smaller, and decoded in
 //! one copy rather than 32 integer parses. No record holds a `Vec<u8>`, the one type that mode would
 //! not read back; the store contract's round trips (JSON metadata included) check that.
-//! Compatibility rule for record types: add new fields at the end with `#[serde(default)]`; any other
-//! change needs a new [`format::VERSION`](crate::format::VERSION).
+//! What the entries hold (`oauth_store_memory::Record` in snapshots, `oauth_store_memory::Change`
+//! lists and ops in journals) is versioned by `oauth_store_memory::RECORD_VERSION`, which every
+//! file header records; the compatibility rules are in that crate's `record` module. The framing
+//! here and in `format` is versioned by [`format::VERSION`](crate::format::VERSION).
 //!
 //! The journal records the *inputs* (mutating ops, effect lists, purges), not their results:
 //! `MemoryState` is deterministic, so replaying the inputs in order rebuilds the same state.
@@ -38,7 +40,8 @@ pub(crate) enum EntryRef<'a> {
     Purge {
         /// Its time argument.
         now: u64,
-        /// The shard it purged (`MemoryState::purge_shard`).
+        /// The shard it purged (`MemoryState::purge_shard`), one of the journal header's shard
+        /// count.
         shard: Option<u32>,
     },
 }
@@ -57,6 +60,10 @@ pub(crate) enum Entry {
         /// The shard it purged; `None` (journals written before purges went shard by shard): all.
         #[serde(default)]
         shard: Option<u32>,
+        /// How many shards `shard` is one of. Not in the entry: recovery fills it in from the
+        /// journal's header (`format::Header::shards`), which the writer's build recorded.
+        #[serde(skip)]
+        of: u32,
     },
 }
 
@@ -347,11 +354,13 @@ mod tests {
             [
                 Entry::Purge {
                     now: 9,
-                    shard: None
+                    shard: None,
+                    ..
                 },
                 Entry::Purge {
                     now: 10,
-                    shard: Some(63)
+                    shard: Some(63),
+                    ..
                 }
             ]
         ));

@@ -53,6 +53,13 @@ pub enum FileStoreError {
         /// The version found in its header.
         found: u32,
     },
+    /// A file holds records of a newer (or unknown) version (`oauth_store_memory::RECORD_VERSION`).
+    UnsupportedRecordVersion {
+        /// The file.
+        path: PathBuf,
+        /// The record version found in its header.
+        found: u32,
+    },
     /// One op or one `apply` call encodes to more bytes than [`Options::max_entry_bytes`](crate::Options::max_entry_bytes).
     TooLarge {
         /// Its encoded size.
@@ -119,9 +126,16 @@ impl fmt::Display for FileStoreError {
             }
             FileStoreError::UnsupportedVersion { path, found } => write!(
                 f,
-                "{} has format version {found}; this build reads version {}",
+                "{} has format version {found}; this build reads versions 1 to {} \
+                 (a newer build wrote it, or the header is damaged)",
                 path.display(),
                 crate::format::VERSION
+            ),
+            FileStoreError::UnsupportedRecordVersion { path, found } => write!(
+                f,
+                "{} holds records of version {found}; this build reads version {}",
+                path.display(),
+                oauth_store_memory::RECORD_VERSION
             ),
             FileStoreError::TooLarge { bytes, limit } => {
                 write!(
@@ -155,9 +169,9 @@ impl FileStoreError {
     /// The engine-facing kind of this failure.
     fn kind(&self) -> StoreErrorKind {
         match self {
-            FileStoreError::Corrupt { .. } | FileStoreError::UnsupportedVersion { .. } => {
-                StoreErrorKind::Corrupt
-            }
+            FileStoreError::Corrupt { .. }
+            | FileStoreError::UnsupportedVersion { .. }
+            | FileStoreError::UnsupportedRecordVersion { .. } => StoreErrorKind::Corrupt,
             FileStoreError::TooLarge { .. } => StoreErrorKind::Overloaded,
             FileStoreError::Failed(cause) => cause.kind(),
             FileStoreError::Io { .. }

@@ -1,8 +1,20 @@
 //! The on-disk byte format: a file header, then checksummed frames.
 //!
-//! Every journal and snapshot starts with a 24-byte header: an 8-byte magic naming the kind of file,
-//! the format version (u32 LE), the file's generation (u64 LE, repeated from its name so a renamed
-//! or copied file is caught) and a CRC-32 of those 20 bytes.
+//! Every journal and snapshot starts with a 24-byte base header: an 8-byte magic naming the kind of
+//! file, the format version (u32 LE), the file's generation (u64 LE, repeated from its name so a
+//! renamed or copied file is caught) and a CRC-32 of those 20 bytes. The base header never changes
+//! shape, so a file of any version is recognised, and one of a version this build does not know is
+//! refused with its number ([`HeaderError::Version`]) rather than misread.
+//!
+//! Version 2 follows it with a 12-byte extension recording what the content depends on, so the
+//! store's state and its files are one versioned contract instead of assumptions about this build:
+//! the version of the records and changes inside (`oauth_store_memory::RECORD_VERSION`, u32 LE),
+//! the number of shards the writer's purges went by (`oauth_store_memory::SHARDS`, u32 LE: a
+//! journal's `Purge { shard: k }` entry means "part `k` of that many", which recovery replays as
+//! such whatever this build's shard count) and a CRC-32 of those 8 bytes. Version 1 files (written
+//! before the extension) hold version 1 records and purges of 256 shards, the only values that
+//! build had; they are read as such. A journal whose header is not the current one is never
+//! appended to: the store starts the next journal generation instead.
 //!
 //! The rest is frames. A frame is a 12-byte header (payload length u32 LE, CRC-32 of the payload
 //! u32 LE, CRC-32 of those eight bytes u32 LE) and the payload. The header carries its own checksum
@@ -17,11 +29,20 @@
 
 use std::io::{self, Read};
 
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes. It reads this one and every earlier one (1).
+pub const VERSION: u32 = 2;
 
-/// Size of a file header.
-pub(crate) const FILE_HEADER: usize = 24;
+/// Size of the base header every version starts with.
+const BASE_HEADER: usize = 24;
+
+/// Size of version 2's extension.
+const EXTENSION: usize = 12;
+
+/// Size of the header this build writes.
+pub(crate) const FILE_HEADER: usize = BASE_HEADER + EXTENSION;
+
+/// The shard count of every version 1 file.
+const V1_SHARDS: u32 = 256;
 
 /// Size of a frame header.
 pub(crate) const FRAME_HEADER: usize = 12;
@@ -55,14 +76,44 @@ impl FileKind {
     }
 }
 
-/// Encodes a file header.
+/// What a file's header says about its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// The format version.
+    pub version: u32,
+    /// The version of the records and changes inside.
+    pub record_version: u32,
+    /// The shard count its purge entries refer to.
+    pub shards: u32,
+    /// The header's size: where the first frame starts.
+    pub len: usize,
+}
+
+impl Header {
+    /// The header this build writes.
+    pub(crate) fn current() -> Header {
+        Header {
+            version: VERSION,
+            record_version: oauth_store_memory::RECORD_VERSION,
+            shards: oauth_store_memory::SHARDS as u32,
+            len: FILE_HEADER,
+        }
+    }
+}
+
+/// Encodes the current file header.
 pub(crate) fn file_header(kind: FileKind, generation: u64) -> [u8; FILE_HEADER] {
+    let current = Header::current();
     let mut h = [0u8; FILE_HEADER];
     h[..8].copy_from_slice(kind.magic());
-    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&current.version.to_le_bytes());
     h[12..20].copy_from_slice(&generation.to_le_bytes());
     let crc = crc32fast::hash(&h[..20]);
     h[20..24].copy_from_slice(&crc.to_le_bytes());
+    h[24..28].copy_from_slice(&current.record_version.to_le_bytes());
+    h[28..32].copy_from_slice(&current.shards.to_le_bytes());
+    let crc = crc32fast::hash(&h[24..32]);
+    h[32..36].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
@@ -71,17 +122,83 @@ pub(crate) fn file_header(kind: FileKind, generation: u64) -> [u8; FILE_HEADER] 
 pub(crate) enum HeaderError {
     /// Damaged, foreign or mismatched; the text says which.
     Bad(String),
-    /// Intact, but written by another format version.
+    /// Intact, but written by a format version this build does not know.
     Version(u32),
+    /// Intact, but holding records of a version this build does not know.
+    RecordVersion(u32),
 }
 
-/// Checks a file header against the expected kind and generation.
-pub(crate) fn check_file_header(
-    h: &[u8],
+/// Reads and checks a file header (of any version this build reads) from the start of `rd`,
+/// leaving `rd` at the first frame.
+pub(crate) fn read_header(
+    rd: &mut impl Read,
     kind: FileKind,
     generation: u64,
-) -> Result<(), HeaderError> {
-    if h.len() < FILE_HEADER {
+) -> io::Result<Result<Header, HeaderError>> {
+    let mut h = [0u8; FILE_HEADER];
+    let got = read_up_to(rd, &mut h[..BASE_HEADER])?;
+    let version = match check_file_header(&h[..got], kind, generation) {
+        Ok(version) => version,
+        Err(e) => return Ok(Err(e)),
+    };
+    if version == 1 {
+        return Ok(Ok(Header {
+            version,
+            record_version: 1,
+            shards: V1_SHARDS,
+            len: BASE_HEADER,
+        }));
+    }
+    let got = read_up_to(rd, &mut h[BASE_HEADER..])?;
+    Ok(
+        check_extension(&h[BASE_HEADER..BASE_HEADER + got]).map(|(record_version, shards)| {
+            Header {
+                version,
+                record_version,
+                shards,
+                len: FILE_HEADER,
+            }
+        }),
+    )
+}
+
+/// Reads as many bytes as the reader has, up to `buf.len()`.
+pub(crate) fn read_up_to(rd: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match rd.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Checks version 2's extension; returns the record version and the shard count.
+fn check_extension(e: &[u8]) -> Result<(u32, u32), HeaderError> {
+    if e.len() < EXTENSION {
+        return Err(HeaderError::Bad("file is shorter than its header".into()));
+    }
+    if crc32fast::hash(&e[..8]).to_le_bytes() != e[8..12] {
+        return Err(HeaderError::Bad("file header checksum mismatch".into()));
+    }
+    let record_version = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+    let shards = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+    if record_version != oauth_store_memory::RECORD_VERSION {
+        return Err(HeaderError::RecordVersion(record_version));
+    }
+    if shards == 0 {
+        return Err(HeaderError::Bad(
+            "file header gives a shard count of 0".into(),
+        ));
+    }
+    Ok((record_version, shards))
+}
+
+/// Checks a base file header against the expected kind and generation; returns its version,
+/// which this build reads.
+fn check_file_header(h: &[u8], kind: FileKind, generation: u64) -> Result<u32, HeaderError> {
+    if h.len() < BASE_HEADER {
         return Err(HeaderError::Bad("file is shorter than its header".into()));
     }
     if crc32fast::hash(&h[..20]).to_le_bytes() != h[20..24] {
@@ -94,7 +211,7 @@ pub(crate) fn check_file_header(
         return Err(HeaderError::Bad(format!("not a {} file", kind.name())));
     }
     let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(HeaderError::Version(version));
     }
     let found = u64::from_le_bytes([h[12], h[13], h[14], h[15], h[16], h[17], h[18], h[19]]);
@@ -103,7 +220,7 @@ pub(crate) fn check_file_header(
             "header says generation {found}, file name says {generation}"
         )));
     }
-    Ok(())
+    Ok(version)
 }
 
 /// Fills in the frame header of `frame`, whose first [`FRAME_HEADER`] bytes were reserved for it and
@@ -285,35 +402,126 @@ mod tests {
         assert!(matches!(end, Next::Damaged { offset: 0, .. }));
     }
 
+    fn read(h: &[u8], kind: FileKind, generation: u64) -> Result<Header, HeaderError> {
+        let mut rd = h;
+        read_header(&mut rd, kind, generation).unwrap()
+    }
+
+    /// The base header with `version`, its checksum recomputed.
+    fn with_version(mut h: [u8; FILE_HEADER], version: u32) -> [u8; FILE_HEADER] {
+        h[8..12].copy_from_slice(&version.to_le_bytes());
+        let crc = crc32fast::hash(&h[..20]);
+        h[20..24].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    /// The extension with `record_version` and `shards`, its checksum recomputed.
+    fn with_extension(mut h: [u8; FILE_HEADER], record_version: u32, shards: u32) -> [u8; 36] {
+        h[24..28].copy_from_slice(&record_version.to_le_bytes());
+        h[28..32].copy_from_slice(&shards.to_le_bytes());
+        let crc = crc32fast::hash(&h[24..32]);
+        h[32..36].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
     #[test]
     fn file_headers_are_checked() {
         let h = file_header(FileKind::Journal, 7);
-        assert_eq!(check_file_header(&h, FileKind::Journal, 7), Ok(()));
-        assert!(matches!(
-            check_file_header(&h, FileKind::Snapshot, 7),
-            Err(HeaderError::Bad(_))
-        ));
-        assert!(matches!(
-            check_file_header(&h, FileKind::Journal, 8),
-            Err(HeaderError::Bad(_))
-        ));
-        assert!(matches!(
-            check_file_header(&h[..10], FileKind::Journal, 7),
-            Err(HeaderError::Bad(_))
-        ));
-        let mut newer = h;
-        newer[8] = 2;
-        let crc = crc32fast::hash(&newer[..20]);
-        newer[20..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(read(&h, FileKind::Journal, 7), Ok(Header::current()));
         assert_eq!(
-            check_file_header(&newer, FileKind::Journal, 7),
-            Err(HeaderError::Version(2))
+            Header::current(),
+            Header {
+                version: 2,
+                record_version: oauth_store_memory::RECORD_VERSION,
+                shards: oauth_store_memory::SHARDS as u32,
+                len: 36
+            }
         );
+        assert!(matches!(
+            read(&h, FileKind::Snapshot, 7),
+            Err(HeaderError::Bad(_))
+        ));
+        assert!(matches!(
+            read(&h, FileKind::Journal, 8),
+            Err(HeaderError::Bad(_))
+        ));
+        assert!(matches!(
+            read(&h[..10], FileKind::Journal, 7),
+            Err(HeaderError::Bad(_))
+        ));
+        assert!(matches!(
+            read(&h[..30], FileKind::Journal, 7),
+            Err(HeaderError::Bad(_))
+        ));
         let mut flipped = h;
         flipped[13] ^= 1;
         assert!(matches!(
-            check_file_header(&flipped, FileKind::Journal, 7),
+            read(&flipped, FileKind::Journal, 7),
             Err(HeaderError::Bad(_))
         ));
+        for at in 24..36 {
+            let mut flipped = h;
+            flipped[at] ^= 4;
+            assert!(
+                matches!(
+                    read(&flipped, FileKind::Journal, 7),
+                    Err(HeaderError::Bad(_))
+                ),
+                "flip at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_future_format_version_is_refused_by_number() {
+        for version in [3, 0, u32::MAX] {
+            let h = with_version(file_header(FileKind::Journal, 7), version);
+            assert_eq!(
+                read(&h, FileKind::Journal, 7),
+                Err(HeaderError::Version(version))
+            );
+        }
+        let h = with_extension(file_header(FileKind::Snapshot, 1), 2, 256);
+        assert_eq!(
+            read(&h, FileKind::Snapshot, 1),
+            Err(HeaderError::RecordVersion(2)),
+            "records of a future version"
+        );
+        let h = with_extension(file_header(FileKind::Snapshot, 1), 1, 0);
+        assert!(matches!(
+            read(&h, FileKind::Snapshot, 1),
+            Err(HeaderError::Bad(_))
+        ));
+    }
+
+    #[test]
+    fn version_1_headers_read_as_256_shards_of_version_1_records() {
+        // A version 1 file: the 24-byte base header, then frames at once.
+        let v1 = with_version(file_header(FileKind::Journal, 3), 1);
+        let mut file = v1[..24].to_vec();
+        file.extend_from_slice(b"first frame bytes");
+        let mut rd = &file[..];
+        let header = read_header(&mut rd, FileKind::Journal, 3).unwrap();
+        assert_eq!(
+            header,
+            Ok(Header {
+                version: 1,
+                record_version: 1,
+                shards: 256,
+                len: 24
+            })
+        );
+        assert_eq!(
+            rd, b"first frame bytes",
+            "the reader stops at the first frame"
+        );
+    }
+
+    #[test]
+    fn another_shard_count_is_read_as_written() {
+        let h = with_extension(file_header(FileKind::Journal, 3), 1, 16);
+        let header = read(&h, FileKind::Journal, 3).unwrap();
+        assert_eq!(header.shards, 16);
+        assert_ne!(header, Header::current());
     }
 }

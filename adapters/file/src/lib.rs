@@ -22,6 +22,11 @@
 //!   suffix of the history; [`FileStore::sync`] waits until everything seen so far is durable.
 //! - **Failures are sticky.** After a failed journal write or sync the store answers every call
 //!   with [`FileStoreError::Failed`]; reopening recovers from what is on disk.
+//! - **Versioned files.** Every file header records the format version, the version of the records
+//!   inside (`oauth_store_memory::RECORD_VERSION`) and the shard count its purge entries refer to,
+//!   so files written by another build are read as written (a purge of shard `k` of 16 replays as
+//!   that part of the key space), older versions are read, and a newer version is refused by
+//!   number (see the `format` module).
 //! - **Checksummed frames.** A torn final frame (the only damage a crash can do) is cut off at
 //!   start-up; damage anywhere else stops the start with an error naming the file and byte offset,
 //!   and never drops data silently (see the `format` module).

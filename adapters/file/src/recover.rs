@@ -16,7 +16,7 @@ use oauth_store_memory::MemoryState;
 
 use crate::codec::{self, Entry};
 use crate::error::FileStoreError;
-use crate::format::{self, FileKind, FrameReader, HeaderError, Next, FILE_HEADER, FRAME_HEADER};
+use crate::format::{self, FileKind, FrameReader, Header, HeaderError, Next, FRAME_HEADER};
 use crate::journal::Journal;
 use crate::layout::Layout;
 use crate::pipeline;
@@ -126,7 +126,13 @@ fn load(layout: &Layout, base: Option<u64>, journals: &[u64]) -> Result<Opened, 
             .and_then(|f| f.set_len(done.valid_len).and_then(|()| f.sync_all()))
             .map_err(|e| FileStoreError::io("truncate torn journal tail of", &path, e))?;
     }
-    let journal = Journal::reopen(layout, last, done.valid_len)?;
+    // Appending to a journal whose header is not this build's would mix entries of two shard counts
+    // (or formats) under one header: such a journal is closed as it is, and the next one started.
+    let journal = if done.header == Header::current() {
+        Journal::reopen(layout, last, done.valid_len)?
+    } else {
+        Journal::create(layout, last + 1)?
+    };
     Ok(Opened {
         state,
         journal,
@@ -190,6 +196,8 @@ struct Replayed {
     entries: u64,
     valid_len: u64,
     torn_bytes: u64,
+    /// What the journal's header said.
+    header: Header,
 }
 
 /// Replays one journal into `state`. With `tolerate_tail`, damage that no valid frame follows is
@@ -217,11 +225,10 @@ fn decode_journal(
     let io = |e| FileStoreError::io("read journal", path, e);
     let end = file.metadata().map_err(io)?.len();
     let mut rd = BufReader::with_capacity(1 << 20, file);
-    let mut header = [0u8; FILE_HEADER];
-    let got = snapshot::read_up_to(&mut rd, &mut header).map_err(io)?;
-    format::check_file_header(&header[..got], FileKind::Journal, generation)
+    let header = format::read_header(&mut rd, FileKind::Journal, generation)
+        .map_err(io)?
         .map_err(|e| header_error(path, e))?;
-    let mut frames = FrameReader::new(rd, FILE_HEADER as u64, end);
+    let mut frames = FrameReader::new(rd, header.len as u64, end);
     let mut payload = Vec::new();
     let mut entries = 0;
     let mut batch = Vec::with_capacity(BATCH);
@@ -237,8 +244,11 @@ fn decode_journal(
                         FileStoreError::corrupt(path, at + (FRAME_HEADER + pos) as u64, why)
                     };
                     let (pos, bytes) = item.map_err(|pos| bad(pos, "bad entry length".into()))?;
-                    let entry = codec::decode::<Entry>(bytes)
+                    let mut entry = codec::decode::<Entry>(bytes)
                         .map_err(|e| bad(pos, format!("undecodable entry: {e}")))?;
+                    if let Entry::Purge { of, .. } = &mut entry {
+                        *of = header.shards;
+                    }
                     batch.push(entry);
                     entries += 1;
                 }
@@ -252,6 +262,7 @@ fn decode_journal(
                     entries,
                     valid_len: end,
                     torn_bytes: 0,
+                    header,
                 })
             }
             Next::Damaged { offset, reason } => {
@@ -271,6 +282,7 @@ fn decode_journal(
                     entries,
                     valid_len: offset,
                     torn_bytes: end - offset,
+                    header,
                 });
             }
         }
@@ -284,14 +296,17 @@ pub(crate) fn replay_entry(state: &mut MemoryState, entry: Entry) {
             state.execute(op);
         }
         Entry::Effects(changes) => changes.into_iter().for_each(|c| state.apply_change(c)),
-        Entry::Purge { now, shard: None } => {
+        Entry::Purge {
+            now, shard: None, ..
+        } => {
             state.purge(now);
         }
         Entry::Purge {
             now,
             shard: Some(shard),
+            of,
         } => {
-            state.purge_shard(now, shard as usize);
+            state.purge_part(now, shard as usize, of as usize);
         }
     }
 }
@@ -316,5 +331,13 @@ pub(crate) fn header_error(path: &Path, e: HeaderError) -> FileStoreError {
             path: path.to_path_buf(),
             found,
         },
+        HeaderError::RecordVersion(found) => FileStoreError::UnsupportedRecordVersion {
+            path: path.to_path_buf(),
+            found,
+        },
     }
 }
+
+#[cfg(test)]
+#[path = "recover_tests.rs"]
+mod tests;

@@ -6,7 +6,7 @@
 //! no torn tail to forgive), and a missing `End` means someone truncated it.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use oauth_store_memory::{MemoryState, Record};
@@ -94,11 +94,10 @@ fn decode(
     let io = |e| FileStoreError::io("read snapshot", path, e);
     let end = file.metadata().map_err(io)?.len();
     let mut rd = BufReader::with_capacity(CHUNK, file);
-    let mut header = [0u8; FILE_HEADER];
-    let got = read_up_to(&mut rd, &mut header).map_err(io)?;
-    format::check_file_header(&header[..got], FileKind::Snapshot, generation)
+    let header = format::read_header(&mut rd, FileKind::Snapshot, generation)
+        .map_err(io)?
         .map_err(|e| header_error(path, e))?;
-    let mut frames = FrameReader::new(rd, FILE_HEADER as u64, end);
+    let mut frames = FrameReader::new(rd, header.len as u64, end);
     let mut payload = Vec::new();
     let mut records = 0u64;
     loop {
@@ -144,16 +143,4 @@ fn decode(
         records += batch.len() as u64;
         emit(batch);
     }
-}
-
-/// Reads as many bytes as the reader has, up to `buf.len()`.
-pub(crate) fn read_up_to(rd: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match rd.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
 }

@@ -20,19 +20,53 @@ pub const SHARDS: usize = 256;
 
 /// A key whose bytes are uniformly distributed, so any of them picks a shard fairly.
 pub trait ShardKey: std::hash::Hash + Eq {
+    /// The byte that places the key: its shard is this modulo the shard count. Persistent stores
+    /// record the shard count they purged by, so a purge of "part `k` of `n`" (the keys whose byte
+    /// is `k` modulo `n`) means the same to a build with another count.
+    fn byte(&self) -> u8;
+
     /// The shard this key lives in, below [`SHARDS`].
-    fn shard(&self) -> usize;
+    fn shard(&self) -> usize {
+        usize::from(self.byte()) % SHARDS
+    }
 }
 
 impl ShardKey for SecretHash {
-    fn shard(&self) -> usize {
-        usize::from(self.0[0]) % SHARDS
+    fn byte(&self) -> u8 {
+        self.0[0]
     }
 }
 
 impl ShardKey for GrantId {
-    fn shard(&self) -> usize {
-        usize::from(self.0[0]) % SHARDS
+    fn byte(&self) -> u8 {
+        self.0[0]
+    }
+}
+
+/// Part `index` of `of` equal parts of the key space: the keys whose [`ShardKey::byte`] is
+/// `index` modulo `of`. Part `k` of [`SHARDS`] is shard `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Which part.
+    pub index: usize,
+    /// Of how many (0 is no part at all).
+    pub of: usize,
+}
+
+impl Part {
+    /// Whether `key` belongs to this part.
+    fn holds(self, key: &impl ShardKey) -> bool {
+        usize::from(key.byte()).checked_rem(self.of) == Some(self.index)
+    }
+
+    /// The shards that may hold keys of this part.
+    fn shards(self) -> impl Iterator<Item = usize> {
+        let mut seen = [false; SHARDS];
+        (0..=255u8)
+            .map(usize::from)
+            .filter(move |b| b.checked_rem(self.of) == Some(self.index))
+            .map(|b| b % SHARDS)
+            .filter(move |&s| !std::mem::replace(&mut seen[s], true))
     }
 }
 
@@ -105,6 +139,16 @@ impl<K: ShardKey, V> ShardedMap<K, V> {
         let before = map.len();
         map.retain(keep);
         before - map.len()
+    }
+
+    /// Keeps only the entries of `part` for which `keep` is true, and every entry of other parts;
+    /// returns how many went. Visits only the shards that hold keys of `part`.
+    pub fn retain_part(&mut self, part: Part, mut keep: impl FnMut(&K, &mut V) -> bool) -> usize {
+        let mut removed = 0;
+        for shard in part.shards() {
+            removed += self.retain_shard(shard, |k, v| !part.holds(k) || keep(k, v));
+        }
+        removed
     }
 
     /// Every entry, in no particular order.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::sharded::{ShardedMap, SHARDS};
+use crate::sharded::{Part, ShardedMap, SHARDS};
 use std::sync::Arc;
 
 use oauth_directory::{UserChange, UserRecord};
@@ -357,25 +357,33 @@ impl MemoryState {
     /// purged in any order, with other changes in between, and all of them together are a full
     /// purge.
     pub fn purge_shard(&mut self, now: u64, shard: usize) -> PurgeStats {
+        self.purge_part(now, shard, SHARDS)
+    }
+
+    /// [`Self::purge`] of part `index` of `of` (the keys whose placing byte is `index` modulo
+    /// `of`; part 0 also takes the unsharded counters and clients): the same as
+    /// [`Self::purge_shard`] when `of` is [`SHARDS`]. A persistent store replays the purge steps
+    /// of a build with another shard count through it: all `of` parts of one `now` are one whole
+    /// purge, as the shards are.
+    pub fn purge_part(&mut self, now: u64, index: usize, of: usize) -> PurgeStats {
+        let part = Part { index, of };
         let live_grant = |g: &GrantRecord| g.expires_at > now && g.revoked_at.is_none();
         let live_device = |d: &DeviceRecord| d.expires_at > now;
-        let mut removed = self
-            .codes
-            .retain_shard(shard, |_, (c, _)| c.expires_at > now);
-        removed += self.grants.retain_shard(shard, |_, g| live_grant(g));
+        let mut removed = self.codes.retain_part(part, |_, (c, _)| c.expires_at > now);
+        removed += self.grants.retain_part(part, |_, g| live_grant(g));
         let grants = &self.grants;
-        removed += self.refresh.retain_shard(shard, |_, r| {
+        removed += self.refresh.retain_part(part, |_, r| {
             r.expires_at > now && grants.get(&r.grant_id).is_some_and(live_grant)
         });
-        removed += self.devices.retain_shard(shard, |_, d| live_device(d));
+        removed += self.devices.retain_part(part, |_, d| live_device(d));
         let devices = &self.devices;
         // An index of the device authorizations, not a record of its own: not counted.
         self.user_codes
-            .retain_shard(shard, |_, d| devices.get(d).is_some_and(live_device));
+            .retain_part(part, |_, d| devices.get(d).is_some_and(live_device));
         removed += self
             .revoked_access
-            .retain_shard(shard, |_, (_, keep_until)| *keep_until > now);
-        if shard == 0 {
+            .retain_part(part, |_, (_, keep_until)| *keep_until > now);
+        if index == 0 && of > 0 {
             let before = self.counters.len();
             self.counters.retain(|_, (_, expires_at)| *expires_at > now);
             removed += before - self.counters.len();
@@ -634,6 +642,39 @@ mod tests {
                 assert_eq!(stepped, whole, "at {now}");
             }
         }
+    }
+
+    #[test]
+    fn every_part_of_any_count_is_one_whole_purge() {
+        for now in [0, 120, 160, 250, 400] {
+            let mut whole = mixed_state();
+            let expected = whole.purge(now);
+            for of in [1, 2, 3, 16, 100, 255, 256, 300, 1000] {
+                let mut parted = mixed_state();
+                let removed: u64 = (0..of)
+                    .rev()
+                    .map(|index| parted.purge_part(now, index, of).removed)
+                    .sum();
+                assert_eq!(removed, expected.removed, "{of} parts at {now}");
+                assert_eq!(parted, whole, "{of} parts at {now}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_part_purges_only_its_keys() {
+        let mut s = MemoryState::default();
+        for first in [3u8, 19, 35, 4] {
+            s.apply(grant(grant_id(first, 1), 50, None));
+        }
+        // Part 3 of 16: first bytes 3, 19, 35, ...; not 4.
+        assert_eq!(s.purge_part(100, 3, 16).removed, 3);
+        assert_eq!(s.grants.len(), 1);
+        assert!(s.grants.get(&grant_id(4, 1)).is_some());
+        // No part at all, or one past the count, purges nothing and never panics.
+        assert_eq!(s.purge_part(100, 0, 0).removed, 0);
+        assert_eq!(s.purge_part(100, 20, 16).removed, 0);
+        assert_eq!(s.grants.len(), 1);
     }
 
     #[test]
