@@ -172,6 +172,7 @@ pub mod flow;
 pub mod http;
 pub mod introspect;
 mod issue;
+pub mod jose;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
