@@ -62,13 +62,17 @@ impl TokenKey {
     /// Builds a key from at least 32 bytes of secret material.
     pub fn new(id: u32, secret: &[u8]) -> Result<Self, crate::config::ConfigError> {
         if secret.len() < 32 {
-            return Err(crate::config::ConfigError(format!(
-                "token key {id} has {} bytes, at least 32 are needed",
-                secret.len()
-            )));
+            return Err(crate::config::ConfigError::new(
+                "token_keys",
+                format!(
+                    "token key {id} has {} bytes, at least 32 are needed",
+                    secret.len()
+                ),
+            ));
         }
-        let mac = HmacSha256::new_from_slice(secret)
-            .map_err(|_| crate::config::ConfigError(format!("token key {id} is unusable")))?;
+        let mac = HmacSha256::new_from_slice(secret).map_err(|_| {
+            crate::config::ConfigError::new("token_keys", format!("token key {id} is unusable"))
+        })?;
         Ok(TokenKey { id, mac })
     }
 
@@ -100,10 +104,10 @@ impl KeyRing {
         let mut verifying = vec![signing.clone()];
         for k in older {
             if verifying.iter().any(|v| v.id == k.id) {
-                return Err(crate::config::ConfigError(format!(
-                    "token key id {} is listed twice",
-                    k.id
-                )));
+                return Err(crate::config::ConfigError::new(
+                    "token_keys",
+                    format!("token key id {} is listed twice", k.id),
+                ));
             }
             verifying.push(k);
         }

@@ -171,28 +171,54 @@ impl Default for Config {
     }
 }
 
-/// A configuration the engine refuses, with a message naming the setting and the reason.
+/// A configuration the engine refuses: the setting at fault, as the configuration names it
+/// ([`setting`](Self::setting), e.g. `access_token_ttl_secs` or `throttle.window_secs`), so a
+/// front end can point at it, and a message saying what is wrong (which names it too, so
+/// `Display` alone is a complete sentence).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+pub struct ConfigError {
+    setting: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    /// The setting `setting` is wrong, as `message` says.
+    pub fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        ConfigError {
+            setting,
+            message: message.into(),
+        }
+    }
+
+    /// The setting at fault.
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid configuration: {}", self.0)
+        write!(f, "invalid configuration: {}", self.message)
     }
 }
 
 impl std::error::Error for ConfigError {}
 
-fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), ConfigError> {
+fn check(setting: &'static str, ok: bool, msg: impl FnOnce() -> String) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
-        Err(ConfigError(msg()))
+        Err(ConfigError::new(setting, msg()))
     }
 }
 
-fn within(name: &str, v: u64, lo: u64, hi: u64) -> Result<(), ConfigError> {
-    check((lo..=hi).contains(&v), || {
+fn within(name: &'static str, v: u64, lo: u64, hi: u64) -> Result<(), ConfigError> {
+    check(name, (lo..=hi).contains(&v), || {
         format!("{name} is {v}, it must be between {lo} and {hi}")
     })
 }
@@ -200,15 +226,24 @@ fn within(name: &str, v: u64, lo: u64, hi: u64) -> Result<(), ConfigError> {
 impl Config {
     /// Checks every setting; the first problem found is reported.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let issuer = url::Url::parse(&self.issuer)
-            .map_err(|e| ConfigError(format!("issuer {:?} is not a URL: {e}", self.issuer)))?;
-        check(matches!(issuer.scheme(), "https" | "http"), || {
-            format!(
-                "issuer {:?} must be an https URL (http only for testing)",
-                self.issuer
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| {
+            ConfigError::new(
+                "issuer",
+                format!("issuer {:?} is not a URL: {e}", self.issuer),
             )
         })?;
         check(
+            "issuer",
+            matches!(issuer.scheme(), "https" | "http"),
+            || {
+                format!(
+                    "issuer {:?} must be an https URL (http only for testing)",
+                    self.issuer
+                )
+            },
+        )?;
+        check(
+            "issuer",
             issuer.query().is_none() && issuer.fragment().is_none(),
             || {
                 format!(
@@ -217,12 +252,13 @@ impl Config {
                 )
             },
         )?;
-        check(issuer.host_str().is_some(), || {
+        check("issuer", issuer.host_str().is_some(), || {
             format!("issuer {:?} has no host", self.issuer)
         })?;
         // RFC 8414 §2 and every endpoint RFC: https only. Plain http is for a server that only its
         // own machine can reach (development, tests), so it is refused for any other host.
         check(
+            "issuer",
             issuer.scheme() == "https"
                 || matches!(
                     issuer.host(),
@@ -251,6 +287,7 @@ impl Config {
             5 * 365 * 86400,
         )?;
         check(
+            "refresh_renewal_threshold_secs",
             self.refresh_renewal_threshold_secs < self.refresh_token_ttl_secs,
             || {
                 format!(
@@ -280,6 +317,7 @@ impl Config {
         )?;
         for s in &self.scopes_supported {
             check(
+                "scopes_supported",
                 crate::scope::Scope::parse(s)
                     .map(|p| p.tokens().count() == 1)
                     .unwrap_or(false),
@@ -287,16 +325,22 @@ impl Config {
             )?;
         }
         let default = crate::scope::Scope::parse(&self.default_client_scope).map_err(|_| {
-            ConfigError(format!(
-                "default_client_scope {:?} is not a valid scope",
-                self.default_client_scope
-            ))
+            ConfigError::new(
+                "default_client_scope",
+                format!(
+                    "default_client_scope {:?} is not a valid scope",
+                    self.default_client_scope
+                ),
+            )
         })?;
         let supported = crate::scope::Scope::from_tokens(self.scopes_supported.clone());
-        check(default.is_subset_of(&supported), || {
-            "default_client_scope names scopes missing from scopes_supported".to_owned()
-        })?;
         check(
+            "default_client_scope",
+            default.is_subset_of(&supported),
+            || "default_client_scope names scopes missing from scopes_supported".to_owned(),
+        )?;
+        check(
+            "initial_access_tokens",
             self.confidential_registration != RegistrationPolicy::InitialAccessToken
                 || self
                     .initial_access_tokens
@@ -328,6 +372,7 @@ impl Config {
             365 * 86400,
         )?;
         check(
+            "unused_client_ttl_secs",
             self.unused_client_ttl_secs >= self.device_code_ttl_secs,
             || {
                 format!(
@@ -373,7 +418,7 @@ mod tests {
 
     #[test]
     fn registration_storage_settings_are_validated() {
-        let refused = |config: Config| config.validate().unwrap_err().0;
+        let refused = |config: Config| config.validate().unwrap_err().message().to_owned();
         assert!(refused(Config {
             unused_client_ttl_secs: 60,
             ..Config::default()
@@ -401,6 +446,39 @@ mod tests {
                 config.max_client_metadata_bytes
             ),
             (7200, 4096)
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_its_setting() {
+        let setting = |config: Config| config.validate().unwrap_err().setting();
+        assert_eq!(
+            setting(Config {
+                issuer: "ftp://x".to_owned(),
+                ..Config::default()
+            }),
+            "issuer"
+        );
+        assert_eq!(
+            setting(Config {
+                access_token_ttl_secs: 1,
+                ..Config::default()
+            }),
+            "access_token_ttl_secs"
+        );
+        let err = Config {
+            throttle: ThrottleConfig {
+                window_secs: 0,
+                ..ThrottleConfig::default()
+            },
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.setting(), "throttle.window_secs");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: throttle: window_secs is 0, it must be between 1 and 86400"
         );
     }
 

@@ -113,54 +113,80 @@ impl Default for ThrottleConfig {
 impl ThrottleConfig {
     /// Checks the settings; the first problem found is reported.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |msg: String| Err(ConfigError(format!("throttle: {msg}")));
+        let bad = |setting: &'static str, msg: String| {
+            Err(ConfigError::new(setting, format!("throttle: {msg}")))
+        };
         if !(1..=86_400).contains(&self.window_secs) {
-            return bad(format!(
-                "window_secs is {}, it must be between 1 and 86400",
-                self.window_secs
-            ));
+            return bad(
+                "throttle.window_secs",
+                format!(
+                    "window_secs is {}, it must be between 1 and 86400",
+                    self.window_secs
+                ),
+            );
         }
         if !(1..=86_400).contains(&self.registration_window_secs) {
-            return bad(format!(
-                "registration_window_secs is {}, it must be between 1 and 86400",
-                self.registration_window_secs
-            ));
+            return bad(
+                "throttle.registration_window_secs",
+                format!(
+                    "registration_window_secs is {}, it must be between 1 and 86400",
+                    self.registration_window_secs
+                ),
+            );
         }
-        for (name, free, max) in [
+        for (name, setting, free, max) in [
             (
                 "address",
+                "throttle.address_max_failures",
                 self.address_free_failures,
                 self.address_max_failures,
             ),
-            ("pair", self.pair_free_failures, self.pair_max_failures),
+            (
+                "pair",
+                "throttle.pair_max_failures",
+                self.pair_free_failures,
+                self.pair_max_failures,
+            ),
         ] {
             if max == 0 || free > max {
-                return bad(format!(
-                    "{name}_max_failures ({max}) must be at least 1 and at least \
+                return bad(
+                    setting,
+                    format!(
+                        "{name}_max_failures ({max}) must be at least 1 and at least \
                      {name}_free_failures ({free})"
-                ));
+                    ),
+                );
             }
         }
         if self.base_delay_ms > self.max_delay_ms || self.max_delay_ms > 60_000 {
-            return bad(format!(
+            return bad(
+                "throttle.base_delay_ms",
+                format!(
                 "base_delay_ms ({}) must not exceed max_delay_ms ({}), which must not exceed 60000",
                 self.base_delay_ms, self.max_delay_ms
-            ));
+            ),
+            );
         }
         if !(1_000..=10_000_000).contains(&self.max_tracked) {
-            return bad(format!(
-                "max_tracked is {}, it must be between 1000 and 10000000",
-                self.max_tracked
-            ));
+            return bad(
+                "throttle.max_tracked",
+                format!(
+                    "max_tracked is {}, it must be between 1000 and 10000000",
+                    self.max_tracked
+                ),
+            );
         }
         if self.registrations_per_address == 0
             || self.registrations_per_address > self.registrations_total
         {
-            return bad(format!(
-                "registrations_per_address ({}) must be at least 1 and at most \
+            return bad(
+                "throttle.registrations_per_address",
+                format!(
+                    "registrations_per_address ({}) must be at least 1 and at most \
                  registrations_total ({})",
-                self.registrations_per_address, self.registrations_total
-            ));
+                    self.registrations_per_address, self.registrations_total
+                ),
+            );
         }
         Ok(())
     }
