@@ -7,6 +7,12 @@
 //! [`Effect`](store::Effect)s it applies. `clippy.toml` bans `SystemTime::now`, `Instant::now` and
 //! OS randomness in this crate, so the rule is checked, not just promised.
 //!
+//! The store contract ([`store`]) is exactly what the engine asks and writes. It holds no user
+//! accounts: an embedder authenticates its users against its own directory and hands the engine a
+//! subject. The reference server's accounts and its client listing are a contract of their own
+//! (`oauth-directory`, beside the stores), and a store failure is a typed
+//! [`StoreError`](store::StoreError) whose kind a driver can act on.
+//!
 //! # The run loop
 //! 1. Build one [`Engine`] from a [`Config`](config::Config) and a [`KeyRing`](access_token::KeyRing).
 //! 2. For each request, call its entry point (e.g. [`Engine::token`]) with the parsed request and
