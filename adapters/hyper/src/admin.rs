@@ -125,6 +125,7 @@ mod tests {
         DataArgs {
             data: None,
             config: None,
+            postgres: None,
         }
     }
 

@@ -27,6 +27,9 @@ pub enum Command {
     /// Manage the access-token signing keys (while the server is stopped).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage the PostgreSQL database.
+    #[command(subcommand)]
+    Db(DbCommand),
 }
 
 /// Options of `serve`.
@@ -45,8 +48,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Keep everything in memory: nothing is read from or written to disk.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "postgres")]
     pub memory: bool,
+    /// Keep the state in this PostgreSQL database (`postgresql://user:password@host/db`), shared
+    /// by every node given the same one [default: the configuration file's `[store] postgres`,
+    /// else the file store in the data directory].
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
     /// Also serve an auth-only IMAP listener (loopback only) for checking mail clients' OAuth setup.
     #[arg(long, value_name = "ADDR")]
     pub imap_listen: Option<String>,
@@ -64,6 +72,22 @@ pub struct DataArgs {
     /// The server's configuration file (for scopes and token lifetimes).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The PostgreSQL database instead of the data directory's store [default: the configuration
+    /// file's `[store] postgres`]. No process owns it, so these commands work while servers run.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+}
+
+/// `db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Bring the PostgreSQL database's schema to this release's version (servers also do it
+    /// when they start); refuses a database migrated by a newer release.
+    Migrate {
+        /// Where the database is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// `user ...`
@@ -232,6 +256,36 @@ mod tests {
             "--memory",
             "--listen",
             "127.0.0.1:0",
+        ])
+        .unwrap();
+        Cli::try_parse_from(["oauth-server", "serve", "--postgres", "postgresql:///oauth"])
+            .unwrap();
+        assert!(Cli::try_parse_from([
+            "oauth-server",
+            "serve",
+            "--memory",
+            "--postgres",
+            "postgresql:///oauth"
+        ])
+        .is_err());
+        let db = Cli::try_parse_from([
+            "oauth-server",
+            "db",
+            "migrate",
+            "--postgres",
+            "postgresql:///oauth",
+        ])
+        .unwrap();
+        assert!(matches!(
+            db.command,
+            Some(Command::Db(DbCommand::Migrate { data })) if data.postgres.is_some()
+        ));
+        Cli::try_parse_from([
+            "oauth-server",
+            "user",
+            "list",
+            "--postgres",
+            "postgresql:///o",
         ])
         .unwrap();
     }

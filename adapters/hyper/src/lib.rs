@@ -82,6 +82,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             store.flush().await.map_err(|e| e.to_string())?;
             result
         }
+        Some(Command::Db(cli::DbCommand::Migrate { data })) => {
+            println!("{}", setup::migrate_database(&data).await?);
+            Ok(())
+        }
         Some(Command::Key(KeyCommand::Rotate { data })) => {
             let dir = setup::data_dir(&data)?;
             let mut file = keys::read(&dir)?.ok_or_else(|| {

@@ -3,8 +3,8 @@
 //! The file is TOML. Its top level holds the engine's settings exactly as
 //! [`oauth_proto::config::Config`] names them (so the engine's validation and its
 //! `deny_unknown_fields` apply unchanged); an optional `[server]` table holds the settings only the
-//! server has ([`ServerSettings`]). Every field of both is optional. Command-line options override
-//! the file.
+//! server has ([`ServerSettings`]), and an optional `[store]` table chooses the store
+//! ([`StoreSettings`]). Every field is optional. Command-line options override the file.
 
 use std::path::{Path, PathBuf};
 
@@ -112,6 +112,26 @@ impl ServerSettings {
     }
 }
 
+/// Which store the server runs on (the `[store]` table): the file store in the data directory
+/// unless `postgres` names a database.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// A PostgreSQL connection URL (`postgresql://user:password@host/database`); nodes given the
+    /// same one share their state. The file is the place for a password: on the command line
+    /// (`--postgres`) it would show in `ps`.
+    pub postgres: Option<String>,
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("StoreSettings")
+            .field("postgres", &self.postgres.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
 /// The engine's and the server's settings, as read from a file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FileConfig {
@@ -119,6 +139,8 @@ pub struct FileConfig {
     pub engine: Config,
     /// The `[server]` table.
     pub server: ServerSettings,
+    /// The `[store]` table.
+    pub store: StoreSettings,
 }
 
 impl FileConfig {
@@ -131,10 +153,20 @@ impl FileConfig {
                 .map_err(|e| format!("[server]: {e}"))?,
             None => ServerSettings::default(),
         };
+        let store = match table.remove("store") {
+            Some(v) => v
+                .try_into::<StoreSettings>()
+                .map_err(|e| format!("[store]: {e}"))?,
+            None => StoreSettings::default(),
+        };
         let engine = toml::Value::Table(table)
             .try_into::<Config>()
             .map_err(|e| e.to_string())?;
-        Ok(FileConfig { engine, server })
+        Ok(FileConfig {
+            engine,
+            server,
+            store,
+        })
     }
 
     /// Reads and parses a configuration file; `None` gives the defaults.
@@ -190,6 +222,20 @@ mod tests {
             let c = FileConfig::parse(&format!("[server]\n{bad}\n")).unwrap();
             assert!(c.server.validate().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_store_table_names_a_database_and_hides_its_password() {
+        let c = FileConfig::parse(
+            "[store]\npostgres = \"postgresql://oauth:secret@db.example/oauth\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.store.postgres.as_deref(),
+            Some("postgresql://oauth:secret@db.example/oauth")
+        );
+        assert!(!format!("{c:?}").contains("secret"));
+        assert!(FileConfig::parse("[store]\npostgress = \"x\"").is_err());
     }
 
     #[test]

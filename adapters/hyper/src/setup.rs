@@ -8,7 +8,7 @@ use oauth_proto::Engine;
 
 use crate::cli::{DataArgs, ServeArgs};
 use crate::keys::{self, KeyFile};
-use crate::settings::{FileConfig, ServerSettings};
+use crate::settings::{FileConfig, ServerSettings, StoreSettings};
 use crate::store::AnyStore;
 
 /// What `serve` runs with.
@@ -37,6 +37,9 @@ pub fn serve_settings(args: &ServeArgs) -> Result<FileConfig, String> {
     if let Some(data) = &args.data {
         file.server.data_dir = data.clone();
     }
+    if let Some(url) = &args.postgres {
+        file.store.postgres = Some(url.clone());
+    }
     file.server.validate()?;
     file.engine.validate().map_err(|e| e.to_string())?;
     Ok(file)
@@ -57,7 +60,11 @@ fn derived_issuer(file: &FileConfig) -> Option<String> {
 
 /// Prepares `serve`: keys from (or generated into) the data directory, unless `--memory`.
 pub fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
-    let FileConfig { engine, server } = serve_settings(args)?;
+    let FileConfig {
+        engine,
+        server,
+        store,
+    } = serve_settings(args)?;
     let key_file = if args.memory {
         KeyFile::generate()
     } else {
@@ -66,6 +73,8 @@ pub fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     let engine = Engine::new(engine, key_file.ring()?).map_err(|e| e.to_string())?;
     let (store, persistent) = if args.memory {
         (AnyStore::memory(), false)
+    } else if let Some(url) = &store.postgres {
+        (AnyStore::open_postgres(url)?, true)
     } else {
         (AnyStore::open_persistent(&server.data_dir)?, true)
     };
@@ -83,8 +92,39 @@ pub fn prepare_admin(args: &DataArgs) -> Result<(Engine, AnyStore), String> {
     let file = FileConfig::load(args.config.as_deref())?;
     let dir = args.data.clone().unwrap_or(file.server.data_dir);
     let engine = admin_engine(file.engine)?;
-    let store = open_for_admin(&dir)?;
+    let store = match postgres_url(args, &file.store) {
+        Some(url) => AnyStore::open_postgres(url)?,
+        None => open_for_admin(&dir)?,
+    };
     Ok((engine, store))
+}
+
+/// The database the administration commands work on: `--postgres`, else `[store] postgres`.
+fn postgres_url<'a>(args: &'a DataArgs, store: &'a StoreSettings) -> Option<&'a str> {
+    args.postgres.as_deref().or(store.postgres.as_deref())
+}
+
+/// `db migrate`: brings the database named by `--postgres` or `[store] postgres` to this
+/// release's schema.
+pub async fn migrate_database(args: &DataArgs) -> Result<String, String> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    let url = postgres_url(args, &file.store).ok_or(
+        "no database to migrate: give --postgres URL or [store] postgres in --config FILE",
+    )?;
+    let migrated = oauth_store_postgres::migrate(url, &oauth_store_postgres::Options::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(if migrated.from == migrated.to {
+        format!(
+            "the database is at schema version {}; nothing to do",
+            migrated.to
+        )
+    } else {
+        format!(
+            "migrated the database from schema version {} to {}",
+            migrated.from, migrated.to
+        )
+    })
 }
 
 /// An engine for administration (validated configuration, throwaway keys).

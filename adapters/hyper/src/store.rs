@@ -1,7 +1,8 @@
 //! The store the server runs on, chosen at start-up.
 //!
 //! Handlers are written against one concrete type, [`AnyStore`], which delegates to the store
-//! behind it: the crash-safe file store in the data directory by default, memory with `--memory`.
+//! behind it: the crash-safe file store in the data directory by default, memory with `--memory`,
+//! a PostgreSQL database shared by several nodes with `--postgres URL` (`[store] postgres`).
 //! Adding a store (a networked one) is one variant here plus one arm in each `match`.
 //!
 //! `AnyStore` implements the engine's contract ([`AsyncStore`], [`RevocationView`]) and the
@@ -17,6 +18,7 @@ use oauth_proto::store::{
 };
 use oauth_store_file::{FileStore, Options};
 use oauth_store_memory::MemoryStore;
+use oauth_store_postgres::PostgresStore;
 
 /// Every store the server can run on.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub enum AnyStore {
     Memory(MemoryStore),
     /// The crash-safe file store (the default).
     File(FileStore),
+    /// PostgreSQL, shared by every node (`--postgres URL`).
+    Postgres(PostgresStore),
     /// Fails every call, for the unit tests of the server's answers to store failures.
     #[cfg(test)]
     Failing,
@@ -50,11 +54,22 @@ impl AnyStore {
             .map_err(|e| format!("cannot open the store in {}: {e}", dir.display()))
     }
 
+    /// Opens the PostgreSQL store at `url` (applying its migrations). Its errors (a bad URL, a
+    /// refused login, a database of a newer schema) come back as their message, which never
+    /// shows the URL's password.
+    pub fn open_postgres(url: &str) -> Result<Self, String> {
+        PostgresStore::connect_blocking(url, oauth_store_postgres::Options::default())
+            .map(AnyStore::Postgres)
+            .map_err(|e| e.to_string())
+    }
+
     /// Makes everything applied so far durable and releases the store (called at shutdown).
     pub async fn flush(&self) -> Result<(), StoreError> {
         match self {
             AnyStore::Memory(_) => Ok(()),
             AnyStore::File(s) => s.sync().map_err(StoreError::from),
+            // Every apply committed its transaction before answering.
+            AnyStore::Postgres(_) => Ok(()),
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -65,6 +80,7 @@ impl AnyStore {
         match self {
             AnyStore::Memory(_) => "memory",
             AnyStore::File(_) => "file",
+            AnyStore::Postgres(_) => "postgres",
             #[cfg(test)]
             AnyStore::Failing => "failing",
         }
@@ -76,6 +92,7 @@ impl AsyncStore for AnyStore {
         match self {
             AnyStore::Memory(s) => AsyncStore::execute(s, op).await,
             AnyStore::File(s) => AsyncStore::execute(s, op).await,
+            AnyStore::Postgres(s) => AsyncStore::execute(s, op).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -85,6 +102,7 @@ impl AsyncStore for AnyStore {
         match self {
             AnyStore::Memory(s) => AsyncStore::apply(s, effects).await,
             AnyStore::File(s) => AsyncStore::apply(s, effects).await,
+            AnyStore::Postgres(s) => AsyncStore::apply(s, effects).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -94,6 +112,7 @@ impl AsyncStore for AnyStore {
         match self {
             AnyStore::Memory(s) => AsyncStore::purge(s, now).await,
             AnyStore::File(s) => AsyncStore::purge(s, now).await,
+            AnyStore::Postgres(s) => AsyncStore::purge(s, now).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -105,6 +124,7 @@ impl Directory for AnyStore {
         match self {
             AnyStore::Memory(s) => s.user(username).await,
             AnyStore::File(s) => s.user(username).await,
+            AnyStore::Postgres(s) => s.user(username).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -114,6 +134,7 @@ impl Directory for AnyStore {
         match self {
             AnyStore::Memory(s) => s.users().await,
             AnyStore::File(s) => s.users().await,
+            AnyStore::Postgres(s) => s.users().await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -123,6 +144,7 @@ impl Directory for AnyStore {
         match self {
             AnyStore::Memory(s) => s.clients().await,
             AnyStore::File(s) => s.clients().await,
+            AnyStore::Postgres(s) => s.clients().await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -132,6 +154,7 @@ impl Directory for AnyStore {
         match self {
             AnyStore::Memory(s) => s.change(users, effects).await,
             AnyStore::File(s) => s.change(users, effects).await,
+            AnyStore::Postgres(s) => s.change(users, effects).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
         }
@@ -143,6 +166,7 @@ impl RevocationView for AnyStore {
         match self {
             AnyStore::Memory(s) => s.access_revoked_at(grant_id),
             AnyStore::File(s) => s.access_revoked_at(grant_id),
+            AnyStore::Postgres(s) => s.access_revoked_at(grant_id),
             #[cfg(test)]
             AnyStore::Failing => None,
         }
@@ -152,6 +176,7 @@ impl RevocationView for AnyStore {
         match self {
             AnyStore::Memory(s) => s.credential_version(subject),
             AnyStore::File(s) => s.credential_version(subject),
+            AnyStore::Postgres(s) => s.credential_version(subject),
             #[cfg(test)]
             AnyStore::Failing => 0,
         }
@@ -161,6 +186,7 @@ impl RevocationView for AnyStore {
         match self {
             AnyStore::Memory(s) => s.status(grant_id, subject),
             AnyStore::File(s) => s.status(grant_id, subject),
+            AnyStore::Postgres(s) => s.status(grant_id, subject),
             #[cfg(test)]
             AnyStore::Failing => (None, 0),
         }

@@ -16,6 +16,7 @@ fn data() -> DataArgs {
     DataArgs {
         data: None,
         config: None,
+        postgres: None,
     }
 }
 

@@ -1,0 +1,192 @@
+//! `oauth-server` on PostgreSQL, through the binary: `db migrate`, the administration commands
+//! with `--postgres` (while a server runs on the same database), `serve --postgres` answering a
+//! token request, and clear errors for a wrong password, a missing URL and a database of a newer
+//! schema. The cluster is a throwaway one the test starts (`oauth_store_postgres::testing`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use oauth_store_postgres::testing::{missing_component, sql, Cluster};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
+
+fn cluster() -> Option<Cluster> {
+    match Cluster::start() {
+        Ok(c) => Some(c),
+        Err(what) => {
+            missing_component(&what);
+            None
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run oauth-server")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn post_token(addr: &str, client_id: &str, secret: &str) -> String {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+    let body = "grant_type=client_credentials";
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {basic}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn migrate_administer_and_serve_on_postgres() {
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+
+    let out = run(&["db", "migrate", "--postgres", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("migrated the database from schema version 0 to 1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["db", "migrate", "--postgres", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("nothing to do"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let data = cluster.dir().join("server-data");
+    let mut server = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--postgres",
+            &url,
+            "--data",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the server exited"
+        );
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("oauth-server listening on http://")
+        {
+            break a.to_owned();
+        }
+        assert!(Instant::now() < deadline);
+    };
+
+    // An administration command on the same database while the server runs.
+    let out = run(&[
+        "client",
+        "add",
+        "--name",
+        "Mail server",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "mail",
+        "--postgres",
+        &url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let added: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("client add prints JSON");
+    let id = added["client_id"].as_str().expect("client_id");
+    let secret = added["client_secret"].as_str().expect("client_secret");
+
+    // The running server reads the client the command wrote.
+    let answer = post_token(&addr, id, secret);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"access_token\""), "{answer}");
+
+    let out = run(&["client", "list", "--postgres", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(id), "{}", text(&out.stdout));
+    let out = run(&["user", "list", "--postgres", &url]);
+    assert!(text(&out.stdout).contains("admin"), "{}", text(&out.stdout));
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().expect("wait").success());
+}
+
+#[test]
+fn bad_database_settings_are_clear_errors() {
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+
+    let wrong = url.replacen("oauth:", "oauth:wrong", 1);
+    let out = run(&["db", "migrate", "--postgres", &wrong]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("wrong"), "no password in the message: {err}");
+
+    let out = run(&["db", "migrate"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no database to migrate"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(&["db", "migrate", "--postgres", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    sql(&url, "INSERT INTO schema_version (version) VALUES (1000)").expect("a newer release");
+    for args in [
+        &["db", "migrate", "--postgres", &url][..],
+        &["user", "list", "--postgres", &url],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--postgres",
+            &url,
+            "--data",
+            "/nonexistent",
+        ],
+    ] {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("schema version 1000, newer than version 1"),
+            "{args:?}: {err}"
+        );
+    }
+}
