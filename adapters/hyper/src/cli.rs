@@ -24,7 +24,7 @@ pub enum Command {
     /// Manage registered clients (while the server is stopped).
     #[command(subcommand)]
     Client(ClientCommand),
-    /// Manage the access-token signing keys (while the server is stopped).
+    /// Manage the token and ID token signing keys (while the server is stopped).
     #[command(subcommand)]
     Key(KeyCommand),
     /// Manage the PostgreSQL database.
@@ -178,8 +178,24 @@ pub enum ClientCommand {
 /// `key ...`
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Add a new signing key; older keys keep verifying tokens already issued.
+    /// New keys of both kinds (the access tokens' HMAC key and the ID token signing keys); the
+    /// old keys keep verifying what they signed.
     Rotate {
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Drop a rotated-out key (a token key's number or a signing key's kid) once nothing it
+    /// signed can still be valid; the keys in use are refused.
+    Retire {
+        /// The token key's number or the signing key's kid (see `key list`).
+        id: String,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the keys: which sign, which were rotated out and when.
+    List {
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,
@@ -194,6 +210,19 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_key_commands() {
+        let c = Cli::try_parse_from(["oauth-server", "key", "retire", "kPrK_qmx", "--data", "/d"])
+            .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Key(KeyCommand::Retire { ref id, .. })) if id == "kPrK_qmx"
+        ));
+        assert!(Cli::try_parse_from(["oauth-server", "key", "retire"]).is_err());
+        Cli::try_parse_from(["oauth-server", "key", "list"]).unwrap();
+        Cli::try_parse_from(["oauth-server", "key", "rotate", "--config", "c.toml"]).unwrap();
     }
 
     #[test]

@@ -86,17 +86,19 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", setup::migrate_database(&data).await?);
             Ok(())
         }
-        Some(Command::Key(KeyCommand::Rotate { data })) => {
-            let dir = setup::data_dir(&data)?;
-            let mut file = keys::read(&dir)?.ok_or_else(|| {
-                format!(
-                    "{} has no key file yet; start the server once",
-                    dir.display()
-                )
-            })?;
-            let id = file.rotate();
-            keys::write(&dir, &file)?;
-            println!("new signing key {id}; restart the server to use it");
+        Some(Command::Key(cmd)) => {
+            let (KeyCommand::Rotate { data }
+            | KeyCommand::Retire { data, .. }
+            | KeyCommand::List { data }) = &cmd;
+            let dir = setup::data_dir(data)?;
+            // The token lifetimes decide when a rotated-out key may be retired.
+            let config = settings::FileConfig::load(data.config.as_deref())?.engine;
+            let said = match &cmd {
+                KeyCommand::Rotate { .. } => keys::rotate(&dir, &config, clock::now())?,
+                KeyCommand::Retire { id, .. } => keys::retire(&dir, id, &config, clock::now())?,
+                KeyCommand::List { .. } => keys::list(&dir)?,
+            };
+            println!("{said}");
             Ok(())
         }
     }
