@@ -104,8 +104,7 @@ impl Introspect {
         let response = match self.lookup.find(&self.engine, cx, params, token)? {
             Found::Access(c) if may_see(&c.client_id) => {
                 // client_credentials tokens have the client as subject and no user.
-                let machine = c.subject == c.client_id
-                    && c.grant_id == crate::token::client_credentials_grant_id(&c.client_id);
+                let machine = c.is_client_credentials();
                 Active {
                     active: true,
                     scope: c.scope.as_str(),

@@ -353,6 +353,7 @@ impl ClientConfiguration {
                         ("pragma", "no-cache".into()),
                     ],
                     body: String::new(),
+                    error: None,
                 })
             }
             _ => {

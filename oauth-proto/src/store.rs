@@ -379,7 +379,7 @@ pub enum Effect {
     /// and the grants revoked by the client and subject revocations) is recorded at
     /// `max(at, previous + 1)` and kept `keep_until` plus the same shift: a token issued after the
     /// previous revocation is stamped `previous + 1` at the earliest
-    /// ([`issue`](crate::issue)), and this revocation must reach it.
+    /// (`oauth_proto`'s private `issue` module), and this revocation must reach it.
     RevokeGrant {
         /// The grant.
         grant_id: GrantId,
