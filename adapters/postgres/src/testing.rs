@@ -91,6 +91,27 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a cluster can be started here: the server binaries are installed (and, as root, the
+/// `postgres` user exists). When they are not, [`missing_component`] says so (and fails under
+/// `CI=true`), and the caller skips its test.
+pub fn available() -> bool {
+    let found = server_binaries().and_then(|_| {
+        if running_as_root() && postgres_user().is_none() {
+            return Err(
+                "the `postgres` system user (Debian's `postgresql` package creates it)".to_owned(),
+            );
+        }
+        Ok(())
+    });
+    match found {
+        Ok(()) => true,
+        Err(what) => {
+            missing_component(&what);
+            false
+        }
+    }
+}
+
 impl Cluster {
     /// Creates and starts a cluster, or says what is missing (or what failed).
     pub fn start() -> Result<Cluster, String> {
