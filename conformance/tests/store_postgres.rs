@@ -382,3 +382,197 @@ fn a_statement_timeout_and_a_full_pool_are_overload() {
         Ok(Reply::Client(Some(_)))
     ));
 }
+
+// Between nodes: two stores on one database are two nodes.
+
+/// Waits until `check` holds, or `bound` passes; gives how long it took.
+fn within(bound: Duration, mut check: impl FnMut() -> bool) -> Result<Duration, Duration> {
+    let started = Instant::now();
+    loop {
+        if check() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > bound {
+            return Err(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The propagation bound the crate documents.
+const BOUND: Duration = Duration::from_secs(1);
+
+fn two_nodes(url: &str, second: Options) -> (PostgresStore, PostgresStore) {
+    let first = PostgresStore::connect_blocking(url, Options::default()).expect("open node 1");
+    let second = PostgresStore::connect_blocking(url, second).expect("open node 2");
+    (first, second)
+}
+
+fn revoke_access(grant: u8, at: u64) -> Effect {
+    Effect::RevokeAccess {
+        grant_id: GrantId([grant; 16]),
+        at,
+        keep_until: u64::MAX / 2,
+    }
+}
+
+#[test]
+fn a_revocation_through_one_node_is_refused_by_another_within_the_bound() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let (one, two) = two_nodes(&url, Options::default());
+    assert_eq!(two.access_revoked_at(&GrantId([1; 16])), None);
+    assert_eq!(two.credential_version("alice"), 0);
+
+    Store::apply(&one, vec![revoke_access(1, 100)]).expect("revoke through node 1");
+    within(BOUND, || {
+        two.access_revoked_at(&GrantId([1; 16])) == Some(100)
+    })
+    .unwrap_or_else(|t| panic!("node 2 still accepts after {t:?}"));
+
+    Store::apply(
+        &one,
+        vec![Effect::RevokeSubject {
+            subject: "alice".into(),
+            at: 200,
+            keep_until: u64::MAX / 2,
+        }],
+    )
+    .expect("revoke a subject through node 1");
+    within(BOUND, || two.credential_version("alice") == 1)
+        .unwrap_or_else(|t| panic!("node 2 still has the old credential version after {t:?}"));
+    // And back the other way.
+    Store::apply(&two, vec![revoke_access(2, 300)]).expect("revoke through node 2");
+    within(BOUND, || {
+        one.status(&GrantId([2; 16]), "alice") == (Some(300), 1)
+    })
+    .unwrap_or_else(|t| panic!("node 1 still accepts after {t:?}"));
+}
+
+#[test]
+fn the_notification_alone_delivers_a_revocation_at_once() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    // No periodic catch-up within the test: only the notification can deliver it.
+    let (one, two) = two_nodes(
+        &url,
+        Options {
+            catch_up_interval: Duration::from_secs(3600),
+            ..Options::default()
+        },
+    );
+    // Let node 2's follower connect and listen.
+    wait_for_listeners(&url, 2);
+    Store::apply(&one, vec![revoke_access(3, 100)]).expect("revoke through node 1");
+    let took = within(BOUND, || {
+        two.access_revoked_at(&GrantId([3; 16])) == Some(100)
+    })
+    .unwrap_or_else(|t| panic!("node 2 still accepts after {t:?}"));
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+/// Waits until `count` listening connections are open on the database at `url`.
+fn wait_for_listeners(url: &str, count: usize) -> Vec<String> {
+    let mut pids = Vec::new();
+    within(Duration::from_secs(10), || {
+        pids = listener_pids(url);
+        pids.len() == count
+    })
+    .unwrap_or_else(|_| panic!("expected {count} listeners, found {pids:?}"));
+    pids
+}
+
+fn listener_pids(url: &str) -> Vec<String> {
+    sql(
+        url,
+        "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity
+         WHERE application_name = 'oauth-server revocations' AND datname = current_database()",
+    )
+    .expect("read pg_stat_activity")
+    .map(|pids| pids.split(',').map(str::to_owned).collect())
+    .unwrap_or_default()
+}
+
+#[test]
+fn after_the_listening_connection_is_killed_the_catch_up_still_delivers() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let (one, two) = two_nodes(&url, Options::default());
+    let before = wait_for_listeners(&url, 2);
+    sql(
+        &url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'oauth-server revocations' AND datname = current_database()",
+    )
+    .expect("kill the listening connections");
+    // Revoked while nobody listens: no notification reaches node 2.
+    Store::apply(&one, vec![revoke_access(4, 100)]).expect("revoke through node 1");
+    Store::apply(
+        &one,
+        vec![Effect::RevokeSubject {
+            subject: "bob".into(),
+            at: 100,
+            keep_until: u64::MAX / 2,
+        }],
+    )
+    .expect("revoke a subject through node 1");
+    within(BOUND * 2, || {
+        two.status(&GrantId([4; 16]), "bob") == (Some(100), 1)
+    })
+    .unwrap_or_else(|t| panic!("node 2 still accepts after {t:?}"));
+    // The followers connected again, and listen again.
+    let after = wait_for_listeners(&url, 2);
+    assert!(
+        after.iter().all(|pid| !before.contains(pid)),
+        "{before:?} {after:?}"
+    );
+    Store::apply(&one, vec![revoke_access(5, 100)]).expect("revoke through node 1");
+    within(BOUND, || {
+        two.access_revoked_at(&GrantId([5; 16])) == Some(100)
+    })
+    .unwrap_or_else(|t| panic!("node 2 still accepts after {t:?}"));
+}
+
+#[test]
+fn a_view_cut_off_from_the_database_refuses_every_token_after_its_max_age_then_recovers() {
+    let Some(cluster) = own_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let store = PostgresStore::connect_blocking(
+        &url,
+        Options {
+            view_max_age: Duration::from_secs(2),
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    Store::apply(&store, vec![revoke_access(7, 100)]).expect("revoke");
+    let untouched = GrantId([8; 16]);
+
+    cluster.stop_server().expect("stop the server");
+    // Within the max age the last view answers.
+    assert_eq!(store.status(&GrantId([7; 16]), "carol"), (Some(100), 0));
+    assert_eq!(store.access_revoked_at(&untouched), None);
+    // Past it, every access token is refused, whatever it was issued at.
+    within(Duration::from_secs(4), || {
+        store.access_revoked_at(&untouched) == Some(u64::MAX)
+    })
+    .unwrap_or_else(|t| panic!("a view cut off for {t:?} still accepts"));
+    assert!(store.revocation_lag() > Duration::from_secs(2));
+    assert_eq!(store.status(&untouched, "carol"), (Some(u64::MAX), 0));
+
+    cluster.start_server().expect("start the server again");
+    within(Duration::from_secs(10), || {
+        store.access_revoked_at(&untouched).is_none()
+    })
+    .unwrap_or_else(|t| panic!("the view did not recover within {t:?}"));
+    assert_eq!(store.access_revoked_at(&GrantId([7; 16])), Some(100));
+    assert!(store.revocation_lag() < Duration::from_secs(2));
+}

@@ -4,6 +4,10 @@
 //! Revocations return the `revoked_access` and `subjects` rows they leave, which are laid into
 //! this node's revocation view once the transaction has committed (never before: a rolled-back
 //! revocation must not refuse tokens here that every other node accepts).
+//!
+//! A transaction with a revoking effect first takes the revocation lock, so revocations commit
+//! in the order of their sequence numbers, and ends with a `NOTIFY` that PostgreSQL delivers to
+//! every node at commit; why both is in [`follow`](crate::follow).
 
 use deadpool_postgres::{Client, GenericClient, Transaction};
 use oauth_directory::UserChange;
@@ -30,13 +34,51 @@ async fn apply_in(
     effects: &[Effect],
 ) -> Result<Outcome<ViewChanges>, Failure> {
     let mut changes = ViewChanges::default();
+    let revoking = effects.iter().any(revokes);
+    if revoking {
+        // Before any row lock, so every revoking transaction takes its locks in one order.
+        execute(
+            tx,
+            "taking the revocation lock",
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&crate::follow::REVOCATION_LOCK],
+        )
+        .await?;
+    }
     for change in users {
         user_change(tx, change).await?;
     }
     for effect in effects {
         apply_one(tx, effect, &mut changes).await?;
     }
+    if revoking {
+        execute(
+            tx,
+            "notifying the other nodes",
+            "SELECT pg_notify($1, '')",
+            &[&crate::follow::CHANNEL],
+        )
+        .await?;
+    }
     Ok(Outcome::Commit(changes))
+}
+
+/// Whether `effect` writes a row of `revoked_access` or `subjects` (takes a `revocation_seq`).
+fn revokes(effect: &Effect) -> bool {
+    match effect {
+        Effect::DeleteClient { .. }
+        | Effect::RevokeGrant { .. }
+        | Effect::RevokeAccess { .. }
+        | Effect::RevokeSubject { .. }
+        | Effect::RevokeClient { .. } => true,
+        Effect::PutClient(_)
+        | Effect::MarkClientUsed { .. }
+        | Effect::PutCode(_)
+        | Effect::PutGrant(_)
+        | Effect::PutRefresh(_)
+        | Effect::PutDevice(_)
+        | Effect::ResetCounter { .. } => false,
+    }
 }
 
 async fn user_change(tx: &impl GenericClient, change: &UserChange) -> Result<(), Failure> {

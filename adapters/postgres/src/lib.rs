@@ -19,20 +19,22 @@
 //! | keys | `bytea` for names and ids | `text` cannot hold a NUL a stranger may send, and sorts by collation |
 //! | migrations | versioned, applied at start under an advisory lock; a newer database is refused | [`schema`](crate::schema); [`migrate`] is `oauth-server db migrate` |
 //! | purge | batches of 1000 rows, one statement each | never holds locks for long ([`purge`](crate::purge)) |
-//! | revocation view | in memory, loaded at start, updated by this node's committed writes, ordered by a sequence number | validation without a round trip; the sequence makes the catch-up between nodes possible ([`view`](crate::view)) |
+//! | revocation view | in memory, loaded at start, updated by this node's committed writes and by a follower that every node's revocations reach: `LISTEN`/`NOTIFY` plus a catch-up by `revocation_seq` every 500 ms | validation without a round trip; **a revocation at one node is refused by every node within 1 s** while it reaches the database ([`follow`](crate::follow)) |
+//! | database unreachable | the view is kept for 30 s (`Options::view_max_age`), then refuses every access token until a catch-up succeeds | a short outage or failover does not stop validation; a node cut off from the database while others revoke never accepts a revoked token for longer than that ([`view`](crate::view)) |
 //! | failures | database down, unreachable or too slow: a [`StoreError`](oauth_proto::store::StoreError) (the server answers 503), never a panic; the pool reconnects by itself | [`error`](crate::error) |
 //! | TLS | not yet: connect over a unix socket or a trusted network | the next slice |
 //!
 //! # What is not here yet (issue 19)
 //!
-//! Propagating revocations between nodes (LISTEN/NOTIFY and a periodic catch-up by
-//! `revocation_seq`), shared signing keys, sessions and rate limits, TLS to the database.
+//! Signing keys in the database (today the nodes share the key files of one data directory),
+//! sign-in sessions and rate limits shared between nodes, TLS to the database.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod codec;
 mod effects;
 mod error;
+mod follow;
 mod ops;
 mod purge;
 mod schema;

@@ -31,8 +31,8 @@
 //! takes the next value of the sequence `revocation_seq` into its row's `revocation_seq`. So a node
 //! can catch up with what other nodes revoked by reading the rows whose number is above the
 //! highest it has seen, and apply a row only over an older one. (Sequence numbers are taken before
-//! commit, so a catch-up reads back a margin below its high-water mark, or the rows whose
-//! transactions were still open; that belongs to the catch-up.)
+//! commit; the revocation lock makes revocations commit in their order, so a catch-up never
+//! misses a row below its high-water mark: see [`follow`](crate::follow).)
 
 use deadpool_postgres::Client;
 

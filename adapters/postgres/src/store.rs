@@ -28,6 +28,7 @@ use tokio_postgres::NoTls;
 
 use crate::codec::{self, decode, from_time};
 use crate::error::{from_pool, OpenError};
+use crate::follow::{Follower, Watermarks};
 use crate::schema::{self, Migrated};
 use crate::sql::{query, store_error};
 use crate::view::{RevocationCache, Revoked, Version, ViewChanges};
@@ -45,6 +46,13 @@ pub struct Options {
     /// PostgreSQL's `statement_timeout` for the store's sessions; a statement running longer is
     /// cancelled and the call fails as overloaded. Default 10 s; `None` leaves the server's.
     pub statement_timeout: Option<Duration>,
+    /// How often the follower reads the revocations other nodes made, when no notification woke
+    /// it sooner; the worst case of the propagation bound ([`follow`](crate::follow)). Default
+    /// 500 ms.
+    pub catch_up_interval: Duration,
+    /// How long the revocation view may go without a successful catch-up (the database
+    /// unreachable) before it refuses every access token ([`view`](crate::view)). Default 30 s.
+    pub view_max_age: Duration,
 }
 
 impl Default for Options {
@@ -54,6 +62,8 @@ impl Default for Options {
             wait_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Some(Duration::from_secs(10)),
+            catch_up_interval: Duration::from_millis(500),
+            view_max_age: Duration::from_secs(30),
         }
     }
 }
@@ -72,14 +82,24 @@ impl Drop for OwnedRuntime {
 
 struct Shared {
     pool: Pool,
-    view: RevocationCache,
+    view: Arc<RevocationCache>,
 }
 
-/// The PostgreSQL store. Cloning it shares the pool and the view.
+/// Stops the follower when the last clone of the store goes.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The PostgreSQL store. Cloning it shares the pool, the view and its follower.
 #[derive(Clone)]
 pub struct PostgresStore {
     shared: Arc<Shared>,
     handle: Handle,
+    _follower: Arc<AbortOnDrop>,
     // Declared last: dropped after the pool, whose connections run on it.
     _runtime: Arc<OwnedRuntime>,
 }
@@ -173,18 +193,31 @@ async fn load_view(pool: &Pool) -> Result<ViewChanges, StoreError> {
     Ok(changes)
 }
 
-/// Connects, migrates and loads the view, on the current runtime.
-async fn open(url: &str, options: &Options) -> Result<Shared, OpenError> {
-    let pool = pool(config(url, options)?, options)?;
+/// Connects, migrates, loads the view and starts its follower, on the current runtime.
+async fn open(url: &str, options: &Options) -> Result<(Shared, AbortOnDrop), OpenError> {
+    let config = config(url, options)?;
+    let pool = pool(config.clone(), options)?;
     let mut client = pool
         .get()
         .await
         .map_err(|e| OpenError::Connect(from_pool(e)))?;
     schema::migrate(&mut client).await?;
     drop(client);
-    let view = RevocationCache::default();
-    view.merge(load_view(&pool).await.map_err(OpenError::Database)?);
-    Ok(Shared { pool, view })
+    let view = Arc::new(RevocationCache::new(options.view_max_age));
+    let loading = std::time::Instant::now();
+    let loaded = load_view(&pool).await.map_err(OpenError::Database)?;
+    let marks = Watermarks::default().after(&loaded);
+    view.merge(loaded);
+    view.confirm(loading);
+    let follower = Follower {
+        config,
+        view: view.clone(),
+        marks,
+        interval: options.catch_up_interval,
+        timeout: options.connect_timeout,
+    };
+    let follower = AbortOnDrop(tokio::spawn(follower.run()).abort_handle());
+    Ok((Shared { pool, view }, follower))
 }
 
 /// Brings the database at `url` to the newest schema (what `oauth-server db migrate` runs); the
@@ -203,10 +236,11 @@ impl PostgresStore {
     /// and loads the revocation view.
     pub async fn connect(url: &str, options: Options) -> Result<Self, OpenError> {
         let handle = Handle::try_current().map_err(|e| OpenError::Runtime(e.to_string()))?;
-        let shared = open(url, &options).await?;
+        let (shared, follower) = open(url, &options).await?;
         Ok(PostgresStore {
             shared: Arc::new(shared),
             handle,
+            _follower: Arc::new(follower),
             _runtime: Arc::new(OwnedRuntime(None)),
         })
     }
@@ -223,11 +257,12 @@ impl PostgresStore {
         let handle = runtime.handle().clone();
         let owned = Arc::new(OwnedRuntime(Some(runtime)));
         let url = url.to_owned();
-        let opened = wait(&handle, async move { open(&url, &options).await })
+        let (shared, follower) = wait(&handle, async move { open(&url, &options).await })
             .unwrap_or_else(|e| Err(OpenError::Runtime(e.to_string())))?;
         Ok(PostgresStore {
-            shared: Arc::new(opened),
+            shared: Arc::new(shared),
             handle,
+            _follower: Arc::new(follower),
             _runtime: owned,
         })
     }
@@ -261,6 +296,13 @@ impl PostgresStore {
     /// [`Self::count_records`] from synchronous code.
     pub fn count_records_blocking(&self) -> Result<u64, StoreError> {
         self.block(|shared| async move { count_records(&shared).await })
+    }
+
+    /// How long ago the revocation view was last known to hold every revocation: normally less
+    /// than the catch-up interval; past `Options::view_max_age` the view refuses every access
+    /// token ([`follow`](crate::follow) has the bound).
+    pub fn revocation_lag(&self) -> Duration {
+        self.shared.view.age()
     }
 
     /// Connections open and idle in the pool, and its bound.

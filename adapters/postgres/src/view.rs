@@ -1,17 +1,25 @@
 //! The revocation view this node answers access token validation from, without a round trip.
 //!
 //! It holds every row of `revoked_access` and every subject whose credential version is above 0,
-//! loaded when the store opens and then updated from this node's own committed writes: each
-//! revoking statement returns the rows it left (`RETURNING`), with their `revocation_seq`, and
-//! they are laid in here after the transaction commits. An entry is replaced only by one with a
-//! higher sequence number, so rows that arrive out of order (several writers on this node now;
-//! the rows other nodes wrote, once the catch-up reads them) never roll a revocation back.
+//! loaded when the store opens and then updated two ways: from this node's own committed writes
+//! (each revoking statement returns the rows it left, `RETURNING`, with their `revocation_seq`,
+//! laid in here after the transaction commits), and from every node's writes as the follower
+//! reads them ([`follow`](crate::follow)). An entry is replaced only by one with a higher
+//! sequence number, so rows that arrive twice or out of order never roll a revocation back.
 //! Entries whose `keep_until` has passed go when this node purges, as the rows do.
 //!
-//! Until LISTEN/NOTIFY and the periodic catch-up land, a revocation made through another node is
-//! seen here only after a restart; the `revocation_seq` column is what that catch-up reads.
+//! # A view that has lost the database
+//!
+//! The view remembers when it was last known complete: the start of the follower's last
+//! successful catch-up (or of the load). Once that is longer ago than `Options::view_max_age`
+//! (30 s by default), the view is stale: it may lack revocations other nodes made meanwhile (a
+//! node cut off from the database while the others still reach it), so it refuses every access
+//! token, as revoked, until a catch-up succeeds again. A node keeps validating through a short
+//! outage or a reconnect, and never accepts a token revoked elsewhere for longer than that bound.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
@@ -51,13 +59,46 @@ struct Maps {
     subjects: HashMap<Vec<u8>, Version>,
 }
 
-/// The view, behind one lock (a read takes it once for both answers).
-#[derive(Debug, Default)]
+/// The view, behind one lock (a read takes it once for both answers), and its freshness.
+#[derive(Debug)]
 pub(crate) struct RevocationCache {
     maps: RwLock<Maps>,
+    /// The instant the milliseconds below count from.
+    base: Instant,
+    /// When the view was last known complete, in milliseconds after `base`.
+    confirmed_ms: AtomicU64,
+    max_age: Duration,
 }
 
 impl RevocationCache {
+    /// An empty view, complete as of now, stale once `max_age` passes without [`Self::confirm`].
+    pub(crate) fn new(max_age: Duration) -> Self {
+        RevocationCache {
+            maps: RwLock::default(),
+            base: Instant::now(),
+            confirmed_ms: AtomicU64::new(0),
+            max_age,
+        }
+    }
+
+    /// Records that the view holds every revocation committed before `at`.
+    pub(crate) fn confirm(&self, at: Instant) {
+        let ms =
+            u64::try_from(at.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX);
+        self.confirmed_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long ago the view was last known complete.
+    pub(crate) fn age(&self) -> Duration {
+        let confirmed =
+            self.base + Duration::from_millis(self.confirmed_ms.load(Ordering::Relaxed));
+        confirmed.elapsed()
+    }
+
+    fn stale(&self) -> bool {
+        self.age() > self.max_age
+    }
+
     /// Lays `changes` over the view, each entry only over an older one.
     pub(crate) fn merge(&self, changes: ViewChanges) {
         if changes.is_empty() {
@@ -83,7 +124,11 @@ impl RevocationCache {
         self.maps.write().access.retain(|_, r| r.keep_until > now);
     }
 
+    /// When the grant's access tokens were revoked; a stale view answers "all of them".
     pub(crate) fn access_revoked_at(&self, grant_id: &GrantId) -> Option<u64> {
+        if self.stale() {
+            return Some(u64::MAX);
+        }
         self.maps.read().access.get(grant_id).map(|r| r.at)
     }
 
@@ -96,9 +141,14 @@ impl RevocationCache {
     }
 
     pub(crate) fn status(&self, grant_id: &GrantId, subject: &str) -> (Option<u64>, u32) {
+        let stale = self.stale();
         let maps = self.maps.read();
         (
-            maps.access.get(grant_id).map(|r| r.at),
+            if stale {
+                Some(u64::MAX)
+            } else {
+                maps.access.get(grant_id).map(|r| r.at)
+            },
             maps.subjects
                 .get(subject.as_bytes())
                 .map_or(0, |v| v.version),
