@@ -175,6 +175,73 @@ fn client_credentials_tokens_have_no_username() {
     assert_eq!(j["sub"], "web");
     assert_eq!(j["client_id"], "web");
     assert!(j.get("username").is_none());
+    // Even when the directory has a user of the client's name, with an email: a client's token
+    // is never taken for that user's, and the directory is not even asked.
+    put_user(&h, "web", Some("web@example.com"));
+    let (ops, _) = ops_and_effects(&mut h, &format!("token={access}"), &rs);
+    assert!(
+        !ops.iter()
+            .any(|op| matches!(op, oauth_proto::store::Op::UserClaims { .. })),
+        "{ops:?}"
+    );
+    let j = json(&h.introspect(&format!("token={access}"), Some(&rs)));
+    assert_eq!(j["active"], true);
+    assert!(
+        j.get("username").is_none() && j.get("email").is_none(),
+        "{j}"
+    );
+}
+
+/// Puts a user into the harness store's directory (the memory store is also the reference
+/// server's directory, which answers `Op::UserClaims`).
+fn put_user(h: &Harness, name: &str, email: Option<&str>) {
+    use conformance::store_contract::fixtures::block_on;
+    use oauth_directory::{Directory, UserChange, UserRecord};
+    let user = UserRecord {
+        username: name.to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        created_at: T0,
+        email: email.map(str::to_owned),
+    };
+    block_on(h.store.change(vec![UserChange::PutUser(user)], Vec::new())).unwrap();
+}
+
+#[test]
+fn user_tokens_name_the_user_and_its_email_from_the_directory() {
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let rs = h.resource_server();
+    // Not in the directory: the subject names the user, and no email is claimed.
+    let j = json(&h.introspect(&format!("token={access}"), Some(&rs)));
+    assert_eq!((&j["username"], j.get("email")), (&"alice".into(), None));
+
+    put_user(&h, "alice", Some("alice@example.com"));
+    for token in [&access, &refresh] {
+        let j = json(&h.introspect(&format!("token={token}"), Some(&rs)));
+        assert_eq!(j["active"], true);
+        assert_eq!(j["sub"], "alice");
+        assert_eq!(j["username"], "alice");
+        assert_eq!(j["email"], "alice@example.com", "{j}");
+    }
+    // The address is read at each introspection: a change shows at once.
+    put_user(&h, "alice", None);
+    let j = json(&h.introspect(&format!("token={access}"), Some(&rs)));
+    assert!(j.get("email").is_none(), "{j}");
+}
+
+#[test]
+fn a_user_name_that_is_an_address_is_the_users_email() {
+    let mut h = Harness::default();
+    h.public_client();
+    put_user(&h, "bob@example.org", None);
+    let query = format!("response_type=code&client_id=app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=mail&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let code = h.code_for(&query, "bob@example.org");
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&client_id=app&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier={VERIFIER}"), None);
+    let access = json(&r)["access_token"].as_str().unwrap().to_owned();
+    let rs = h.resource_server();
+    let j = json(&h.introspect(&format!("token={access}"), Some(&rs)));
+    assert_eq!(j["username"], "bob@example.org");
+    assert_eq!(j["email"], "bob@example.org");
 }
 
 #[test]
@@ -319,7 +386,11 @@ fn introspection_is_read_only_and_costs_one_lookup() {
     assert!(
         matches!(
             ops.as_slice(),
-            [Op::GetClient { .. }, Op::RevocationStatus { .. }]
+            [
+                Op::GetClient { .. },
+                Op::RevocationStatus { .. },
+                Op::UserClaims { .. }
+            ]
         ),
         "{ops:?}"
     );
@@ -334,7 +405,11 @@ fn introspection_is_read_only_and_costs_one_lookup() {
         assert!(
             matches!(
                 ops.as_slice(),
-                [Op::GetClient { .. }, Op::GetRefresh { .. }]
+                [
+                    Op::GetClient { .. },
+                    Op::GetRefresh { .. },
+                    Op::UserClaims { .. }
+                ]
             ),
             "{ops:?}"
         );

@@ -129,7 +129,7 @@ fn required_and_explicit_members() {
         serde_json::json!(["S256"])
     );
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(m["scopes_supported"].as_array().unwrap().len(), 7);
+    assert_eq!(m["scopes_supported"].as_array().unwrap().len(), 10);
     // Nothing this engine does not do.
     for absent in [
         "jwks_uri",

@@ -104,9 +104,11 @@ fn rfc7591_open_registration_vector() {
         j["jwks_uri"],
         "https://client.example.org/my_public_keys.jwks"
     );
+    // The default scope, without offline_access: no refresh_token grant was registered.
     assert_eq!(
         j["scope"],
-        "calendar contacts email mail offline_access openid profile"
+        "calendar contacts email mail openid profile urn:ietf:params:oauth:scope:calendars \
+         urn:ietf:params:oauth:scope:contacts urn:ietf:params:oauth:scope:mail"
     );
     // 127: unknown members are dropped.
     assert!(j.get("example_extension_parameter").is_none());
@@ -255,7 +257,6 @@ fn redirect_uri_rules() {
         r#"["https://client.example.org/cb"]"#,
         r#"["http://127.0.0.1/cb"]"#,
         r#"["http://[::1]:8080/cb"]"#,
-        r#"["http://localhost/cb"]"#,
         r#"["com.example.app:/oauth2redirect"]"#,
         r#"["https://client.example.org/cb?x=1"]"#,
     ] {
@@ -263,6 +264,8 @@ fn redirect_uri_rules() {
     }
     for bad in [
         r#"["http://client.example.org/cb"]"#, // 45: http off loopback
+        r#"["http://localhost/cb"]"#,          // RFC 8252 8.3: a name, not the loopback literal
+        r#"["http://127.0.0.1:0/"]"#,          // port 0: nothing listens there
         r#"["https://client.example.org/cb#x"]"#, // 46: fragment
         r#"["https://client.example.org/cb#"]"#, // 46: empty fragment
         r#"["/cb"]"#,                          // 46: relative

@@ -30,7 +30,7 @@ fn accepted_redirect_uris_follow_the_rules() {
                 let rest = rest.to_ascii_lowercase();
                 let ok_scheme = match scheme.to_ascii_lowercase().as_str() {
                     "https" => true,
-                    "http" => ["//127.0.0.1", "//[::1]", "//localhost"]
+                    "http" => ["//127.0.0.1", "//[::1]"]
                         .iter()
                         .any(|p| rest.starts_with(p)),
                     s => s.contains('.'),

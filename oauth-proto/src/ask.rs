@@ -173,3 +173,16 @@ pub(crate) fn revocation_status(
         _ => Err(contract_broken()),
     }
 }
+
+/// [`Op::UserClaims`]: what the embedder knows about the user `subject`.
+pub(crate) fn user_claims<'a>(
+    cx: &mut Cx<'a>,
+    subject: &str,
+) -> Result<Option<&'a crate::claims::UserClaims>, Halt> {
+    match cx.ask(|| Op::UserClaims {
+        subject: subject.to_owned(),
+    })? {
+        Reply::UserClaims(c) => Ok(c.as_ref()),
+        _ => Err(contract_broken()),
+    }
+}

@@ -11,6 +11,18 @@
 //! supported: `software_statement` is dropped like any unknown member, so nothing in it is trusted
 //! or echoed.
 //!
+//! The mail clients' public profile (draft-ietf-mailmaint-oauth-public) is honoured: `software_id`
+//! and `software_version` are kept and echoed, and `application_type` (OpenID Connect Dynamic
+//! Registration §2) is kept and checked against the redirect URIs: a `native` client redirects
+//! only to the loopback interface or a private-use scheme (RFC 8252 §7.1, §7.3), a `web` client
+//! only to `https`; a mismatch is `invalid_redirect_uri`, another value `invalid_client_metadata`.
+//! Without `application_type` the general rules below apply. Loopback redirects (RFC 8252 §7.3,
+//! §8.3) are `http` on the IP literals `127.0.0.1` or `[::1]`: `localhost` is refused, since a
+//! name may resolve off the machine and would then be matched exactly (no ephemeral port), and
+//! port 0, which nothing listens on, is refused on every redirect URI. `offline_access` asks for a
+//! refresh token, so it stays out of the default scope of a client that does not register the
+//! `refresh_token` grant, and such a client naming it is `invalid_client_metadata`.
+//!
 //! What a registration may make the server store is bounded as a whole, not only member by member:
 //! at most [`MAX_LANGUAGE_VARIANTS`] `#language` variants of each localizable member, and at most
 //! `max_client_metadata_bytes` (8 KB by default) for everything kept, measured as JSON. The
@@ -23,7 +35,7 @@ use serde_json::{Map, Value};
 use crate::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
 use crate::config::Config;
 use crate::error::{ErrorCode, OAuthError};
-use crate::scope::Scope;
+use crate::scope::{Scope, OFFLINE_ACCESS};
 
 /// Informative string members that may carry a `#language-tag` variant (RFC 7591 §2.2).
 const LOCALIZABLE: [&str; 5] = [
@@ -33,8 +45,17 @@ const LOCALIZABLE: [&str; 5] = [
     "tos_uri",
     "policy_uri",
 ];
-/// Informative plain string members.
-const PLAIN: [&str; 2] = ["software_id", "software_version"];
+/// Plain string members kept and echoed (`application_type` is also checked, in [`validate`]).
+const PLAIN: [&str; 3] = ["software_id", "software_version", "application_type"];
+
+/// `application_type` (OpenID Connect Dynamic Registration §2): which redirect URIs a client may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplicationType {
+    /// An app on the user's device: loopback `http` or a private-use scheme.
+    Native,
+    /// A web site: `https` only.
+    Web,
+}
 /// Most `contacts` entries kept.
 pub const MAX_CONTACTS: usize = 10;
 /// Most `#language-tag` variants of one localizable member (`client_name#de`, `client_name#fr`...),
@@ -171,14 +192,25 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), OAuthError> {
             "redirect URI {uri} must not carry the response parameter {name} in its query"
         )));
     }
+    if url.port() == Some(0) {
+        return Err(redir(format!(
+            "redirect URI {uri} names port 0, on which nothing can listen; a native app \
+             registers its loopback redirect without a port and uses any port (RFC 8252 7.3)"
+        )));
+    }
     match url.scheme() {
         "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         "https" => Err(redir(format!("redirect URI {uri} has no host"))),
         "http" => match url.host_str() {
-            Some("127.0.0.1" | "[::1]" | "localhost") => Ok(()),
+            Some("127.0.0.1" | "[::1]") => Ok(()),
+            Some("localhost") => Err(redir(format!(
+                "redirect URI {uri} uses localhost; use the loopback IP literal \
+                 http://127.0.0.1 or http://[::1] instead (RFC 8252 8.3), on which any port \
+                 is accepted"
+            ))),
             _ => Err(redir(format!(
                 "redirect URI {uri} uses http, which is only allowed for loopback \
-                 (127.0.0.1, [::1], localhost); use https"
+                 (127.0.0.1, [::1]); use https"
             ))),
         },
         scheme if scheme.contains('.') => Ok(()),
@@ -186,6 +218,23 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), OAuthError> {
             "redirect URI scheme {scheme} is neither https, loopback http, nor a private-use \
              scheme in reverse domain form such as com.example.app (RFC 8252 7.1)"
         ))),
+    }
+}
+
+/// Checks that a redirect URI (already accepted by [`check_redirect_uri`]) suits the client's
+/// `application_type`.
+fn check_application_type(uri: &str, app: ApplicationType) -> Result<(), OAuthError> {
+    let scheme = uri.split_once(':').map_or("", |(s, _)| s);
+    match (app, scheme) {
+        (ApplicationType::Web, "https") => Ok(()),
+        (ApplicationType::Web, _) => Err(redir(format!(
+            "redirect URI {uri} is not https, which a web application must use"
+        ))),
+        (ApplicationType::Native, "https") => Err(redir(format!(
+            "redirect URI {uri} is https, but a native application redirects to the loopback \
+             interface (http://127.0.0.1) or a private-use scheme (RFC 8252 7.1, 7.3)"
+        ))),
+        (ApplicationType::Native, _) => Ok(()),
     }
 }
 
@@ -290,16 +339,43 @@ pub fn validate(body: &Map<String, Value>, config: &Config) -> Result<Validated,
             "redirect_uris is required for the authorization_code grant",
         ));
     }
+    let application_type = match string(body, "application_type", max, meta)? {
+        None => None,
+        Some("native") => Some(ApplicationType::Native),
+        Some("web") => Some(ApplicationType::Web),
+        Some(other) => {
+            return Err(meta(format!(
+                "application_type {other} is not supported; use native or web"
+            )))
+        }
+    };
     for uri in &redirect_uris {
         check_redirect_uri(uri)?;
+        if let Some(app) = application_type {
+            check_application_type(uri, app)?;
+        }
     }
 
+    let may_refresh = grant_types.contains(&GrantType::RefreshToken);
     let scope = match string(body, "scope", max, meta)? {
         Some(s) if !s.trim().is_empty() => {
-            Scope::parse(s).map_err(|_| meta("scope is not a valid scope string"))?
+            let scope = Scope::parse(s).map_err(|_| meta("scope is not a valid scope string"))?;
+            if !may_refresh && scope.contains(OFFLINE_ACCESS) {
+                return Err(meta(
+                    "scope offline_access asks for refresh tokens: register the grant type \
+                     refresh_token with it",
+                ));
+            }
+            scope
         }
-        _ => Scope::parse(&config.default_client_scope)
-            .map_err(|_| meta("the server's default scope is invalid"))?,
+        _ => {
+            let default = Scope::parse(&config.default_client_scope)
+                .map_err(|_| meta("the server's default scope is invalid"))?;
+            match default.without(OFFLINE_ACCESS) {
+                Some(narrowed) if !may_refresh => narrowed,
+                _ => default,
+            }
+        }
     };
     let supported = Scope::from_tokens(config.scopes_supported.clone());
     if let Some(extra) = scope.difference(&supported).next() {

@@ -109,7 +109,8 @@ pub struct Config {
     pub introspection: IntrospectionPolicy,
     /// Scopes the server knows; clients may only be registered with, and request, these.
     pub scopes_supported: Vec<String>,
-    /// Scope given to dynamically registered clients that name none.
+    /// Scope given to dynamically registered clients that name none (without `offline_access`
+    /// for a client that may not refresh).
     pub default_client_scope: String,
     /// Upper bound on redirect URIs per registered client.
     pub max_redirect_uris: usize,
@@ -159,8 +160,15 @@ impl Default for Config {
             ]
             .map(String::from)
             .to_vec(),
-            default_client_scope: "openid email profile offline_access mail calendar contacts"
-                .to_owned(),
+                crate::scope::MAIL,
+                crate::scope::CONTACTS,
+                crate::scope::CALENDARS,
+            default_client_scope: format!(
+                "openid email profile offline_access mail calendar contacts {} {} {}",
+                crate::scope::MAIL,
+                crate::scope::CONTACTS,
+                crate::scope::CALENDARS
+            ),
             max_redirect_uris: 10,
             max_metadata_string_len: 2048,
             max_client_metadata_bytes: 8 * 1024,

@@ -1,5 +1,11 @@
 //! Token introspection (RFC 7662).
 //!
+//! A user token's answer names its user: `username` and, when known, `email` (which Dovecot's
+//! default `username_attribute = email` reads). They come from the embedder's user directory
+//! ([`crate::claims`], one more question to the driver); a user the directory does not know is
+//! named by its subject, with no `email`. A `client_credentials` token has no user: no
+//! `username`, no `email`, and no claims lookup.
+//!
 //! Only authenticated callers get an answer (`caller`): an unauthenticated call is
 //! 401 `invalid_client`, never a token status. Who sees which tokens is
 //! [`IntrospectionPolicy`]: by default (`resource_servers_only`, as RFC 7662 §4 advises) only
@@ -17,6 +23,7 @@ use serde::Serialize;
 use crate::ask::{self, Halt};
 use crate::caller;
 use crate::config::IntrospectionPolicy;
+use crate::claims::UserClaims;
 use crate::engine::Engine;
 use crate::flow::{Cx, Flow, Procedure, Suspend};
 use crate::http::{FormRequest, HttpRequest};
@@ -53,6 +60,8 @@ struct Active<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<&'a str>,
     sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
     token_type: &'static str,
     exp: u64,
     iat: u64,
@@ -91,6 +100,7 @@ impl Procedure for Introspect {
 impl Introspect {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
         let config = self.engine.config();
+            + self.email.map_or(0, |e| e.len() + 10)
         let params = self.request.form()?;
         let caller = caller::authenticate(cx, &self.request, params)?;
         let token = params.require("token")?;
@@ -98,18 +108,47 @@ impl Introspect {
             && match config.introspection {
                 IntrospectionPolicy::AnyConfidentialClient => true,
                 IntrospectionPolicy::ResourceServersOnly => caller.resource_server,
+/// How an answer names a token's user: its claims from the embedder's directory, or its subject
+/// alone when the directory does not know it.
+#[derive(Clone, Copy)]
+struct User<'a> {
+    username: &'a str,
+    email: Option<&'a str>,
+}
+
+impl<'a> User<'a> {
+    fn new(claims: Option<&'a UserClaims>, subject: &'a str) -> Self {
+        match claims {
+            Some(c) => User {
+                username: &c.username,
+                email: c.email.as_deref(),
+            },
+            None => User {
+                username: subject,
+                email: None,
+            },
+        }
+    }
+}
+
             };
         let may_see = |owner: &str| sees_all || owner == caller.client_id;
         let iss = config.issuer.as_str();
         let response = match self.lookup.find(&self.engine, cx, params, token)? {
             Found::Access(c) if may_see(&c.client_id) => {
                 // client_credentials tokens have the client as subject and no user.
-                let machine = c.is_client_credentials();
+                let user = if c.is_client_credentials() {
+                    None
+                } else {
+                    let claims = ask::user_claims(cx, &c.subject)?;
+                    Some(User::new(claims, &c.subject))
+                };
                 Active {
                     active: true,
                     scope: c.scope.as_str(),
                     client_id: &c.client_id,
-                    username: (!machine).then_some(c.subject.as_str()),
+                    username: user.map(|u| u.username),
+                    email: user.and_then(|u| u.email),
                     sub: &c.subject,
                     token_type: "Bearer",
                     exp: c.expires_at,
@@ -125,7 +164,8 @@ impl Introspect {
                     active: true,
                     scope: r.grant.scope.as_str(),
                     client_id: &r.grant.client_id,
-                    username: Some(&r.grant.subject),
+                    username: Some(user.username),
+                    email: user.email,
                     sub: &r.grant.subject,
                     token_type: "refresh_token",
                     exp: r.token.expires_at,
@@ -139,3 +179,5 @@ impl Introspect {
         Ok(response)
     }
 }
+                let claims = ask::user_claims(cx, &r.grant.subject)?;
+                let user = User::new(claims, &r.grant.subject);

@@ -169,3 +169,14 @@ pub(crate) fn new_grant(
     };
     token_response(engine, now, what, refresh.as_ref())
 }
+    // `offline_access` asks for a refresh token (OpenID Connect Core §11): an answer without one
+    // does not grant it (a client registered before registration enforced this may still hold it).
+    if refresh.is_none() {
+        if let Some(scope) = what.scope.without(crate::scope::OFFLINE_ACCESS) {
+            let narrowed = Issue {
+                scope: &scope,
+                ..*what
+            };
+            return token_response(engine, now, &narrowed, None);
+        }
+    }

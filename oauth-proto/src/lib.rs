@@ -147,7 +147,10 @@
 //! | `redirect_uri` at the token endpoint | required and identical when the authorization request had it (RFC 6749 §4.1.3); otherwise optional, and it must match whenever sent |
 //! | PKCE | required for public clients, and for confidential ones by default (`require_pkce_for_confidential`); `S256` only unless `allow_plain_pkce` |
 //! | implicit and password grants | not implemented: `unsupported_response_type` / `unsupported_grant_type` |
-//! | loopback redirects | any port for `http://127.0.0.1` and `http://[::1]`; `localhost` is matched exactly |
+//! | loopback redirects | any port for `http://127.0.0.1` and `http://[::1]` (RFC 8252 §7.3); `http://localhost` and port 0 are refused at registration (RFC 8252 §8.3: a name may resolve off the machine) |
+//! | the mail scopes | `urn:ietf:params:oauth:scope:mail`, `…:contacts`, `…:calendars` (draft-ietf-mailmaint-oauth-public) and the short `mail`, `contacts`, `calendar` are aliases, all supported by default: a token carries the spelling the client asked for, and resources accept either ([`scope`]) |
+//! | `application_type` | kept and echoed; `native` allows only loopback `http` and private-use scheme redirects, `web` only `https` (`invalid_redirect_uri` otherwise); absent, the general redirect rules apply |
+//! | `offline_access` | only with a refresh token: left out of the default scope of a client without the `refresh_token` grant, `invalid_client_metadata` when such a client names it, and never in a token answer that carries no refresh token |
 //! | refresh token reuse | a rotated token presented again revokes the whole grant |
 //! | missing `code_verifier` | `invalid_request`; a wrong one is `invalid_grant` |
 //! | revoking another client's token | the same empty 200 as for an unknown token, live or dead, and the token left valid (an error only for live ones would reveal liveness) |
@@ -165,6 +168,7 @@ mod ask;
 pub mod authorize;
 pub mod bearer;
 mod caller;
+pub mod claims;
 pub mod client;
 pub mod client_auth;
 pub mod client_metadata;

@@ -4,7 +4,9 @@
 //! folding. The one exception is the loopback interface (RFC 8252 §7.3, OAuth 2.1 §8.4.2): for an
 //! `http` URI on the IP literal `127.0.0.1` or `[::1]`, the port may differ, because native apps
 //! listen on an ephemeral port. Everything else (scheme, host, path, query) must still match exactly.
-//! `localhost` gets no exception, since a name may resolve off the machine.
+//! `localhost` gets no exception, since a name may resolve off the machine: registration refuses it
+//! (`client_metadata::check_redirect_uri`, RFC 8252 §8.3), so only a client registered before that
+//! can hold one, and it is matched exactly.
 
 const LOOPBACK_PREFIXES: [&str; 2] = ["http://127.0.0.1", "http://[::1]"];
 

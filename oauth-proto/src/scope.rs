@@ -6,7 +6,27 @@
 //! printing, serializing, signing or copying a scope is one string operation rather than one per
 //! token (scopes are parsed, copied and printed on every token request).
 
+//!
+//! # The mail clients' scopes
+//! The mail clients' public profile (draft-ietf-mailmaint-oauth-public) names its scopes as URNs:
+//! [`MAIL`], [`CONTACTS`] and [`CALENDARS`]. The short names `mail`, `contacts` and `calendar`
+//! that this server offered before are kept as aliases: both spellings are supported by default,
+//! a client asks for either and its token carries exactly what it asked for (no rewriting, so the
+//! scope a client sees in its token answer is the one it requested), and a resource checks for
+//! either ([`Scope::contains_any`]; the SASL default policy accepts `mail` or [`MAIL`]).
+//! [`OFFLINE_ACCESS`] asks for a refresh token (OpenID Connect Core §11): it is granted only
+//! with one.
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// `urn:ietf:params:oauth:scope:mail`: IMAP, POP and SMTP submission (draft-ietf-mailmaint-oauth-public).
+pub const MAIL: &str = "urn:ietf:params:oauth:scope:mail";
+/// `urn:ietf:params:oauth:scope:contacts`: address books (CardDAV).
+pub const CONTACTS: &str = "urn:ietf:params:oauth:scope:contacts";
+/// `urn:ietf:params:oauth:scope:calendars`: calendars (CalDAV).
+pub const CALENDARS: &str = "urn:ietf:params:oauth:scope:calendars";
+/// `offline_access`: the client wants a refresh token.
+pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// A set of scope tokens.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -58,6 +78,17 @@ impl Scope {
     /// True when the token is in the set.
     pub fn contains(&self, token: &str) -> bool {
         self.tokens().any(|t| t == token)
+    }
+
+    /// True when any of `tokens` is in the set (a scope and its aliases).
+    pub fn contains_any(&self, tokens: &[&str]) -> bool {
+        tokens.iter().any(|t| self.contains(t))
+    }
+
+    /// The set without `token`, or `None` when it did not contain it.
+    pub fn without(&self, token: &str) -> Option<Scope> {
+        self.contains(token)
+            .then(|| Scope::join(self.tokens().filter(|t| *t != token).collect()))
     }
 
     /// The tokens, sorted.
@@ -190,5 +221,9 @@ mod tests {
         );
         assert!(all.contains("e") && !all.contains("b") && !all.contains(""));
         assert!(s("").is_empty() && !all.is_empty());
+        assert_eq!(all.without("c"), Some(s("a e g")));
+        assert_eq!(all.without("b"), None);
+        assert_eq!(s("c").without("c"), Some(Scope::empty()));
+        assert!(all.contains_any(&["b", "g"]) && !all.contains_any(&["b", "h"]));
     }
 }

@@ -309,6 +309,14 @@ pub enum CodeTake {
     /// Unknown or purged.
     Missing,
 }
+    /// What the embedder knows about the user `subject`, for answers that describe users
+    /// (introspection): see [`crate::claims`]. Answered from the embedder's user directory, not
+    /// necessarily by the store; a store that keeps no users, or does not know the subject,
+    /// answers `None`. Reply: [`Reply::UserClaims`].
+    UserClaims {
+        /// The token's subject (a user, never a client).
+        subject: String,
+    },
 
 /// The store's answer to an [`Op`]; each op has exactly one matching variant.
 ///
@@ -344,6 +352,8 @@ pub enum Reply {
 /// A write the driver applies, in order, before sending the response.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Effect {
+    /// For [`Op::UserClaims`].
+    UserClaims(Option<crate::claims::UserClaims>),
     /// Insert or replace a client.
     PutClient(ClientRecord),
     /// The client obtained a token: clear its [`ClientRecord::unused_expires_at`], so purges keep

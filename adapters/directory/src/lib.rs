@@ -10,8 +10,9 @@
 //! its own user directory (LDAP, `/etc/passwd`, a mail account table); it must not have to store
 //! the reference server's accounts too. So the reference server's additions live here:
 //!
-//! - its local user accounts ([`UserRecord`]: a login name, which is also the OAuth subject, and
-//!   an argon2id password hash), read at sign-in and changed by `oauth-server user ...`;
+//! - its local user accounts ([`UserRecord`]: a login name, which is also the OAuth subject, an
+//!   argon2id password hash and an optional email address), read at sign-in and changed by
+//!   `oauth-server user ...`;
 //! - the listing of every client, which only `oauth-server client list` needs (the engine reads a
 //!   client by id, never all of them).
 //!
@@ -25,6 +26,17 @@
 //! tokens alive. [`Directory::change`] therefore takes the user changes and the engine's effects
 //! together and applies them as one atomic, durable write, as [`AsyncStore::apply`] does for
 //! effects alone.
+//!
+//! # Users' claims
+//!
+//! The engine describes a token's user (introspection's `username` and `email`) from the claims
+//! its driver gives it for the subject ([`oauth_proto::claims`], the op
+//! [`Op::UserClaims`](oauth_proto::store::Op::UserClaims)). A store implementing [`Directory`]
+//! answers that op from its users with [`UserRecord::claims`]: the user's name, and its email,
+//! which is the one set with `oauth-server user add|set NAME --email ADDR`, or else the user name
+//! itself when that is an address (`alice@example.com`): a deployment that names its users by
+//! their addresses, as mail servers usually do, needs to set nothing more for Dovecot's default
+//! `username_attribute = email` to work.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -35,7 +47,8 @@ use serde::{Deserialize, Serialize};
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{AsyncStore, Effect, StoreError};
 
-/// A local user account of the reference server. The engine never reads it.
+/// A local user account of the reference server. The engine never reads it; it sees the user's
+/// claims ([`UserRecord::claims`]) through `Op::UserClaims`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Login name, also the OAuth subject.
@@ -44,6 +57,67 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Creation time.
     pub created_at: u64,
+    /// The user's email address, if one was set (records stored before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// Longest email address accepted (RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its
+/// angle brackets).
+pub const MAX_EMAIL: usize = 254;
+
+/// Checks an email address as `user add|set --email` takes it: `local@domain`, at most
+/// [`MAX_EMAIL`] bytes, one `@`, a non-empty local part, a domain of dot-separated labels of
+/// letters, digits and `-`, and no spaces, quotes or control characters (the quoted local parts
+/// of RFC 5321 are not accepted: no mail client sends them as a login).
+pub fn check_email(address: &str) -> Result<(), String> {
+    let bad = || {
+        format!(
+            "{address:?} is not an email address of the form local@example.com \
+             (at most {MAX_EMAIL} bytes, no spaces or quotes)"
+        )
+    };
+    if address.is_empty() || address.len() > MAX_EMAIL {
+        return Err(bad());
+    }
+    let Some((local, domain)) = address.split_once('@') else {
+        return Err(bad());
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"(),:;<>@[\\]".contains(&b));
+    let domain_ok = domain.split('.').count() >= 2
+        && domain.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if local_ok && domain_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+impl UserRecord {
+    /// What the engine is told about this user: its name, and its email (the one set, or else
+    /// the user name when that is an address; see the crate docs).
+    pub fn claims(&self) -> oauth_proto::claims::UserClaims {
+        let email = self.email.clone().or_else(|| {
+            check_email(&self.username)
+                .is_ok()
+                .then(|| self.username.clone())
+        });
+        oauth_proto::claims::UserClaims {
+            username: self.username.clone(),
+            email,
+        }
+    }
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -52,6 +126,7 @@ impl std::fmt::Debug for UserRecord {
             .field("username", &self.username)
             .field("password_hash", &"<redacted>")
             .field("created_at", &self.created_at)
+            .field("email", &self.email)
             .finish()
     }
 }
@@ -96,4 +171,75 @@ pub trait Directory: AsyncStore {
         users: Vec<UserChange>,
         effects: Vec<Effect>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, email: Option<&str>) -> UserRecord {
+        UserRecord {
+            username: name.to_owned(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+            created_at: 1,
+            email: email.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn records_stored_before_emails_existed_load_without_one() {
+        let old = r#"{"username":"alice","password_hash":"h","created_at":5}"#;
+        let record: UserRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.email, None);
+        // And a record without an email is written as before.
+        assert_eq!(serde_json::to_string(&record).unwrap(), old);
+        let with = user("alice", Some("alice@example.com"));
+        let back: UserRecord =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+    }
+
+    #[test]
+    fn the_email_is_the_one_set_or_a_user_name_that_is_an_address() {
+        let claims = user("alice", Some("alice@example.com")).claims();
+        assert_eq!(claims.username, "alice");
+        assert_eq!(claims.email.as_deref(), Some("alice@example.com"));
+        let claims = user("bob@example.org", None).claims();
+        assert_eq!(claims.email.as_deref(), Some("bob@example.org"));
+        let claims = user("bob@example.org", Some("robert@example.com")).claims();
+        assert_eq!(claims.email.as_deref(), Some("robert@example.com"));
+        assert_eq!(user("carol", None).claims().email, None);
+        // A name with an @ that is no address is not taken for one.
+        assert_eq!(user("carol@", None).claims().email, None);
+        assert_eq!(user("carol@localhost", None).claims().email, None);
+    }
+
+    #[test]
+    fn email_syntax() {
+        for ok in [
+            "a@example.com",
+            "first.last+tag@mail.example.co.uk",
+            "x_y-z@a-b.example",
+        ] {
+            assert_eq!(check_email(ok), Ok(()), "{ok}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a@b@example.com",
+            "a b@example.com",
+            "\"a\"@example.com",
+            "a@-x.example.com",
+            "a@exa mple.com",
+            "a@example..com",
+            "a\n@example.com",
+            long.as_str(),
+        ] {
+            assert!(check_email(bad).is_err(), "{bad:?}");
+        }
+    }
 }

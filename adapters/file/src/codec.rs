@@ -569,6 +569,7 @@ mod tests {
             created_at: 5,
         };
         let Entry::Effects(changes) = decode::<Entry>(items.next().unwrap()).unwrap() else {
+            email: None,
             panic!("not an effects entry");
         };
         assert_eq!(
@@ -607,6 +608,7 @@ mod tests {
             created_at: 1,
         };
         let users = [UserChange::PutUser(user.clone())];
+            email: None,
         let effects = [Effect::ResetCounter { key: "k".into() }];
         let mut buf = Vec::new();
         append(

@@ -39,10 +39,18 @@ pub async fn user(
 ) -> Result<(), String> {
     let now = clock::now();
     match cmd {
-        UserCommand::Add { name, .. } => {
+        UserCommand::Add { name, email, .. } => {
             let pw = read_password(input)?;
-            users::add(store, name, &pw, now).await?;
+            users::create(store, name, &pw, email.as_deref(), now).await?;
             writeln!(out, "created user {name}").map_err(io_err)
+        }
+        UserCommand::Set { name, email, .. } => {
+            users::set_email(store, name, email.as_deref()).await?;
+            match email {
+                Some(address) => writeln!(out, "set the email of {name} to {address}"),
+                None => writeln!(out, "removed the email of {name}"),
+            }
+            .map_err(io_err)
         }
         UserCommand::Passwd { name, .. } => {
             let pw = read_password(input)?;
@@ -55,7 +63,13 @@ pub async fn user(
         }
         UserCommand::List { .. } => {
             for u in users::list(store).await? {
-                writeln!(out, "{}\tcreated_at={}", u.username, u.created_at).map_err(io_err)?;
+                let email = u.email.as_deref().unwrap_or("-");
+                writeln!(
+                    out,
+                    "{}\tcreated_at={}\temail={email}",
+                    u.username, u.created_at
+                )
+                .map_err(io_err)?;
             }
             Ok(())
         }
@@ -138,6 +152,7 @@ mod tests {
             let add = UserCommand::Add {
                 name: "carol".to_owned(),
                 password_stdin: true,
+                email: Some("carol@example.com".to_owned()),
                 data: data(),
             };
             user(
@@ -163,6 +178,33 @@ mod tests {
             .unwrap();
             let u = crate::users::get(&store, "carol").await.unwrap().unwrap();
             assert!(crate::password::verify("secret password", &u.password_hash));
+            assert_eq!(u.email.as_deref(), Some("carol@example.com"));
+            let set = |email: Option<&str>| UserCommand::Set {
+                name: "carol".to_owned(),
+                email: email.map(str::to_owned),
+                no_email: email.is_none(),
+                data: data(),
+            };
+            user(&set(None), &store, &engine, &mut &b""[..], &mut out)
+                .await
+                .unwrap();
+            assert_eq!(
+                crate::users::get(&store, "carol")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .email,
+                None
+            );
+            user(
+                &set(Some("c@example.org")),
+                &store,
+                &engine,
+                &mut &b""[..],
+                &mut out,
+            )
+            .await
+            .unwrap();
             let del = UserCommand::Del {
                 name: "carol".to_owned(),
                 data: data(),
@@ -174,6 +216,9 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("created user carol"));
         assert!(text.contains("carol\tcreated_at="));
+        assert!(text.contains("\temail=carol@example.com"));
+        assert!(text.contains("removed the email of carol"));
+        assert!(text.contains("set the email of carol to c@example.org"));
         assert!(text.contains("deleted user carol"));
     }
 

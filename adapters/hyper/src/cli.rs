@@ -100,6 +100,10 @@ pub enum UserCommand {
         /// Read the password from standard input (the only way, so it stays out of `ps`).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// The user's email address, which introspection reports as `email` (without it, a user
+        /// name that is an address counts as the email).
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,
@@ -111,6 +115,21 @@ pub enum UserCommand {
         /// Read the new password from standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Change a user's details (its email address); revokes nothing.
+    #[command(group(clap::ArgGroup::new("change").required(true).args(["email", "no_email"])))]
+    Set {
+        /// The user name.
+        name: String,
+        /// Set the email address.
+        #[arg(long, value_name = "ADDR")]
+        email: Option<String>,
+        /// Remove the email address.
+        #[arg(long)]
+        no_email: bool,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,

@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let data = match &cmd {
                 cli::UserCommand::Add { data, .. }
                 | cli::UserCommand::Passwd { data, .. }
+                | cli::UserCommand::Set { data, .. }
                 | cli::UserCommand::Del { data, .. }
                 | cli::UserCommand::List { data } => data,
             };

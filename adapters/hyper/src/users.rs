@@ -5,8 +5,13 @@
 //! the data directory's persistent store) and the server's first start, and is tested on the memory
 //! store. A user name is also the OAuth subject, so changing a password or deleting a user revokes
 //! everything issued to that subject (`Engine::revoke_subject`).
+//!
+//! A user may have an email address (`user add|set NAME --email ADDR`). Introspection reads it
+//! live through the directory (`UserRecord::claims`: the address set, or else a user name that is
+//! an address), so changing it revokes nothing: the next introspection of the user's tokens
+//! shows the new one.
 
-use oauth_directory::{Directory, UserChange, UserRecord};
+use oauth_directory::{check_email, Directory, UserChange, UserRecord};
 use oauth_proto::Engine;
 
 use crate::password;
@@ -42,15 +47,30 @@ pub async fn list(store: &impl Directory) -> Result<Vec<UserRecord>, String> {
     Ok(users)
 }
 
-/// Creates a user; refuses an existing name.
+/// Creates a user without an email; refuses an existing name.
 pub async fn add(
     store: &impl Directory,
     name: &str,
     password: &str,
     now: u64,
 ) -> Result<(), String> {
+    create(store, name, password, None, now).await
+}
+
+/// Creates a user with an optional email address; refuses an existing name or a malformed
+/// address.
+pub async fn create(
+    store: &impl Directory,
+    name: &str,
+    password: &str,
+    email: Option<&str>,
+    now: u64,
+) -> Result<(), String> {
     check_username(name)?;
     password::check_new(password)?;
+    if let Some(address) = email {
+        check_email(address)?;
+    }
     if get(store, name).await?.is_some() {
         return Err(format!("user {name} already exists"));
     }
@@ -58,6 +78,7 @@ pub async fn add(
         username: name.to_owned(),
         password_hash: password::hash(password)?,
         created_at: now,
+        email: email.map(str::to_owned),
     };
     store
         .change(vec![UserChange::PutUser(record)], Vec::new())
@@ -83,6 +104,26 @@ pub async fn set_password(
             vec![UserChange::PutUser(record)],
             engine.revoke_subject(name, now),
         )
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Sets (`Some`) or removes (`None`) a user's email address. Revokes nothing: the address is a
+/// claim read at each introspection, not a credential.
+pub async fn set_email(
+    store: &impl Directory,
+    name: &str,
+    email: Option<&str>,
+) -> Result<(), String> {
+    if let Some(address) = email {
+        check_email(address)?;
+    }
+    let mut record = get(store, name)
+        .await?
+        .ok_or_else(|| format!("no user {name}"))?;
+    record.email = email.map(str::to_owned);
+    store
+        .change(vec![UserChange::PutUser(record)], Vec::new())
         .await
         .map_err(|e| e.to_string())
 }
@@ -152,6 +193,42 @@ mod tests {
             assert_eq!(store.credential_version("alice"), 2);
             assert!(list(&store).await.unwrap().is_empty());
             assert!(delete(&store, &engine, "alice", 30).await.is_err());
+        });
+    }
+
+    #[test]
+    fn emails_are_checked_kept_changed_and_removed() {
+        let store = MemoryStore::new();
+        block_on(async {
+            let bad = create(&store, "dave", "password one", Some("dave"), 1).await;
+            assert!(bad.unwrap_err().contains("not an email address"));
+            assert!(get(&store, "dave").await.unwrap().is_none());
+            create(&store, "dave", "password one", Some("dave@example.com"), 1)
+                .await
+                .unwrap();
+            assert_eq!(
+                get(&store, "dave").await.unwrap().unwrap().email.as_deref(),
+                Some("dave@example.com")
+            );
+            set_email(&store, "dave", Some("d@example.org"))
+                .await
+                .unwrap();
+            assert_eq!(
+                get(&store, "dave").await.unwrap().unwrap().email.as_deref(),
+                Some("d@example.org")
+            );
+            assert!(set_email(&store, "dave", Some("d @example.org"))
+                .await
+                .is_err());
+            assert_eq!(
+                get(&store, "dave").await.unwrap().unwrap().email.as_deref(),
+                Some("d@example.org")
+            );
+            set_email(&store, "dave", None).await.unwrap();
+            assert_eq!(get(&store, "dave").await.unwrap().unwrap().email, None);
+            assert!(set_email(&store, "nobody", None).await.is_err());
+            // Changing an address is no credential change: nothing is revoked.
+            assert_eq!(store.credential_version("dave"), 0);
         });
     }
 

@@ -178,6 +178,7 @@ mod tests {
             username: "u".into(),
             password_hash: "h".into(),
             created_at: 1,
+            email: None,
         });
         let delete = UserChange::DeleteUser {
             username: "u".into(),

@@ -61,6 +61,9 @@ impl MemoryState {
                 Reply::Swapped(false)
             }
             Op::Count { .. } => Reply::Count(u32::MAX),
+            Op::UserClaims { subject } => {
+                Reply::UserClaims(self.users.get(subject).map(UserRecord::claims))
+            }
         }
     }
 

@@ -198,6 +198,20 @@ async fn read(client: &mut Client, op: Op) -> Result<Reply, Failure> {
                 credential_version: credential.map_or(0, version),
             }
         }
+        // The store is also the reference server's directory: it answers from its users.
+        Op::UserClaims { subject } => {
+            let row = query_opt(
+                db,
+                "reading a user's claims",
+                "SELECT body FROM users WHERE username = $1",
+                &[&subject.as_bytes()],
+            )
+            .await?;
+            let user = row
+                .map(|r| decode::<oauth_directory::UserRecord>("user", r.get(0)))
+                .transpose()?;
+            Reply::UserClaims(user.map(|u| u.claims()))
+        }
         Op::TakeCode { .. } | Op::RotateRefresh { .. } | Op::RetryRotation { .. } => {
             return Err(Failure::Store(StoreError::contract_violation(
                 "an atomic op was routed as a read",

@@ -133,6 +133,8 @@ pub fn user(name: &str) -> UserRecord {
     }
 }
 
+        // Set, so that every store is seen to keep it.
+        email: Some(format!("{name}@example.com")),
 /// A directory removed (with its content) when dropped.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
