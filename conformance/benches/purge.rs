@@ -43,6 +43,7 @@ fn filled(grants: u64, now: u64) -> (MemoryStore, Vec<SecretHash>) {
             created_at: 0,
             expires_at,
             revoked_at: None,
+            resources: Vec::new(),
         }));
         for (n, state_of) in [
             (

@@ -155,6 +155,7 @@ fn claims(
         issued_at: iat as u64,
         expires_at: iat as u64 + ttl as u64 + 1,
         credential_version: version,
+        audience: Vec::new(),
     })
 }
 

@@ -28,6 +28,7 @@ fn claims(subject: &str, scope: &str) -> AccessClaims {
         issued_at: NOW - 10,
         expires_at: NOW + 3600,
         credential_version: 0,
+        audience: Vec::new(),
     }
 }
 
@@ -1045,4 +1046,51 @@ oauth_signature=\"SSdtIGEgbGl0dGxlIHRlYSBwb3Qu\"\x01\x01";
             FailureReason::Malformed(ParseError::BadAuthScheme)
         );
     }
+}
+
+// ---- audience (RFC 8707) ----
+
+#[test]
+fn a_policy_resource_refuses_tokens_for_other_resources_as_invalid_token() {
+    const IMAP: &str = "imap://mail.example.com";
+    let token = |audience: &[&str]| {
+        let mut c = claims(USER, "mail");
+        c.audience = audience.iter().map(|a| (*a).to_owned()).collect();
+        access_token::issue(&ring(), &c).unwrap()
+    };
+    let p = SaslPolicy {
+        resource: Some(IMAP.into()),
+        ..policy()
+    };
+    let mut ex = start(Mechanism::OAuthBearer, &p);
+    let step = ex
+        .step(
+            respond(bearer_msg(
+                Some(USER),
+                &token(&[IMAP, "smtp://mail.example.com"]),
+            )),
+            &p,
+            &validator,
+        )
+        .unwrap();
+    assert!(matches!(step, Step::Success(_)), "{step:?}");
+    // Another resource's token, and a token without audience, are not valid here.
+    for audience in [&["smtp://mail.example.com"][..], &[][..]] {
+        let (body, _, f) = challenged(&p, &validator, bearer_msg(Some(USER), &token(audience)));
+        assert_eq!(body["status"], "invalid_token");
+        assert_eq!(
+            f.reason(),
+            FailureReason::InvalidToken(TokenError::WrongAudience)
+        );
+    }
+    // Without a resource in the policy the audience is not looked at.
+    let mut ex = start(Mechanism::OAuthBearer, &policy());
+    let step = ex
+        .step(
+            respond(bearer_msg(Some(USER), &token(&["smtp://mail.example.com"]))),
+            &policy(),
+            &validator,
+        )
+        .unwrap();
+    assert!(matches!(step, Step::Success(_)), "{step:?}");
 }

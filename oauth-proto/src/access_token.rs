@@ -6,7 +6,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | format version, `1` |
+//! | 1 | format version: `1` without audience, `2` with one |
 //! | 4 | key id (big-endian) |
 //! | 16 | grant id |
 //! | 8 | issued at (Unix seconds, big-endian) |
@@ -15,7 +15,19 @@
 //! | 2 + n | subject (length-prefixed UTF-8) |
 //! | 1 + n | client id |
 //! | 2 + n | scope (space-separated) |
+//! | 1 + (1 + n)… | version 2 only: the audience, a count (1 to [`MAX_AUDIENCE`]) then each resource identifier (length-prefixed, 1 to [`MAX_RESOURCE`] bytes) |
 //! | 32 | HMAC-SHA256 over everything before it, under the key named by the key id |
+//!
+//! # Audience (RFC 8707)
+//! A token issued for protected resources ([`crate::resource`]) carries their identifiers
+//! themselves, not an index into the configuration: a token stays verifiable, and keeps meaning
+//! the same resources, whatever the administrator later adds, removes or reorders. Several
+//! resources are allowed, since RFC 8707 lets a request name several. A token without audience is
+//! still written as version 1, byte for byte as before audiences existed, so tokens issued before
+//! an upgrade validate until they expire, and servers that configure no resources issue exactly
+//! what they did. The audience is checked by
+//! [`Engine::validate_access_token_for`](crate::engine::Engine::validate_access_token_for) after
+//! the one HMAC, with a comparison of the few identifiers the token carries.
 //!
 //! Nothing is parsed before the tag has been verified except the key id, so a forged token costs one
 //! HMAC and is never interpreted. Keys rotate: one key signs, several verify; a token signed by a key
@@ -38,6 +50,7 @@ use crate::store::{GrantId, RevocationView};
 type HmacSha256 = Hmac<Sha256>;
 
 const VERSION: u8 = 1;
+const VERSION_AUDIENCE: u8 = 2;
 const FIXED: usize = 1 + 4 + 16 + 8 + 8 + 4;
 const TAG: usize = 32;
 /// Longest subject an access token can carry, in bytes.
@@ -46,7 +59,20 @@ pub const MAX_SUBJECT: usize = 1024;
 pub const MAX_CLIENT_ID: usize = 255;
 /// Longest scope string an access token can carry, in bytes.
 pub const MAX_SCOPE: usize = 4096;
-const MAX_RAW: usize = FIXED + 2 + MAX_SUBJECT + 1 + MAX_CLIENT_ID + 2 + MAX_SCOPE + TAG;
+/// Most resources one access token can name as its audience.
+pub const MAX_AUDIENCE: usize = 8;
+/// Longest resource identifier an access token can carry, in bytes.
+pub const MAX_RESOURCE: usize = 255;
+const MAX_RAW: usize = FIXED
+    + 2
+    + MAX_SUBJECT
+    + 1
+    + MAX_CLIENT_ID
+    + 2
+    + MAX_SCOPE
+    + 1
+    + MAX_AUDIENCE * (1 + MAX_RESOURCE)
+    + TAG;
 const SMALL: usize = 384;
 /// Longest token string accepted; anything longer is malformed without being decoded.
 pub const MAX_TOKEN_LEN: usize = MAX_RAW.div_ceil(3) * 4;
@@ -136,9 +162,22 @@ pub struct AccessClaims {
     pub expires_at: u64,
     /// The subject's credential version at issue.
     pub credential_version: u32,
+    /// The protected resources the token is for (RFC 8707), as their identifiers; empty for a
+    /// token without audience (see [`AccessClaims::is_for`]).
+    pub audience: Vec<String>,
 }
 
 impl AccessClaims {
+    /// Whether the token may be used at `resource`: it names that resource in its audience, or
+    /// it has no audience and `unbound_accepted` (the engine passes "no resources are
+    /// configured", see [`crate::resource`]).
+    pub fn is_for(&self, resource: &str, unbound_accepted: bool) -> bool {
+        if self.audience.is_empty() {
+            return unbound_accepted;
+        }
+        self.audience.iter().any(|a| a == resource)
+    }
+
     /// True for a token a client obtained for itself with `client_credentials` (RFC 6749 §4.4):
     /// it names no user, its subject is the client id. Such tokens belong to the client's derived
     /// grant ([`crate::token::client_credentials_grant_id`]), which no user's grant can have.
@@ -161,6 +200,9 @@ pub enum TokenError {
     Expired,
     /// Its grant, its access, or its subject's credentials were revoked.
     Revoked,
+    /// Valid, but issued for other protected resources than the one it was presented to
+    /// (RFC 8707; RFC 6750 §3.1 `invalid_token`: the token is invalid *here*).
+    WrongAudience,
 }
 
 impl TokenError {
@@ -172,6 +214,7 @@ impl TokenError {
             TokenError::UnknownKey => "the access token was signed with an unknown key",
             TokenError::Expired => "the access token expired",
             TokenError::Revoked => "the access token was revoked",
+            TokenError::WrongAudience => "the access token was issued for another resource",
         }
     }
 }
@@ -193,6 +236,7 @@ pub(crate) struct Unsigned<'a> {
     pub issued_at: u64,
     pub expires_at: u64,
     pub credential_version: u32,
+    pub audience: &'a [String],
 }
 
 /// Encodes and signs claims with the ring's signing key. Fields longer than the format allows are
@@ -206,6 +250,7 @@ pub fn issue(keys: &KeyRing, claims: &AccessClaims) -> Result<String, TokenError
         issued_at: claims.issued_at,
         expires_at: claims.expires_at,
         credential_version: claims.credential_version,
+        audience: &claims.audience,
     };
     sign(keys, &unsigned, str::to_owned)
 }
@@ -236,10 +281,23 @@ pub(crate) fn sign<R>(
     let subject = claims.subject.as_bytes();
     let client = claims.client_id.as_bytes();
     let scope = claims.scope.as_str().as_bytes();
-    if subject.len() > MAX_SUBJECT || client.len() > MAX_CLIENT_ID || scope.len() > MAX_SCOPE {
+    if subject.len() > MAX_SUBJECT
+        || client.len() > MAX_CLIENT_ID
+        || scope.len() > MAX_SCOPE
+        || claims.audience.len() > MAX_AUDIENCE
+        || claims
+            .audience
+            .iter()
+            .any(|r| r.is_empty() || r.len() > MAX_RESOURCE)
+    {
         return Err(TokenError::Malformed);
     }
-    let len = FIXED + 5 + subject.len() + client.len() + scope.len() + TAG;
+    let audience_len = if claims.audience.is_empty() {
+        0
+    } else {
+        1 + claims.audience.iter().map(|r| 1 + r.len()).sum::<usize>()
+    };
+    let len = FIXED + 5 + subject.len() + client.len() + scope.len() + audience_len + TAG;
     let mut small = [0u8; SMALL];
     let mut large = Vec::new();
     let raw: &mut [u8] = if len <= SMALL {
@@ -249,7 +307,11 @@ pub(crate) fn sign<R>(
         &mut large
     };
     let mut w = Writer { buf: raw, at: 0 };
-    w.put(&[VERSION]);
+    w.put(&[if audience_len == 0 {
+        VERSION
+    } else {
+        VERSION_AUDIENCE
+    }]);
     w.put(&keys.signing.id.to_be_bytes());
     w.put(&claims.grant_id.0);
     w.put(&claims.issued_at.to_be_bytes());
@@ -261,6 +323,13 @@ pub(crate) fn sign<R>(
     w.put(client);
     w.put(&(scope.len() as u16).to_be_bytes());
     w.put(scope);
+    if audience_len > 0 {
+        w.put(&[claims.audience.len() as u8]);
+        for resource in claims.audience {
+            w.put(&[resource.len() as u8]);
+            w.put(resource.as_bytes());
+        }
+    }
     let tag = keys
         .signing
         .mac
@@ -313,7 +382,7 @@ pub(crate) fn verify(keys: &KeyRing, token: &str, now: u64) -> Result<AccessClai
         .decode_slice(token.as_bytes(), buf)
         .map_err(|_| TokenError::Malformed)?;
     let raw = &buf[..n];
-    if n < FIXED + 5 + TAG || raw[0] != VERSION {
+    if n < FIXED + 5 + TAG || !matches!(raw[0], VERSION | VERSION_AUDIENCE) {
         return Err(TokenError::Malformed);
     }
     let key_id = u32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]]);
@@ -349,7 +418,7 @@ pub(crate) fn check_revocation(
 
 fn parse_body(body: &[u8]) -> Option<AccessClaims> {
     let mut r = Reader(body);
-    r.take(5)?;
+    let version = r.take(5)?[0];
     let grant_id = GrantId(r.take(16)?.try_into().ok()?);
     let issued_at = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
     let expires_at = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
@@ -360,6 +429,20 @@ fn parse_body(body: &[u8]) -> Option<AccessClaims> {
     let client_id = std::str::from_utf8(r.take(client_len)?).ok()?.to_owned();
     let scope_len = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
     let scope = Scope::parse(std::str::from_utf8(r.take(scope_len)?).ok()?).ok()?;
+    let mut audience = Vec::new();
+    if version == VERSION_AUDIENCE {
+        let count = r.take(1)?[0] as usize;
+        if count == 0 || count > MAX_AUDIENCE {
+            return None;
+        }
+        for _ in 0..count {
+            let len = r.take(1)?[0] as usize;
+            if len == 0 {
+                return None;
+            }
+            audience.push(std::str::from_utf8(r.take(len)?).ok()?.to_owned());
+        }
+    }
     if !r.0.is_empty() {
         return None;
     }
@@ -371,6 +454,7 @@ fn parse_body(body: &[u8]) -> Option<AccessClaims> {
         issued_at,
         expires_at,
         credential_version,
+        audience,
     })
 }
 
@@ -384,5 +468,144 @@ impl<'a> Reader<'a> {
         let (head, tail) = self.0.split_at(n);
         self.0 = tail;
         Some(head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NothingRevoked;
+
+    fn keys() -> KeyRing {
+        KeyRing::new(TokenKey::new(7, &[0x42; 32]).unwrap(), Vec::new()).unwrap()
+    }
+
+    fn claims(audience: &[&str]) -> AccessClaims {
+        AccessClaims {
+            grant_id: GrantId([9; 16]),
+            subject: "alice".to_owned(),
+            client_id: "tb".to_owned(),
+            scope: Scope::parse("mail").unwrap(),
+            issued_at: 1000,
+            expires_at: 4600,
+            credential_version: 0,
+            audience: audience.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    /// The bytes of the format table, written out by hand, then tagged with HMAC-SHA256.
+    fn by_hand(version: u8, audience: &[&str]) -> String {
+        let mut raw = vec![version, 0, 0, 0, 7];
+        raw.extend_from_slice(&[9; 16]);
+        raw.extend_from_slice(&1000u64.to_be_bytes());
+        raw.extend_from_slice(&4600u64.to_be_bytes());
+        raw.extend_from_slice(&0u32.to_be_bytes());
+        raw.extend_from_slice(&[0, 5]);
+        raw.extend_from_slice(b"alice");
+        raw.extend_from_slice(&[2]);
+        raw.extend_from_slice(b"tb");
+        raw.extend_from_slice(&[0, 4]);
+        raw.extend_from_slice(b"mail");
+        if version == 2 {
+            raw.push(audience.len() as u8);
+            for a in audience {
+                raw.push(a.len() as u8);
+                raw.extend_from_slice(a.as_bytes());
+            }
+        }
+        let tag = HmacSha256::new_from_slice(&[0x42; 32])
+            .unwrap()
+            .chain_update(&raw)
+            .finalize()
+            .into_bytes();
+        raw.extend_from_slice(&tag);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    #[test]
+    fn a_token_without_audience_is_version_1_byte_for_byte() {
+        let token = issue(&keys(), &claims(&[])).unwrap();
+        assert_eq!(token, by_hand(1, &[]));
+        let back = validate(&keys(), &token, 2000, &NothingRevoked).unwrap();
+        assert_eq!(back, claims(&[]));
+    }
+
+    #[test]
+    fn a_token_with_audience_is_version_2_and_round_trips() {
+        let audience = ["imap://mail.example.com", "https://mail.example.com/jmap"];
+        let token = issue(&keys(), &claims(&audience)).unwrap();
+        assert_eq!(token, by_hand(2, &audience));
+        let back = validate(&keys(), &token, 2000, &NothingRevoked).unwrap();
+        assert_eq!(back, claims(&audience));
+        assert!(back.is_for("imap://mail.example.com", false));
+        assert!(!back.is_for("smtp://mail.example.com", true));
+        assert!(claims(&[]).is_for("smtp://mail.example.com", true));
+        assert!(!claims(&[]).is_for("smtp://mail.example.com", false));
+    }
+
+    #[test]
+    fn audiences_the_format_cannot_hold_are_refused_at_issue() {
+        let long = format!("https://example.com/{}", "a".repeat(MAX_RESOURCE));
+        assert_eq!(
+            issue(&keys(), &claims(&[&long])),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(issue(&keys(), &claims(&[""])), Err(TokenError::Malformed));
+        let many: Vec<String> = (0..=MAX_AUDIENCE)
+            .map(|i| format!("imap://h{i}.example"))
+            .collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(issue(&keys(), &claims(&refs)), Err(TokenError::Malformed));
+        let full = &refs[..MAX_AUDIENCE];
+        let token = issue(&keys(), &claims(full)).unwrap();
+        assert_eq!(
+            validate(&keys(), &token, 2000, &NothingRevoked)
+                .unwrap()
+                .audience,
+            full
+        );
+    }
+
+    #[test]
+    fn signed_but_inconsistent_audiences_are_malformed() {
+        // Correctly tagged bytes whose audience part is wrong: the parser, not the tag, refuses.
+        let sign_raw = |mut raw: Vec<u8>| {
+            let tag = HmacSha256::new_from_slice(&[0x42; 32])
+                .unwrap()
+                .chain_update(&raw)
+                .finalize()
+                .into_bytes();
+            raw.extend_from_slice(&tag);
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        };
+        let body = |version: u8, tail: &[u8]| {
+            let good = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(by_hand(1, &[]))
+                .unwrap();
+            let mut raw = good[..good.len() - TAG].to_vec();
+            raw[0] = version;
+            raw.extend_from_slice(tail);
+            raw
+        };
+        for (version, tail) in [
+            (2u8, &[][..]),            // version 2 without an audience
+            (2, &[0][..]),             // zero resources
+            (2, &[1, 0][..]),          // an empty resource
+            (2, &[1, 5, b'a'][..]),    // shorter than its length
+            (2, &[1, 1, b'a', 0][..]), // trailing bytes
+            (1, &[1, 1, b'a'][..]),    // an audience in version 1
+            (3, &[][..]),              // unknown version
+        ] {
+            assert_eq!(
+                validate(
+                    &keys(),
+                    &sign_raw(body(version, tail)),
+                    2000,
+                    &NothingRevoked
+                ),
+                Err(TokenError::Malformed),
+                "{version} {tail:?}"
+            );
+        }
     }
 }

@@ -32,6 +32,10 @@
 //! and never a redirect to a URI it no longer has: when the redirect URI still stands and an
 //! administrator added the client, the error goes back to it (303); otherwise the user sees an
 //! error page ([`DecisionOutcome::ErrorPage`]).
+//!
+//! `resource` (RFC 8707) may be repeated; each must name a configured protected resource that
+//! accepts part of the scope, or the request fails with `invalid_target`, sent back like the
+//! other errors after the redirect URI is verified. The code records them ([`crate::resource`]).
 
 use serde::Serialize;
 
@@ -67,6 +71,7 @@ pub struct PendingAuthorization {
     scope: Scope,
     state: Option<String>,
     challenge: Option<PkceChallenge>,
+    resources: Vec<String>,
 }
 
 impl PendingAuthorization {
@@ -105,6 +110,12 @@ impl PendingAuthorization {
         self.challenge.as_ref()
     }
 
+    /// The protected resources the request named (RFC 8707), checked against the configuration;
+    /// empty when it named none (see [`crate::resource`]).
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
+
     /// The redirect URI's host, which a consent page shows.
     pub fn redirect_host(&self) -> String {
         host_of(&self.redirect_uri)
@@ -119,6 +130,7 @@ impl PendingAuthorization {
             + self.scope.as_str().len()
             + self.state.as_ref().map_or(0, String::capacity)
             + self.challenge.as_ref().map_or(0, |c| c.value.capacity())
+            + self.resources.iter().map(String::capacity).sum::<usize>()
     }
 
     /// Checks the request against the client as it is now (see the module docs).
@@ -280,15 +292,18 @@ impl Authorize {
             Ok(s) => s,
         };
         match self.validate(&params, client) {
-            Ok((scope, challenge)) => Ok(AuthorizeOutcome::Consent(PendingAuthorization {
-                client_id: client.client_id.clone(),
-                client_name: client.name.clone(),
-                redirect_uri: redirect_uri.clone(),
-                redirect_uri_sent: requested_redirect.is_some(),
-                scope,
-                state: state.map(str::to_owned),
-                challenge,
-            })),
+            Ok((scope, challenge, resources)) => {
+                Ok(AuthorizeOutcome::Consent(PendingAuthorization {
+                    client_id: client.client_id.clone(),
+                    client_name: client.name.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                    redirect_uri_sent: requested_redirect.is_some(),
+                    scope,
+                    state: state.map(str::to_owned),
+                    challenge,
+                    resources,
+                }))
+            }
             Err(e) => Ok(back(e, state)),
         }
     }
@@ -297,7 +312,7 @@ impl Authorize {
         &self,
         params: &Params,
         client: &ClientRecord,
-    ) -> Result<(Scope, Option<PkceChallenge>), OAuthError> {
+    ) -> Result<(Scope, Option<PkceChallenge>, Vec<String>), OAuthError> {
         let config = self.engine.config();
         if params.require("response_type")? != "code" {
             return Err(OAuthError::new(
@@ -353,7 +368,8 @@ impl Authorize {
                 None
             }
         };
-        Ok((scope, challenge))
+        let resources = crate::resource::requested(params, &config.resources, &scope)?;
+        Ok((scope, challenge, resources))
     }
 }
 
@@ -422,6 +438,7 @@ impl Decide {
             credential_version,
             issued_at: now,
             expires_at: now + config.authorization_code_ttl_secs,
+            resources: p.resources.clone(),
         }));
         let mut params = vec![("code", code.expose())];
         if let Some(state) = &p.state {

@@ -130,6 +130,9 @@ pub struct Config {
     /// The limiter of failed guesses and registrations (the `[throttle]` table; see
     /// [`crate::throttle`]).
     pub throttle: ThrottleConfig,
+    /// The protected resources tokens may be issued for (RFC 8707, the `[[resources]]` tables;
+    /// see [`crate::resource`]). None by default: tokens then carry no audience, as before.
+    pub resources: Vec<crate::resource::ProtectedResource>,
 }
 
 impl Default for Config {
@@ -157,12 +160,12 @@ impl Default for Config {
                 "mail",
                 "calendar",
                 "contacts",
-            ]
-            .map(String::from)
-            .to_vec(),
                 crate::scope::MAIL,
                 crate::scope::CONTACTS,
                 crate::scope::CALENDARS,
+            ]
+            .map(String::from)
+            .to_vec(),
             default_client_scope: format!(
                 "openid email profile offline_access mail calendar contacts {} {} {}",
                 crate::scope::MAIL,
@@ -175,6 +178,7 @@ impl Default for Config {
             unused_client_ttl_secs: 86400,
             max_body_bytes: 64 * 1024,
             throttle: ThrottleConfig::default(),
+            resources: Vec::new(),
         }
     }
 }
@@ -397,6 +401,7 @@ impl Config {
             16 * 1024 * 1024,
         )?;
         self.throttle.validate()?;
+        crate::resource::validate_config(&self.resources, &self.scopes_supported)?;
         Ok(())
     }
 

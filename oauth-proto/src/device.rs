@@ -133,6 +133,7 @@ impl DeviceAuthorization {
             .into());
         }
         let scope = crate::scope::requested(params.get("scope")?, &client.scope)?;
+        let resources = crate::resource::requested(params, &config.resources, &scope)?;
         let now = cx.now();
         let device_code = Secret::generate(cx.rng(), SECRET_BYTES);
         let mut user_code = None;
@@ -162,6 +163,7 @@ impl DeviceAuthorization {
             last_poll: None,
             status: DeviceStatus::Pending,
             revision: 0,
+            resources,
         }));
         let shown = format_user_code(&user_code);
         let verification_uri = self.engine.endpoints().device_verification;

@@ -47,6 +47,9 @@ pub enum ErrorCode {
     InvalidToken,
     /// `insufficient_scope` (RFC 6750)
     InsufficientScope,
+    /// `invalid_target` (RFC 8707 §2): a `resource` that is malformed, unknown to this server, or
+    /// outside what was authorized.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -71,6 +74,7 @@ impl ErrorCode {
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
         }
     }
 

@@ -15,15 +15,16 @@
 //! token. The answer describes the token's owner, never the caller: `client_id`, `sub` and
 //! `username` are the token's. A token that is unknown, malformed, expired, revoked, of another kind
 //! (codes, device codes) or not visible to this caller is `{"active":false}` and nothing more (RFC
-//! 7662 §2.2), so a caller cannot tell a live token it may not see from a dead one. `aud` is
-//! omitted: tokens carry no audience restriction.
+//! 7662 §2.2), so a caller cannot tell a live token it may not see from a dead one. `aud` is the
+//! access token's audience (RFC 8707; a string for one resource, an array for several, omitted
+//! for a token without audience and for refresh tokens).
 
 use serde::Serialize;
 
 use crate::ask::{self, Halt};
 use crate::caller;
-use crate::config::IntrospectionPolicy;
 use crate::claims::UserClaims;
+use crate::config::IntrospectionPolicy;
 use crate::engine::Engine;
 use crate::flow::{Cx, Flow, Procedure, Suspend};
 use crate::http::{FormRequest, HttpRequest};
@@ -59,13 +60,37 @@ struct Active<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<&'a str>,
-    sub: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
+    sub: &'a str,
     token_type: &'static str,
     exp: u64,
     iat: u64,
     iss: &'a str,
+    #[serde(skip_serializing_if = "Audience::is_empty")]
+    aud: Audience<'a>,
+}
+
+/// `aud` as JWT claims write it (RFC 7519 §4.1.3): one identifier as a string, several as an array.
+struct Audience<'a>(&'a [String]);
+
+impl Audience<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(|a| a.len() + 3).sum::<usize>() + 8
+    }
+}
+
+impl Serialize for Audience<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
 }
 
 impl Active<'_> {
@@ -75,39 +100,14 @@ impl Active<'_> {
             + self.scope.len()
             + self.client_id.len()
             + self.username.map_or(0, str::len)
+            + self.email.map_or(0, |e| e.len() + 10)
             + self.sub.len()
-            + self.iss.len();
+            + self.iss.len()
+            + self.aud.len();
         Response::json_sized(200, self, size)
     }
 }
 
-fn inactive() -> Response {
-    #[derive(Serialize)]
-    struct Inactive {
-        active: bool,
-    }
-    Response::json(200, &Inactive { active: false })
-}
-
-impl Procedure for Introspect {
-    type Output = Response;
-
-    fn run(&self, cx: &mut Cx<'_>) -> Result<Response, Suspend> {
-        ask::finish(self.handle(cx), |e| Response::error(&e))
-    }
-}
-
-impl Introspect {
-    fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
-        let config = self.engine.config();
-            + self.email.map_or(0, |e| e.len() + 10)
-        let params = self.request.form()?;
-        let caller = caller::authenticate(cx, &self.request, params)?;
-        let token = params.require("token")?;
-        let sees_all = !caller.is_public()
-            && match config.introspection {
-                IntrospectionPolicy::AnyConfidentialClient => true,
-                IntrospectionPolicy::ResourceServersOnly => caller.resource_server,
 /// How an answer names a token's user: its claims from the embedder's directory, or its subject
 /// alone when the directory does not know it.
 #[derive(Clone, Copy)]
@@ -131,6 +131,32 @@ impl<'a> User<'a> {
     }
 }
 
+fn inactive() -> Response {
+    #[derive(Serialize)]
+    struct Inactive {
+        active: bool,
+    }
+    Response::json(200, &Inactive { active: false })
+}
+
+impl Procedure for Introspect {
+    type Output = Response;
+
+    fn run(&self, cx: &mut Cx<'_>) -> Result<Response, Suspend> {
+        ask::finish(self.handle(cx), |e| Response::error(&e))
+    }
+}
+
+impl Introspect {
+    fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
+        let config = self.engine.config();
+        let params = self.request.form()?;
+        let caller = caller::authenticate(cx, &self.request, params)?;
+        let token = params.require("token")?;
+        let sees_all = !caller.is_public()
+            && match config.introspection {
+                IntrospectionPolicy::AnyConfidentialClient => true,
+                IntrospectionPolicy::ResourceServersOnly => caller.resource_server,
             };
         let may_see = |owner: &str| sees_all || owner == caller.client_id;
         let iss = config.issuer.as_str();
@@ -154,12 +180,15 @@ impl<'a> User<'a> {
                     exp: c.expires_at,
                     iat: c.issued_at,
                     iss,
+                    aud: Audience(&c.audience),
                 }
                 .response()
             }
             Found::Refresh(r)
                 if token_lookup::refresh_active(r, cx.now()) && may_see(&r.grant.client_id) =>
             {
+                let claims = ask::user_claims(cx, &r.grant.subject)?;
+                let user = User::new(claims, &r.grant.subject);
                 Active {
                     active: true,
                     scope: r.grant.scope.as_str(),
@@ -171,6 +200,7 @@ impl<'a> User<'a> {
                     exp: r.token.expires_at,
                     iat: r.token.issued_at,
                     iss,
+                    aud: Audience(&[]),
                 }
                 .response()
             }
@@ -179,5 +209,3 @@ impl<'a> User<'a> {
         Ok(response)
     }
 }
-                let claims = ask::user_claims(cx, &r.grant.subject)?;
-                let user = User::new(claims, &r.grant.subject);

@@ -68,6 +68,10 @@ pub(crate) struct Issue<'a> {
     /// When the grant's access was last revoked, as read from the store before issuing: the access
     /// token is issued after it (see the module docs).
     pub(crate) access_revoked_at: Option<u64>,
+    /// The access token's audience (RFC 8707, see [`crate::resource`]).
+    pub(crate) audience: &'a [String],
+    /// The resources the authorization named, kept in a new grant for its refreshes.
+    pub(crate) authorized: &'a [String],
 }
 
 /// The issue time of an access token issued at `now` from a grant whose access was last revoked at
@@ -110,6 +114,7 @@ pub(crate) fn token_response(
         // second or so longer than the client is told, never shorter.
         expires_at: issued_at.saturating_add(ttl),
         credential_version: what.credential_version,
+        audience: what.audience,
     };
     let refresh_token = refresh.map(Secret::expose);
     let scope = what.scope.as_str();
@@ -155,6 +160,7 @@ pub(crate) fn new_grant(
             created_at: now,
             expires_at,
             revoked_at: None,
+            resources: what.authorized.to_vec(),
         }));
         cx.effect(Effect::PutRefresh(RefreshRecord {
             hash: token.hash(),
@@ -167,8 +173,6 @@ pub(crate) fn new_grant(
     } else {
         None
     };
-    token_response(engine, now, what, refresh.as_ref())
-}
     // `offline_access` asks for a refresh token (OpenID Connect Core §11): an answer without one
     // does not grant it (a client registered before registration enforced this may still hold it).
     if refresh.is_none() {
@@ -180,3 +184,5 @@ pub(crate) fn new_grant(
             return token_response(engine, now, &narrowed, None);
         }
     }
+    token_response(engine, now, what, refresh.as_ref())
+}

@@ -189,6 +189,7 @@ pub mod pkce;
 pub mod random;
 mod redirect;
 pub mod register;
+pub mod resource;
 pub mod response;
 pub mod revoke;
 pub mod sasl;

@@ -147,6 +147,83 @@ impl Engine {
         )
     }
 
+    /// The RFC 9728 document of the configured protected resource `resource`
+    /// ([`crate::resource`]): its identifier, this authorization server, and only the scopes it
+    /// accepts (the server's `scopes_supported` when its list is empty), so that a client asks
+    /// for what that resource needs and nothing more. `None` for a resource not configured.
+    pub fn protected_resource_metadata_for(&self, resource: &str) -> Option<Response> {
+        let c = self.config();
+        let r = self.protected_resource(resource)?;
+        let scopes = if r.scopes_supported.is_empty() {
+            &c.scopes_supported
+        } else {
+            &r.scopes_supported
+        };
+        Some(document(&ResourceMetadata {
+            resource: &r.resource,
+            authorization_servers: [&c.issuer],
+            scopes_supported: scopes,
+            bearer_methods_supported: ["header"],
+        }))
+    }
+
+    /// Where this server serves the document of a configured resource: for an `http` or `https`
+    /// resource, `/.well-known/oauth-protected-resource` followed by the resource's path without
+    /// a terminating `/` (RFC 9728 §3.1: where a client looks when the resource's host routes
+    /// `/.well-known/` here, as a reverse proxy in front of both does); for another scheme
+    /// (`imap://`, `smtp://`, which RFC 9728 gives no location), that prefix followed by
+    /// `/{scheme}/{host}[:{port}]{path}`.
+    pub fn protected_resource_metadata_path_for(&self, resource: &str) -> Option<String> {
+        let r = self.protected_resource(resource)?;
+        let url = url::Url::parse(&r.resource).ok()?;
+        let path = url.path().trim_end_matches('/');
+        Some(match url.scheme() {
+            "http" | "https" => format!("{}{path}", endpoints::WELL_KNOWN_RESOURCE),
+            scheme => {
+                let host = url.host_str().unwrap_or_default();
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let path = if path.starts_with('/') || path.is_empty() {
+                    path.to_owned()
+                } else {
+                    format!("/{path}")
+                };
+                format!(
+                    "{}/{scheme}/{host}{port}{path}",
+                    endpoints::WELL_KNOWN_RESOURCE
+                )
+            }
+        })
+    }
+
+    /// Every path of a protected resource document: the co-located resource's
+    /// ([`Engine::protected_resource_metadata_path`]) and each configured resource's.
+    pub fn protected_resource_metadata_paths(&self) -> Vec<String> {
+        let mut paths = vec![self.protected_resource_metadata_path()];
+        for r in &self.config().resources {
+            if let Some(p) = self.protected_resource_metadata_path_for(&r.resource) {
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+        paths
+    }
+
+    /// The protected resource document served at `path`: a configured resource's (which wins
+    /// when its location is the co-located resource's, as for an `https` resource on the
+    /// issuer's host without a path), else the co-located resource's at its path, else `None`.
+    pub fn protected_resource_metadata_at(&self, path: &str) -> Option<Response> {
+        let configured = self.config().resources.iter().find(|r| {
+            self.protected_resource_metadata_path_for(&r.resource)
+                .is_some_and(|p| p == path)
+        });
+        match configured {
+            Some(r) => self.protected_resource_metadata_for(&r.resource),
+            None => (path == self.protected_resource_metadata_path())
+                .then(|| self.protected_resource_metadata()),
+        }
+    }
+
     /// The path of the protected resource metadata (RFC 9728 §3.1), built like
     /// [`Engine::metadata_path`].
     pub fn protected_resource_metadata_path(&self) -> String {

@@ -122,6 +122,14 @@ impl Params {
     pub fn contains(&self, name: &str) -> bool {
         self.pairs().any(|(k, _)| k == name)
     }
+
+    /// Every value of `name`, empty ones included, in request order: for the parameters a
+    /// request may repeat (RFC 8707's `resource`), where [`Params::get`] refuses repetition.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs()
+            .filter(move |(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
 }
 
 #[cfg(test)]

@@ -93,6 +93,10 @@ pub struct CodeRecord {
     pub issued_at: u64,
     /// Expiry (Unix seconds).
     pub expires_at: u64,
+    /// The resources (RFC 8707) the request named, which the tokens' audience must stay within;
+    /// empty when it named none. Absent in records stored before resource indicators: empty.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// A grant: the durable record behind a family of refresh and access tokens.
@@ -114,6 +118,10 @@ pub struct GrantRecord {
     pub expires_at: u64,
     /// Set when the whole grant was revoked.
     pub revoked_at: Option<u64>,
+    /// The resources (RFC 8707) the authorization named, which the tokens' audience must stay within;
+    /// empty when it named none. Absent in records stored before resource indicators: empty.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// The state of one refresh token.
@@ -201,6 +209,10 @@ pub struct DeviceRecord {
     pub status: DeviceStatus,
     /// Bumped by every successful [`Op::SwapDevice`].
     pub revision: u64,
+    /// The resources (RFC 8707) the request named, which the tokens' audience must stay within;
+    /// empty when it named none. Absent in records stored before resource indicators: empty.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// How to find a device authorization.
@@ -297,6 +309,14 @@ pub enum Op {
         /// The token's subject.
         subject: String,
     },
+    /// What the embedder knows about the user `subject`, for answers that describe users
+    /// (introspection): see [`crate::claims`]. Answered from the embedder's user directory, not
+    /// necessarily by the store; a store that keeps no users, or does not know the subject,
+    /// answers `None`. Reply: [`Reply::UserClaims`].
+    UserClaims {
+        /// The token's subject (a user, never a client).
+        subject: String,
+    },
 }
 
 /// What [`Op::TakeCode`] found.
@@ -309,14 +329,6 @@ pub enum CodeTake {
     /// Unknown or purged.
     Missing,
 }
-    /// What the embedder knows about the user `subject`, for answers that describe users
-    /// (introspection): see [`crate::claims`]. Answered from the embedder's user directory, not
-    /// necessarily by the store; a store that keeps no users, or does not know the subject,
-    /// answers `None`. Reply: [`Reply::UserClaims`].
-    UserClaims {
-        /// The token's subject (a user, never a client).
-        subject: String,
-    },
 
 /// The store's answer to an [`Op`]; each op has exactly one matching variant.
 ///
@@ -340,6 +352,8 @@ pub enum Reply {
     Device(Option<DeviceRecord>),
     /// For [`Op::Count`].
     Count(u32),
+    /// For [`Op::UserClaims`].
+    UserClaims(Option<crate::claims::UserClaims>),
     /// For [`Op::RevocationStatus`].
     RevocationStatus {
         /// As [`RevocationView::access_revoked_at`].
@@ -352,8 +366,6 @@ pub enum Reply {
 /// A write the driver applies, in order, before sending the response.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Effect {
-    /// For [`Op::UserClaims`].
-    UserClaims(Option<crate::claims::UserClaims>),
     /// Insert or replace a client.
     PutClient(ClientRecord),
     /// The client obtained a token: clear its [`ClientRecord::unused_expires_at`], so purges keep

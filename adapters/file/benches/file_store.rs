@@ -32,6 +32,7 @@ fn grant(n: u64) -> GrantRecord {
         created_at: 1_700_000_000,
         expires_at: 1_800_000_000,
         revoked_at: None,
+        resources: Vec::new(),
     }
 }
 

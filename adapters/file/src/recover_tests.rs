@@ -89,6 +89,7 @@ fn grants() -> Vec<Effect> {
                 created_at: 0,
                 expires_at: if b % 2 == 1 { 50 } else { 500 },
                 revoked_at: None,
+                resources: Vec::new(),
             })
         })
         .collect()
@@ -157,6 +158,7 @@ fn version_1_journals_and_snapshots_still_load() {
         created_at: 0,
         expires_at: 900,
         revoked_at: None,
+        resources: Vec::new(),
     });
     extra.apply(kept.clone());
     let mut snapshot: Vec<Vec<u8>> = extra

@@ -43,6 +43,7 @@ fn user_token(s: &TestServer, scope: &str) -> String {
             &*app.store,
             USER,
         ),
+        audience: Vec::new(),
     };
     oauth_proto::access_token::issue(app.engine.keys(), &claims).unwrap()
 }

@@ -549,6 +549,7 @@ mod tests {
             created_at: 0,
             expires_at,
             revoked_at,
+            resources: Vec::new(),
         })
     }
 
@@ -574,6 +575,7 @@ mod tests {
             last_poll: None,
             status: DeviceStatus::Pending,
             revision: 0,
+            resources: Vec::new(),
         })
     }
 

@@ -71,6 +71,7 @@ pub fn code(name: &str, grant: u64, client: &str, subject: &str, expires_at: u64
         credential_version: 0,
         issued_at: 100,
         expires_at,
+        resources: vec!["imap://mail.example".to_string()],
     }
 }
 
@@ -85,6 +86,7 @@ pub fn grant(n: u64, client: &str, subject: &str, expires_at: u64) -> GrantRecor
         created_at: 100,
         expires_at,
         revoked_at: None,
+        resources: Vec::new(),
     }
 }
 
@@ -112,6 +114,7 @@ pub fn device(name: &str, client: &str, status: DeviceStatus, expires_at: u64) -
         last_poll: None,
         status,
         revision: 0,
+        resources: Vec::new(),
     }
 }
 
@@ -130,11 +133,11 @@ pub fn user(name: &str) -> UserRecord {
         username: name.to_string(),
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${name}"),
         created_at: 100,
+        // Set, so that every store is seen to keep it.
+        email: Some(format!("{name}@example.com")),
     }
 }
 
-        // Set, so that every store is seen to keep it.
-        email: Some(format!("{name}@example.com")),
 /// A directory removed (with its content) when dropped.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);

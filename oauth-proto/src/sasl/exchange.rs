@@ -11,7 +11,7 @@ use super::{
     parse_bearer_credentials, xoauth2, Authenticated, ClientInput, Ending, Failure, FailureReason,
     Mechanism, ParseError, SaslPolicy, SaslValidator, Step,
 };
-use crate::access_token::AccessClaims;
+use crate::access_token::{AccessClaims, TokenError};
 
 /// Why an exchange could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -235,8 +235,8 @@ struct Attempt<'a> {
     auth: &'a [u8],
 }
 
-/// Checks, in order: the credential's syntax, host and port, the token, that it names a user, the
-/// identity, the scope.
+/// Checks, in order: the credential's syntax, host and port, the token, its audience (when the
+/// policy names a resource), that it names a user, the identity, the scope.
 fn judge(
     attempt: &Attempt<'_>,
     policy: &SaslPolicy,
@@ -255,6 +255,13 @@ fn judge(
     let claims = validator
         .validate(token)
         .map_err(FailureReason::InvalidToken)?;
+    if policy
+        .resource
+        .as_deref()
+        .is_some_and(|r| !claims.is_for(r, false))
+    {
+        return Err(FailureReason::InvalidToken(TokenError::WrongAudience));
+    }
     if claims.is_client_credentials() && !policy.allow_client_credentials {
         return Err(FailureReason::NoUser);
     }

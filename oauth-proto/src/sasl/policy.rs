@@ -1,12 +1,20 @@
 //! What the embedder decides: how tokens are validated, and the server's settings.
 //!
 //! # Why the defaults refuse tokens
-//! Every access token this server issues validates everywhere (there is no audience field; see
-//! conformance item 82), so a listener that checks only the signature lets in a token granted for
-//! a calendar or a profile page, and a `client_credentials` token, which names no user at all,
+//! A token without audience validates everywhere, and with no protected resource configured every
+//! token is such a token ([`crate::resource`]), so a listener that checks only the signature lets
+//! in a token granted for a calendar or a profile page, and a `client_credentials` token, which names no user at all,
 //! logs in "as" its client id. A mail server embedding the engine must not have to remember to
 //! close either hole, so [`SaslPolicy::default`] closes both: a token must carry a mail scope
 //! ([`DEFAULT_MAIL_SCOPES`]), and it must name a user.
+//!
+//! # The audience
+//! When the administrator configured this listener's service as a protected resource (RFC 8707,
+//! e.g. `imap://mail.example.com`), set [`SaslPolicy::resource`] to that identifier: a token whose
+//! audience does not name it fails with `invalid_token` (RFC 6750 §3.1: the token is not valid
+//! *here*; no scope the client could ask for would fix it, so `insufficient_scope` would mislead
+//! it), and so does a token without audience, which a server with resources configured no longer
+//! issues for a mail scope. Leave it `None` when no resources are configured.
 
 use crate::access_token::{AccessClaims, TokenError};
 use crate::scope::Scope;
@@ -70,6 +78,9 @@ pub struct SaslPolicy {
     /// This listener's port. When set, an OAUTHBEARER `port` that differs fails with
     /// `invalid_request`.
     pub port: Option<u16>,
+    /// This listener's protected resource identifier (RFC 8707), as configured in the engine's
+    /// `resources`. When set, a token must name it in its audience (see the module docs).
+    pub resource: Option<String>,
     /// Offer and accept the mechanisms without TLS. **For tests only**: RFC 7628 §3 and §5 require
     /// TLS, since the token is a replayable credential.
     pub allow_plaintext: bool,
@@ -87,6 +98,7 @@ impl Default for SaslPolicy {
             allow_client_credentials: false,
             host: None,
             port: None,
+            resource: None,
             allow_plaintext: false,
         }
     }

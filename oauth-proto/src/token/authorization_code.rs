@@ -10,7 +10,8 @@
 //! the choice recorded for OAuth 2.1's unnamed error; wrong: `invalid_grant`); a verifier sent for a
 //! code without a challenge is `invalid_request` (PKCE downgrade). `redirect_uri` must be repeated,
 //! identically, when the authorization request carried it (RFC 6749 §4.1.3), and whenever it is sent
-//! it must match.
+//! it must match. `resource` (RFC 8707) must be within what the authorization request named
+//! (`invalid_target`); see [`crate::resource`].
 
 use crate::ask::{self, Halt};
 use crate::client::ClientRecord;
@@ -20,6 +21,7 @@ use crate::flow::Cx;
 use crate::issue::{self, Issue};
 use crate::params::Params;
 use crate::pkce;
+use crate::resource;
 use crate::response::Response;
 use crate::secret::SecretHash;
 use crate::store::{CodeRecord, CodeTake, Effect};
@@ -104,6 +106,14 @@ pub(super) fn redeem(
         &record.subject,
         record.credential_version,
     )?;
+    let config = engine.config();
+    let requested = resource::requested(params, &config.resources, &record.scope)?;
+    let audience = resource::audience(
+        requested,
+        &record.resources,
+        &config.resources,
+        &record.scope,
+    )?;
     let issue = Issue {
         grant_id: record.grant_id,
         subject: &record.subject,
@@ -111,6 +121,8 @@ pub(super) fn redeem(
         scope: &record.scope,
         credential_version: record.credential_version,
         access_revoked_at,
+        audience: &audience,
+        authorized: &record.resources,
     };
     Ok(issue::new_grant(engine, cx, client, &issue)?)
 }

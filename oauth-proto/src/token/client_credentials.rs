@@ -4,7 +4,8 @@
 //! id, so revoking the client (or one of these tokens, RFC 7009) revokes them through the
 //! revocation view without any record per token. The grant's revocation status is read before
 //! issuing, like every grant's, so a token issued in the same second after such a revocation is
-//! issued after it (see [`issue`](crate::issue)) rather than born dead.
+//! issued after it (see [`issue`](crate::issue)) rather than born dead. `resource` (RFC 8707) may
+//! name any configured resource that accepts part of the token's scope ([`crate::resource`]).
 
 use sha2::{Digest, Sha256};
 
@@ -14,6 +15,7 @@ use crate::engine::Engine;
 use crate::flow::Cx;
 use crate::issue::{self, Issue};
 use crate::params::Params;
+use crate::resource;
 use crate::response::Response;
 use crate::store::GrantId;
 
@@ -35,6 +37,9 @@ pub(super) fn issue(
     params: &Params,
 ) -> Result<Response, Halt> {
     let scope = crate::scope::requested(params.get("scope")?, &client.scope)?;
+    let resources = &engine.config().resources;
+    let audience = resource::requested(params, resources, &scope)
+        .and_then(|r| resource::audience(r, &[], resources, &scope))?;
     let grant_id = grant_id(&client.client_id);
     let status = ask::revocation_status(cx, grant_id, &client.client_id)?;
     let issue = Issue {
@@ -44,6 +49,8 @@ pub(super) fn issue(
         scope: &scope,
         credential_version: status.credential_version,
         access_revoked_at: status.access_revoked_at,
+        audience: &audience,
+        authorized: &[],
     };
     Ok(issue::token_response(engine, cx.now(), &issue, None)?)
 }

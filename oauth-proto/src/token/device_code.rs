@@ -18,6 +18,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::flow::Cx;
 use crate::issue::{self, Issue};
 use crate::params::Params;
+use crate::resource;
 use crate::response::Response;
 use crate::secret::SecretHash;
 use crate::store::{DeviceLookup, DeviceRecord, DeviceStatus};
@@ -106,6 +107,11 @@ pub(super) fn poll(
             }
             let access_revoked_at =
                 super::require_current_credentials(cx, grant_id, &subject, credential_version)?;
+            let config = engine.config();
+            let audience =
+                resource::requested(params, &config.resources, &scope).and_then(|r| {
+                    resource::audience(r, &record.resources, &config.resources, &scope)
+                })?;
             let issue = Issue {
                 grant_id,
                 subject: &subject,
@@ -113,6 +119,8 @@ pub(super) fn poll(
                 scope: &scope,
                 credential_version,
                 access_revoked_at,
+                audience: &audience,
+                authorized: &record.resources,
             };
             Ok(issue::new_grant(engine, cx, client, &issue)?)
         }

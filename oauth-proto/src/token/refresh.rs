@@ -10,6 +10,8 @@
 //! the unused new token is rotated out in turn and the client gets another
 //! ([`Op::RetryRotation`](crate::store::Op::RetryRotation)); anything else is reuse as above.
 //! The new refresh token keeps the grant's full scope even when the access token is narrowed.
+//! Likewise `resource` (RFC 8707) may narrow the access token's audience to part of what the
+//! grant authorized, never widen it (`invalid_target`; see [`crate::resource`]).
 //! A grant approved before the subject's credentials last changed is refused and revoked, even when a
 //! race with the password change left it unrevoked in the store.
 
@@ -20,6 +22,7 @@ use crate::error::OAuthError;
 use crate::flow::Cx;
 use crate::issue::{self, Issue, SECRET_BYTES};
 use crate::params::Params;
+use crate::resource;
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::secret::Secret;
@@ -98,6 +101,10 @@ pub(super) fn refresh(
         Some(s) => s,
         None => &grant.scope,
     };
+    // Before any rotation: a refused `resource` must leave the refresh token as it was.
+    let config = engine.config();
+    let audience = resource::requested(params, &config.resources, scope)
+        .and_then(|r| resource::audience(r, &grant.resources, &config.resources, scope))?;
     let threshold = engine.config().refresh_renewal_threshold_secs;
     let rotate = retry_of.is_some() || client.is_public() || token.expires_at - now < threshold;
     let new_token = if rotate {
@@ -133,6 +140,8 @@ pub(super) fn refresh(
         scope,
         credential_version: grant.credential_version,
         access_revoked_at,
+        audience: &audience,
+        authorized: &grant.resources,
     };
     Ok(issue::token_response(
         engine,
