@@ -159,3 +159,81 @@ async fn a_registration_without_the_refresh_grant_never_sees_offline_access() {
     assert!(scope.split(' ').any(|t| t == MAIL_URN), "{scope}");
     s.running.shutdown().await;
 }
+
+/// `POST /introspect` as the test server's resource server (`web`).
+async fn introspect(s: &TestServer, token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        enc(&s.web_id),
+        enc(&s.web_secret)
+    ));
+    let body = serde_urlencoded::to_string([("token", token)]).unwrap();
+    let r = s
+        .send(
+            "POST",
+            "/introspect",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", &format!("Basic {basic}")),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+#[tokio::test]
+async fn introspection_names_the_users_email_as_dovecot_expects() {
+    let s = TestServer::start().await;
+    let store = &*s.running.app().store;
+    oauth_server::users::set_email(store, USER, Some("alice@mail.example.com"))
+        .await
+        .unwrap();
+    let code = approve(&s, &s.authorize_query("d")).await;
+    let r = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &s.public_id),
+                ("redirect_uri", &s.redirect),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let access = r.json()["access_token"].as_str().unwrap().to_owned();
+    let j = introspect(&s, &access).await;
+    assert_eq!(j["active"], true);
+    assert_eq!(j["username"], USER);
+    assert_eq!(j["email"], "alice@mail.example.com");
+
+    // A user named like the service client, with an address: the service's client_credentials
+    // token still names no user.
+    oauth_server::users::create(
+        store,
+        &s.service_id,
+        PASSWORD,
+        Some("impostor@mail.example.com"),
+        1,
+    )
+    .await
+    .unwrap();
+    let r = s
+        .token(
+            &[("grant_type", "client_credentials")],
+            Some((&s.service_id, &s.service_secret)),
+        )
+        .await;
+    let machine = r.json()["access_token"].as_str().unwrap().to_owned();
+    let j = introspect(&s, &machine).await;
+    assert_eq!(j["active"], true);
+    assert!(
+        j.get("username").is_none() && j.get("email").is_none(),
+        "{j}"
+    );
+    s.running.shutdown().await;
+}
