@@ -30,6 +30,7 @@ macro_rules! directory_contract_tests {
             unknown_users_read_as_absent,
             users_survive_purges,
             large_users_round_trip,
+            user_claims_are_answered_from_the_users,
         );
     };
     (@cases $harness:expr, $ready:expr; $($case:ident),* $(,)?) => {
@@ -135,6 +136,48 @@ pub fn unknown_users_read_as_absent<S: DirectoryStore>(h: &Harness<S>) {
     assert!(block_on(s.clients()).expect("clients").is_empty());
     change(&s, vec![delete("nobody")], vec![]);
     assert_eq!((h.len)(&s), 0);
+}
+
+/// `Op::UserClaims` is answered from the users (`UserRecord::claims`): the email set, or a user
+/// name that is an address; `None` for a subject that is no user; and a change shows at once.
+pub fn user_claims_are_answered_from_the_users<S: DirectoryStore>(h: &Harness<S>) {
+    use oauth_proto::claims::UserClaims;
+    use oauth_proto::store::{Op, Reply};
+    let s = (h.fresh)();
+    let claims = |s: &S, subject: &str| {
+        let op = Op::UserClaims {
+            subject: subject.to_owned(),
+        };
+        assert!(!op.mutates());
+        match Store::execute(s, op).expect("user claims") {
+            Reply::UserClaims(c) => c,
+            other => panic!("answered {other:?}"),
+        }
+    };
+    assert_eq!(claims(&s, "alice"), None);
+    change(&s, vec![put(user("alice"))], vec![]);
+    let expected = |name: &str, email: Option<&str>| {
+        Some(UserClaims {
+            username: name.to_owned(),
+            email: email.map(str::to_owned),
+        })
+    };
+    assert_eq!(
+        claims(&s, "alice"),
+        expected("alice", Some("alice@example.com"))
+    );
+    let mut bob = user("bob@example.org");
+    bob.email = None;
+    let mut carol = user("carol");
+    carol.email = None;
+    change(&s, vec![put(bob), put(carol)], vec![]);
+    assert_eq!(
+        claims(&s, "bob@example.org"),
+        expected("bob@example.org", Some("bob@example.org"))
+    );
+    assert_eq!(claims(&s, "carol"), expected("carol", None));
+    change(&s, vec![delete("alice")], vec![]);
+    assert_eq!(claims(&s, "alice"), None);
 }
 
 /// Users carry no expiry: no purge drops them.
