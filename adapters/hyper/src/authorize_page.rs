@@ -38,11 +38,13 @@ pub(crate) fn error_page(status: u16, title: &str, message: &str) -> HttpRespons
 }
 
 pub(crate) fn unavailable_page() -> HttpResponse {
-    error_page(
+    let mut r = error_page(
         503,
         "Temporarily unavailable",
         "The server cannot reach its storage right now. Try again in a moment.",
-    )
+    );
+    reply::retry_after(&mut r);
+    r
 }
 
 pub(crate) fn expired_page() -> HttpResponse {
@@ -93,7 +95,7 @@ async fn run_authorize(app: &App, query: &[u8]) -> Option<AuthorizeOutcome> {
     match drive_async(flow, &*app.store, &mut OsRandom).await {
         Ok(o) => Some(o),
         Err(e) => {
-            tracing::error!(error = %e, "store failure at the authorization endpoint");
+            reply::store_failed(&e, "authorize");
             None
         }
     }
@@ -265,7 +267,7 @@ pub(crate) async fn sign_in(
     let outcome = match login::attempt(app, username, password, req.peer.ip(), now).await {
         Ok(o) => o,
         Err(e) => {
-            tracing::error!(error = %e, "store failure during sign-in");
+            reply::store_failed(&e, "sign-in");
             return unavailable_page();
         }
     };
@@ -384,7 +386,7 @@ async fn decide(
             )
         }
         Err(e) => {
-            tracing::error!(error = %e, "store failure while deciding");
+            reply::store_failed(&e, "consent decision");
             unavailable_page()
         }
     }

@@ -169,7 +169,7 @@ async fn enter_code(
     let outcome = match drive_async(flow, &*app.store, &mut OsRandom).await {
         Ok(o) => o,
         Err(e) => {
-            tracing::error!(error = %e, "store failure on the device page");
+            reply::store_failed(&e, "device page");
             return unavailable_page();
         }
     };
@@ -279,7 +279,7 @@ async fn decide(
     let outcome = match drive_async(flow, &*app.store, &mut OsRandom).await {
         Ok(o) => o,
         Err(e) => {
-            tracing::error!(error = %e, "store failure while deciding a device request");
+            reply::store_failed(&e, "device decision");
             return unavailable_page();
         }
     };

@@ -47,7 +47,7 @@ async fn run<P: Procedure<Output = Response>>(
             reply::from_engine(resp)
         }
         Err(e) => {
-            tracing::error!(error = %e, endpoint = name, "store failure");
+            reply::store_failed(&e, name);
             reply::unavailable()
         }
     }
@@ -226,6 +226,7 @@ mod tests {
         let r = block_on(token(&app, request("POST", "", body)));
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(r.headers()["retry-after"], "5");
         let r = block_on(crate::authorize_page::show(
             &app,
             &request("GET", "response_type=code&client_id=x", b""),
@@ -235,5 +236,6 @@ mod tests {
             .to_str()
             .unwrap()
             .starts_with("text/html"));
+        assert_eq!(r.headers()["retry-after"], "5");
     }
 }

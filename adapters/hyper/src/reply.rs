@@ -1,16 +1,20 @@
 //! Building HTTP responses: copying the engine's responses onto hyper's, JSON errors, HTML pages,
-//! and the security headers every response carries.
+//! the security headers every response carries, and the rate-limited log line of store failures.
 //!
 //! Pages get a Content-Security-Policy that allows no script at all, styles only from this origin,
 //! and form submissions only to this origin plus, on a consent page, the client's redirect origin
 //! (browsers apply `form-action` to the redirect that follows the POST).
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 use oauth_proto::error::OAuthError;
+use oauth_proto::store::StoreError;
 
 /// The body type of every response.
 pub type Body = Full<Bytes>;
@@ -61,15 +65,30 @@ pub fn json_error(status: u16, err: &OAuthError) -> HttpResponse {
     from_engine(engine)
 }
 
-/// `temporarily_unavailable` (503): the store failed; the client did nothing wrong.
+/// The `Retry-After` of a 503 for a store failure, in seconds: long enough not to hammer a
+/// database coming back, short enough for a failover.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// `temporarily_unavailable` (503) with `Retry-After`: the store failed; the client did nothing
+/// wrong.
 pub fn unavailable() -> HttpResponse {
-    json_error(
+    let mut r = json_error(
         503,
         &OAuthError::new(
             oauth_proto::error::ErrorCode::TemporarilyUnavailable,
             "the server cannot reach its storage; try again shortly",
         ),
-    )
+    );
+    retry_after(&mut r);
+    r
+}
+
+/// Adds `Retry-After: RETRY_AFTER_SECS` (a 503 for a store failure, page or JSON).
+pub fn retry_after(r: &mut HttpResponse) {
+    r.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        HeaderValue::from(RETRY_AFTER_SECS),
+    );
 }
 
 /// An HTML page. `form_target` is an extra origin forms (and the redirects they trigger) may go
@@ -185,5 +204,80 @@ mod tests {
         assert!(!csp.contains("script"));
         assert_eq!(r.headers()["x-frame-options"], "DENY");
         assert_eq!(r.headers()["cache-control"], "no-store");
+    }
+}
+
+// Store failures in the log: one clear line per outage, not one per request.
+//
+// When the database goes down every request fails the same way; a line for each would bury
+// everything else in the log (and fill its disk) just when an operator reads it. So the first
+// failure is logged at once with the store's own words (what failed and why: "PostgreSQL:
+// connecting: connection refused"), then at most one line every `EVERY`, saying how many
+// failures it stood for. Each request still gets its 503 with `Retry-After` (`unavailable`);
+// the lines left out are logged at debug level.
+
+/// At most one store failure line per this long.
+pub const EVERY: Duration = Duration::from_secs(10);
+
+/// When the last store failure line was written, and the failures since.
+#[derive(Debug, Default)]
+pub struct OutageLog {
+    last: Mutex<Option<Instant>>,
+    unlogged: AtomicU64,
+}
+
+impl OutageLog {
+    /// Whether a failure at `now` gets a line; if so, how many failures were left out before
+    /// it (since the previous line).
+    pub fn admit(&self, now: Instant) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match *last {
+            Some(at) if now.saturating_duration_since(at) < EVERY => {
+                self.unlogged.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            _ => {
+                *last = Some(now);
+                Some(self.unlogged.swap(0, Ordering::Relaxed))
+            }
+        }
+    }
+}
+
+static LOG: OutageLog = OutageLog {
+    last: Mutex::new(None),
+    unlogged: AtomicU64::new(0),
+};
+
+/// Logs a store failure seen while `doing` (an endpoint or a page's step), rate-limited.
+pub fn store_failed(e: &StoreError, doing: &str) {
+    match LOG.admit(Instant::now()) {
+        Some(unlogged) => tracing::error!(
+            error = %e,
+            kind = ?e.kind(),
+            doing,
+            unlogged,
+            "the store is failing; requests get 503 with Retry-After until it answers again \
+             (at most one such line per 10 s; `unlogged` counts the failures since the last)"
+        ),
+        None => tracing::debug!(error = %e, doing, "store failure"),
+    }
+}
+
+#[cfg(test)]
+mod outage_tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_interval_counting_the_rest() {
+        let log = OutageLog::default();
+        let t0 = Instant::now();
+        assert_eq!(log.admit(t0), Some(0));
+        for i in 1..=100 {
+            assert_eq!(log.admit(t0 + Duration::from_millis(i * 50)), None);
+        }
+        assert_eq!(log.admit(t0 + EVERY), Some(100));
+        assert_eq!(log.admit(t0 + EVERY + Duration::from_secs(1)), None);
+        assert_eq!(log.admit(t0 + EVERY * 3), Some(1));
     }
 }

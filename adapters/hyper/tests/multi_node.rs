@@ -1,0 +1,676 @@
+//! Three `oauth-server` processes on one PostgreSQL database, as behind a load balancer: what one
+//! node issues, another validates; a revocation at one is refused by every node within the bound
+//! `oauth-store-postgres` documents (1 s); concurrent uses of one refresh token or one code, spread
+//! over the nodes, succeed exactly once. The nodes share one data directory for the signing keys
+//! (the README's multi-node setup); the cluster is a throwaway one the test starts
+//! (`oauth_store_postgres::testing`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use oauth_store_postgres::testing::{missing_component, Cluster};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
+/// The public URL of the deployment, the same for every node (the load balancer's).
+const ISSUER: &str = "http://127.0.0.1:8080";
+const REDIRECT: &str = "http://127.0.0.1:4711/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const USER: &str = "alice";
+const PASSWORD: &str = "correct horse battery staple";
+/// The propagation bound of `oauth-store-postgres`.
+const BOUND: Duration = Duration::from_secs(1);
+
+/// A running node, stopped with SIGTERM when dropped.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(url: &str, data: &Path, config: &Path) -> Node {
+    start_node_logging(url, data, config, Stdio::null())
+}
+
+fn start_node_logging(url: &str, data: &Path, config: &Path, stderr: Stdio) -> Node {
+    let child = Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            ISSUER,
+            "--postgres",
+            url,
+            "--data",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start a node");
+    // A `Node` at once: whatever fails below, its drop stops and reaps the process.
+    let mut node = Node {
+        child,
+        base: String::new(),
+    };
+    let mut stdout = BufReader::new(node.child.stdout.take().expect("stdout"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).expect("read") > 0,
+            "the node exited"
+        );
+        if let Some(addr) = line
+            .trim()
+            .strip_prefix("oauth-server listening on http://")
+        {
+            node.base = format!("http://{addr}");
+            return node;
+        }
+        assert!(Instant::now() < deadline, "the node did not start");
+    }
+}
+
+/// Runs an administration command on the database; its standard output.
+fn admin(url: &str, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--postgres", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run oauth-server");
+    if let Some(input) = stdin {
+        writeln!(child.stdin.take().expect("stdin"), "{input}").expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Resp {
+    status: u16,
+    headers: hyper::HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+
+    fn session_cookie(&self) -> String {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("oauth_session="))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+            .expect("a session cookie")
+    }
+}
+
+/// The HTTP client of the test, speaking to any node.
+#[derive(Clone)]
+struct Http(Client<HttpConnector, Full<Bytes>>);
+
+impl Http {
+    fn new() -> Self {
+        Http(Client::builder(TokioExecutor::new()).build(HttpConnector::new()))
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        url: String,
+        headers: &[(&str, String)],
+        body: String,
+    ) -> Resp {
+        let mut b = hyper::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, v);
+        }
+        let resp = self
+            .0
+            .request(b.body(Full::new(Bytes::from(body))).expect("request"))
+            .await
+            .expect("the node answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn form(
+        &self,
+        node: &Node,
+        path: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+        cookie: Option<&str>,
+    ) -> Resp {
+        let mut headers = vec![(
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        )];
+        if let Some((id, secret)) = basic {
+            let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                enc(id),
+                enc(secret)
+            ));
+            headers.push(("authorization", format!("Basic {credentials}")));
+        }
+        if let Some(c) = cookie {
+            headers.push(("cookie", format!("oauth_session={c}")));
+        }
+        let body = serde_urlencoded::to_string(form).expect("form");
+        self.send("POST", format!("{}{path}", node.base), &headers, body)
+            .await
+    }
+
+    /// Whether `node` says the token is active, asked by the resource server.
+    async fn active(&self, node: &Node, rs: &(String, String), token: &str) -> bool {
+        let r = self
+            .form(
+                node,
+                "/introspect",
+                &[("token", token)],
+                Some((&rs.0, &rs.1)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["active"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("no active in {}", r.body))
+    }
+}
+
+fn enc(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).expect("encode")[1..].to_owned()
+}
+
+/// The deployment: a database, three nodes, a resource server and an app.
+struct Deployment {
+    nodes: Vec<Node>,
+    http: Http,
+    /// A confidential resource server with client_credentials (id, secret).
+    rs: (String, String),
+    /// A public app with the code flow.
+    app: String,
+    _cluster: Cluster,
+}
+
+fn client_of(json: &str) -> (String, Option<String>) {
+    let v: serde_json::Value = serde_json::from_str(json).expect("client add prints JSON");
+    (
+        v["client_id"].as_str().expect("client_id").to_owned(),
+        v["client_secret"].as_str().map(str::to_owned),
+    )
+}
+
+fn deploy() -> Option<Deployment> {
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(what) => {
+            missing_component(&what);
+            return None;
+        }
+    };
+    let url = cluster.create_database().expect("create a database");
+    admin(&url, &["db", "migrate"], None);
+    admin(
+        &url,
+        &["user", "add", USER, "--password-stdin"],
+        Some(PASSWORD),
+    );
+    let (rs_id, rs_secret) = client_of(&admin(
+        &url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail server",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "mail",
+            "--resource-server",
+        ],
+        None,
+    ));
+    let (app, _) = client_of(&admin(
+        &url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail app",
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+            "--scope",
+            "mail offline_access",
+        ],
+        None,
+    ));
+    // One keys directory for all: the first node generates the keys, the others read them.
+    let keys = cluster.dir().join("shared-keys");
+    // The races below are 98 failed guesses from one address: delays of a few milliseconds
+    // instead of the default 200 ms doubling, so that the test takes seconds, not a minute.
+    let config = cluster.dir().join("node.toml");
+    std::fs::write(&config, "[throttle]\nbase_delay_ms = 1\nmax_delay_ms = 5\n")
+        .expect("write the configuration");
+    let first = start_node(&url, &keys, &config);
+    let mut nodes = vec![first];
+    nodes.extend((0..2).map(|_| start_node(&url, &keys, &config)));
+    Some(Deployment {
+        nodes,
+        http: Http::new(),
+        rs: (
+            rs_id,
+            rs_secret.expect("a confidential client has a secret"),
+        ),
+        app,
+        _cluster: cluster,
+    })
+}
+
+impl Deployment {
+    /// Signs `USER` in at `node` and approves the app; the code.
+    async fn code(&self, node: &Node, state: &str) -> String {
+        let query = format!(
+            "response_type=code&client_id={}&redirect_uri={}&state={state}\
+             &scope=mail+offline_access&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            enc(&self.app),
+            enc(REDIRECT)
+        );
+        let page = self
+            .http
+            .send(
+                "GET",
+                format!("{}/authorize?{query}", node.base),
+                &[],
+                String::new(),
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let cookie = page.session_cookie();
+        let consent = self
+            .http
+            .form(
+                node,
+                "/authorize",
+                &[
+                    ("csrf", &page.hidden("csrf")),
+                    ("page", &page.hidden("page")),
+                    ("username", USER),
+                    ("password", PASSWORD),
+                ],
+                None,
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        let cookie = consent.session_cookie();
+        let approved = self
+            .http
+            .form(
+                node,
+                "/authorize",
+                &[
+                    ("csrf", &consent.hidden("csrf")),
+                    ("page", &consent.hidden("page")),
+                    ("decision", "approve"),
+                ],
+                None,
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(approved.status, 303, "{}", approved.body);
+        let location = approved.headers["location"].to_str().expect("location");
+        let query = location.split_once('?').expect("a query").1;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("query");
+        pairs
+            .into_iter()
+            .find_map(|(k, v)| (k == "code").then_some(v))
+            .expect("a code")
+    }
+
+    async fn redeem(&self, node: &Node, code: &str) -> Resp {
+        self.http
+            .form(
+                node,
+                "/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", VERIFIER),
+                    ("client_id", &self.app),
+                ],
+                None,
+                None,
+            )
+            .await
+    }
+
+    async fn refresh(&self, node: &Node, token: &str) -> Resp {
+        self.http
+            .form(
+                node,
+                "/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token),
+                    ("client_id", &self.app),
+                ],
+                None,
+                None,
+            )
+            .await
+    }
+
+    /// Waits until every node says `token` is inactive; panics past `bound`.
+    async fn refused_everywhere_within(&self, token: &str, bound: Duration) -> Duration {
+        let started = Instant::now();
+        let mut refused = vec![false; self.nodes.len()];
+        loop {
+            for (i, node) in self.nodes.iter().enumerate() {
+                if !refused[i] {
+                    refused[i] = !self.http.active(node, &self.rs, token).await;
+                }
+            }
+            if refused.iter().all(|r| *r) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() <= bound,
+                "nodes {refused:?} (false: still active) after {:?}",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[test]
+fn three_nodes_on_one_database() {
+    // The cluster's harness blocks on a runtime of its own: set up outside the test's.
+    let Some(d) = deploy() else {
+        return;
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(scenario(&d));
+}
+
+async fn scenario(d: &Deployment) {
+    let [one, two, three] = &d.nodes[..] else {
+        panic!("three nodes");
+    };
+
+    // Issued by node 1, introspected and validated by nodes 2 and 3.
+    let issued = d
+        .http
+        .form(
+            one,
+            "/token",
+            &[("grant_type", "client_credentials"), ("scope", "mail")],
+            Some((&d.rs.0, &d.rs.1)),
+            None,
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let access = issued.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    for node in [two, three] {
+        assert!(d.http.active(node, &d.rs, &access).await);
+    }
+
+    // Revoked at node 3: refused by every node within the bound.
+    let revoked = d
+        .http
+        .form(
+            three,
+            "/revoke",
+            &[("token", &access)],
+            Some((&d.rs.0, &d.rs.1)),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    d.refused_everywhere_within(&access, BOUND).await;
+
+    // 50 concurrent redemptions of one code, spread over the nodes: exactly one succeeds.
+    let code = d.code(one, "code-race").await;
+    let answers = futures_join(
+        (0..50)
+            .map(|i| {
+                let code = &code;
+                async move { d.redeem(&d.nodes[i % 3], code).await }
+            })
+            .collect(),
+    )
+    .await;
+    let won: Vec<&Resp> = answers.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(won.len(), 1, "exactly one redemption succeeds");
+    for lost in answers.iter().filter(|r| r.status != 200) {
+        assert_eq!(lost.status, 400, "{}", lost.body);
+        assert_eq!(lost.json()["error"], "invalid_grant", "{}", lost.body);
+    }
+
+    // 50 concurrent refreshes of one refresh token, spread over the nodes: exactly one succeeds,
+    // and the reuse by the others revokes the grant: the winner's tokens stop working too.
+    let code = d.code(two, "refresh-race").await;
+    let tokens = d.redeem(three, &code).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let refresh = tokens.json()["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned();
+    let answers = futures_join(
+        (0..50)
+            .map(|i| {
+                let refresh = &refresh;
+                async move { d.refresh(&d.nodes[i % 3], refresh).await }
+            })
+            .collect(),
+    )
+    .await;
+    let won: Vec<&Resp> = answers.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(won.len(), 1, "exactly one refresh succeeds");
+    for lost in answers.iter().filter(|r| r.status != 200) {
+        assert_eq!(lost.status, 400, "{}", lost.body);
+        assert_eq!(lost.json()["error"], "invalid_grant", "{}", lost.body);
+    }
+    let winner = won[0].json();
+    let new_access = winner["access_token"].as_str().expect("access_token");
+    let new_refresh = winner["refresh_token"].as_str().expect("refresh_token");
+    d.refused_everywhere_within(new_access, BOUND).await;
+    for node in &d.nodes {
+        let r = d.refresh(node, new_refresh).await;
+        assert_eq!(r.status, 400, "the grant is revoked: {}", r.body);
+        assert_eq!(r.json()["error"], "invalid_grant", "{}", r.body);
+    }
+}
+
+/// Runs the futures concurrently (on this task), in order.
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(o) => *output = Some(o),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+#[test]
+fn without_its_database_a_node_answers_503_with_retry_after_logs_once_and_recovers() {
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(what) => return missing_component(&what),
+    };
+    let url = cluster.create_database().expect("create a database");
+    admin(&url, &["db", "migrate"], None);
+    let (id, secret) = client_of(&admin(
+        &url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail server",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "mail",
+            "--resource-server",
+        ],
+        None,
+    ));
+    let rs = (id, secret.expect("a secret"));
+    let config = cluster.dir().join("node.toml");
+    std::fs::write(&config, "").expect("write the configuration");
+    let log = cluster.dir().join("node.log");
+    let node = start_node_logging(
+        &url,
+        &cluster.dir().join("keys"),
+        &config,
+        Stdio::from(std::fs::File::create(&log).expect("create the log")),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let http = Http::new();
+    let token = |http: Http| {
+        let rs = rs.clone();
+        let node = &node;
+        async move {
+            http.form(
+                node,
+                "/token",
+                &[("grant_type", "client_credentials")],
+                Some((&rs.0, &rs.1)),
+                None,
+            )
+            .await
+        }
+    };
+    let issued = runtime.block_on(token(http.clone()));
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let access = issued.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+
+    cluster.stop_server().expect("stop the database");
+    for _ in 0..20 {
+        let r = runtime.block_on(token(http.clone()));
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.headers["retry-after"], "5");
+        assert_eq!(r.json()["error"], "temporarily_unavailable", "{}", r.body);
+    }
+    // Introspection authenticates its caller against the store: 503 as well.
+    let r = runtime.block_on(http.form(
+        &node,
+        "/introspect",
+        &[("token", &access)],
+        Some((&rs.0, &rs.1)),
+        None,
+    ));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.headers["retry-after"], "5");
+    // The log is written by a thread of its own: wait for the line, then for any other.
+    let read_log = || std::fs::read_to_string(&log).expect("read the log");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !read_log().contains("the store is failing") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = read_log();
+    let failing: Vec<&str> = lines
+        .lines()
+        .filter(|l| l.contains("the store is failing"))
+        .collect();
+    assert_eq!(failing.len(), 1, "one line for the outage:\n{lines}");
+    let errors = lines.lines().filter(|l| l.contains("ERROR")).count();
+    assert_eq!(errors, 1, "no other error line:\n{lines}");
+    assert!(failing[0].contains("PostgreSQL"), "{}", failing[0]);
+
+    cluster.start_server().expect("start the database again");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = runtime.block_on(token(http.clone()));
+        if r.status == 200 {
+            // The database is back, and still knows the token.
+            assert!(runtime.block_on(http.active(&node, &rs, &access)));
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(Instant::now() < deadline, "the node did not recover");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(node);
+}
