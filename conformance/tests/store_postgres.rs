@@ -576,3 +576,104 @@ fn a_view_cut_off_from_the_database_refuses_every_token_after_its_max_age_then_r
     assert_eq!(store.access_revoked_at(&GrantId([7; 16])), Some(100));
     assert!(store.revocation_lag() < Duration::from_secs(2));
 }
+
+// Moving a whole store: the file store's records into PostgreSQL and back.
+
+#[test]
+fn the_file_stores_records_round_trip_through_postgres() {
+    use conformance::store_contract::fixtures::{self as f, block_on, TempDir};
+    use oauth_store_memory::{MemoryState, Record};
+
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let dir = TempDir::new_in(std::env::temp_dir(), "export");
+    let file = oauth_store_file::FileStore::open(dir.path(), oauth_store_file::Options::default())
+        .expect("open a file store");
+    let effects = vec![
+        Effect::PutClient(f::client("app")),
+        Effect::PutClient(f::client("gone-soon")),
+        Effect::PutGrant(f::grant(1, "app", "alice", 5_000)),
+        Effect::PutGrant(f::grant(2, "app", "bob", 6_000)),
+        Effect::PutCode(f::code("code-1", 1, "app", "alice", 900)),
+        Effect::PutCode(f::code("code-2", 2, "app", "bob", 950)),
+        Effect::PutRefresh(f::refresh("rt-1", 1, 100, 5_000)),
+        Effect::PutRefresh(f::refresh("rt-2", 2, 100, 6_000)),
+        Effect::PutDevice(f::device("dev-1", "app", f::approved("alice", 1), 1_000)),
+        Effect::RevokeAccess {
+            grant_id: f::grant_id(1),
+            at: 150,
+            keep_until: 5_000,
+        },
+        Effect::RevokeSubject {
+            subject: "carol".into(),
+            at: 160,
+            keep_until: 5_000,
+        },
+    ];
+    Store::apply(&file, effects).expect("apply to the file store");
+    Store::execute(
+        &file,
+        Op::TakeCode {
+            hash: f::hash("code-2"),
+        },
+    )
+    .expect("take");
+    Store::execute(
+        &file,
+        Op::RotateRefresh {
+            old: f::hash("rt-2"),
+            new: f::refresh("rt-3", 2, 300, 6_000),
+        },
+    )
+    .expect("rotate");
+    Store::execute(
+        &file,
+        Op::Count {
+            key: "login:alice".into(),
+            now: 100,
+            expires_at: 1_000,
+        },
+    )
+    .expect("count");
+    block_on(file.change(vec![UserChange::PutUser(f::user("alice"))], Vec::new()))
+        .expect("add a user");
+    let sorted = |records: Vec<Record>| {
+        let mut lines: Vec<String> = records
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("a record serializes"))
+            .collect();
+        lines.sort();
+        lines
+    };
+    let exported: Vec<Record> = file.state().records().collect();
+    assert!(exported.len() >= 12, "{exported:?}");
+
+    let url = cluster.create_database().expect("create a database");
+    // A node already running on the database: the imported revocations reach it.
+    let running = PostgresStore::connect_blocking(&url, Options::default()).expect("open");
+    let store = PostgresStore::connect_blocking(&url, Options::default()).expect("open");
+    assert_eq!(
+        block_on(store.import(exported.clone())).expect("import"),
+        exported.len()
+    );
+    let back = block_on(store.export()).expect("export");
+    assert_eq!(sorted(back.clone()), sorted(exported.clone()));
+    within(BOUND, || {
+        running.status(&f::grant_id(1), "carol") == (Some(150), 1)
+    })
+    .unwrap_or_else(|t| panic!("the imported revocations did not reach a node in {t:?}"));
+
+    // And back: the records make the same state the file store had.
+    let mut state = MemoryState::default();
+    for record in back {
+        state.insert(record);
+    }
+    assert_eq!(sorted(state.records().collect()), sorted(exported.clone()));
+    // Importing twice replaces, never duplicates.
+    block_on(store.import(exported.clone())).expect("import again");
+    assert_eq!(
+        sorted(block_on(store.export()).expect("export")),
+        sorted(exported)
+    );
+}

@@ -22,6 +22,7 @@
 //! | revocation view | in memory, loaded at start, updated by this node's committed writes and by a follower that every node's revocations reach: `LISTEN`/`NOTIFY` plus a catch-up by `revocation_seq` every 500 ms | validation without a round trip; **a revocation at one node is refused by every node within 1 s** while it reaches the database ([`follow`](crate::follow)) |
 //! | database unreachable | the view is kept for 30 s (`Options::view_max_age`), then refuses every access token until a catch-up succeeds | a short outage or failover does not stop validation; a node cut off from the database while others revoke never accepts a revoked token for longer than that ([`view`](crate::view)) |
 //! | failures | database down, unreachable or too slow: a [`StoreError`](oauth_proto::store::StoreError) (the server answers 503), never a panic; the pool reconnects by itself | [`error`](crate::error) |
+//! | moving stores | [`PostgresStore::export`] reads every table in one snapshot as the file store's [`Record`](oauth_store_memory::Record)s; [`PostgresStore::import`] writes records in one transaction | one record model for `oauth-server export` / `import` between the file store and PostgreSQL ([`transfer`](crate::transfer)) |
 //! | TLS | not yet: connect over a unix socket or a trusted network | the next slice |
 //!
 //! # What is not here yet (issue 19)
@@ -42,6 +43,7 @@ mod sql;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transfer;
 mod view;
 
 pub use error::OpenError;

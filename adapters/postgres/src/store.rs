@@ -298,6 +298,29 @@ impl PostgresStore {
         self.block(|shared| async move { count_records(&shared).await })
     }
 
+    /// Every record in the database, read in one consistent snapshot (`oauth-server export`).
+    pub async fn export(&self) -> Result<Vec<oauth_store_memory::Record>, StoreError> {
+        self.run(|shared| async move {
+            let mut client = shared.pool.get().await.map_err(from_pool)?;
+            crate::transfer::export(&mut client).await
+        })
+        .await
+    }
+
+    /// Writes `records` in one transaction, replacing records with the same keys
+    /// (`oauth-server import`); returns how many were written. Imported revocations reach
+    /// every node's view as any revocation does.
+    pub async fn import(
+        &self,
+        records: Vec<oauth_store_memory::Record>,
+    ) -> Result<usize, StoreError> {
+        self.run(|shared| async move {
+            let mut client = shared.pool.get().await.map_err(from_pool)?;
+            crate::transfer::import(&mut client, &records).await
+        })
+        .await
+    }
+
     /// How long ago the revocation view was last known to hold every revocation: normally less
     /// than the catch-up interval; past `Options::view_max_age` the view refuses every access
     /// token ([`follow`](crate::follow) has the bound).

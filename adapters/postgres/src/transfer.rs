@@ -1,0 +1,336 @@
+//! Moving a whole store in and out: every row as a [`Record`], the file store's own record
+//! model, so that `oauth-server export` / `import` carry a deployment between the file store
+//! and PostgreSQL in both directions.
+//!
+//! [`export`] reads every table in one REPEATABLE READ snapshot, so what it gives is one
+//! consistent state even while nodes keep writing. [`import`] writes all the records in one
+//! transaction (all or nothing); a record whose key already exists is replaced. Imported
+//! revocations take new `revocation_seq` numbers under the revocation lock and are announced,
+//! as any revocation is, so running nodes refuse the tokens they name within the usual bound.
+
+use deadpool_postgres::{Client, GenericClient};
+use oauth_directory::UserRecord;
+use oauth_proto::client::ClientRecord;
+use oauth_proto::store::{CodeRecord, DeviceRecord, GrantRecord, StoreError, SubjectRecord};
+use oauth_store_memory::Record;
+
+use crate::codec::{self, body, decode, from_time, time};
+use crate::effects::{approved_subject, put_refresh};
+use crate::sql::{execute, query, transaction, Failure, Outcome};
+
+/// Every record in the database, read in one snapshot.
+pub(crate) async fn export(client: &mut Client) -> Result<Vec<Record>, StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| crate::error::from_db("starting the export", e))?;
+    let records = export_in(&tx).await.map_err(Failure::into_store)?;
+    tx.commit()
+        .await
+        .map_err(|e| crate::error::from_db("ending the export", e))?;
+    Ok(records)
+}
+
+async fn export_in(tx: &impl GenericClient) -> Result<Vec<Record>, Failure> {
+    let mut records = Vec::new();
+    for row in query(
+        tx,
+        "exporting clients",
+        "SELECT body, unused_expires_at FROM clients ORDER BY client_id",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::Client(codec::client(&row)?));
+    }
+    for row in query(
+        tx,
+        "exporting codes",
+        "SELECT body, used FROM codes ORDER BY hash",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::Code {
+            record: decode::<CodeRecord>("code", row.get(0))?,
+            used: row.get(1),
+        });
+    }
+    for row in query(
+        tx,
+        "exporting grants",
+        "SELECT body AS grant_body, expires_at AS grant_expires_at,
+                revoked_at AS grant_revoked_at
+         FROM grants ORDER BY grant_id",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::Grant(codec::grant(&row)?));
+    }
+    for row in query(
+        tx,
+        "exporting refresh tokens",
+        "SELECT hash, grant_id, issued_at, expires_at, rotated_at, successor
+         FROM refresh_tokens ORDER BY hash",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::Refresh(codec::refresh(&row)?));
+    }
+    for row in query(
+        tx,
+        "exporting device authorizations",
+        "SELECT body FROM devices ORDER BY device_code_hash",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::Device(decode::<DeviceRecord>(
+            "device",
+            row.get(0),
+        )?));
+    }
+    for row in query(
+        tx,
+        "exporting subjects",
+        "SELECT subject, credential_version FROM subjects ORDER BY subject",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::Subject {
+            subject: text("a subject", row.get(0))?,
+            record: SubjectRecord {
+                credential_version: crate::ops::version(row.get(1)),
+            },
+        });
+    }
+    for row in query(
+        tx,
+        "exporting access revocations",
+        "SELECT grant_id, revoked_at, keep_until FROM revoked_access ORDER BY grant_id",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::RevokedAccess {
+            grant_id: codec::grant_id(row.get(0))?,
+            at: from_time(row.get(1)),
+            keep_until: from_time(row.get(2)),
+        });
+    }
+    for row in query(
+        tx,
+        "exporting counters",
+        "SELECT key, count, expires_at FROM counters ORDER BY key",
+        &[],
+    )
+    .await?
+    {
+        let count: i64 = row.get(1);
+        records.push(Record::Counter {
+            key: text("a counter key", row.get(0))?,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            expires_at: from_time(row.get(2)),
+        });
+    }
+    for row in query(
+        tx,
+        "exporting users",
+        "SELECT body FROM users ORDER BY username",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::User(decode::<UserRecord>("user", row.get(0))?));
+    }
+    Ok(records)
+}
+
+/// A stored name back as the string it was.
+fn text(what: &str, bytes: &[u8]) -> Result<String, Failure> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        Failure::Store(StoreError::new(
+            oauth_proto::store::StoreErrorKind::Corrupt,
+            format!("PostgreSQL: {what} is not UTF-8"),
+        ))
+    })
+}
+
+/// Writes every record in one transaction; returns how many.
+pub(crate) async fn import(client: &mut Client, records: &[Record]) -> Result<usize, StoreError> {
+    transaction!(client, |tx| import_in(&tx, records).await?)
+}
+
+async fn import_in(tx: &impl GenericClient, records: &[Record]) -> Result<Outcome<usize>, Failure> {
+    let revoking = records
+        .iter()
+        .any(|r| matches!(r, Record::Subject { .. } | Record::RevokedAccess { .. }));
+    if revoking {
+        execute(
+            tx,
+            "taking the revocation lock",
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&crate::follow::REVOCATION_LOCK],
+        )
+        .await?;
+    }
+    for record in records {
+        import_one(tx, record).await?;
+    }
+    if revoking {
+        execute(
+            tx,
+            "notifying the other nodes",
+            "SELECT pg_notify($1, '')",
+            &[&crate::follow::CHANNEL],
+        )
+        .await?;
+    }
+    Ok(Outcome::Commit(records.len()))
+}
+
+async fn import_one(tx: &impl GenericClient, record: &Record) -> Result<(), Failure> {
+    match record {
+        Record::Client(c) => put_client(tx, c).await,
+        Record::Code { record, used } => execute(
+            tx,
+            "importing a code",
+            "INSERT INTO codes (hash, subject, expires_at, used, body)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (hash) DO UPDATE SET subject = EXCLUDED.subject,
+                     expires_at = EXCLUDED.expires_at, used = EXCLUDED.used,
+                     body = EXCLUDED.body",
+            &[
+                &&record.hash.0[..],
+                &record.subject.as_bytes(),
+                &time(record.expires_at),
+                used,
+                &body(record),
+            ],
+        )
+        .await
+        .map(drop),
+        Record::Grant(g) => put_grant(tx, g).await,
+        Record::Refresh(r) => put_refresh(tx, r).await,
+        Record::Device(d) => {
+            let revision = i64::try_from(d.revision)
+                .map_err(|_| crate::error::out_of_range("a device revision"))?;
+            execute(
+                tx,
+                "importing a device authorization",
+                "INSERT INTO devices
+                     (device_code_hash, user_code_hash, expires_at, revision, approved_subject, body)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (device_code_hash) DO UPDATE SET
+                     user_code_hash = EXCLUDED.user_code_hash, expires_at = EXCLUDED.expires_at,
+                     revision = EXCLUDED.revision, approved_subject = EXCLUDED.approved_subject,
+                     body = EXCLUDED.body",
+                &[
+                    &&d.device_code_hash.0[..],
+                    &&d.user_code_hash.0[..],
+                    &time(d.expires_at),
+                    &revision,
+                    &approved_subject(d),
+                    &body(d),
+                ],
+            )
+            .await
+            .map(drop)
+        }
+        Record::Subject { subject, record } => execute(
+            tx,
+            "importing a subject",
+            "INSERT INTO subjects (subject, credential_version, revocation_seq)
+             VALUES ($1, $2, nextval('revocation_seq'))
+             ON CONFLICT (subject) DO UPDATE SET
+                 credential_version = EXCLUDED.credential_version,
+                 revocation_seq = EXCLUDED.revocation_seq",
+            &[&subject.as_bytes(), &i64::from(record.credential_version)],
+        )
+        .await
+        .map(drop),
+        Record::RevokedAccess {
+            grant_id,
+            at,
+            keep_until,
+        } => execute(
+            tx,
+            "importing an access revocation",
+            "INSERT INTO revoked_access (grant_id, revoked_at, keep_until, revocation_seq)
+             VALUES ($1, $2, $3, nextval('revocation_seq'))
+             ON CONFLICT (grant_id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at,
+                 keep_until = EXCLUDED.keep_until, revocation_seq = EXCLUDED.revocation_seq",
+            &[&&grant_id.0[..], &time(*at), &time(*keep_until)],
+        )
+        .await
+        .map(drop),
+        Record::Counter {
+            key,
+            count,
+            expires_at,
+        } => execute(
+            tx,
+            "importing a counter",
+            "INSERT INTO counters (key, count, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET count = EXCLUDED.count,
+                 expires_at = EXCLUDED.expires_at",
+            &[&key.as_bytes(), &i64::from(*count), &time(*expires_at)],
+        )
+        .await
+        .map(drop),
+        Record::User(user) => execute(
+            tx,
+            "importing a user",
+            "INSERT INTO users (username, body) VALUES ($1, $2)
+             ON CONFLICT (username) DO UPDATE SET body = EXCLUDED.body",
+            &[&user.username.as_bytes(), &body(user)],
+        )
+        .await
+        .map(drop),
+    }
+}
+
+async fn put_client(tx: &impl GenericClient, c: &ClientRecord) -> Result<(), Failure> {
+    execute(
+        tx,
+        "importing a client",
+        "INSERT INTO clients (client_id, unused_expires_at, body) VALUES ($1, $2, $3)
+         ON CONFLICT (client_id) DO UPDATE SET
+             unused_expires_at = EXCLUDED.unused_expires_at, body = EXCLUDED.body",
+        &[
+            &c.client_id.as_bytes(),
+            &c.unused_expires_at.map(time),
+            &body(c),
+        ],
+    )
+    .await
+    .map(drop)
+}
+
+async fn put_grant(tx: &impl GenericClient, g: &GrantRecord) -> Result<(), Failure> {
+    execute(
+        tx,
+        "importing a grant",
+        "INSERT INTO grants (grant_id, client_id, subject, expires_at, revoked_at, body)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (grant_id) DO UPDATE SET client_id = EXCLUDED.client_id,
+             subject = EXCLUDED.subject, expires_at = EXCLUDED.expires_at,
+             revoked_at = EXCLUDED.revoked_at, body = EXCLUDED.body",
+        &[
+            &&g.grant_id.0[..],
+            &g.client_id.as_bytes(),
+            &g.subject.as_bytes(),
+            &time(g.expires_at),
+            &g.revoked_at.map(time),
+            &body(g),
+        ],
+    )
+    .await
+    .map(drop)
+}
