@@ -89,6 +89,68 @@ fn report(name: &str, ns: f64, reference: f64, allocs: Option<f64>) {
     );
 }
 
+/// Times [`oauth_proto::Engine::validate_access_token_for`] on a `client_credentials` token bound
+/// to `imap://mail.example.com`, and raw HMAC-SHA256 over that token's tagged bytes.
+fn audience_check() -> (f64, f64) {
+    use oauth_proto::config::Config;
+    use oauth_proto::resource::ProtectedResource;
+    let resource = |r: &str, scopes: &[&str]| ProtectedResource {
+        resource: r.to_owned(),
+        scopes_supported: scopes.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let mut h = Harness::new(Config {
+        resources: vec![
+            resource("imap://mail.example.com", &["mail"]),
+            resource("smtp://mail.example.com", &["mail"]),
+            resource("https://mail.example.com/dav", &["calendar", "contacts"]),
+        ],
+        ..Config::default()
+    });
+    let secret = h.confidential_client();
+    let r = h.token(
+        "grant_type=client_credentials&scope=mail&resource=imap%3A%2F%2Fmail.example.com",
+        Some(&basic("web", secret.expose())),
+    );
+    let token = json(&r)["access_token"].as_str().unwrap().to_owned();
+    let resource = "imap://mail.example.com";
+    assert_eq!(
+        h.engine
+            .validate_access_token_for(&token, resource, h.now, &h.store)
+            .unwrap()
+            .audience
+            .iter()
+            .collect::<Vec<_>>(),
+        [resource]
+    );
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&token)
+        .unwrap();
+    let body = &raw[..raw.len() - 32];
+    println!(
+        "audience-bound token: {} chars, {} bytes under the tag",
+        token.len(),
+        body.len()
+    );
+    let keyed = Hmac::<Sha256>::new_from_slice(&[7u8; 32]).unwrap();
+    let hmac_ns = measure(200_000, || {
+        black_box(
+            keyed
+                .clone()
+                .chain_update(black_box(body))
+                .finalize()
+                .into_bytes(),
+        );
+    });
+    let bound_ns = measure(200_000, || {
+        black_box(
+            h.engine
+                .validate_access_token_for(black_box(&token), resource, h.now, &h.store)
+                .unwrap(),
+        );
+    });
+    (bound_ns, hmac_ns)
+}
+
 /// The value of a string field in a JSON body, without a JSON parser (keeps the bench's own
 /// allocations out of the way).
 fn field<'a>(body: &'a str, name: &str) -> &'a str {
@@ -147,6 +209,22 @@ fn main() {
         validate_ns,
         hmac_ns,
         Some(validate_allocs as f64 / validate_calls as f64),
+    );
+
+    // The audience check (RFC 8707): a token bound to one of three configured resources,
+    // validated for that resource, against raw HMAC over its own (longer) tagged bytes.
+    let (bound_ns, bound_hmac_ns) = audience_check();
+    report(
+        "validate_access_token_for (audience check)",
+        bound_ns,
+        bound_hmac_ns,
+        None,
+    );
+    println!(
+        "audience check: {:.2}x raw HMAC over its token's bytes, {:.2}x validate_access_token \
+         (target <= 1.2x)",
+        bound_ns / bound_hmac_ns,
+        (bound_ns / bound_hmac_ns) / (validate_ns / hmac_ns)
     );
 
     let mut rng = oauth_proto::random::CounterRandom::new(42);

@@ -155,7 +155,7 @@ fn claims(
         issued_at: iat as u64,
         expires_at: iat as u64 + ttl as u64 + 1,
         credential_version: version,
-        audience: Vec::new(),
+        audience: Default::default(),
     })
 }
 

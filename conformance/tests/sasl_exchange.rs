@@ -28,7 +28,7 @@ fn claims(subject: &str, scope: &str) -> AccessClaims {
         issued_at: NOW - 10,
         expires_at: NOW + 3600,
         credential_version: 0,
-        audience: Vec::new(),
+        audience: Default::default(),
     }
 }
 
@@ -1055,7 +1055,7 @@ fn a_policy_resource_refuses_tokens_for_other_resources_as_invalid_token() {
     const IMAP: &str = "imap://mail.example.com";
     let token = |audience: &[&str]| {
         let mut c = claims(USER, "mail");
-        c.audience = audience.iter().map(|a| (*a).to_owned()).collect();
+        c.audience = access_token::Audience::new(audience).unwrap();
         access_token::issue(&ring(), &c).unwrap()
     };
     let p = SaslPolicy {

@@ -162,9 +162,69 @@ pub struct AccessClaims {
     pub expires_at: u64,
     /// The subject's credential version at issue.
     pub credential_version: u32,
-    /// The protected resources the token is for (RFC 8707), as their identifiers; empty for a
-    /// token without audience (see [`AccessClaims::is_for`]).
-    pub audience: Vec<String>,
+    /// The protected resources the token is for (RFC 8707); empty for a token without audience
+    /// (see [`AccessClaims::is_for`]).
+    pub audience: Audience,
+}
+
+/// The protected resources an access token is for: their identifiers (RFC 8707), in issue order.
+/// Kept as one string, the identifiers joined by spaces (an identifier is a URI, which has no
+/// space), so that reading a token's audience costs one allocation however many resources it
+/// names: validation is on every request's path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Audience(String);
+
+impl Audience {
+    /// An audience of these identifiers, or `None` when the token format cannot carry them:
+    /// more than [`MAX_AUDIENCE`], or one that is not 1 to [`MAX_RESOURCE`] printable ASCII
+    /// characters (every valid identifier is, see [`crate::resource::is_valid_identifier`]).
+    pub fn new<I, S>(identifiers: I) -> Option<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut joined = String::new();
+        for (i, id) in identifiers.into_iter().enumerate() {
+            let id = id.as_ref();
+            if i == MAX_AUDIENCE
+                || id.is_empty()
+                || id.len() > MAX_RESOURCE
+                || !id.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return None;
+            }
+            if i > 0 {
+                joined.push(' ');
+            }
+            joined.push_str(id);
+        }
+        Some(Audience(joined))
+    }
+
+    /// The identifiers, in issue order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.split(' ').filter(|id| !id.is_empty())
+    }
+
+    /// Whether `resource` is one of the identifiers.
+    pub fn contains(&self, resource: &str) -> bool {
+        self.iter().any(|id| id == resource)
+    }
+
+    /// Whether it names no resource.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many resources it names.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether the format can carry it (always, for an audience built by [`Audience::new`]).
+    fn is_encodable(&self) -> bool {
+        Audience::new(self.iter()).is_some_and(|a| a.0 == self.0)
+    }
 }
 
 impl AccessClaims {
@@ -175,7 +235,7 @@ impl AccessClaims {
         if self.audience.is_empty() {
             return unbound_accepted;
         }
-        self.audience.iter().any(|a| a == resource)
+        self.audience.contains(resource)
     }
 
     /// True for a token a client obtained for itself with `client_credentials` (RFC 6749 §4.4):
@@ -236,7 +296,7 @@ pub(crate) struct Unsigned<'a> {
     pub issued_at: u64,
     pub expires_at: u64,
     pub credential_version: u32,
-    pub audience: &'a [String],
+    pub audience: &'a Audience,
 }
 
 /// Encodes and signs claims with the ring's signing key. Fields longer than the format allows are
@@ -284,18 +344,15 @@ pub(crate) fn sign<R>(
     if subject.len() > MAX_SUBJECT
         || client.len() > MAX_CLIENT_ID
         || scope.len() > MAX_SCOPE
-        || claims.audience.len() > MAX_AUDIENCE
-        || claims
-            .audience
-            .iter()
-            .any(|r| r.is_empty() || r.len() > MAX_RESOURCE)
+        || !claims.audience.is_encodable()
     {
         return Err(TokenError::Malformed);
     }
     let audience_len = if claims.audience.is_empty() {
         0
     } else {
-        1 + claims.audience.iter().map(|r| 1 + r.len()).sum::<usize>()
+        // A count, then each identifier with a length byte in place of its separator.
+        2 + claims.audience.0.len()
     };
     let len = FIXED + 5 + subject.len() + client.len() + scope.len() + audience_len + TAG;
     let mut small = [0u8; SMALL];
@@ -325,7 +382,7 @@ pub(crate) fn sign<R>(
     w.put(scope);
     if audience_len > 0 {
         w.put(&[claims.audience.len() as u8]);
-        for resource in claims.audience {
+        for resource in claims.audience.iter() {
             w.put(&[resource.len() as u8]);
             w.put(resource.as_bytes());
         }
@@ -429,18 +486,25 @@ fn parse_body(body: &[u8]) -> Option<AccessClaims> {
     let client_id = std::str::from_utf8(r.take(client_len)?).ok()?.to_owned();
     let scope_len = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
     let scope = Scope::parse(std::str::from_utf8(r.take(scope_len)?).ok()?).ok()?;
-    let mut audience = Vec::new();
+    let mut audience = String::new();
     if version == VERSION_AUDIENCE {
         let count = r.take(1)?[0] as usize;
         if count == 0 || count > MAX_AUDIENCE {
             return None;
         }
+        // Each identifier is printable ASCII (checked at issue), so the joined form splits back
+        // into exactly the identifiers that were signed.
+        audience.reserve(r.0.len());
         for _ in 0..count {
             let len = r.take(1)?[0] as usize;
-            if len == 0 {
+            let id = r.take(len)?;
+            if len == 0 || !id.iter().all(u8::is_ascii_graphic) {
                 return None;
             }
-            audience.push(std::str::from_utf8(r.take(len)?).ok()?.to_owned());
+            if !audience.is_empty() {
+                audience.push(' ');
+            }
+            audience.push_str(std::str::from_utf8(id).ok()?);
         }
     }
     if !r.0.is_empty() {
@@ -454,7 +518,7 @@ fn parse_body(body: &[u8]) -> Option<AccessClaims> {
         issued_at,
         expires_at,
         credential_version,
-        audience,
+        audience: Audience(audience),
     })
 }
 
@@ -489,7 +553,7 @@ mod tests {
             issued_at: 1000,
             expires_at: 4600,
             credential_version: 0,
-            audience: audience.iter().map(|a| (*a).to_owned()).collect(),
+            audience: Audience::new(audience).unwrap(),
         }
     }
 
@@ -546,24 +610,33 @@ mod tests {
     #[test]
     fn audiences_the_format_cannot_hold_are_refused_at_issue() {
         let long = format!("https://example.com/{}", "a".repeat(MAX_RESOURCE));
+        assert_eq!(Audience::new([&long]), None);
+        assert_eq!(Audience::new([""]), None);
         assert_eq!(
-            issue(&keys(), &claims(&[&long])),
-            Err(TokenError::Malformed)
+            Audience::new::<[&str; 0], &str>([]),
+            Some(Audience::default())
         );
-        assert_eq!(issue(&keys(), &claims(&[""])), Err(TokenError::Malformed));
         let many: Vec<String> = (0..=MAX_AUDIENCE)
             .map(|i| format!("imap://h{i}.example"))
             .collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(issue(&keys(), &claims(&refs)), Err(TokenError::Malformed));
+        assert_eq!(Audience::new(&refs), None);
         let full = &refs[..MAX_AUDIENCE];
         let token = issue(&keys(), &claims(full)).unwrap();
-        assert_eq!(
-            validate(&keys(), &token, 2000, &NothingRevoked)
-                .unwrap()
-                .audience,
-            full
-        );
+        let back = validate(&keys(), &token, 2000, &NothingRevoked).unwrap();
+        assert_eq!(back.audience.iter().collect::<Vec<_>>(), full);
+        // Identifiers with a space or a control character could not be told apart once read.
+        for bad in ["imap://a b", "imap://a\u{1}", " imap://a"] {
+            assert_eq!(Audience::new([bad]), None);
+        }
+        // What `Audience::new` would refuse is refused at issue too.
+        for raw in ["imap://a  imap://b", " imap://a", "imap://a\u{1}"] {
+            let c = AccessClaims {
+                audience: Audience(raw.to_owned()),
+                ..claims(&[])
+            };
+            assert_eq!(issue(&keys(), &c), Err(TokenError::Malformed));
+        }
     }
 
     #[test]
@@ -588,13 +661,14 @@ mod tests {
             raw
         };
         for (version, tail) in [
-            (2u8, &[][..]),            // version 2 without an audience
-            (2, &[0][..]),             // zero resources
-            (2, &[1, 0][..]),          // an empty resource
-            (2, &[1, 5, b'a'][..]),    // shorter than its length
-            (2, &[1, 1, b'a', 0][..]), // trailing bytes
-            (1, &[1, 1, b'a'][..]),    // an audience in version 1
-            (3, &[][..]),              // unknown version
+            (2u8, &[][..]),                     // version 2 without an audience
+            (2, &[0][..]),                      // zero resources
+            (2, &[1, 0][..]),                   // an empty resource
+            (2, &[1, 5, b'a'][..]),             // shorter than its length
+            (2, &[1, 1, b'a', 0][..]),          // trailing bytes
+            (2, &[1, 3, b'a', b' ', b'b'][..]), // a space inside an identifier
+            (1, &[1, 1, b'a'][..]),             // an audience in version 1
+            (3, &[][..]),                       // unknown version
         ] {
             assert_eq!(
                 validate(

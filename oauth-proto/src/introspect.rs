@@ -72,24 +72,34 @@ struct Active<'a> {
 }
 
 /// `aud` as JWT claims write it (RFC 7519 §4.1.3): one identifier as a string, several as an array.
-struct Audience<'a>(&'a [String]);
+/// `None` for refresh tokens, which carry no audience of their own.
+struct Audience<'a>(Option<&'a crate::access_token::Audience>);
 
 impl Audience<'_> {
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none_or(|a| a.is_empty())
     }
 
     fn len(&self) -> usize {
-        self.0.iter().map(|a| a.len() + 3).sum::<usize>() + 8
+        self.0
+            .map_or(0, |a| a.iter().map(|id| id.len() + 3).sum::<usize>() + 8)
     }
 }
 
 impl Serialize for Audience<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            [one] => s.serialize_str(one),
-            many => many.serialize(s),
+        use serde::ser::SerializeSeq;
+        let Some(audience) = self.0 else {
+            return s.serialize_none();
+        };
+        if audience.len() == 1 {
+            return s.serialize_str(audience.iter().next().unwrap_or_default());
         }
+        let mut seq = s.serialize_seq(Some(audience.len()))?;
+        for id in audience.iter() {
+            seq.serialize_element(id)?;
+        }
+        seq.end()
     }
 }
 
@@ -180,7 +190,7 @@ impl Introspect {
                     exp: c.expires_at,
                     iat: c.issued_at,
                     iss,
-                    aud: Audience(&c.audience),
+                    aud: Audience(Some(&c.audience)),
                 }
                 .response()
             }
@@ -200,7 +210,7 @@ impl Introspect {
                     exp: r.token.expires_at,
                     iat: r.token.issued_at,
                     iss,
-                    aud: Audience(&[]),
+                    aud: Audience(None),
                 }
                 .response()
             }

@@ -69,7 +69,7 @@ pub(crate) struct Issue<'a> {
     /// token is issued after it (see the module docs).
     pub(crate) access_revoked_at: Option<u64>,
     /// The access token's audience (RFC 8707, see [`crate::resource`]).
-    pub(crate) audience: &'a [String],
+    pub(crate) audience: &'a access_token::Audience,
     /// The resources the authorization named, kept in a new grant for its refreshes.
     pub(crate) authorized: &'a [String],
 }

@@ -10,6 +10,8 @@
 //! `pop://mail.example.com`: a bare host name is not an absolute URI, so RFC 8707 leaves a client
 //! no way to send it as `resource`, and the scheme keeps the IMAP and SMTP services of one host
 //! apart. HTTP resources use their URL (`https://mail.example.com/jmap`).
+//! A resource's scopes are compared as written: list both spellings of an aliased scope when
+//! clients may use either (`mail` and `urn:ietf:params:oauth:scope:mail`, see [`crate::scope`]).
 //!
 //! With no resource configured (the default) nothing changes: tokens carry no audience and any
 //! `resource` parameter is `invalid_target`, since it names no resource this server knows.
@@ -39,7 +41,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access_token::{AccessClaims, TokenError};
+use crate::access_token::{AccessClaims, Audience, TokenError};
 pub use crate::access_token::{MAX_AUDIENCE, MAX_RESOURCE};
 use crate::config::ConfigError;
 use crate::engine::Engine;
@@ -72,10 +74,12 @@ impl ProtectedResource {
 }
 
 /// Whether `value` is a syntactically valid resource indicator: an absolute URI without fragment
-/// (RFC 8707 §2), of 1 to [`MAX_RESOURCE`] bytes.
+/// (RFC 8707 §2), of 1 to [`MAX_RESOURCE`] bytes, written as a URI is (RFC 3986: printable ASCII,
+/// no space; the URL parser would otherwise accept and escape what the client sent).
 pub fn is_valid_identifier(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_RESOURCE
+        && value.bytes().all(|b| b.is_ascii_graphic())
         && !value.contains('#')
         && url::Url::parse(value).is_ok_and(|u| u.fragment().is_none())
 }
@@ -170,23 +174,35 @@ pub(crate) fn audience(
     authorized: &[String],
     configured: &[ProtectedResource],
     scope: &Scope,
-) -> Result<Vec<String>, OAuthError> {
+) -> Result<Audience, OAuthError> {
     if !requested.is_empty() {
         if !authorized.is_empty() && !requested.iter().all(|r| authorized.contains(r)) {
             return Err(invalid_target(
                 "the resource was not part of what was authorized",
             ));
         }
-        return Ok(requested);
+        return carried(Audience::new(requested));
     }
     if !authorized.is_empty() {
-        return Ok(authorized.to_vec());
+        return carried(Audience::new(authorized));
     }
-    Ok(configured
-        .iter()
-        .filter(|r| r.accepts(scope))
-        .map(|r| r.resource.clone())
-        .collect())
+    carried(Audience::new(
+        configured
+            .iter()
+            .filter(|r| r.accepts(scope))
+            .map(|r| &r.resource),
+    ))
+}
+
+/// Identifiers come from the validated configuration, at most [`MAX_RESOURCES`] of them, so a
+/// token can always carry them; the error is for a broken invariant, never a client's mistake.
+fn carried(audience: Option<Audience>) -> Result<Audience, OAuthError> {
+    audience.ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::ServerError,
+            "the configured resources cannot be carried by a token",
+        )
+    })
 }
 
 impl Engine {

@@ -406,6 +406,82 @@ mod tests {
     }
 
     #[test]
+    fn records_stored_before_resource_indicators_read_as_naming_no_resource() {
+        use oauth_proto::scope::Scope;
+        use oauth_proto::store::{CodeRecord, GrantId, GrantRecord};
+        // The records as they were written before their `resources` field (RFC 8707).
+        #[derive(Serialize)]
+        struct OldGrant {
+            grant_id: GrantId,
+            client_id: String,
+            subject: String,
+            scope: Scope,
+            credential_version: u32,
+            created_at: u64,
+            expires_at: u64,
+            revoked_at: Option<u64>,
+        }
+        #[derive(Serialize)]
+        struct OldCode {
+            hash: SecretHash,
+            grant_id: GrantId,
+            client_id: String,
+            subject: String,
+            scope: Scope,
+            redirect_uri: String,
+            redirect_uri_sent: bool,
+            challenge: Option<oauth_proto::store::PkceChallenge>,
+            credential_version: u32,
+            issued_at: u64,
+            expires_at: u64,
+        }
+        fn one<T: Serialize>(value: &T) -> Vec<u8> {
+            let mut buf = Vec::new();
+            append(&mut buf, value, 1000).unwrap();
+            let (_, bytes) = entries(&buf).next().unwrap().unwrap();
+            bytes.to_vec()
+        }
+        let grant: GrantRecord = decode(&one(&OldGrant {
+            grant_id: GrantId([1; 16]),
+            client_id: "c".into(),
+            subject: "u".into(),
+            scope: Scope::parse("mail").unwrap(),
+            credential_version: 2,
+            created_at: 3,
+            expires_at: 4,
+            revoked_at: None,
+        }))
+        .unwrap();
+        assert!(grant.resources.is_empty());
+        assert_eq!((grant.credential_version, grant.expires_at), (2, 4));
+        let code: CodeRecord = decode(&one(&OldCode {
+            hash: SecretHash::of("code"),
+            grant_id: GrantId([1; 16]),
+            client_id: "c".into(),
+            subject: "u".into(),
+            scope: Scope::parse("mail").unwrap(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            redirect_uri_sent: true,
+            challenge: None,
+            credential_version: 0,
+            issued_at: 5,
+            expires_at: 6,
+        }))
+        .unwrap();
+        assert!(code.resources.is_empty());
+        assert_eq!(code.expires_at, 6);
+        // And a record naming resources keeps them.
+        let bound = GrantRecord {
+            resources: vec![
+                "imap://mail.example.com".into(),
+                "smtp://mail.example.com".into(),
+            ],
+            ..grant
+        };
+        assert_eq!(decode::<GrantRecord>(&one(&bound)).unwrap(), bound);
+    }
+
+    #[test]
     fn marking_a_client_used_round_trips() {
         let effects = vec![Effect::MarkClientUsed {
             client_id: "c".into(),

@@ -82,7 +82,7 @@ fn user_token(app: &App, client_id: &str, scope: &str) -> String {
         issued_at: now,
         expires_at: now + 3600,
         credential_version: RevocationView::credential_version(&*app.store, USER),
-        audience: Vec::new(),
+        audience: Default::default(),
     };
     access_token::issue(app.engine.keys(), &claims).unwrap()
 }

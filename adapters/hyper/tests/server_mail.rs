@@ -43,7 +43,7 @@ fn user_token(s: &TestServer, scope: &str) -> String {
             &*app.store,
             USER,
         ),
-        audience: Vec::new(),
+        audience: Default::default(),
     };
     oauth_proto::access_token::issue(app.engine.keys(), &claims).unwrap()
 }

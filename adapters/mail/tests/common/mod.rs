@@ -45,7 +45,7 @@ fn claims(grant: GrantId, issued_at: u64, expires_at: u64) -> AccessClaims {
         issued_at,
         expires_at,
         credential_version: 0,
-        audience: Vec::new(),
+        audience: Default::default(),
     }
 }
 
