@@ -139,8 +139,8 @@ pub fn metadata(app: &App, req: &Request) -> HttpResponse {
         || req.path() == e.openid_configuration_inserted_path()
     {
         reply::from_engine(e.metadata())
-    } else if req.path() == e.protected_resource_metadata_path() {
-        reply::from_engine(e.protected_resource_metadata())
+    } else if let Some(document) = e.protected_resource_metadata_at(req.path()) {
+        reply::from_engine(document)
     } else {
         reply::json_error(
             404,

@@ -145,8 +145,10 @@ impl Routes {
             engine.metadata_path(),
             at(&e.openid_configuration),
             engine.openid_configuration_inserted_path(),
-            engine.protected_resource_metadata_path(),
-        ];
+        ]
+        .into_iter()
+        // The co-located resource's RFC 9728 document and each configured resource's.
+        .chain(engine.protected_resource_metadata_paths());
         for path in documents {
             // For an issuer without a path both OpenID Connect locations are one path.
             if !table.iter().any(|r| r.path == path) {

@@ -93,6 +93,15 @@ impl TestServer {
             throttle,
             ..Config::default()
         };
+        Self::start_configured(config, settings, redirect).await
+    }
+
+    /// As [`TestServer::start_with`], with this engine configuration.
+    pub async fn start_configured(
+        config: Config,
+        settings: ServerSettings,
+        redirect: &str,
+    ) -> Self {
         let engine = setup::admin_engine(config).unwrap();
         let store = AnyStore::memory();
         users::add(&store, USER, PASSWORD, 1).await.unwrap();
