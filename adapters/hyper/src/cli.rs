@@ -88,6 +88,22 @@ pub enum DbCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Write every record of the store (the data directory's, or PostgreSQL's with --postgres)
+    /// to standard output as JSON lines.
+    Export {
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Write the records of an export (`db export`) into the PostgreSQL database, in one
+    /// transaction; records of the same keys are replaced.
+    Import {
+        /// The export to read (`-` for standard input).
+        file: PathBuf,
+        /// Where the database is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// `user ...`

@@ -36,6 +36,7 @@ pub mod sessions;
 pub mod settings;
 pub mod setup;
 pub mod store;
+pub mod transfer;
 pub mod users;
 
 #[cfg(test)]
@@ -85,6 +86,24 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Some(Command::Db(cli::DbCommand::Migrate { data })) => {
             println!("{}", setup::migrate_database(&data).await?);
+            Ok(())
+        }
+        Some(Command::Db(cli::DbCommand::Export { data })) => {
+            let (_, store) = setup::prepare_admin(&data)?;
+            let count = transfer::export(&store, &mut std::io::stdout().lock()).await?;
+            eprintln!("exported {count} records");
+            Ok(())
+        }
+        Some(Command::Db(cli::DbCommand::Import { file, data })) => {
+            let (_, store) = setup::prepare_admin(&data)?;
+            let count = if file.as_os_str() == "-" {
+                transfer::import(&store, std::io::stdin().lock()).await?
+            } else {
+                let opened = std::fs::File::open(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                transfer::import(&store, std::io::BufReader::new(opened)).await?
+            };
+            println!("imported {count} records");
             Ok(())
         }
         Some(Command::Key(cmd)) => {

@@ -1,0 +1,164 @@
+//! `oauth-server db export` / `db import`: a whole store as JSON lines, to move a deployment
+//! from the file store to PostgreSQL (and to keep a portable copy of either).
+//!
+//! The format is the stores' own record model, [`Record`] (`oauth-store-memory`), the one the
+//! file store's snapshots hold, so no record is translated on the way: the first line is a header,
+//! `{"oauth_server_export":1,"record_version":N}`, then one record per line, as serde writes
+//! it. Secrets are in it only as the stores keep them (hashes), but it holds every client, grant
+//! and user: keep it as private as the database.
+//!
+//! Export reads the file store (while no server holds its directory) or PostgreSQL (in one
+//! snapshot, while servers run). Import writes into PostgreSQL, in one transaction: all records
+//! or none, replacing records of the same keys; a header of another format or record version,
+//! or a line that does not parse, is refused with its line number before anything is written.
+//! Importing into the file store is not there yet: move from PostgreSQL back to files by
+//! exporting from PostgreSQL and keeping the export until the file store takes records.
+
+use std::io::{BufRead, Write};
+
+use oauth_store_memory::{Record, RECORD_VERSION};
+use serde::{Deserialize, Serialize};
+
+use crate::store::AnyStore;
+
+/// The first line of an export.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Header {
+    oauth_server_export: u32,
+    record_version: u32,
+}
+
+/// The version of this format (the header's `oauth_server_export`).
+const FORMAT: u32 = 1;
+
+/// Writes every record of `store` to `out`; returns how many.
+pub async fn export(store: &AnyStore, out: &mut impl Write) -> Result<usize, String> {
+    let records: Vec<Record> = match store {
+        AnyStore::Memory(s) => s.read().records().collect(),
+        AnyStore::File(s) => s.state().records().collect(),
+        AnyStore::Postgres(s) => s.export().await.map_err(|e| e.to_string())?,
+        #[cfg(test)]
+        AnyStore::Failing => return Err("the store failed".to_owned()),
+    };
+    let write = |out: &mut dyn Write, line: String| {
+        writeln!(out, "{line}").map_err(|e| format!("writing the export failed: {e}"))
+    };
+    let header = Header {
+        oauth_server_export: FORMAT,
+        record_version: RECORD_VERSION,
+    };
+    write(out, json(&header)?)?;
+    for record in &records {
+        write(out, json(record)?)?;
+    }
+    out.flush()
+        .map_err(|e| format!("writing the export failed: {e}"))?;
+    Ok(records.len())
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|e| format!("a record does not serialize: {e}"))
+}
+
+/// Reads an export from `input` and writes its records into `store`; returns how many.
+pub async fn import(store: &AnyStore, input: impl BufRead) -> Result<usize, String> {
+    let records = read(input)?;
+    match store {
+        AnyStore::Postgres(s) => s.import(records).await.map_err(|e| e.to_string()),
+        _ => Err(
+            "import writes into PostgreSQL only: give --postgres URL or [store] postgres in \
+             --config FILE"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Parses a whole export, refusing it at the first bad line.
+fn read(input: impl BufRead) -> Result<Vec<Record>, String> {
+    let mut lines = input.lines();
+    let header = lines
+        .next()
+        .ok_or("the export is empty: no header line")?
+        .map_err(|e| format!("reading the export failed: {e}"))?;
+    let expected = Header {
+        oauth_server_export: FORMAT,
+        record_version: RECORD_VERSION,
+    };
+    match serde_json::from_str::<Header>(&header) {
+        Ok(h) if h == expected => {}
+        Ok(h) => {
+            return Err(format!(
+                "line 1: an export of format {} with record version {}; this oauth-server reads \
+                 format {FORMAT} with record version {RECORD_VERSION}",
+                h.oauth_server_export, h.record_version
+            ))
+        }
+        Err(e) => return Err(format!("line 1: not an oauth-server export header: {e}")),
+    }
+    let mut records = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let line = line.map_err(|e| format!("reading the export failed: {e}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str::<Record>(&line)
+            .map_err(|e| format!("line {}: not a record: {e}", n + 2))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export_of(store: &AnyStore) -> String {
+        let mut out = Vec::new();
+        futures_lite_block_on(export(store, &mut out)).expect("export");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn an_export_reads_back_and_bad_input_is_refused_with_its_line() {
+        let store = AnyStore::memory();
+        futures_lite_block_on(crate::users::add(&store, "alice", "a long password", 1))
+            .expect("add a user");
+        let text = export_of(&store);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                format!(r#"{{"oauth_server_export":1,"record_version":{RECORD_VERSION}}}"#)
+                    .as_str()
+            )
+        );
+        let records = read(text.as_bytes()).expect("reads back");
+        assert_eq!(records.len(), 1);
+        assert!(matches!(&records[0], Record::User(u) if u.username == "alice"));
+
+        assert!(read(&b""[..]).unwrap_err().contains("empty"));
+        let other = r#"{"oauth_server_export":1,"record_version":999}"#;
+        assert!(read(other.as_bytes())
+            .unwrap_err()
+            .contains("record version 999"));
+        let garbage = format!(
+            "{}\n{{\"Nope\":1}}\n",
+            text.lines().next().unwrap_or_default()
+        );
+        assert!(read(garbage.as_bytes())
+            .unwrap_err()
+            .starts_with("line 2: not a record"));
+        assert!(read(&b"hello\n"[..])
+            .unwrap_err()
+            .starts_with("line 1: not an oauth-server"));
+        let err = futures_lite_block_on(import(&store, text.as_bytes())).unwrap_err();
+        assert!(err.contains("PostgreSQL only"), "{err}");
+    }
+}
