@@ -130,10 +130,11 @@ fn required_and_explicit_members() {
     );
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     assert_eq!(m["scopes_supported"].as_array().unwrap().len(), 10);
+    // The userinfo endpoint exists (oauth-proto/src/userinfo.rs), so it is advertised.
+    assert_eq!(m["userinfo_endpoint"], "http://127.0.0.1:8080/userinfo");
     // Nothing this engine does not do.
     for absent in [
         "jwks_uri",
-        "userinfo_endpoint",
         "token_endpoint_auth_signing_alg_values_supported",
     ] {
         assert!(m.get(absent).is_none(), "{absent}");

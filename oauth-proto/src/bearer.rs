@@ -29,6 +29,9 @@ pub enum BearerError {
     InvalidToken(TokenError),
     /// The token lacks scope the resource needs.
     InsufficientScope(Scope),
+    /// A valid token that names no user (`client_credentials`) at a resource that describes
+    /// users (the userinfo endpoint): `invalid_token`, the token is unusable here.
+    NoUser,
 }
 
 impl BearerError {
@@ -52,6 +55,11 @@ impl BearerError {
             }
             BearerError::InvalidRequest(d) => (ErrorCode::InvalidRequest, *d, None),
             BearerError::InvalidToken(e) => (ErrorCode::InvalidToken, e.description(), None),
+            BearerError::NoUser => (
+                ErrorCode::InvalidToken,
+                "the access token names no user",
+                None,
+            ),
             BearerError::InsufficientScope(s) => (
                 ErrorCode::InsufficientScope,
                 "the access token lacks the required scope",

@@ -28,6 +28,8 @@ pub(crate) const REVOKE: &str = "/revoke";
 pub(crate) const DEVICE_AUTHORIZATION: &str = "/device_authorization";
 /// Path of the page where users enter a device's user code (RFC 8628 §3.3).
 pub(crate) const DEVICE_VERIFICATION: &str = "/device";
+/// Path of the userinfo endpoint (OpenID Connect Core §5.3).
+pub(crate) const USERINFO: &str = "/userinfo";
 /// Well-known suffix of authorization server metadata (RFC 8414 §3).
 pub(crate) const WELL_KNOWN_AS: &str = "/.well-known/oauth-authorization-server";
 /// Well-known suffix of OpenID Connect discovery, served with the same document.
@@ -55,6 +57,8 @@ pub struct Endpoints {
     pub device_authorization: String,
     /// `{issuer}/device`: the `verification_uri`.
     pub device_verification: String,
+    /// `{issuer}/userinfo` (OpenID Connect Core §5.3; Dovecot's `introspection_url`).
+    pub userinfo: String,
     /// `{issuer}/.well-known/openid-configuration`: OpenID Connect discovery of this issuer, the
     /// URL SASL error challenges carry ([`SaslPolicy::openid_configuration`](crate::sasl::SaslPolicy)).
     /// It serves the RFC 8414 metadata document.
@@ -75,6 +79,7 @@ impl Endpoints {
             revocation: at(REVOKE),
             device_authorization: at(DEVICE_AUTHORIZATION),
             device_verification: at(DEVICE_VERIFICATION),
+            userinfo: at(USERINFO),
             openid_configuration: at(WELL_KNOWN_OPENID),
         }
     }
@@ -120,6 +125,7 @@ mod tests {
             &e.revocation,
             &e.device_authorization,
             &e.device_verification,
+            &e.userinfo,
             &e.openid_configuration,
         ]
         .iter()
@@ -135,6 +141,7 @@ mod tests {
                 "/auth/revoke",
                 "/auth/device_authorization",
                 "/auth/device",
+                "/auth/userinfo",
                 "/auth/.well-known/openid-configuration",
             ]
         );

@@ -158,6 +158,7 @@
 //! | failed client authentication | always 401 `invalid_client` with a `WWW-Authenticate: Basic` challenge |
 //! | authorization errors of a self-registered client | shown to the user with the error redirect as a link ([`AuthorizeOutcome::ErrorLink`](authorize::AuthorizeOutcome::ErrorLink)), never redirected at once (RFC 9700 §4.11.2: anyone may register any redirect URI); an administrator's clients are redirected (RFC 6749 §4.1.2.1) |
 //! | `error_description` at the authorization endpoint | fixed sentences only, never request text; `state` at most 1024 bytes, a longer one is `invalid_request` |
+//! | userinfo (OpenID Connect Core §5.3) | one endpoint for relying parties and mail servers (Dovecot's default `introspection_mode = auth`): any valid user token of any audience, `openid` not required; `sub` always, `email` and `email_verified` (`true`: every address is administrator-set) with `email`, `preferred_username` with `profile`, and `scope` with both spellings of each mail-profile scope; a `client_credentials` token is 401 `invalid_token` ([`userinfo`]) |
 //! | which tokens a SASL login accepts | by default ([`sasl::SaslPolicy::default`]) only a token carrying a mail scope (`mail` or `urn:ietf:params:oauth:scope:mail`, else `insufficient_scope`) that names a user (a `client_credentials` token fails with `invalid_token`); a failed login counts against the source address only, never the claimed identity |
 //! | resource indicators (RFC 8707) | the administrator lists the protected resources (`resources`: absolute URIs such as `imap://mail.example.com`, each with its scopes); `resource` on `/authorize`, the token and the device requests picks among them, `invalid_target` for a malformed or unknown one; without it a token is for every configured resource its scope reaches; a refresh may narrow the audience, never widen it ([`resource`]) |
 //! | the access token's audience | the resource identifiers themselves in the token (format version 2), so it survives configuration changes; no audience, and format version 1 byte for byte, when no resource is configured ([`access_token`]) |
@@ -202,5 +203,6 @@ pub mod store;
 pub mod throttle;
 pub mod token;
 mod token_lookup;
+pub mod userinfo;
 
 pub use engine::Engine;

@@ -29,6 +29,7 @@ struct AsMetadata<'a> {
     revocation_endpoint: &'a str,
     revocation_endpoint_auth_methods_supported: &'a [&'a str],
     device_authorization_endpoint: &'a str,
+    userinfo_endpoint: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     scopes_supported: &'a [String],
     response_types_supported: [&'a str; 1],
@@ -92,6 +93,7 @@ impl Engine {
             revocation_endpoint: &e.revocation,
             revocation_endpoint_auth_methods_supported: &ALL_METHODS,
             device_authorization_endpoint: &e.device_authorization,
+            userinfo_endpoint: &e.userinfo,
             scopes_supported: &c.scopes_supported,
             response_types_supported: ["code"],
             response_modes_supported: ["query"],

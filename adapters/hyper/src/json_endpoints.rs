@@ -119,6 +119,12 @@ pub async fn revoke(app: &App, req: Request) -> HttpResponse {
     run(app, req, "revoke", Engine::revoke).await
 }
 
+/// `GET` and `POST /userinfo` (OpenID Connect Core §5.3): the bearer token's user, for relying
+/// parties and for Dovecot's `oauth2` passdb (`introspection_url`, see `docs/deployment.md`).
+pub async fn userinfo(app: &App, req: Request) -> HttpResponse {
+    run(app, req, "userinfo", Engine::userinfo).await
+}
+
 /// `POST /device_authorization` (RFC 8628).
 pub async fn device_authorization(app: &App, req: Request) -> HttpResponse {
     run(

@@ -57,6 +57,8 @@ pub enum Endpoint {
     Introspect,
     /// Token revocation.
     Revoke,
+    /// The userinfo endpoint (OpenID Connect; Dovecot's `introspection_url`).
+    Userinfo,
     /// The device authorization endpoint.
     DeviceAuthorization,
     /// The device verification page (`verification_uri`).
@@ -128,6 +130,7 @@ impl Routes {
             },
             row(at(&e.introspection), POST, Kind::Json, Endpoint::Introspect),
             row(at(&e.revocation), POST, Kind::Json, Endpoint::Revoke),
+            row(at(&e.userinfo), GET_POST, Kind::Json, Endpoint::Userinfo),
             row(
                 at(&e.device_authorization),
                 POST,
@@ -306,6 +309,7 @@ async fn dispatch_any(
         }
         Endpoint::Introspect => json_endpoints::introspect(app, req).await,
         Endpoint::Revoke => json_endpoints::revoke(app, req).await,
+        Endpoint::Userinfo => json_endpoints::userinfo(app, req).await,
         Endpoint::DeviceAuthorization => json_endpoints::device_authorization(app, req).await,
         Endpoint::DeviceVerification if req.method == hyper::Method::GET => {
             device_page::show(app, &req).await
@@ -357,6 +361,7 @@ mod tests {
             ("/auth/register/abc", Endpoint::ClientConfiguration),
             ("/auth/introspect", Endpoint::Introspect),
             ("/auth/revoke", Endpoint::Revoke),
+            ("/auth/userinfo", Endpoint::Userinfo),
             ("/auth/device_authorization", Endpoint::DeviceAuthorization),
             ("/auth/device", Endpoint::DeviceVerification),
             ("/auth/static/style.css", Endpoint::Stylesheet),
@@ -407,6 +412,7 @@ mod tests {
                 &e.revocation,
                 &e.device_authorization,
                 &e.device_verification,
+                &e.userinfo,
                 &e.openid_configuration,
             ] {
                 assert!(routes.find(&Endpoints::path_of(url)).is_some(), "{url}");
