@@ -1076,8 +1076,11 @@ fn a_policy_resource_refuses_tokens_for_other_resources_as_invalid_token() {
     assert!(matches!(step, Step::Success(_)), "{step:?}");
     // Another resource's token, and a token without audience, are not valid here.
     for audience in [&["smtp://mail.example.com"][..], &[][..]] {
-        let (body, _, f) = challenged(&p, &validator, bearer_msg(Some(USER), &token(audience)));
+        let (body, counts, f) =
+            challenged(&p, &validator, bearer_msg(Some(USER), &token(audience)));
         assert_eq!(body["status"], "invalid_token");
+        // A real token at the wrong service guesses nothing: no lockout for it.
+        assert!(!counts);
         assert_eq!(
             f.reason(),
             FailureReason::InvalidToken(TokenError::WrongAudience)

@@ -46,14 +46,16 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Whether this failure counts toward lockout: guesses and garbage do; a cancel, a discovery
-    /// request without a token, and a genuine token lacking scope or naming no user do not (the
-    /// credential is real and retrying it always gives the same answer, so nothing is guessed).
+    /// request without a token, and a genuine token lacking scope, naming no user or issued for
+    /// another resource (RFC 8707) do not (the credential is real and retrying it always gives the
+    /// same answer, so nothing is guessed).
     pub fn counts_toward_lockout(self) -> bool {
         !matches!(
             self,
             FailureReason::NoToken
                 | FailureReason::InsufficientScope
                 | FailureReason::NoUser
+                | FailureReason::InvalidToken(TokenError::WrongAudience)
                 | FailureReason::Cancelled
         )
     }
