@@ -2,7 +2,6 @@
 //! registering itself the way Thunderbird does, the URN scopes, `application_type`, the loopback
 //! rules of RFC 8252 §7.3 / §8.3, and `offline_access` only with a refresh token.
 
-use conformance::surface::*;
 use conformance::*;
 use oauth_proto::client::{ClientKind, GrantType};
 
