@@ -141,6 +141,19 @@ fn audience_check() -> (f64, f64) {
                 .into_bytes(),
         );
     });
+    let unchecked_ns = measure(200_000, || {
+        black_box(
+            h.engine
+                .validate_access_token(black_box(&token), h.now, &h.store)
+                .unwrap(),
+        );
+    });
+    report(
+        "validate_access_token (that token, no check)",
+        unchecked_ns,
+        hmac_ns,
+        None,
+    );
     let bound_ns = measure(200_000, || {
         black_box(
             h.engine

@@ -169,10 +169,94 @@ pub struct AccessClaims {
 
 /// The protected resources an access token is for: their identifiers (RFC 8707), in issue order.
 /// Kept as one string, the identifiers joined by spaces (an identifier is a URI, which has no
-/// space), so that reading a token's audience costs one allocation however many resources it
-/// names: validation is on every request's path.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Audience(String);
+/// space), held inline when short (one or two mail resources), so that reading a typical token's
+/// audience allocates nothing: validation is on every request's path.
+#[derive(Clone, Default)]
+pub struct Audience(Joined);
+
+/// Joined audiences up to this many bytes are held without an allocation.
+const INLINE: usize = 62;
+
+/// The joined identifiers: inline when short, on the heap otherwise.
+#[derive(Clone)]
+enum Joined {
+    Inline(u8, [u8; INLINE]),
+    Heap(String),
+}
+
+impl Default for Joined {
+    fn default() -> Self {
+        Joined::Inline(0, [0; INLINE])
+    }
+}
+
+impl Joined {
+    /// The identifiers joined by single spaces; the caller guarantees printable ASCII.
+    fn join(ids: &[&[u8]]) -> Joined {
+        let total = ids
+            .iter()
+            .map(|id| id.len() + 1)
+            .sum::<usize>()
+            .saturating_sub(1);
+        let mut heap = Vec::new();
+        let mut inline = [0u8; INLINE];
+        let out: &mut [u8] = if total <= INLINE {
+            &mut inline[..total]
+        } else {
+            heap.resize(total, 0);
+            &mut heap
+        };
+        let mut w = Writer { buf: out, at: 0 };
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                w.put(b" ");
+            }
+            w.put(id);
+        }
+        if total <= INLINE {
+            Joined::Inline(total as u8, inline)
+        } else {
+            Joined::Heap(String::from_utf8(heap).unwrap_or_default())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Joined::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Joined::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Joined::Inline(len, bytes) => {
+                std::str::from_utf8(bytes.get(..usize::from(*len)).unwrap_or_default())
+                    .unwrap_or_default()
+            }
+            Joined::Heap(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Audience {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Audience {}
+
+impl std::hash::Hash for Audience {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_str().hash(state);
+    }
+}
+
+impl std::fmt::Debug for Audience {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
 
 impl Audience {
     /// An audience of these identifiers, or `None` when the token format cannot carry them:
@@ -183,37 +267,40 @@ impl Audience {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut joined = String::new();
-        for (i, id) in identifiers.into_iter().enumerate() {
+        let owned: Vec<S> = identifiers.into_iter().collect();
+        if owned.len() > MAX_AUDIENCE {
+            return None;
+        }
+        let mut ids: Vec<&[u8]> = Vec::with_capacity(owned.len());
+        for id in &owned {
             let id = id.as_ref();
-            if i == MAX_AUDIENCE
-                || id.is_empty()
-                || id.len() > MAX_RESOURCE
-                || !id.bytes().all(|b| b.is_ascii_graphic())
+            if id.is_empty() || id.len() > MAX_RESOURCE || !id.bytes().all(|b| b.is_ascii_graphic())
             {
                 return None;
             }
-            if i > 0 {
-                joined.push(' ');
-            }
-            joined.push_str(id);
+            ids.push(id.as_bytes());
         }
-        Some(Audience(joined))
+        Some(Audience(Joined::join(&ids)))
     }
 
     /// The identifiers, in issue order.
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        self.0.split(' ').filter(|id| !id.is_empty())
+        self.0.as_str().split(' ').filter(|id| !id.is_empty())
     }
 
     /// Whether `resource` is one of the identifiers.
     pub fn contains(&self, resource: &str) -> bool {
-        self.iter().any(|id| id == resource)
+        !resource.is_empty()
+            && self
+                .0
+                .bytes()
+                .split(|b| *b == b' ')
+                .any(|id| id == resource.as_bytes())
     }
 
     /// Whether it names no resource.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.as_str().is_empty()
     }
 
     /// How many resources it names.
@@ -223,7 +310,7 @@ impl Audience {
 
     /// Whether the format can carry it (always, for an audience built by [`Audience::new`]).
     fn is_encodable(&self) -> bool {
-        Audience::new(self.iter()).is_some_and(|a| a.0 == self.0)
+        Audience::new(self.iter()).is_some_and(|a| a == *self)
     }
 }
 
@@ -352,7 +439,7 @@ pub(crate) fn sign<R>(
         0
     } else {
         // A count, then each identifier with a length byte in place of its separator.
-        2 + claims.audience.0.len()
+        2 + claims.audience.0.as_str().len()
     };
     let len = FIXED + 5 + subject.len() + client.len() + scope.len() + audience_len + TAG;
     let mut small = [0u8; SMALL];
@@ -415,7 +502,25 @@ pub fn validate(
     now: u64,
     view: &dyn RevocationView,
 ) -> Result<AccessClaims, TokenError> {
+    validate_for(keys, token, None, now, view)
+}
+
+/// [`validate`], and when `audience` is `Some((resource, unbound_accepted))`, the audience check
+/// of [`AccessClaims::is_for`] ([`TokenError::WrongAudience`]), made on the claims where they were
+/// read, before the revocation view is asked.
+pub(crate) fn validate_for(
+    keys: &KeyRing,
+    token: &str,
+    audience: Option<(&str, bool)>,
+    now: u64,
+    view: &dyn RevocationView,
+) -> Result<AccessClaims, TokenError> {
     let claims = verify(keys, token, now)?;
+    if let Some((resource, unbound_accepted)) = audience {
+        if !claims.is_for(resource, unbound_accepted) {
+            return Err(TokenError::WrongAudience);
+        }
+    }
     check_revocation(&claims, view)?;
     Ok(claims)
 }
@@ -486,27 +591,11 @@ fn parse_body(body: &[u8]) -> Option<AccessClaims> {
     let client_id = std::str::from_utf8(r.take(client_len)?).ok()?.to_owned();
     let scope_len = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
     let scope = Scope::parse(std::str::from_utf8(r.take(scope_len)?).ok()?).ok()?;
-    let mut audience = String::new();
-    if version == VERSION_AUDIENCE {
-        let count = r.take(1)?[0] as usize;
-        if count == 0 || count > MAX_AUDIENCE {
-            return None;
-        }
-        // Each identifier is printable ASCII (checked at issue), so the joined form splits back
-        // into exactly the identifiers that were signed.
-        audience.reserve(r.0.len());
-        for _ in 0..count {
-            let len = r.take(1)?[0] as usize;
-            let id = r.take(len)?;
-            if len == 0 || !id.iter().all(u8::is_ascii_graphic) {
-                return None;
-            }
-            if !audience.is_empty() {
-                audience.push(' ');
-            }
-            audience.push_str(std::str::from_utf8(id).ok()?);
-        }
-    }
+    let audience = if version == VERSION_AUDIENCE {
+        parse_audience(&mut r)?
+    } else {
+        Audience::default()
+    };
     if !r.0.is_empty() {
         return None;
     }
@@ -518,8 +607,29 @@ fn parse_body(body: &[u8]) -> Option<AccessClaims> {
         issued_at,
         expires_at,
         credential_version,
-        audience: Audience(audience),
+        audience,
     })
+}
+
+/// The audience of a version 2 token (out of line: version 1 tokens never pay for it).
+#[inline(never)]
+fn parse_audience(r: &mut Reader<'_>) -> Option<Audience> {
+    let count = r.take(1)?[0] as usize;
+    if count == 0 || count > MAX_AUDIENCE {
+        return None;
+    }
+    // Each identifier is printable ASCII (checked at issue), so the joined form splits back
+    // into exactly the identifiers that were signed.
+    let mut ids: [&[u8]; MAX_AUDIENCE] = [&[]; MAX_AUDIENCE];
+    for slot in ids.iter_mut().take(count) {
+        let len = r.take(1)?[0] as usize;
+        let id = r.take(len)?;
+        if len == 0 || !id.iter().all(u8::is_ascii_graphic) {
+            return None;
+        }
+        *slot = id;
+    }
+    Some(Audience(Joined::join(ids.get(..count)?)))
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -632,7 +742,7 @@ mod tests {
         // What `Audience::new` would refuse is refused at issue too.
         for raw in ["imap://a  imap://b", " imap://a", "imap://a\u{1}"] {
             let c = AccessClaims {
-                audience: Audience(raw.to_owned()),
+                audience: Audience(Joined::Heap(raw.to_owned())),
                 ..claims(&[])
             };
             assert_eq!(issue(&keys(), &c), Err(TokenError::Malformed));

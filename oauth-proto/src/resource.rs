@@ -218,11 +218,14 @@ impl Engine {
         now: u64,
         view: &dyn crate::store::RevocationView,
     ) -> Result<AccessClaims, TokenError> {
-        let claims = self.validate_access_token(token, now, view)?;
-        if !claims.is_for(resource, self.config().resources.is_empty()) {
-            return Err(TokenError::WrongAudience);
-        }
-        Ok(claims)
+        let unbound_accepted = self.config().resources.is_empty();
+        crate::access_token::validate_for(
+            self.keys(),
+            token,
+            Some((resource, unbound_accepted)),
+            now,
+            view,
+        )
     }
 
     /// The configured protected resource `resource`, if any.
