@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use oauth_proto::Engine;
 
-use crate::proxies::TrustedProxies;
-use crate::routes::Routes;
-use crate::sessions::{Limits, Sessions};
+use crate::http::proxies::TrustedProxies;
+use crate::http::routes::Routes;
+use crate::pages::sessions::{Limits, Sessions};
 use crate::settings::ServerSettings;
 use crate::store::AnyStore;
 

@@ -1,43 +1,36 @@
 //! `oauth-server`: the reference OAuth 2.0 authorization server.
 //!
 //! A thin adapter: hyper and tokio carry HTTP, and every protocol decision is made by the sans-IO
-//! [`oauth_proto::Engine`]. This crate adds only what the engine leaves to its embedder on purpose:
-//! sockets and limits ([`server`], [`request`], [`routes`]), the clock and randomness ([`clock`],
-//! [`rng`]), the store's choice ([`store`]), the signing keys' file ([`keys`]), user accounts and
-//! passwords ([`users`], [`password`], [`login`]), the client address behind trusted reverse proxies ([`proxies`]), the pages people see ([`authorize_page`],
-//! [`pages`], [`html`], [`sessions`]), and the command line ([`cli`], [`setup`], [`admin`]).
+//! [`oauth_proto::Engine`]. This crate adds only what the engine leaves to its embedder on purpose,
+//! in three parts and a few shared pieces:
 //!
-//! The binary's entry point is [`run`]; tests start a server in-process with [`server::start`].
+//! - [`http`]: sockets and limits, the route table, requests and replies, the JSON endpoints, and
+//!   the client address behind trusted reverse proxies;
+//! - [`pages`]: the pages people see (authorization, device verification), their sign-in with
+//!   limits on guessing, and the browser sessions behind them;
+//! - [`admin`]: the command line, the setup from options and the configuration file, and the
+//!   offline commands on users, clients, keys and the store;
+//! - shared by those: the server's state ([`app`]), its settings ([`settings`]), the store's choice
+//!   ([`store`]), the clock and randomness ([`clock`], `rng`), password hashing (`password`),
+//!   the optional IMAP/SMTP listeners ([`mail`]) and the log ([`log`]).
+//!
+//! The binary's entry point is [`run`]; tests start a server in-process with
+//! [`http::server::start`]. Only what the binary, the integration tests and the fuzz targets name
+//! is public; the rest is `pub(crate)`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod admin;
 pub mod app;
-pub mod authorize_page;
-pub mod cli;
-pub mod clients;
 pub mod clock;
-pub mod device_page;
-pub mod html;
-pub mod json_endpoints;
-pub mod keys;
+pub mod http;
 pub mod log;
-pub mod login;
 pub mod mail;
 pub mod pages;
-pub mod password;
-pub mod proxies;
-pub mod reply;
-pub mod request;
-pub mod rng;
-pub mod routes;
-pub mod server;
-pub mod sessions;
+pub(crate) mod password;
+pub(crate) mod rng;
 pub mod settings;
-pub mod setup;
 pub mod store;
-pub mod transfer;
-pub mod users;
 
 #[cfg(test)]
 mod test_support;
@@ -45,7 +38,9 @@ mod test_support;
 use std::io::Write;
 use std::sync::Arc;
 
-use cli::{Cli, Command, KeyCommand, ServeArgs};
+use admin::cli::{self, Cli, Command, KeyCommand, ServeArgs};
+use admin::{keys, setup, transfer, users};
+use http::server;
 
 /// Runs the command line; returns the process's error message on failure.
 pub async fn run(cli: Cli) -> Result<(), String> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = oauth_server::cli::Cli::parse();
+    let cli = oauth_server::admin::cli::Cli::parse();
     oauth_server::log::init();
     let runtime = match oauth_server::log::runtime_builder().build() {
         Ok(r) => r,

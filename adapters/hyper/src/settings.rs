@@ -107,7 +107,7 @@ impl ServerSettings {
         if self.max_header_bytes < 8192 {
             return Err("[server] max_header_bytes must be at least 8192".to_owned());
         }
-        crate::proxies::TrustedProxies::parse(&self.trusted_proxies)?;
+        crate::http::proxies::TrustedProxies::parse(&self.trusted_proxies)?;
         Ok(())
     }
 }

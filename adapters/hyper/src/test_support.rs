@@ -14,5 +14,5 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// An engine with the default configuration.
 pub fn engine() -> Engine {
-    crate::setup::admin_engine(Config::default()).expect("default configuration is valid")
+    crate::admin::setup::admin_engine(Config::default()).expect("default configuration is valid")
 }

@@ -18,10 +18,11 @@ use oauth_proto::config::Config;
 use oauth_proto::scope::Scope;
 use oauth_proto::store::{GrantId, RevocationView};
 use oauth_proto::throttle::ThrottleConfig;
+use oauth_server::admin::{setup, users};
 use oauth_server::app::App;
+use oauth_server::clock;
 use oauth_server::mail::MailListeners;
 use oauth_server::store::AnyStore;
-use oauth_server::{clock, setup, users};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -19,10 +19,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use oauth_proto::config::Config;
 use oauth_proto::throttle::ThrottleConfig;
+use oauth_server::admin::setup;
 use oauth_server::app::App;
-use oauth_server::server;
+use oauth_server::http::server;
 use oauth_server::settings::ServerSettings;
-use oauth_server::setup;
 use oauth_server::store::AnyStore;
 
 const ATTEMPTS: usize = 2_000;

@@ -8,7 +8,7 @@ mod common;
 use base64::Engine as _;
 use common::*;
 use oauth_server::admin;
-use oauth_server::cli::{ClientCommand, DataArgs, UserCommand};
+use oauth_server::admin::cli::{ClientCommand, DataArgs, UserCommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 

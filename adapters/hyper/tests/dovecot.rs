@@ -22,8 +22,8 @@ use base64::Engine as _;
 use common::*;
 use oauth_proto::access_token::{self, AccessClaims};
 use oauth_proto::store::NothingRevoked;
-use oauth_server::clients::{self, NewClient};
-use oauth_server::users;
+use oauth_server::admin::clients::{self, NewClient};
+use oauth_server::admin::users;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const EMAIL: &str = "alice@example.com";

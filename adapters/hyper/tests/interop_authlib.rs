@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use common::*;
 use oauth_proto::config::Config;
+use oauth_server::admin::clients::{self, NewClient};
+use oauth_server::admin::{setup, users};
 use oauth_server::app::App;
-use oauth_server::clients::{self, NewClient};
-use oauth_server::server;
+use oauth_server::http::server;
 use oauth_server::store::AnyStore;
-use oauth_server::{setup, users};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -188,7 +188,7 @@ async fn introspect(s: &TestServer, token: &str) -> serde_json::Value {
 async fn introspection_names_the_users_email_as_dovecot_expects() {
     let s = TestServer::start().await;
     let store = &*s.running.app().store;
-    oauth_server::users::set_email(store, USER, Some("alice@mail.example.com"))
+    oauth_server::admin::users::set_email(store, USER, Some("alice@mail.example.com"))
         .await
         .unwrap();
     let code = approve(&s, &s.authorize_query("d")).await;
@@ -213,7 +213,7 @@ async fn introspection_names_the_users_email_as_dovecot_expects() {
 
     // A user named like the service client, with an address: the service's client_credentials
     // token still names no user.
-    oauth_server::users::create(
+    oauth_server::admin::users::create(
         store,
         &s.service_id,
         PASSWORD,

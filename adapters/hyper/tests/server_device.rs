@@ -231,7 +231,7 @@ async fn device_flow_through_the_pages_approve() {
         .contains("name=\"decision\" value=\"approve\""));
     assert!(!consent2.body.contains("name=\"password\""));
     let (_, used) = enter(&s, Some(&cookie), user_code).await;
-    assert!(used.body.contains(oauth_server::device_page::INVALID_CODE));
+    assert!(used.body.contains(oauth_server::pages::INVALID_CODE));
     s.running.shutdown().await;
 }
 
@@ -261,7 +261,7 @@ async fn wrong_codes_get_the_form_again_with_one_message() {
         let (_, r) = enter(&s, None, code).await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_page_headers(&r);
-        assert!(r.body.contains(oauth_server::device_page::INVALID_CODE));
+        assert!(r.body.contains(oauth_server::pages::INVALID_CODE));
         assert!(r.body.contains("name=\"user_code\""));
         assert_eq!(input_value(&r, "user_code"), code);
         bodies.push(r.body.replace(code, ""));
@@ -389,7 +389,7 @@ async fn wrong_code_entries_are_limited_per_address_and_right_ones_never_count()
             )
             .await;
         assert_eq!(r.status, 200);
-        assert!(r.body.contains(oauth_server::device_page::INVALID_CODE));
+        assert!(r.body.contains(oauth_server::pages::INVALID_CODE));
     }
     let right = d["user_code"].as_str().unwrap();
     let r = s

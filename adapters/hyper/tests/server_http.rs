@@ -396,7 +396,7 @@ async fn a_client_deleted_while_the_user_decides_gets_no_code() {
     let s = TestServer::start().await;
     let (cookie, consent) = s.sign_in("st").await;
     let app = s.running.app();
-    oauth_server::clients::delete(
+    oauth_server::admin::clients::delete(
         &*app.store,
         &app.engine,
         &s.public_id,

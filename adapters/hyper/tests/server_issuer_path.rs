@@ -7,10 +7,11 @@ use std::sync::Arc;
 use base64::Engine as _;
 use oauth_proto::config::Config;
 use oauth_proto::endpoints::Endpoints;
+use oauth_server::admin::setup;
 use oauth_server::app::App;
+use oauth_server::http::server;
 use oauth_server::settings::ServerSettings;
 use oauth_server::store::AnyStore;
-use oauth_server::{server, setup};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 

@@ -1,5 +1,5 @@
 //! One log line per event, in the shape of `tracing_subscriber`'s default format:
-//! `2026-11-24T15:52:33.123456Z  INFO oauth_server::routes: request method=POST path=/token
+//! `2026-11-24T15:52:33.123456Z  INFO oauth_server::http::routes: request method=POST path=/token
 //! status=200 latency_us=57`.
 //!
 //! Written by hand rather than with the default formatter because that one costs several thousand

@@ -12,12 +12,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use oauth_proto::config::Config;
 use oauth_proto::throttle::ThrottleConfig;
+use oauth_server::admin::clients::{self, NewClient};
+use oauth_server::admin::{setup, users};
 use oauth_server::app::App;
-use oauth_server::clients::{self, NewClient};
-use oauth_server::server::{self, Running};
+use oauth_server::http::server::{self, Running};
 use oauth_server::settings::ServerSettings;
 use oauth_server::store::AnyStore;
-use oauth_server::{setup, users};
 
 /// The RFC 7636 Appendix B verifier and its S256 challenge.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

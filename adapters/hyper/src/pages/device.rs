@@ -5,7 +5,7 @@
 //! link). `POST /device` without a `page` field is a code entry: the engine checks it, after the
 //! engine's limiter has let the client address through, and a wrong code counts against that
 //! address (right ones never do); a valid code becomes a page kept server-side for the session (see
-//! [`crate::sessions`]), shown as the sign-in form or, when signed in, the consent view. Every
+//! [`crate::pages::sessions`]), shown as the sign-in form or, when signed in, the consent view. Every
 //! wrong code gets the same message, so the page does not tell an unknown code from a used one.
 //! `POST /device` with a `page` field carries the sign-in fields, `switch_user`, or the decision
 //! (`decision=approve|deny`), exactly like the authorization page; approve and deny are applied
@@ -19,15 +19,15 @@ use oauth_proto::flow::drive_async;
 use oauth_proto::throttle::Verdict;
 
 use crate::app::App;
-use crate::authorize_page::{
+use crate::clock;
+use crate::http::reply::{self, HttpResponse};
+use crate::http::request::Request;
+use crate::pages::authorize::{
     decision, error_page, form, refused_page, session_cookie, sign_in, unavailable_page, LOCKED,
 };
-use crate::clock;
-use crate::pages::{self, FormIds};
-use crate::reply::{self, HttpResponse};
-use crate::request::Request;
+use crate::pages::sessions::{self, Pending, Session};
+use crate::pages::views::{self, FormIds};
 use crate::rng::OsRandom;
-use crate::sessions::{self, Pending, Session};
 
 const ACTION: &str = "/device";
 
@@ -66,12 +66,12 @@ fn render(
     };
     match &session.user {
         Some(user) => {
-            let html = pages::device_consent(p.client_name(), p.scope(), p.user_code(), user, ids);
+            let html = views::device_consent(p.client_name(), p.scope(), p.user_code(), user, ids);
             reply::html(200, html, None)
         }
         None => reply::html(
             if error == Some(LOCKED) { 429 } else { 200 },
-            pages::login(p.client_name(), ids, error, username),
+            views::login(p.client_name(), ids, error, username),
             None,
         ),
     }
@@ -80,7 +80,7 @@ fn render(
 fn code_form(status: u16, session: &Session, user_code: &str, error: Option<&str>) -> HttpResponse {
     reply::html(
         status,
-        pages::device_code(&session.csrf, user_code, error),
+        views::device_code(&session.csrf, user_code, error),
         None,
     )
 }
@@ -286,7 +286,7 @@ async fn decide(
     match outcome {
         DeviceDecisionOutcome::Approved => reply::html(
             200,
-            pages::message(
+            views::message(
                 "Device connected",
                 "You allowed the device. You may return to your device; it will continue on its own.",
             ),
@@ -294,7 +294,7 @@ async fn decide(
         ),
         DeviceDecisionOutcome::Denied => reply::html(
             200,
-            pages::message(
+            views::message(
                 "Access denied",
                 "You denied access. The device will not get access to your account.",
             ),

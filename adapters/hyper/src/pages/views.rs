@@ -1,6 +1,6 @@
 //! The pages a person sees: sign-in, consent, and errors.
 //!
-//! Each function returns the page's markup; [`crate::reply`] adds the status and the security
+//! Each function returns the page's markup; [`crate::http::reply`] adds the status and the security
 //! headers. Every form carries the session's CSRF token and the id of the server-side page state
 //! as hidden fields; user names, client names, hosts and scopes are escaped.
 
@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use oauth_proto::scope::Scope;
 
-use crate::html::{escape, hidden, page};
+use crate::pages::html::{escape, hidden, page};
 
 /// Where a form posts, and the hidden fields every form carries. The sign-in and consent views
 /// are shared by every page that needs them (the target path says which page's handler gets the

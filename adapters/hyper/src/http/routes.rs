@@ -25,9 +25,10 @@ use oauth_proto::error::{ErrorCode, OAuthError};
 use oauth_proto::Engine;
 
 use crate::app::App;
-use crate::reply::{self, HttpResponse};
-use crate::request::{self, Request};
-use crate::{authorize_page, device_page, json_endpoints, pages};
+use crate::http::json_endpoints;
+use crate::http::reply::{self, HttpResponse};
+use crate::http::request::{self, Request};
+use crate::pages::{authorize, device, views};
 
 /// What a route's errors look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +107,7 @@ impl Routes {
         let mut table = vec![
             row("/healthz".to_owned(), GET, Kind::Json, Endpoint::Healthz),
             row(
-                format!("{base}/{}", crate::html::STYLESHEET),
+                format!("{base}/{}", crate::pages::html::STYLESHEET),
                 GET,
                 Kind::Page,
                 Endpoint::Stylesheet,
@@ -256,7 +257,7 @@ fn method_not_allowed(route: &Route) -> HttpResponse {
         ),
         Kind::Page => reply::html(
             405,
-            pages::error(
+            views::error(
                 "Method not allowed",
                 "This page does not accept that method.",
             ),
@@ -297,10 +298,8 @@ async fn dispatch_any(
     match endpoint {
         Endpoint::Healthz => reply::text(200, "ok\n"),
         Endpoint::Stylesheet => reply::stylesheet(),
-        Endpoint::Authorize if req.method == hyper::Method::GET => {
-            authorize_page::show(app, &req).await
-        }
-        Endpoint::Authorize => authorize_page::submit(app, &req).await,
+        Endpoint::Authorize if req.method == hyper::Method::GET => authorize::show(app, &req).await,
+        Endpoint::Authorize => authorize::submit(app, &req).await,
         Endpoint::Token => json_endpoints::token(app, req).await,
         Endpoint::Register => json_endpoints::register(app, req).await,
         Endpoint::ClientConfiguration => {
@@ -312,9 +311,9 @@ async fn dispatch_any(
         Endpoint::Userinfo => json_endpoints::userinfo(app, req).await,
         Endpoint::DeviceAuthorization => json_endpoints::device_authorization(app, req).await,
         Endpoint::DeviceVerification if req.method == hyper::Method::GET => {
-            device_page::show(app, &req).await
+            device::show(app, &req).await
         }
-        Endpoint::DeviceVerification => device_page::submit(app, &req).await,
+        Endpoint::DeviceVerification => device::submit(app, &req).await,
         Endpoint::Metadata => json_endpoints::metadata(app, &req),
     }
 }
@@ -328,7 +327,7 @@ mod tests {
             issuer: issuer.to_owned(),
             ..oauth_proto::config::Config::default()
         };
-        Routes::new(&crate::setup::admin_engine(config).unwrap())
+        Routes::new(&crate::admin::setup::admin_engine(config).unwrap())
     }
 
     fn endpoint(routes: &Routes, path: &str) -> Option<Endpoint> {
@@ -400,7 +399,7 @@ mod tests {
                 issuer: issuer.to_owned(),
                 ..oauth_proto::config::Config::default()
             };
-            let engine = crate::setup::admin_engine(config).unwrap();
+            let engine = crate::admin::setup::admin_engine(config).unwrap();
             let routes = Routes::new(&engine);
             let e = engine.endpoints();
             for url in [

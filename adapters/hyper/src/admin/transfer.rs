@@ -128,8 +128,13 @@ mod tests {
     #[test]
     fn an_export_reads_back_and_bad_input_is_refused_with_its_line() {
         let store = AnyStore::memory();
-        futures_lite_block_on(crate::users::add(&store, "alice", "a long password", 1))
-            .expect("add a user");
+        futures_lite_block_on(crate::admin::users::add(
+            &store,
+            "alice",
+            "a long password",
+            1,
+        ))
+        .expect("add a user");
         let text = export_of(&store);
         let mut lines = text.lines();
         assert_eq!(

@@ -11,8 +11,8 @@ use oauth_proto::Engine;
 
 use crate::app::App;
 use crate::clock;
-use crate::reply::{self, HttpResponse};
-use crate::request::Request;
+use crate::http::reply::{self, HttpResponse};
+use crate::http::request::Request;
 use crate::rng::OsRandom;
 
 /// Runs an endpoint: `start` is its engine entry point, given the request, and its flow is run
@@ -187,7 +187,7 @@ mod tests {
             issuer: "https://example.com/issuer1/".to_owned(),
             ..oauth_proto::config::Config::default()
         };
-        let engine = crate::setup::admin_engine(config).unwrap();
+        let engine = crate::admin::setup::admin_engine(config).unwrap();
         let app = App::new(
             engine,
             Arc::new(AnyStore::Failing),
@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(r.headers()["retry-after"], "5");
-        let r = block_on(crate::authorize_page::show(
+        let r = block_on(crate::pages::authorize::show(
             &app,
             &request("GET", "response_type=code&client_id=x", b""),
         ));

@@ -9,8 +9,9 @@ use std::io::{BufRead, Write};
 use oauth_directory::Directory;
 use oauth_proto::Engine;
 
-use crate::cli::{ClientCommand, UserCommand};
-use crate::{clients, clock, users};
+use crate::admin::cli::{ClientCommand, UserCommand};
+use crate::admin::{clients, users};
+use crate::clock;
 
 fn io_err(e: std::io::Error) -> String {
     format!("cannot write the output: {e}")
@@ -131,7 +132,7 @@ pub async fn client(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::DataArgs;
+    use crate::admin::cli::DataArgs;
     use crate::test_support::{block_on, engine};
     use oauth_store_memory::MemoryStore;
 
@@ -176,7 +177,10 @@ mod tests {
             )
             .await
             .unwrap();
-            let u = crate::users::get(&store, "carol").await.unwrap().unwrap();
+            let u = crate::admin::users::get(&store, "carol")
+                .await
+                .unwrap()
+                .unwrap();
             assert!(crate::password::verify("secret password", &u.password_hash));
             assert_eq!(u.email.as_deref(), Some("carol@example.com"));
             let set = |email: Option<&str>| UserCommand::Set {
@@ -189,7 +193,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(
-                crate::users::get(&store, "carol")
+                crate::admin::users::get(&store, "carol")
                     .await
                     .unwrap()
                     .unwrap()

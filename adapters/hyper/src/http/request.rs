@@ -19,7 +19,7 @@ use hyper::HeaderMap;
 use oauth_proto::error::OAuthError;
 use oauth_proto::http::HttpRequest;
 
-use crate::reply::{self, HttpResponse};
+use crate::http::reply::{self, HttpResponse};
 
 /// A request with its body read. `Debug` shows neither headers nor body (they carry secrets).
 pub struct Request {
@@ -34,7 +34,7 @@ pub struct Request {
     /// The peer's address.
     pub peer: SocketAddr,
     /// The client's address: the peer's, or behind a trusted proxy the one it forwarded for
-    /// ([`crate::proxies`]).
+    /// ([`crate::http::proxies`]).
     pub client: std::net::IpAddr,
 }
 

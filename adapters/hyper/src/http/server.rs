@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::clock;
-use crate::routes;
+use crate::http::routes;
 
 /// A running server.
 pub struct Running {

@@ -26,8 +26,8 @@
 //! session holds at most `max_pages_per_session` pages; a new one evicts its oldest, so a browser
 //! re-sending one cookie cannot grow memory either.
 //!
-//! A page costs at most [`PAGE_BYTES_TYPICAL`] bytes for a usual request (measured: 453) and at
-//! most [`PAGE_BYTES_MAX_STATE`] with a `state` of the largest accepted size, 1024 bytes
+//! A page costs at most 512 bytes for a usual request (measured: 453) and at most 1536 bytes
+//! with a `state` of the largest accepted size, 1024 bytes
 //! (measured: 1445), its table entries included but not the hash tables' spare capacity (the unit
 //! test `page_memory_is_small` holds these bounds). Pages used to keep the raw query as well, so a
 //! 15 KB `state` cost about 30 KB. With the defaults one address holds at most 200 pages, under
@@ -48,12 +48,6 @@ use crate::settings::ServerSettings;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "oauth_session";
-
-/// About what a page of a usual authorization request costs, in bytes (see the module docs).
-pub const PAGE_BYTES_TYPICAL: usize = 512;
-
-/// About what a page costs at most, with a `state` of 1024 bytes, in bytes.
-pub const PAGE_BYTES_MAX_STATE: usize = 1536;
 
 /// One browser session.
 #[derive(Clone, Debug)]
@@ -460,15 +454,21 @@ mod tests {
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
 
+    /// About what a page of a usual authorization request costs, in bytes (see the module docs).
+    const PAGE_BYTES_TYPICAL: usize = 512;
+
+    /// About what a page costs at most, with a `state` of 1024 bytes, in bytes.
+    const PAGE_BYTES_MAX_STATE: usize = 1536;
+
     /// A pending authorization as the engine makes it, with a `state` of `state_len` bytes.
     fn pending_with_state(state_len: usize) -> Pending {
         crate::test_support::block_on(async {
             let engine = crate::test_support::engine();
             let store = crate::store::AnyStore::memory();
-            let client = crate::clients::add(
+            let client = crate::admin::clients::add(
                 &store,
                 &engine,
-                &crate::clients::NewClient {
+                &crate::admin::clients::NewClient {
                     name: "Thunderbird Mail".to_owned(),
                     redirect_uris: vec!["http://127.0.0.1/cb".to_owned()],
                     public: true,

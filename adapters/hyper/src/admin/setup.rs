@@ -6,8 +6,8 @@ use std::path::Path;
 use oauth_proto::access_token::KeyRing;
 use oauth_proto::Engine;
 
-use crate::cli::{DataArgs, ServeArgs};
-use crate::keys::{self, KeyFile};
+use crate::admin::cli::{DataArgs, ServeArgs};
+use crate::admin::keys::{self, KeyFile};
 use crate::settings::{FileConfig, ServerSettings, StoreSettings};
 use crate::store::AnyStore;
 

@@ -2,7 +2,7 @@
 //!
 //! `GET /authorize` runs the engine on the query. An unknown client or unverifiable redirect URI
 //! gets an error page (never a redirect); other errors go back to the client as the engine says.
-//! A valid request is kept server-side as a page (see [`crate::sessions`]) and the browser sees the
+//! A valid request is kept server-side as a page (see [`crate::pages::sessions`]) and the browser sees the
 //! sign-in form, or the consent view when its session is signed in already.
 //!
 //! An error of a self-registered client is shown with the error redirect as a link the user may
@@ -23,18 +23,18 @@ use oauth_proto::flow::drive_async;
 
 use crate::app::App;
 use crate::clock;
-use crate::login::{self, Outcome};
-use crate::pages::{self, FormIds};
-use crate::reply::{self, csp_origin, HttpResponse};
-use crate::request::Request;
+use crate::http::reply::{self, csp_origin, HttpResponse};
+use crate::http::request::Request;
+use crate::pages::login::{self, Outcome};
+use crate::pages::sessions::{self, Pending, Refused, Session};
+use crate::pages::views::{self, FormIds};
 use crate::rng::OsRandom;
-use crate::sessions::{self, Pending, Refused, Session};
 
 pub(crate) const WRONG: &str = "The user name or password is wrong.";
 pub(crate) const LOCKED: &str = "Too many failed sign-in attempts. Wait a while and try again.";
 
 pub(crate) fn error_page(status: u16, title: &str, message: &str) -> HttpResponse {
-    reply::html(status, pages::error(title, message), None)
+    reply::html(status, views::error(title, message), None)
 }
 
 pub(crate) fn unavailable_page() -> HttpResponse {
@@ -71,12 +71,12 @@ fn render(
     match &session.user {
         Some(user) => {
             let origin = csp_origin(p.redirect_uri());
-            let html = pages::consent(p.client_name(), &p.redirect_host(), p.scope(), user, ids);
+            let html = views::consent(p.client_name(), &p.redirect_host(), p.scope(), user, ids);
             reply::html(200, html, origin.as_deref())
         }
         None => reply::html(
             if error == Some(LOCKED) { 429 } else { 200 },
-            pages::login(p.client_name(), ids, error, username),
+            views::login(p.client_name(), ids, error, username),
             None,
         ),
     }
@@ -112,7 +112,7 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
         }
         AuthorizeOutcome::Redirect(r) => return reply::from_engine(r),
         AuthorizeOutcome::ErrorLink(l) => {
-            let html = pages::error_with_link(
+            let html = views::error_with_link(
                 "This request cannot be completed",
                 &l.error.description,
                 &l.location,

@@ -111,7 +111,7 @@ pub fn html(status: u16, markup: String, form_target: Option<&str>) -> HttpRespo
 
 /// The stylesheet, cacheable.
 pub fn stylesheet() -> HttpResponse {
-    let mut r = build(200, include_str!("../static/style.css"), 2);
+    let mut r = build(200, include_str!("../../static/style.css"), 2);
     set(&mut r, "content-type", "text/css; charset=utf-8");
     set(&mut r, "cache-control", "public, max-age=3600");
     r

@@ -48,7 +48,7 @@ pub async fn attempt(
         Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
         Verdict::Proceed { .. } => {}
     }
-    let hash = if crate::users::check_username(username).is_ok() {
+    let hash = if crate::admin::users::check_username(username).is_ok() {
         oauth_directory::Directory::user(&*app.store, username)
             .await?
             .map(|u| u.password_hash)
