@@ -11,7 +11,10 @@
 
 use deadpool_postgres::{Client, GenericClient, Transaction};
 use oauth_directory::UserChange;
-use oauth_proto::store::{DeviceRecord, DeviceStatus, Effect, RefreshRecord, StoreError};
+use oauth_proto::client::ClientRecord;
+use oauth_proto::store::{
+    CodeRecord, DeviceRecord, DeviceStatus, Effect, GrantRecord, RefreshRecord, StoreError,
+};
 use tokio_postgres::Row;
 
 use crate::codec::{self, body, time};
@@ -114,6 +117,99 @@ pub(crate) fn approved_subject(record: &DeviceRecord) -> Option<&[u8]> {
     }
 }
 
+/// Inserts or replaces a client.
+pub(crate) async fn put_client(tx: &impl GenericClient, c: &ClientRecord) -> Result<(), Failure> {
+    execute(
+        tx,
+        "storing a client",
+        "INSERT INTO clients (client_id, unused_expires_at, body) VALUES ($1, $2, $3)
+         ON CONFLICT (client_id) DO UPDATE SET
+             unused_expires_at = EXCLUDED.unused_expires_at, body = EXCLUDED.body",
+        &[
+            &c.client_id.as_bytes(),
+            &c.unused_expires_at.map(time),
+            &body(c),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts or replaces a code, taken (`used`) or not.
+pub(crate) async fn put_code(
+    tx: &impl GenericClient,
+    c: &CodeRecord,
+    used: bool,
+) -> Result<(), Failure> {
+    execute(
+        tx,
+        "storing a code",
+        "INSERT INTO codes (hash, subject, expires_at, used, body)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (hash) DO UPDATE SET subject = EXCLUDED.subject,
+             expires_at = EXCLUDED.expires_at, used = EXCLUDED.used, body = EXCLUDED.body",
+        &[
+            &&c.hash.0[..],
+            &c.subject.as_bytes(),
+            &time(c.expires_at),
+            &used,
+            &body(c),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts or replaces a grant.
+pub(crate) async fn put_grant(tx: &impl GenericClient, g: &GrantRecord) -> Result<(), Failure> {
+    execute(
+        tx,
+        "storing a grant",
+        "INSERT INTO grants (grant_id, client_id, subject, expires_at, revoked_at, body)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (grant_id) DO UPDATE SET client_id = EXCLUDED.client_id,
+             subject = EXCLUDED.subject, expires_at = EXCLUDED.expires_at,
+             revoked_at = EXCLUDED.revoked_at, body = EXCLUDED.body",
+        &[
+            &&g.grant_id.0[..],
+            &g.client_id.as_bytes(),
+            &g.subject.as_bytes(),
+            &time(g.expires_at),
+            &g.revoked_at.map(time),
+            &body(g),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts or replaces a device authorization.
+pub(crate) async fn put_device(tx: &impl GenericClient, d: &DeviceRecord) -> Result<(), Failure> {
+    let revision =
+        i64::try_from(d.revision).map_err(|_| crate::error::out_of_range("a device revision"))?;
+    execute(
+        tx,
+        "storing a device authorization",
+        "INSERT INTO devices
+             (device_code_hash, user_code_hash, expires_at, revision, approved_subject, body)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (device_code_hash) DO UPDATE SET
+             user_code_hash = EXCLUDED.user_code_hash, expires_at = EXCLUDED.expires_at,
+             revision = EXCLUDED.revision, approved_subject = EXCLUDED.approved_subject,
+             body = EXCLUDED.body",
+        &[
+            &&d.device_code_hash.0[..],
+            &&d.user_code_hash.0[..],
+            &time(d.expires_at),
+            &revision,
+            &approved_subject(d),
+            &body(d),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Inserts or replaces a refresh token.
 pub(crate) async fn put_refresh(tx: &impl GenericClient, r: &RefreshRecord) -> Result<(), Failure> {
     let (rotated_at, successor) = codec::refresh_state(&r.state);
@@ -194,21 +290,7 @@ async fn apply_one(
     changes: &mut ViewChanges,
 ) -> Result<(), Failure> {
     match effect {
-        Effect::PutClient(c) => {
-            execute(
-                tx,
-                "storing a client",
-                "INSERT INTO clients (client_id, unused_expires_at, body) VALUES ($1, $2, $3)
-                 ON CONFLICT (client_id) DO UPDATE SET
-                     unused_expires_at = EXCLUDED.unused_expires_at, body = EXCLUDED.body",
-                &[
-                    &c.client_id.as_bytes(),
-                    &c.unused_expires_at.map(time),
-                    &body(c),
-                ],
-            )
-            .await?;
-        }
+        Effect::PutClient(c) => put_client(tx, c).await?,
         Effect::MarkClientUsed { client_id } => {
             execute(
                 tx,
@@ -240,68 +322,10 @@ async fn apply_one(
             .await?;
             revoked_rows(rows, changes)?;
         }
-        Effect::PutCode(c) => {
-            execute(
-                tx,
-                "storing a code",
-                "INSERT INTO codes (hash, subject, expires_at, used, body)
-                 VALUES ($1, $2, $3, false, $4)
-                 ON CONFLICT (hash) DO UPDATE SET subject = EXCLUDED.subject,
-                     expires_at = EXCLUDED.expires_at, used = false, body = EXCLUDED.body",
-                &[
-                    &&c.hash.0[..],
-                    &c.subject.as_bytes(),
-                    &time(c.expires_at),
-                    &body(c),
-                ],
-            )
-            .await?;
-        }
-        Effect::PutGrant(g) => {
-            execute(
-                tx,
-                "storing a grant",
-                "INSERT INTO grants (grant_id, client_id, subject, expires_at, revoked_at, body)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (grant_id) DO UPDATE SET client_id = EXCLUDED.client_id,
-                     subject = EXCLUDED.subject, expires_at = EXCLUDED.expires_at,
-                     revoked_at = EXCLUDED.revoked_at, body = EXCLUDED.body",
-                &[
-                    &&g.grant_id.0[..],
-                    &g.client_id.as_bytes(),
-                    &g.subject.as_bytes(),
-                    &time(g.expires_at),
-                    &g.revoked_at.map(time),
-                    &body(g),
-                ],
-            )
-            .await?;
-        }
+        Effect::PutCode(c) => put_code(tx, c, false).await?,
+        Effect::PutGrant(g) => put_grant(tx, g).await?,
         Effect::PutRefresh(r) => put_refresh(tx, r).await?,
-        Effect::PutDevice(d) => {
-            let revision = i64::try_from(d.revision)
-                .map_err(|_| crate::error::out_of_range("a device revision"))?;
-            execute(
-                tx,
-                "storing a device authorization",
-                "INSERT INTO devices
-                     (device_code_hash, user_code_hash, expires_at, revision, approved_subject, body)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (device_code_hash) DO UPDATE SET
-                     user_code_hash = EXCLUDED.user_code_hash, expires_at = EXCLUDED.expires_at,
-                     revision = EXCLUDED.revision, approved_subject = EXCLUDED.approved_subject,
-                     body = EXCLUDED.body",
-                &[
-                    &&d.device_code_hash.0[..],
-                    &&d.user_code_hash.0[..],
-                    &time(d.expires_at),
-                    &revision,
-                    &approved_subject(d),
-                    &body(d),
-                ],
-            )
-            .await?;
-        }
+        Effect::PutDevice(d) => put_device(tx, d).await?,
         Effect::RevokeGrant {
             grant_id,
             at,

@@ -10,12 +10,11 @@
 
 use deadpool_postgres::{Client, GenericClient};
 use oauth_directory::UserRecord;
-use oauth_proto::client::ClientRecord;
-use oauth_proto::store::{CodeRecord, DeviceRecord, GrantRecord, StoreError, SubjectRecord};
+use oauth_proto::store::{CodeRecord, DeviceRecord, StoreError, SubjectRecord};
 use oauth_store_memory::Record;
 
 use crate::codec::{self, body, decode, from_time, time};
-use crate::effects::{approved_subject, put_refresh};
+use crate::effects::{put_client, put_code, put_device, put_grant, put_refresh};
 use crate::sql::{execute, query, transaction, Failure, Outcome};
 
 /// Every record in the database, read in one snapshot.
@@ -198,51 +197,10 @@ async fn import_in(tx: &impl GenericClient, records: &[Record]) -> Result<Outcom
 async fn import_one(tx: &impl GenericClient, record: &Record) -> Result<(), Failure> {
     match record {
         Record::Client(c) => put_client(tx, c).await,
-        Record::Code { record, used } => execute(
-            tx,
-            "importing a code",
-            "INSERT INTO codes (hash, subject, expires_at, used, body)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (hash) DO UPDATE SET subject = EXCLUDED.subject,
-                     expires_at = EXCLUDED.expires_at, used = EXCLUDED.used,
-                     body = EXCLUDED.body",
-            &[
-                &&record.hash.0[..],
-                &record.subject.as_bytes(),
-                &time(record.expires_at),
-                used,
-                &body(record),
-            ],
-        )
-        .await
-        .map(drop),
+        Record::Code { record, used } => put_code(tx, record, *used).await,
         Record::Grant(g) => put_grant(tx, g).await,
         Record::Refresh(r) => put_refresh(tx, r).await,
-        Record::Device(d) => {
-            let revision = i64::try_from(d.revision)
-                .map_err(|_| crate::error::out_of_range("a device revision"))?;
-            execute(
-                tx,
-                "importing a device authorization",
-                "INSERT INTO devices
-                     (device_code_hash, user_code_hash, expires_at, revision, approved_subject, body)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (device_code_hash) DO UPDATE SET
-                     user_code_hash = EXCLUDED.user_code_hash, expires_at = EXCLUDED.expires_at,
-                     revision = EXCLUDED.revision, approved_subject = EXCLUDED.approved_subject,
-                     body = EXCLUDED.body",
-                &[
-                    &&d.device_code_hash.0[..],
-                    &&d.user_code_hash.0[..],
-                    &time(d.expires_at),
-                    &revision,
-                    &approved_subject(d),
-                    &body(d),
-                ],
-            )
-            .await
-            .map(drop)
-        }
+        Record::Device(d) => put_device(tx, d).await,
         Record::Subject { subject, record } => execute(
             tx,
             "importing a subject",
@@ -294,43 +252,4 @@ async fn import_one(tx: &impl GenericClient, record: &Record) -> Result<(), Fail
         .await
         .map(drop),
     }
-}
-
-async fn put_client(tx: &impl GenericClient, c: &ClientRecord) -> Result<(), Failure> {
-    execute(
-        tx,
-        "importing a client",
-        "INSERT INTO clients (client_id, unused_expires_at, body) VALUES ($1, $2, $3)
-         ON CONFLICT (client_id) DO UPDATE SET
-             unused_expires_at = EXCLUDED.unused_expires_at, body = EXCLUDED.body",
-        &[
-            &c.client_id.as_bytes(),
-            &c.unused_expires_at.map(time),
-            &body(c),
-        ],
-    )
-    .await
-    .map(drop)
-}
-
-async fn put_grant(tx: &impl GenericClient, g: &GrantRecord) -> Result<(), Failure> {
-    execute(
-        tx,
-        "importing a grant",
-        "INSERT INTO grants (grant_id, client_id, subject, expires_at, revoked_at, body)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (grant_id) DO UPDATE SET client_id = EXCLUDED.client_id,
-             subject = EXCLUDED.subject, expires_at = EXCLUDED.expires_at,
-             revoked_at = EXCLUDED.revoked_at, body = EXCLUDED.body",
-        &[
-            &&g.grant_id.0[..],
-            &g.client_id.as_bytes(),
-            &g.subject.as_bytes(),
-            &time(g.expires_at),
-            &g.revoked_at.map(time),
-            &body(g),
-        ],
-    )
-    .await
-    .map(drop)
 }
