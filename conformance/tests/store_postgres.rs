@@ -677,3 +677,44 @@ fn the_file_stores_records_round_trip_through_postgres() {
         sorted(exported)
     );
 }
+
+/// A password change (the subject's credentials revoked) and an unlock, made through one node,
+/// reach the other node's hook, which the reference server points at its limiter's
+/// `clear_account`: every node forgets the account's failed guesses.
+#[test]
+fn password_changes_and_unlocks_clear_the_account_on_every_node() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let (one, two) = two_nodes(&url, Options::default());
+    let cleared: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = cleared.clone();
+    two.on_accounts_cleared(Arc::new(move |account: &str| {
+        seen.lock().unwrap().push(account.to_owned())
+    }));
+    wait_for_listeners(&url, 2);
+    let has = |name: &str| cleared.lock().unwrap().iter().any(|a| a == name);
+
+    Store::apply(
+        &one,
+        vec![Effect::RevokeSubject {
+            subject: "alice".into(),
+            at: 200,
+            keep_until: u64::MAX / 2,
+        }],
+    )
+    .expect("a password change through node 1");
+    within(BOUND, || has("alice"))
+        .unwrap_or_else(|t| panic!("node 2 was not told of alice after {t:?}"));
+
+    conformance::store_contract::fixtures::block_on(one.unlock("bob"))
+        .expect("unlock through node 1");
+    within(BOUND, || has("bob"))
+        .unwrap_or_else(|t| panic!("node 2 was not told of bob's unlock after {t:?}"));
+    assert!(
+        !has("carol"),
+        "only the accounts named: {:?}",
+        cleared.lock().unwrap()
+    );
+}

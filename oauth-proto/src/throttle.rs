@@ -47,9 +47,11 @@
 //! Each key costs under 100 bytes, so the default bound is about 20 MB at worst.
 //!
 //! # Several nodes
-//! The state is in memory, per process: a restart forgets it (nothing in it can hurt a user, so
-//! nothing needs unlocking), and behind a load balancer each node keeps its own counts, which gives
-//! an attacker one budget per node.
+//! The state is in memory, per process: a restart forgets it, and behind a load balancer each node
+//! keeps its own counts, which gives an attacker one budget per node. An embedder calls
+//! [`Throttle::clear_account`] when an account's password changes or an administrator unlocks
+//! it; the reference server on PostgreSQL does so on every node, for password changes and
+//! `oauth-server user unlock` made anywhere (through the store's revocation follower).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 | cli::UserCommand::Passwd { data, .. }
                 | cli::UserCommand::Set { data, .. }
                 | cli::UserCommand::Del { data, .. }
+                | cli::UserCommand::Unlock { data, .. }
                 | cli::UserCommand::List { data } => data,
             };
             let (engine, store) = setup::prepare_admin(data)?;
@@ -130,6 +131,14 @@ pub async fn serve(args: &ServeArgs) -> Result<(), String> {
             out,
             "created user admin with password {password}\n(shown once; change it with `oauth-server user passwd admin --password-stdin`)"
         );
+    }
+    if let store::AnyStore::Postgres(pg) = &prepared.store {
+        // Password changes and unlocks made on any node (or by an administration command)
+        // clear this node's failure counts for the account.
+        let throttle = prepared.engine.throttle().clone();
+        pg.on_accounts_cleared(Arc::new(move |account: &str| {
+            throttle.clear_account(account)
+        }));
     }
     let store_kind = prepared.store.kind();
     let app = app::App::new(prepared.engine, Arc::new(prepared.store), prepared.settings);

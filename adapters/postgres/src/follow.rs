@@ -50,6 +50,10 @@ use crate::view::{RevocationCache, Revoked, Version, ViewChanges};
 /// The channel revocations are announced on.
 pub(crate) const CHANNEL: &str = "oauth_revocation";
 
+/// The channel unlocks are announced on, the account's name as the payload
+/// ([`crate::PostgresStore::unlock`]).
+pub(crate) const UNLOCK_CHANNEL: &str = "oauth_unlock";
+
 /// The advisory lock every revoking transaction holds until it ends ("oauthrev" in ASCII).
 pub(crate) const REVOCATION_LOCK: i64 = 0x6f61_7574_6872_6576;
 
@@ -110,9 +114,13 @@ impl Follower {
         // The connection is driven by a task of its own, which passes notifications on; it ends
         // (closing the channel) when the connection fails or the client is dropped.
         let (wake, mut woken) = mpsc::channel::<()>(1);
+        let view = self.view.clone();
         tokio::spawn(async move {
             loop {
                 match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n))) if n.channel() == UNLOCK_CHANNEL => {
+                        view.account_cleared(n.payload().as_bytes());
+                    }
                     Some(Ok(AsyncMessage::Notification(_))) => {
                         // A full channel already holds a wake-up: the catch-up reads all anyway.
                         let _ = wake.try_send(());
@@ -122,7 +130,9 @@ impl Follower {
                 }
             }
         });
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {UNLOCK_CHANNEL}"))
+            .await?;
         let statements = Statements::prepare(&client).await?;
         loop {
             let began = Instant::now();

@@ -328,6 +328,33 @@ impl PostgresStore {
         self.shared.view.age()
     }
 
+    /// Calls `hook` with the name of every account whose failed guesses this node's limiter
+    /// must forget: a subject whose credentials changed on any node (a password change, with
+    /// its `Effect::RevokeSubject`), and an account [`Self::unlock`]ed from anywhere. The
+    /// reference server passes `Throttle::clear_account`.
+    pub fn on_accounts_cleared(&self, hook: Arc<dyn Fn(&str) + Send + Sync>) {
+        self.shared.view.on_accounts_cleared(hook);
+    }
+
+    /// Asks every node connected to the database to forget `account`'s failed guesses
+    /// (`oauth-server user unlock`). A node that is not connected at that moment misses it;
+    /// its counts are forgotten by themselves within the limiter's window anyway.
+    pub async fn unlock(&self, account: &str) -> Result<(), StoreError> {
+        let account = account.to_owned();
+        self.run(|shared| async move {
+            let client = shared.pool.get().await.map_err(from_pool)?;
+            client
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&crate::follow::UNLOCK_CHANNEL, &account],
+                )
+                .await
+                .map(drop)
+                .map_err(|e| crate::error::from_db("announcing an unlock", e))
+        })
+        .await
+    }
+
     /// Connections open and idle in the pool, and its bound.
     pub fn pool_status(&self) -> deadpool_postgres::Status {
         self.shared.pool.status()

@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -60,9 +61,11 @@ struct Maps {
 }
 
 /// The view, behind one lock (a read takes it once for both answers), and its freshness.
-#[derive(Debug)]
 pub(crate) struct RevocationCache {
     maps: RwLock<Maps>,
+    /// Told the name of every account whose failures the nodes must forget: a subject whose
+    /// credentials changed (a password change), or an unlock ([`crate::PostgresStore::unlock`]).
+    accounts_cleared: RwLock<Option<AccountsCleared>>,
     /// The instant the milliseconds below count from.
     base: Instant,
     /// When the view was last known complete, in milliseconds after `base`.
@@ -70,11 +73,25 @@ pub(crate) struct RevocationCache {
     max_age: Duration,
 }
 
+impl std::fmt::Debug for RevocationCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevocationCache")
+            .field("maps", &self.maps)
+            .field("age", &self.age())
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a node does when an account's failures are to be forgotten (clear its limiter's counts).
+pub(crate) type AccountsCleared = Arc<dyn Fn(&str) + Send + Sync>;
+
 impl RevocationCache {
     /// An empty view, complete as of now, stale once `max_age` passes without [`Self::confirm`].
     pub(crate) fn new(max_age: Duration) -> Self {
         RevocationCache {
             maps: RwLock::default(),
+            accounts_cleared: RwLock::new(None),
             base: Instant::now(),
             confirmed_ms: AtomicU64::new(0),
             max_age,
@@ -100,9 +117,25 @@ impl RevocationCache {
     }
 
     /// Lays `changes` over the view, each entry only over an older one.
+    /// Sets what is told of cleared accounts (see [`Self::account_cleared`]).
+    pub(crate) fn on_accounts_cleared(&self, hook: AccountsCleared) {
+        *self.accounts_cleared.write() = Some(hook);
+    }
+
+    /// Tells the hook, if any, that `account`'s failures are to be forgotten.
+    pub(crate) fn account_cleared(&self, account: &[u8]) {
+        let hook = self.accounts_cleared.read().clone();
+        if let (Some(hook), Ok(account)) = (hook, std::str::from_utf8(account)) {
+            hook(account);
+        }
+    }
+
     pub(crate) fn merge(&self, changes: ViewChanges) {
         if changes.is_empty() {
             return;
+        }
+        for (subject, _) in &changes.subjects {
+            self.account_cleared(subject);
         }
         let mut maps = self.maps.write();
         for (grant, revoked) in changes.access {

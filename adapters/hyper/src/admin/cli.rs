@@ -158,6 +158,16 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Make every running server forget the user's failed sign-ins and token guesses (with
+    /// `--postgres`, where servers run while this command does; a file store's server is
+    /// stopped while this runs, and a restart forgets every count anyway). Revokes nothing.
+    Unlock {
+        /// The user name.
+        name: String,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// List users.
     List {
         /// Where the data is.

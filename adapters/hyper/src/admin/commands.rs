@@ -33,7 +33,7 @@ pub fn read_password(input: &mut dyn BufRead) -> Result<String, String> {
 /// Runs a `user` command.
 pub async fn user(
     cmd: &UserCommand,
-    store: &impl Directory,
+    store: &(impl Directory + users::Unlock),
     engine: &Engine,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
@@ -62,6 +62,18 @@ pub async fn user(
             users::delete(store, engine, name, now).await?;
             writeln!(out, "deleted user {name} and revoked its tokens").map_err(io_err)
         }
+        UserCommand::Unlock { name, .. } => match users::Unlock::unlock(store, name).await? {
+            users::Unlocked::RunningServers => writeln!(
+                out,
+                "told every running server to forget the failures of {name}"
+            ),
+            users::Unlocked::NothingRunning => writeln!(
+                out,
+                "nothing to unlock for {name}: no server runs on this store now, and a \
+                 server's failure counts live in its memory (a restart forgets them)"
+            ),
+        }
+        .map_err(io_err),
         UserCommand::List { .. } => {
             for u in users::list(store).await? {
                 let email = u.email.as_deref().unwrap_or("-");
@@ -142,6 +154,20 @@ mod tests {
             config: None,
             postgres: None,
         }
+    }
+
+    #[test]
+    fn unlock_on_a_store_no_server_runs_on_says_there_is_nothing_to_unlock() {
+        let store = MemoryStore::new();
+        let engine = engine();
+        let mut out = Vec::new();
+        let unlock = UserCommand::Unlock {
+            name: "alice".to_owned(),
+            data: data(),
+        };
+        block_on(user(&unlock, &store, &engine, &mut &b""[..], &mut out)).unwrap();
+        let said = String::from_utf8(out).unwrap();
+        assert!(said.contains("nothing to unlock for alice"), "{said}");
     }
 
     #[test]

@@ -243,3 +243,39 @@ mod tests {
         });
     }
 }
+
+/// Where an unlock reached ([`Unlock::unlock`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unlocked {
+    /// Every server running on the database was told to forget the account's failures.
+    RunningServers,
+    /// No server can be running: the store is this process's own (the file store's lock is
+    /// held, or memory), and a server's failure counts live only in its memory, which a restart
+    /// empties. There was nothing to unlock.
+    NothingRunning,
+}
+
+/// Asking the running servers to forget an account's failed guesses (`user unlock`).
+pub trait Unlock {
+    /// Tells every running server to forget `account`'s failures, if any can be running.
+    fn unlock(&self, account: &str) -> impl std::future::Future<Output = Result<Unlocked, String>>;
+}
+
+impl Unlock for oauth_store_memory::MemoryStore {
+    async fn unlock(&self, _account: &str) -> Result<Unlocked, String> {
+        Ok(Unlocked::NothingRunning)
+    }
+}
+
+impl Unlock for crate::store::AnyStore {
+    async fn unlock(&self, account: &str) -> Result<Unlocked, String> {
+        match self {
+            crate::store::AnyStore::Postgres(s) => s
+                .unlock(account)
+                .await
+                .map(|()| Unlocked::RunningServers)
+                .map_err(|e| e.to_string()),
+            _ => Ok(Unlocked::NothingRunning),
+        }
+    }
+}
