@@ -30,6 +30,42 @@ fn run(args: &[&str]) -> Output {
         .expect("run oauth-server")
 }
 
+/// Starts `oauth-server serve` on the database at `url`, keys in `data`, on a free loopback
+/// port; returns the process and the address it listens on.
+fn serve(url: &str, data: &std::path::Path) -> (std::process::Child, String) {
+    let mut server = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--postgres",
+            url,
+            "--data",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("oauth-server listening on http://")
+        {
+            return (server, a.to_owned());
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    panic!("the server did not start");
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -74,37 +110,7 @@ fn migrate_administer_and_serve_on_postgres() {
         text(&out.stdout)
     );
 
-    let data = cluster.dir().join("server-data");
-    let mut server = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--postgres",
-            &url,
-            "--data",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the server exited"
-        );
-        if let Some(a) = line
-            .trim()
-            .strip_prefix("oauth-server listening on http://")
-        {
-            break a.to_owned();
-        }
-        assert!(Instant::now() < deadline);
-    };
+    let (mut server, addr) = serve(&url, &cluster.dir().join("server-data"));
 
     // An administration command on the same database while the server runs.
     let out = run(&[
@@ -285,35 +291,7 @@ fn user_unlock_reaches_a_running_server() {
     let added: serde_json::Value = serde_json::from_slice(&add.stdout).expect("JSON");
     let client = added["client_id"].as_str().expect("client_id").to_owned();
 
-    let data = cluster.dir().join("unlock-data");
-    let mut server = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--postgres",
-            &url,
-            "--data",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let addr = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the server exited"
-        );
-        if let Some(a) = line
-            .trim()
-            .strip_prefix("oauth-server listening on http://")
-        {
-            break a.to_owned();
-        }
-    };
+    let (mut server, addr) = serve(&url, &cluster.dir().join("unlock-data"));
 
     for i in 0..10 {
         let (status, _) = sign_in(&addr, &client, &format!("guess {i}"));
