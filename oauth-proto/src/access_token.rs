@@ -44,6 +44,8 @@ use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use smallvec::SmallVec;
+
 use crate::scope::Scope;
 use crate::store::{GrantId, RevocationView};
 
@@ -169,93 +171,28 @@ pub struct AccessClaims {
 
 /// The protected resources an access token is for: their identifiers (RFC 8707), in issue order.
 /// Kept as one string, the identifiers joined by spaces (an identifier is a URI, which has no
-/// space), held inline when short (one or two mail resources), so that reading a typical token's
-/// audience allocates nothing: validation is on every request's path.
-#[derive(Clone, Default)]
-pub struct Audience(Joined);
-
-/// Joined audiences up to this many bytes are held without an allocation.
-const INLINE: usize = 62;
-
-/// The joined identifiers: inline when short, on the heap otherwise.
-#[derive(Clone)]
-enum Joined {
-    Inline(u8, [u8; INLINE]),
-    Heap(String),
-}
-
-impl Default for Joined {
-    fn default() -> Self {
-        Joined::Inline(0, [0; INLINE])
-    }
-}
-
-impl Joined {
-    /// The identifiers joined by single spaces; the caller guarantees printable ASCII.
-    fn join(ids: &[&[u8]]) -> Joined {
-        let total = ids
-            .iter()
-            .map(|id| id.len() + 1)
-            .sum::<usize>()
-            .saturating_sub(1);
-        let mut heap = Vec::new();
-        let mut inline = [0u8; INLINE];
-        let out: &mut [u8] = if total <= INLINE {
-            &mut inline[..total]
-        } else {
-            heap.resize(total, 0);
-            &mut heap
-        };
-        let mut w = Writer { buf: out, at: 0 };
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                w.put(b" ");
-            }
-            w.put(id);
-        }
-        if total <= INLINE {
-            Joined::Inline(total as u8, inline)
-        } else {
-            Joined::Heap(String::from_utf8(heap).unwrap_or_default())
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Joined::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
-            Joined::Heap(s) => s.as_bytes(),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            Joined::Inline(len, bytes) => {
-                std::str::from_utf8(bytes.get(..usize::from(*len)).unwrap_or_default())
-                    .unwrap_or_default()
-            }
-            Joined::Heap(s) => s,
-        }
-    }
-}
-
-impl PartialEq for Audience {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.as_str() == other.0.as_str()
-    }
-}
-
-impl Eq for Audience {}
-
-impl std::hash::Hash for Audience {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.as_str().hash(state);
-    }
-}
+/// space), held inline when short (one or two mail resources; `smallvec`), so that reading a
+/// typical token's audience allocates nothing: validation is on every request's path. Only
+/// printable ASCII is ever stored, so the bytes are always a `str`.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Audience(SmallVec<[u8; 64]>);
 
 impl std::fmt::Debug for Audience {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
+}
+
+/// The identifiers joined by single spaces; the caller guarantees printable ASCII.
+fn join(ids: &[&[u8]]) -> Audience {
+    let mut joined = SmallVec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            joined.push(b' ');
+        }
+        joined.extend_from_slice(id);
+    }
+    Audience(joined)
 }
 
 impl Audience {
@@ -280,12 +217,12 @@ impl Audience {
             }
             ids.push(id.as_bytes());
         }
-        Some(Audience(Joined::join(&ids)))
+        Some(join(&ids))
     }
 
     /// The identifiers, in issue order.
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        self.0.as_str().split(' ').filter(|id| !id.is_empty())
+        self.as_str().split(' ').filter(|id| !id.is_empty())
     }
 
     /// Whether `resource` is one of the identifiers.
@@ -293,14 +230,18 @@ impl Audience {
         !resource.is_empty()
             && self
                 .0
-                .bytes()
                 .split(|b| *b == b' ')
                 .any(|id| id == resource.as_bytes())
     }
 
     /// Whether it names no resource.
     pub fn is_empty(&self) -> bool {
-        self.0.as_str().is_empty()
+        self.0.is_empty()
+    }
+
+    /// The identifiers joined by spaces (printable ASCII by construction).
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// How many resources it names.
@@ -439,7 +380,7 @@ pub(crate) fn sign<R>(
         0
     } else {
         // A count, then each identifier with a length byte in place of its separator.
-        2 + claims.audience.0.as_str().len()
+        2 + claims.audience.0.len()
     };
     let len = FIXED + 5 + subject.len() + client.len() + scope.len() + audience_len + TAG;
     let mut small = [0u8; SMALL];
@@ -629,7 +570,7 @@ fn parse_audience(r: &mut Reader<'_>) -> Option<Audience> {
         }
         *slot = id;
     }
-    Some(Audience(Joined::join(ids.get(..count)?)))
+    Some(join(ids.get(..count)?))
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -742,7 +683,7 @@ mod tests {
         // What `Audience::new` would refuse is refused at issue too.
         for raw in ["imap://a  imap://b", " imap://a", "imap://a\u{1}"] {
             let c = AccessClaims {
-                audience: Audience(Joined::Heap(raw.to_owned())),
+                audience: Audience(raw.as_bytes().into()),
                 ..claims(&[])
             };
             assert_eq!(issue(&keys(), &c), Err(TokenError::Malformed));
