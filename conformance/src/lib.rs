@@ -11,14 +11,15 @@ pub mod surface;
 use oauth_proto::access_token::{AccessClaims, KeyRing, TokenError, TokenKey};
 use oauth_proto::authorize::{AuthorizeOutcome, DecisionOutcome, PendingAuthorization};
 use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
+use oauth_proto::client_id_document::{ClientDocument, FetchError};
 use oauth_proto::config::Config;
-use oauth_proto::flow::{drive, Flow, Procedure};
+use oauth_proto::flow::{Flow, Next, Procedure};
 use oauth_proto::http::HttpRequest;
 use oauth_proto::random::CounterRandom;
 use oauth_proto::response::Response;
 use oauth_proto::scope::Scope;
 use oauth_proto::secret::Secret;
-use oauth_proto::store::{Effect, Store};
+use oauth_proto::store::{Effect, Op, Reply, Store};
 use oauth_proto::Engine;
 use oauth_store_memory::MemoryStore;
 
@@ -42,6 +43,11 @@ pub struct Harness {
     pub now: u64,
     /// The randomness source.
     pub rng: CounterRandom,
+    /// The client metadata documents the driver serves, by URL (an unknown URL is
+    /// [`FetchError::Unreachable`]).
+    pub documents: std::collections::HashMap<String, ClientDocument>,
+    /// Every document URL the engine asked for, in order.
+    pub fetched: Vec<String>,
 }
 
 /// A test key ring (key id 1).
@@ -63,12 +69,32 @@ impl Harness {
             store: MemoryStore::new(),
             now: T0,
             rng: CounterRandom::new(0),
+            documents: Default::default(),
+            fetched: Vec::new(),
         }
     }
 
-    /// Runs a flow to completion against the store.
-    pub fn run<P: Procedure>(&mut self, flow: Flow<P>) -> P::Output {
-        drive(flow, &self.store, &mut self.rng).expect("memory store never fails")
+    /// Runs a flow to completion against the store, answering client metadata document fetches
+    /// from [`Harness::documents`] as a driver does.
+    pub fn run<P: Procedure>(&mut self, mut flow: Flow<P>) -> P::Output {
+        loop {
+            match flow.step(&mut self.rng) {
+                Next::Op(Op::FetchClientDocument { url }, waiting) => {
+                    let document = self.documents.get(&url).cloned();
+                    self.fetched.push(url);
+                    let document =
+                        document.unwrap_or_else(|| ClientDocument::failed(FetchError::Unreachable));
+                    flow = waiting.answer(Reply::ClientDocument(document));
+                }
+                Next::Op(op, waiting) => {
+                    flow = waiting.answer(self.store.execute(op).expect("memory store never fails"))
+                }
+                Next::Done(done) => {
+                    self.apply(done.effects);
+                    return done.output;
+                }
+            }
+        }
     }
 
     /// Applies effects directly (embedder calls such as `revoke_subject`).

@@ -7,6 +7,8 @@
 //! the store answers" and "answer with this OAuth error".
 
 use crate::client::ClientRecord;
+use crate::client_id_document;
+use crate::config::Config;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Suspend};
 use crate::secret::SecretHash;
@@ -52,8 +54,30 @@ fn contract_broken() -> Halt {
     ))
 }
 
-/// [`Op::GetClient`].
+/// The client `client_id` names, for a flow that uses it: described by its metadata document
+/// ([`Op::FetchClientDocument`]) when the id is an `https` URL and the configuration accepts
+/// those ([`crate::client_id_document`]: a bad URL or document is `invalid_client`), else as
+/// registered ([`registered_client`]).
 pub(crate) fn client<'a>(
+    cx: &mut Cx<'a>,
+    config: &Config,
+    client_id: &str,
+) -> Result<Option<&'a ClientRecord>, Halt> {
+    if !(config.client_id_metadata_documents && client_id_document::is_document_url(client_id)) {
+        return registered_client(cx, client_id);
+    }
+    client_id_document::check_url(client_id)?;
+    let now = cx.now();
+    match cx.ask(|| Op::FetchClientDocument {
+        url: client_id.to_owned(),
+    })? {
+        Reply::ClientDocument(document) => Ok(Some(document.client(client_id, config, now)?)),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::GetClient`]: a client as the store keeps it (never one known by its metadata document).
+pub(crate) fn registered_client<'a>(
     cx: &mut Cx<'a>,
     client_id: &str,
 ) -> Result<Option<&'a ClientRecord>, Halt> {

@@ -7,7 +7,8 @@
 //!   registered: sent back to the verified redirect URI with `error`, `error_description`,
 //!   `state` and `iss` (RFC 6749 §4.1.2.1).
 //! - [`AuthorizeOutcome::ErrorLink`]: the same errors for a client that registered itself
-//!   (RFC 7591; its record has a registration access token). Anyone may register any redirect URI,
+//!   (RFC 7591; its record has a registration access token) or is known by its metadata document
+//!   ([`crate::client_id_document`]). Anyone may register any redirect URI,
 //!   so redirecting such a client's errors at once would make this server an open redirector
 //!   (RFC 9700 §4.11.2): a link to `/authorize?client_id=…&response_type=x` would bounce a victim
 //!   to the attacker's site behind this server's trusted name. The embedder shows the error and
@@ -245,7 +246,7 @@ impl Authorize {
         let params = Params::parse(&self.query)?;
         let client_id = params.require("client_id")?;
         let requested_redirect = params.get("redirect_uri")?;
-        let client = ask::client(cx, client_id)?
+        let client = ask::client(cx, self.engine.config(), client_id)?
             .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
         if requested_redirect.is_some_and(|r| !redirect::is_absolute_without_fragment(r)) {
             return Err(OAuthError::invalid_request(
@@ -263,7 +264,7 @@ impl Authorize {
         // From here on the redirect URI is verified, so errors go back to the client: at once for
         // an administrator's client, through the user for a self-registered one.
         let back = |e: OAuthError, state: Option<&str>| {
-            if client.registration_token_hash.is_none() {
+            if !client.is_self_asserted() {
                 return AuthorizeOutcome::Redirect(self.engine.error_redirect(
                     302,
                     &redirect_uri,
@@ -395,13 +396,12 @@ impl Decide {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<DecisionOutcome, Halt> {
         let p = &self.pending;
         let config = self.engine.config();
-        let client = ask::client(cx, &p.client_id)?;
+        let client = ask::client(cx, config, &p.client_id)?;
         if let Err(e) = p.recheck(client, config) {
             // Back to the client when the redirect URI still stands and an administrator added
             // the client (RFC 6749 §4.1.2.1); otherwise only the user learns of it.
-            let redirect = client.is_some_and(|c| {
-                c.registration_token_hash.is_none() && p.redirect_still_resolves(c)
-            });
+            let redirect =
+                client.is_some_and(|c| !c.is_self_asserted() && p.redirect_still_resolves(c));
             return Ok(if redirect {
                 DecisionOutcome::Redirect(self.engine.error_redirect(
                     303,

@@ -8,6 +8,7 @@
 use crate::ask::{self, Halt};
 use crate::client::ClientRecord;
 use crate::client_auth;
+use crate::config::Config;
 use crate::error::OAuthError;
 use crate::flow::Cx;
 use crate::http::FormRequest;
@@ -16,6 +17,7 @@ use crate::params::Params;
 /// Authenticates (or, for a public client, identifies) the caller.
 pub(crate) fn authenticate<'a>(
     cx: &mut Cx<'a>,
+    config: &Config,
     request: &FormRequest,
     params: &Params,
 ) -> Result<&'a ClientRecord, Halt> {
@@ -26,6 +28,6 @@ pub(crate) fn authenticate<'a>(
         return Err(OAuthError::invalid_client("client authentication is required").into());
     }
     let presented = request.presented()?;
-    let stored = ask::client(cx, &presented.client_id)?;
+    let stored = ask::client(cx, config, &presented.client_id)?;
     Ok(client_auth::verify(presented, stored, cx.now())?)
 }

@@ -137,4 +137,13 @@ impl ClientRecord {
     pub fn is_public(&self) -> bool {
         self.kind == ClientKind::Public
     }
+
+    /// True for a client that describes itself: registered dynamically (it holds a registration
+    /// access token) or known by its metadata document (an `https` URL as its id, see
+    /// [`crate::client_id_document`]). Anyone may claim any redirect URI for such a client, so its
+    /// authorization errors are never redirected at once.
+    pub fn is_self_asserted(&self) -> bool {
+        self.registration_token_hash.is_some()
+            || crate::client_id_document::is_document_url(&self.client_id)
+    }
 }

@@ -133,6 +133,12 @@ pub struct Config {
     /// The protected resources tokens may be issued for (RFC 8707, the `[[resources]]` tables;
     /// see [`crate::resource`]). None by default: tokens then carry no audience, as before.
     pub resources: Vec<crate::resource::ProtectedResource>,
+    /// Accept an `https` URL as `client_id`, naming the client's metadata document
+    /// (draft-ietf-oauth-client-id-metadata-document; see [`crate::client_id_document`]), and
+    /// advertise `client_id_metadata_document_supported`. Off by default: the engine then asks the
+    /// driver to fetch documents ([`crate::store::Op::FetchClientDocument`]), so only an embedder
+    /// whose driver answers that op may turn it on (the reference server does, by default).
+    pub client_id_metadata_documents: bool,
 }
 
 impl Default for Config {
@@ -179,6 +185,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             throttle: ThrottleConfig::default(),
             resources: Vec::new(),
+            client_id_metadata_documents: false,
         }
     }
 }

@@ -124,7 +124,7 @@ impl DeviceAuthorization {
         let config = self.engine.config();
         let params = self.request.form()?;
         let presented = self.request.presented()?;
-        let stored = ask::client(cx, &presented.client_id)?;
+        let stored = ask::client(cx, config, &presented.client_id)?;
         let client = client_auth::verify(presented, stored, cx.now())?;
         if !client.allows(GrantType::DeviceCode) {
             return Err(OAuthError::unauthorized_client(

@@ -111,6 +111,7 @@ pub enum DeviceDecisionOutcome {
 /// Entering a user code.
 #[derive(Debug)]
 pub struct DeviceVerify {
+    engine: Engine,
     user_code: String,
 }
 
@@ -128,6 +129,7 @@ impl Engine {
     pub fn device_verify(&self, user_code: &str, now: u64) -> Flow<DeviceVerify> {
         Flow::new(
             DeviceVerify {
+                engine: self.clone(),
                 user_code: user_code.to_owned(),
             },
             now,
@@ -200,7 +202,7 @@ impl DeviceVerify {
                 "this code was already used".to_owned(),
             ));
         }
-        let Some(client) = ask::client(cx, &record.client_id)? else {
+        let Some(client) = ask::client(cx, self.engine.config(), &record.client_id)? else {
             return Ok(unknown());
         };
         Ok(DeviceVerifyOutcome::Consent(PendingDevice {

@@ -161,7 +161,7 @@ impl Introspect {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
         let config = self.engine.config();
         let params = self.request.form()?;
-        let caller = caller::authenticate(cx, &self.request, params)?;
+        let caller = caller::authenticate(cx, config, &self.request, params)?;
         let token = params.require("token")?;
         let sees_all = !caller.is_public()
             && match config.introspection {

@@ -175,6 +175,7 @@ mod caller;
 pub mod claims;
 pub mod client;
 pub mod client_auth;
+pub mod client_id_document;
 pub mod client_metadata;
 pub mod config;
 pub mod device;

@@ -38,6 +38,8 @@ struct AsMetadata<'a> {
     token_endpoint_auth_methods_supported: &'a [&'a str],
     code_challenge_methods_supported: Vec<&'a str>,
     authorization_response_iss_parameter_supported: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    client_id_metadata_document_supported: bool,
 }
 
 #[derive(Serialize)]
@@ -101,6 +103,7 @@ impl Engine {
             token_endpoint_auth_methods_supported: &ALL_METHODS,
             code_challenge_methods_supported: pkce,
             authorization_response_iss_parameter_supported: true,
+            client_id_metadata_document_supported: c.client_id_metadata_documents,
         })
     }
 

@@ -324,7 +324,7 @@ impl ClientConfiguration {
             )
         })?;
         let hash = SecretHash::of(token);
-        let client = ask::client(cx, &self.client_id)?
+        let client = ask::registered_client(cx, &self.client_id)?
             .filter(|c| c.registration_token_hash.is_some_and(|h| h.ct_eq(&hash)))
             .ok_or_else(|| invalid_token("the registration access token is not valid", true))?;
         let now = cx.now();

@@ -57,7 +57,7 @@ impl Procedure for Revoke {
 impl Revoke {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
         let params = self.request.form()?;
-        let caller = caller::authenticate(cx, &self.request, params)?;
+        let caller = caller::authenticate(cx, self.engine.config(), &self.request, params)?;
         let token = params.require("token")?;
         let now = cx.now();
         let keep_until = self.engine.revocation_keep_until(now);

@@ -317,6 +317,17 @@ pub enum Op {
         /// The token's subject (a user, never a client).
         subject: String,
     },
+    /// Fetch the client metadata document at `url` (an `https` URL used as `client_id`; see
+    /// [`crate::client_id_document`]). Answered by the driver, not the store: a `GET` of at most
+    /// [`MAX_DOCUMENT_BYTES`](crate::client_id_document::MAX_DOCUMENT_BYTES), following no
+    /// redirect, guarded against internal addresses and cached per HTTP caching. Asked only when
+    /// [`Config::client_id_metadata_documents`](crate::config::Config) is on; a store asked
+    /// directly answers [`FetchError::NotFetched`](crate::client_id_document::FetchError).
+    /// Reply: [`Reply::ClientDocument`].
+    FetchClientDocument {
+        /// The client id, an `https` URL already checked against the draft's rules.
+        url: String,
+    },
 }
 
 /// What [`Op::TakeCode`] found.
@@ -354,6 +365,8 @@ pub enum Reply {
     Count(u32),
     /// For [`Op::UserClaims`].
     UserClaims(Option<crate::claims::UserClaims>),
+    /// For [`Op::FetchClientDocument`].
+    ClientDocument(crate::client_id_document::ClientDocument),
     /// For [`Op::RevocationStatus`].
     RevocationStatus {
         /// As [`RevocationView::access_revoked_at`].

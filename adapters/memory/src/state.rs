@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use oauth_directory::{UserChange, UserRecord};
 use oauth_proto::client::ClientRecord;
+use oauth_proto::client_id_document::{ClientDocument, FetchError};
 use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
     CodeRecord, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId, GrantRecord,
@@ -63,6 +64,10 @@ impl MemoryState {
             Op::Count { .. } => Reply::Count(u32::MAX),
             Op::UserClaims { subject } => {
                 Reply::UserClaims(self.users.get(subject).map(UserRecord::claims))
+            }
+            // Documents are fetched by the driver, never by a store.
+            Op::FetchClientDocument { .. } => {
+                Reply::ClientDocument(ClientDocument::failed(FetchError::NotFetched))
             }
         }
     }

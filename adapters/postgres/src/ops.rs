@@ -212,6 +212,12 @@ async fn read(client: &mut Client, op: Op) -> Result<Reply, Failure> {
                 .transpose()?;
             Reply::UserClaims(user.map(|u| u.claims()))
         }
+        // Documents are fetched by the driver, never by a store.
+        Op::FetchClientDocument { .. } => {
+            Reply::ClientDocument(oauth_proto::client_id_document::ClientDocument::failed(
+                oauth_proto::client_id_document::FetchError::NotFetched,
+            ))
+        }
         Op::TakeCode { .. } | Op::RotateRefresh { .. } | Op::RetryRotation { .. } => {
             return Err(Failure::Store(StoreError::contract_violation(
                 "an atomic op was routed as a read",

@@ -48,7 +48,7 @@ impl TokenEndpoint {
             )
         })?;
         let presented = self.request.presented()?;
-        let stored = ask::client(cx, &presented.client_id)?;
+        let stored = ask::client(cx, self.engine.config(), &presented.client_id)?;
         let client = client_auth::verify(presented, stored, cx.now())?;
         if !client.allows(grant) || (grant == GrantType::ClientCredentials && client.is_public()) {
             return Err(OAuthError::unauthorized_client(format!(
