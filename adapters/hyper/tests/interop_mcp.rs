@@ -1,0 +1,323 @@
+//! Interoperability with the MCP TypeScript SDK (`@modelcontextprotocol/sdk`), the client auth
+//! that MCP clients (the other large population of self-registering public clients) run before
+//! they talk to a protected MCP server.
+//!
+//! The server runs in-process with its issuer set to its real address and three configured
+//! protected resources: two MCP servers co-located on its host (`{issuer}/mcp` and
+//! `{issuer}/mcp-other`, both with scope `mcp:tools`, as when one reverse proxy serves them all)
+//! and an IMAP service. `tests/interop/mcp/mcp_flow.mjs` gives the
+//! SDK's `auth()` only the MCP server's URL: the SDK finds the resource's RFC 9728 document, the
+//! authorization server's metadata, registers itself, sends the person to sign in (plain fetch
+//! posting the pages' forms), exchanges the code with PKCE and the resource indicator, and
+//! refreshes. The script prints what the SDK sent and saved; this test asserts it and introspects
+//! the tokens: their audience is the MCP server alone and their scope only what its document lists.
+//!
+//! The SDK is pinned in `tests/interop/mcp/package.json` and `package-lock.json`; the test runs
+//! `npm ci` there when it is not installed (CI does it first, in `.ci/run`). Without node and npm
+//! the test says so and passes, unless `CI=true`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use oauth_proto::config::Config;
+use oauth_proto::resource::ProtectedResource;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+const MCP_SCOPE: &str = "mcp:tools";
+const IMAP: &str = "imap://mail.example.com";
+/// The path of a second MCP server behind the same host, accepting the same scope: a token the
+/// client did not bind to the first would be good at both.
+const OTHER_MCP: &str = "/mcp-other";
+/// The loopback redirect URI the SDK's client registers, as command-line MCP clients do.
+const CALLBACK: &str = "http://127.0.0.1:33418/callback";
+
+fn sdk_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/mcp")
+}
+
+/// Whether `program --version` runs.
+async fn runs(program: &str) -> bool {
+    tokio::process::Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// The pinned SDK's version, and the installed one if any.
+fn sdk_versions(dir: &Path) -> (String, Option<String>) {
+    let read =
+        |p: PathBuf| -> Option<Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
+    let pinned = read(dir.join("package.json")).unwrap()["dependencies"]
+        ["@modelcontextprotocol/sdk"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let installed = read(dir.join("node_modules/@modelcontextprotocol/sdk/package.json"))
+        .and_then(|p| p["version"].as_str().map(str::to_owned));
+    (pinned, installed)
+}
+
+/// Node with the pinned SDK installed (by `npm ci` when missing or another version), or why not.
+async fn sdk_ready() -> Result<(), String> {
+    if !runs("node").await || !runs("npm").await {
+        return Err("node and npm (Debian: apt-get install nodejs npm)".to_owned());
+    }
+    let dir = sdk_dir();
+    let (pinned, installed) = sdk_versions(&dir);
+    if installed.as_deref() == Some(pinned.as_str()) {
+        return Ok(());
+    }
+    let out = tokio::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .output()
+        .await
+        .map_err(|e| format!("npm ci: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "@modelcontextprotocol/sdk {pinned} (npm ci in {} failed: {})",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// A server whose issuer is its real address, with the MCP server and an IMAP service configured.
+async fn server() -> (TestServer, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mcp = format!("{base}/mcp");
+    let mut config = Config {
+        issuer: base.clone(),
+        throttle: test_throttle(),
+        ..Config::default()
+    };
+    config.scopes_supported.push(MCP_SCOPE.to_owned());
+    let resource = |r: &str, scope: &str| ProtectedResource {
+        resource: r.to_owned(),
+        scopes_supported: vec![scope.to_owned()],
+    };
+    config.resources = vec![
+        resource(&mcp, MCP_SCOPE),
+        resource(&format!("{base}{OTHER_MCP}"), MCP_SCOPE),
+        resource(IMAP, "mail"),
+    ];
+    let settings = oauth_server::settings::ServerSettings {
+        listen: format!("127.0.0.1:{port}"),
+        ..test_settings()
+    };
+    let s = TestServer::start_configured(config, settings, REDIRECT).await;
+    assert_eq!(s.base, base);
+    (s, mcp)
+}
+
+/// Runs `mcp_flow.mjs` with `input`; its observations.
+async fn run_flow(input: Value) -> Value {
+    let mut child = tokio::process::Command::new("node")
+        .arg("mcp_flow.mjs")
+        .current_dir(sdk_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the MCP SDK script finished in 90 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "MCP SDK script failed:\n{stdout}\n{stderr}"
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+}
+
+/// `POST /introspect` as the test server's resource server.
+async fn introspect(s: &TestServer, token: &str) -> Value {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        enc(&s.web_id),
+        enc(&s.web_secret)
+    ));
+    let body = serde_urlencoded::to_string([("token", token)]).unwrap();
+    let r = s
+        .send(
+            "POST",
+            "/introspect",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", &format!("Basic {basic}")),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+/// The requests the SDK made to `path` of the server, in order.
+fn requests_to<'a>(requests: &'a Value, base: &str, path: &str) -> Vec<&'a Value> {
+    let url = format!("{base}{path}");
+    requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["url"] == url)
+        .collect()
+}
+
+/// The query parameters of `url`.
+fn query(url: &str) -> Vec<(String, String)> {
+    let q = url.split_once('?').map_or("", |(_, q)| q);
+    serde_urlencoded::from_str(q).unwrap()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_sdk_discovers_registers_authorizes_for_the_resource_and_refreshes() {
+    if let Err(what) = sdk_ready().await {
+        missing_component(&what);
+        return;
+    }
+    let (s, mcp) = server().await;
+    let base = s.base.clone();
+    let o = run_flow(json!({
+        "resource": mcp,
+        "redirect_uri": CALLBACK,
+        "username": USER,
+        "password": PASSWORD,
+    }))
+    .await;
+    let requests = &o["requests"];
+
+    // Discovery starts at the resource: its RFC 9728 document, at the resource's path, names this
+    // server, whose RFC 8414 metadata the SDK then reads.
+    let first = &requests[0];
+    assert_eq!(
+        first["url"],
+        format!("{base}/.well-known/oauth-protected-resource/mcp"),
+        "{o:#}"
+    );
+    assert_eq!(first["status"], 200, "{o:#}");
+    let metadata = requests_to(requests, &base, "/.well-known/oauth-authorization-server");
+    assert_eq!(metadata.first().map(|r| &r["status"]), Some(&json!(200)));
+    assert_eq!(o["first"], "REDIRECT");
+
+    // Dynamic registration of a public client, with only the resource's scope.
+    let register = requests_to(requests, &base, "/register");
+    assert_eq!(register.len(), 1, "{o:#}");
+    assert_eq!(register[0]["status"], 201);
+    assert_eq!(register[0]["body"]["scope"], MCP_SCOPE);
+    assert_eq!(register[0]["body"]["redirect_uris"], json!([CALLBACK]));
+    let client_id = o["registered"]["client_id"].as_str().unwrap().to_owned();
+    assert!(o["registered"].get("client_secret").is_none(), "{o:#}");
+
+    // The authorization request: code, PKCE S256, the resource, only its scope.
+    let auth_url = o["authorization_url"].as_str().unwrap();
+    assert!(
+        auth_url.starts_with(&format!("{base}/authorize?")),
+        "{auth_url}"
+    );
+    let q = query(auth_url);
+    assert_eq!(param(&q, "response_type"), Some("code"));
+    assert_eq!(param(&q, "client_id"), Some(client_id.as_str()));
+    assert_eq!(param(&q, "code_challenge_method"), Some("S256"));
+    assert!(param(&q, "code_challenge").is_some_and(|c| c.len() == 43));
+    assert_eq!(param(&q, "resource"), Some(mcp.as_str()));
+    assert_eq!(param(&q, "scope"), Some(MCP_SCOPE));
+    assert_eq!(param(&q, "redirect_uri"), Some(CALLBACK));
+    assert_eq!(o["consent_shows_client"], true);
+    assert_eq!(o["approval_status"], 303);
+    let callback = o["callback"].as_str().unwrap();
+    assert!(callback.starts_with(&format!("{CALLBACK}?")), "{callback}");
+    assert_eq!(param(&query(callback), "iss"), Some(base.as_str()));
+
+    // The code exchange carried the verifier and the resource.
+    let token_requests = requests_to(requests, &base, "/token");
+    assert_eq!(token_requests.len(), 1, "{o:#}");
+    let exchange = &token_requests[0]["body"];
+    assert_eq!(exchange["grant_type"], "authorization_code");
+    assert_eq!(exchange["resource"], mcp.as_str());
+    assert_eq!(exchange["client_id"], client_id.as_str());
+    assert!(exchange["code_verifier"]
+        .as_str()
+        .is_some_and(|v| v.len() >= 43));
+    assert_eq!(token_requests[0]["status"], 200);
+    assert_eq!(o["exchange"], "AUTHORIZED");
+    let tokens = &o["tokens"];
+    assert!(tokens["token_type"]
+        .as_str()
+        .unwrap()
+        .eq_ignore_ascii_case("bearer"));
+    assert_eq!(tokens["scope"], MCP_SCOPE);
+    assert!(tokens["refresh_token"].is_string(), "{o:#}");
+
+    // The token is for the MCP server alone: introspection names it as the audience, and the
+    // engine refuses it at the other MCP server (which accepts the same scope) and at IMAP.
+    let access = tokens["access_token"].as_str().unwrap();
+    let info = introspect(&s, access).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["aud"], mcp.as_str(), "{info}");
+    assert_eq!(info["scope"], MCP_SCOPE, "{info}");
+    assert_eq!(info["client_id"], client_id.as_str(), "{info}");
+    assert_eq!(info["username"], USER, "{info}");
+    let app = s.running.app();
+    let now = oauth_server::clock::now();
+    assert!(app
+        .engine
+        .validate_access_token_for(access, &mcp, now, &*app.store)
+        .is_ok());
+    for elsewhere in [format!("{base}{OTHER_MCP}"), IMAP.to_owned()] {
+        assert_eq!(
+            app.engine
+                .validate_access_token_for(access, &elsewhere, now, &*app.store)
+                .unwrap_err(),
+            oauth_proto::access_token::TokenError::WrongAudience,
+            "{elsewhere}"
+        );
+    }
+
+    // Refresh, with the resource again, and no new sign-in.
+    assert_eq!(o["refresh"], "AUTHORIZED");
+    assert_eq!(o["redirects_after_refresh"], 1);
+    let refresh = requests_to(&o["refresh_requests"], &base, "/token");
+    assert_eq!(refresh.len(), 1, "{o:#}");
+    assert_eq!(refresh[0]["status"], 200);
+    assert_eq!(refresh[0]["body"]["grant_type"], "refresh_token");
+    assert_eq!(refresh[0]["body"]["resource"], mcp.as_str());
+    let refreshed = &o["refreshed"];
+    // (The access token may equal the first: same claims in the same second.)
+    assert!(refreshed["access_token"].is_string(), "{o:#}");
+    assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
+    let info = introspect(&s, refreshed["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["aud"], mcp.as_str(), "{info}");
+    assert_eq!(info["scope"], MCP_SCOPE, "{info}");
+    s.running.shutdown().await;
+}
