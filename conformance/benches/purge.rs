@@ -44,6 +44,7 @@ fn filled(grants: u64, now: u64) -> (MemoryStore, Vec<SecretHash>) {
             expires_at,
             revoked_at: None,
             resources: Vec::new(),
+            auth_time: None,
         }));
         for (n, state_of) in [
             (

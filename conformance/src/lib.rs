@@ -15,6 +15,7 @@ use oauth_proto::client_id_document::{ClientDocument, FetchError};
 use oauth_proto::config::Config;
 use oauth_proto::flow::{Flow, Next, Procedure};
 use oauth_proto::http::HttpRequest;
+use oauth_proto::jose::{Algorithm, KeySet};
 use oauth_proto::random::CounterRandom;
 use oauth_proto::response::Response;
 use oauth_proto::scope::Scope;
@@ -55,6 +56,17 @@ pub fn test_keys() -> KeyRing {
     KeyRing::new(TokenKey::new(1, &[7u8; 32]).expect("32-byte key"), vec![]).expect("one key")
 }
 
+/// The test ID token signing keys: one per algorithm, generated once per test binary from a
+/// fixed seed (RSA key generation is the slow part), so every harness shares them.
+pub fn test_signing_keys() -> KeySet {
+    static KEYS: std::sync::OnceLock<KeySet> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        KeySet::generate(&Algorithm::ALL, &mut CounterRandom::new(0x1d70))
+            .expect("key generation from a counter")
+    })
+    .clone()
+}
+
 impl Default for Harness {
     fn default() -> Self {
         Self::new(Config::default())
@@ -65,7 +77,8 @@ impl Harness {
     /// A harness with this configuration.
     pub fn new(config: Config) -> Self {
         Harness {
-            engine: Engine::new(config, test_keys()).expect("valid test configuration"),
+            engine: Engine::new(config, test_keys(), test_signing_keys())
+                .expect("valid test configuration"),
             store: MemoryStore::new(),
             now: T0,
             rng: CounterRandom::new(0),
@@ -205,7 +218,7 @@ impl Harness {
             Some(subject) => {
                 let flow = self
                     .engine
-                    .approve(pending, subject, self.now)
+                    .approve(pending, subject, self.now, self.now)
                     .expect("valid subject");
                 self.run(flow)
             }

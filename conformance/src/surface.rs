@@ -146,7 +146,7 @@ impl Harness {
     ) -> DeviceDecisionOutcome {
         let flow = self
             .engine
-            .device_approve(pending, subject, self.now)
+            .device_approve(pending, subject, self.now, self.now)
             .expect("valid subject");
         self.run(flow)
     }

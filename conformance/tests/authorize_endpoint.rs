@@ -367,8 +367,11 @@ fn c32_no_code_before_the_embedder_approves() {
 fn approve_refuses_an_empty_or_huge_subject() {
     let mut h = harness();
     let p = h.pending(&format!("response_type=code&client_id=web&{PKCE}"));
-    assert!(h.engine.approve(p.clone(), "", h.now).is_err());
-    assert!(h.engine.approve(p, &"x".repeat(2000), h.now).is_err());
+    assert!(h.engine.approve(p.clone(), "", h.now, h.now).is_err());
+    assert!(h
+        .engine
+        .approve(p, &"x".repeat(2000), h.now, h.now)
+        .is_err());
 }
 
 #[test]

@@ -399,7 +399,10 @@ fn approval_needs_a_subject_and_a_revoked_subject_gets_no_tokens() {
     h.device_client();
     let (device_code, user_code) = h.start_device();
     let pending = consent(h.device_verify(&user_code));
-    assert!(h.engine.device_approve(pending.clone(), "", h.now).is_err());
+    assert!(h
+        .engine
+        .device_approve(pending.clone(), "", h.now, h.now)
+        .is_err());
     assert_eq!(
         h.device_approve(pending, "alice"),
         DeviceDecisionOutcome::Approved

@@ -132,10 +132,13 @@ fn required_and_explicit_members() {
     assert_eq!(m["scopes_supported"].as_array().unwrap().len(), 10);
     // The userinfo endpoint exists (oauth-proto/src/userinfo.rs), so it is advertised.
     assert_eq!(m["userinfo_endpoint"], "http://127.0.0.1:8080/userinfo");
+    // ID tokens are signed with the keys published at jwks_uri (conformance/tests/id_tokens.rs).
+    assert_eq!(m["jwks_uri"], "http://127.0.0.1:8080/jwks");
     // Nothing this engine does not do.
     for absent in [
-        "jwks_uri",
         "token_endpoint_auth_signing_alg_values_supported",
+        "end_session_endpoint",
+        "request_object_signing_alg_values_supported",
     ] {
         assert!(m.get(absent).is_none(), "{absent}");
     }
@@ -225,7 +228,7 @@ fn n117_issuer_must_be_a_url_without_query_or_fragment() {
         "example.com",
         "",
     ] {
-        let e = oauth_proto::Engine::new(https(bad), test_keys());
+        let e = oauth_proto::Engine::new(https(bad), test_keys(), conformance::test_signing_keys());
         assert!(e.is_err(), "{bad:?} was accepted");
     }
     // Whatever is accepted is published as given, code point for code point (no normalization:
@@ -262,7 +265,8 @@ fn a1_the_issuer_is_https_and_http_only_on_loopback() {
     ] {
         assert!(https(bad).validate().is_err(), "{bad}");
         assert!(
-            oauth_proto::Engine::new(https(bad), test_keys()).is_err(),
+            oauth_proto::Engine::new(https(bad), test_keys(), conformance::test_signing_keys())
+                .is_err(),
             "{bad}"
         );
     }

@@ -272,7 +272,7 @@ fn i88_a_code_approved_while_the_credentials_change_is_refused() {
     let pending = h.pending(WEB_QUERY);
     let mut flow = h
         .engine
-        .approve(pending, "alice", h.now)
+        .approve(pending, "alice", h.now, h.now)
         .expect("valid subject");
     // The race: the password change lands after the approval read the credential version and
     // before its code is stored, so the code outlives the revocation that deletes codes.

@@ -234,7 +234,7 @@ fn e52_every_credential_is_a_whole_256_bit_draw_of_the_injected_rng() {
     h.device_client();
     // Authorization code.
     let pending = h.pending(WEB_QUERY);
-    let flow = h.engine.approve(pending, "alice", h.now).unwrap();
+    let flow = h.engine.approve(pending, "alice", h.now, h.now).unwrap();
     let (decision, draws) = with_draws(&h, flow, 100);
     let oauth_proto::authorize::DecisionOutcome::Redirect(r) = decision else {
         panic!("{decision:?}")

@@ -15,7 +15,18 @@ use oauth_store_memory::MemoryStore;
 
 fuzz_target!(|data: &[u8]| {
     let keys = KeyRing::new(TokenKey::new(1, &[7u8; 32]).expect("key"), vec![]).expect("ring");
-    let engine = Engine::new(Default::default(), keys).expect("default config");
+    // One ES256 key for every run: key generation is not what is fuzzed.
+    static SIGNING: std::sync::OnceLock<oauth_proto::jose::KeySet> = std::sync::OnceLock::new();
+    let signing = SIGNING
+        .get_or_init(|| {
+            oauth_proto::jose::KeySet::generate(
+                &[oauth_proto::jose::Algorithm::Es256],
+                &mut CounterRandom::new(1),
+            )
+            .expect("key")
+        })
+        .clone();
+    let engine = Engine::new(Default::default(), keys, signing).expect("default config");
     let store = MemoryStore::new();
     store
         .apply(vec![Effect::PutClient(ClientRecord {

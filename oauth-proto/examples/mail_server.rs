@@ -109,8 +109,12 @@ impl MailServer {
         let mut key = [0u8; 32];
         os_random(&mut key);
         let keys = KeyRing::new(TokenKey::new(1, &key)?, vec![])?;
+        let signing = oauth_proto::jose::KeySet::generate(
+            &[oauth_proto::jose::Algorithm::Es256],
+            &mut |dest: &mut [u8]| os_random(dest),
+        )?;
         let server = MailServer {
-            engine: Engine::new(config, keys)?,
+            engine: Engine::new(config, keys, signing)?,
             store: MemoryStore::new(),
             users: Users::default(),
         };
@@ -163,7 +167,8 @@ impl MailServer {
         if !self.users.check(user, password) {
             return Err("wrong user name or password".into());
         }
-        match self.run(self.engine.approve(pending, user, now)?)? {
+        // The user authenticated just now, with the password checked above.
+        match self.run(self.engine.approve(pending, user, now, now)?)? {
             DecisionOutcome::Redirect(response) => Ok(response
                 .header("location")
                 .ok_or("a redirect without a location")?

@@ -37,6 +37,14 @@
 //! `resource` (RFC 8707) may be repeated; each must name a configured protected resource that
 //! accepts part of the scope, or the request fails with `invalid_target`, sent back like the
 //! other errors after the redirect URI is verified. The code records them ([`crate::resource`]).
+//!
+//! # OpenID Connect
+//! `nonce` (OpenID Connect Core §3.1.2.1) is kept exactly as sent, through the pending
+//! authorization and the code, and echoed in the ID token; it is at most [`MAX_NONCE_BYTES`]
+//! bytes and sent once (else `invalid_request`; an empty one counts as absent, like every
+//! parameter). Request objects are not supported and say so (§3.1.2.6, §6): `request` is `request_not_supported`, `request_uri`
+//! `request_uri_not_supported`, and the `claims` parameter (§5.5) `invalid_request`; discovery
+//! advertises all three as unsupported, so a relying party that reads it never sends them.
 
 use serde::Serialize;
 
@@ -59,6 +67,10 @@ use crate::store::{CodeRecord, Effect, PkceChallenge};
 /// bound keeps what a waiting page holds and what a redirect carries small.
 pub const MAX_STATE_BYTES: usize = 1024;
 
+/// The longest `nonce` accepted, in bytes. Relying parties send a few dozen random characters;
+/// the bound keeps what a code record and an ID token carry small.
+pub const MAX_NONCE_BYTES: usize = 255;
+
 /// A valid authorization request waiting for the user's decision. Only the engine makes one, and
 /// nothing can change it: the fields are read through methods. Keep it server-side between the
 /// consent page and the decision; [`Engine::approve`] and [`Engine::deny`] check it against the
@@ -73,6 +85,7 @@ pub struct PendingAuthorization {
     state: Option<String>,
     challenge: Option<PkceChallenge>,
     resources: Vec<String>,
+    nonce: Option<String>,
 }
 
 impl PendingAuthorization {
@@ -117,6 +130,11 @@ impl PendingAuthorization {
         &self.resources
     }
 
+    /// The OpenID Connect `nonce` (at most [`MAX_NONCE_BYTES`]), echoed in the ID token exactly.
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+
     /// The redirect URI's host, which a consent page shows.
     pub fn redirect_host(&self) -> String {
         host_of(&self.redirect_uri)
@@ -132,6 +150,7 @@ impl PendingAuthorization {
             + self.state.as_ref().map_or(0, String::capacity)
             + self.challenge.as_ref().map_or(0, |c| c.value.capacity())
             + self.resources.iter().map(String::capacity).sum::<usize>()
+            + self.nonce.as_ref().map_or(0, String::capacity)
     }
 
     /// Checks the request against the client as it is now (see the module docs).
@@ -293,27 +312,27 @@ impl Authorize {
             Ok(s) => s,
         };
         match self.validate(&params, client) {
-            Ok((scope, challenge, resources)) => {
-                Ok(AuthorizeOutcome::Consent(PendingAuthorization {
-                    client_id: client.client_id.clone(),
-                    client_name: client.name.clone(),
-                    redirect_uri: redirect_uri.clone(),
-                    redirect_uri_sent: requested_redirect.is_some(),
-                    scope,
-                    state: state.map(str::to_owned),
-                    challenge,
-                    resources,
-                }))
-            }
+            Ok(Validated {
+                scope,
+                challenge,
+                resources,
+                nonce,
+            }) => Ok(AuthorizeOutcome::Consent(PendingAuthorization {
+                client_id: client.client_id.clone(),
+                client_name: client.name.clone(),
+                redirect_uri: redirect_uri.clone(),
+                redirect_uri_sent: requested_redirect.is_some(),
+                scope,
+                state: state.map(str::to_owned),
+                challenge,
+                resources,
+                nonce,
+            })),
             Err(e) => Ok(back(e, state)),
         }
     }
 
-    fn validate(
-        &self,
-        params: &Params,
-        client: &ClientRecord,
-    ) -> Result<(Scope, Option<PkceChallenge>, Vec<String>), OAuthError> {
+    fn validate(&self, params: &Params, client: &ClientRecord) -> Result<Validated, OAuthError> {
         let config = self.engine.config();
         if params.require("response_type")? != "code" {
             return Err(OAuthError::new(
@@ -321,6 +340,7 @@ impl Authorize {
                 "this response_type is not supported; use code",
             ));
         }
+        refuse_request_objects(params)?;
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(OAuthError::unauthorized_client(
                 "this client may not use the authorization code grant",
@@ -370,8 +390,54 @@ impl Authorize {
             }
         };
         let resources = crate::resource::requested(params, &config.resources, &scope)?;
-        Ok((scope, challenge, resources))
+        let nonce = match params.get("nonce")? {
+            Some(n) if n.len() > MAX_NONCE_BYTES => {
+                return Err(OAuthError::invalid_request(
+                    "nonce is longer than 255 bytes",
+                ))
+            }
+            n => n.map(str::to_owned),
+        };
+        Ok(Validated {
+            scope,
+            challenge,
+            resources,
+            nonce,
+        })
     }
+}
+
+/// What a valid authorization request asks for.
+struct Validated {
+    scope: Scope,
+    challenge: Option<PkceChallenge>,
+    resources: Vec<String>,
+    nonce: Option<String>,
+}
+
+/// Request objects and the `claims` parameter are not supported: each is refused with the error
+/// OpenID Connect Core names for it (§3.1.2.6, §6), rather than ignored, since a relying party
+/// sending them expects what they ask to be honoured.
+fn refuse_request_objects(params: &Params) -> Result<(), OAuthError> {
+    if params.contains("request") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects (the request parameter) are not supported; send the parameters \
+             in the query",
+        ));
+    }
+    if params.contains("request_uri") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported; send the parameters in the query",
+        ));
+    }
+    if params.contains("claims") {
+        return Err(OAuthError::invalid_request(
+            "the claims parameter is not supported; ask for claims with scope",
+        ));
+    }
+    Ok(())
 }
 
 /// The user's decision on a pending authorization: approve (issue a code) or deny, after checking
@@ -380,8 +446,9 @@ impl Authorize {
 pub struct Decide {
     pub(crate) engine: Engine,
     pub(crate) pending: PendingAuthorization,
-    /// `Some(subject)` approves for that subject; `None` denies.
-    pub(crate) subject: Option<String>,
+    /// `Some((subject, auth_time))` approves for that subject, who authenticated at `auth_time`;
+    /// `None` denies.
+    pub(crate) subject: Option<(String, u64)>,
 }
 
 impl Procedure for Decide {
@@ -413,7 +480,7 @@ impl Decide {
                 DecisionOutcome::ErrorPage(e)
             });
         }
-        let Some(subject) = &self.subject else {
+        let Some((subject, auth_time)) = &self.subject else {
             let denied = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
             return Ok(DecisionOutcome::Redirect(self.engine.error_redirect(
                 303,
@@ -439,6 +506,8 @@ impl Decide {
             issued_at: now,
             expires_at: now + config.authorization_code_ttl_secs,
             resources: p.resources.clone(),
+            nonce: p.nonce.clone(),
+            auth_time: Some(*auth_time),
         }));
         let mut params = vec![("code", code.expose())];
         if let Some(state) = &p.state {

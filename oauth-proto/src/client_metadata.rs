@@ -437,6 +437,16 @@ pub fn validate(body: &Map<String, Value>, config: &Config) -> Result<Validated,
         }
         metadata.insert("jwks".to_owned(), jwks.clone());
     }
+    if let Some(alg) = string(body, crate::openid::ID_TOKEN_ALG, max, meta)? {
+        // OpenID Connect Registration §2; only asymmetric algorithms (see `crate::jose`).
+        let alg = crate::jose::Algorithm::from_name(alg).ok_or_else(|| {
+            meta(format!(
+                "id_token_signed_response_alg {alg} is not supported; use ES256, RS256 or EdDSA \
+                 (never none or a shared-secret HS algorithm)"
+            ))
+        })?;
+        metadata.insert(crate::openid::ID_TOKEN_ALG.to_owned(), alg.name().into());
+    }
     let kept = stored_size(&redirect_uris, &scope, &metadata);
     if kept > config.max_client_metadata_bytes {
         return Err(meta(format!(

@@ -119,8 +119,9 @@ pub struct DeviceVerify {
 #[derive(Debug)]
 pub struct DeviceDecision {
     pending: PendingDevice,
-    /// `Some(subject)` approves for that subject; `None` denies.
-    subject: Option<String>,
+    /// `Some((subject, auth_time))` approves for that subject, who authenticated at
+    /// `auth_time`; `None` denies.
+    subject: Option<(String, u64)>,
 }
 
 impl Engine {
@@ -136,11 +137,14 @@ impl Engine {
         )
     }
 
-    /// Approves a pending device request for an authenticated subject (1 to 1024 bytes).
+    /// Approves a pending device request for an authenticated subject (1 to 1024 bytes), who
+    /// authenticated at `auth_time` (the ID token's `auth_time`; a time after `now` is taken as
+    /// `now`).
     pub fn device_approve(
         &self,
         pending: PendingDevice,
         subject: &str,
+        auth_time: u64,
         now: u64,
     ) -> Result<Flow<DeviceDecision>, OAuthError> {
         if subject.is_empty() || subject.len() > access_token::MAX_SUBJECT {
@@ -152,7 +156,7 @@ impl Engine {
         Ok(Flow::new(
             DeviceDecision {
                 pending,
-                subject: Some(subject.to_owned()),
+                subject: Some((subject.to_owned(), auth_time.min(now))),
             },
             now,
         ))
@@ -241,11 +245,12 @@ impl DeviceDecision {
             return Ok(DeviceDecisionOutcome::NotPending);
         }
         let (status, outcome) = match &self.subject {
-            Some(subject) => (
+            Some((subject, auth_time)) => (
                 DeviceStatus::Approved {
                     subject: subject.clone(),
                     credential_version: ask::credential_version(cx, subject)?,
                     grant_id: new_grant_id(cx.rng()),
+                    auth_time: Some(*auth_time),
                 },
                 DeviceDecisionOutcome::Approved,
             ),

@@ -30,6 +30,8 @@ pub(crate) const DEVICE_AUTHORIZATION: &str = "/device_authorization";
 pub(crate) const DEVICE_VERIFICATION: &str = "/device";
 /// Path of the userinfo endpoint (OpenID Connect Core §5.3).
 pub(crate) const USERINFO: &str = "/userinfo";
+/// Path of the JWK Set of the ID token signing keys (`jwks_uri`, OpenID Connect Discovery §3).
+pub(crate) const JWKS: &str = "/jwks";
 /// Well-known suffix of authorization server metadata (RFC 8414 §3).
 pub(crate) const WELL_KNOWN_AS: &str = "/.well-known/oauth-authorization-server";
 /// Well-known suffix of OpenID Connect discovery, served with the same document.
@@ -59,6 +61,8 @@ pub struct Endpoints {
     pub device_verification: String,
     /// `{issuer}/userinfo` (OpenID Connect Core §5.3; Dovecot's `introspection_url`).
     pub userinfo: String,
+    /// `{issuer}/jwks`: the public ID token signing keys (`jwks_uri`).
+    pub jwks: String,
     /// `{issuer}/.well-known/openid-configuration`: OpenID Connect discovery of this issuer, the
     /// URL SASL error challenges carry ([`SaslPolicy::openid_configuration`](crate::sasl::SaslPolicy)).
     /// It serves the RFC 8414 metadata document.
@@ -80,6 +84,7 @@ impl Endpoints {
             device_authorization: at(DEVICE_AUTHORIZATION),
             device_verification: at(DEVICE_VERIFICATION),
             userinfo: at(USERINFO),
+            jwks: at(JWKS),
             openid_configuration: at(WELL_KNOWN_OPENID),
         }
     }
@@ -126,6 +131,7 @@ mod tests {
             &e.device_authorization,
             &e.device_verification,
             &e.userinfo,
+            &e.jwks,
             &e.openid_configuration,
         ]
         .iter()
@@ -142,6 +148,7 @@ mod tests {
                 "/auth/device_authorization",
                 "/auth/device",
                 "/auth/userinfo",
+                "/auth/jwks",
                 "/auth/.well-known/openid-configuration",
             ]
         );

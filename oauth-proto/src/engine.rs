@@ -13,6 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::Flow;
 use crate::http::HttpRequest;
+use crate::jose::{Algorithm, KeySet};
 use crate::redirect;
 use crate::response::Response;
 use crate::store::{Effect, RevocationView};
@@ -29,21 +30,45 @@ pub struct Engine {
 struct Inner {
     config: Config,
     keys: KeyRing,
+    signing: KeySet,
     throttle: Arc<Throttle>,
 }
 
 impl Engine {
-    /// An engine with a validated configuration and its token keys.
-    pub fn new(config: Config, keys: KeyRing) -> Result<Self, ConfigError> {
+    /// An engine with a validated configuration, its access token keys, and the asymmetric keys
+    /// that sign ID tokens ([`crate::jose`]). The signing set must hold an active key for the
+    /// default algorithm, ES256; ID tokens are offered with exactly the algorithms it has keys for.
+    pub fn new(config: Config, keys: KeyRing, signing: KeySet) -> Result<Self, ConfigError> {
         config.validate()?;
+        if signing.signing_key(Algorithm::default()).is_none() {
+            return Err(ConfigError::new(
+                "signing_keys",
+                "the signing key set has no ES256 key, the default ID token algorithm",
+            ));
+        }
         let throttle = Arc::new(Throttle::new(config.throttle.clone()));
         Ok(Engine {
             inner: Arc::new(Inner {
                 config,
                 keys,
+                signing,
                 throttle,
             }),
         })
+    }
+
+    /// The ID token signing keys: the active ones sign, all of them (retired included) are
+    /// published at the JWKS endpoint.
+    pub fn signing_keys(&self) -> &KeySet {
+        &self.inner.signing
+    }
+
+    /// The ID token signing algorithms this engine has an active key for, the default first.
+    pub fn id_token_algorithms(&self) -> Vec<Algorithm> {
+        Algorithm::ALL
+            .into_iter()
+            .filter(|a| self.inner.signing.signing_key(*a).is_some())
+            .collect()
     }
 
     /// The configuration.
@@ -74,13 +99,17 @@ impl Engine {
     }
 
     /// Approves a pending authorization for an authenticated subject: issues a code and redirects
-    /// (303, since approval follows a POSTed form). The subject must be 1 to 1024 bytes. The flow
+    /// (303, since approval follows a POSTed form). The subject must be 1 to 1024 bytes.
+    /// `auth_time` is when the user authenticated (Unix seconds; the sign-in, not this decision,
+    /// when a session was reused): it becomes the ID token's `auth_time` (a time after `now` is
+    /// taken as `now`). The flow
     /// first reads the client again and checks the request against its current registration (see
     /// [`crate::authorize`]): a client changed or deleted since gets an error page, never a code.
     pub fn approve(
         &self,
         pending: PendingAuthorization,
         subject: &str,
+        auth_time: u64,
         now: u64,
     ) -> Result<Flow<Decide>, OAuthError> {
         if subject.is_empty() || subject.len() > access_token::MAX_SUBJECT {
@@ -93,7 +122,7 @@ impl Engine {
             Decide {
                 engine: self.clone(),
                 pending,
-                subject: Some(subject.to_owned()),
+                subject: Some((subject.to_owned(), auth_time.min(now))),
             },
             now,
         ))

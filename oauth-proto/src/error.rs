@@ -50,6 +50,12 @@ pub enum ErrorCode {
     /// `invalid_target` (RFC 8707 §2): a `resource` that is malformed, unknown to this server, or
     /// outside what was authorized.
     InvalidTarget,
+    /// `request_not_supported` (OpenID Connect Core §3.1.2.6): the request carried a request
+    /// object (`request`), which this server does not take.
+    RequestNotSupported,
+    /// `request_uri_not_supported` (OpenID Connect Core §3.1.2.6): the request carried
+    /// `request_uri`, which this server does not take.
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -75,6 +81,8 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 

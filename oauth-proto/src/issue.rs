@@ -1,7 +1,9 @@
 //! Issuing tokens: the shared tail of every grant.
 //!
 //! The access token is signed from borrowed claims and written straight into the token response,
-//! whose JSON body is serialized once into a buffer sized for it.
+//! whose JSON body is serialized once into a buffer sized for it. When the scope holds `openid`
+//! and the grant has a user, the response also carries the ID token signed over that access
+//! token (see [`crate::openid`]).
 //!
 //! # Issue times come after the grant's last revocation
 //! Times are whole seconds, and a revocation at `at` refuses the grant's access tokens issued at or
@@ -37,6 +39,7 @@ use crate::client::{ClientRecord, GrantType};
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::Cx;
+use crate::openid::{self, IdTokenFacts};
 use crate::random::Random;
 use crate::response::Response;
 use crate::scope::Scope;
@@ -72,6 +75,9 @@ pub(crate) struct Issue<'a> {
     pub(crate) audience: &'a access_token::Audience,
     /// The resources the authorization named, kept in a new grant for its refreshes.
     pub(crate) authorized: &'a [String],
+    /// For a grant with a user: what its ID token carries, issued when the scope holds `openid`.
+    /// `None` for `client_credentials`.
+    pub(crate) id_token: Option<IdTokenFacts<'a>>,
 }
 
 /// The issue time of an access token issued at `now` from a grant whose access was last revoked at
@@ -85,13 +91,15 @@ pub(crate) fn issued_at(now: u64, access_revoked_at: Option<u64>) -> u64 {
 }
 
 /// Signs an access token for `what`, valid from `now` (or just after the grant's last revocation,
-/// see [`issued_at`]) for the configured lifetime, and answers with the successful token response (RFC 6749 §5.1), always with `scope` (OAuth 2.1 §3.2.3), and
-/// with `refresh` when there is one.
+/// see [`issued_at`]) for the configured lifetime, and answers with the successful token response (RFC 6749 §5.1), always with `scope` (OAuth 2.1 §3.2.3),
+/// with `refresh` when there is one, and with `id_token` when the scope holds `openid` and the
+/// grant has a user (`random` only blinds an RS256 signature).
 pub(crate) fn token_response(
     engine: &Engine,
     now: u64,
     what: &Issue<'_>,
     refresh: Option<&Secret>,
+    random: &mut dyn Random,
 ) -> Result<Response, OAuthError> {
     #[derive(Serialize)]
     struct Body<'a> {
@@ -101,6 +109,8 @@ pub(crate) fn token_response(
         #[serde(skip_serializing_if = "Option::is_none")]
         refresh_token: Option<&'a str>,
         scope: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id_token: Option<&'a str>,
     }
     let ttl = engine.config().access_token_ttl_secs;
     let issued_at = issued_at(now, what.access_revoked_at);
@@ -118,24 +128,46 @@ pub(crate) fn token_response(
     };
     let refresh_token = refresh.map(Secret::expose);
     let scope = what.scope.as_str();
+    let id_token = what
+        .id_token
+        .filter(|_| what.scope.contains(openid::OPENID));
     access_token::sign(engine.keys(), &claims, |access_token| {
+        let id_token = id_token
+            .map(|facts| {
+                openid::sign(
+                    engine,
+                    what.subject,
+                    what.client_id,
+                    issued_at,
+                    access_token,
+                    &facts,
+                    random,
+                )
+            })
+            .transpose()?;
+        let id_token = id_token.as_deref();
         // The member names, punctuation and a 20-digit number take under 128 bytes.
-        let size = 128 + access_token.len() + refresh_token.map_or(0, str::len) + scope.len();
+        let size = 128
+            + access_token.len()
+            + refresh_token.map_or(0, str::len)
+            + scope.len()
+            + id_token.map_or(0, |t| t.len() + 16);
         let body = Body {
             access_token,
             token_type: "Bearer",
             expires_in: ttl,
             refresh_token,
             scope,
+            id_token,
         };
-        Response::json_sized(200, &body, size)
+        Ok(Response::json_sized(200, &body, size))
     })
     .map_err(|_| {
         OAuthError::new(
             ErrorCode::InvalidScope,
             "the granted scope is too long to issue",
         )
-    })
+    })?
 }
 
 /// The end of every grant that creates a new grant family (authorization code, device code): an
@@ -161,6 +193,7 @@ pub(crate) fn new_grant(
             expires_at,
             revoked_at: None,
             resources: what.authorized.to_vec(),
+            auth_time: what.id_token.and_then(|f| f.auth_time),
         }));
         cx.effect(Effect::PutRefresh(RefreshRecord {
             hash: token.hash(),
@@ -181,8 +214,8 @@ pub(crate) fn new_grant(
                 scope: &scope,
                 ..*what
             };
-            return token_response(engine, now, &narrowed, None);
+            return token_response(engine, now, &narrowed, None, cx.rng());
         }
     }
-    token_response(engine, now, what, refresh.as_ref())
+    token_response(engine, now, what, refresh.as_ref(), cx.rng())
 }

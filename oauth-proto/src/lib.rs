@@ -46,11 +46,13 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = |dest: &mut [u8]| getrandom::fill(dest).expect("OS randomness");
 //!
-//! // 1. One engine: a configuration and a signing key.
+//! // 1. One engine: a configuration, an access token key, and ID token signing keys (ES256 here;
+//! //    a server keeps them in files and loads them, see `jose::StoredKeySet`).
 //! let mut key = [0u8; 32];
 //! rng.fill(&mut key);
 //! let keys = KeyRing::new(TokenKey::new(1, &key)?, vec![])?;
-//! let engine = Engine::new(Config::default(), keys)?;
+//! let signing = oauth_proto::jose::KeySet::generate(&[oauth_proto::jose::Algorithm::Es256], &mut rng)?;
+//! let engine = Engine::new(Config::default(), keys, signing)?;
 //! let store = MemoryStore::new();
 //! # store.apply(vec![Effect::PutClient(ClientRecord {
 //! #     client_id: "app".into(), name: "Mail App".into(), kind: ClientKind::Public,
@@ -90,7 +92,7 @@
 //!     panic!("the request is valid");
 //! };
 //! // ... the server signs the user in (its own directory) and the user allows ...
-//! let DecisionOutcome::Redirect(redirect) = run(engine.approve(pending, "alice", now)?, &store, &mut rng)? else {
+//! let DecisionOutcome::Redirect(redirect) = run(engine.approve(pending, "alice", now, now)?, &store, &mut rng)? else {
 //!     panic!("approved");
 //! };
 //! let location = url::Url::parse(redirect.header("location").unwrap())?;
@@ -189,6 +191,7 @@ pub mod introspect;
 mod issue;
 pub mod jose;
 pub mod metadata;
+pub mod openid;
 pub mod params;
 pub mod pkce;
 pub mod random;

@@ -6,6 +6,12 @@
 //! from the configured issuer, and empty arrays are omitted (RFC 8414 §3.2). `grant_types_supported`
 //! and `token_endpoint_auth_methods_supported` are always explicit, because their RFC defaults
 //! (`implicit`, Basic only) would misdescribe this server.
+//!
+//! The OpenID Connect Discovery members say what the ID tokens are (see [`crate::openid`]):
+//! `jwks_uri` (the public signing keys, [`Engine::jwks`]), the algorithms the engine has keys
+//! for, `public` subjects, the claims it can return, and that request objects and the `claims`
+//! parameter are not supported (`request_parameter_supported` defaults to false, but
+//! `request_uri_parameter_supported` defaults to *true*, so all three are written out).
 
 use serde::Serialize;
 
@@ -13,6 +19,7 @@ use crate::client::GrantType;
 use crate::config::RegistrationPolicy;
 use crate::endpoints::{self, Endpoints};
 use crate::engine::Engine;
+use crate::jose::Algorithm;
 use crate::response::Response;
 
 const ALL_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
@@ -38,9 +45,32 @@ struct AsMetadata<'a> {
     token_endpoint_auth_methods_supported: &'a [&'a str],
     code_challenge_methods_supported: Vec<&'a str>,
     authorization_response_iss_parameter_supported: bool,
+    jwks_uri: &'a str,
+    id_token_signing_alg_values_supported: Vec<Algorithm>,
+    subject_types_supported: [&'a str; 1],
+    claims_supported: &'a [&'a str],
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+    claims_parameter_supported: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     client_id_metadata_document_supported: bool,
 }
+
+/// The claims this server can return, in ID tokens and from userinfo.
+const CLAIMS_SUPPORTED: [&str; 12] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "azp",
+    "at_hash",
+    "email",
+    "email_verified",
+    "preferred_username",
+];
 
 #[derive(Serialize)]
 struct ResourceMetadata<'a> {
@@ -103,8 +133,23 @@ impl Engine {
             token_endpoint_auth_methods_supported: &ALL_METHODS,
             code_challenge_methods_supported: pkce,
             authorization_response_iss_parameter_supported: true,
+            jwks_uri: &e.jwks,
+            id_token_signing_alg_values_supported: self.id_token_algorithms(),
+            subject_types_supported: ["public"],
+            claims_supported: &CLAIMS_SUPPORTED,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            claims_parameter_supported: false,
             client_id_metadata_document_supported: c.client_id_metadata_documents,
         })
+    }
+
+    /// The JWK Set at `jwks_uri` (RFC 7517 §5): the public halves of the active signing keys and
+    /// of the rotated-out keys not yet retired, so ID tokens signed before a rotation still
+    /// verify. [`crate::jose::Jwk`] has no member for private material, so nothing secret can
+    /// appear here. Cacheable like the metadata.
+    pub fn jwks(&self) -> Response {
+        document(&self.signing_keys().jwks())
     }
 
     /// The RFC 9728 protected resource metadata of the resource server co-located with this

@@ -245,6 +245,7 @@ impl Register {
         };
         let body = json_object(&self.request, config.max_body_bytes)?;
         let validated = client_metadata::validate(&body, config)?;
+        crate::openid::check_registered_alg(&self.engine, &validated.metadata)?;
         self.check_policy(validated.kind, token_valid)?;
 
         let now = cx.now();
@@ -390,6 +391,7 @@ impl ClientConfiguration {
             }
         }
         let validated = client_metadata::validate(&body, config)?;
+        crate::openid::check_registered_alg(&self.engine, &validated.metadata)?;
         if validated.kind != client.kind {
             return Err(OAuthError::new(
                 ErrorCode::InvalidClientMetadata,

@@ -97,6 +97,14 @@ pub struct CodeRecord {
     /// empty when it named none. Absent in records stored before resource indicators: empty.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// The authorization request's `nonce` (OpenID Connect Core §3.1.2.1), echoed in the ID
+    /// token. Absent in records stored before ID tokens: none.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// When the approving user authenticated (Unix seconds), the ID token's `auth_time`. Absent
+    /// in records stored before ID tokens: unknown, and the ID token then carries none.
+    #[serde(default)]
+    pub auth_time: Option<u64>,
 }
 
 /// A grant: the durable record behind a family of refresh and access tokens.
@@ -122,6 +130,11 @@ pub struct GrantRecord {
     /// empty when it named none. Absent in records stored before resource indicators: empty.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// When the user authenticated for this grant (Unix seconds): the `auth_time` of the ID
+    /// tokens its refreshes return (OpenID Connect Core §12.2). Absent in records stored before
+    /// ID tokens: unknown.
+    #[serde(default)]
+    pub auth_time: Option<u64>,
 }
 
 /// The state of one refresh token.
@@ -179,6 +192,10 @@ pub enum DeviceStatus {
         credential_version: u32,
         /// The grant the tokens will belong to.
         grant_id: GrantId,
+        /// When the approving user authenticated (Unix seconds), the ID token's `auth_time`.
+        /// Absent in records stored before ID tokens: unknown.
+        #[serde(default)]
+        auth_time: Option<u64>,
     },
     /// The user said no.
     Denied,

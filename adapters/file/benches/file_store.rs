@@ -33,6 +33,7 @@ fn grant(n: u64) -> GrantRecord {
         expires_at: 1_800_000_000,
         revoked_at: None,
         resources: Vec::new(),
+        auth_time: None,
     }
 }
 

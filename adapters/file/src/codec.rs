@@ -470,6 +470,33 @@ mod tests {
         .unwrap();
         assert!(code.resources.is_empty());
         assert_eq!(code.expires_at, 6);
+        // Nor a nonce or an authentication time (OpenID Connect), added after them.
+        assert_eq!((code.nonce.as_deref(), code.auth_time), (None, None));
+        assert_eq!(grant.auth_time, None);
+        // A device approval written before its `auth_time`.
+        #[derive(Serialize)]
+        enum OldStatus {
+            Approved {
+                subject: String,
+                credential_version: u32,
+                grant_id: GrantId,
+            },
+        }
+        let status: oauth_proto::store::DeviceStatus = decode(&one(&OldStatus::Approved {
+            subject: "u".into(),
+            credential_version: 3,
+            grant_id: GrantId([2; 16]),
+        }))
+        .unwrap();
+        assert_eq!(
+            status,
+            oauth_proto::store::DeviceStatus::Approved {
+                subject: "u".into(),
+                credential_version: 3,
+                grant_id: GrantId([2; 16]),
+                auth_time: None,
+            }
+        );
         // And a record naming resources keeps them.
         let bound = GrantRecord {
             resources: vec![

@@ -90,6 +90,7 @@ fn grants() -> Vec<Effect> {
                 expires_at: if b % 2 == 1 { 50 } else { 500 },
                 revoked_at: None,
                 resources: Vec::new(),
+                auth_time: None,
             })
         })
         .collect()
@@ -159,6 +160,7 @@ fn version_1_journals_and_snapshots_still_load() {
         expires_at: 900,
         revoked_at: None,
         resources: Vec::new(),
+        auth_time: None,
     });
     extra.apply(kept.clone());
     let mut snapshot: Vec<Vec<u8>> = extra

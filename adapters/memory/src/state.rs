@@ -555,6 +555,7 @@ mod tests {
             expires_at,
             revoked_at,
             resources: Vec::new(),
+            auth_time: None,
         })
     }
 

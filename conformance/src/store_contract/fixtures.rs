@@ -72,6 +72,9 @@ pub fn code(name: &str, grant: u64, client: &str, subject: &str, expires_at: u64
         issued_at: 100,
         expires_at,
         resources: vec!["imap://mail.example".to_string()],
+        // An OpenID Connect nonce with characters a store might mangle, kept byte for byte.
+        nonce: Some(format!("n-{name} \"é\u{1F600}\\")),
+        auth_time: Some(90),
     }
 }
 
@@ -87,6 +90,7 @@ pub fn grant(n: u64, client: &str, subject: &str, expires_at: u64) -> GrantRecor
         expires_at,
         revoked_at: None,
         resources: Vec::new(),
+        auth_time: Some(90),
     }
 }
 
@@ -124,6 +128,7 @@ pub fn approved(subject: &str, grant: u64) -> DeviceStatus {
         subject: subject.to_string(),
         credential_version: 0,
         grant_id: grant_id(grant),
+        auth_time: Some(95),
     }
 }
 

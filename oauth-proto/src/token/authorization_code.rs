@@ -19,6 +19,7 @@ use crate::engine::Engine;
 use crate::error::OAuthError;
 use crate::flow::Cx;
 use crate::issue::{self, Issue};
+use crate::openid::IdTokenFacts;
 use crate::params::Params;
 use crate::pkce;
 use crate::resource;
@@ -123,6 +124,11 @@ pub(super) fn redeem(
         access_revoked_at,
         audience: &audience,
         authorized: &record.resources,
+        id_token: Some(IdTokenFacts::new(
+            client,
+            record.nonce.as_deref(),
+            record.auth_time,
+        )),
     };
     Ok(issue::new_grant(engine, cx, client, &issue)?)
 }

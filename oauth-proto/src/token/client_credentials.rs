@@ -51,6 +51,9 @@ pub(super) fn issue(
         access_revoked_at: status.access_revoked_at,
         audience: &audience,
         authorized: &[],
+        // No user, so no ID token, whatever the scope.
+        id_token: None,
     };
-    Ok(issue::token_response(engine, cx.now(), &issue, None)?)
+    let now = cx.now();
+    Ok(issue::token_response(engine, now, &issue, None, cx.rng())?)
 }

@@ -17,6 +17,7 @@ use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::Cx;
 use crate::issue::{self, Issue};
+use crate::openid::IdTokenFacts;
 use crate::params::Params;
 use crate::resource;
 use crate::response::Response;
@@ -90,6 +91,7 @@ pub(super) fn poll(
                 subject,
                 credential_version,
                 grant_id,
+                auth_time,
             },
             false,
         ) => {
@@ -121,6 +123,7 @@ pub(super) fn poll(
                 access_revoked_at,
                 audience: &audience,
                 authorized: &record.resources,
+                id_token: Some(IdTokenFacts::new(client, None, auth_time)),
             };
             Ok(issue::new_grant(engine, cx, client, &issue)?)
         }

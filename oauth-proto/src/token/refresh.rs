@@ -21,6 +21,7 @@ use crate::engine::Engine;
 use crate::error::OAuthError;
 use crate::flow::Cx;
 use crate::issue::{self, Issue, SECRET_BYTES};
+use crate::openid::IdTokenFacts;
 use crate::params::Params;
 use crate::resource;
 use crate::response::Response;
@@ -142,11 +143,15 @@ pub(super) fn refresh(
         access_revoked_at,
         audience: &audience,
         authorized: &grant.resources,
+        // A new ID token without a nonce and with the original authentication time (OpenID
+        // Connect Core §12.2).
+        id_token: Some(IdTokenFacts::new(client, None, grant.auth_time)),
     };
     Ok(issue::token_response(
         engine,
         now,
         &issue,
         new_token.as_ref(),
+        cx.rng(),
     )?)
 }

@@ -194,13 +194,8 @@ pub fn write(dir: &Path, file: &KeyFile) -> Result<(), String> {
     write_private(dir, FILE_NAME, &text)
 }
 
-/// The token key file of `dir`, generated on first start, with the ID token signing keys
-/// beside it (also generated on first start, and checked on every start).
-pub fn load_or_generate(dir: &Path) -> Result<KeyFile, String> {
-    Ok(load_or_generate_all(dir)?.0)
-}
-
-/// Both key files of `dir`, each generated on first start.
+/// Both key files of `dir`, each generated on first start and checked on every start: the
+/// access token keys and the ID token signing keys. The one place `serve` loads its keys from.
 pub fn load_or_generate_all(dir: &Path) -> Result<(KeyFile, KeySet), String> {
     ensure_data_dir(dir)?;
     let file = match read(dir)? {
@@ -318,13 +313,13 @@ mod tests {
     #[test]
     fn generated_once_private_and_rotatable() {
         let dir = temp_dir("gen");
-        let first = load_or_generate(&dir).unwrap();
+        let first = load_or_generate_all(&dir).unwrap().0;
         let mode = fs::metadata(dir.join(FILE_NAME))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let again = load_or_generate(&dir).unwrap();
+        let again = load_or_generate_all(&dir).unwrap().0;
         assert_eq!(first.keys[0].secret, again.keys[0].secret);
         let mut rotated = again.clone();
         assert_eq!(rotated.rotate(100), 2);

@@ -58,19 +58,21 @@ fn derived_issuer(file: &FileConfig) -> Option<String> {
     (!addr.ip().is_unspecified() && addr.port() != 0).then(|| format!("http://{addr}"))
 }
 
-/// Prepares `serve`: keys from (or generated into) the data directory, unless `--memory`.
+/// Prepares `serve`: the access token keys and the ID token signing keys from (or generated
+/// into) the data directory, unless `--memory`, which generates both in memory. Every node of a
+/// PostgreSQL deployment reads them from its data directory, which the nodes share.
 pub fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     let FileConfig {
         engine,
         server,
         store,
     } = serve_settings(args)?;
-    let key_file = if args.memory {
-        KeyFile::generate()
+    let (key_file, signing) = if args.memory {
+        (KeyFile::generate(), keys::signing::generate()?)
     } else {
-        keys::load_or_generate(&server.data_dir)?
+        keys::load_or_generate_all(&server.data_dir)?
     };
-    let engine = Engine::new(engine, key_file.ring()?).map_err(|e| e.to_string())?;
+    let engine = Engine::new(engine, key_file.ring()?, signing).map_err(|e| e.to_string())?;
     let (store, persistent) = if args.memory {
         (AnyStore::memory(), false)
     } else if let Some(url) = &store.postgres {
@@ -127,10 +129,10 @@ pub async fn migrate_database(args: &DataArgs) -> Result<String, String> {
     })
 }
 
-/// An engine for administration (validated configuration, throwaway keys).
+/// An engine for administration (validated configuration, throwaway keys of both kinds).
 pub fn admin_engine(config: oauth_proto::config::Config) -> Result<Engine, String> {
     let ring: KeyRing = KeyFile::generate().ring()?;
-    Engine::new(config, ring).map_err(|e| e.to_string())
+    Engine::new(config, ring, keys::signing::generate()?).map_err(|e| e.to_string())
 }
 
 fn open_for_admin(dir: &Path) -> Result<AnyStore, String> {

@@ -35,7 +35,7 @@ async fn run<P: Procedure<Output = Response>>(
     }
     let now = clock::now();
     let flow = start(&app.engine, req.into_engine(), now);
-    match drive_async(flow, &*app.store, &mut OsRandom).await {
+    match drive_async(flow, &app.flow_store, &mut OsRandom).await {
         Ok(resp) => {
             if resp.is_failed_guess() && throttle.record_failure(addr, None, now) {
                 tracing::warn!(
@@ -87,10 +87,16 @@ pub async fn register(app: &App, req: Request) -> HttpResponse {
     // token does not (an administrator provisioning clients is not throttled); a wrong token is
     // 401 `invalid_token`, a failed guess counted against the address, and stores nothing.
     if req.header(hyper::header::AUTHORIZATION).is_none() {
-        let taken = app
-            .engine
-            .throttle()
-            .take_registration(req.client_addr(), clock::now());
+        // On PostgreSQL the quota is all nodes' (see `shared_limits`).
+        let taken =
+            crate::shared_limits::take_registration(app, req.client_addr(), clock::now()).await;
+        let taken = match taken {
+            Ok(taken) => taken,
+            Err(e) => {
+                reply::store_failed(&e, "register");
+                return reply::unavailable();
+            }
+        };
         if let Err(secs) = taken {
             return too_many(
                 secs,
@@ -136,8 +142,8 @@ pub async fn device_authorization(app: &App, req: Request) -> HttpResponse {
     .await
 }
 
-/// The metadata documents (RFC 8414, RFC 9728): pure answers from the configuration, served only
-/// at the well-known path derived from the issuer.
+/// The metadata documents (RFC 8414, RFC 9728) and the JWK Set of `jwks_uri`: pure answers from
+/// the configuration and the keys, served only at the paths derived from the issuer.
 pub fn metadata(app: &App, req: &Request) -> HttpResponse {
     let e = &app.engine;
     if req.path() == e.metadata_path()
@@ -145,6 +151,8 @@ pub fn metadata(app: &App, req: &Request) -> HttpResponse {
         || req.path() == e.openid_configuration_inserted_path()
     {
         reply::from_engine(e.metadata())
+    } else if req.path() == oauth_proto::endpoints::Endpoints::path_of(&e.endpoints().jwks) {
+        reply::from_engine(e.jwks())
     } else if let Some(document) = e.protected_resource_metadata_at(req.path()) {
         reply::from_engine(document)
     } else {

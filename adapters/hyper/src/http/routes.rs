@@ -64,7 +64,7 @@ pub enum Endpoint {
     DeviceAuthorization,
     /// The device verification page (`verification_uri`).
     DeviceVerification,
-    /// Authorization server and protected resource metadata.
+    /// Authorization server and protected resource metadata, and the JWK Set (`jwks_uri`).
     Metadata,
 }
 
@@ -147,6 +147,8 @@ impl Routes {
         ];
         let documents = [
             engine.metadata_path(),
+            // The JWK Set at `jwks_uri`: a public document like the metadata.
+            at(&e.jwks),
             at(&e.openid_configuration),
             engine.openid_configuration_inserted_path(),
         ]

@@ -292,6 +292,8 @@ pub(crate) async fn sign_in(
 pub(crate) struct Decision<'a> {
     /// Who decided.
     pub user: &'a str,
+    /// When they signed in (the ID token's `auth_time`).
+    pub auth_time: u64,
     /// Allow (true) or deny.
     pub approve: bool,
     /// The request decided on, taken from the session (it cannot be decided twice).
@@ -329,6 +331,7 @@ pub(crate) fn decision<'a>(
     match app.sessions.take_page(page_id, sid, clock::now()) {
         Some(page) => Ok(Decision {
             user,
+            auth_time: session.signed_in_at.unwrap_or_else(clock::now),
             approve,
             pending: page.pending,
         }),
@@ -352,7 +355,7 @@ async fn decide(
     };
     let now = clock::now();
     let flow = if d.approve {
-        match app.engine.approve(pending, d.user, now) {
+        match app.engine.approve(pending, d.user, d.auth_time, now) {
             Ok(f) => f,
             Err(e) => return error_page(400, "This request cannot be completed", &e.description),
         }

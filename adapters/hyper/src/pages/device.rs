@@ -269,7 +269,7 @@ async fn decide(
     };
     let now = clock::now();
     let flow = if d.approve {
-        match app.engine.device_approve(pending, d.user, now) {
+        match app.engine.device_approve(pending, d.user, d.auth_time, now) {
             Ok(f) => f,
             Err(e) => return error_page(400, "This request cannot be completed", &e.description),
         }

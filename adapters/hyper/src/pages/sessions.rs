@@ -56,6 +56,8 @@ pub struct Session {
     pub csrf: String,
     /// The signed-in user, if any.
     pub user: Option<String>,
+    /// When the user signed in (an ID token's `auth_time`).
+    pub signed_in_at: Option<u64>,
     expires_at: u64,
     /// For a session nobody signed in to: the address it counts against.
     anonymous_from: Option<IpAddr>,
@@ -294,6 +296,7 @@ impl Sessions {
         let session = Session {
             csrf: crate::rng::token(),
             user: None,
+            signed_in_at: None,
             expires_at: now + self.limits.page_ttl,
             anonymous_from: Some(source),
         };
@@ -332,6 +335,7 @@ impl Sessions {
         let session = Session {
             csrf: crate::rng::token(),
             user: user.map(str::to_owned),
+            signed_in_at: user.map(|_| now),
             expires_at: now
                 + if user.is_some() {
                     self.limits.session_ttl

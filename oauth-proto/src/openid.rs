@@ -1,0 +1,127 @@
+//! The ID token of a token response (OpenID Connect Core §3.1.3.3, §3.1.3.6, §12.2).
+//!
+//! When the granted scope holds `openid` and the grant has a user (authorization code, device
+//! code, refresh), the token response carries an `id_token` beside the access token, signed with
+//! the client's `id_token_signed_response_alg` (ES256 unless it registered RS256 or EdDSA) by the
+//! engine's active key for that algorithm ([`crate::jose::KeySet`]). Its claims:
+//! - `iss` the issuer, `sub` the subject, `aud` and `azp` the client id;
+//! - `iat` the access token's issue time, `exp` an access token lifetime later (the longest that
+//!   anything the signing keys sign stays valid, which key retirement relies on);
+//! - `auth_time` when the user authenticated, carried by the code, the device approval and the
+//!   grant, so a refresh repeats the original one (§12.2); absent for grants stored before ID
+//!   tokens, whose authentication time is unknown;
+//! - `nonce` exactly as the authorization request sent it, only from the code exchange (a
+//!   refresh's ID token has none, §12.2; the device flow has no nonce);
+//! - `at_hash` of the access token issued with it ([`crate::jose::at_hash`]).
+//!
+//! There is no `sid`: the server has no logout yet, and a session id nobody can use is noise.
+//! `client_credentials` has no user, so it never gets an ID token, whatever its scope.
+
+use serde_json::{Map, Value};
+
+use crate::client::ClientRecord;
+use crate::engine::Engine;
+use crate::error::{ErrorCode, OAuthError};
+use crate::jose::{at_hash, Algorithm, Audience, IdTokenClaims};
+use crate::random::Random;
+
+/// The OpenID Connect scope that asks for an ID token.
+pub const OPENID: &str = "openid";
+
+/// The client metadata member naming the ID token algorithm (OpenID Connect Registration §2).
+pub const ID_TOKEN_ALG: &str = "id_token_signed_response_alg";
+
+/// What an ID token carries besides the grant's subject and client.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdTokenFacts<'a> {
+    /// The signing algorithm the client registered (or the default).
+    pub(crate) alg: Algorithm,
+    /// The authorization request's `nonce`, only on the code exchange.
+    pub(crate) nonce: Option<&'a str>,
+    /// When the user authenticated, if known.
+    pub(crate) auth_time: Option<u64>,
+}
+
+impl<'a> IdTokenFacts<'a> {
+    /// The facts for `client`'s ID tokens.
+    pub(crate) fn new(
+        client: &ClientRecord,
+        nonce: Option<&'a str>,
+        auth_time: Option<u64>,
+    ) -> Self {
+        IdTokenFacts {
+            alg: id_token_alg(client),
+            nonce,
+            auth_time,
+        }
+    }
+}
+
+/// The algorithm `client` registered for its ID tokens: its `id_token_signed_response_alg`, or
+/// ES256 when it named none. Registration accepts only the algorithms the engine has keys for,
+/// so an unknown value here can only come from a record written by hand; it reads as the default.
+pub fn id_token_alg(client: &ClientRecord) -> Algorithm {
+    client
+        .metadata
+        .get(ID_TOKEN_ALG)
+        .and_then(Value::as_str)
+        .and_then(Algorithm::from_name)
+        .unwrap_or_default()
+}
+
+/// Refuses a registration naming an `id_token_signed_response_alg` this engine has no key for
+/// (`invalid_client_metadata`); [`crate::client_metadata::validate`] already refused the names
+/// that are no asymmetric algorithm at all.
+pub(crate) fn check_registered_alg(
+    engine: &Engine,
+    metadata: &Map<String, Value>,
+) -> Result<(), OAuthError> {
+    let named = metadata
+        .get(ID_TOKEN_ALG)
+        .and_then(Value::as_str)
+        .and_then(Algorithm::from_name);
+    match named {
+        Some(alg) if engine.signing_keys().signing_key(alg).is_none() => Err(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            format!("id_token_signed_response_alg {alg} is not offered by this server"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The signed ID token for an access token issued at `issued_at` to `client_id` for `subject`.
+pub(crate) fn sign(
+    engine: &Engine,
+    subject: &str,
+    client_id: &str,
+    issued_at: u64,
+    access_token: &str,
+    facts: &IdTokenFacts<'_>,
+    random: &mut dyn Random,
+) -> Result<String, OAuthError> {
+    let key = engine
+        .signing_keys()
+        .signing_key(facts.alg)
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::ServerError,
+                "the server has no key for this client's id_token_signed_response_alg",
+            )
+        })?;
+    let config = engine.config();
+    let claims = IdTokenClaims {
+        iss: config.issuer.clone(),
+        sub: subject.to_owned(),
+        aud: Audience::One(client_id.to_owned()),
+        exp: issued_at.saturating_add(config.access_token_ttl_secs),
+        iat: issued_at,
+        auth_time: facts.auth_time,
+        nonce: facts.nonce.map(str::to_owned),
+        azp: Some(client_id.to_owned()),
+        at_hash: Some(at_hash(facts.alg, access_token)),
+        sid: None,
+        acr: None,
+        amr: None,
+    };
+    Ok(claims.sign(key, random))
+}
