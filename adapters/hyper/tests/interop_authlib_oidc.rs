@@ -156,10 +156,7 @@ async fn authlib_validates_id_tokens_across_algorithms_refresh_and_key_rotation(
         .iter()
         .map(|name| {
             let c = &o["clients"][name];
-            (
-                name.to_string(),
-                json!([c["client_id"], c["id_token"]]),
-            )
+            (name.to_string(), json!([c["client_id"], c["id_token"]]))
         })
         .collect();
     let input = json!({
