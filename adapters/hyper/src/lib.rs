@@ -163,6 +163,9 @@ pub async fn serve(args: &ServeArgs) -> Result<(), String> {
         for (name, addr) in &mail.addresses {
             let _ = writeln!(out, "{name} (auth only) listening on {addr}");
         }
+        if let Some(addr) = running.metrics_addr() {
+            let _ = writeln!(out, "metrics listening on http://{addr}/metrics");
+        }
         let _ = writeln!(out, "issuer {issuer}");
         let _ = writeln!(
             out,

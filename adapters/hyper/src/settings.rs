@@ -48,6 +48,11 @@ pub struct ServerSettings {
     /// the client, so that per-address limits see clients rather than the proxy. Empty (the
     /// default): the headers are never read.
     pub trusted_proxies: Vec<String>,
+    /// Address of the Prometheus `/metrics` listener; unset (the default): no metrics listener.
+    /// Kept off the public listener, see [`crate::http::metrics`].
+    pub metrics_listen: Option<String>,
+    /// Peers (addresses or CIDRs) the metrics listener answers; anyone else gets 403.
+    pub metrics_allow: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -67,6 +72,8 @@ impl Default for ServerSettings {
             max_pages_per_address: 200,
             max_pages_per_session: 16,
             trusted_proxies: Vec::new(),
+            metrics_listen: None,
+            metrics_allow: vec!["127.0.0.1".to_owned(), "::1".to_owned()],
         }
     }
 }
@@ -108,6 +115,7 @@ impl ServerSettings {
             return Err("[server] max_header_bytes must be at least 8192".to_owned());
         }
         crate::http::proxies::TrustedProxies::parse(&self.trusted_proxies)?;
+        crate::http::metrics::parse_allowed(&self.metrics_allow)?;
         Ok(())
     }
 }

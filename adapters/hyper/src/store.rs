@@ -7,7 +7,8 @@
 //!
 //! `AnyStore` implements the engine's contract ([`AsyncStore`], [`RevocationView`]) and the
 //! reference server's own [`Directory`] (its users and the client listing), which the engine's
-//! contract leaves out so that an embedder's store need not carry them.
+//! contract leaves out so that an embedder's store need not carry them. Each of those calls is
+//! timed for `/metrics` ([`Timed`], by operation).
 
 use std::path::Path;
 
@@ -19,6 +20,8 @@ use oauth_proto::store::{
 use oauth_store_file::{FileStore, Options};
 use oauth_store_memory::MemoryStore;
 use oauth_store_postgres::PostgresStore;
+
+use crate::http::metrics::store::{Kind, Timed};
 
 /// Every store the server can run on.
 #[derive(Debug)]
@@ -89,75 +92,82 @@ impl AnyStore {
 
 impl AsyncStore for AnyStore {
     async fn execute(&self, op: Op) -> Result<Reply, StoreError> {
-        match self {
+        let timed = Timed::start(Kind::of(&op));
+        timed.finish(match self {
             AnyStore::Memory(s) => AsyncStore::execute(s, op).await,
             AnyStore::File(s) => AsyncStore::execute(s, op).await,
             AnyStore::Postgres(s) => AsyncStore::execute(s, op).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
-        }
+        })
     }
 
     async fn apply(&self, effects: Vec<Effect>) -> Result<(), StoreError> {
-        match self {
+        let timed = Timed::start(Kind::Apply);
+        timed.finish(match self {
             AnyStore::Memory(s) => AsyncStore::apply(s, effects).await,
             AnyStore::File(s) => AsyncStore::apply(s, effects).await,
             AnyStore::Postgres(s) => AsyncStore::apply(s, effects).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
-        }
+        })
     }
 
     async fn purge(&self, now: u64) -> Result<PurgeStats, StoreError> {
-        match self {
+        let timed = Timed::start(Kind::Purge);
+        timed.finish(match self {
             AnyStore::Memory(s) => AsyncStore::purge(s, now).await,
             AnyStore::File(s) => AsyncStore::purge(s, now).await,
             AnyStore::Postgres(s) => AsyncStore::purge(s, now).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
-        }
+        })
     }
 }
 
 impl Directory for AnyStore {
     async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        match self {
+        let timed = Timed::start(Kind::User);
+        timed.finish(match self {
             AnyStore::Memory(s) => s.user(username).await,
             AnyStore::File(s) => s.user(username).await,
             AnyStore::Postgres(s) => s.user(username).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
-        }
+        })
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        match self {
+        let timed = Timed::start(Kind::Users);
+        timed.finish(match self {
             AnyStore::Memory(s) => s.users().await,
             AnyStore::File(s) => s.users().await,
             AnyStore::Postgres(s) => s.users().await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
-        }
+        })
     }
 
     async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        match self {
+        let timed = Timed::start(Kind::Clients);
+        timed.finish(match self {
             AnyStore::Memory(s) => s.clients().await,
             AnyStore::File(s) => s.clients().await,
             AnyStore::Postgres(s) => s.clients().await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
-        }
+        })
     }
 
     async fn change(&self, users: Vec<UserChange>, effects: Vec<Effect>) -> Result<(), StoreError> {
-        match self {
+        let timed = Timed::start(Kind::Change);
+        timed.finish(match self {
             AnyStore::Memory(s) => s.change(users, effects).await,
             AnyStore::File(s) => s.change(users, effects).await,
             AnyStore::Postgres(s) => s.change(users, effects).await,
             #[cfg(test)]
             AnyStore::Failing => Err(down()),
-        }
+        })
     }
 }
 

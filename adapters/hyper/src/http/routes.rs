@@ -13,7 +13,8 @@
 //! Around the handlers, [`handle`] answers 404 and 405 (with `Allow`), reads the body under the size
 //! and time limits, bounds the handler's time (a slow store gives 503, never a hang), adds the
 //! security headers, and logs one line per request: method, path (never the query, which carries
-//! codes and state), status and latency.
+//! codes and state), status and latency. The same status and latency are counted for `/metrics`,
+//! by endpoint ([`crate::http::metrics`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,9 +26,9 @@ use oauth_proto::error::{ErrorCode, OAuthError};
 use oauth_proto::Engine;
 
 use crate::app::App;
-use crate::http::json_endpoints;
 use crate::http::reply::{self, HttpResponse};
 use crate::http::request::{self, Request};
+use crate::http::{json_endpoints, metrics};
 use crate::pages::{authorize, device, views};
 
 /// What a route's errors look like.
@@ -192,12 +193,15 @@ pub async fn handle(
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let resp = reply::secure(route(&app, req, peer, start).await);
+    let mut matched = None;
+    let resp = reply::secure(route(&app, req, peer, start, &mut matched).await);
+    let elapsed = start.elapsed();
+    metrics::record(matched, resp.status().as_u16(), elapsed);
     tracing::info!(
         method = %method,
         path = %log_path(uri.path()),
         status = resp.status().as_u16(),
-        latency_us = start.elapsed().as_micros() as u64,
+        latency_us = elapsed.as_micros() as u64,
         "request"
     );
     resp
@@ -212,16 +216,19 @@ fn log_path(path: &str) -> &str {
     &path[..end]
 }
 
-/// Routes and answers; `start` is when the request arrived (its deadline counts from there).
+/// Routes and answers; `start` is when the request arrived (its deadline counts from there);
+/// `matched` is set to the endpoint of the route that matched, for the metrics.
 async fn route(
     app: &Arc<App>,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     start: Instant,
+    matched: &mut Option<Endpoint>,
 ) -> HttpResponse {
     let Some((route, param)) = app.routes.find(req.uri().path()) else {
         return reply::json_error(404, &OAuthError::invalid_request("no such endpoint"));
     };
+    *matched = Some(route.endpoint);
     let param = param.map(str::to_owned);
     if !route.methods.contains(&req.method().as_str()) {
         return method_not_allowed(route);

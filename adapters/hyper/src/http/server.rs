@@ -22,11 +22,12 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::clock;
-use crate::http::routes;
+use crate::http::{metrics, routes};
 
 /// A running server.
 pub struct Running {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     app: Arc<App>,
@@ -36,6 +37,11 @@ impl Running {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the metrics listener, when `[server] metrics_listen` asks for one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The shared state (tests use it to reach the store and engine).
@@ -57,10 +63,12 @@ pub async fn start(app: App) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let app = Arc::new(app);
     let (stop, stopped) = watch::channel(false);
+    let metrics_addr = metrics::start(&app, stopped.clone()).await?;
     let purge = tokio::spawn(purge_loop(app.clone(), stopped.clone()));
     let task = tokio::spawn(accept_loop(listener, app.clone(), stopped, purge));
     Ok(Running {
         addr,
+        metrics_addr,
         stop,
         task,
         app,
