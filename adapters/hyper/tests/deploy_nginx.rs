@@ -13,7 +13,7 @@ mod deploy;
 
 use std::process::Command;
 
-use common::missing_component;
+use common::{enc, missing_component, CHALLENGE};
 use deploy::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
@@ -175,6 +175,39 @@ http {{
         let url = metadata[endpoint].as_str().unwrap();
         assert!(url.starts_with(&format!("{issuer}/")), "{endpoint}: {url}");
     }
+
+    // A mail client registers itself through the proxy; its sign-in page's cookie is `Secure`,
+    // since the issuer is https although the server itself is reached over plain HTTP.
+    let (status, body) = via_proxy(
+        "127.0.0.1",
+        "/register",
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-raw",
+            r#"{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","application_type":"native","scope":"mail"}"#,
+        ],
+    );
+    assert_eq!(status, 201, "{body}\n{}", logs());
+    let registered: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let client_id = registered["client_id"].as_str().unwrap();
+    let headers = dir.path().join("authorize.headers");
+    let (status, body) = via_proxy(
+        "127.0.0.1",
+        &format!(
+            "/authorize?response_type=code&client_id={}&redirect_uri={}&state=s&scope=mail&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            enc(client_id),
+            enc("http://127.0.0.1/cb")
+        ),
+        &["-D", headers.to_str().unwrap()],
+    );
+    assert_eq!(status, 200, "{body}");
+    let headers = std::fs::read_to_string(&headers).unwrap();
+    let cookie = headers
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {headers}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
 
     // Failed guesses (a refresh token for a client that does not exist) through the proxy.
     let guess = [

@@ -21,6 +21,8 @@ use oauth_server::admin::clients::{self, NewClient};
 use oauth_server::admin::users;
 
 const EMAIL: &str = "alice@example.com";
+/// Not a token the server issued.
+const FORGED: &str = "forged.token.value";
 
 /// The tokens every SMTP test uses, from a server whose userinfo Dovecot asks.
 struct Tokens {
@@ -155,6 +157,7 @@ service submission-login {{
             ("a revoked token", EMAIL, &t.revoked, false),
             ("another user's token", "bob@example.com", &t.mail, false),
             ("a calendar-only token", EMAIL, &t.calendar_only, false),
+            ("a forged token", EMAIL, FORGED, false),
         ],
         logs,
     )
@@ -278,6 +281,7 @@ async fn postfix_authenticates_senders_through_dovecot_sasl() {
             ("a user's mail token", EMAIL, &t.mail, true),
             ("a revoked token", EMAIL, &t.revoked, false),
             ("another user's token", "bob@example.com", &t.mail, false),
+            ("a forged token", EMAIL, FORGED, false),
         ],
         logs,
     )
