@@ -54,7 +54,7 @@ pub fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid()).ok() == Some(0)
 }
 
-/// Whether `program` can be run (found on the path, or an absolute path that exists).
+/// Whether `program` can be started (with `version_arg`, whatever it then answers).
 pub fn installed(program: &str, version_arg: &str) -> bool {
     Command::new(program)
         .arg(version_arg)
@@ -146,11 +146,6 @@ impl Running {
             .spawn()
             .unwrap_or_else(|e| panic!("{command:?} does not start: {e}"));
         Running(child)
-    }
-
-    /// Whether the process has exited already.
-    pub fn exited(&mut self) -> bool {
-        matches!(self.0.try_wait(), Ok(Some(_)))
     }
 }
 
