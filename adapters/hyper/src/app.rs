@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use oauth_proto::Engine;
 
+use crate::cimd::FlowStore;
 use crate::http::proxies::TrustedProxies;
 use crate::http::routes::Routes;
 use crate::pages::sessions::{Limits, Sessions};
@@ -16,6 +17,8 @@ pub struct App {
     pub engine: Engine,
     /// The store.
     pub store: Arc<AnyStore>,
+    /// What flows run against: the store, and the fetcher of client metadata documents.
+    pub flow_store: FlowStore,
     /// Server settings.
     pub settings: ServerSettings,
     /// Browser sessions and authorization pages in progress.
@@ -37,9 +40,11 @@ impl App {
         // nobody rather than somebody.
         let proxies = TrustedProxies::parse(&settings.trusted_proxies).unwrap_or_default();
         let routes = Routes::new(&engine);
+        let flow_store = FlowStore::new(store.clone(), &settings.cimd);
         App {
             engine,
             store,
+            flow_store,
             settings,
             sessions,
             secure_cookies,

@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod cimd;
 pub mod clock;
 pub mod http;
 pub mod log;

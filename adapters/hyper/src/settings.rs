@@ -48,6 +48,8 @@ pub struct ServerSettings {
     /// the client, so that per-address limits see clients rather than the proxy. Empty (the
     /// default): the headers are never read.
     pub trusted_proxies: Vec<String>,
+    /// How client metadata documents are fetched (the `[server.cimd]` table).
+    pub cimd: crate::cimd::CimdSettings,
     /// Address of the Prometheus `/metrics` listener; unset (the default): no metrics listener.
     /// Kept off the public listener, see [`crate::http::metrics`].
     pub metrics_listen: Option<String>,
@@ -72,6 +74,7 @@ impl Default for ServerSettings {
             max_pages_per_address: 200,
             max_pages_per_session: 16,
             trusted_proxies: Vec::new(),
+            cimd: crate::cimd::CimdSettings::default(),
             metrics_listen: None,
             metrics_allow: vec!["127.0.0.1".to_owned(), "::1".to_owned()],
         }
@@ -115,6 +118,7 @@ impl ServerSettings {
             return Err("[server] max_header_bytes must be at least 8192".to_owned());
         }
         crate::http::proxies::TrustedProxies::parse(&self.trusted_proxies)?;
+        self.cimd.validate()?;
         crate::http::metrics::parse_allowed(&self.metrics_allow)?;
         Ok(())
     }
@@ -141,7 +145,7 @@ impl std::fmt::Debug for StoreSettings {
 }
 
 /// The engine's and the server's settings, as read from a file.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FileConfig {
     /// The engine's settings (top level of the file).
     pub engine: Config,
@@ -149,6 +153,21 @@ pub struct FileConfig {
     pub server: ServerSettings,
     /// The `[store]` table.
     pub store: StoreSettings,
+}
+
+impl Default for FileConfig {
+    /// The engine's defaults, except that this server, which fetches client metadata documents
+    /// itself ([`crate::cimd`]), accepts them (`client_id_metadata_documents`).
+    fn default() -> Self {
+        FileConfig {
+            engine: Config {
+                client_id_metadata_documents: true,
+                ..Config::default()
+            },
+            server: ServerSettings::default(),
+            store: StoreSettings::default(),
+        }
+    }
 }
 
 impl FileConfig {
@@ -167,6 +186,10 @@ impl FileConfig {
                 .map_err(|e| format!("[store]: {e}"))?,
             None => StoreSettings::default(),
         };
+        // On unless the file says otherwise, as in `FileConfig::default`.
+        table
+            .entry("client_id_metadata_documents")
+            .or_insert(toml::Value::Boolean(true));
         let engine = toml::Value::Table(table)
             .try_into::<Config>()
             .map_err(|e| e.to_string())?;

@@ -71,7 +71,7 @@ fn render(
     match &session.user {
         Some(user) => {
             let origin = csp_origin(p.redirect_uri());
-            let html = views::consent(p.client_name(), &p.redirect_host(), p.scope(), user, ids);
+            let html = views::consent(p.client_name(), p.client_id(), &p.redirect_host(), p.scope(), user, ids);
             reply::html(200, html, origin.as_deref())
         }
         None => reply::html(
@@ -92,7 +92,7 @@ pub(crate) fn session_cookie(req: &Request) -> Option<&str> {
 
 async fn run_authorize(app: &App, query: &[u8]) -> Option<AuthorizeOutcome> {
     let flow = app.engine.authorize(query, clock::now());
-    match drive_async(flow, &*app.store, &mut OsRandom).await {
+    match drive_async(flow, &app.flow_store, &mut OsRandom).await {
         Ok(o) => Some(o),
         Err(e) => {
             reply::store_failed(&e, "authorize");
@@ -362,7 +362,7 @@ async fn decide(
     } else {
         app.engine.deny(pending, now)
     };
-    match drive_async(flow, &*app.store, &mut OsRandom).await {
+    match drive_async(flow, &app.flow_store, &mut OsRandom).await {
         Ok(DecisionOutcome::Redirect(resp)) => reply::from_engine(resp),
         Ok(DecisionOutcome::ErrorPage(e)) if e.code == ErrorCode::ServerError => {
             tracing::error!(error = %e.description, "engine error while deciding");

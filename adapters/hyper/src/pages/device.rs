@@ -166,7 +166,7 @@ async fn enter_code(
     }
     let now = clock::now();
     let flow = app.engine.device_verify(user_code, now);
-    let outcome = match drive_async(flow, &*app.store, &mut OsRandom).await {
+    let outcome = match drive_async(flow, &app.flow_store, &mut OsRandom).await {
         Ok(o) => o,
         Err(e) => {
             reply::store_failed(&e, "device page");
@@ -276,7 +276,7 @@ async fn decide(
     } else {
         app.engine.device_deny(pending, now)
     };
-    let outcome = match drive_async(flow, &*app.store, &mut OsRandom).await {
+    let outcome = match drive_async(flow, &app.flow_store, &mut OsRandom).await {
         Ok(o) => o,
         Err(e) => {
             reply::store_failed(&e, "device decision");

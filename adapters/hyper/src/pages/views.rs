@@ -57,9 +57,12 @@ pub fn login(client_name: &str, ids: FormIds<'_>, error: Option<&str>, username:
 }
 
 /// The consent view: who asks (`client_name`), where the answer goes (`host`, of the redirect
-/// URI), and what for.
+/// URI), and what for. A client known by its metadata document (an `https` URL as `client_id`)
+/// names itself, so the page puts first what vouches for it: the host that publishes the
+/// document, and where the answer goes, saying so when that is neither this device nor that host.
 pub fn consent(
     client_name: &str,
+    client_id: &str,
     host: &str,
     scope: &Scope,
     user: &str,
@@ -67,15 +70,54 @@ pub fn consent(
 ) -> String {
     let mut b = String::new();
     signed_in_as(&mut b, user);
-    let _ = writeln!(
-        b,
-        "<p><strong>{}</strong> (<code>{}</code>) wants access to your account:</p>",
-        escape(client_name),
-        escape(host)
-    );
+    match document_host(client_id) {
+        Some(publisher) => document_client(&mut b, client_name, &publisher, host),
+        None => {
+            let _ = writeln!(
+                b,
+                "<p><strong>{}</strong> (<code>{}</code>) wants access to your account:</p>",
+                escape(client_name),
+                escape(host)
+            );
+        }
+    }
     scope_list(&mut b, scope);
     decision_forms(&mut b, user, ids);
     page("Allow access?", &b)
+}
+
+/// The host of a client id that is a metadata document URL.
+fn document_host(client_id: &str) -> Option<String> {
+    if !oauth_proto::client_id_document::is_document_url(client_id) {
+        return None;
+    }
+    Some(url::Url::parse(client_id).ok()?.host_str()?.to_owned())
+}
+
+/// Who asks, for a client known by its metadata document.
+fn document_client(b: &mut String, client_name: &str, publisher: &str, host: &str) {
+    let _ = writeln!(
+        b,
+        "<p>An application published by <strong><code>{}</code></strong> wants access to your \
+         account. It calls itself &ldquo;{}&rdquo;.</p>",
+        escape(publisher),
+        escape(client_name)
+    );
+    let local = matches!(host, "127.0.0.1" | "[::1]");
+    let where_to = if local {
+        "an application on this device".to_owned()
+    } else {
+        format!("<strong><code>{}</code></strong>", escape(host))
+    };
+    let _ = writeln!(b, "<p>If you allow it, the answer goes to {where_to}.</p>");
+    if !local && host != publisher {
+        let _ = writeln!(
+            b,
+            "<p><strong>Check:</strong> the answer goes to another host than the one that \
+             publishes the application. Allow only if you trust both.</p>"
+        );
+    }
+    let _ = writeln!(b, "<p>It asks for:</p>");
 }
 
 /// The device verification form: one input named `user_code`, prefilled from the link the device
@@ -207,6 +249,7 @@ mod tests {
     fn consent_escapes_client_supplied_text() {
         let html = consent(
             "<b>Evil</b>",
+            "client-1",
             "app.example.com",
             &Scope::parse("mail calendar").unwrap(),
             "alice",
@@ -222,6 +265,27 @@ mod tests {
         assert!(html.contains("value=\"t&quot;x\""));
         assert!(html.contains("name=\"decision\" value=\"approve\""));
         assert!(html.contains("name=\"decision\" value=\"deny\""));
+    }
+
+    #[test]
+    fn a_document_client_is_shown_by_its_publisher_and_redirect_host() {
+        let ids = FormIds {
+            action: "/authorize",
+            csrf: "t",
+            page: "p",
+        };
+        let scope = Scope::parse("mail").unwrap();
+        let id = "https://tools.example.org/oauth/client.json";
+        let html = consent("<i>Mail</i>", id, "evil.example.net", &scope, "alice", ids);
+        assert!(html.contains("published by <strong><code>tools.example.org</code></strong>"));
+        assert!(html.contains("&lt;i&gt;Mail&lt;/i&gt;"));
+        assert!(html.contains("<strong><code>evil.example.net</code></strong>"));
+        assert!(html.contains("another host than the one that"));
+        let html = consent("Mail", id, "127.0.0.1", &scope, "alice", ids);
+        assert!(html.contains("an application on this device"));
+        assert!(!html.contains("another host"));
+        let html = consent("Mail", id, "tools.example.org", &scope, "alice", ids);
+        assert!(!html.contains("another host"));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! A latency histogram of fixed buckets kept in atomics.
 //!
-//! `prometheus_client`'s own histogram takes a mutex for every observation; this one is an array of
-//! counters, so recording a request is a search among sixteen bounds and two relaxed atomic
-//! additions, with no lock and no allocation. The buckets are kept apart (not cumulative) and the
-//! count is not kept at all: a scrape sums the buckets it read, so `_count` always equals the
-//! `+Inf` bucket, even while requests are being recorded. The crate's encoder writes them out.
+//! `prometheus_client`'s own histogram takes a mutex for every observation; this one is an array
+//! of counters, so recording a request is a binary search among eighteen bounds and two relaxed
+//! atomic additions, with no lock and no allocation. The buckets are kept apart (not cumulative)
+//! and the count is not kept at all: a scrape sums the buckets it read, so `_count` always equals
+//! the `+Inf` bucket, even while requests are being recorded. The crate's encoder writes them out.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;

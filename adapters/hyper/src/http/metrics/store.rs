@@ -10,8 +10,9 @@
 //!
 //! The pool and the view are read when scraped, from the store itself: deadpool's
 //! `Pool::status()` (connections open, idle, and tasks waiting for one) and the time since the
-//! revocation view was last known complete ([`oauth_store_postgres::PostgresStore::revocation_lag`],
-//! normally under the 500 ms catch-up interval; past 30 s the node refuses every access token).
+//! revocation view was last known complete
+//! ([`oauth_store_postgres::PostgresStore::revocation_lag`], normally under the 500 ms catch-up
+//! interval; past 30 s the node refuses every access token).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
