@@ -48,10 +48,21 @@
 //!
 //! # Several nodes
 //! The state is in memory, per process: a restart forgets it, and behind a load balancer each node
-//! keeps its own counts, which gives an attacker one budget per node. An embedder calls
-//! [`Throttle::clear_account`] when an account's password changes or an administrator unlocks
-//! it; the reference server on PostgreSQL does so on every node, for password changes and
-//! `oauth-server user unlock` made anywhere (through the store's revocation follower).
+//! keeps its own counts, which alone would give an attacker one budget per node. So nodes can
+//! share their failures: after [`Throttle::share_failures`], every failure recorded here is also
+//! kept for the other nodes (coalesced per address and account, at most [`MAX_UNSHARED`] keys
+//! waiting), the embedder takes them with [`Throttle::take_shared_failures`] and sends them as
+//! [`SharedFailure`]s, and each other node counts them with [`Throttle::record_remote_failure`],
+//! exactly as its own. The bound is then the embedder's: a guess counts everywhere once its
+//! batch has arrived, so an attacker spreading guesses over N nodes gets at most the single-node
+//! budget plus what each node lets through within one sending interval (the reference server on
+//! PostgreSQL: 100 ms). Successes are not shared: a success only forgets failures (never makes
+//! anyone refused), so a node that did not hear of it merely delays a little longer.
+//!
+//! An embedder calls [`Throttle::clear_account`] when an account's password changes or an
+//! administrator unlocks it; the reference server on PostgreSQL does so on every node, for
+//! password changes and `oauth-server user unlock` made anywhere (through the store's revocation
+//! follower).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -271,6 +282,88 @@ struct Table {
     /// The registrations of all addresses together: kept apart from `entries`, so that making
     /// room there can never reset it.
     all_registrations: Option<Entry>,
+    /// Failures recorded here and not yet taken for the other nodes, when shared.
+    unshared: Option<HashMap<(Source, Option<Account>), u32>>,
+}
+
+/// The most distinct (address, account) keys of failures waiting to be taken for other nodes;
+/// a failure under a further key is counted here only. An attacker filling it is one address
+/// guessing many accounts, which its own node refuses after `address_max_failures` anyway.
+pub const MAX_UNSHARED: usize = 4096;
+
+/// Failed guesses under one address (and account) that one node tells the others of (see the
+/// module docs, "Several nodes"). It holds the address as the limiter counts it and the account
+/// as its digest, never its name; its byte form is fixed-size and versioned by its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedFailure {
+    source: Source,
+    account: Option<Account>,
+    count: u32,
+}
+
+/// The first byte of [`SharedFailure::to_bytes`]: the form's version in the high nibble, then
+/// whether an account follows and whether the address is IPv6.
+const SHARED_V1: u8 = 0x10;
+const SHARED_ACCOUNT: u8 = 0x01;
+const SHARED_IPV6: u8 = 0x02;
+
+impl SharedFailure {
+    /// The length of the byte form: a flag byte, the address (16 bytes), the account digest
+    /// (16 bytes) and the count (4 bytes, little-endian).
+    pub const BYTES: usize = 37;
+
+    /// How many failures this stands for.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The byte form, for sending to other nodes.
+    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut out = [0u8; Self::BYTES];
+        out[0] = SHARED_V1;
+        match self.source {
+            IpAddr::V4(v4) => out[1..5].copy_from_slice(&v4.octets()),
+            IpAddr::V6(v6) => {
+                out[0] |= SHARED_IPV6;
+                out[1..17].copy_from_slice(&v6.octets());
+            }
+        }
+        if let Some(account) = self.account {
+            out[0] |= SHARED_ACCOUNT;
+            out[17..33].copy_from_slice(&account);
+        }
+        out[33..37].copy_from_slice(&self.count.to_le_bytes());
+        out
+    }
+
+    /// Reads the byte form; `None` for anything [`Self::to_bytes`] does not make (another
+    /// version, a wrong length, a count of zero).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; Self::BYTES] = bytes.try_into().ok()?;
+        let flags = bytes[0];
+        if flags & !(SHARED_ACCOUNT | SHARED_IPV6) != SHARED_V1 {
+            return None;
+        }
+        let mut address = [0u8; 16];
+        address.copy_from_slice(&bytes[1..17]);
+        let source = if flags & SHARED_IPV6 != 0 {
+            IpAddr::from(address)
+        } else {
+            if address[4..].iter().any(|&b| b != 0) {
+                return None;
+            }
+            IpAddr::from([address[0], address[1], address[2], address[3]])
+        };
+        let mut account = [0u8; 16];
+        account.copy_from_slice(&bytes[17..33]);
+        let account = (flags & SHARED_ACCOUNT != 0).then_some(account);
+        let count = u32::from_le_bytes([bytes[33], bytes[34], bytes[35], bytes[36]]);
+        (count > 0).then_some(SharedFailure {
+            source: address_key(source),
+            account,
+            count,
+        })
+    }
 }
 
 /// The limiter. `Send + Sync`: one instance serves every thread (see the module docs).
@@ -357,12 +450,58 @@ impl Throttle {
         let source = address_key(source);
         let account = account.map(account_digest);
         let mut table = self.lock();
-        let mut refused = table.fail(Key::Address(source), now, c) == c.address_max_failures;
+        if let Some(unshared) = &mut table.unshared {
+            let key = (source, account);
+            if unshared.len() < MAX_UNSHARED || unshared.contains_key(&key) {
+                let n = unshared.entry(key).or_insert(0);
+                *n = n.saturating_add(1);
+            }
+        }
+        let mut refused = table.fail(Key::Address(source), now, c, 1) == c.address_max_failures;
         if let Some(acc) = account {
-            refused |= table.fail(Key::Pair(source, acc), now, c) == c.pair_max_failures;
-            table.fail(Key::Account(acc), now, c);
+            refused |= table.fail(Key::Pair(source, acc), now, c, 1) == c.pair_max_failures;
+            table.fail(Key::Account(acc), now, c, 1);
         }
         refused
+    }
+
+    /// From now on, keeps every failure recorded here for [`Self::take_shared_failures`] too
+    /// (see the module docs, "Several nodes").
+    pub fn share_failures(&self) {
+        self.lock().unshared.get_or_insert_with(HashMap::new);
+    }
+
+    /// Takes at most `max` of the failures recorded here since the last call, to send to the
+    /// other nodes. Empty unless [`Self::share_failures`] was called.
+    pub fn take_shared_failures(&self, max: usize) -> Vec<SharedFailure> {
+        let mut table = self.lock();
+        let Some(unshared) = &mut table.unshared else {
+            return Vec::new();
+        };
+        let keys: Vec<_> = unshared.keys().take(max).copied().collect();
+        keys.into_iter()
+            .filter_map(|key| {
+                let count = unshared.remove(&key)?;
+                Some(SharedFailure {
+                    source: key.0,
+                    account: key.1,
+                    count,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts failures another node recorded (and sent with [`Self::take_shared_failures`]) as
+    /// if they had happened here at `now`; they are not kept for sharing again.
+    pub fn record_remote_failure(&self, failure: &SharedFailure, now: u64) {
+        let c = &self.config;
+        let n = failure.count;
+        let mut table = self.lock();
+        table.fail(Key::Address(failure.source), now, c, n);
+        if let Some(acc) = failure.account {
+            table.fail(Key::Pair(failure.source, acc), now, c, n);
+            table.fail(Key::Account(acc), now, c, n);
+        }
     }
 
     /// A credential checked out: forgets the failures of `source` for `account` and of `account`
@@ -436,15 +575,15 @@ impl Table {
         }
     }
 
-    /// Counts one failure under `key`; returns its live count.
-    fn fail(&mut self, key: Key, now: u64, c: &ThrottleConfig) -> u32 {
+    /// Counts `n` failures under `key`; returns its live count.
+    fn fail(&mut self, key: Key, now: u64, c: &ThrottleConfig, n: u32) -> u32 {
         let window = c.window_secs;
         self.make_room(&key, now, c);
         let e = self.entries.entry(key).or_insert(Entry::new(now));
         if now >= e.last + window {
             *e = Entry::new(now);
         }
-        e.count = e.count.saturating_add(1);
+        e.count = e.count.saturating_add(n);
         e.last = e.last.max(now);
         e.count
     }
@@ -701,5 +840,73 @@ mod tests {
         t.record_failure(last, None, 199);
         t.record_failure(last, None, 199);
         assert_eq!(t.check(last, None, 199), proceed(100));
+    }
+
+    #[test]
+    fn failures_shared_by_one_node_count_at_another() {
+        let (a, b) = (Throttle::new(config()), Throttle::new(config()));
+        assert!(
+            a.take_shared_failures(64).is_empty(),
+            "nothing kept unless shared"
+        );
+        a.record_failure(ip("192.0.2.1"), Some("alice"), 0);
+        assert!(a.take_shared_failures(64).is_empty());
+        a.share_failures();
+        for _ in 0..2 {
+            a.record_failure(ip("192.0.2.1"), Some("Alice"), 0);
+        }
+        a.record_failure(ip("2001:db8::1"), None, 0);
+        let mut sent = a.take_shared_failures(64);
+        assert!(a.take_shared_failures(64).is_empty(), "taken once");
+        sent.sort_by_key(|f| f.count());
+        assert_eq!(sent.iter().map(|f| f.count()).collect::<Vec<_>>(), [1, 2]);
+        for f in &sent {
+            let bytes = f.to_bytes();
+            let back = SharedFailure::from_bytes(&bytes).unwrap();
+            assert_eq!(&back, f);
+            b.record_remote_failure(&back, 0);
+        }
+        // b counts a's two failures of the pair: one more refuses (pair_max_failures is 3).
+        assert_eq!(b.check(ip("192.0.2.1"), Some("alice"), 1), proceed(100));
+        assert!(b.record_failure(ip("192.0.2.1"), Some("alice"), 1));
+        assert!(matches!(
+            b.check(ip("192.0.2.1"), Some("alice"), 1),
+            Verdict::Refuse { .. }
+        ));
+        assert!(
+            b.take_shared_failures(64).is_empty(),
+            "remote ones are not sent again"
+        );
+        assert_eq!(b.check(ip("2001:db8::2"), None, 1), proceed(0));
+    }
+
+    #[test]
+    fn shared_failures_are_bounded_and_strictly_read() {
+        let t = Throttle::new(config());
+        t.share_failures();
+        for i in 0..(MAX_UNSHARED as u32 + 10) {
+            t.record_failure(IpAddr::from(i.to_be_bytes()), None, 0);
+        }
+        assert_eq!(t.take_shared_failures(usize::MAX).len(), MAX_UNSHARED);
+        t.record_failure(ip("192.0.2.1"), None, 0);
+        let good = t.take_shared_failures(1)[0].to_bytes();
+        assert!(SharedFailure::from_bytes(&good[1..]).is_none(), "length");
+        for (at, value) in [(0, 0x20), (0, 0x14), (6, 1), (33, 0)] {
+            let mut bad = good;
+            bad[at] = value;
+            if at == 33 {
+                bad[33..37].copy_from_slice(&[0; 4]);
+            }
+            assert!(SharedFailure::from_bytes(&bad).is_none(), "{at} {value}");
+        }
+        let v6 = SharedFailure {
+            source: ip("2001:db8::1"),
+            account: None,
+            count: 1,
+        };
+        assert_eq!(
+            SharedFailure::from_bytes(&v6.to_bytes()).unwrap().source,
+            ip("2001:db8::")
+        );
     }
 }

@@ -7,7 +7,7 @@ use oauth_proto::Engine;
 use crate::cimd::FlowStore;
 use crate::http::proxies::TrustedProxies;
 use crate::http::routes::Routes;
-use crate::pages::sessions::{Limits, Sessions};
+use crate::pages::sessions::{self, Limits, SessionStore};
 use crate::settings::ServerSettings;
 use crate::store::AnyStore;
 
@@ -22,7 +22,7 @@ pub struct App {
     /// Server settings.
     pub settings: ServerSettings,
     /// Browser sessions and authorization pages in progress.
-    pub sessions: Sessions,
+    pub sessions: Box<dyn SessionStore>,
     /// Cookies get `Secure` (the issuer is https).
     pub secure_cookies: bool,
     /// The reverse proxies whose forwarding headers name the client.
@@ -35,7 +35,7 @@ impl App {
     /// The state for an engine, a store and settings.
     pub fn new(engine: Engine, store: Arc<AnyStore>, settings: ServerSettings) -> Self {
         let secure_cookies = engine.config().issuer.starts_with("https:");
-        let sessions = Sessions::new(Limits::from_settings(&settings));
+        let sessions = sessions::for_store(&engine, &store, Limits::from_settings(&settings));
         // `ServerSettings::validate` has parsed the list already; an unvalidated bad entry trusts
         // nobody rather than somebody.
         let proxies = TrustedProxies::parse(&settings.trusted_proxies).unwrap_or_default();

@@ -31,6 +31,7 @@ pub mod pages;
 pub(crate) mod password;
 pub(crate) mod rng;
 pub mod settings;
+pub mod shared_limits;
 pub mod store;
 
 #[cfg(test)]
@@ -140,6 +141,8 @@ pub async fn serve(args: &ServeArgs) -> Result<(), String> {
         pg.on_accounts_cleared(Arc::new(move |account: &str| {
             throttle.clear_account(account)
         }));
+        // Every node counts every node's failed guesses (`shared_limits` has the bound).
+        shared_limits::share_failures(prepared.engine.throttle(), pg).await;
     }
     let store_kind = prepared.store.kind();
     let app = app::App::new(prepared.engine, Arc::new(prepared.store), prepared.settings);

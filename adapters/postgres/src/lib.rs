@@ -24,20 +24,26 @@
 //! | failures | database down, unreachable or too slow: a [`StoreError`](oauth_proto::store::StoreError) (the server answers 503), never a panic; the pool reconnects by itself | [`error`](crate::error) |
 //! | moving stores | [`PostgresStore::export`] reads every table in one snapshot as the file store's [`Record`](oauth_store_memory::Record)s; [`PostgresStore::import`] writes records in one transaction | one record model for `oauth-server export` / `import` between the file store and PostgreSQL ([`transfer`](crate::transfer)) |
 //! | TLS | not yet: connect over a unix socket or a trusted network | the next slice |
+//! | browser sessions and pages | tables keyed by the SHA-256 of the cookie and page ids; per-address bounds exact under an advisory lock per address | a browser whose requests alternate between nodes completes its flow ([`pages`](crate::pages)) |
+//! | failed guesses | each node's batches sent to every other node over `NOTIFY` | every node's limiter counts every node's failures within one batch interval ([`failures`](crate::failures)) |
+//! | registration quota | two rows of `counters`, taken in one transaction | exact across nodes ([`quota`](crate::quota)) |
 //!
 //! # What is not here yet (issue 19)
 //!
 //! Signing keys in the database (today the nodes share the key files of one data directory),
-//! sign-in sessions and rate limits shared between nodes, TLS to the database.
+//! TLS to the database.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod codec;
 mod effects;
 mod error;
+mod failures;
 mod follow;
 mod ops;
+mod pages;
 mod purge;
+mod quota;
 mod schema;
 mod sql;
 mod store;
@@ -47,6 +53,9 @@ mod transfer;
 mod view;
 
 pub use error::OpenError;
+pub use failures::{FailureExchange, OnRemote, MAX_PAYLOAD, QUEUE};
+pub use pages::{PageLimits, PageRefusal, SessionRow};
+pub use quota::Quota;
 pub use schema::{supported_version, Migrated};
 pub use store::{migrate, Options, PostgresStore};
 

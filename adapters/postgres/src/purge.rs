@@ -10,7 +10,8 @@
 //! version and kept if it no longer qualifies.
 //!
 //! What goes is what the memory store drops (the contract's `purge`): codes, refresh tokens,
-//! device authorizations and counters that expired at or before `now`; grants that expired or
+//! device authorizations and counters that expired at or before `now` (and the reference
+//! server's browser sessions and pages, [`pages`](crate::pages)); grants that expired or
 //! were revoked, with their refresh tokens; refresh tokens whose grant is gone; access
 //! revocations kept until `now` or before; clients registered dynamically and never used before
 //! their `unused_expires_at`. Credential versions and users are never purged.
@@ -158,6 +159,23 @@ pub(crate) async fn purge(client: &Client, now: u64) -> Result<PurgeStats, Store
         "purging counters",
         "DELETE FROM counters WHERE ctid = ANY(ARRAY(
              SELECT ctid FROM counters WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
+        Some(now),
+    )
+    .await?;
+    removed += batches(
+        client,
+        "purging browser sessions",
+        "DELETE FROM page_sessions WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM page_sessions WHERE expires_at <= $1 LIMIT $2))
+           AND expires_at <= $1",
+        Some(now),
+    )
+    .await?;
+    removed += batches(
+        client,
+        "purging pages",
+        "DELETE FROM pages WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM pages WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
         Some(now),
     )
     .await?;

@@ -133,6 +133,35 @@ CREATE TABLE users (
     body bytea NOT NULL
 );
 "#,
+}, Migration {
+    // The reference server's browser sessions and the pages waiting for a decision
+    // ([`pages`](crate::pages)), so that a browser whose requests alternate between nodes
+    // completes its flow. Only hashes of the session and page ids are kept.
+    version: 2,
+    sql: r#"
+CREATE TABLE page_sessions (
+    id_hash bytea PRIMARY KEY,
+    username bytea,
+    signed_in_at bigint,
+    anonymous_from bytea,
+    expires_at bigint NOT NULL
+);
+CREATE INDEX page_sessions_expiry ON page_sessions (expires_at);
+CREATE INDEX page_sessions_anonymous ON page_sessions (anonymous_from)
+    WHERE anonymous_from IS NOT NULL;
+
+CREATE TABLE pages (
+    id_hash bytea PRIMARY KEY,
+    session_hash bytea NOT NULL,
+    source bytea NOT NULL,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    expires_at bigint NOT NULL,
+    body bytea NOT NULL
+);
+CREATE INDEX pages_session ON pages (session_hash, seq);
+CREATE INDEX pages_source ON pages (source);
+CREATE INDEX pages_expiry ON pages (expires_at);
+"#,
 }];
 
 /// The newest schema version this build knows.

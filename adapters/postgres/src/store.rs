@@ -80,9 +80,11 @@ impl Drop for OwnedRuntime {
     }
 }
 
-struct Shared {
-    pool: Pool,
+pub(crate) struct Shared {
+    pub(crate) pool: Pool,
     view: Arc<RevocationCache>,
+    /// How to connect, for the connections kept outside the pool ([`crate::failures`]).
+    pub(crate) config: tokio_postgres::Config,
 }
 
 /// Stops the follower when the last clone of the store goes.
@@ -97,8 +99,8 @@ impl Drop for AbortOnDrop {
 /// The PostgreSQL store. Cloning it shares the pool, the view and its follower.
 #[derive(Clone)]
 pub struct PostgresStore {
-    shared: Arc<Shared>,
-    handle: Handle,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) handle: Handle,
     _follower: Arc<AbortOnDrop>,
     // Declared last: dropped after the pool, whose connections run on it.
     _runtime: Arc<OwnedRuntime>,
@@ -210,14 +212,14 @@ async fn open(url: &str, options: &Options) -> Result<(Shared, AbortOnDrop), Ope
     view.merge(loaded);
     view.confirm(loading);
     let follower = Follower {
-        config,
+        config: config.clone(),
         view: view.clone(),
         marks,
         interval: options.catch_up_interval,
         timeout: options.connect_timeout,
     };
     let follower = AbortOnDrop(tokio::spawn(follower.run()).abort_handle());
-    Ok((Shared { pool, view }, follower))
+    Ok((Shared { pool, view, config }, follower))
 }
 
 /// Brings the database at `url` to the newest schema (what `oauth-server db migrate` runs); the
@@ -268,7 +270,10 @@ impl PostgresStore {
     }
 
     /// Runs `work` on the store's runtime and awaits it from whatever executor polls this.
-    async fn run<T, F>(&self, work: impl FnOnce(Arc<Shared>) -> F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F>(
+        &self,
+        work: impl FnOnce(Arc<Shared>) -> F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,

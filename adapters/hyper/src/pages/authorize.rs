@@ -26,7 +26,7 @@ use crate::clock;
 use crate::http::reply::{self, csp_origin, HttpResponse};
 use crate::http::request::Request;
 use crate::pages::login::{self, Outcome};
-use crate::pages::sessions::{self, Pending, Refused, Session};
+use crate::pages::sessions::{self, NewPage, Pending, Refused, Session};
 use crate::pages::views::{self, FormIds};
 use crate::rng::OsRandom;
 
@@ -71,7 +71,7 @@ fn render(
     match &session.user {
         Some(user) => {
             let origin = csp_origin(p.redirect_uri());
-            let html = views::consent(p.client_name(), p.client_id(), &p.redirect_host(), p.scope(), user, ids);
+            let html = views::consent(p.client_name(), &p.redirect_host(), p.scope(), user, ids);
             reply::html(200, html, origin.as_deref())
         }
         None => reply::html(
@@ -79,6 +79,27 @@ fn render(
             views::login(p.client_name(), ids, error, username),
             None,
         ),
+    }
+}
+
+/// The 503 page for sessions or pages the store could not read or write.
+pub(crate) fn sessions_down(e: &oauth_proto::store::StoreError) -> HttpResponse {
+    reply::store_failed(e, "browser sessions");
+    unavailable_page()
+}
+
+/// The live session the request's cookie names, and its id; `Err` is the 503 page.
+pub(crate) async fn current_session(
+    app: &App,
+    req: &Request,
+    now: u64,
+) -> Result<Option<(String, Session)>, HttpResponse> {
+    let Some(id) = session_cookie(req) else {
+        return Ok(None);
+    };
+    match app.sessions.get(id, now).await {
+        Ok(s) => Ok(s.map(|s| (id.to_owned(), s))),
+        Err(e) => Err(sessions_down(&e)),
     }
 }
 
@@ -132,19 +153,30 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
         }
     };
     let now = clock::now();
-    let existing =
-        session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id.to_owned(), s)));
+    let existing = match current_session(app, req, now).await {
+        Ok(existing) => existing,
+        Err(down) => return down,
+    };
     let (id, session, new) = match existing {
         Some((id, s)) => (id, s, false),
-        None => match app.sessions.create(now, req.client_addr()) {
-            Ok((id, s)) => (id, s, true),
-            Err(r) => return refused_page(app, r),
+        None => match app.sessions.create(now, req.client_addr()).await {
+            Ok(Ok((id, s))) => (id, s, true),
+            Ok(Err(r)) => return refused_page(app, r),
+            Err(e) => return sessions_down(&e),
         },
     };
-    let page = Pending::Authorization(pending.clone());
-    let page_id = match app.sessions.put_page(&id, page, now, req.client_addr()) {
-        Ok(page_id) => page_id,
-        Err(r) => return refused_page(app, r),
+    let page = NewPage::Authorization {
+        pending: pending.clone(),
+        query: req.query().as_bytes(),
+    };
+    let page_id = match app
+        .sessions
+        .put_page(&id, page, now, req.client_addr())
+        .await
+    {
+        Ok(Ok(page_id)) => page_id,
+        Ok(Err(r)) => return refused_page(app, r),
+        Err(e) => return sessions_down(&e),
     };
     let resp = render(&pending, &session, &page_id, None, "");
     if new {
@@ -205,9 +237,10 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
     };
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     let now = clock::now();
-    let Some((sid, session)) =
-        session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id.to_owned(), s)))
-    else {
+    let Some((sid, session)) = (match current_session(app, req, now).await {
+        Ok(existing) => existing,
+        Err(down) => return down,
+    }) else {
         return error_page(
             403,
             "Your session has expired",
@@ -222,13 +255,19 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
         );
     }
     let page_id = field("page");
-    let Some(Pending::Authorization(pending)) =
-        app.sessions.page(page_id, &sid, now).map(|p| p.pending)
-    else {
+    let Some(Pending::Authorization(pending)) = (match app.sessions.page(page_id, &sid, now).await {
+        Ok(page) => page,
+        Err(e) => return sessions_down(&e),
+    }) else {
         return expired_page();
     };
     if form.contains_key("switch_user") {
-        let Some((new_id, anonymous)) = app.sessions.sign_out(&sid, now, req.client_addr()) else {
+        let Some((new_id, anonymous)) =
+            (match app.sessions.sign_out(&sid, now, req.client_addr()).await {
+                Ok(signed_out) => signed_out,
+                Err(e) => return sessions_down(&e),
+            })
+        else {
             return expired_page();
         };
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
@@ -271,12 +310,18 @@ pub(crate) async fn sign_in(
             return unavailable_page();
         }
     };
-    let Some(session) = app.sessions.get(sid, now) else {
+    let Some(session) = (match app.sessions.get(sid, now).await {
+        Ok(session) => session,
+        Err(e) => return sessions_down(&e),
+    }) else {
         return expired();
     };
     match outcome {
         Outcome::Success => {
-            let Some((new_id, signed_in)) = app.sessions.sign_in(sid, username, now) else {
+            let Some((new_id, signed_in)) = (match app.sessions.sign_in(sid, username, now).await {
+                Ok(signed_in) => signed_in,
+                Err(e) => return sessions_down(&e),
+            }) else {
                 return expired();
             };
             let cookie =
@@ -302,7 +347,7 @@ pub(crate) struct Decision<'a> {
 
 /// The checks every consent decision passes first: the session is signed in, the decision is
 /// `approve` or `deny`, and the page belongs to this session and is taken (used once).
-pub(crate) fn decision<'a>(
+pub(crate) async fn decision<'a>(
     app: &App,
     sid: &str,
     session: &'a Session,
@@ -328,14 +373,15 @@ pub(crate) fn decision<'a>(
             )))
         }
     };
-    match app.sessions.take_page(page_id, sid, clock::now()) {
-        Some(page) => Ok(Decision {
+    match app.sessions.take_page(page_id, sid, clock::now()).await {
+        Ok(Some(pending)) => Ok(Decision {
             user,
             auth_time: session.signed_in_at.unwrap_or_else(clock::now),
             approve,
-            pending: page.pending,
+            pending,
         }),
-        None => Err(Box::new(expired())),
+        Ok(None) => Err(Box::new(expired())),
+        Err(e) => Err(Box::new(sessions_down(&e))),
     }
 }
 
@@ -346,7 +392,7 @@ async fn decide(
     page_id: &str,
     decision_value: &str,
 ) -> HttpResponse {
-    let d = match decision(app, sid, session, page_id, decision_value, expired_page) {
+    let d = match decision(app, sid, session, page_id, decision_value, expired_page).await {
         Ok(d) => d,
         Err(resp) => return *resp,
     };

@@ -23,9 +23,10 @@ use crate::clock;
 use crate::http::reply::{self, HttpResponse};
 use crate::http::request::Request;
 use crate::pages::authorize::{
-    decision, error_page, form, refused_page, session_cookie, sign_in, unavailable_page, LOCKED,
+    current_session, decision, error_page, form, refused_page, sessions_down, sign_in,
+    unavailable_page, LOCKED,
 };
-use crate::pages::sessions::{self, Pending, Session};
+use crate::pages::sessions::{self, NewPage, Pending, Session};
 use crate::pages::views::{self, FormIds};
 use crate::rng::OsRandom;
 
@@ -106,17 +107,21 @@ fn prefilled(query: &str) -> String {
 /// `GET /device`.
 pub async fn show(app: &App, req: &Request) -> HttpResponse {
     let now = clock::now();
-    let existing = session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id, s)));
+    let existing = match current_session(app, req, now).await {
+        Ok(existing) => existing,
+        Err(down) => return down,
+    };
     let user_code = prefilled(req.query());
     match existing {
         Some((_, session)) => code_form(200, &session, &user_code, None),
-        None => match app.sessions.create(now, req.client_addr()) {
-            Ok((id, session)) => {
+        None => match app.sessions.create(now, req.client_addr()).await {
+            Ok(Ok((id, session))) => {
                 let cookie =
                     sessions::set_cookie(&id, app.settings.page_ttl_secs, app.secure_cookies);
                 reply::with_cookie(code_form(200, &session, &user_code, None), &cookie)
             }
-            Err(r) => refused_page(app, r),
+            Ok(Err(r)) => refused_page(app, r),
+            Err(e) => sessions_down(&e),
         },
     }
 }
@@ -127,9 +132,10 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
         return error_page(400, "Invalid form", "The form could not be read.");
     };
     let now = clock::now();
-    let Some((sid, session)) =
-        session_cookie(req).and_then(|id| app.sessions.get(id, now).map(|s| (id.to_owned(), s)))
-    else {
+    let Some((sid, session)) = (match current_session(app, req, now).await {
+        Ok(existing) => existing,
+        Err(down) => return down,
+    }) else {
         return error_page(
             403,
             "Your session has expired",
@@ -200,10 +206,15 @@ async fn enter_code(
             );
         }
     };
-    let page = Pending::Device(pending.clone());
-    let page_id = match app.sessions.put_page(sid, page, now, req.client_addr()) {
-        Ok(page_id) => page_id,
-        Err(r) => return refused_page(app, r),
+    let page = NewPage::Device(pending.clone());
+    let page_id = match app
+        .sessions
+        .put_page(sid, page, now, req.client_addr())
+        .await
+    {
+        Ok(Ok(page_id)) => page_id,
+        Ok(Err(r)) => return refused_page(app, r),
+        Err(e) => return sessions_down(&e),
     };
     render(&pending, session, &page_id, None, "")
 }
@@ -218,12 +229,19 @@ async fn page_step(
     let now = clock::now();
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     let page_id = field("page");
-    let Some(Pending::Device(pending)) = app.sessions.page(page_id, sid, now).map(|p| p.pending)
-    else {
+    let Some(Pending::Device(pending)) = (match app.sessions.page(page_id, sid, now).await {
+        Ok(page) => page,
+        Err(e) => return sessions_down(&e),
+    }) else {
         return session_expired_page();
     };
     if form.contains_key("switch_user") {
-        let Some((new_id, anonymous)) = app.sessions.sign_out(sid, now, req.client_addr()) else {
+        let Some((new_id, anonymous)) =
+            (match app.sessions.sign_out(sid, now, req.client_addr()).await {
+                Ok(signed_out) => signed_out,
+                Err(e) => return sessions_down(&e),
+            })
+        else {
             return session_expired_page();
         };
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
@@ -260,7 +278,9 @@ async fn decide(
         page_id,
         decision_value,
         session_expired_page,
-    ) {
+    )
+    .await
+    {
         Ok(d) => d,
         Err(resp) => return *resp,
     };

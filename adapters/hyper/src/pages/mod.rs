@@ -2,8 +2,9 @@
 //! sign-in behind them, and their server-side sessions.
 //!
 //! The two flows (`authorize`, `device`) keep each request waiting for the user as a page in a
-//! browser session (`sessions`), check sign-ins with limits on guessing (`login`), and render
-//! their markup (`views`) from the escaping and frame in `html`. They are separate from the HTTP
+//! browser session (`sessions`, kept in memory or, on PostgreSQL, shared by every node), check
+//! sign-ins with limits on guessing (`login`), and render their markup (`views`) from the
+//! escaping and frame in `html`. They are separate from the HTTP
 //! plumbing ([`crate::http`]) because they hold the browser's state (cookies, CSRF tokens,
 //! pending requests) and the rules that keep markup free of injected content, which no JSON
 //! endpoint has. Nothing here is public but [`INVALID_CODE`], which the tests look for.
@@ -12,7 +13,9 @@ pub(crate) mod authorize;
 pub(crate) mod device;
 pub(crate) mod html;
 pub(crate) mod login;
+pub(crate) mod memory_sessions;
 pub(crate) mod sessions;
+pub(crate) mod shared_sessions;
 pub(crate) mod views;
 
 pub use device::INVALID_CODE;
