@@ -4,8 +4,10 @@
 // from the resource's URL, RFC 8414 discovery, dynamic registration (RFC 7591), authorization code
 // + PKCE with the resource indicator (RFC 8707), and refresh.
 //
-// Reads one JSON object on stdin: {"resource", "redirect_uri", "username", "password"}. The
-// person's browser is plain fetch posting the sign-in and consent forms. Prints one JSON object of
+// Reads one JSON object on stdin: {"resource", "redirect_uri", "username", "password"}, and
+// optionally "client_metadata_url": the https URL of the client's metadata document
+// (draft-ietf-oauth-client-id-metadata-document), which the SDK then uses as its client_id instead
+// of registering when the server's metadata says it accepts one. The person's browser is plain fetch posting the sign-in and consent forms. Prints one JSON object of
 // observations on stdout (every request the SDK made, the tokens it saved); the Rust test
 // (tests/interop_mcp.rs) asserts them and introspects the tokens. An unexpected failure is printed
 // as {"fatal": ...} with a non-zero exit.
@@ -37,8 +39,9 @@ async function recordingFetch(input, init = {}) {
 
 /** An OAuthClientProvider that keeps everything in memory, as a command-line MCP client would. */
 class MemoryProvider {
-  constructor(redirectUri) {
+  constructor(redirectUri, clientMetadataUrl) {
     this.redirectUri = redirectUri;
+    this.clientMetadataUrl = clientMetadataUrl;
     this.saved = {};
     this.authorizationUrls = [];
   }
@@ -144,10 +147,11 @@ async function signInAndApprove(authorizationUrl, cfg, out) {
 async function main() {
   const cfg = JSON.parse(await new Response(process.stdin).text());
   const out = {};
-  const provider = new MemoryProvider(cfg.redirect_uri);
+  const provider = new MemoryProvider(cfg.redirect_uri, cfg.client_metadata_url);
   const serverUrl = cfg.resource;
 
-  // 1. No client, no tokens: discovery, registration, then the redirect to sign in.
+  // 1. No client, no tokens: discovery, registration (or the metadata URL as client_id), then the
+  // redirect to sign in.
   out.first = await auth(provider, { serverUrl, fetchFn: recordingFetch });
   out.registered = provider.saved.client;
   const [authorizationUrl] = provider.authorizationUrls;
