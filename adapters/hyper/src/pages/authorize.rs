@@ -71,7 +71,14 @@ fn render(
     match &session.user {
         Some(user) => {
             let origin = csp_origin(p.redirect_uri());
-            let html = views::consent(p.client_name(), p.client_id(), &p.redirect_host(), p.scope(), user, ids);
+            let html = views::consent(
+                p.client_name(),
+                p.client_id(),
+                &p.redirect_host(),
+                p.scope(),
+                user,
+                ids,
+            );
             reply::html(200, html, origin.as_deref())
         }
         None => reply::html(
