@@ -5,15 +5,15 @@
 //! The server runs in-process with its issuer set to its real address and three configured
 //! protected resources: two MCP servers co-located on its host (`{issuer}/mcp` and
 //! `{issuer}/mcp-other`, both with scope `mcp:tools`, as when one reverse proxy serves them all)
-//! and an IMAP service. `tests/interop/mcp/mcp_flow.mjs` gives the
-//! SDK's `auth()` only the MCP server's URL: the SDK finds the resource's RFC 9728 document, the
-//! authorization server's metadata, registers itself, sends the person to sign in (plain fetch
-//! posting the pages' forms), exchanges the code with PKCE and the resource indicator, and
-//! refreshes. The script prints what the SDK sent and saved; this test asserts it and introspects
-//! the tokens: their audience is the MCP server alone and their scope only what its document lists.
-//! A second run turns on Client ID Metadata Documents: the server's metadata says so, and the SDK
-//! uses the https URL of its document (served by the test from loopback, with a certificate the
-//! server is told to trust) as its client id instead of registering.
+//! and an IMAP service. `tests/interop/mcp/mcp_flow.mjs` gives the SDK's `auth()` only the MCP
+//! server's URL: the SDK finds the resource's RFC 9728 document, the authorization server's
+//! metadata, registers itself, sends the person to sign in (plain fetch posting the pages' forms),
+//! exchanges the code with PKCE and the resource indicator, and refreshes. The script prints what
+//! the SDK sent and saved; this test asserts it and introspects the tokens: their audience is the
+//! MCP server alone and their scope only what its document lists. A second run turns on Client ID
+//! Metadata Documents: the server's metadata says so, and the SDK uses the https URL of its
+//! document (served by the test from loopback, with a certificate the server is told to trust) as
+//! its client id instead of registering.
 //!
 //! The SDK is pinned in `tests/interop/mcp/package.json` and `package-lock.json`; the test runs
 //! `npm ci` there when it is not installed (CI does it first, in `.ci/run`). Without node and npm
