@@ -1,0 +1,161 @@
+// Signs in to the running oauth-server with node's openid-client (v6, over oauth4webapi) in
+// OpenID Connect mode: discovery, the authorization code flow with PKCE, state and nonce,
+// `authorizationCodeGrant` expecting an ID token, which openid-client validates (issuer,
+// audience, expiry, issue time, nonce, `azp`, and with `enableNonRepudiationChecks` its signature
+// from `jwks_uri`, in the algorithm the client registered), then userinfo with the expected
+// subject and a refresh whose new ID token it validates the same way.
+//
+// Reads one JSON object on stdin: {"issuer", "redirect_uri", "username", "password", "algs"}: for
+// each algorithm (null: the server's default) a public client registers itself (RFC 7591, with
+// `id_token_signed_response_alg`) and signs in. The person's browser is plain fetch
+// posting the sign-in and consent forms. Prints one JSON object of observations on stdout; the
+// Rust test (tests/interop_openid_client.rs) asserts them. An unexpected failure is printed as
+// {"fatal": ...} with a non-zero exit.
+
+import * as client from "openid-client";
+
+const TIMEOUT_MS = 15000;
+const SCOPE = "openid email profile offline_access";
+
+/** The value of a hidden form field of the server's page (the pages write them one way). */
+function hidden(html, name) {
+  const marker = `name="${name}" value="`;
+  const start = html.indexOf(marker);
+  if (start < 0) throw new Error(`no ${name} field in the page: ${html}`);
+  const from = start + marker.length;
+  return html.slice(from, html.indexOf('"', from));
+}
+
+/** The `oauth_session` cookie a response sets. */
+function sessionCookie(response) {
+  const cookie = response.headers.getSetCookie().find((c) => c.startsWith("oauth_session="));
+  if (!cookie) throw new Error(`no session cookie (HTTP ${response.status})`);
+  return cookie.split(";")[0];
+}
+
+/** The person signs in and approves in a browser; returns the URL the browser is sent back to. */
+async function signInAndApprove(authorizationUrl, cfg) {
+  const opts = { redirect: "manual", signal: AbortSignal.timeout(TIMEOUT_MS) };
+  const page = await fetch(authorizationUrl, opts);
+  const pageHtml = await page.text();
+  if (page.status !== 200) throw new Error(`authorization page: HTTP ${page.status}: ${pageHtml}`);
+  const form = (fields, cookie) => ({
+    ...opts,
+    method: "POST",
+    headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(fields),
+  });
+  const action = new URL(authorizationUrl.pathname, authorizationUrl);
+  const consent = await fetch(
+    action,
+    form(
+      {
+        csrf: hidden(pageHtml, "csrf"),
+        page: hidden(pageHtml, "page"),
+        username: cfg.username,
+        password: cfg.password,
+      },
+      sessionCookie(page),
+    ),
+  );
+  const consentHtml = await consent.text();
+  if (consent.status !== 200) throw new Error(`sign-in: HTTP ${consent.status}: ${consentHtml}`);
+  const answer = await fetch(
+    action,
+    form(
+      { csrf: hidden(consentHtml, "csrf"), page: hidden(consentHtml, "page"), decision: "approve" },
+      sessionCookie(consent),
+    ),
+  );
+  const location = answer.headers.get("location");
+  if (!location) throw new Error(`approval: HTTP ${answer.status}: ${await answer.text()}`);
+  return new URL(location);
+}
+
+/** Registers a public client at the server's registration endpoint; its client_id. */
+async function register(cfg, alg) {
+  const meta = await (await fetch(new URL(".well-known/openid-configuration", cfg.issuer + "/"))).json();
+  const body = {
+    client_name: `openid-client ${alg ?? "default"}`,
+    redirect_uris: [cfg.redirect_uri],
+    grant_types: ["authorization_code", "refresh_token"],
+    token_endpoint_auth_method: "none",
+    scope: SCOPE,
+  };
+  if (alg) body.id_token_signed_response_alg = alg;
+  const r = await fetch(meta.registration_endpoint, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  if (r.status !== 201) throw new Error(`registration: HTTP ${r.status}: ${await r.text()}`);
+  return (await r.json()).client_id;
+}
+
+/** One relying party: register, sign in, userinfo, refresh. */
+async function relyingParty(cfg, alg) {
+  const client_id = await register(cfg, alg);
+  const metadata = alg ? { id_token_signed_response_alg: alg } : undefined;
+  const config = await client.discovery(new URL(cfg.issuer), client_id, metadata, client.None(), {
+    // The test server is plain http on loopback; the ID token's signature is checked from
+    // jwks_uri, not taken on trust from the connection.
+    execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
+  });
+  const verifier = client.randomPKCECodeVerifier();
+  const nonce = client.randomNonce();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: cfg.redirect_uri,
+    scope: SCOPE,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: "S256",
+    nonce,
+    state,
+  });
+  const callback = await signInAndApprove(url, cfg);
+  const tokens = await client.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: verifier,
+    expectedNonce: nonce,
+    expectedState: state,
+    idTokenExpected: true,
+  });
+  const claims = tokens.claims();
+  const header = JSON.parse(Buffer.from(tokens.id_token.split(".")[0], "base64url").toString());
+  const seen = {
+    alg: header.alg,
+    kid: header.kid,
+    sub: claims.sub,
+    aud: claims.aud,
+    nonce_matches: claims.nonce === nonce,
+    has_at_hash: typeof claims.at_hash === "string",
+    auth_time: claims.auth_time,
+  };
+  const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+  seen.userinfo_sub = info.sub;
+  seen.userinfo_email = info.email ?? null;
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  const again = refreshed.claims();
+  seen.refresh_has_id_token = typeof refreshed.id_token === "string";
+  seen.refresh_new_id_token = refreshed.id_token !== tokens.id_token;
+  seen.refresh_sub = again?.sub ?? null;
+  seen.refresh_same_auth_time = again?.auth_time === claims.auth_time;
+  seen.refresh_has_nonce = again ? "nonce" in again : null;
+  return seen;
+}
+
+async function main() {
+  let input = "";
+  for await (const chunk of process.stdin) input += chunk;
+  const cfg = JSON.parse(input);
+  const out = { clients: {} };
+  for (const alg of cfg.algs) {
+    out.clients[alg ?? "default"] = await relyingParty(cfg, alg);
+  }
+  console.log(JSON.stringify(out));
+}
+
+main().catch((e) => {
+  console.log(JSON.stringify({ fatal: String(e), cause: String(e?.cause ?? ""), stack: e?.stack }));
+  process.exit(1);
+});

@@ -1,0 +1,169 @@
+//! OpenID Connect interoperability with node's `openid-client` (v6, Filip Skokan's certified
+//! relying-party library), a strict client nobody here wrote: in OIDC mode its
+//! `authorizationCodeGrant` requires an ID token and validates it (issuer, audience, expiry,
+//! nonce, `azp`, and with `enableNonRepudiationChecks` the signature from `jwks_uri` in the
+//! algorithm the client registered); `fetchUserInfo` checks the subject. Three public clients
+//! register themselves (the default ES256, RS256 and EdDSA by `id_token_signed_response_alg`),
+//! sign in through the real pages, fetch userinfo and refresh, getting a new ID token.
+//!
+//! `tests/interop/openid-client/oidc_flow.mjs` is the relying party; it prints JSON observations
+//! that this test asserts. openid-client is pinned in that directory's `package.json` and
+//! `package-lock.json`; the test runs `npm ci` there when it is not installed (`.ci/run` does it
+//! first). Without node and npm the test says so and passes, unless `CI=true`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use oauth_proto::config::Config;
+use oauth_proto::jose::Algorithm;
+use oauth_server::admin::{setup, users};
+use oauth_server::app::App;
+use oauth_server::http::server;
+use oauth_server::store::AnyStore;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+const EMAIL: &str = "alice@example.com";
+
+fn client_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/openid-client")
+}
+
+/// Whether `program --version` runs.
+async fn runs(program: &str) -> bool {
+    tokio::process::Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// Node with the pinned openid-client installed (by `npm ci` when missing or another version),
+/// or what is missing.
+async fn openid_client_ready() -> Result<(), String> {
+    if !runs("node").await || !runs("npm").await {
+        return Err("node and npm (Debian: apt-get install nodejs npm)".to_owned());
+    }
+    let dir = client_dir();
+    let read =
+        |p: PathBuf| -> Option<Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
+    let pinned = read(dir.join("package.json")).unwrap()["dependencies"]["openid-client"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let installed = read(dir.join("node_modules/openid-client/package.json"))
+        .and_then(|p| p["version"].as_str().map(str::to_owned));
+    if installed.as_deref() == Some(pinned.as_str()) {
+        return Ok(());
+    }
+    let out = tokio::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .output()
+        .await
+        .map_err(|e| format!("npm ci: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "openid-client {pinned} (npm ci in {} failed: {})",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_validates_id_tokens_userinfo_and_refresh() {
+    if let Err(missing) = openid_client_ready().await {
+        missing_component(&missing);
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let engine = setup::admin_engine(Config {
+        issuer: base.clone(),
+        ..Config::default()
+    })
+    .unwrap();
+    let store = Arc::new(AnyStore::memory());
+    users::add(&*store, USER, PASSWORD, 1).await.unwrap();
+    users::set_email(&*store, USER, Some(EMAIL)).await.unwrap();
+    let settings = oauth_server::settings::ServerSettings {
+        listen: format!("127.0.0.1:{port}"),
+        ..test_settings()
+    };
+    let running = server::start(App::new(engine.clone(), store, settings))
+        .await
+        .unwrap();
+
+    let input = json!({
+        "issuer": base,
+        "redirect_uri": REDIRECT,
+        "username": USER,
+        "password": PASSWORD,
+        "algs": [null, "RS256", "EdDSA"],
+    });
+    let mut child = tokio::process::Command::new("node")
+        .arg(client_dir().join("oidc_flow.mjs"))
+        .current_dir(client_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the openid-client script finished in 90 s")
+        .unwrap();
+    running.shutdown().await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "openid-client script failed:\n{stdout}\n{stderr}"
+    );
+    let o: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+
+    let keys = engine.signing_keys();
+    for (name, alg) in [
+        ("default", Algorithm::Es256),
+        ("RS256", Algorithm::Rs256),
+        ("EdDSA", Algorithm::EdDsa),
+    ] {
+        let c = &o["clients"][name];
+        assert_eq!(c["alg"], json!(alg.name()), "{name}: {o:#}");
+        assert_eq!(
+            c["kid"],
+            json!(keys.signing_key(alg).unwrap().kid()),
+            "{name}"
+        );
+        assert_eq!(c["sub"], json!(USER), "{name}");
+        assert!(c["aud"].is_string(), "{name}: {c:#}");
+        assert_eq!(c["nonce_matches"], json!(true), "{name}: {c:#}");
+        assert_eq!(c["has_at_hash"], json!(true), "{name}: {c:#}");
+        assert!(c["auth_time"].is_u64(), "{name}: {c:#}");
+        assert_eq!(c["userinfo_sub"], json!(USER), "{name}");
+        assert_eq!(c["userinfo_email"], json!(EMAIL), "{name}");
+        assert_eq!(c["refresh_has_id_token"], json!(true), "{name}: {c:#}");
+        assert_eq!(c["refresh_new_id_token"], json!(true), "{name}: {c:#}");
+        assert_eq!(c["refresh_sub"], json!(USER), "{name}: {c:#}");
+        assert_eq!(c["refresh_same_auth_time"], json!(true), "{name}: {c:#}");
+        assert_eq!(c["refresh_has_nonce"], json!(false), "{name}: {c:#}");
+    }
+}
