@@ -31,6 +31,11 @@ async fn exchange(addr: std::net::SocketAddr, lines: &[String], replies: usize) 
 /// An access token for the test user with `scope`, signed with the server's keys, as the token
 /// endpoint would issue it after a code flow (its grant is a user's, not a client's own).
 fn user_token(s: &TestServer, scope: &str) -> String {
+    user_token_for(s, scope, &[])
+}
+
+/// [`user_token`] bound to `audience` (RFC 8707).
+fn user_token_for(s: &TestServer, scope: &str, audience: &[&str]) -> String {
     let app = s.running.app();
     let claims = oauth_proto::access_token::AccessClaims {
         grant_id: oauth_proto::store::GrantId([42; 16]),
@@ -43,7 +48,7 @@ fn user_token(s: &TestServer, scope: &str) -> String {
             &*app.store,
             USER,
         ),
-        audience: Default::default(),
+        audience: oauth_proto::access_token::Audience::new(audience).unwrap(),
     };
     oauth_proto::access_token::issue(app.engine.keys(), &claims).unwrap()
 }
@@ -112,4 +117,86 @@ async fn imap_and_smtp_accept_a_valid_token_and_refuse_a_revoked_one() {
     assert!(out.iter().any(|l| l.starts_with("535 5.7.8")), "{out:?}");
     mail.shutdown().await;
     s.running.shutdown().await;
+}
+
+/// With `imap://` and `smtp://` resources configured, each listener accepts only tokens whose
+/// audience names its own service: a token for the calendar, or for the other listener, is
+/// refused, and a token without audience no longer logs in anywhere.
+#[tokio::test]
+async fn each_listener_checks_the_audience_of_its_configured_resource() {
+    use oauth_proto::resource::ProtectedResource;
+    let resource = |r: &str, scopes: &[&str]| ProtectedResource {
+        resource: r.to_owned(),
+        scopes_supported: scopes.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let (imap_id, smtp_id, dav_id) = (
+        "imap://127.0.0.1",
+        "smtp://127.0.0.1",
+        "https://127.0.0.1/dav",
+    );
+    let config = oauth_proto::config::Config {
+        throttle: test_throttle(),
+        resources: vec![
+            resource(imap_id, &["mail"]),
+            resource(smtp_id, &["mail"]),
+            resource(dav_id, &["mail", "calendar"]),
+        ],
+        ..oauth_proto::config::Config::default()
+    };
+    let s = TestServer::start_configured(config, test_settings(), REDIRECT).await;
+    let mail = oauth_server::mail::start(
+        s.running.app().clone(),
+        Some("127.0.0.1:0"),
+        Some("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let imap = mail.addresses.iter().find(|(n, _)| *n == "imap").unwrap().1;
+    let smtp = mail.addresses.iter().find(|(n, _)| *n == "smtp").unwrap().1;
+    let xoauth2 = |token: &str| {
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("user={USER}\x01auth=Bearer {token}\x01\x01"))
+    };
+    let imap_login = |token: String| async move {
+        let out = exchange(
+            imap,
+            &[
+                format!("a1 AUTHENTICATE XOAUTH2 {}", xoauth2(&token)),
+                String::new(),
+            ],
+            1,
+        )
+        .await;
+        out[1].starts_with("a1 OK")
+    };
+    let smtp_login = |token: String| async move {
+        let out = exchange(
+            smtp,
+            &[
+                "EHLO client".into(),
+                format!("AUTH XOAUTH2 {}", xoauth2(&token)),
+                String::new(),
+                "QUIT".into(),
+            ],
+            usize::MAX,
+        )
+        .await;
+        out.iter().any(|l| l.starts_with("235 "))
+    };
+    let for_imap = user_token_for(&s, "mail", &[imap_id]);
+    let for_smtp = user_token_for(&s, "mail", &[smtp_id]);
+    let for_both = user_token_for(&s, "mail", &[imap_id, smtp_id]);
+    let for_dav = user_token_for(&s, "mail", &[dav_id]);
+    let unbound = user_token(&s, "mail");
+    assert!(imap_login(for_imap.clone()).await);
+    assert!(!smtp_login(for_imap).await);
+    assert!(smtp_login(for_smtp.clone()).await);
+    assert!(!imap_login(for_smtp).await);
+    assert!(imap_login(for_both.clone()).await);
+    assert!(smtp_login(for_both).await);
+    assert!(!imap_login(for_dav.clone()).await);
+    assert!(!smtp_login(for_dav).await);
+    assert!(!imap_login(unbound.clone()).await);
+    assert!(!smtp_login(unbound).await);
+    mail.shutdown().await;
 }
