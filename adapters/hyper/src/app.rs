@@ -35,12 +35,13 @@ impl App {
     /// The state for an engine, a store and settings.
     pub fn new(engine: Engine, store: Arc<AnyStore>, settings: ServerSettings) -> Self {
         let secure_cookies = engine.config().issuer.starts_with("https:");
-        let sessions = sessions::for_store(&engine, &store, Limits::from_settings(&settings));
         // `ServerSettings::validate` has parsed the list already; an unvalidated bad entry trusts
         // nobody rather than somebody.
         let proxies = TrustedProxies::parse(&settings.trusted_proxies).unwrap_or_default();
         let routes = Routes::new(&engine);
         let flow_store = FlowStore::new(store.clone(), &settings.cimd);
+        let limits = Limits::from_settings(&settings);
+        let sessions = sessions::for_store(&engine, &store, &flow_store, limits);
         App {
             engine,
             store,

@@ -53,6 +53,7 @@ pub type OnRemote = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct FailureExchange {
     outgoing: mpsc::Sender<String>,
     listening: watch::Receiver<bool>,
+    handle: tokio::runtime::Handle,
     task: tokio::task::AbortHandle,
 }
 
@@ -72,11 +73,15 @@ impl FailureExchange {
     /// Waits until the exchange listens (so that it hears what the other nodes send from now
     /// on), at most `within`; false if it did not by then. A server waits for it before it
     /// takes requests.
+    /// Works from any executor, as the store's calls do.
     pub async fn listening(&self, within: Duration) -> bool {
         let mut listening = self.listening.clone();
-        tokio::time::timeout(within, listening.wait_for(|l| *l))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        let waiting = self.handle.spawn(async move {
+            tokio::time::timeout(within, listening.wait_for(|l| *l))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        });
+        waiting.await.unwrap_or(false)
     }
 }
 
@@ -94,6 +99,7 @@ impl PostgresStore {
         FailureExchange {
             outgoing,
             listening,
+            handle: self.handle.clone(),
             task: task.abort_handle(),
         }
     }

@@ -33,6 +33,7 @@ use oauth_proto::store::StoreError;
 use oauth_proto::Engine;
 use subtle::ConstantTimeEq;
 
+use crate::cimd::FlowStore;
 use crate::settings::ServerSettings;
 use crate::store::AnyStore;
 
@@ -192,13 +193,19 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// The session store for a server on `store`: PostgreSQL's tables when it runs on PostgreSQL,
-/// this process's memory otherwise.
-pub fn for_store(engine: &Engine, store: &Arc<AnyStore>, limits: Limits) -> Box<dyn SessionStore> {
+/// this process's memory otherwise. `flows` is what the server's flows run against (a page kept
+/// in PostgreSQL is made again through it).
+pub fn for_store(
+    engine: &Engine,
+    store: &Arc<AnyStore>,
+    flows: &FlowStore,
+    limits: Limits,
+) -> Box<dyn SessionStore> {
     match &**store {
         AnyStore::Postgres(pg) => Box::new(crate::pages::shared_sessions::SharedSessions::new(
             pg.clone(),
             engine.clone(),
-            store.clone(),
+            flows.clone(),
             limits,
         )),
         _ => Box::new(crate::pages::memory_sessions::MemorySessions::new(limits)),

@@ -25,9 +25,6 @@
 //! A page whose request no longer verifies (its client deleted, its device request decided or
 //! expired) is gone, as an expired one is.
 
-use std::net::IpAddr;
-use std::sync::Arc;
-
 use oauth_proto::authorize::AuthorizeOutcome;
 use oauth_proto::device_verify::DeviceVerifyOutcome;
 use oauth_proto::flow::drive_async;
@@ -36,10 +33,11 @@ use oauth_proto::store::StoreError;
 use oauth_proto::throttle::address_key;
 use oauth_proto::Engine;
 use oauth_store_postgres::{PageLimits, PageRefusal, PostgresStore, SessionRow};
+use std::net::IpAddr;
 
+use crate::cimd::FlowStore;
 use crate::pages::sessions::{Answer, Limits, NewPage, Pending, Refused, Session, SessionStore};
 use crate::rng::OsRandom;
-use crate::store::AnyStore;
 
 /// The first byte of a page body: the form's version.
 const PAGE_V1: u8 = 1;
@@ -51,7 +49,7 @@ const KIND_DEVICE: u8 = 2;
 pub(crate) struct SharedSessions {
     db: PostgresStore,
     engine: Engine,
-    store: Arc<AnyStore>,
+    flows: FlowStore,
     limits: Limits,
 }
 
@@ -131,16 +129,11 @@ fn limits(l: &Limits) -> PageLimits {
 }
 
 impl SharedSessions {
-    pub(crate) fn new(
-        db: PostgresStore,
-        engine: Engine,
-        store: Arc<AnyStore>,
-        limits: Limits,
-    ) -> Self {
+    pub(crate) fn new(db: PostgresStore, engine: Engine, flows: FlowStore, limits: Limits) -> Self {
         SharedSessions {
             db,
             engine,
-            store,
+            flows,
             limits,
         }
     }
@@ -184,14 +177,14 @@ impl SharedSessions {
         match stored(id, body) {
             Some(Stored::Authorization(query)) => {
                 let flow = self.engine.authorize(query, now);
-                match drive_async(flow, &*self.store, &mut OsRandom).await? {
+                match drive_async(flow, &self.flows, &mut OsRandom).await? {
                     AuthorizeOutcome::Consent(p) => Ok(Some(Pending::Authorization(p))),
                     _ => Ok(None),
                 }
             }
             Some(Stored::Device(code)) => {
                 let flow = self.engine.device_verify(code, now);
-                match drive_async(flow, &*self.store, &mut OsRandom).await? {
+                match drive_async(flow, &self.flows, &mut OsRandom).await? {
                     DeviceVerifyOutcome::Consent(p) => Ok(Some(Pending::Device(p))),
                     _ => Ok(None),
                 }
