@@ -132,3 +132,22 @@ async fn each_resource_has_its_own_metadata_with_only_its_scopes() {
         .await;
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+/// The consent page says where the access may be used when the client named resources, and says
+/// nothing of resources when it named none.
+#[tokio::test]
+async fn the_consent_page_names_the_requested_resources() {
+    let s = server().await;
+    let query = format!("{}&resource={}", s.authorize_query("st"), enc(IMAP));
+    let (_, consent) = s.sign_in_with(&query).await;
+    assert!(
+        consent
+            .body
+            .contains("<li><code>imap://mail.example.com</code></li>"),
+        "{}",
+        consent.body
+    );
+    assert!(!consent.body.contains(DAV), "{}", consent.body);
+    let (_, consent) = s.sign_in_with(&s.authorize_query("st")).await;
+    assert!(!consent.body.contains("Only at:"), "{}", consent.body);
+}

@@ -76,6 +76,7 @@ fn render(
                 p.client_id(),
                 &p.redirect_host(),
                 p.scope(),
+                p.resources(),
                 user,
                 ids,
             );

@@ -65,6 +65,7 @@ pub fn consent(
     client_id: &str,
     host: &str,
     scope: &Scope,
+    resources: &[String],
     user: &str,
     ids: FormIds<'_>,
 ) -> String {
@@ -82,6 +83,7 @@ pub fn consent(
         }
     }
     scope_list(&mut b, scope);
+    resource_list(&mut b, resources);
     decision_forms(&mut b, user, ids);
     page("Allow access?", &b)
 }
@@ -191,6 +193,20 @@ fn scope_list(b: &mut String, scope: &Scope) {
     b.push_str("</ul>\n");
 }
 
+/// Where the access may be used (RFC 8707 resources), when the client named any: a token for
+/// `imap://mail.example.com` alone is a narrower grant than the same scope everywhere, and the
+/// user decides on what is actually granted.
+fn resource_list(b: &mut String, resources: &[String]) {
+    if resources.is_empty() {
+        return;
+    }
+    b.push_str("<p>Only at:</p>\n<ul class=\"resources\">\n");
+    for r in resources {
+        let _ = writeln!(b, "<li><code>{}</code></li>", escape(r));
+    }
+    b.push_str("</ul>\n");
+}
+
 /// The Allow / Deny buttons (`decision=approve|deny`) and the switch-user form of a consent view.
 fn decision_forms(b: &mut String, user: &str, ids: FormIds<'_>) {
     let _ = write!(
@@ -252,6 +268,7 @@ mod tests {
             "client-1",
             "app.example.com",
             &Scope::parse("mail calendar").unwrap(),
+            &["imap://mail.example.com/<x>".to_owned()],
             "alice",
             FormIds {
                 action: "/authorize",
@@ -262,6 +279,7 @@ mod tests {
         assert!(html.contains("&lt;b&gt;Evil&lt;/b&gt;"));
         assert!(html.contains("app.example.com"));
         assert!(html.contains("<li>calendar</li>"));
+        assert!(html.contains("<li><code>imap://mail.example.com/&lt;x&gt;</code></li>"));
         assert!(html.contains("value=\"t&quot;x\""));
         assert!(html.contains("name=\"decision\" value=\"approve\""));
         assert!(html.contains("name=\"decision\" value=\"deny\""));
@@ -276,15 +294,23 @@ mod tests {
         };
         let scope = Scope::parse("mail").unwrap();
         let id = "https://tools.example.org/oauth/client.json";
-        let html = consent("<i>Mail</i>", id, "evil.example.net", &scope, "alice", ids);
+        let html = consent(
+            "<i>Mail</i>",
+            id,
+            "evil.example.net",
+            &scope,
+            &[],
+            "alice",
+            ids,
+        );
         assert!(html.contains("published by <strong><code>tools.example.org</code></strong>"));
         assert!(html.contains("&lt;i&gt;Mail&lt;/i&gt;"));
         assert!(html.contains("<strong><code>evil.example.net</code></strong>"));
         assert!(html.contains("another host than the one that"));
-        let html = consent("Mail", id, "127.0.0.1", &scope, "alice", ids);
+        let html = consent("Mail", id, "127.0.0.1", &scope, &[], "alice", ids);
         assert!(html.contains("an application on this device"));
         assert!(!html.contains("another host"));
-        let html = consent("Mail", id, "tools.example.org", &scope, "alice", ids);
+        let html = consent("Mail", id, "tools.example.org", &scope, &[], "alice", ids);
         assert!(!html.contains("another host"));
     }
 
