@@ -200,6 +200,10 @@ pub enum ClientCommand {
         /// clients see only their own. Confidential clients only.
         #[arg(long)]
         resource_server: bool,
+        /// `native` (loopback and private-use scheme redirects only) or `web` (https only), as
+        /// in a dynamic registration [default: neither; the general redirect rules].
+        #[arg(long, value_name = "TYPE")]
+        application_type: Option<String>,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,

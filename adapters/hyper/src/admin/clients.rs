@@ -29,6 +29,9 @@ pub struct NewClient {
     /// A resource server (a mail server, an API): may introspect every token, not only its own
     /// (the default introspection policy, `resource_servers_only`). Confidential clients only.
     pub resource_server: bool,
+    /// `native` or `web` (OpenID Connect Dynamic Registration §2), checked against the redirect
+    /// URIs by the registration rules; `None` applies the general rules.
+    pub application_type: Option<String>,
 }
 
 /// What `client add` prints: the only time the secret is shown.
@@ -45,8 +48,9 @@ pub struct Created {
 ///
 /// The operator's client is checked by the same rules as a dynamic registration
 /// ([`client_metadata::validate`]: redirect URIs, grant types, scope, sizes), from the metadata
-/// the options describe; only what an operator may decide on top is added here (the default
-/// grant types `authorization_code` and `refresh_token`, a resource server, no expiry).
+/// the options describe, `application_type` included; only what an operator may decide on top is
+/// added here (the default grant types `authorization_code` and `refresh_token`, a resource
+/// server, no expiry).
 pub fn build(
     engine: &Engine,
     new: &NewClient,
@@ -74,6 +78,9 @@ pub fn build(
     });
     if let Some(scope) = &new.scope {
         metadata["scope"] = scope.as_str().into();
+    }
+    if let Some(application_type) = &new.application_type {
+        metadata["application_type"] = application_type.as_str().into();
     }
     let serde_json::Value::Object(metadata) = metadata else {
         return Err("the client's metadata is not an object".to_owned());
@@ -315,6 +322,24 @@ mod tests {
             )
             .unwrap();
         }
+        // application_type holds the operator to the same redirect rules as a registration.
+        let typed = |application_type: &str, uri: &str| {
+            build(
+                &engine,
+                &NewClient {
+                    application_type: Some(application_type.to_owned()),
+                    redirect_uris: vec![uri.to_owned()],
+                    ..web()
+                },
+                1,
+            )
+        };
+        assert!(typed("native", "http://127.0.0.1/cb").is_ok());
+        assert!(typed("native", "com.example.app:/cb").is_ok());
+        assert!(typed("native", "https://app.example.com/cb").is_err());
+        assert!(typed("web", "https://app.example.com/cb").is_ok());
+        assert!(typed("web", "http://127.0.0.1/cb").is_err());
+        assert!(typed("desktop", "https://app.example.com/cb").is_err());
         // client_credentials only needs no redirect URI.
         build(
             &engine,

@@ -105,6 +105,7 @@ pub async fn client(
             grant_types,
             scope,
             resource_server,
+            application_type,
             ..
         } => {
             let new = clients::NewClient {
@@ -113,6 +114,7 @@ pub async fn client(
                 public: *public,
                 grant_types: grant_types.clone(),
                 scope: scope.clone(),
+                application_type: application_type.clone(),
                 resource_server: *resource_server,
             };
             let created = clients::add(store, engine, &new, now).await?;
@@ -265,6 +267,7 @@ mod tests {
                 grant_types: vec![],
                 scope: Some("mail".to_owned()),
                 resource_server: false,
+                application_type: None,
                 data: data(),
             };
             client(&add, &store, &engine, &mut out).await.unwrap();
