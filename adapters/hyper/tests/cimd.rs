@@ -18,8 +18,9 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Body, Bytes, Frame};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use oauth_proto::client_id_document::FetchError;
 use oauth_proto::config::Config;
-use oauth_server::cimd::CimdSettings;
+use oauth_server::cimd::{CimdSettings, Fetcher};
 use oauth_server::settings::ServerSettings;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
@@ -33,6 +34,8 @@ struct DocumentServer {
     root: PathBuf,
     /// How often `/good.json` was fetched.
     good_hits: Arc<AtomicUsize>,
+    /// How many connections the silent port accepted.
+    silent_accepted: Arc<AtomicUsize>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -112,9 +115,12 @@ impl DocumentServer {
         });
         let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let silent_port = silent.local_addr().unwrap().port();
+        let silent_accepted = Arc::new(AtomicUsize::new(0));
+        let accepted = silent_accepted.clone();
         let hold = tokio::spawn(async move {
             let mut held = Vec::new();
             while let Ok((tcp, _)) = silent.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
                 held.push(tcp);
             }
         });
@@ -123,6 +129,7 @@ impl DocumentServer {
             silent_port,
             root,
             good_hits,
+            silent_accepted,
             tasks: vec![serve, hold],
         }
     }
@@ -406,4 +413,30 @@ async fn with_documents_off_a_url_client_id_is_unknown() {
     assert!(page.body.contains("unknown client_id"));
     assert_eq!(docs.good_hits.load(Ordering::SeqCst), 0);
     s.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn fetches_in_flight_are_bounded() {
+    let docs = DocumentServer::start().await;
+    let mut settings = docs.settings(true).cimd;
+    settings.max_concurrent_fetches = 1;
+    let fetcher = Fetcher::new(&settings).unwrap();
+    let first = format!("https://localhost:{}/a.json", docs.silent_port);
+    let second = format!("https://localhost:{}/b.json", docs.silent_port);
+    let check = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        docs.silent_accepted.load(Ordering::SeqCst)
+    };
+    let started = Instant::now();
+    let (a, b, in_flight) = tokio::join!(fetcher.fetch(&first), fetcher.fetch(&second), check);
+    assert_eq!(
+        in_flight, 1,
+        "the second fetch waits for the first one's slot"
+    );
+    // Waiting for a slot counts toward the timeout: both are over after one timeout.
+    assert_eq!(
+        (a.body(), b.body()),
+        (Err(FetchError::Timeout), Err(FetchError::Timeout))
+    );
+    assert!(started.elapsed() < Duration::from_millis(2500));
 }

@@ -27,6 +27,8 @@ pub struct Fetcher {
     client: Option<HttpsClient>,
     settings: CimdSettings,
     cache: Cache,
+    /// One permit per fetch in flight.
+    slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -98,6 +100,7 @@ impl Fetcher {
             client: Some(client),
             settings: settings.clone(),
             cache: Cache::new(settings.max_cached_documents),
+            slots: tokio::sync::Semaphore::new(settings.max_concurrent_fetches),
         })
     }
 
@@ -107,6 +110,7 @@ impl Fetcher {
             client: None,
             settings: settings.clone(),
             cache: Cache::new(0),
+            slots: tokio::sync::Semaphore::new(1),
         }
     }
 
@@ -117,7 +121,16 @@ impl Fetcher {
             return known;
         }
         let total = Duration::from_millis(self.settings.timeout_ms);
-        let (document, fresh_for) = match tokio::time::timeout(total, self.fetch_now(url)).await {
+        let fetch = async {
+            // The semaphore is never closed; waiting for a slot counts toward the timeout.
+            let _slot = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| FetchError::Unreachable)?;
+            self.fetch_now(url).await
+        };
+        let (document, fresh_for) = match tokio::time::timeout(total, fetch).await {
             Ok(Ok((body, fresh_for))) => (ClientDocument::fetched(body), fresh_for),
             Ok(Err(e)) => (failed(url, e), self.failure_ttl()),
             Err(_) => (failed(url, FetchError::Timeout), self.failure_ttl()),

@@ -13,6 +13,7 @@
 //! | no redirects | a 3xx is a failure ([`FetchError::Redirected`]); nothing follows it |
 //! | small | a `Content-Length` over 5 KB is refused before reading, and reading stops at 5 KB ([`FetchError::TooLarge`]) |
 //! | quick | `connect_timeout_ms` for the TCP connection, `timeout_ms` (3 s each by default) for everything from the lookup to the last byte |
+//! | few at once | at most `max_concurrent_fetches` (32) in flight; a fetch waits for a slot within its `timeout_ms`, so a flood of client ids costs the server a bounded number of connections |
 //! | JSON | `application/json` or `application/*+json`, and a body that parses ([`FetchError::NotJson`]) |
 //! | cached | per HTTP caching (`Cache-Control`, `Expires`, `Age`: `http-cache-semantics`, as a private cache), kept at least `min_cache_secs` (60 s: one sign-in asks for the document three times, and a client must not make every request a fetch) and at most `max_cache_secs` (24 h); failures for `failure_cache_secs` (10 s); at most `max_cached_documents` entries |
 //! | no proxy | the connector is hyper-util's own: no `HTTP_PROXY` from the environment can route the fetch elsewhere |
@@ -58,6 +59,8 @@ pub struct CimdSettings {
     pub failure_cache_secs: u64,
     /// Upper bound on the documents (and failures) kept.
     pub max_cached_documents: usize,
+    /// Upper bound on fetches in flight at once; a fetch waits for a slot within `timeout_ms`.
+    pub max_concurrent_fetches: usize,
 }
 
 impl Default for CimdSettings {
@@ -71,6 +74,7 @@ impl Default for CimdSettings {
             max_cache_secs: 86400,
             failure_cache_secs: 10,
             max_cached_documents: 1000,
+            max_concurrent_fetches: 32,
         }
     }
 }
@@ -78,9 +82,12 @@ impl Default for CimdSettings {
 impl CimdSettings {
     /// Checks the settings, loading the trusted roots; the first problem found is reported.
     pub fn validate(&self) -> Result<(), String> {
-        if self.connect_timeout_ms == 0 || self.timeout_ms == 0 {
+        if self.connect_timeout_ms == 0 || self.timeout_ms == 0 || self.max_concurrent_fetches == 0
+        {
             return Err(
-                "[server.cimd] connect_timeout_ms and timeout_ms must be greater than 0".to_owned(),
+                "[server.cimd] connect_timeout_ms, timeout_ms and max_concurrent_fetches \
+                 must be greater than 0"
+                    .to_owned(),
             );
         }
         if self.min_cache_secs > self.max_cache_secs {
