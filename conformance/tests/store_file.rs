@@ -349,6 +349,58 @@ fn compaction_preserves_the_state_and_replaces_the_journal() {
     assert!(s.open_report().snapshot_records > 0);
 }
 
+/// An import (an export's records) lands all at once through a snapshot, replaces records of the
+/// same keys, keeps the records it does not name, and survives a reopen: the records of one store
+/// written into another give the same state.
+#[test]
+fn an_import_writes_every_record_through_one_snapshot() {
+    let from = temp("import-from");
+    let source = open(from.path());
+    workload(&source, 1);
+    workload(&source, 2);
+    let records: Vec<_> = source.state().records().collect();
+    assert!(!records.is_empty());
+    let exported = source.state().clone();
+    source.close().unwrap();
+
+    // Into an empty store: the same state, in memory and after a reopen.
+    let into = temp("import-into");
+    let target = open(into.path());
+    let stats = target.import(records.clone()).unwrap();
+    assert_eq!(stats.records, records.len() as u64);
+    assert_eq!(*target.state(), exported);
+    target.close().unwrap();
+    let target = open(into.path());
+    assert_eq!(*target.state(), exported);
+    assert_eq!(target.open_report().snapshot_records, records.len() as u64);
+
+    // Into a store with records of its own: those stay, the imported ones are added, and importing
+    // the same records again changes nothing (same keys replaced).
+    let other = temp("import-other");
+    let mixed = open(other.path());
+    workload(&mixed, 3);
+    let own: Vec<_> = mixed.state().records().collect();
+    mixed.import(records.clone()).unwrap();
+    let after = mixed.state().clone();
+    let kept: Vec<_> = after.records().collect();
+    let own_keys_only = own.iter().filter(|r| {
+        matches!(
+            r,
+            oauth_store_memory::Record::Client(_) | oauth_store_memory::Record::Grant(_)
+        )
+    });
+    for record in records.iter().chain(own_keys_only) {
+        assert!(
+            kept.contains(record),
+            "{record:?} is missing after the import"
+        );
+    }
+    mixed.import(records).unwrap();
+    assert_eq!(*mixed.state(), after);
+    mixed.close().unwrap();
+    assert_eq!(*open(other.path()).state(), after);
+}
+
 #[test]
 fn automatic_compaction_keeps_the_files_proportional_to_live_state() {
     use fixtures::*;

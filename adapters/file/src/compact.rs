@@ -20,6 +20,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use oauth_store_memory::Record;
+
 use crate::error::FileStoreError;
 use crate::recover;
 use crate::shared::Shared;
@@ -40,9 +42,22 @@ pub struct CompactStats {
 
 /// Compacts now, on this thread. Concurrent calls run one after the other.
 pub(crate) fn run(shared: &Shared) -> Result<CompactStats, FileStoreError> {
+    run_with(shared, &[])
+}
+
+/// [`run`], with `imported` records inserted (replacing records of the same keys) into the state
+/// the snapshot is written from: the snapshot's rename publishes all of them at once or, before
+/// it, none ([`FileStore::import`](crate::FileStore::import)).
+pub(crate) fn run_with(
+    shared: &Shared,
+    imported: &[Record],
+) -> Result<CompactStats, FileStoreError> {
     let _one = shared.compacting.lock().unwrap_or_else(|e| e.into_inner());
     let closed = shared.log.rotate()?;
-    let (state, sources) = recover::rebuild(&shared.layout, closed)?;
+    let (mut state, sources) = recover::rebuild(&shared.layout, closed)?;
+    for record in imported {
+        state.insert(record.clone());
+    }
     let records = state.len() as u64;
     let bytes = snapshot::write(&shared.layout, closed + 1, &state)?;
     drop(state);

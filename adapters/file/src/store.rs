@@ -13,7 +13,7 @@ use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
     AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
 };
-use oauth_store_memory::{purge_in_steps, purge_in_steps_async, MemoryState};
+use oauth_store_memory::{purge_in_steps, purge_in_steps_async, MemoryState, Record};
 
 use crate::compact::{self, CompactStats};
 use crate::error::FileStoreError;
@@ -139,6 +139,21 @@ impl FileStore {
     /// keeps serving meanwhile. Call [`Store::purge`] first to leave expired records out.
     pub fn compact(&self) -> Result<CompactStats, FileStoreError> {
         compact::run(&self.shared)
+    }
+
+    /// Writes `records` (an export's, `oauth_store_memory::Record`) into the store, replacing
+    /// records of the same keys: a compaction whose snapshot also holds them, so a crash leaves
+    /// either all of them or none, then the same inserts into the live state. For a store no
+    /// server is writing to (`oauth-server db import` holds the directory lock): a change made
+    /// by another caller while it runs could be overwritten in memory by an imported record
+    /// although the journal, replayed after the snapshot, keeps it.
+    pub fn import(&self, records: Vec<Record>) -> Result<CompactStats, FileStoreError> {
+        let stats = compact::run_with(&self.shared, &records)?;
+        let mut state = self.shared.state.write();
+        for record in records {
+            state.insert(record);
+        }
+        Ok(stats)
     }
 
     /// Total bytes of the store's files on disk.

@@ -1,6 +1,7 @@
 //! `oauth-server db export` / `db import` through the binary: a file store's users and clients
-//! exported as JSON lines, imported into PostgreSQL, and exported from there identically; the
-//! clients then work against the database. The cluster is a throwaway one the test starts
+//! exported as JSON lines, imported into PostgreSQL, and exported from there identically, then
+//! back into a new file store, which exports the same again; the users and clients are then
+//! served by each. The cluster is a throwaway one the test starts
 //! (`oauth_store_postgres::testing`).
 
 use std::io::Write;
@@ -109,19 +110,27 @@ fn a_file_store_moves_to_postgres_and_exports_the_same() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 5: not a record"), "{err}");
-    // Into the file store: refused, saying where import writes.
-    let other = cluster.dir().join("other-data");
-    let out = run(
-        &[
-            "db",
-            "import",
-            "-",
-            "--data",
-            other.to_str().expect("utf-8"),
-        ],
-        from_files.as_bytes(),
+
+    // And back: PostgreSQL's export into a new file store gives the same records, which the
+    // file store then serves.
+    let back = cluster.dir().join("back-data");
+    let back = back.to_str().expect("utf-8");
+    let said = ok(
+        &["db", "import", "-", "--data", back],
+        from_postgres.as_bytes(),
     );
+    assert_eq!(said.trim(), "imported 3 records");
+    let from_back = ok(&["db", "export", "--data", back], b"");
+    assert_eq!(sorted(&from_back), sorted(&from_files));
+    let users = ok(&["user", "list", "--data", back], b"");
+    assert!(users.contains("alice") && users.contains("bob"), "{users}");
+    // Bad input leaves the file store as it was.
+    let out = run(&["db", "import", "-", "--data", back], broken.as_bytes());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("PostgreSQL only"), "{err}");
+    assert!(err.contains("line 5: not a record"), "{err}");
+    assert_eq!(
+        sorted(&ok(&["db", "export", "--data", back], b"")),
+        sorted(&from_files)
+    );
 }

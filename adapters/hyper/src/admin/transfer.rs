@@ -8,11 +8,12 @@
 //! and user: keep it as private as the database.
 //!
 //! Export reads the file store (while no server holds its directory) or PostgreSQL (in one
-//! snapshot, while servers run). Import writes into PostgreSQL, in one transaction: all records
-//! or none, replacing records of the same keys; a header of another format or record version,
-//! or a line that does not parse, is refused with its line number before anything is written.
-//! Importing into the file store is not there yet: move from PostgreSQL back to files by
-//! exporting from PostgreSQL and keeping the export until the file store takes records.
+//! snapshot, while servers run). Import writes all records or none, replacing records of the
+//! same keys: into PostgreSQL in one transaction, into the file store through one snapshot
+//! (`FileStore::import`: a compaction whose snapshot holds them; the command holds the directory,
+//! so no server writes meanwhile), so a deployment moves back from PostgreSQL to files the way it
+//! came. A header of another format or record version, or a line that does not parse, is refused
+//! with its line number before anything is written.
 
 use std::io::{BufRead, Write};
 
@@ -63,13 +64,20 @@ fn json<T: Serialize>(value: &T) -> Result<String, String> {
 /// Reads an export from `input` and writes its records into `store`; returns how many.
 pub async fn import(store: &AnyStore, input: impl BufRead) -> Result<usize, String> {
     let records = read(input)?;
+    let count = records.len();
     match store {
         AnyStore::Postgres(s) => s.import(records).await.map_err(|e| e.to_string()),
-        _ => Err(
-            "import writes into PostgreSQL only: give --postgres URL or [store] postgres in \
-             --config FILE"
+        AnyStore::File(s) => s
+            .import(records)
+            .map(|_| count)
+            .map_err(|e| format!("importing into the file store failed: {e}")),
+        AnyStore::Memory(_) => Err(
+            "import needs a store that keeps what it is given: the file store (--data DIR) or \
+             PostgreSQL (--postgres URL)"
                 .to_owned(),
         ),
+        #[cfg(test)]
+        AnyStore::Failing => Err("the store failed".to_owned()),
     }
 }
 
@@ -164,6 +172,6 @@ mod tests {
             .unwrap_err()
             .starts_with("line 1: not an oauth-server"));
         let err = futures_lite_block_on(import(&store, text.as_bytes())).unwrap_err();
-        assert!(err.contains("PostgreSQL only"), "{err}");
+        assert!(err.contains("keeps what it is given"), "{err}");
     }
 }
