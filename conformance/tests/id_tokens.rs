@@ -124,7 +124,8 @@ fn code_exchange_with_openid_returns_a_signed_id_token() {
     assert_eq!(h.validate(access).unwrap().subject, "alice");
     // The engine's own decoder agrees.
     let decoded =
-        IdTokenClaims::decode(body["id_token"].as_str().unwrap(), h.engine.signing_keys()).unwrap();
+        IdTokenClaims::decode(body["id_token"].as_str().unwrap(), &h.engine.signing_keys())
+            .unwrap();
     assert_eq!(decoded.nonce.as_deref(), Some("n-0S6_WzA2Mj é\u{1F600}\""));
 }
 

@@ -217,7 +217,7 @@ fn revoking_a_grant_after_shifted_issues_in_the_same_second_kills_them_until_the
     );
     dead(&mut h, &rs, &newest);
     let claims = oauth_proto::access_token::validate(
-        h.engine.keys(),
+        &h.engine.keys(),
         &newest,
         h.now,
         &oauth_proto::store::NothingRevoked,

@@ -1,11 +1,21 @@
 //! The engine: configuration and keys, and one entry point per kind of request.
 //!
-//! `Engine` is cheap to clone (an `Arc` inside) and immutable, so one instance serves every thread.
+//! `Engine` is cheap to clone (an `Arc` inside), so one instance serves every thread. Its
+//! configuration is immutable; its keys can be replaced while it runs ([`Engine::set_keys`]), so
+//! that a key rotation made elsewhere (another node of a shared database, an administration
+//! command) reaches a running server without a restart. The keys sit behind an `ArcSwap`: every
+//! request reads them without a lock or a shared reference count (an `arc_swap` guard), which
+//! keeps the access token validation path as it was; a replacement is rare and may be slow.
+//! A request that read the keys just before a replacement finishes with them: both sets are
+//! valid (a rotation keeps the old keys for verifying), so either side of a swap is consistent.
 //! Entry points that need the store return a [`Flow`]; the rest return their answer directly.
 //! Later protocol surfaces (registration, introspection, revocation, device flow, metadata) add
 //! their entry points in `impl Engine` blocks of their own modules.
 
+use std::ops::Deref;
 use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
 
 use crate::access_token::{self, AccessClaims, KeyRing, TokenError};
 use crate::authorize::{Authorize, Decide, PendingAuthorization};
@@ -20,6 +30,17 @@ use crate::store::{Effect, RevocationView};
 use crate::throttle::Throttle;
 use crate::token::TokenEndpoint;
 
+/// The signing set must hold an active key for the default ID token algorithm.
+fn check_signing(signing: &KeySet) -> Result<(), ConfigError> {
+    if signing.signing_key(Algorithm::default()).is_none() {
+        return Err(ConfigError::new(
+            "signing_keys",
+            "the signing key set has no ES256 key, the default ID token algorithm",
+        ));
+    }
+    Ok(())
+}
+
 /// The authorization server engine.
 #[derive(Clone, Debug)]
 pub struct Engine {
@@ -29,9 +50,35 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     config: Config,
-    keys: KeyRing,
-    signing: KeySet,
+    keys: ArcSwap<Keys>,
     throttle: Arc<Throttle>,
+}
+
+/// The keys in use at one moment: replaced together, so a reader sees both from one setting.
+#[derive(Debug)]
+struct Keys {
+    ring: KeyRing,
+    signing: KeySet,
+}
+
+/// The access token keys at the moment [`Engine::keys`] was called.
+struct RingSnapshot(Guard<Arc<Keys>>);
+
+impl Deref for RingSnapshot {
+    type Target = KeyRing;
+    fn deref(&self) -> &KeyRing {
+        &self.0.ring
+    }
+}
+
+/// The ID token signing keys at the moment [`Engine::signing_keys`] was called.
+struct SigningSnapshot(Guard<Arc<Keys>>);
+
+impl Deref for SigningSnapshot {
+    type Target = KeySet;
+    fn deref(&self) -> &KeySet {
+        &self.0.signing
+    }
 }
 
 impl Engine {
@@ -40,34 +87,45 @@ impl Engine {
     /// default algorithm, ES256; ID tokens are offered with exactly the algorithms it has keys for.
     pub fn new(config: Config, keys: KeyRing, signing: KeySet) -> Result<Self, ConfigError> {
         config.validate()?;
-        if signing.signing_key(Algorithm::default()).is_none() {
-            return Err(ConfigError::new(
-                "signing_keys",
-                "the signing key set has no ES256 key, the default ID token algorithm",
-            ));
-        }
+        check_signing(&signing)?;
         let throttle = Arc::new(Throttle::new(config.throttle.clone()));
         Ok(Engine {
             inner: Arc::new(Inner {
                 config,
-                keys,
-                signing,
+                keys: ArcSwap::from_pointee(Keys {
+                    ring: keys,
+                    signing,
+                }),
                 throttle,
             }),
         })
     }
 
-    /// The ID token signing keys: the active ones sign, all of them (retired included) are
-    /// published at the JWKS endpoint.
-    pub fn signing_keys(&self) -> &KeySet {
-        &self.inner.signing
+    /// Replaces the access token keys and the ID token signing keys of this engine and of every
+    /// clone of it, for the requests that read them from now on (see the module docs): how a
+    /// rotation made while the server runs reaches it. Refused, keeping the keys in use, when
+    /// the signing set lacks an ES256 key, as [`Engine::new`] refuses it.
+    pub fn set_keys(&self, keys: KeyRing, signing: KeySet) -> Result<(), ConfigError> {
+        check_signing(&signing)?;
+        self.inner.keys.store(Arc::new(Keys {
+            ring: keys,
+            signing,
+        }));
+        Ok(())
+    }
+
+    /// The ID token signing keys in use: the active ones sign, all of them (retired included)
+    /// are published at the JWKS endpoint. A snapshot: hold it for one request, not longer.
+    pub fn signing_keys(&self) -> impl Deref<Target = KeySet> {
+        SigningSnapshot(self.inner.keys.load())
     }
 
     /// The ID token signing algorithms this engine has an active key for, the default first.
     pub fn id_token_algorithms(&self) -> Vec<Algorithm> {
+        let keys = self.signing_keys();
         Algorithm::ALL
             .into_iter()
-            .filter(|a| self.inner.signing.signing_key(*a).is_some())
+            .filter(|a| keys.signing_key(*a).is_some())
             .collect()
     }
 
@@ -76,9 +134,9 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The token keys.
-    pub fn keys(&self) -> &KeyRing {
-        &self.inner.keys
+    /// The access token keys in use. A snapshot: hold it for one request, not longer.
+    pub fn keys(&self) -> impl Deref<Target = KeyRing> {
+        RingSnapshot(self.inner.keys.load())
     }
 
     /// The limiter every credential check consults (see [`crate::throttle`]): one per engine, so
@@ -160,7 +218,7 @@ impl Engine {
         now: u64,
         view: &dyn RevocationView,
     ) -> Result<AccessClaims, TokenError> {
-        access_token::validate(&self.inner.keys, token, now, view)
+        access_token::validate(&self.keys(), token, now, view)
     }
 
     /// Effects that revoke everything of a subject (password change, account disabled): its
@@ -231,5 +289,68 @@ impl Engine {
         }
         params.push(("iss", &self.inner.config.issuer));
         redirect::with_params(redirect_uri, &params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access_token::{Audience, TokenError, TokenKey};
+    use crate::random::CounterRandom;
+    use crate::scope::Scope;
+    use crate::store::{GrantId, NothingRevoked};
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            grant_id: GrantId([9; 16]),
+            subject: "alice".to_owned(),
+            client_id: "app".to_owned(),
+            scope: Scope::parse("mail").unwrap(),
+            issued_at: 100,
+            expires_at: 200,
+            credential_version: 0,
+            audience: Audience::default(),
+        }
+    }
+
+    #[test]
+    fn set_keys_reaches_every_clone_and_keeps_a_snapshot_whole() {
+        let mut random = CounterRandom::new(1);
+        let signing = KeySet::generate(&[Algorithm::Es256], &mut random).unwrap();
+        let one = TokenKey::new(1, &[1; 32]).unwrap();
+        let two = TokenKey::new(2, &[2; 32]).unwrap();
+        let engine = Engine::new(
+            Config::default(),
+            KeyRing::new(one.clone(), vec![]).unwrap(),
+            signing.clone(),
+        )
+        .unwrap();
+        let serving = engine.clone();
+        let before = engine.keys();
+        let old = access_token::issue(&before, &claims()).unwrap();
+
+        engine
+            .set_keys(KeyRing::new(two.clone(), vec![one]).unwrap(), signing)
+            .unwrap();
+        // The old token still validates at every clone; new tokens are signed by key 2.
+        assert!(serving
+            .validate_access_token(&old, 150, &NothingRevoked)
+            .is_ok());
+        let new = access_token::issue(&serving.keys(), &claims()).unwrap();
+        let only_two = KeyRing::new(two, vec![]).unwrap();
+        assert!(access_token::validate(&only_two, &new, 150, &NothingRevoked).is_ok());
+        // The snapshot taken before the swap is unchanged: it does not know key 2.
+        assert_eq!(
+            access_token::validate(&before, &new, 150, &NothingRevoked),
+            Err(TokenError::UnknownKey)
+        );
+
+        // A set without the default algorithm is refused and changes nothing.
+        let without = KeySet::generate(&[Algorithm::EdDsa], &mut random).unwrap();
+        assert!(engine.set_keys(only_two, without).is_err());
+        assert!(serving
+            .validate_access_token(&old, 150, &NothingRevoked)
+            .is_ok());
+        assert_eq!(serving.id_token_algorithms(), vec![Algorithm::Es256]);
     }
 }

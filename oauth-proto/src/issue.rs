@@ -131,7 +131,7 @@ pub(crate) fn token_response(
     let id_token = what
         .id_token
         .filter(|_| what.scope.contains(openid::OPENID));
-    access_token::sign(engine.keys(), &claims, |access_token| {
+    access_token::sign(&engine.keys(), &claims, |access_token| {
         let id_token = id_token
             .map(|facts| {
                 openid::sign(

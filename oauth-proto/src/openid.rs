@@ -99,15 +99,13 @@ pub(crate) fn sign(
     facts: &IdTokenFacts<'_>,
     random: &mut dyn Random,
 ) -> Result<String, OAuthError> {
-    let key = engine
-        .signing_keys()
-        .signing_key(facts.alg)
-        .ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::ServerError,
-                "the server has no key for this client's id_token_signed_response_alg",
-            )
-        })?;
+    let keys = engine.signing_keys();
+    let key = keys.signing_key(facts.alg).ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::ServerError,
+            "the server has no key for this client's id_token_signed_response_alg",
+        )
+    })?;
     let config = engine.config();
     let claims = IdTokenClaims {
         iss: config.issuer.clone(),

@@ -220,7 +220,7 @@ impl Engine {
     ) -> Result<AccessClaims, TokenError> {
         let unbound_accepted = self.config().resources.is_empty();
         crate::access_token::validate_for(
-            self.keys(),
+            &self.keys(),
             token,
             Some((resource, unbound_accepted)),
             now,

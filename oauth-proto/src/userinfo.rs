@@ -143,7 +143,7 @@ impl Userinfo {
             &r.query,
             &r.body,
         )?;
-        let claims = access_token::verify(self.engine.keys(), &token, now)
+        let claims = access_token::verify(&self.engine.keys(), &token, now)
             .map_err(BearerError::InvalidToken)?;
         if claims.is_client_credentials() {
             return Err(BearerError::NoUser);

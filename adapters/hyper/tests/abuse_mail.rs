@@ -85,7 +85,7 @@ fn user_token(app: &App, client_id: &str, scope: &str) -> String {
         credential_version: RevocationView::credential_version(&*app.store, USER),
         audience: Default::default(),
     };
-    access_token::issue(app.engine.keys(), &claims).unwrap()
+    access_token::issue(&app.engine.keys(), &claims).unwrap()
 }
 
 fn addresses(mail: &MailListeners) -> (SocketAddr, SocketAddr) {

@@ -333,9 +333,9 @@ async fn dovecot_logs_in_with_our_tokens_through_userinfo_with_its_defaults() {
     // Signed with the server's own key, for alice's real grant, but past its expiry.
     let expired = {
         let keys = app.engine.keys();
-        let c = access_token::validate(keys, &mail, now(), &NothingRevoked).unwrap();
+        let c = access_token::validate(&keys, &mail, now(), &NothingRevoked).unwrap();
         access_token::issue(
-            keys,
+            &keys,
             &AccessClaims {
                 issued_at: now() - 3600,
                 expires_at: now() - 60,

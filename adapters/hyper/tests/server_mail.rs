@@ -50,7 +50,7 @@ fn user_token_for(s: &TestServer, scope: &str, audience: &[&str]) -> String {
         ),
         audience: oauth_proto::access_token::Audience::new(audience).unwrap(),
     };
-    oauth_proto::access_token::issue(app.engine.keys(), &claims).unwrap()
+    oauth_proto::access_token::issue(&app.engine.keys(), &claims).unwrap()
 }
 
 #[tokio::test]
