@@ -37,7 +37,7 @@ const CONFIG: &str = "[throttle]\nbase_delay_ms = 1\nmax_delay_ms = 5\npair_free
                       pair_max_failures = 6\nregistrations_per_address = 4\nregistrations_total = 6\n";
 /// Longer than `shared_limits::INTERVAL` (100 ms) plus a delivery: guesses this far apart are
 /// counted everywhere before the next, so the bound is the single-node budget exactly.
-const PACE: Duration = Duration::from_millis(300);
+const PACE: Duration = Duration::from_millis(500);
 
 /// A running node, stopped with SIGTERM when dropped.
 struct Node {
