@@ -1,7 +1,9 @@
 //! Engine benchmark: access token validation and full requests through the engine and the memory
 //! store (`client_credentials`, introspection of its token, and a public client's refresh token
 //! rotation), each stated against raw HMAC-SHA256 over the same token bytes, measured in the same
-//! run on one core, with the heap allocations each request makes.
+//! run on one core, with the heap allocations each request makes. ID tokens: ES256 signing and
+//! verification against the raw p256 operations on the same bytes, and the code exchange with an
+//! ID token against the same exchange without one.
 //!
 //! Run: `cargo bench -p conformance --bench engine`. Each time is the median of several timed
 //! batches; the ratios matter more than the absolute numbers on a shared, noisy machine.
@@ -164,6 +166,161 @@ fn audience_check() -> (f64, f64) {
     (bound_ns, hmac_ns)
 }
 
+/// ID tokens (OpenID Connect): ES256 signing and verification of an ID token as the engine issues
+/// it, each against the p256 crate's raw ECDSA signature and verification over the same signing
+/// input (`header.payload`); then the code exchange with `openid` (an ID token signed over the
+/// access token) against the same exchange without it. Codes are made before timing, one per
+/// exchange.
+fn id_tokens() {
+    use oauth_proto::client::{ClientKind, GrantType};
+    use oauth_proto::jose::{Algorithm, IdTokenClaims};
+    use p256::ecdsa::signature::{Signer, Verifier};
+    use p256::pkcs8::DecodePrivateKey;
+
+    let mut h = Harness::default();
+    h.add_client(
+        "rp",
+        ClientKind::Public,
+        &["http://127.0.0.1/cb"],
+        &[GrantType::AuthorizationCode],
+        "openid email mail",
+    );
+    let query = |scope: &str| {
+        format!(
+            "response_type=code&client_id=rp&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb\
+             &scope={scope}&code_challenge={CHALLENGE}&code_challenge_method=S256\
+             &nonce=n-0S6_WzA2Mj"
+        )
+    };
+    let exchange = |code: &str| {
+        HttpRequest::form_post(format!(
+            "grant_type=authorization_code&code={code}&client_id=rp\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier={VERIFIER}"
+        ))
+    };
+    let code = h.code_for(&query("openid+email"), "alice");
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&client_id=rp&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier={VERIFIER}"), None);
+    let id_token = json(&r)["id_token"].as_str().unwrap().to_owned();
+    let keys = h.engine.signing_keys().clone();
+    let claims = IdTokenClaims::decode(&id_token, &keys).unwrap();
+    let key = keys.signing_key(Algorithm::Es256).unwrap();
+    println!("ID token (ES256): {} chars", id_token.len());
+
+    // The raw operations over the exact signing input of that token.
+    let stored = keys.to_stored().unwrap();
+    let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(
+            &stored
+                .active
+                .iter()
+                .find(|a| a.alg == Algorithm::Es256)
+                .unwrap()
+                .pkcs8,
+        )
+        .unwrap();
+    let raw_key = p256::ecdsa::SigningKey::from_pkcs8_der(&der).unwrap();
+    let raw_public = *raw_key.verifying_key();
+    let input_len = id_token.rfind('.').unwrap();
+    let input = &id_token.as_bytes()[..input_len];
+    let signature: p256::ecdsa::Signature = raw_key.sign(input);
+    assert!(raw_public.verify(input, &signature).is_ok());
+
+    let mut rng = oauth_proto::random::CounterRandom::new(7);
+    let raw_sign_ns = measure(2_000, || {
+        let sig: p256::ecdsa::Signature = raw_key.sign(black_box(input));
+        black_box(sig);
+    });
+    let sign_ns = measure(2_000, || {
+        black_box(black_box(&claims).sign(key, &mut rng));
+    });
+    let raw_verify_ns = measure(2_000, || {
+        black_box(raw_public.verify(black_box(input), &signature).is_ok());
+    });
+    let verify_ns = measure(2_000, || {
+        black_box(IdTokenClaims::decode(black_box(&id_token), &keys).unwrap());
+    });
+    let line = |name: &str, ns: f64, reference: f64, what: &str| {
+        println!(
+            "{name:<44} {ns:>9.1} ns/op {:>12.0} op/s   {:>5.2}x {what}",
+            1e9 / ns,
+            ns / reference
+        );
+    };
+    line(
+        "raw p256 ECDSA sign (reference)",
+        raw_sign_ns,
+        raw_sign_ns,
+        "raw sign",
+    );
+    line(
+        "ID token sign (claims, JSON, JWS)",
+        sign_ns,
+        raw_sign_ns,
+        "raw sign",
+    );
+    line(
+        "raw p256 ECDSA verify (reference)",
+        raw_verify_ns,
+        raw_verify_ns,
+        "raw verify",
+    );
+    line(
+        "ID token verify + decode",
+        verify_ns,
+        raw_verify_ns,
+        "raw verify",
+    );
+    // The other algorithms a client may register, against the ES256 ID token.
+    for alg in [Algorithm::EdDsa, Algorithm::Rs256] {
+        let key = keys.signing_key(alg).unwrap();
+        let token = claims.sign(key, &mut rng);
+        let sign = measure(500, || {
+            black_box(black_box(&claims).sign(key, &mut rng));
+        });
+        let verify = measure(500, || {
+            black_box(IdTokenClaims::decode(black_box(&token), &keys).unwrap());
+        });
+        line(&format!("ID token sign {alg}"), sign, sign_ns, "ES256 sign");
+        line(
+            &format!("ID token verify {alg}"),
+            verify,
+            verify_ns,
+            "ES256 verify",
+        );
+    }
+
+    // The code exchange with and without an ID token. Each timed call redeems a fresh code.
+    const N: u64 = 1_000;
+    let codes_needed = (N / 10 + N * BATCHES as u64) as usize;
+    let mut time_exchange = |scope: &str| {
+        let mut codes: Vec<String> = (0..codes_needed)
+            .map(|_| h.code_for(&query(scope), "alice"))
+            .collect();
+        let mut rng = oauth_proto::random::CounterRandom::new(8);
+        measure(N, || {
+            let code = codes.pop().expect("enough codes");
+            let response: Response =
+                drive(h.engine.token(exchange(&code), h.now), &h.store, &mut rng).unwrap();
+            assert_eq!(response.status, 200, "{}", response.body);
+            black_box(response);
+        })
+    };
+    let without_ns = time_exchange("email+mail");
+    let with_ns = time_exchange("openid+email+mail");
+    line(
+        "code exchange without openid (reference)",
+        without_ns,
+        without_ns,
+        "without",
+    );
+    line(
+        "code exchange with openid (ID token)",
+        with_ns,
+        without_ns,
+        "without",
+    );
+}
+
 /// The value of a string field in a JSON body, without a JSON parser (keeps the bench's own
 /// allocations out of the way).
 fn field<'a>(body: &'a str, name: &str) -> &'a str {
@@ -316,6 +473,8 @@ fn main() {
         hmac_ns,
         Some(rt_allocs as f64 / rt_calls as f64),
     );
+
+    id_tokens();
 
     h.now += 1;
     let throughput = 1e9 / validate_ns;
