@@ -115,15 +115,15 @@ mod tests {
     fn observations_fall_in_the_bucket_of_the_first_bound_at_or_above_them() {
         let h = Histogram::new();
         assert!(h.snapshot().is_none());
-        h.observe(Duration::from_micros(100)); // exactly the first bound
-        h.observe(Duration::from_micros(101));
+        h.observe(Duration::from_micros(25)); // exactly the first bound
+        h.observe(Duration::from_nanos(25_001));
         h.observe(Duration::from_secs(60)); // past every bound
         let s = h.snapshot().unwrap();
         assert_eq!(s.count, 3);
-        assert_eq!(s.buckets[0], (0.0001, 1));
-        assert_eq!(s.buckets[1], (0.00025, 1));
+        assert_eq!(s.buckets[0], (0.000025, 1));
+        assert_eq!(s.buckets[1], (0.00005, 1));
         assert_eq!(s.buckets[BUCKETS - 1], (f64::INFINITY, 1));
         assert_eq!(s.buckets.iter().map(|b| b.1).sum::<u64>(), 3);
-        assert!((s.sum_secs - 60.000201).abs() < 1e-9);
+        assert!((s.sum_secs - 60.000050001).abs() < 1e-9);
     }
 }
