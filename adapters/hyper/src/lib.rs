@@ -108,13 +108,28 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let (KeyCommand::Rotate { data }
             | KeyCommand::Retire { data, .. }
             | KeyCommand::List { data }) = &cmd;
-            let dir = setup::data_dir(data)?;
             // The token lifetimes decide when a rotated-out key may be retired.
             let config = settings::FileConfig::load(data.config.as_deref())?.engine;
-            let said = match &cmd {
-                KeyCommand::Rotate { .. } => keys::rotate(&dir, &config, clock::now())?,
-                KeyCommand::Retire { id, .. } => keys::retire(&dir, id, &config, clock::now())?,
-                KeyCommand::List { .. } => keys::list(&dir)?,
+            let said = match setup::key_database(data)? {
+                Some(pg) => match &cmd {
+                    KeyCommand::Rotate { .. } => {
+                        keys::db::rotate(&pg, &config, clock::now()).await?
+                    }
+                    KeyCommand::Retire { id, .. } => {
+                        keys::db::retire(&pg, id, &config, clock::now()).await?
+                    }
+                    KeyCommand::List { .. } => keys::db::list(&pg).await?,
+                },
+                None => {
+                    let dir = setup::data_dir(data)?;
+                    match &cmd {
+                        KeyCommand::Rotate { .. } => keys::rotate(&dir, &config, clock::now())?,
+                        KeyCommand::Retire { id, .. } => {
+                            keys::retire(&dir, id, &config, clock::now())?
+                        }
+                        KeyCommand::List { .. } => keys::list(&dir)?,
+                    }
+                }
             };
             println!("{said}");
             Ok(())
@@ -124,7 +139,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
 
 /// `serve`: prepares everything, starts, prints where, and runs until SIGINT or SIGTERM.
 pub async fn serve(args: &ServeArgs) -> Result<(), String> {
-    let prepared = setup::prepare_serve(args)?;
+    let prepared = setup::prepare_serve(args).await?;
     let issuer = prepared.engine.config().issuer_base().to_owned();
     if let Some(password) = users::ensure_admin(&prepared.store, clock::now()).await? {
         // Shown once, on standard output only, never logged.

@@ -1,4 +1,6 @@
 //! The follower: how a revocation made through one node reaches every node's revocation view.
+//! Changes of the server's keys ride along: the same wake-ups and catch-ups read them, so they
+//! keep the same bound ([`keys`](crate::keys)).
 //!
 //! # The bound
 //!
@@ -45,6 +47,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
 use crate::codec::{self, from_time};
+use crate::keys::{self, KeyWatch};
 use crate::view::{RevocationCache, Revoked, Version, ViewChanges};
 
 /// The channel revocations are announced on.
@@ -84,6 +87,8 @@ impl Watermarks {
 pub(crate) struct Follower {
     pub(crate) config: tokio_postgres::Config,
     pub(crate) view: Arc<RevocationCache>,
+    /// Key changes are read on the same wake-ups and catch-ups ([`crate::keys`]).
+    pub(crate) keys: Arc<KeyWatch>,
     pub(crate) marks: Watermarks,
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,
@@ -131,7 +136,10 @@ impl Follower {
             }
         });
         client
-            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {UNLOCK_CHANNEL}"))
+            .batch_execute(&format!(
+                "LISTEN {CHANNEL}; LISTEN {UNLOCK_CHANNEL}; LISTEN {}",
+                keys::CHANNEL
+            ))
             .await?;
         let statements = Statements::prepare(&client).await?;
         loop {
@@ -189,7 +197,7 @@ impl Follower {
         }
         self.marks = self.marks.after(&changes);
         self.view.merge(changes);
-        Ok(())
+        self.keys.catch_up(client, &statements.keys).await
     }
 }
 
@@ -197,6 +205,7 @@ impl Follower {
 struct Statements {
     access: Statement,
     subjects: Statement,
+    keys: Statement,
 }
 
 impl Statements {
@@ -214,6 +223,7 @@ impl Statements {
                      WHERE revocation_seq > $1",
                 )
                 .await?,
+            keys: client.prepare(keys::NEWER).await?,
         })
     }
 }

@@ -162,6 +162,17 @@ CREATE INDEX pages_session ON pages (session_hash, seq);
 CREATE INDEX pages_source ON pages (source);
 CREATE INDEX pages_expiry ON pages (expires_at);
 "#,
+}, Migration {
+    // The server's keys ([`keys`](crate::keys)): one row, the two key documents as JSON.
+    version: 3,
+    sql: r#"
+CREATE TABLE server_keys (
+    id smallint PRIMARY KEY CHECK (id = 1),
+    revision bigint NOT NULL,
+    token_keys bytea NOT NULL,
+    signing_keys bytea NOT NULL
+);
+"#,
 }];
 
 /// The newest schema version this build knows.
@@ -170,7 +181,7 @@ pub fn supported_version() -> i32 {
 }
 
 /// The advisory lock key that serializes migrations between nodes ("oauthmig" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6f61_7574_686d_6967;
+pub(crate) const MIGRATION_LOCK: i64 = 0x6f61_7574_686d_6967;
 
 /// What [`migrate`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,6 +29,7 @@ use tokio_postgres::NoTls;
 use crate::codec::{self, decode, from_time};
 use crate::error::{from_pool, OpenError};
 use crate::follow::{Follower, Watermarks};
+use crate::keys::KeyWatch;
 use crate::schema::{self, Migrated};
 use crate::sql::{query, store_error};
 use crate::view::{RevocationCache, Revoked, Version, ViewChanges};
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     view: Arc<RevocationCache>,
     /// How to connect, for the connections kept outside the pool ([`crate::failures`]).
     pub(crate) config: tokio_postgres::Config,
+    /// Whether and how this node follows key changes ([`crate::keys`]).
+    pub(crate) keys: Arc<KeyWatch>,
 }
 
 /// Stops the follower when the last clone of the store goes.
@@ -211,15 +214,25 @@ async fn open(url: &str, options: &Options) -> Result<(Shared, AbortOnDrop), Ope
     let marks = Watermarks::default().after(&loaded);
     view.merge(loaded);
     view.confirm(loading);
+    let keys = Arc::new(KeyWatch::default());
     let follower = Follower {
         config: config.clone(),
         view: view.clone(),
+        keys: keys.clone(),
         marks,
         interval: options.catch_up_interval,
         timeout: options.connect_timeout,
     };
     let follower = AbortOnDrop(tokio::spawn(follower.run()).abort_handle());
-    Ok((Shared { pool, view, config }, follower))
+    Ok((
+        Shared {
+            pool,
+            view,
+            config,
+            keys,
+        },
+        follower,
+    ))
 }
 
 /// Brings the database at `url` to the newest schema (what `oauth-server db migrate` runs); the

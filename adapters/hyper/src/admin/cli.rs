@@ -24,7 +24,8 @@ pub enum Command {
     /// Manage registered clients (while the server is stopped).
     #[command(subcommand)]
     Client(ClientCommand),
-    /// Manage the token and ID token signing keys (while the server is stopped).
+    /// Manage the token and ID token signing keys (while the server is stopped; with --postgres,
+    /// while the servers run: they use the new keys within 1 s).
     #[command(subcommand)]
     Key(KeyCommand),
     /// Manage the PostgreSQL database.

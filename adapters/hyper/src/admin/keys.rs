@@ -8,12 +8,16 @@
 //! The asymmetric ID token signing keys (ES256, RS256, EdDSA) live beside it in
 //! `signing-keys.json` ([`signing`]), generated on first start as well.
 //!
+//! With PostgreSQL the same two documents live in the database instead ([`db`]), where every
+//! node reads them and a rotation reaches the running nodes.
+//!
 //! The key commands ([`rotate`], [`retire`], [`list`]) run while the server is stopped, so the
 //! time of a rotation is the time the old keys stopped signing. `oauth-server key rotate`
 //! rotates both kinds at once; `oauth-server key retire ID` drops a rotated-out key once nothing
 //! it signed can still be valid (an access token lifetime after its rotation), and refuses the
 //! keys in use.
 
+pub mod db;
 pub mod signing;
 
 use std::fs;
@@ -226,6 +230,17 @@ pub fn rotate(dir: &Path, config: &Config, now: u64) -> Result<String, String> {
         Some(keys) => keys,
         None => signing::generate()?,
     };
+    let kids = rotate_signing(&mut signing, config, now)?;
+    // The signing keys first: if the second write fails, the old token key still signs.
+    signing::write(dir, &signing)?;
+    write(dir, &file)?;
+    Ok(format!(
+        "new token key {id}; new signing keys {kids}; restart the server to use them"
+    ))
+}
+
+/// A new signing key for every algorithm, the old ones kept for verifying; their `alg kid`s.
+fn rotate_signing(signing: &mut KeySet, config: &Config, now: u64) -> Result<String, String> {
     let mut kids = Vec::new();
     for alg in Algorithm::ALL {
         let kid = signing
@@ -233,13 +248,7 @@ pub fn rotate(dir: &Path, config: &Config, now: u64) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         kids.push(format!("{alg} {kid}"));
     }
-    // The signing keys first: if the second write fails, the old token key still signs.
-    signing::write(dir, &signing)?;
-    write(dir, &file)?;
-    Ok(format!(
-        "new token key {id}; new signing keys {}; restart the server to use them",
-        kids.join(", ")
-    ))
+    Ok(kids.join(", "))
 }
 
 /// `key retire ID`: drops a rotated-out key, a token key by its number or a signing key by its
@@ -263,6 +272,11 @@ pub fn retire(dir: &Path, id: &str, config: &Config, now: u64) -> Result<String,
 /// `key list`: every key, one a line, signing keys first.
 pub fn list(dir: &Path) -> Result<String, String> {
     let file = read(dir)?.ok_or_else(|| no_keys(dir))?;
+    Ok(describe(&file, signing::read(dir)?.as_ref()))
+}
+
+/// Every key, one a line, signing keys first.
+fn describe(file: &KeyFile, signing: Option<&KeySet>) -> String {
     let mut out = Vec::new();
     for (i, k) in file.keys.iter().enumerate() {
         out.push(match (i, k.retired_at) {
@@ -271,7 +285,7 @@ pub fn list(dir: &Path) -> Result<String, String> {
             (_, None) => format!("token   {}  rotated out", k.id),
         });
     }
-    if let Some(signing) = signing::read(dir)? {
+    if let Some(signing) = signing {
         for k in signing.active() {
             out.push(format!("{:<7} {}  signing", k.algorithm(), k.kid()));
         }
@@ -285,7 +299,7 @@ pub fn list(dir: &Path) -> Result<String, String> {
             ));
         }
     }
-    Ok(out.join("\n"))
+    out.join("\n")
 }
 
 fn no_keys(dir: &Path) -> String {

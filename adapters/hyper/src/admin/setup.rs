@@ -59,20 +59,15 @@ fn derived_issuer(file: &FileConfig) -> Option<String> {
 }
 
 /// Prepares `serve`: the access token keys and the ID token signing keys from (or generated
-/// into) the data directory, unless `--memory`, which generates both in memory. Every node of a
-/// PostgreSQL deployment reads them from its data directory, which the nodes share.
-pub fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
+/// into) the data directory, unless `--memory`, which generates both in memory. The nodes of a
+/// PostgreSQL deployment keep them in the database instead, and each follows their changes
+/// while it runs ([`keys::db`]).
+pub async fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     let FileConfig {
         engine,
         server,
         store,
     } = serve_settings(args)?;
-    let (key_file, signing) = if args.memory {
-        (KeyFile::generate(), keys::signing::generate()?)
-    } else {
-        keys::load_or_generate_all(&server.data_dir)?
-    };
-    let engine = Engine::new(engine, key_file.ring()?, signing).map_err(|e| e.to_string())?;
     let (store, persistent) = if args.memory {
         (AnyStore::memory(), false)
     } else if let Some(url) = &store.postgres {
@@ -80,6 +75,21 @@ pub fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     } else {
         (AnyStore::open_persistent(&server.data_dir)?, true)
     };
+    let (key_file, signing, revision) = match &store {
+        AnyStore::Postgres(pg) => {
+            let (file, signing, revision) = keys::db::load_or_generate(pg).await?;
+            (file, signing, Some(revision))
+        }
+        _ if args.memory => (KeyFile::generate(), keys::signing::generate()?, None),
+        _ => {
+            let (file, signing) = keys::load_or_generate_all(&server.data_dir)?;
+            (file, signing, None)
+        }
+    };
+    let engine = Engine::new(engine, key_file.ring()?, signing).map_err(|e| e.to_string())?;
+    if let (AnyStore::Postgres(pg), Some(revision)) = (&store, revision) {
+        keys::db::follow(pg, &engine, revision);
+    }
     Ok(Prepared {
         engine,
         store,
@@ -139,6 +149,22 @@ fn open_for_admin(dir: &Path) -> Result<AnyStore, String> {
     AnyStore::open_persistent(dir)
 }
 
+/// The database the key commands work on, if any (`--postgres`, else `[store] postgres`).
+pub fn key_database(
+    args: &DataArgs,
+) -> Result<Option<oauth_store_postgres::PostgresStore>, String> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    postgres_url(args, &file.store)
+        .map(|url| {
+            oauth_store_postgres::PostgresStore::connect_blocking(
+                url,
+                oauth_store_postgres::Options::default(),
+            )
+            .map_err(|e| e.to_string())
+        })
+        .transpose()
+}
+
 /// The data directory the key commands work on.
 pub fn data_dir(args: &DataArgs) -> Result<std::path::PathBuf, String> {
     let file = FileConfig::load(args.config.as_deref())?;
@@ -149,8 +175,8 @@ pub fn data_dir(args: &DataArgs) -> Result<std::path::PathBuf, String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn command_line_overrides_the_file_and_is_validated() {
+    #[tokio::test]
+    async fn command_line_overrides_the_file_and_is_validated() {
         let args = ServeArgs {
             listen: Some("127.0.0.1:0".to_owned()),
             issuer: Some("https://auth.example.com".to_owned()),
@@ -165,7 +191,7 @@ mod tests {
             ..Default::default()
         };
         assert!(serve_settings(&bad).is_err());
-        let p = prepare_serve(&args).unwrap();
+        let p = prepare_serve(&args).await.unwrap();
         assert!(!p.persistent);
         let moved = ServeArgs {
             listen: Some("127.0.0.1:9000".to_owned()),

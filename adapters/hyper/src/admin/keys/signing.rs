@@ -21,18 +21,26 @@ pub fn read(dir: &Path) -> Result<Option<KeySet>, String> {
     let Some(text) = super::read_text(&p)? else {
         return Ok(None);
     };
-    let stored: StoredKeySet =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-    KeySet::from_stored(&stored)
+    from_json(&text)
         .map(Some)
         .map_err(|e| format!("{}: {e}", p.display()))
 }
 
+/// The set a key document (the file's content) holds.
+pub fn from_json(text: &str) -> Result<KeySet, String> {
+    let stored: StoredKeySet = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    KeySet::from_stored(&stored).map_err(|e| e.to_string())
+}
+
+/// The key document of a set (the file's content).
+pub fn to_json(keys: &KeySet) -> Result<String, String> {
+    let stored = keys.to_stored().map_err(|e| e.to_string())?;
+    serde_json::to_string_pretty(&stored).map_err(|e| e.to_string())
+}
+
 /// Writes the signing key file atomically, readable only by the owner.
 pub fn write(dir: &Path, keys: &KeySet) -> Result<(), String> {
-    let stored = keys.to_stored().map_err(|e| e.to_string())?;
-    let text = serde_json::to_string_pretty(&stored).map_err(|e| e.to_string())?;
-    super::write_private(dir, FILE_NAME, &text)
+    super::write_private(dir, FILE_NAME, &to_json(keys)?)
 }
 
 /// A fresh set: one key for each algorithm.

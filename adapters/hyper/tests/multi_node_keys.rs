@@ -1,0 +1,562 @@
+//! Signing keys shared through PostgreSQL (issue 19): two `oauth-server` nodes started at the same
+//! moment on an empty database agree on one set of keys (what one signs, the other verifies),
+//! and `oauth-server key rotate --postgres` while both run reaches both within the bound
+//! `oauth-store-postgres` documents (1 s): each signs access tokens with the new token key and
+//! ID tokens with the new signing key, tokens signed before still validate at both, and both
+//! publish the old and the new public keys. Each node has a data directory of its own, so the
+//! keys can only come from the database. The cluster is a throwaway one the test starts
+//! (`oauth_store_postgres::testing`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use oauth_proto::jose::{jws, JwkSet, VerifyingKey};
+use oauth_store_postgres::testing::{missing_component, Cluster};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
+/// The public URL of the deployment, the same for every node (the load balancer's).
+const ISSUER: &str = "http://127.0.0.1:8080";
+const REDIRECT: &str = "http://127.0.0.1:4711/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const USER: &str = "alice";
+const PASSWORD: &str = "correct horse battery staple";
+/// The propagation bound of `oauth-store-postgres` (its `keys` module).
+const BOUND: Duration = Duration::from_secs(1);
+
+/// A running node, stopped with SIGTERM when dropped.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a node without waiting for it, so that several start at the same moment.
+fn spawn_node(url: &str, data: &Path) -> Node {
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            ISSUER,
+            "--postgres",
+            url,
+            "--data",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a node");
+    Node {
+        child,
+        base: String::new(),
+    }
+}
+
+/// Waits until `node` listens.
+fn listening(node: &mut Node) {
+    let mut stdout = BufReader::new(node.child.stdout.take().expect("stdout"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).expect("read") > 0,
+            "the node exited"
+        );
+        if let Some(addr) = line
+            .trim()
+            .strip_prefix("oauth-server listening on http://")
+        {
+            node.base = format!("http://{addr}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "the node did not start");
+    }
+}
+
+/// Runs an administration command on the database; its standard output.
+fn admin(url: &str, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--postgres", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run oauth-server");
+    if let Some(input) = stdin {
+        writeln!(child.stdin.take().expect("stdin"), "{input}").expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn client_of(json: &str) -> (String, Option<String>) {
+    let v: Value = serde_json::from_str(json).expect("client add prints JSON");
+    (
+        v["client_id"].as_str().expect("client_id").to_owned(),
+        v["client_secret"].as_str().map(str::to_owned),
+    )
+}
+
+fn enc(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).expect("encode")[1..].to_owned()
+}
+
+fn unb64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// The id of the token key that signed an access token (bytes 1 to 4 of the token).
+fn key_id(access_token: &str) -> u32 {
+    let bytes = unb64(access_token);
+    u32::from_be_bytes(bytes[1..5].try_into().expect("four bytes"))
+}
+
+/// The `kid` in an ID token's header.
+fn kid(id_token: &str) -> String {
+    let header = id_token.split('.').next().expect("a header");
+    let header: Value = serde_json::from_slice(&unb64(header)).expect("a JSON header");
+    header["kid"].as_str().expect("a kid").to_owned()
+}
+
+struct Resp {
+    status: u16,
+    headers: hyper::HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+
+    fn session_cookie(&self) -> String {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("oauth_session="))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+            .expect("a session cookie")
+    }
+}
+
+/// The test's HTTP client, the deployment's clients and its nodes.
+struct Deployment {
+    http: Client<HttpConnector, Full<Bytes>>,
+    /// A confidential resource server with client_credentials (id, secret).
+    rs: (String, String),
+    /// A public app with the code flow and `openid`.
+    app: String,
+    nodes: [Node; 2],
+}
+
+impl Deployment {
+    async fn send(
+        &self,
+        method: &str,
+        url: String,
+        headers: &[(&str, String)],
+        body: String,
+    ) -> Resp {
+        let mut b = hyper::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, v);
+        }
+        let resp = self
+            .http
+            .request(b.body(Full::new(Bytes::from(body))).expect("request"))
+            .await
+            .expect("the node answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn form(
+        &self,
+        node: &Node,
+        path: &str,
+        form: &[(&str, &str)],
+        basic: bool,
+        cookie: Option<&str>,
+    ) -> Resp {
+        let mut headers = vec![(
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        )];
+        if basic {
+            let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                enc(&self.rs.0),
+                enc(&self.rs.1)
+            ));
+            headers.push(("authorization", format!("Basic {credentials}")));
+        }
+        if let Some(c) = cookie {
+            headers.push(("cookie", format!("oauth_session={c}")));
+        }
+        let body = serde_urlencoded::to_string(form).expect("form");
+        self.send("POST", format!("{}{path}", node.base), &headers, body)
+            .await
+    }
+
+    /// Whether `node` says the access token is active (asked by the resource server).
+    async fn active(&self, node: &Node, token: &str) -> bool {
+        let r = self
+            .form(node, "/introspect", &[("token", token)], true, None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["active"].as_bool().expect("active")
+    }
+
+    /// A client_credentials access token of the resource server from `node`.
+    async fn client_token(&self, node: &Node) -> String {
+        let r = self
+            .form(
+                node,
+                "/token",
+                &[("grant_type", "client_credentials"), ("scope", "mail")],
+                true,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["access_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    /// The JWK Set `node` publishes.
+    async fn jwks(&self, node: &Node) -> JwkSet {
+        let r = self
+            .send("GET", format!("{}/jwks", node.base), &[], String::new())
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        serde_json::from_str(&r.body).expect("a JWK Set")
+    }
+
+    /// Whether the ID token's signature verifies with the key of its kid in `node`'s JWK Set.
+    async fn verifies_at(&self, node: &Node, id_token: &str) -> bool {
+        let kid = kid(id_token);
+        let jwks = self.jwks(node).await;
+        let Some(jwk) = jwks.keys.iter().find(|k| k.kid.as_deref() == Some(&kid)) else {
+            return false;
+        };
+        let key = VerifyingKey::from_jwk(jwk).expect("a usable public key");
+        jws::verify_with(id_token, &key).is_ok()
+    }
+
+    /// Signs `USER` in at `node`, approves the app and redeems the code there: the token
+    /// response (access, refresh and ID token).
+    async fn sign_in(&self, node: &Node) -> Value {
+        let query = format!(
+            "response_type=code&client_id={}&redirect_uri={}&state=s&nonce=n\
+             &scope=openid+mail+offline_access&code_challenge={CHALLENGE}\
+             &code_challenge_method=S256",
+            enc(&self.app),
+            enc(REDIRECT)
+        );
+        let page = self
+            .send(
+                "GET",
+                format!("{}/authorize?{query}", node.base),
+                &[],
+                String::new(),
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let cookie = page.session_cookie();
+        let consent = self
+            .form(
+                node,
+                "/authorize",
+                &[
+                    ("csrf", &page.hidden("csrf")),
+                    ("page", &page.hidden("page")),
+                    ("username", USER),
+                    ("password", PASSWORD),
+                ],
+                false,
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        let cookie = consent.session_cookie();
+        let approved = self
+            .form(
+                node,
+                "/authorize",
+                &[
+                    ("csrf", &consent.hidden("csrf")),
+                    ("page", &consent.hidden("page")),
+                    ("decision", "approve"),
+                ],
+                false,
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(approved.status, 303, "{}", approved.body);
+        let location = approved.headers["location"].to_str().expect("location");
+        let query = location.split_once('?').expect("a query").1;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("query");
+        let code = pairs
+            .into_iter()
+            .find_map(|(k, v)| (k == "code").then_some(v))
+            .expect("a code");
+        let r = self
+            .form(
+                node,
+                "/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", VERIFIER),
+                    ("client_id", &self.app),
+                ],
+                false,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    }
+
+    /// Refreshes at `node`: the new token response.
+    async fn refresh(&self, node: &Node, refresh_token: &str) -> Value {
+        let r = self
+            .form(
+                node,
+                "/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                    ("client_id", &self.app),
+                ],
+                false,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    }
+}
+
+fn text(v: &Value, name: &str) -> String {
+    v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+        .to_owned()
+}
+
+#[test]
+fn two_nodes_agree_on_keys_and_a_rotation_reaches_both_within_the_bound() {
+    // The cluster's harness blocks on a runtime of its own: set up outside the test's.
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(what) => {
+            missing_component(&what);
+            return;
+        }
+    };
+    let url = cluster.create_database().expect("create a database");
+    admin(
+        &url,
+        &["user", "add", USER, "--password-stdin"],
+        Some(PASSWORD),
+    );
+    let (rs_id, rs_secret) = client_of(&admin(
+        &url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail server",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "mail",
+            "--resource-server",
+        ],
+        None,
+    ));
+    let (app, _) = client_of(&admin(
+        &url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail app",
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+            "--scope",
+            "openid mail offline_access",
+        ],
+        None,
+    ));
+    // The administration commands made no keys: the nodes find the table empty.
+    let none = Command::new(BIN)
+        .args(["key", "list", "--postgres", &url])
+        .output()
+        .expect("run oauth-server");
+    assert!(!none.status.success());
+    let said = String::from_utf8_lossy(&none.stderr);
+    assert!(said.contains("holds no keys yet"), "{said}");
+    // Both at the same moment, each with a data directory of its own.
+    let mut nodes = [
+        spawn_node(&url, &cluster.dir().join("data-a")),
+        spawn_node(&url, &cluster.dir().join("data-b")),
+    ];
+    for node in &mut nodes {
+        listening(node);
+    }
+    let d = Deployment {
+        http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        rs: (
+            rs_id,
+            rs_secret.expect("a confidential client has a secret"),
+        ),
+        app,
+        nodes,
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(scenario(&d, &url));
+    drop(d);
+}
+
+async fn scenario(d: &Deployment, url: &str) {
+    let [a, b] = &d.nodes;
+
+    // One set of keys: one token key, the same public keys at both nodes.
+    let listed = admin(url, &["key", "list"], None);
+    assert_eq!(listed.matches("token ").count(), 1, "{listed}");
+    assert!(listed.contains("token   1  signing"), "{listed}");
+    let jwks_before = d.jwks(a).await;
+    assert_eq!(jwks_before.keys.len(), 3, "{jwks_before:?}");
+    assert_eq!(d.jwks(b).await, jwks_before);
+
+    // What one node signs, the other verifies.
+    let signed_in = d.sign_in(a).await;
+    let old_access = text(&signed_in, "access_token");
+    let old_id_token = text(&signed_in, "id_token");
+    let old_kid = kid(&old_id_token);
+    assert_eq!(key_id(&old_access), 1);
+    assert!(d.active(b, &old_access).await);
+    assert!(d.verifies_at(b, &old_id_token).await);
+    let old_client_token = d.client_token(b).await;
+    assert!(d.active(a, &old_client_token).await);
+
+    // A rotation while both run.
+    let said = admin(url, &["key", "rotate"], None);
+    let rotated = Instant::now();
+    assert!(said.contains("new token key 2"), "{said}");
+    let new_kid = said
+        .split("ES256 ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ';', ' ', '\n']).next())
+        .unwrap_or_else(|| panic!("no ES256 kid in {said}"))
+        .to_owned();
+    assert_ne!(new_kid, old_kid);
+
+    // Within the bound, both sign with the new keys: access tokens with token key 2, ID tokens
+    // (refreshed, so each node signs a new one) with the new ES256 key.
+    let mut refresh = text(&signed_in, "refresh_token");
+    let mut fresh = Vec::new();
+    for node in [a, b] {
+        loop {
+            let issued = d.refresh(node, &refresh).await;
+            refresh = text(&issued, "refresh_token");
+            let access = text(&issued, "access_token");
+            let id_token = text(&issued, "id_token");
+            if key_id(&access) == 2 && kid(&id_token) == new_kid {
+                assert_eq!(key_id(&d.client_token(node).await), 2);
+                fresh.push((access, id_token));
+                break;
+            }
+            assert!(
+                rotated.elapsed() < BOUND,
+                "{} still signs with token key {} and kid {} {:?} after the rotation",
+                node.base,
+                key_id(&access),
+                kid(&id_token),
+                rotated.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // Old and new tokens validate at both; both publish the old and the new public keys.
+    for node in [a, b] {
+        assert!(d.active(node, &old_access).await, "{}", node.base);
+        assert!(d.active(node, &old_client_token).await, "{}", node.base);
+        assert!(d.verifies_at(node, &old_id_token).await, "{}", node.base);
+        for (access, id_token) in &fresh {
+            assert!(d.active(node, access).await, "{}", node.base);
+            assert!(d.verifies_at(node, id_token).await, "{}", node.base);
+        }
+        let jwks = d.jwks(node).await;
+        assert_eq!(jwks.keys.len(), 6, "{jwks:?}");
+        for kid in [&old_kid, &new_kid] {
+            assert!(
+                jwks.keys
+                    .iter()
+                    .any(|k| k.kid.as_deref() == Some(kid.as_str())),
+                "{kid} not published by {}",
+                node.base
+            );
+        }
+    }
+    let listed = admin(url, &["key", "list"], None);
+    assert!(listed.contains("token   2  signing"), "{listed}");
+    assert!(listed.contains("token   1  rotated out at"), "{listed}");
+}
