@@ -90,7 +90,9 @@ pub(crate) async fn start(
     let Some(listen) = &app.settings.metrics_listen else {
         return Ok(None);
     };
-    let listener = TcpListener::bind(listen).await?;
+    let listener = TcpListener::bind(listen).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("[server] metrics_listen {listen:?}: {e}"))
+    })?;
     let addr = listener.local_addr()?;
     let exporter = Arc::new(Exporter {
         registry: super::registry(app.store.clone()),
@@ -135,5 +137,33 @@ async fn accept_loop(
                 tracing::debug!(error = %e, "metrics connection ended with an error");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exporter(allow: &[&str]) -> Exporter {
+        let allow: Vec<String> = allow.iter().map(|a| a.to_string()).collect();
+        Exporter {
+            registry: Registry::default(),
+            allowed: parse_allowed(&allow).unwrap(),
+        }
+    }
+
+    #[test]
+    fn allows_listed_peers_only_including_ipv4_on_a_dual_stack_socket() {
+        let default = exporter(&["127.0.0.1", "::1"]);
+        assert!(default.allows("127.0.0.1".parse().unwrap()));
+        assert!(default.allows("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(default.allows("::1".parse().unwrap()));
+        assert!(!default.allows("127.0.0.2".parse().unwrap()));
+        assert!(!default.allows("10.0.0.5".parse().unwrap()));
+        let network = exporter(&["10.0.0.0/8"]);
+        assert!(network.allows("10.1.2.3".parse().unwrap()));
+        assert!(!network.allows("127.0.0.1".parse().unwrap()));
+        assert!(!exporter(&[]).allows("127.0.0.1".parse().unwrap()));
+        assert!(parse_allowed(&["localhost".to_owned()]).is_err());
     }
 }
