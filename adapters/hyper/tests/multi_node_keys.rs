@@ -4,8 +4,9 @@
 //! `oauth-store-postgres` documents (1 s): each signs access tokens with the new token key and
 //! ID tokens with the new signing key, tokens signed before still validate at both, and both
 //! publish the old and the new public keys. Each node has a data directory of its own, so the
-//! keys can only come from the database. The cluster is a throwaway one the test starts
-//! (`oauth_store_postgres::testing`).
+//! keys can only come from the database. A deployment moving from the file store keeps its keys:
+//! the first node on an empty database stores those of its data directory. The cluster is a
+//! throwaway one the test starts (`oauth_store_postgres::testing`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -19,7 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use oauth_proto::jose::{jws, JwkSet, VerifyingKey};
-use oauth_store_postgres::testing::{missing_component, Cluster};
+use oauth_store_postgres::testing::{missing_component, sql, Cluster};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
@@ -48,19 +49,13 @@ impl Drop for Node {
     }
 }
 
-/// Starts a node without waiting for it, so that several start at the same moment.
-fn spawn_node(url: &str, data: &Path) -> Node {
+/// Starts a node on the database `url` (on the file store without one) without waiting for it,
+/// so that several start at the same moment.
+fn spawn_node(url: Option<&str>, data: &Path) -> Node {
     let child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--issuer",
-            ISSUER,
-            "--postgres",
-            url,
-            "--data",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--issuer", ISSUER])
+        .args(url.map(|url| ["--postgres", url]).into_iter().flatten())
+        .arg("--data")
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -113,6 +108,17 @@ fn admin(url: &str, args: &[&str], stdin: Option<&str>) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs an administration command on the database that must fail; its standard error.
+fn refused(url: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--postgres", url])
+        .output()
+        .expect("run oauth-server");
+    assert!(!out.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn client_of(json: &str) -> (String, Option<String>) {
@@ -441,17 +447,12 @@ fn two_nodes_agree_on_keys_and_a_rotation_reaches_both_within_the_bound() {
         None,
     ));
     // The administration commands made no keys: the nodes find the table empty.
-    let none = Command::new(BIN)
-        .args(["key", "list", "--postgres", &url])
-        .output()
-        .expect("run oauth-server");
-    assert!(!none.status.success());
-    let said = String::from_utf8_lossy(&none.stderr);
+    let said = refused(&url, &["key", "list"]);
     assert!(said.contains("holds no keys yet"), "{said}");
     // Both at the same moment, each with a data directory of its own.
     let mut nodes = [
-        spawn_node(&url, &cluster.dir().join("data-a")),
-        spawn_node(&url, &cluster.dir().join("data-b")),
+        spawn_node(Some(&url), &cluster.dir().join("data-a")),
+        spawn_node(Some(&url), &cluster.dir().join("data-b")),
     ];
     for node in &mut nodes {
         listening(node);
@@ -559,4 +560,64 @@ async fn scenario(d: &Deployment, url: &str) {
     let listed = admin(url, &["key", "list"], None);
     assert!(listed.contains("token   2  signing"), "{listed}");
     assert!(listed.contains("token   1  rotated out at"), "{listed}");
+    // The old keys may verify tokens for a lifetime yet; the new ones sign.
+    let said = refused(url, &["key", "retire", "1"]);
+    assert!(said.contains("until"), "{said}");
+    let said = refused(url, &["key", "retire", &new_kid]);
+    assert!(said.contains("active"), "{said}");
+}
+
+#[test]
+fn the_first_node_on_an_empty_database_takes_the_data_directorys_keys() {
+    let cluster = match Cluster::start() {
+        Ok(c) => c,
+        Err(what) => {
+            missing_component(&what);
+            return;
+        }
+    };
+    let url = cluster.create_database().expect("create a database");
+    let data = cluster.dir().join("moved");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let http: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let jwks = |node: &Node| {
+        let uri = format!("{}/jwks", node.base);
+        runtime.block_on(async {
+            let resp = http
+                .request(
+                    hyper::Request::get(uri)
+                        .body(Full::new(Bytes::new()))
+                        .expect("request"),
+                )
+                .await
+                .expect("the node answers");
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            serde_json::from_slice::<JwkSet>(&body).expect("a JWK Set")
+        })
+    };
+    // A file-store server made its keys in the data directory.
+    let mut files = spawn_node(None, &data);
+    listening(&mut files);
+    let published = jwks(&files);
+    drop(files);
+    let token_keys: Value =
+        serde_json::from_slice(&std::fs::read(data.join("token-keys.json")).expect("key file"))
+            .expect("JSON");
+    let secret = token_keys["keys"][0]["secret"].as_str().expect("a secret");
+
+    let mut node = spawn_node(Some(&url), &data);
+    listening(&mut node);
+    assert_eq!(jwks(&node), published);
+    let stored = sql(
+        &url,
+        "SELECT convert_from(token_keys, 'UTF8') FROM server_keys",
+    )
+    .expect("query")
+    .expect("a row");
+    assert!(stored.contains(secret), "the token key was not taken over");
+    drop(node);
 }

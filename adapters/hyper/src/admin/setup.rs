@@ -60,8 +60,8 @@ fn derived_issuer(file: &FileConfig) -> Option<String> {
 
 /// Prepares `serve`: the access token keys and the ID token signing keys from (or generated
 /// into) the data directory, unless `--memory`, which generates both in memory. The nodes of a
-/// PostgreSQL deployment keep them in the database instead, and each follows their changes
-/// while it runs ([`keys::db`]).
+/// PostgreSQL deployment keep them in the database instead (the first one takes the data
+/// directory's key files, if any), and each follows their changes while it runs ([`keys::db`]).
 pub async fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     let FileConfig {
         engine,
@@ -77,7 +77,8 @@ pub async fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     };
     let (key_file, signing, revision) = match &store {
         AnyStore::Postgres(pg) => {
-            let (file, signing, revision) = keys::db::load_or_generate(pg).await?;
+            let (file, signing, revision) =
+                keys::db::load_or_generate(pg, &server.data_dir).await?;
             (file, signing, Some(revision))
         }
         _ if args.memory => (KeyFile::generate(), keys::signing::generate()?, None),

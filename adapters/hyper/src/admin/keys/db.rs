@@ -3,8 +3,9 @@
 //!
 //! The database holds the same two documents as the files: the JSON of `token-keys.json`
 //! ([`KeyFile`]) and of `signing-keys.json` ([`signing`]). Every node loads them at start
-//! ([`load_or_generate`]; the first node on an empty database generates them, and nodes starting
-//! together agree on one set), and [`follow`] swaps a running node's keys
+//! ([`load_or_generate`]; the first node on an empty database stores the keys of its data
+//! directory if it has key files, so a deployment moved from the file store keeps its tokens
+//! valid, else fresh keys; nodes starting together agree on one set), and [`follow`] swaps a running node's keys
 //! ([`Engine::set_keys`]) whenever `oauth-server key rotate|retire --postgres` changes them:
 //! [`rotate`] and [`retire`] make the same changes as on the files, in one transaction that
 //! tells every node. A token signed by the old keys keeps validating everywhere (they stay in
@@ -14,6 +15,7 @@
 //! Since the nodes run meanwhile, a rotation's time is when it was made, and a rotated-out key
 //! may be retired an access token lifetime after it, as with the files.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use oauth_proto::config::Config;
@@ -41,20 +43,34 @@ fn decode(stored: &ServerKeys) -> Result<(KeyFile, KeySet), String> {
     Ok((file, set))
 }
 
-/// The database's keys, generated and stored first when it has none (by this node or by
-/// another starting at the same moment, whose keys this node then uses); with the revision
-/// read, which [`follow`] starts from.
-pub async fn load_or_generate(pg: &PostgresStore) -> Result<(KeyFile, KeySet, i64), String> {
+/// The database's keys; when it has none, those of the key files in `dir` (a deployment moving
+/// from the file store), or fresh ones, are stored first, unless another node starting at the
+/// same moment stores its own, which this node then uses. With the revision read, which
+/// [`follow`] starts from.
+pub async fn load_or_generate(
+    pg: &PostgresStore,
+    dir: &Path,
+) -> Result<(KeyFile, KeySet, i64), String> {
     let stored = match pg.keys().await.map_err(|e| e.to_string())? {
         Some(stored) => stored,
         None => {
-            let offered = encode(&KeyFile::generate(), &signing::generate()?)?;
+            let file = super::read(dir)?;
+            let from_files = file.is_some();
+            let set = match signing::read(dir)? {
+                Some(set) => set,
+                None => signing::generate()?,
+            };
+            let offered = encode(&file.unwrap_or_else(KeyFile::generate), &set)?;
             let stored = pg
                 .keys_or_insert(offered.clone())
                 .await
                 .map_err(|e| e.to_string())?;
             if stored.token_keys == offered.token_keys {
-                tracing::info!("generated the token and ID token signing keys in the database");
+                if from_files {
+                    tracing::info!(dir = %dir.display(), "stored the data directory's keys in the database");
+                } else {
+                    tracing::info!("generated the token and ID token signing keys in the database");
+                }
             }
             stored
         }
