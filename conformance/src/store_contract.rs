@@ -17,10 +17,16 @@
 //! The cases cover every record type, the three atomic read-modify-writes under real thread
 //! contention (take a code, rotate a refresh token, swap a device record), counters and their
 //! windows, every kind of revocation, client deletion, expiry purges (including the storage they
-//! free, and registered clients nobody used) and large records.
+//! free, and registered clients nobody used), remembered consents (`consents`) and large records.
 
+mod consents;
 pub mod directory;
 pub mod fixtures;
+
+pub use consents::{
+    consents_are_bounded_per_subject, consents_are_kept_per_subject_and_client,
+    consents_go_with_their_client,
+};
 
 use std::sync::Barrier;
 
@@ -75,6 +81,9 @@ macro_rules! store_contract_tests {
             large_records_round_trip,
             concurrent_writers_see_their_own_writes,
             async_api_answers_like_sync_api,
+            consents_are_kept_per_subject_and_client,
+            consents_are_bounded_per_subject,
+            consents_go_with_their_client,
         );
     };
     (@cases $harness:expr, $ready:expr; $($case:ident),* $(,)?) => {

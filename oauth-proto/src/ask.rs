@@ -210,3 +210,16 @@ pub(crate) fn user_claims<'a>(
         _ => Err(contract_broken()),
     }
 }
+
+/// [`Op::Consents`]: the remembered consents of `subject`.
+pub(crate) fn consents<'a>(
+    cx: &mut Cx<'a>,
+    subject: &str,
+) -> Result<&'a [crate::store::ConsentRecord], Halt> {
+    match cx.ask(|| Op::Consents {
+        subject: subject.to_owned(),
+    })? {
+        Reply::Consents(c) => Ok(c),
+        _ => Err(contract_broken()),
+    }
+}

@@ -13,8 +13,10 @@
 //!   (RFC 9700 §4.11.2): a link to `/authorize?client_id=…&response_type=x` would bounce a victim
 //!   to the attacker's site behind this server's trusted name. The embedder shows the error and
 //!   offers the error redirect as a link, naming its host, that the user may choose to follow.
-//! - [`AuthorizeOutcome::Consent`]: a valid request. The embedder authenticates the user, shows the
-//!   consent, and calls [`Engine::approve`] or [`Engine::deny`] with the [`PendingAuthorization`].
+//! - [`AuthorizeOutcome::Consent`]: a valid request. The embedder asks [`Engine::proceed`] what
+//!   comes next for the user signed in on the browser ([`crate::interaction`]: the sign-in form,
+//!   the consent page, or an answer without a page), and after the consent page calls
+//!   [`Engine::approve`] or [`Engine::deny`] with the [`PendingAuthorization`].
 //!
 //! No `error_description` carries request text: every one is a fixed sentence, so neither a
 //! redirect nor an error page can be made to say what an attacker wrote. `state` is at most
@@ -45,6 +47,11 @@
 //! parameter). Request objects are not supported and say so (§3.1.2.6, §6): `request` is `request_not_supported`, `request_uri`
 //! `request_uri_not_supported`, and the `claims` parameter (§5.5) `invalid_request`; discovery
 //! advertises all three as unsupported, so a relying party that reads it never sends them.
+//! `prompt`, `max_age`, `login_hint` and `id_token_hint` are checked here with the rest (a bad one
+//! is `invalid_request`, sent back like the other errors) and kept in the pending authorization;
+//! what they decide is [`crate::interaction`]'s. An approval is remembered
+//! ([`crate::store::ConsentRecord`]), so the next request of the client for the same scope or less
+//! needs no consent page.
 
 use serde::Serialize;
 
@@ -54,6 +61,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Procedure, Suspend};
+use crate::interaction::Interaction;
 use crate::issue::{new_grant_id, SECRET_BYTES};
 use crate::params::Params;
 use crate::pkce::{self, PkceMethod};
@@ -61,7 +69,7 @@ use crate::redirect;
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::secret::Secret;
-use crate::store::{CodeRecord, Effect, PkceChallenge};
+use crate::store::{CodeRecord, ConsentRecord, Effect, PkceChallenge};
 
 /// The longest `state` accepted, in bytes (after decoding). Clients use a few dozen bytes; the
 /// bound keeps what a waiting page holds and what a redirect carries small.
@@ -86,6 +94,7 @@ pub struct PendingAuthorization {
     challenge: Option<PkceChallenge>,
     resources: Vec<String>,
     nonce: Option<String>,
+    interaction: Interaction,
 }
 
 impl PendingAuthorization {
@@ -135,6 +144,12 @@ impl PendingAuthorization {
         self.nonce.as_deref()
     }
 
+    /// What the request said about asking the user: `prompt`, `max_age`, `login_hint`,
+    /// `id_token_hint` ([`crate::interaction`]).
+    pub fn interaction(&self) -> &Interaction {
+        &self.interaction
+    }
+
     /// The redirect URI's host, which a consent page shows.
     pub fn redirect_host(&self) -> String {
         host_of(&self.redirect_uri)
@@ -151,6 +166,7 @@ impl PendingAuthorization {
             + self.challenge.as_ref().map_or(0, |c| c.value.capacity())
             + self.resources.iter().map(String::capacity).sum::<usize>()
             + self.nonce.as_ref().map_or(0, String::capacity)
+            + self.interaction.heap_bytes()
     }
 
     /// Checks the request against the client as it is now (see the module docs).
@@ -282,23 +298,16 @@ impl Authorize {
         })?;
         // From here on the redirect URI is verified, so errors go back to the client: at once for
         // an administrator's client, through the user for a self-registered one.
-        let back = |e: OAuthError, state: Option<&str>| {
-            if !client.is_self_asserted() {
-                return AuthorizeOutcome::Redirect(self.engine.error_redirect(
-                    302,
-                    &redirect_uri,
-                    state,
-                    &e,
-                ));
-            }
-            match self.engine.error_location(&redirect_uri, state, &e) {
-                Some(location) => AuthorizeOutcome::ErrorLink(ErrorLink {
-                    error: e,
-                    location,
-                    host: host_of(&redirect_uri),
-                }),
-                None => AuthorizeOutcome::ErrorPage(e),
-            }
+        let back = |e: OAuthError, state: Option<&str>| match send_back(
+            &self.engine,
+            client,
+            &redirect_uri,
+            state,
+            e,
+        ) {
+            Back::Redirect(r) => AuthorizeOutcome::Redirect(r),
+            Back::Link(l) => AuthorizeOutcome::ErrorLink(l),
+            Back::Page(e) => AuthorizeOutcome::ErrorPage(e),
         };
         // A repeated or oversized state is refused and not echoed.
         let state = match params.get("state") {
@@ -317,6 +326,7 @@ impl Authorize {
                 challenge,
                 resources,
                 nonce,
+                interaction,
             }) => Ok(AuthorizeOutcome::Consent(PendingAuthorization {
                 client_id: client.client_id.clone(),
                 client_name: client.name.clone(),
@@ -327,6 +337,7 @@ impl Authorize {
                 challenge,
                 resources,
                 nonce,
+                interaction,
             })),
             Err(e) => Ok(back(e, state)),
         }
@@ -398,11 +409,18 @@ impl Authorize {
             }
             n => n.map(str::to_owned),
         };
+        let interaction = Interaction::parse(
+            params,
+            &self.engine.signing_keys(),
+            &config.issuer,
+            &client.client_id,
+        )?;
         Ok(Validated {
             scope,
             challenge,
             resources,
             nonce,
+            interaction,
         })
     }
 }
@@ -413,6 +431,39 @@ struct Validated {
     challenge: Option<PkceChallenge>,
     resources: Vec<String>,
     nonce: Option<String>,
+    interaction: Interaction,
+}
+
+/// Where an error goes once the redirect URI is verified: at once for a client an administrator
+/// added, through the user for a self-registered one (see the module docs).
+pub(crate) enum Back {
+    /// Redirect at once (302).
+    Redirect(Response),
+    /// Show, with the redirect as a link.
+    Link(ErrorLink),
+    /// Show (the redirect URI cannot carry parameters).
+    Page(OAuthError),
+}
+
+/// Sends `e` back to `client` at its verified `redirect_uri` (see [`Back`]).
+pub(crate) fn send_back(
+    engine: &Engine,
+    client: &ClientRecord,
+    redirect_uri: &str,
+    state: Option<&str>,
+    e: OAuthError,
+) -> Back {
+    if !client.is_self_asserted() {
+        return Back::Redirect(engine.error_redirect(302, redirect_uri, state, &e));
+    }
+    match engine.error_location(redirect_uri, state, &e) {
+        Some(location) => Back::Link(ErrorLink {
+            error: e,
+            location,
+            host: host_of(redirect_uri),
+        }),
+        None => Back::Page(e),
+    }
 }
 
 /// Request objects and the `claims` parameter are not supported: each is refused with the error
@@ -461,65 +512,105 @@ impl Procedure for Decide {
 
 impl Decide {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<DecisionOutcome, Halt> {
-        let p = &self.pending;
-        let config = self.engine.config();
-        let client = ask::client(cx, config, &p.client_id)?;
-        if let Err(e) = p.recheck(client, config) {
-            // Back to the client when the redirect URI still stands and an administrator added
-            // the client (RFC 6749 §4.1.2.1); otherwise only the user learns of it.
-            let redirect =
-                client.is_some_and(|c| !c.is_self_asserted() && p.redirect_still_resolves(c));
-            return Ok(if redirect {
-                DecisionOutcome::Redirect(self.engine.error_redirect(
-                    303,
-                    &p.redirect_uri,
-                    p.state.as_deref(),
-                    &e,
-                ))
-            } else {
-                DecisionOutcome::ErrorPage(e)
-            });
-        }
-        let Some((subject, auth_time)) = &self.subject else {
-            let denied = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
-            return Ok(DecisionOutcome::Redirect(self.engine.error_redirect(
+        decide(&self.engine, cx, &self.pending, self.subject.as_ref(), true)
+    }
+}
+
+/// Applies a decision on `p`: after checking it against the client as it is now, a code for
+/// `subject` (who authenticated at the given time), or `access_denied` when `None`. With
+/// `remember`, an approval is remembered ([`Effect::PutConsent`]: the union with what the
+/// user approved for this client before), so the next request for the same scope or less needs
+/// no consent page ([`crate::interaction`]).
+pub(crate) fn decide(
+    engine: &Engine,
+    cx: &mut Cx<'_>,
+    p: &PendingAuthorization,
+    subject: Option<&(String, u64)>,
+    remember: bool,
+) -> Result<DecisionOutcome, Halt> {
+    let config = engine.config();
+    let client = ask::client(cx, config, &p.client_id)?;
+    if let Err(e) = p.recheck(client, config) {
+        // Back to the client when the redirect URI still stands and an administrator added
+        // the client (RFC 6749 §4.1.2.1); otherwise only the user learns of it.
+        let redirect =
+            client.is_some_and(|c| !c.is_self_asserted() && p.redirect_still_resolves(c));
+        return Ok(if redirect {
+            DecisionOutcome::Redirect(engine.error_redirect(
                 303,
                 &p.redirect_uri,
                 p.state.as_deref(),
-                &denied,
-            )));
-        };
-        let credential_version = ask::credential_version(cx, subject)?;
-        let now = cx.now();
-        let code = Secret::generate(cx.rng(), SECRET_BYTES);
-        let grant_id = new_grant_id(cx.rng());
-        cx.effect(Effect::PutCode(CodeRecord {
-            hash: code.hash(),
-            grant_id,
-            client_id: p.client_id.clone(),
-            subject: subject.clone(),
-            scope: p.scope.clone(),
-            redirect_uri: p.redirect_uri.clone(),
-            redirect_uri_sent: p.redirect_uri_sent,
-            challenge: p.challenge.clone(),
-            credential_version,
-            issued_at: now,
-            expires_at: now + config.authorization_code_ttl_secs,
-            resources: p.resources.clone(),
-            nonce: p.nonce.clone(),
-            auth_time: Some(*auth_time),
-        }));
-        let mut params = vec![("code", code.expose())];
-        if let Some(state) = &p.state {
-            params.push(("state", state));
-        }
-        params.push(("iss", &config.issuer));
-        let location = redirect::with_params(&p.redirect_uri, &params).ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::ServerError,
-                "the redirect URI cannot carry parameters",
-            )
-        })?;
-        Ok(DecisionOutcome::Redirect(Response::redirect(303, location)))
+                &e,
+            ))
+        } else {
+            DecisionOutcome::ErrorPage(e)
+        });
     }
+    let Some((subject, auth_time)) = subject else {
+        let denied = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+        return Ok(DecisionOutcome::Redirect(engine.error_redirect(
+            303,
+            &p.redirect_uri,
+            p.state.as_deref(),
+            &denied,
+        )));
+    };
+    let credential_version = ask::credential_version(cx, subject)?;
+    let consented = if remember {
+        let before = ask::consents(cx, subject)?
+            .iter()
+            .find(|c| c.client_id == p.client_id)
+            .map(|c| c.scope.clone());
+        Some(match before {
+            Some(before) => Scope::from_tokens(
+                before
+                    .tokens()
+                    .chain(p.scope.tokens())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            None => p.scope.clone(),
+        })
+    } else {
+        None
+    };
+    let now = cx.now();
+    let code = Secret::generate(cx.rng(), SECRET_BYTES);
+    let grant_id = new_grant_id(cx.rng());
+    cx.effect(Effect::PutCode(CodeRecord {
+        hash: code.hash(),
+        grant_id,
+        client_id: p.client_id.clone(),
+        subject: subject.clone(),
+        scope: p.scope.clone(),
+        redirect_uri: p.redirect_uri.clone(),
+        redirect_uri_sent: p.redirect_uri_sent,
+        challenge: p.challenge.clone(),
+        credential_version,
+        issued_at: now,
+        expires_at: now + config.authorization_code_ttl_secs,
+        resources: p.resources.clone(),
+        nonce: p.nonce.clone(),
+        auth_time: Some(*auth_time),
+    }));
+    if let Some(scope) = consented {
+        cx.effect(Effect::PutConsent(ConsentRecord {
+            subject: subject.clone(),
+            client_id: p.client_id.clone(),
+            scope,
+            granted_at: now,
+        }));
+    }
+    let mut params = vec![("code", code.expose())];
+    if let Some(state) = &p.state {
+        params.push(("state", state));
+    }
+    params.push(("iss", &config.issuer));
+    let location = redirect::with_params(&p.redirect_uri, &params).ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::ServerError,
+            "the redirect URI cannot carry parameters",
+        )
+    })?;
+    Ok(DecisionOutcome::Redirect(Response::redirect(303, location)))
 }

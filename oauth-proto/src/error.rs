@@ -56,6 +56,12 @@ pub enum ErrorCode {
     /// `request_uri_not_supported` (OpenID Connect Core §3.1.2.6): the request carried
     /// `request_uri`, which this server does not take.
     RequestUriNotSupported,
+    /// `login_required` (OpenID Connect Core §3.1.2.6): `prompt=none`, and the user must sign in
+    /// (no session, one older than `max_age`, or another user than the `id_token_hint` names).
+    LoginRequired,
+    /// `consent_required` (OpenID Connect Core §3.1.2.6): `prompt=none`, and the user has not
+    /// approved this client for this scope before.
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -83,6 +89,8 @@ impl ErrorCode {
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
         }
     }
 

@@ -190,6 +190,7 @@ pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod http;
+pub mod interaction;
 pub mod introspect;
 mod issue;
 pub mod jose;

@@ -19,6 +19,9 @@
 //! That includes clients a stranger registered: a dynamically registered client carries
 //! [`ClientRecord::unused_expires_at`] until [`Effect::MarkClientUsed`] says it obtained a token,
 //! and a purge at or after that time drops it (clients an administrator added carry none).
+//! A remembered consent ([`ConsentRecord`]) is the one record without a time: it is bounded per
+//! subject ([`MAX_CONSENTS_PER_SUBJECT`]) and goes when revoked ([`Effect::DeleteConsent`]) or
+//! with its client (deleted, or dropped by a purge as unused).
 //!
 //! The contract holds only what the engine asks and writes. It has no user accounts and no listing
 //! of every client: an embedder (a mail server) authenticates its users from its own directory
@@ -241,6 +244,27 @@ pub enum DeviceLookup {
     UserCode(SecretHash),
 }
 
+/// The most remembered consents one subject has ([`Effect::PutConsent`] drops the oldest beyond
+/// it), so what a user's approvals cost the store is bounded.
+pub const MAX_CONSENTS_PER_SUBJECT: usize = 100;
+
+/// A user's remembered approval of a client (OpenID Connect: consent remembered per user and
+/// client), so that a re-authorization asking for the same scope or less needs no second consent
+/// page. One per (subject, client); it has no expiry: it lasts until the user or an administrator
+/// revokes it, the client or the user is deleted, or newer approvals push it out
+/// ([`MAX_CONSENTS_PER_SUBJECT`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    /// The user who approved.
+    pub subject: String,
+    /// The client approved.
+    pub client_id: String,
+    /// Everything the user approved for this client (the union of the approvals).
+    pub scope: Scope,
+    /// When the latest approval was made (Unix seconds): the order in which the oldest go.
+    pub granted_at: u64,
+}
+
 /// Per-subject state: the credential version that access tokens must carry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectRecord {
@@ -334,6 +358,12 @@ pub enum Op {
         /// The token's subject (a user, never a client).
         subject: String,
     },
+    /// Every remembered consent of `subject` (at most [`MAX_CONSENTS_PER_SUBJECT`]), newest
+    /// first (by `granted_at`, then by client id). Reply: [`Reply::Consents`].
+    Consents {
+        /// The user.
+        subject: String,
+    },
     /// Fetch the client metadata document at `url` (an `https` URL used as `client_id`; see
     /// [`crate::client_id_document`]). Answered by the driver, not the store: a `GET` of at most
     /// [`MAX_DOCUMENT_BYTES`](crate::client_id_document::MAX_DOCUMENT_BYTES), following no
@@ -382,6 +412,8 @@ pub enum Reply {
     Count(u32),
     /// For [`Op::UserClaims`].
     UserClaims(Option<crate::claims::UserClaims>),
+    /// For [`Op::Consents`].
+    Consents(Vec<ConsentRecord>),
     /// For [`Op::FetchClientDocument`].
     ClientDocument(crate::client_id_document::ClientDocument),
     /// For [`Op::RevocationStatus`].
@@ -407,7 +439,8 @@ pub enum Effect {
         /// The client.
         client_id: String,
     },
-    /// Delete a client and revoke all its grants as [`Effect::RevokeClient`] does.
+    /// Delete a client and revoke all its grants as [`Effect::RevokeClient`] does. Its
+    /// remembered consents go too.
     DeleteClient {
         /// The client.
         client_id: String,
@@ -468,6 +501,18 @@ pub enum Effect {
         at: u64,
         /// Until when revocation entries must be kept.
         keep_until: u64,
+    },
+    /// Remember a consent: insert it, or replace the record of the same subject and client. If
+    /// the subject then has more than [`MAX_CONSENTS_PER_SUBJECT`], its oldest (smallest
+    /// `granted_at`, then smallest client id) go until it has that many.
+    PutConsent(ConsentRecord),
+    /// Forget the remembered consent of `subject` for `client_id`, or all of the subject's when
+    /// `client_id` is `None` (the user is deleted). Forgetting what is not there is no error.
+    DeleteConsent {
+        /// The user.
+        subject: String,
+        /// The client, or every client.
+        client_id: Option<String>,
     },
     /// Forget a counter (e.g. after a successful login).
     ResetCounter {

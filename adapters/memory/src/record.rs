@@ -10,7 +10,9 @@
 //! Compatibility rules, for anyone changing them (or the `oauth_proto::store` and
 //! `oauth_directory` records they hold):
 //! - New fields go at the end with `#[serde(default)]`, new variants anywhere (variants are
-//!   written by name); files of the same version still read.
+//!   written by name); files of the same version still read. The file store writes structs as
+//!   arrays, so only the last field may be left out when empty (`skip_serializing_if`): a field
+//!   left out before another would shift the next one into its place.
 //! - Anything else (renaming or removing a variant or field, changing a field's type or meaning)
 //!   needs a new [`RECORD_VERSION`], and the file store reading files of the old version must
 //!   convert them or refuse them with a clear error.
@@ -25,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use oauth_directory::{UserChange, UserRecord};
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
-    CodeRecord, DeviceRecord, Effect, GrantId, GrantRecord, RefreshRecord, SubjectRecord,
+    CodeRecord, ConsentRecord, DeviceRecord, Effect, GrantId, GrantRecord, RefreshRecord,
+    SubjectRecord,
 };
 
 /// The version of [`Record`] and [`Change`] this build writes and reads.
@@ -76,6 +79,8 @@ pub enum Record {
     },
     /// A user of the reference server's directory.
     User(UserRecord),
+    /// A remembered consent.
+    Consent(ConsentRecord),
 }
 
 /// One write to a state: an engine effect or a user change.
@@ -179,6 +184,7 @@ mod tests {
             password_hash: "h".into(),
             created_at: 1,
             email: None,
+            name: None,
         });
         let delete = UserChange::DeleteUser {
             username: "u".into(),

@@ -10,8 +10,9 @@ use oauth_proto::client::ClientRecord;
 use oauth_proto::client_id_document::{ClientDocument, FetchError};
 use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
-    CodeRecord, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId, GrantRecord,
-    Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply, SubjectRecord,
+    CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId,
+    GrantRecord, Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply, SubjectRecord,
+    MAX_CONSENTS_PER_SUBJECT,
 };
 
 use crate::record::{Change, Record};
@@ -33,6 +34,9 @@ pub struct MemoryState {
     revoked_access: ShardedMap<GrantId, (u64, u64)>,
     counters: HashMap<String, (u32, u64)>,
     users: HashMap<String, UserRecord>,
+    /// Remembered consents by subject, each list newest first (at most
+    /// `MAX_CONSENTS_PER_SUBJECT`).
+    consents: HashMap<String, Vec<ConsentRecord>>,
 }
 
 impl MemoryState {
@@ -64,6 +68,9 @@ impl MemoryState {
             Op::Count { .. } => Reply::Count(u32::MAX),
             Op::UserClaims { subject } => {
                 Reply::UserClaims(self.users.get(subject).map(UserRecord::claims))
+            }
+            Op::Consents { subject } => {
+                Reply::Consents(self.consents.get(subject).cloned().unwrap_or_default())
             }
             // Documents are fetched by the driver, never by a store.
             Op::FetchClientDocument { .. } => {
@@ -212,6 +219,7 @@ impl MemoryState {
                 keep_until,
             } => {
                 self.clients.remove(&client_id);
+                self.drop_consents_of(|c| c == client_id);
                 self.revoke_where(|g| g.client_id == client_id, at, keep_until);
             }
             Effect::PutCode(record) => self.insert(Record::Code {
@@ -261,7 +269,33 @@ impl MemoryState {
             Effect::ResetCounter { key } => {
                 self.counters.remove(&key);
             }
+            Effect::PutConsent(c) => self.insert(Record::Consent(c)),
+            Effect::DeleteConsent { subject, client_id } => match client_id {
+                None => {
+                    self.consents.remove(&subject);
+                }
+                Some(client_id) => {
+                    if let Some(list) = self.consents.get_mut(&subject) {
+                        list.retain(|c| c.client_id != client_id);
+                        if list.is_empty() {
+                            self.consents.remove(&subject);
+                        }
+                    }
+                }
+            },
         }
+    }
+
+    /// Drops every remembered consent whose client id `gone` says is gone.
+    fn drop_consents_of(&mut self, gone: impl Fn(&str) -> bool) -> usize {
+        let mut removed = 0;
+        self.consents.retain(|_, list| {
+            let before = list.len();
+            list.retain(|c| !gone(&c.client_id));
+            removed += before - list.len();
+            !list.is_empty()
+        });
+        removed
     }
 
     /// Applies one user change (the reference server's directory, `oauth_directory`).
@@ -396,9 +430,18 @@ impl MemoryState {
             self.counters.retain(|_, (_, expires_at)| *expires_at > now);
             removed += before - self.counters.len();
             let before = self.clients.len();
-            self.clients
-                .retain(|_, c| c.unused_expires_at.is_none_or(|at| at > now));
+            let mut dropped = Vec::new();
+            self.clients.retain(|id, c| {
+                let keep = c.unused_expires_at.is_none_or(|at| at > now);
+                if !keep {
+                    dropped.push(id.clone());
+                }
+                keep
+            });
             removed += before - self.clients.len();
+            if !dropped.is_empty() {
+                removed += self.drop_consents_of(|c| dropped.iter().any(|d| d == c));
+            }
         }
         PurgeStats {
             removed: removed as u64,
@@ -416,6 +459,7 @@ impl MemoryState {
             + self.revoked_access.len()
             + self.counters.len()
             + self.users.len()
+            + self.consents.values().map(Vec::len).sum::<usize>()
     }
 
     /// True when nothing is stored.
@@ -472,6 +516,12 @@ impl MemoryState {
                 expires_at: *expires_at,
             });
         let users = self.users.values().cloned().map(Record::User);
+        let consents = self
+            .consents
+            .values()
+            .flatten()
+            .cloned()
+            .map(Record::Consent);
         clients
             .chain(codes)
             .chain(grants)
@@ -481,6 +531,7 @@ impl MemoryState {
             .chain(revoked)
             .chain(counters)
             .chain(users)
+            .chain(consents)
     }
 
     /// Inserts (or replaces) one record: loading a snapshot, and every `Put*` effect.
@@ -521,6 +572,18 @@ impl MemoryState {
             }
             Record::User(u) => {
                 self.users.insert(u.username.clone(), u);
+            }
+            Record::Consent(c) => {
+                let list = self.consents.entry(c.subject.clone()).or_default();
+                list.retain(|old| old.client_id != c.client_id);
+                list.push(c);
+                // Newest first; the oldest beyond the bound go.
+                list.sort_by(|a, b| {
+                    b.granted_at
+                        .cmp(&a.granted_at)
+                        .then_with(|| b.client_id.cmp(&a.client_id))
+                });
+                list.truncate(MAX_CONSENTS_PER_SUBJECT);
             }
         }
     }

@@ -13,7 +13,8 @@ use deadpool_postgres::{Client, GenericClient, Transaction};
 use oauth_directory::UserChange;
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
-    CodeRecord, DeviceRecord, DeviceStatus, Effect, GrantRecord, RefreshRecord, StoreError,
+    CodeRecord, ConsentRecord, DeviceRecord, DeviceStatus, Effect, GrantRecord, RefreshRecord,
+    StoreError, MAX_CONSENTS_PER_SUBJECT,
 };
 use tokio_postgres::Row;
 
@@ -80,7 +81,9 @@ fn revokes(effect: &Effect) -> bool {
         | Effect::PutGrant(_)
         | Effect::PutRefresh(_)
         | Effect::PutDevice(_)
-        | Effect::ResetCounter { .. } => false,
+        | Effect::ResetCounter { .. }
+        | Effect::PutConsent(_)
+        | Effect::DeleteConsent { .. } => false,
     }
 }
 
@@ -313,6 +316,13 @@ async fn apply_one(
                 &[&client_id.as_bytes()],
             )
             .await?;
+            execute(
+                tx,
+                "deleting a client's consents",
+                "DELETE FROM consents WHERE client_id = $1",
+                &[&client_id.as_bytes()],
+            )
+            .await?;
             let rows = query(
                 tx,
                 "revoking a client's grants",
@@ -440,6 +450,58 @@ async fn apply_one(
             )
             .await?;
         }
+        Effect::PutConsent(c) => put_consent(tx, c).await?,
+        Effect::DeleteConsent { subject, client_id } => {
+            execute(
+                tx,
+                "forgetting a consent",
+                "DELETE FROM consents WHERE subject = $1
+                   AND ($2::bytea IS NULL OR client_id = $2)",
+                &[
+                    &subject.as_bytes(),
+                    &client_id.as_deref().map(str::as_bytes),
+                ],
+            )
+            .await?;
+        }
     }
+    Ok(())
+}
+
+/// Inserts or replaces a consent, then drops the subject's oldest beyond the bound. The
+/// subject's advisory lock (a key derived from it) makes concurrent puts for one subject take
+/// turns, so the bound holds exactly.
+pub(crate) async fn put_consent(tx: &impl GenericClient, c: &ConsentRecord) -> Result<(), Failure> {
+    execute(
+        tx,
+        "locking a subject's consents",
+        "SELECT pg_advisory_xact_lock(hashtextextended('consents:' || encode($1, 'hex'), 0))",
+        &[&c.subject.as_bytes()],
+    )
+    .await?;
+    execute(
+        tx,
+        "storing a consent",
+        "INSERT INTO consents (subject, client_id, granted_at, body) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (subject, client_id) DO UPDATE SET
+             granted_at = EXCLUDED.granted_at, body = EXCLUDED.body",
+        &[
+            &c.subject.as_bytes(),
+            &c.client_id.as_bytes(),
+            &time(c.granted_at),
+            &body(c),
+        ],
+    )
+    .await?;
+    let bound = i64::try_from(MAX_CONSENTS_PER_SUBJECT).unwrap_or(i64::MAX);
+    execute(
+        tx,
+        "bounding a subject's consents",
+        "DELETE FROM consents WHERE subject = $1 AND client_id NOT IN (
+             SELECT client_id FROM consents WHERE subject = $1
+             ORDER BY granted_at DESC, client_id DESC LIMIT $2)",
+        &[&c.subject.as_bytes(), &bound],
+    )
+    .await?;
     Ok(())
 }

@@ -38,13 +38,13 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Client, Transaction};
 use oauth_proto::store::{
-    CodeRecord, CodeTake, DeviceLookup, DeviceRecord, Op, RefreshGrant, RefreshRecord, Reply,
-    StoreError, SubjectRecord,
+    CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, Op, RefreshGrant,
+    RefreshRecord, Reply, StoreError, SubjectRecord,
 };
 
 use crate::codec::{self, body, decode, from_time, time};
 use crate::error::out_of_range;
-use crate::sql::{execute, query_opt, store_error, transaction, Failure, Outcome};
+use crate::sql::{execute, query, query_opt, store_error, transaction, Failure, Outcome};
 
 /// Answers one op on `client`.
 pub(crate) async fn execute_op(client: &mut Client, op: Op) -> Result<Reply, StoreError> {
@@ -211,6 +211,21 @@ async fn read(client: &mut Client, op: Op) -> Result<Reply, Failure> {
                 .map(|r| decode::<oauth_directory::UserRecord>("user", r.get(0)))
                 .transpose()?;
             Reply::UserClaims(user.map(|u| u.claims()))
+        }
+        Op::Consents { subject } => {
+            let rows = query(
+                db,
+                "reading a subject's consents",
+                "SELECT body FROM consents WHERE subject = $1
+                 ORDER BY granted_at DESC, client_id DESC",
+                &[&subject.as_bytes()],
+            )
+            .await?;
+            Reply::Consents(
+                rows.iter()
+                    .map(|r| decode::<ConsentRecord>("consent", r.get(0)))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         // Documents are fetched by the driver, never by a store.
         Op::FetchClientDocument { .. } => {

@@ -14,7 +14,8 @@
 //! server's browser sessions and pages, [`pages`](crate::pages)); grants that expired or
 //! were revoked, with their refresh tokens; refresh tokens whose grant is gone; access
 //! revocations kept until `now` or before; clients registered dynamically and never used before
-//! their `unused_expires_at`. Credential versions and users are never purged.
+//! their `unused_expires_at`, with their remembered consents. Credential versions, users and
+//! other consents are never purged.
 
 use deadpool_postgres::Client;
 use oauth_proto::store::{PurgeStats, StoreError};
@@ -56,7 +57,7 @@ async fn batches(
 }
 
 /// Deletes dead grants with `sql` (which returns the grants and the refresh tokens it deleted)
-/// in batches until a batch is not full.
+/// in batches until a batch is not full; the same for unused clients and their consents.
 async fn grant_batches(
     client: &Client,
     what: &'static str,
@@ -179,12 +180,20 @@ pub(crate) async fn purge(client: &Client, now: u64) -> Result<PurgeStats, Store
         Some(now),
     )
     .await?;
-    removed += batches(
+    // A purged client's remembered consents go in the same statement (the clients' rows say
+    // which, and they are gone after it); counted like a grant's refresh tokens.
+    removed += grant_batches(
         client,
         "purging unused clients",
-        "DELETE FROM clients WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM clients WHERE unused_expires_at <= $1 LIMIT $2))
-           AND unused_expires_at <= $1",
+        "WITH gone AS (
+             DELETE FROM clients WHERE ctid = ANY(ARRAY(
+                 SELECT ctid FROM clients WHERE unused_expires_at <= $1 LIMIT $2))
+               AND unused_expires_at <= $1
+             RETURNING client_id),
+         consents AS (
+             DELETE FROM consents WHERE client_id IN (SELECT client_id FROM gone)
+             RETURNING 1)
+         SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM consents)",
         Some(now),
     )
     .await?;

@@ -173,6 +173,20 @@ CREATE TABLE server_keys (
     signing_keys bytea NOT NULL
 );
 "#,
+}, Migration {
+    // Remembered consents (OpenID Connect: consent remembered per user and client), at most
+    // `MAX_CONSENTS_PER_SUBJECT` per subject; they go with their client.
+    version: 4,
+    sql: r#"
+CREATE TABLE consents (
+    subject bytea NOT NULL,
+    client_id bytea NOT NULL,
+    granted_at bigint NOT NULL,
+    body bytea NOT NULL,
+    PRIMARY KEY (subject, client_id)
+);
+CREATE INDEX consents_client ON consents (client_id);
+"#,
 }];
 
 /// The newest schema version this build knows.

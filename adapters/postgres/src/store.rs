@@ -409,7 +409,7 @@ async fn count_records(shared: &Shared) -> Result<u64, StoreError> {
               + (SELECT count(*) FROM grants) + (SELECT count(*) FROM refresh_tokens)
               + (SELECT count(*) FROM devices) + (SELECT count(*) FROM subjects)
               + (SELECT count(*) FROM revoked_access) + (SELECT count(*) FROM counters)
-              + (SELECT count(*) FROM users)",
+              + (SELECT count(*) FROM users) + (SELECT count(*) FROM consents)",
         &[],
     )
     .await

@@ -10,11 +10,11 @@
 
 use deadpool_postgres::{Client, GenericClient};
 use oauth_directory::UserRecord;
-use oauth_proto::store::{CodeRecord, DeviceRecord, StoreError, SubjectRecord};
+use oauth_proto::store::{CodeRecord, ConsentRecord, DeviceRecord, StoreError, SubjectRecord};
 use oauth_store_memory::Record;
 
 use crate::codec::{self, body, decode, from_time, time};
-use crate::effects::{put_client, put_code, put_device, put_grant, put_refresh};
+use crate::effects::{put_client, put_code, put_consent, put_device, put_grant, put_refresh};
 use crate::sql::{execute, query, transaction, Failure, Outcome};
 
 /// Every record in the database, read in one snapshot.
@@ -148,6 +148,19 @@ async fn export_in(tx: &impl GenericClient) -> Result<Vec<Record>, Failure> {
     {
         records.push(Record::User(decode::<UserRecord>("user", row.get(0))?));
     }
+    for row in query(
+        tx,
+        "exporting consents",
+        "SELECT body FROM consents ORDER BY subject, client_id",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::Consent(decode::<ConsentRecord>(
+            "consent",
+            row.get(0),
+        )?));
+    }
     Ok(records)
 }
 
@@ -251,5 +264,6 @@ async fn import_one(tx: &impl GenericClient, record: &Record) -> Result<(), Fail
         )
         .await
         .map(drop),
+        Record::Consent(c) => put_consent(tx, c).await,
     }
 }

@@ -43,6 +43,7 @@ pub(crate) enum Kind {
     RevocationStatus,
     UserClaims,
     FetchClientDocument,
+    Consents,
     Apply,
     Purge,
     User,
@@ -53,7 +54,7 @@ pub(crate) enum Kind {
 }
 
 /// The `operation` label's values, in [`Kind`]'s order (`kind as usize` indexes them).
-const KINDS: [&str; 19] = [
+const KINDS: [&str; 20] = [
     "get_client",
     "get_subject",
     "take_code",
@@ -66,6 +67,7 @@ const KINDS: [&str; 19] = [
     "revocation_status",
     "user_claims",
     "fetch_client_document",
+    "consents",
     "apply",
     "purge",
     "user",
@@ -93,6 +95,7 @@ impl Kind {
             // Answered by the server's fetcher before the store (`crate::cimd`); timed here only
             // if it reaches the store.
             Op::FetchClientDocument { .. } => Kind::FetchClientDocument,
+            Op::Consents { .. } => Kind::Consents,
             // An operation the engine gains later is timed as `other` until it is named here, so
             // adding one to the engine does not stop this server from building.
             #[allow(unreachable_patterns)]
