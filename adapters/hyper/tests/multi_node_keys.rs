@@ -565,6 +565,35 @@ async fn scenario(d: &Deployment, url: &str) {
     assert!(said.contains("until"), "{said}");
     let said = refused(url, &["key", "retire", &new_kid]);
     assert!(said.contains("active"), "{said}");
+
+    // A change no notification announces (as one sent while a node's listening connection was
+    // down) is read by the periodic catch-up, within the bound too: here token key 1 is put
+    // back in front, written by SQL alone.
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        sql(
+            &url,
+            "UPDATE server_keys SET revision = revision + 1,
+                 token_keys = convert_to(jsonb_build_object('keys',
+                     jsonb_build_array(t.k -> 1, t.k -> 0))::text, 'UTF8')
+             FROM (SELECT convert_from(token_keys, 'UTF8')::jsonb -> 'keys' AS k
+                   FROM server_keys) AS t",
+        )
+    })
+    .await
+    .expect("the update ran")
+    .expect("the update");
+    let changed = Instant::now();
+    for node in [a, b] {
+        while key_id(&d.client_token(node).await) != 1 {
+            assert!(
+                changed.elapsed() < BOUND,
+                "{} missed a change made without a notification",
+                node.base
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 #[test]

@@ -302,6 +302,17 @@ fn describe(file: &KeyFile, signing: Option<&KeySet>) -> String {
     out.join("\n")
 }
 
+/// A key document's parse error, by position only: serde's message may quote a value, which
+/// may be a secret.
+fn json_error(e: &serde_json::Error) -> String {
+    format!(
+        "not a valid key document ({:?} error at line {}, column {})",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
 fn no_keys(dir: &Path) -> String {
     format!(
         "{} has no key file yet; start the server once",

@@ -37,7 +37,7 @@ fn encode(file: &KeyFile, set: &KeySet) -> Result<ServerKeys, String> {
 /// The keys the database's documents hold.
 fn decode(stored: &ServerKeys) -> Result<(KeyFile, KeySet), String> {
     let file: KeyFile = serde_json::from_str(&stored.token_keys)
-        .map_err(|e| format!("the database's token keys: {e}"))?;
+        .map_err(|e| format!("the database's token keys: {}", super::json_error(&e)))?;
     let set = signing::from_json(&stored.signing_keys)
         .map_err(|e| format!("the database's signing keys: {e}"))?;
     Ok((file, set))
@@ -165,4 +165,39 @@ pub async fn list(pg: &PostgresStore) -> Result<String, String> {
         .ok_or("the database holds no keys yet; start a server on it once")?;
     let (file, set) = decode(&stored)?;
     Ok(describe(&file, Some(&set)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_round_trip_and_a_bad_one_is_reported_without_its_values() {
+        let (file, set) = (KeyFile::generate(), signing::generate().unwrap());
+        let stored = encode(&file, &set).unwrap();
+        let (back, back_set) = decode(&stored).unwrap();
+        assert_eq!(back.keys[0].secret, file.keys[0].secret);
+        assert_eq!(back_set.jwks(), set.jwks());
+
+        let secret = "c2VjcmV0LWtleS1tYXRlcmlhbA";
+        for (token_keys, signing_keys) in [
+            (
+                format!(r#"{{"keys":[{{"id":"{secret}"}}]}}"#),
+                stored.signing_keys.clone(),
+            ),
+            (
+                stored.token_keys.clone(),
+                format!(r#"{{"active":"{secret}"}}"#),
+            ),
+        ] {
+            let bad = ServerKeys {
+                revision: 2,
+                token_keys,
+                signing_keys,
+            };
+            let said = decode(&bad).expect_err("refused");
+            assert!(!said.contains(secret), "{said}");
+            assert!(said.contains("line 1"), "{said}");
+        }
+    }
 }

@@ -26,9 +26,10 @@ pub fn read(dir: &Path) -> Result<Option<KeySet>, String> {
         .map_err(|e| format!("{}: {e}", p.display()))
 }
 
-/// The set a key document (the file's content) holds.
+/// The set a key document (the file's content) holds. A document that does not parse is
+/// reported by position only: serde's message may quote a value, which may be a private key.
 pub fn from_json(text: &str) -> Result<KeySet, String> {
-    let stored: StoredKeySet = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let stored: StoredKeySet = serde_json::from_str(text).map_err(|e| super::json_error(&e))?;
     KeySet::from_stored(&stored).map_err(|e| e.to_string())
 }
 
