@@ -91,18 +91,28 @@ def relying_party(cfg, client_id):
 
 
 def sign_in(cfg, rp, browser):
-    """Authorization code + PKCE + nonce through the login and consent pages; returns the token
-    response, the nonce sent, and the authorization URL."""
+    """Authorization code + PKCE + nonce through the pages (sign-in when asked, consent when
+    asked: a consent given before may be remembered); returns the token response, the nonce
+    sent, and the authorization URL."""
     rv = rp.create_authorization_url(redirect_uri=cfg["redirect_uri"])
-    page = browser.get(rv["url"], timeout=TIMEOUT)
-    action, fields = parse_form(page.url, page.text)
-    if "password" in fields:
-        fields.update(username=cfg["username"], password=cfg["password"])
-        page = browser.post(action, data=fields, timeout=TIMEOUT)
-        action, fields = parse_form(page.url, page.text)
-    fields["decision"] = "approve"
-    answer = browser.post(action, data=fields, allow_redirects=False, timeout=TIMEOUT)
-    location = answer.headers["location"]
+    response = browser.get(rv["url"], allow_redirects=False, timeout=TIMEOUT)
+    for _ in range(4):
+        location = response.headers.get("location", "")
+        if response.is_redirect and location.startswith(cfg["redirect_uri"] + "?"):
+            break
+        if response.is_redirect:
+            response = browser.get(
+                urljoin(response.url, location), allow_redirects=False, timeout=TIMEOUT
+            )
+            continue
+        action, fields = parse_form(response.url, response.text)
+        if "password" in fields:
+            fields.update(username=cfg["username"], password=cfg["password"])
+        else:
+            fields["decision"] = "approve"
+        response = browser.post(action, data=fields, allow_redirects=False, timeout=TIMEOUT)
+    else:
+        raise RuntimeError(f"no redirect to the client: HTTP {response.status_code}")
     assert parse_qs(urlparse(location).query)["state"] == [rv["state"]]
     token = rp.fetch_access_token(
         redirect_uri=cfg["redirect_uri"],
