@@ -202,6 +202,7 @@ fn put_user(h: &Harness, name: &str, email: Option<&str>) {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         created_at: T0,
         email: email.map(str::to_owned),
+        name: None,
     };
     block_on(h.store.change(vec![UserChange::PutUser(user)], Vec::new())).unwrap();
 }

@@ -39,6 +39,7 @@ fn put_user(h: &Harness, name: &str, email: Option<&str>) {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         created_at: T0,
         email: email.map(str::to_owned),
+        name: None,
     };
     block_on(h.store.change(vec![UserChange::PutUser(user)], Vec::new())).unwrap();
 }
@@ -119,10 +120,35 @@ fn each_claim_needs_its_scope() {
     let profile = token_for(&mut h, "profile");
     let j = json(&userinfo(&mut h, get(&profile)));
     assert_eq!(j["preferred_username"], "alice");
+    assert!(j.get("name").is_none(), "no display name was set: {j}");
     assert!(
         j.get("email").is_none() && j.get("email_verified").is_none(),
         "{j}"
     );
+    // A display name is `name`, with `profile` only.
+    put_named_user(&h, "alice", "Alice Example");
+    let j = json(&userinfo(&mut h, get(&profile)));
+    assert_eq!(
+        (&j["name"], &j["preferred_username"]),
+        (
+            &serde_json::json!("Alice Example"),
+            &serde_json::json!("alice")
+        )
+    );
+    let j = json(&userinfo(&mut h, get(&email)));
+    assert!(j.get("name").is_none(), "{j}");
+}
+
+/// [`put_user`] with a display name and no email.
+fn put_named_user(h: &Harness, name: &str, display: &str) {
+    use conformance::store_contract::fixtures::block_on;
+    use oauth_directory::{Directory, UserChange};
+    let mut user = block_on(h.store.user(name)).unwrap().unwrap_or_else(|| {
+        put_user(h, name, None);
+        block_on(h.store.user(name)).unwrap().unwrap()
+    });
+    user.name = Some(display.to_owned());
+    block_on(h.store.change(vec![UserChange::PutUser(user)], Vec::new())).unwrap();
 }
 
 #[test]

@@ -25,4 +25,8 @@ pub struct UserClaims {
     /// `username_attribute = email` reads).
     #[serde(default)]
     pub email: Option<String>,
+    /// The user's display name, if known (OpenID Connect's `name`, answered at userinfo with
+    /// scope `profile`).
+    #[serde(default)]
+    pub name: Option<String>,
 }

@@ -57,7 +57,7 @@ struct AsMetadata<'a> {
 }
 
 /// The claims this server can return, in ID tokens and from userinfo.
-const CLAIMS_SUPPORTED: [&str; 12] = [
+const CLAIMS_SUPPORTED: [&str; 13] = [
     "iss",
     "sub",
     "aud",
@@ -70,6 +70,7 @@ const CLAIMS_SUPPORTED: [&str; 12] = [
     "email",
     "email_verified",
     "preferred_username",
+    "name",
 ];
 
 #[derive(Serialize)]

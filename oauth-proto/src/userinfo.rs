@@ -20,8 +20,8 @@
 //!   Every address the reference server knows was set by its administrator (`user add --email`,
 //!   or a user name that is an address), never typed in by the user, so it is `true`. An embedder
 //!   whose users enter their own addresses answers [`UserClaims`] only with the ones it verified;
-//! - with scope `profile`: `preferred_username` (the name the user signs in with). `name` is not
-//!   answered: the directory keeps no display names;
+//! - with scope `profile`: `preferred_username` (the name the user signs in with), and `name`
+//!   (the display name) when the directory knows one;
 //! - `scope`: the token's scope, with the other spelling of each mail-profile scope it holds
 //!   (`mail` and `urn:ietf:params:oauth:scope:mail`, likewise contacts and calendars, which this
 //!   server treats as one scope each, see [`crate::scope`]). It describes the token, not the
@@ -88,6 +88,8 @@ struct Claims<'a> {
     email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
     scope: String,
 }
 
@@ -157,10 +159,10 @@ fn describe(claims: &AccessClaims, user: Option<&UserClaims>) -> Response {
     let email = user
         .and_then(|u| u.email.as_deref())
         .filter(|_| claims.scope.contains("email"));
-    let preferred_username = claims
-        .scope
-        .contains("profile")
-        .then(|| user.map_or(claims.subject.as_str(), |u| u.username.as_str()));
+    let profile = claims.scope.contains("profile");
+    let preferred_username =
+        profile.then(|| user.map_or(claims.subject.as_str(), |u| u.username.as_str()));
+    let name = user.and_then(|u| u.name.as_deref()).filter(|_| profile);
     Response::json(
         200,
         &Claims {
@@ -168,6 +170,7 @@ fn describe(claims: &AccessClaims, user: Option<&UserClaims>) -> Response {
             email,
             email_verified: email.map(|_| true),
             preferred_username,
+            name,
             scope: scope_with_aliases(claims),
         },
     )

@@ -11,7 +11,7 @@
 //! the reference server's accounts too. So the reference server's additions live here:
 //!
 //! - its local user accounts ([`UserRecord`]: a login name, which is also the OAuth subject, an
-//!   argon2id password hash and an optional email address), read at sign-in and changed by
+//!   argon2id password hash, an optional email address and display name), read at sign-in and changed by
 //!   `oauth-server user ...`;
 //! - the listing of every client, which only `oauth-server client list` needs (the engine reads a
 //!   client by id, never all of them).
@@ -58,8 +58,39 @@ pub struct UserRecord {
     /// Creation time.
     pub created_at: u64,
     /// The user's email address, if one was set (records stored before it existed have none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always written, even when absent: the file store writes records as arrays, so a field
+    /// left out before a later one would shift that one into its place.
+    #[serde(default)]
     pub email: Option<String>,
+    /// The user's display name (OpenID Connect's `name`, "Alice Example"), if one was set
+    /// ([`check_display_name`]); records stored before it existed have none. Left out when
+    /// absent, which only the last field may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Longest display name accepted, in bytes.
+pub const MAX_DISPLAY_NAME: usize = 200;
+
+/// Checks a display name as `user add|set --name` takes it: 1 to [`MAX_DISPLAY_NAME`] bytes of
+/// text with no control or formatting characters (no line breaks, no bidirectional overrides
+/// that would make it read differently on a page than it is), not starting or ending with a space.
+pub fn check_display_name(name: &str) -> Result<(), String> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if name.is_empty()
+        || name.len() > MAX_DISPLAY_NAME
+        || name.trim() != name
+        || name.chars().any(hidden)
+    {
+        return Err(format!(
+            "a display name is 1 to {MAX_DISPLAY_NAME} bytes of text, without control or \
+             formatting characters or spaces at either end"
+        ));
+    }
+    Ok(())
 }
 
 /// Longest email address accepted (RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its
@@ -116,6 +147,7 @@ impl UserRecord {
         oauth_proto::claims::UserClaims {
             username: self.username.clone(),
             email,
+            name: self.name.clone(),
         }
     }
 }
@@ -127,6 +159,7 @@ impl std::fmt::Debug for UserRecord {
             .field("password_hash", &"<redacted>")
             .field("created_at", &self.created_at)
             .field("email", &self.email)
+            .field("name", &self.name)
             .finish()
     }
 }

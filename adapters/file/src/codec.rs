@@ -673,6 +673,7 @@ mod tests {
             password_hash: "$argon2id$old".into(),
             created_at: 5,
             email: None,
+            name: None,
         };
         let Entry::Effects(changes) = decode::<Entry>(items.next().unwrap()).unwrap() else {
             panic!("not an effects entry");
@@ -712,6 +713,7 @@ mod tests {
             password_hash: "h".into(),
             created_at: 1,
             email: None,
+            name: None,
         };
         let users = [UserChange::PutUser(user.clone())];
         let effects = [Effect::ResetCounter { key: "k".into() }];

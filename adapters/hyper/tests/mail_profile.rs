@@ -217,7 +217,10 @@ async fn introspection_names_the_users_email_as_dovecot_expects() {
         store,
         &s.service_id,
         PASSWORD,
-        Some("impostor@mail.example.com"),
+        oauth_server::admin::users::Details {
+            email: Some("impostor@mail.example.com"),
+            name: None,
+        },
         1,
     )
     .await

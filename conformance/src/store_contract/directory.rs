@@ -139,7 +139,8 @@ pub fn unknown_users_read_as_absent<S: DirectoryStore>(h: &Harness<S>) {
 }
 
 /// `Op::UserClaims` is answered from the users (`UserRecord::claims`): the email set, or a user
-/// name that is an address; `None` for a subject that is no user; and a change shows at once.
+/// name that is an address, and the display name; `None` for a subject that is no user; and a
+/// change shows at once.
 pub fn user_claims_are_answered_from_the_users<S: DirectoryStore>(h: &Harness<S>) {
     use oauth_proto::claims::UserClaims;
     use oauth_proto::store::{Op, Reply};
@@ -156,26 +157,33 @@ pub fn user_claims_are_answered_from_the_users<S: DirectoryStore>(h: &Harness<S>
     };
     assert_eq!(claims(&s, "alice"), None);
     change(&s, vec![put(user("alice"))], vec![]);
-    let expected = |name: &str, email: Option<&str>| {
+    let expected = |name: &str, email: Option<&str>, display: Option<&str>| {
         Some(UserClaims {
             username: name.to_owned(),
             email: email.map(str::to_owned),
+            name: display.map(str::to_owned),
         })
     };
     assert_eq!(
         claims(&s, "alice"),
-        expected("alice", Some("alice@example.com"))
+        expected("alice", Some("alice@example.com"), Some("alice Example"))
     );
+    // A display name without an email (the field before it) and neither: each stays in place.
     let mut bob = user("bob@example.org");
     bob.email = None;
     let mut carol = user("carol");
     carol.email = None;
+    carol.name = None;
     change(&s, vec![put(bob), put(carol)], vec![]);
     assert_eq!(
         claims(&s, "bob@example.org"),
-        expected("bob@example.org", Some("bob@example.org"))
+        expected(
+            "bob@example.org",
+            Some("bob@example.org"),
+            Some("bob@example.org Example")
+        )
     );
-    assert_eq!(claims(&s, "carol"), expected("carol", None));
+    assert_eq!(claims(&s, "carol"), expected("carol", None, None));
     change(&s, vec![delete("alice")], vec![]);
     assert_eq!(claims(&s, "alice"), None);
 }

@@ -140,6 +140,7 @@ pub fn user(name: &str) -> UserRecord {
         created_at: 100,
         // Set, so that every store is seen to keep it.
         email: Some(format!("{name}@example.com")),
+        name: Some(format!("{name} Example")),
     }
 }
 

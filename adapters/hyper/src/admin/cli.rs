@@ -121,6 +121,9 @@ pub enum UserCommand {
         /// name that is an address counts as the email).
         #[arg(long, value_name = "ADDR")]
         email: Option<String>,
+        /// The user's display name ("Alice Example"), which userinfo reports as `name`.
+        #[arg(long = "name", value_name = "NAME")]
+        display_name: Option<String>,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,
@@ -136,17 +139,24 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// Change a user's details (its email address); revokes nothing.
-    #[command(group(clap::ArgGroup::new("change").required(true).args(["email", "no_email"])))]
+    /// Change a user's details (its email address, its display name); revokes nothing.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["email", "no_email", "display_name", "no_name"])))]
     Set {
         /// The user name.
         name: String,
         /// Set the email address.
-        #[arg(long, value_name = "ADDR")]
+        #[arg(long, value_name = "ADDR", conflicts_with = "no_email")]
         email: Option<String>,
         /// Remove the email address.
         #[arg(long)]
         no_email: bool,
+        /// Set the display name.
+        #[arg(long = "name", value_name = "NAME", conflicts_with = "no_name")]
+        display_name: Option<String>,
+        /// Remove the display name.
+        #[arg(long)]
+        no_name: bool,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,

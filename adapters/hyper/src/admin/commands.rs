@@ -40,18 +40,50 @@ pub async fn user(
 ) -> Result<(), String> {
     let now = clock::now();
     match cmd {
-        UserCommand::Add { name, email, .. } => {
+        UserCommand::Add {
+            name,
+            email,
+            display_name,
+            ..
+        } => {
             let pw = read_password(input)?;
-            users::create(store, name, &pw, email.as_deref(), now).await?;
+            let details = users::Details {
+                email: email.as_deref(),
+                name: display_name.as_deref(),
+            };
+            users::create(store, name, &pw, details, now).await?;
             writeln!(out, "created user {name}").map_err(io_err)
         }
-        UserCommand::Set { name, email, .. } => {
-            users::set_email(store, name, email.as_deref()).await?;
-            match email {
-                Some(address) => writeln!(out, "set the email of {name} to {address}"),
-                None => writeln!(out, "removed the email of {name}"),
+        UserCommand::Set {
+            name,
+            email,
+            no_email,
+            display_name,
+            no_name,
+            ..
+        } => {
+            let set = users::Details {
+                email: email.as_deref(),
+                name: display_name.as_deref(),
+            };
+            let remove = users::Removed {
+                email: *no_email,
+                name: *no_name,
+            };
+            users::set_details(store, name, set, remove).await?;
+            let said = |detail: &str, to: Option<&str>, removed: bool| match (to, removed) {
+                (Some(value), _) => Some(format!("set the {detail} of {name} to {value}")),
+                (None, true) => Some(format!("removed the {detail} of {name}")),
+                (None, false) => None,
+            };
+            let lines = [
+                said("email", set.email, remove.email),
+                said("display name", set.name, remove.name),
+            ];
+            for line in lines.into_iter().flatten() {
+                writeln!(out, "{line}").map_err(io_err)?;
             }
-            .map_err(io_err)
+            Ok(())
         }
         UserCommand::Passwd { name, .. } => {
             let pw = read_password(input)?;
@@ -77,9 +109,11 @@ pub async fn user(
         UserCommand::List { .. } => {
             for u in users::list(store).await? {
                 let email = u.email.as_deref().unwrap_or("-");
+                // The display name last: it may hold spaces (never a tab or a line break).
+                let display = u.name.as_deref().unwrap_or("-");
                 writeln!(
                     out,
-                    "{}\tcreated_at={}\temail={email}",
+                    "{}\tcreated_at={}\temail={email}\tname={display}",
                     u.username, u.created_at
                 )
                 .map_err(io_err)?;
@@ -182,6 +216,7 @@ mod tests {
                 name: "carol".to_owned(),
                 password_stdin: true,
                 email: Some("carol@example.com".to_owned()),
+                display_name: Some("Carol Example".to_owned()),
                 data: data(),
             };
             user(
@@ -211,10 +246,13 @@ mod tests {
                 .unwrap();
             assert!(crate::password::verify("secret password", &u.password_hash));
             assert_eq!(u.email.as_deref(), Some("carol@example.com"));
+            assert_eq!(u.name.as_deref(), Some("Carol Example"));
             let set = |email: Option<&str>| UserCommand::Set {
                 name: "carol".to_owned(),
                 email: email.map(str::to_owned),
                 no_email: email.is_none(),
+                display_name: None,
+                no_name: false,
                 data: data(),
             };
             user(&set(None), &store, &engine, &mut &b""[..], &mut out)
@@ -248,7 +286,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("created user carol"));
         assert!(text.contains("carol\tcreated_at="));
-        assert!(text.contains("\temail=carol@example.com"));
+        assert!(text.contains("\temail=carol@example.com\tname=Carol Example"));
         assert!(text.contains("removed the email of carol"));
         assert!(text.contains("set the email of carol to c@example.org"));
         assert!(text.contains("deleted user carol"));

@@ -6,12 +6,13 @@
 //! store. A user name is also the OAuth subject, so changing a password or deleting a user revokes
 //! everything issued to that subject (`Engine::revoke_subject`).
 //!
-//! A user may have an email address (`user add|set NAME --email ADDR`). Introspection reads it
+//! A user may have an email address (`user add|set NAME --email ADDR`) and a display name
+//! (`--name "Alice Example"`, OpenID Connect's `name`). Introspection and userinfo read them
 //! live through the directory (`UserRecord::claims`: the address set, or else a user name that is
-//! an address), so changing it revokes nothing: the next introspection of the user's tokens
-//! shows the new one.
+//! an address), so changing them revokes nothing: the next answer about the user's tokens shows
+//! the new ones.
 
-use oauth_directory::{check_email, Directory, UserChange, UserRecord};
+use oauth_directory::{check_display_name, check_email, Directory, UserChange, UserRecord};
 use oauth_proto::Engine;
 
 use crate::password;
@@ -47,30 +48,44 @@ pub async fn list(store: &impl Directory) -> Result<Vec<UserRecord>, String> {
     Ok(users)
 }
 
-/// Creates a user without an email; refuses an existing name.
+/// Creates a user without an email or display name; refuses an existing name.
 pub async fn add(
     store: &impl Directory,
     name: &str,
     password: &str,
     now: u64,
 ) -> Result<(), String> {
-    create(store, name, password, None, now).await
+    create(store, name, password, Details::default(), now).await
 }
 
-/// Creates a user with an optional email address; refuses an existing name or a malformed
-/// address.
+/// A user's details besides the password: `Some` sets one, `None` leaves it unset.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Details<'a> {
+    /// The email address ([`check_email`]).
+    pub email: Option<&'a str>,
+    /// The display name ([`check_display_name`]).
+    pub name: Option<&'a str>,
+}
+
+impl Details<'_> {
+    fn check(&self) -> Result<(), String> {
+        self.email.map(check_email).transpose()?;
+        self.name.map(check_display_name).transpose()?;
+        Ok(())
+    }
+}
+
+/// Creates a user with its details; refuses an existing name, a malformed address or name.
 pub async fn create(
     store: &impl Directory,
     name: &str,
     password: &str,
-    email: Option<&str>,
+    details: Details<'_>,
     now: u64,
 ) -> Result<(), String> {
     check_username(name)?;
     password::check_new(password)?;
-    if let Some(address) = email {
-        check_email(address)?;
-    }
+    details.check()?;
     if get(store, name).await?.is_some() {
         return Err(format!("user {name} already exists"));
     }
@@ -78,7 +93,8 @@ pub async fn create(
         username: name.to_owned(),
         password_hash: password::hash(password)?,
         created_at: now,
-        email: email.map(str::to_owned),
+        email: details.email.map(str::to_owned),
+        name: details.name.map(str::to_owned),
     };
     store
         .change(vec![UserChange::PutUser(record)], Vec::new())
@@ -108,27 +124,59 @@ pub async fn set_password(
         .map_err(|e| e.to_string())
 }
 
-/// Sets (`Some`) or removes (`None`) a user's email address. Revokes nothing: the address is a
-/// claim read at each introspection, not a credential.
-pub async fn set_email(
+/// Changes a user's details: `set` holds those to set, `remove` those to remove (a detail in
+/// neither is kept). Revokes nothing: the details are claims read at each answer, not
+/// credentials.
+pub async fn set_details(
     store: &impl Directory,
     name: &str,
-    email: Option<&str>,
+    set: Details<'_>,
+    remove: Removed,
 ) -> Result<(), String> {
-    if let Some(address) = email {
-        check_email(address)?;
-    }
+    set.check()?;
     let mut record = get(store, name)
         .await?
         .ok_or_else(|| format!("no user {name}"))?;
-    record.email = email.map(str::to_owned);
+    let change = |field: &mut Option<String>, to: Option<&str>, removed: bool| {
+        if let Some(value) = to {
+            *field = Some(value.to_owned());
+        } else if removed {
+            *field = None;
+        }
+    };
+    change(&mut record.email, set.email, remove.email);
+    change(&mut record.name, set.name, remove.name);
     store
         .change(vec![UserChange::PutUser(record)], Vec::new())
         .await
         .map_err(|e| e.to_string())
 }
 
-/// Deletes a user and revokes every token and grant of the user.
+/// Sets (`Some`) or removes (`None`) the email address alone: [`set_details`] for the tests and
+/// embedders that set up a user with an address.
+pub async fn set_email(
+    store: &impl Directory,
+    name: &str,
+    email: Option<&str>,
+) -> Result<(), String> {
+    let set = Details { email, name: None };
+    let remove = Removed {
+        email: email.is_none(),
+        name: false,
+    };
+    set_details(store, name, set, remove).await
+}
+
+/// Which details [`set_details`] removes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Removed {
+    /// The email address.
+    pub email: bool,
+    /// The display name.
+    pub name: bool,
+}
+
+/// Deletes a user, revokes every token and grant of the user, and forgets its consents.
 pub async fn delete(
     store: &impl Directory,
     engine: &Engine,
@@ -141,8 +189,13 @@ pub async fn delete(
     let delete = UserChange::DeleteUser {
         username: name.to_owned(),
     };
+    let mut effects = engine.revoke_subject(name, now);
+    effects.push(oauth_proto::store::Effect::DeleteConsent {
+        subject: name.to_owned(),
+        client_id: None,
+    });
     store
-        .change(vec![delete], engine.revoke_subject(name, now))
+        .change(vec![delete], effects)
         .await
         .map_err(|e| e.to_string())
 }
@@ -197,36 +250,95 @@ mod tests {
     }
 
     #[test]
+    fn display_names_are_checked_set_and_removed_apart_from_the_email() {
+        let store = MemoryStore::new();
+        block_on(async {
+            let named = |name| Details {
+                email: Some("erin@example.com"),
+                name: Some(name),
+            };
+            let long = "e".repeat(201);
+            for bad in ["", " Erin", "Erin\n", "Er\u{202E}in", &long] {
+                let refused = create(&store, "erin", "password one", named(bad), 1).await;
+                assert!(refused.unwrap_err().contains("display name"), "{bad:?}");
+            }
+            create(&store, "erin", "password one", named("Erin Example"), 1)
+                .await
+                .unwrap();
+            let claims = get(&store, "erin").await.unwrap().unwrap().claims();
+            assert_eq!(claims.name.as_deref(), Some("Erin Example"));
+            let rename = Details {
+                email: None,
+                name: Some("Erin E."),
+            };
+            set_details(&store, "erin", rename, Removed::default())
+                .await
+                .unwrap();
+            let u = get(&store, "erin").await.unwrap().unwrap();
+            assert_eq!(
+                (u.name.as_deref(), u.email.as_deref()),
+                (Some("Erin E."), Some("erin@example.com"))
+            );
+            let no_name = Removed {
+                email: false,
+                name: true,
+            };
+            set_details(&store, "erin", Details::default(), no_name)
+                .await
+                .unwrap();
+            let u = get(&store, "erin").await.unwrap().unwrap();
+            assert_eq!(
+                (u.name, u.email.as_deref()),
+                (None, Some("erin@example.com"))
+            );
+        });
+    }
+
+    #[test]
     fn emails_are_checked_kept_changed_and_removed() {
         let store = MemoryStore::new();
         block_on(async {
-            let bad = create(&store, "dave", "password one", Some("dave"), 1).await;
+            let email = |address| Details {
+                email: Some(address),
+                name: None,
+            };
+            let bad = create(&store, "dave", "password one", email("dave"), 1).await;
             assert!(bad.unwrap_err().contains("not an email address"));
             assert!(get(&store, "dave").await.unwrap().is_none());
-            create(&store, "dave", "password one", Some("dave@example.com"), 1)
+            create(&store, "dave", "password one", email("dave@example.com"), 1)
                 .await
                 .unwrap();
             assert_eq!(
                 get(&store, "dave").await.unwrap().unwrap().email.as_deref(),
                 Some("dave@example.com")
             );
-            set_email(&store, "dave", Some("d@example.org"))
+            set_details(&store, "dave", email("d@example.org"), Removed::default())
                 .await
                 .unwrap();
             assert_eq!(
                 get(&store, "dave").await.unwrap().unwrap().email.as_deref(),
                 Some("d@example.org")
             );
-            assert!(set_email(&store, "dave", Some("d @example.org"))
-                .await
-                .is_err());
+            assert!(
+                set_details(&store, "dave", email("d @example.org"), Removed::default())
+                    .await
+                    .is_err()
+            );
             assert_eq!(
                 get(&store, "dave").await.unwrap().unwrap().email.as_deref(),
                 Some("d@example.org")
             );
-            set_email(&store, "dave", None).await.unwrap();
+            let no_email = Removed {
+                email: true,
+                name: false,
+            };
+            set_details(&store, "dave", Details::default(), no_email)
+                .await
+                .unwrap();
             assert_eq!(get(&store, "dave").await.unwrap().unwrap().email, None);
-            assert!(set_email(&store, "nobody", None).await.is_err());
+            assert!(set_details(&store, "nobody", Details::default(), no_email)
+                .await
+                .is_err());
             // Changing an address is no credential change: nothing is revoked.
             assert_eq!(store.credential_version("dave"), 0);
         });
