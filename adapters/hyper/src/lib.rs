@@ -56,7 +56,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 | cli::UserCommand::Set { data, .. }
                 | cli::UserCommand::Del { data, .. }
                 | cli::UserCommand::Unlock { data, .. }
-                | cli::UserCommand::List { data } => data,
+                | cli::UserCommand::List { data }
+                | cli::UserCommand::Consents { data, .. }
+                | cli::UserCommand::RevokeConsent { data, .. } => data,
             };
             let (engine, store) = setup::prepare_admin(data)?;
             let stdin = std::io::stdin();

@@ -356,16 +356,18 @@ async fn code_flow_with_pkce_then_refresh() {
         "public clients rotate"
     );
 
-    // A second authorization in the same browser goes straight to consent.
+    // A second authorization in the same browser asks nothing: the user is signed in and
+    // approved this client for this scope (remembered consent, issue 18), so the code comes at
+    // once.
     let r = s
         .get(
             &format!("/authorize?{}", s.authorize_query("again")),
             Some(&cookie),
         )
         .await;
-    assert_eq!(r.status, 200);
-    assert!(r.body.contains("name=\"decision\" value=\"approve\""));
-    assert!(!r.body.contains("name=\"password\""));
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location_param("state").as_deref(), Some("again"));
+    assert!(r.location_param("code").is_some());
     s.running.shutdown().await;
 }
 

@@ -185,6 +185,26 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// List the clients a user approved, whose next request for the same scope or less needs
+    /// no consent page.
+    Consents {
+        /// The user name.
+        name: String,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Forget a user's consent for a client: the consent page shows again at the client's next
+    /// request (tokens already issued stay).
+    RevokeConsent {
+        /// The user name.
+        name: String,
+        /// The client id.
+        client: String,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// `client ...`

@@ -10,7 +10,7 @@ use oauth_directory::Directory;
 use oauth_proto::Engine;
 
 use crate::admin::cli::{ClientCommand, UserCommand};
-use crate::admin::{clients, users};
+use crate::admin::{clients, consents, users};
 use crate::clock;
 
 fn io_err(e: std::io::Error) -> String {
@@ -119,6 +119,23 @@ pub async fn user(
                 .map_err(io_err)?;
             }
             Ok(())
+        }
+        UserCommand::Consents { name, .. } => {
+            for c in consents::list(store, name).await? {
+                writeln!(
+                    out,
+                    "{}\tgranted_at={}\tscope={}",
+                    c.client_id,
+                    c.granted_at,
+                    c.scope.as_str()
+                )
+                .map_err(io_err)?;
+            }
+            Ok(())
+        }
+        UserCommand::RevokeConsent { name, client, .. } => {
+            consents::revoke(store, name, client).await?;
+            writeln!(out, "forgot the consent {name} gave {client}").map_err(io_err)
         }
     }
 }

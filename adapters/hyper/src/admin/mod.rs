@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod clients;
 mod commands;
+pub mod consents;
 pub(crate) mod keys;
 pub mod setup;
 pub(crate) mod transfer;

@@ -2,8 +2,13 @@
 //!
 //! `GET /authorize` runs the engine on the query. An unknown client or unverifiable redirect URI
 //! gets an error page (never a redirect); other errors go back to the client as the engine says.
-//! A valid request is kept server-side as a page (see [`crate::pages::sessions`]) and the browser sees the
-//! sign-in form, or the consent view when its session is signed in already.
+//! A valid request goes to the engine's next step for the session's user (`Engine::proceed`,
+//! OpenID Connect's `prompt`, `max_age`, `id_token_hint` and remembered consent): answered at
+//! once without a page (a code when the user approved this client for this scope before; a
+//! `prompt=none` error), or kept server-side as a page (see [`crate::pages::sessions`]) showing
+//! the sign-in form (prefilled with `login_hint`) or the consent view. After a sign-in on the
+//! form, the step is asked again with the sign-in as fresh, which `prompt=login` and `max_age`
+//! want; a remembered consent then redirects at once and uses the page up.
 //!
 //! An error of a self-registered client is shown with the error redirect as a link the user may
 //! follow, never redirected on its own (the engine's `ErrorLink`; RFC 9700 §4.11.2).
@@ -17,9 +22,10 @@
 
 use std::collections::HashMap;
 
-use oauth_proto::authorize::{AuthorizeOutcome, DecisionOutcome, PendingAuthorization};
-use oauth_proto::error::ErrorCode;
+use oauth_proto::authorize::{AuthorizeOutcome, DecisionOutcome, ErrorLink, PendingAuthorization};
+use oauth_proto::error::{ErrorCode, OAuthError};
 use oauth_proto::flow::drive_async;
+use oauth_proto::interaction::{SignedIn, Step};
 
 use crate::app::App;
 use crate::clock;
@@ -55,11 +61,23 @@ pub(crate) fn expired_page() -> HttpResponse {
     )
 }
 
-/// The page for a session: consent when signed in, the sign-in form otherwise.
+/// Which page a waiting authorization shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum View {
+    /// The sign-in form, even when someone is signed in (`prompt=login`, `max_age`, ...).
+    SignIn,
+    /// The consent page (the sign-in form if the session has nobody signed in).
+    Consent,
+}
+
+/// The page for a session: the sign-in form or the consent page, as the engine's step says.
+/// The form's user name is what was typed, else the request's `login_hint`, else the user
+/// signed in now (asked to sign in again).
 fn render(
     p: &PendingAuthorization,
     session: &Session,
     page_id: &str,
+    view: View,
     error: Option<&str>,
     username: &str,
 ) -> HttpResponse {
@@ -68,8 +86,8 @@ fn render(
         csrf: &session.csrf,
         page: page_id,
     };
-    match &session.user {
-        Some(user) => {
+    match (&session.user, view) {
+        (Some(user), View::Consent) => {
             let origin = csp_origin(p.redirect_uri());
             let html = views::consent(
                 p.client_name(),
@@ -82,11 +100,82 @@ fn render(
             );
             reply::html(200, html, origin.as_deref())
         }
-        None => reply::html(
-            if error == Some(LOCKED) { 429 } else { 200 },
-            views::login(p.client_name(), ids, error, username),
-            None,
-        ),
+        (user, _) => {
+            let prefill = Some(username)
+                .filter(|u| !u.is_empty())
+                .or(p.interaction().login_hint())
+                .or(user.as_deref())
+                .unwrap_or("");
+            reply::html(
+                if error == Some(LOCKED) { 429 } else { 200 },
+                views::login(p.client_name(), ids, error, prefill),
+                None,
+            )
+        }
+    }
+}
+
+/// The error page of an engine error shown to the user.
+fn shown_error(e: &OAuthError) -> HttpResponse {
+    error_page(400, "This request cannot be completed", &e.description)
+}
+
+/// The error page of a self-registered client's error, with the redirect as a link.
+fn error_link_page(l: &ErrorLink) -> HttpResponse {
+    let html = views::error_with_link(
+        "This request cannot be completed",
+        &l.error.description,
+        &l.location,
+        &l.host,
+    );
+    reply::html(400, html, None)
+}
+
+/// Asks the engine what comes after a valid request for the user of `session` (see
+/// `oauth_proto::interaction`); `fresh` when they just signed in on this request's form.
+/// `Err` is the answer to send at once: a redirect (a code, or a `prompt=none` error) or an
+/// error page.
+async fn proceed(
+    app: &App,
+    pending: PendingAuthorization,
+    session: Option<&Session>,
+    fresh: bool,
+) -> Result<(PendingAuthorization, View), HttpResponse> {
+    let now = clock::now();
+    let signed_in = session.and_then(|s| {
+        s.user.as_deref().map(|subject| SignedIn {
+            subject,
+            auth_time: s.signed_in_at.unwrap_or(now),
+            fresh,
+        })
+    });
+    let flow = app.engine.proceed(pending, signed_in, now);
+    match drive_async(flow, &app.flow_store, &mut OsRandom).await {
+        Ok(Step::SignIn(p)) => Ok((p, View::SignIn)),
+        Ok(Step::Consent(p)) => Ok((p, View::Consent)),
+        Ok(Step::Redirect(r)) => Err(reply::from_engine(r)),
+        Ok(Step::ErrorLink(l)) => Err(error_link_page(&l)),
+        Ok(Step::ErrorPage(e)) if e.code == ErrorCode::ServerError => {
+            tracing::error!(error = %e.description, "engine error after an authorization request");
+            Err(error_page(
+                500,
+                "Something went wrong",
+                "The server cannot complete this request.",
+            ))
+        }
+        Ok(Step::ErrorPage(e)) => Err(shown_error(&e)),
+        Ok(_) => {
+            tracing::error!("an authorization step this page does not handle");
+            Err(error_page(
+                500,
+                "Something went wrong",
+                "The server cannot complete this request.",
+            ))
+        }
+        Err(e) => {
+            reply::store_failed(&e, "authorize");
+            Err(unavailable_page())
+        }
     }
 }
 
@@ -136,19 +225,9 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
         return unavailable_page();
     };
     let pending = match outcome {
-        AuthorizeOutcome::ErrorPage(e) => {
-            return error_page(400, "This request cannot be completed", &e.description)
-        }
+        AuthorizeOutcome::ErrorPage(e) => return shown_error(&e),
         AuthorizeOutcome::Redirect(r) => return reply::from_engine(r),
-        AuthorizeOutcome::ErrorLink(l) => {
-            let html = views::error_with_link(
-                "This request cannot be completed",
-                &l.error.description,
-                &l.location,
-                &l.host,
-            );
-            return reply::html(400, html, None);
-        }
+        AuthorizeOutcome::ErrorLink(l) => return error_link_page(&l),
         AuthorizeOutcome::Consent(p) => p,
         // An outcome added to the engine after this page was written: refuse rather than guess.
         _ => {
@@ -165,6 +244,12 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
         Ok(existing) => existing,
         Err(down) => return down,
     };
+    // Before any session or page is made: prompt=none and remembered consent answer without one.
+    let (pending, view) =
+        match proceed(app, pending, existing.as_ref().map(|(_, s)| s), false).await {
+            Ok(next) => next,
+            Err(answer) => return answer,
+        };
     let (id, session, new) = match existing {
         Some((id, s)) => (id, s, false),
         None => match app.sessions.create(now, req.client_addr()).await {
@@ -186,7 +271,7 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
         Ok(Err(r)) => return refused_page(app, r),
         Err(e) => return sessions_down(&e),
     };
-    let resp = render(&pending, &session, &page_id, None, "");
+    let resp = render(&pending, &session, &page_id, view, None, "");
     if new {
         let cookie = sessions::set_cookie(&id, app.settings.page_ttl_secs, app.secure_cookies);
         reply::with_cookie(resp, &cookie)
@@ -279,28 +364,95 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
             return expired_page();
         };
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
-        return reply::with_cookie(render(&pending, &anonymous, page_id, None, ""), &cookie);
+        let page = render(&pending, &anonymous, page_id, View::SignIn, None, "");
+        return reply::with_cookie(page, &cookie);
     }
     match form.get("decision") {
         Some(decision) => decide(app, &sid, &session, page_id, decision).await,
         None => {
-            sign_in(
-                app,
-                req,
-                &sid,
-                field("username"),
-                field("password"),
-                expired_page,
-                |session, error, typed| render(&pending, session, page_id, error, typed),
-            )
-            .await
+            let user = (field("username"), field("password"));
+            let attempt = match check_sign_in(app, req, &sid, user.0, user.1, expired_page).await {
+                Ok(attempt) => attempt,
+                Err(answer) => return answer,
+            };
+            let (new_id, signed_in) = match attempt {
+                SignInAttempt::Refused(session, error) => {
+                    return render(
+                        &pending,
+                        &session,
+                        page_id,
+                        View::SignIn,
+                        Some(error),
+                        user.0,
+                    )
+                }
+                SignInAttempt::SignedIn(new_id, signed_in) => (new_id, signed_in),
+            };
+            let cookie =
+                sessions::set_cookie(&new_id, app.settings.session_ttl_secs, app.secure_cookies);
+            // Signed in on this request's own form: what prompt=login and max_age ask for. A
+            // remembered consent answers at once; the page is then used up.
+            let resp = match proceed(app, pending, Some(&signed_in), true).await {
+                Ok((pending, view)) => render(&pending, &signed_in, page_id, view, None, ""),
+                Err(answer) => {
+                    if let Err(e) = app.sessions.take_page(page_id, &new_id, clock::now()).await {
+                        return sessions_down(&e);
+                    }
+                    answer
+                }
+            };
+            reply::with_cookie(resp, &cookie)
         }
+    }
+}
+
+/// How a sign-in attempt went.
+enum SignInAttempt {
+    /// Signed in: the session's new id, and the session.
+    SignedIn(String, Session),
+    /// Wrong password or locked: the session as it is, and what to tell the user.
+    Refused(Session, &'static str),
+}
+
+/// Checks a sign-in (with the login limits) on session `sid`, and replaces the session id on
+/// success. `Err` is the page to answer (the store is down, or the session expired: `expired`).
+async fn check_sign_in(
+    app: &App,
+    req: &Request,
+    sid: &str,
+    username: &str,
+    password: &str,
+    expired: fn() -> HttpResponse,
+) -> Result<SignInAttempt, HttpResponse> {
+    let now = clock::now();
+    let outcome = match login::attempt(app, username, password, req.peer.ip(), now).await {
+        Ok(o) => o,
+        Err(e) => {
+            reply::store_failed(&e, "sign-in");
+            return Err(unavailable_page());
+        }
+    };
+    let Some(session) = (match app.sessions.get(sid, now).await {
+        Ok(session) => session,
+        Err(e) => return Err(sessions_down(&e)),
+    }) else {
+        return Err(expired());
+    };
+    match outcome {
+        Outcome::Success => match app.sessions.sign_in(sid, username, now).await {
+            Ok(Some((new_id, signed_in))) => Ok(SignInAttempt::SignedIn(new_id, signed_in)),
+            Ok(None) => Err(expired()),
+            Err(e) => Err(sessions_down(&e)),
+        },
+        Outcome::Failure => Ok(SignInAttempt::Refused(session, WRONG)),
+        Outcome::Locked => Ok(SignInAttempt::Refused(session, LOCKED)),
     }
 }
 
 /// A sign-in attempt on a page that asks for consent next: checks the password (with the login
 /// limits), replaces the session id on success, and re-renders the page with `render(session,
-/// error, typed user name)`. Shared by the authorization and device pages.
+/// error, typed user name)`. Used by the device page (the authorization page goes on with the
+/// engine's next step after a sign-in, [`check_sign_in`]).
 pub(crate) async fn sign_in(
     app: &App,
     req: &Request,
@@ -310,34 +462,14 @@ pub(crate) async fn sign_in(
     expired: fn() -> HttpResponse,
     render: impl Fn(&Session, Option<&str>, &str) -> HttpResponse,
 ) -> HttpResponse {
-    let now = clock::now();
-    let outcome = match login::attempt(app, username, password, req.peer.ip(), now).await {
-        Ok(o) => o,
-        Err(e) => {
-            reply::store_failed(&e, "sign-in");
-            return unavailable_page();
-        }
-    };
-    let Some(session) = (match app.sessions.get(sid, now).await {
-        Ok(session) => session,
-        Err(e) => return sessions_down(&e),
-    }) else {
-        return expired();
-    };
-    match outcome {
-        Outcome::Success => {
-            let Some((new_id, signed_in)) = (match app.sessions.sign_in(sid, username, now).await {
-                Ok(signed_in) => signed_in,
-                Err(e) => return sessions_down(&e),
-            }) else {
-                return expired();
-            };
+    match check_sign_in(app, req, sid, username, password, expired).await {
+        Err(answer) => answer,
+        Ok(SignInAttempt::SignedIn(new_id, signed_in)) => {
             let cookie =
                 sessions::set_cookie(&new_id, app.settings.session_ttl_secs, app.secure_cookies);
             reply::with_cookie(render(&signed_in, None, ""), &cookie)
         }
-        Outcome::Failure => render(&session, Some(WRONG), username),
-        Outcome::Locked => render(&session, Some(LOCKED), username),
+        Ok(SignInAttempt::Refused(session, error)) => render(&session, Some(error), username),
     }
 }
 
