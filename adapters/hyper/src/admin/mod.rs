@@ -7,7 +7,8 @@
 //! key files, or with PostgreSQL the database's keys; also read at start-up), and
 //! `db export`/`db import` over `transfer`. None of it runs while a request is served, and all of
 //! it is written against the store contract, so it is kept apart from the HTTP server
-//! ([`crate::http`]) and tested on a memory store. The modules the integration tests drive ([`cli`], [`setup`], [`users`], [`clients`]) are public.
+//! ([`crate::http`]) and tested on a memory store. The modules the integration tests drive
+//! ([`cli`], [`setup`], [`users`], [`clients`]) are public.
 
 pub mod cli;
 pub mod clients;
