@@ -170,9 +170,20 @@ async fn journey(c: &Client, s: &TestServer) {
     assert_eq!(t.status, 200, "{}", t.body);
     assert!(t.json()["access_token"].is_string());
 
-    // 2. Same browser, still signed in: straight to consent, and deny.
+    // 2. Same browser, still signed in, consent remembered (issue 18): straight back to the
+    // client with a code; with prompt=consent the consent page again, and deny.
     c.goto(&format!(
         "{}/authorize?{}",
+        s.base,
+        s.authorize_query("browser-2a")
+    ))
+    .await
+    .unwrap();
+    let landed = wait_for_url(c, &s.redirect).await;
+    assert_eq!(param(&landed, "state").as_deref(), Some("browser-2a"));
+    assert!(param(&landed, "code").is_some(), "{landed}");
+    c.goto(&format!(
+        "{}/authorize?{}&prompt=consent",
         s.base,
         s.authorize_query("browser-2")
     ))
