@@ -134,11 +134,14 @@ fn required_and_explicit_members() {
     assert_eq!(m["userinfo_endpoint"], "http://127.0.0.1:8080/userinfo");
     // ID tokens are signed with the keys published at jwks_uri (conformance/tests/id_tokens.rs).
     assert_eq!(m["jwks_uri"], "http://127.0.0.1:8080/jwks");
+    // RP-initiated logout (conformance/tests/end_session.rs).
+    assert_eq!(m["end_session_endpoint"], "http://127.0.0.1:8080/logout");
     // Nothing this engine does not do.
     for absent in [
         "token_endpoint_auth_signing_alg_values_supported",
-        "end_session_endpoint",
         "request_object_signing_alg_values_supported",
+        "frontchannel_logout_supported",
+        "backchannel_logout_supported",
     ] {
         assert!(m.get(absent).is_none(), "{absent}");
     }

@@ -16,6 +16,8 @@
 //! Registration §2) is kept and checked against the redirect URIs: a `native` client redirects
 //! only to the loopback interface or a private-use scheme (RFC 8252 §7.1, §7.3), a `web` client
 //! only to `https`; a mismatch is `invalid_redirect_uri`, another value `invalid_client_metadata`.
+//! `post_logout_redirect_uris` (RP-Initiated Logout §3.1) are checked like redirect URIs and
+//! kept; logout matches them exactly ([`crate::end_session`]).
 //! Without `application_type` the general rules below apply. Loopback redirects (RFC 8252 §7.3,
 //! §8.3) are `http` on the IP literals `127.0.0.1` or `[::1]`: `localhost` is refused, since a
 //! name may resolve off the machine and would then be matched exactly (no ephemeral port), and
@@ -436,6 +438,17 @@ pub fn validate(body: &Map<String, Value>, config: &Config) -> Result<Validated,
             return Err(meta("jwks must be a JWK Set: an object with a keys array"));
         }
         metadata.insert("jwks".to_owned(), jwks.clone());
+    }
+    let logout = crate::end_session::POST_LOGOUT_REDIRECT_URIS;
+    if let Some(uris) = strings(body, logout, max, config.max_redirect_uris, redir)? {
+        // RP-Initiated Logout §3.1: checked like redirect URIs, matched exactly at logout.
+        for uri in &uris {
+            check_redirect_uri(uri)?;
+            if let Some(app) = application_type {
+                check_application_type(uri, app)?;
+            }
+        }
+        metadata.insert(logout.to_owned(), uris.into());
     }
     if let Some(alg) = string(body, crate::openid::ID_TOKEN_ALG, max, meta)? {
         // OpenID Connect Registration §2; only asymmetric algorithms (see `crate::jose`).

@@ -30,6 +30,8 @@ pub(crate) const DEVICE_AUTHORIZATION: &str = "/device_authorization";
 pub(crate) const DEVICE_VERIFICATION: &str = "/device";
 /// Path of the userinfo endpoint (OpenID Connect Core §5.3).
 pub(crate) const USERINFO: &str = "/userinfo";
+/// Path of the end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
+pub(crate) const END_SESSION: &str = "/logout";
 /// Path of the JWK Set of the ID token signing keys (`jwks_uri`, OpenID Connect Discovery §3).
 pub(crate) const JWKS: &str = "/jwks";
 /// Well-known suffix of authorization server metadata (RFC 8414 §3).
@@ -63,6 +65,8 @@ pub struct Endpoints {
     pub userinfo: String,
     /// `{issuer}/jwks`: the public ID token signing keys (`jwks_uri`).
     pub jwks: String,
+    /// `{issuer}/logout`: the `end_session_endpoint` (RP-Initiated Logout).
+    pub end_session: String,
     /// `{issuer}/.well-known/openid-configuration`: OpenID Connect discovery of this issuer, the
     /// URL SASL error challenges carry ([`SaslPolicy::openid_configuration`](crate::sasl::SaslPolicy)).
     /// It serves the RFC 8414 metadata document.
@@ -85,6 +89,7 @@ impl Endpoints {
             device_verification: at(DEVICE_VERIFICATION),
             userinfo: at(USERINFO),
             jwks: at(JWKS),
+            end_session: at(END_SESSION),
             openid_configuration: at(WELL_KNOWN_OPENID),
         }
     }

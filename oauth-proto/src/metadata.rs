@@ -11,7 +11,8 @@
 //! `jwks_uri` (the public signing keys, [`Engine::jwks`]), the algorithms the engine has keys
 //! for, `public` subjects, the claims it can return, and that request objects and the `claims`
 //! parameter are not supported (`request_parameter_supported` defaults to false, but
-//! `request_uri_parameter_supported` defaults to *true*, so all three are written out).
+//! `request_uri_parameter_supported` defaults to *true*, so all three are written out), and the
+//! `end_session_endpoint` of RP-initiated logout ([`crate::end_session`]).
 
 use serde::Serialize;
 
@@ -37,6 +38,7 @@ struct AsMetadata<'a> {
     revocation_endpoint_auth_methods_supported: &'a [&'a str],
     device_authorization_endpoint: &'a str,
     userinfo_endpoint: &'a str,
+    end_session_endpoint: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     scopes_supported: &'a [String],
     response_types_supported: [&'a str; 1],
@@ -127,6 +129,7 @@ impl Engine {
             revocation_endpoint_auth_methods_supported: &ALL_METHODS,
             device_authorization_endpoint: &e.device_authorization,
             userinfo_endpoint: &e.userinfo,
+            end_session_endpoint: &e.end_session,
             scopes_supported: &c.scopes_supported,
             response_types_supported: ["code"],
             response_modes_supported: ["query"],

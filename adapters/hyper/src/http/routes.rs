@@ -65,6 +65,8 @@ pub enum Endpoint {
     DeviceAuthorization,
     /// The device verification page (`verification_uri`).
     DeviceVerification,
+    /// The end-session endpoint (RP-initiated logout) and its confirmation page.
+    EndSession,
     /// Authorization server and protected resource metadata, and the JWK Set (`jwks_uri`).
     Metadata,
 }
@@ -144,6 +146,12 @@ impl Routes {
                 GET_POST,
                 Kind::Page,
                 Endpoint::DeviceVerification,
+            ),
+            row(
+                at(&e.end_session),
+                GET_POST,
+                Kind::Page,
+                Endpoint::EndSession,
             ),
         ];
         let documents = [
@@ -323,6 +331,7 @@ async fn dispatch_any(
             device::show(app, &req).await
         }
         Endpoint::DeviceVerification => device::submit(app, &req).await,
+        Endpoint::EndSession => crate::pages::logout::handle(app, req).await,
         Endpoint::Metadata => json_endpoints::metadata(app, &req),
     }
 }

@@ -1,6 +1,7 @@
 //! The pages a person sees in a browser: the authorization and device verification pages, the
 //! sign-in behind them, and their server-side sessions.
 //!
+//! `logout` ends a browser's session at a relying party's request (RP-initiated logout).
 //! The two flows (`authorize`, `device`) keep each request waiting for the user as a page in a
 //! browser session (`sessions`, kept in memory or, on PostgreSQL, shared by every node), check
 //! sign-ins with limits on guessing (`login`), and render their markup (`views`) from the
@@ -13,6 +14,7 @@ pub(crate) mod authorize;
 pub(crate) mod device;
 pub(crate) mod html;
 pub(crate) mod login;
+pub(crate) mod logout;
 pub(crate) mod memory_sessions;
 pub(crate) mod sessions;
 pub(crate) mod shared_sessions;

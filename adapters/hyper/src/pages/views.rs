@@ -172,11 +172,13 @@ pub fn device_consent(
     page("Allow this device?", &b)
 }
 
-/// "Signed in as …", at the top of a consent view.
+/// "Signed in as …", at the top of a consent view, with a link that ends the session
+/// ([`crate::pages::logout`]; relative, so it stays under the issuer's path like the page).
 fn signed_in_as(b: &mut String, user: &str) {
     let _ = writeln!(
         b,
-        "<p class=\"muted\">Signed in as <strong>{}</strong>.</p>",
+        "<p class=\"muted\">Signed in as <strong>{}</strong>. <a href=\"logout\">Sign \
+         out</a></p>",
         escape(user)
     );
 }
@@ -283,6 +285,7 @@ mod tests {
         assert!(html.contains("value=\"t&quot;x\""));
         assert!(html.contains("name=\"decision\" value=\"approve\""));
         assert!(html.contains("name=\"decision\" value=\"deny\""));
+        assert!(html.contains("<a href=\"logout\">Sign out</a>"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::histogram::Histogram;
 use crate::http::routes::Endpoint;
 
 /// The `endpoint` label's values, indexed by [`slot`].
-const ENDPOINTS: [&str; 13] = [
+const ENDPOINTS: [&str; 14] = [
     "unmatched",
     "healthz",
     "stylesheet",
@@ -34,6 +34,7 @@ const ENDPOINTS: [&str; 13] = [
     "device_authorization",
     "device_verification",
     "metadata",
+    "end_session",
 ];
 
 /// The index of an endpoint's name in [`ENDPOINTS`] (`None`: no route matched).
@@ -52,6 +53,7 @@ fn slot(endpoint: Option<Endpoint>) -> usize {
         Some(Endpoint::DeviceAuthorization) => 10,
         Some(Endpoint::DeviceVerification) => 11,
         Some(Endpoint::Metadata) => 12,
+        Some(Endpoint::EndSession) => 13,
     }
 }
 
@@ -137,6 +139,7 @@ mod tests {
             Some(Endpoint::DeviceAuthorization),
             Some(Endpoint::DeviceVerification),
             Some(Endpoint::Metadata),
+            Some(Endpoint::EndSession),
         ];
         let mut slots: Vec<usize> = endpoints.iter().map(|e| slot(*e)).collect();
         assert_eq!(ENDPOINTS[slot(Some(Endpoint::Token))], "token");
