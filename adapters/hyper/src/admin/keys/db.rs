@@ -5,12 +5,12 @@
 //! ([`KeyFile`]) and of `signing-keys.json` ([`signing`]). Every node loads them at start
 //! ([`load_or_generate`]; the first node on an empty database stores the keys of its data
 //! directory if it has key files, so a deployment moved from the file store keeps its tokens
-//! valid, else fresh keys; nodes starting together agree on one set), and [`follow`] swaps a running node's keys
-//! ([`Engine::set_keys`]) whenever `oauth-server key rotate|retire --postgres` changes them:
-//! [`rotate`] and [`retire`] make the same changes as on the files, in one transaction that
-//! tells every node. A token signed by the old keys keeps validating everywhere (they stay in
-//! both sets until retired); new tokens are signed with the new ones at every node within the
-//! follower's bound.
+//! valid, else fresh keys; nodes starting together agree on one set), and [`follow`] swaps a
+//! running node's keys ([`Engine::set_keys`]) whenever `oauth-server key rotate|retire
+//! --postgres` changes them: [`rotate`] and [`retire`] make the same changes as on the files,
+//! in one transaction that tells every node. A token signed by the old keys keeps validating
+//! everywhere (they stay in both sets until retired); new tokens are signed with the new ones at
+//! every node within the follower's bound.
 //!
 //! Since the nodes run meanwhile, a rotation's time is when it was made, and a rotated-out key
 //! may be retired an access token lifetime after it, as with the files.
@@ -67,7 +67,10 @@ pub async fn load_or_generate(
                 .map_err(|e| e.to_string())?;
             if stored.token_keys == offered.token_keys {
                 if from_files {
-                    tracing::info!(dir = %dir.display(), "stored the data directory's keys in the database");
+                    tracing::info!(
+                        dir = %dir.display(),
+                        "stored the data directory's keys in the database"
+                    );
                 } else {
                     tracing::info!("generated the token and ID token signing keys in the database");
                 }
