@@ -31,15 +31,10 @@ use crate::engine::Engine;
 use crate::error::OAuthError;
 use crate::flow::{Cx, Flow, Procedure, Suspend};
 use crate::http::HttpRequest;
-use crate::jose::id_token::IdTokenClaims;
 use crate::params::Params;
 
 /// The registration member listing a client's logout redirect URIs (RP-Initiated Logout §3.1).
 pub const POST_LOGOUT_REDIRECT_URIS: &str = "post_logout_redirect_uris";
-
-/// The longest `id_token_hint` accepted, in bytes: an ID token of this server is well under a
-/// kilobyte, even signed with RS256.
-pub const MAX_ID_TOKEN_HINT_BYTES: usize = 8192;
 
 /// `GET` or `POST` of the `end_session_endpoint`.
 #[derive(Debug)]
@@ -128,7 +123,11 @@ impl EndSession {
         let config = self.engine.config();
         let params = self.params()?;
         let hint = match params.get("id_token_hint")? {
-            Some(token) => Some(verify_hint(token, &self.engine, &config.issuer)?),
+            Some(token) => Some(crate::openid::verify_hint(
+                token,
+                &self.engine.signing_keys(),
+                &config.issuer,
+            )?),
             None => None,
         };
         let named = params.get("client_id")?;
@@ -168,27 +167,6 @@ impl EndSession {
             redirect,
         })
     }
-}
-
-/// The claims of an `id_token_hint`: signed by one of this server's keys, for this issuer.
-fn verify_hint(token: &str, engine: &Engine, issuer: &str) -> Result<IdTokenClaims, OAuthError> {
-    if token.len() > MAX_ID_TOKEN_HINT_BYTES {
-        return Err(OAuthError::invalid_request(format!(
-            "id_token_hint is longer than {MAX_ID_TOKEN_HINT_BYTES} bytes"
-        )));
-    }
-    let claims = IdTokenClaims::decode(token, &engine.signing_keys()).map_err(|_| {
-        OAuthError::invalid_request(
-            "id_token_hint is not an ID token signed by this server (unknown key, bad \
-             signature or malformed)",
-        )
-    })?;
-    if claims.iss != issuer {
-        return Err(OAuthError::invalid_request(
-            "id_token_hint was issued by another issuer",
-        ));
-    }
-    Ok(claims)
 }
 
 /// `uri` with `state` appended, if it is one of the client's registered logout redirects.

@@ -44,16 +44,12 @@ use crate::authorize::{self, DecisionOutcome, ErrorLink, PendingAuthorization};
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Flow, Procedure, Suspend};
-use crate::jose::{IdTokenClaims, KeySet};
+use crate::jose::KeySet;
 use crate::params::Params;
 use crate::response::Response;
 
 /// The longest `login_hint` accepted, in bytes: a user name or an address, shown in a form.
 pub const MAX_LOGIN_HINT_BYTES: usize = 255;
-
-/// The longest `id_token_hint` accepted, in bytes: an ID token of this server is well under a
-/// kilobyte with an EC key and about two with an RSA key.
-pub const MAX_ID_TOKEN_HINT_BYTES: usize = 8192;
 
 /// The `prompt` values of a request (OpenID Connect Core §3.1.2.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -188,30 +184,15 @@ fn parse_max_age(v: &str) -> Result<u64, OAuthError> {
     Ok(v.parse().unwrap_or(u64::MAX))
 }
 
-/// The subject of an `id_token_hint`, after checking it is an ID token of this server for this
-/// client (its expiry is not checked: see the module docs).
+/// The subject of an `id_token_hint`, after checking it is an ID token of this server
+/// ([`crate::openid::verify_hint`]) for this client.
 fn hint_subject(
     token: &str,
     keys: &KeySet,
     issuer: &str,
     client_id: &str,
 ) -> Result<String, OAuthError> {
-    if token.len() > MAX_ID_TOKEN_HINT_BYTES {
-        return Err(OAuthError::invalid_request(
-            "id_token_hint is longer than 8192 bytes",
-        ));
-    }
-    let claims = IdTokenClaims::decode(token, keys).map_err(|_| {
-        OAuthError::invalid_request(
-            "id_token_hint is not an ID token signed by this server (unknown key, bad \
-             signature or malformed)",
-        )
-    })?;
-    if claims.iss != issuer {
-        return Err(OAuthError::invalid_request(
-            "id_token_hint was issued by another issuer",
-        ));
-    }
+    let claims = crate::openid::verify_hint(token, keys, issuer)?;
     if !claims.aud.contains(client_id) {
         return Err(OAuthError::invalid_request(
             "id_token_hint was issued to another client",

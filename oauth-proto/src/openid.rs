@@ -14,7 +14,11 @@
 //!   refresh's ID token has none, §12.2; the device flow has no nonce);
 //! - `at_hash` of the access token issued with it ([`crate::jose::at_hash`]).
 //!
-//! There is no `sid`: the server has no logout yet, and a session id nobody can use is noise.
+//! There is no `sid`: logout is RP-initiated only ([`crate::end_session`]), and a session id no
+//! front- or back-channel logout uses is noise.
+//!
+//! An ID token also comes back as `id_token_hint` (of an authorization request and of a logout):
+//! [`verify_hint`] is the one check of it.
 //! `client_credentials` has no user, so it never gets an ID token, whatever its scope.
 
 use serde_json::{Map, Value};
@@ -24,6 +28,38 @@ use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::jose::{at_hash, Algorithm, Audience, IdTokenClaims};
 use crate::random::Random;
+
+/// The longest `id_token_hint` accepted, in bytes: an ID token of this server is well under a
+/// kilobyte, even signed with RS256.
+pub const MAX_ID_TOKEN_HINT_BYTES: usize = 8192;
+
+/// The claims of an `id_token_hint`: an ID token signed by one of this server's keys (rotated-out
+/// ones included) for this issuer. Its expiry is not checked: a hint names who the relying party
+/// believes is signed in, which stays true after the token expired (OIDC Core §3.1.2.1,
+/// RP-Initiated Logout §2). Each failure is `invalid_request` saying which check failed.
+pub(crate) fn verify_hint(
+    token: &str,
+    keys: &crate::jose::KeySet,
+    issuer: &str,
+) -> Result<IdTokenClaims, OAuthError> {
+    if token.len() > MAX_ID_TOKEN_HINT_BYTES {
+        return Err(OAuthError::invalid_request(format!(
+            "id_token_hint is longer than {MAX_ID_TOKEN_HINT_BYTES} bytes"
+        )));
+    }
+    let claims = IdTokenClaims::decode(token, keys).map_err(|_| {
+        OAuthError::invalid_request(
+            "id_token_hint is not an ID token signed by this server (unknown key, bad \
+             signature or malformed)",
+        )
+    })?;
+    if claims.iss != issuer {
+        return Err(OAuthError::invalid_request(
+            "id_token_hint was issued by another issuer",
+        ));
+    }
+    Ok(claims)
+}
 
 /// The OpenID Connect scope that asks for an ID token.
 pub const OPENID: &str = "openid";
