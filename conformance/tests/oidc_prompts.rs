@@ -492,3 +492,37 @@ fn a_client_changed_since_the_request_gets_no_silent_code() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn denying_on_the_consent_page_withdraws_the_remembered_consent() {
+    let mut h = Harness::default();
+    rp(&h);
+    consent_once(&mut h, "");
+    let alice = Some(("alice", h.now - 10, false));
+    let p = h.pending(&query("&prompt=consent"));
+    let Step::Consent(p) = proceed(&mut h, p, alice) else {
+        panic!("prompt=consent shows the page")
+    };
+    let flow = h.engine.deny_and_forget(p, "alice", h.now);
+    match h.run(flow) {
+        oauth_proto::authorize::DecisionOutcome::Redirect(r) => {
+            assert_eq!(
+                location_param(&r, "error").as_deref(),
+                Some("access_denied")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // No silent code any more: the page, or consent_required with prompt=none.
+    let p = h.pending(&query(""));
+    assert!(matches!(proceed(&mut h, p, alice), Step::Consent(_)));
+    let p = h.pending(&query("&prompt=none"));
+    assert_eq!(step_error(&proceed(&mut h, p, alice)), "consent_required");
+    // A plain denial (no user named) forgets nothing.
+    consent_once(&mut h, "");
+    let p = h.pending(&query(""));
+    let flow = h.engine.deny(p, h.now);
+    h.run(flow);
+    let p = h.pending(&query(""));
+    step_code(&proceed(&mut h, p, alice));
+}

@@ -500,6 +500,8 @@ pub struct Decide {
     /// `Some((subject, auth_time))` approves for that subject, who authenticated at `auth_time`;
     /// `None` denies.
     pub(crate) subject: Option<(String, u64)>,
+    /// On a denial, the user whose remembered consent for the client is withdrawn with it.
+    pub(crate) forget: Option<String>,
 }
 
 impl Procedure for Decide {
@@ -512,20 +514,24 @@ impl Procedure for Decide {
 
 impl Decide {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<DecisionOutcome, Halt> {
-        decide(&self.engine, cx, &self.pending, self.subject.as_ref(), true)
+        let (subject, forget) = (self.subject.as_ref(), self.forget.as_deref());
+        decide(&self.engine, cx, &self.pending, subject, forget, true)
     }
 }
 
 /// Applies a decision on `p`: after checking it against the client as it is now, a code for
 /// `subject` (who authenticated at the given time), or `access_denied` when `None`. With
-/// `remember`, an approval is remembered ([`Effect::PutConsent`]: the union with what the
-/// user approved for this client before), so the next request for the same scope or less needs
-/// no consent page ([`crate::interaction`]).
+/// `remember` (an approval on the consent page), the approval is remembered
+/// ([`Effect::PutConsent`]: the union with what the user approved for this client before), so
+/// the next request for the same scope or less needs no consent page ([`crate::interaction`]);
+/// a code issued from a remembered consent writes nothing more. A denial with `forget`
+/// withdraws that user's remembered consent for the client ([`Effect::DeleteConsent`]).
 pub(crate) fn decide(
     engine: &Engine,
     cx: &mut Cx<'_>,
     p: &PendingAuthorization,
     subject: Option<&(String, u64)>,
+    forget: Option<&str>,
     remember: bool,
 ) -> Result<DecisionOutcome, Halt> {
     let config = engine.config();
@@ -547,6 +553,12 @@ pub(crate) fn decide(
         });
     }
     let Some((subject, auth_time)) = subject else {
+        if let Some(user) = forget {
+            cx.effect(Effect::DeleteConsent {
+                subject: user.to_owned(),
+                client_id: Some(p.client_id.clone()),
+            });
+        }
         let denied = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
         return Ok(DecisionOutcome::Redirect(engine.error_redirect(
             303,

@@ -181,6 +181,7 @@ impl Engine {
                 engine: self.clone(),
                 pending,
                 subject: Some((subject.to_owned(), auth_time.min(now))),
+                forget: None,
             },
             now,
         ))
@@ -194,6 +195,7 @@ impl Engine {
                 engine: self.clone(),
                 pending,
                 subject: None,
+                forget: None,
             },
             now,
         )

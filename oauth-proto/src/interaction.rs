@@ -263,6 +263,28 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The user signed in as `subject` refused on the consent page: as [`Engine::deny`], and
+    /// the consent `subject` gave this client before is withdrawn, so the client's next request
+    /// shows the consent page again rather than getting a code silently.
+    pub fn deny_and_forget(
+        &self,
+        pending: PendingAuthorization,
+        subject: &str,
+        now: u64,
+    ) -> Flow<authorize::Decide> {
+        Flow::new(
+            authorize::Decide {
+                engine: self.clone(),
+                pending,
+                subject: None,
+                forget: Some(subject.to_owned()),
+            },
+            now,
+        )
+    }
+}
+
 impl Procedure for Proceed {
     type Output = Step;
 
@@ -308,7 +330,7 @@ impl Proceed {
         if remembered {
             let subject = (subject.clone(), *auth_time);
             return Ok(
-                match authorize::decide(&self.engine, cx, p, Some(&subject), false)? {
+                match authorize::decide(&self.engine, cx, p, Some(&subject), None, false)? {
                     DecisionOutcome::Redirect(r) => Step::Redirect(r),
                     DecisionOutcome::ErrorPage(e) => Step::ErrorPage(e),
                 },

@@ -174,7 +174,7 @@ async fn prompt_none_with_a_session_needs_a_remembered_consent_then_answers_with
 }
 
 #[tokio::test]
-async fn remembered_consent_skips_the_page_and_prompt_consent_shows_it_again() {
+async fn remembered_consent_skips_the_page_prompt_consent_shows_it_and_deny_withdraws_it() {
     let ts = TestServer::start().await;
     let cookie = signed_in_and_approved(&ts).await;
     // The mail client asks again with the same scope, then with less: no page.
@@ -195,10 +195,33 @@ async fn remembered_consent_skips_the_page_and_prompt_consent_shows_it_again() {
         .get(&format!("/authorize?{narrower}"), Some(&cookie))
         .await;
     code_of(&ts, &r, "less");
-    // prompt=consent: the page again.
+    // prompt=consent: the page again. Denying there withdraws the remembered consent: the
+    // next request shows the page.
     let r = ts
         .get(
             &format!("/authorize?{}", query(&ts, "ask", "&prompt=consent")),
+            Some(&cookie),
+        )
+        .await;
+    assert!(is_consent_page(&r), "{}", r.body);
+    let denied = ts
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &r.hidden("csrf")),
+                ("page", &r.hidden("page")),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        denied.location_param("error").as_deref(),
+        Some("access_denied")
+    );
+    let r = ts
+        .get(
+            &format!("/authorize?{}", query(&ts, "after", "")),
             Some(&cookie),
         )
         .await;

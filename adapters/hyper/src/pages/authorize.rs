@@ -546,7 +546,9 @@ async fn decide(
             Err(e) => return error_page(400, "This request cannot be completed", &e.description),
         }
     } else {
-        app.engine.deny(pending, now)
+        // Refusing withdraws a consent this user gave the client before (prompt=consent, or a
+        // wider scope), so the client gets no code silently afterwards.
+        app.engine.deny_and_forget(pending, d.user, now)
     };
     match drive_async(flow, &app.flow_store, &mut OsRandom).await {
         Ok(DecisionOutcome::Redirect(resp)) => reply::from_engine(resp),
