@@ -201,6 +201,34 @@ async fn journey(c: &Client, s: &TestServer) {
     assert_eq!(param(&landed, "state").as_deref(), Some("browser-2"));
     assert!(param(&landed, "code").is_none());
 
+    // 2b. prompt=login in the signed-in browser: the password again, on a form naming the user;
+    // then the consent page (the denial above withdrew the remembered consent), and a code.
+    c.goto(&format!(
+        "{}/authorize?{}&prompt=login",
+        s.base,
+        s.authorize_query("browser-2b")
+    ))
+    .await
+    .unwrap();
+    let name = c
+        .wait()
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap();
+    assert_eq!(name.prop("value").await.unwrap().as_deref(), Some(USER));
+    name.clear().await.unwrap();
+    sign_in(c, PASSWORD).await;
+    c.wait()
+        .for_element(Locator::Css("button[name=decision][value=approve]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let landed = wait_for_url(c, &s.redirect).await;
+    assert_eq!(param(&landed, "state").as_deref(), Some("browser-2b"));
+    assert!(param(&landed, "code").is_some(), "{landed}");
+
     // 3. Signed out: a wrong password keeps the person on the sign-in form with a message.
     c.delete_all_cookies().await.unwrap();
     c.goto(&format!(
