@@ -1,8 +1,9 @@
 //! Three `oauth-server` processes on one PostgreSQL database, as behind a load balancer: what one
 //! node issues, another validates; a revocation at one is refused by every node within the bound
 //! `oauth-store-postgres` documents (1 s); concurrent uses of one refresh token or one code, spread
-//! over the nodes, succeed exactly once. The nodes share one data directory for the signing keys
-//! (the README's multi-node setup); the cluster is a throwaway one the test starts
+//! over the nodes, succeed exactly once. The keys live in the database (`oauth_store_postgres`'s
+//! `keys`: the nodes agree on them whatever their data directories hold; `multi_node_keys.rs`
+//! tests that apart); the cluster is a throwaway one the test starts
 //! (`oauth_store_postgres::testing`).
 
 use std::io::{BufRead, BufReader, Write};
@@ -295,7 +296,7 @@ fn deploy() -> Option<Deployment> {
         ],
         None,
     ));
-    // One keys directory for all: the first node generates the keys, the others read them.
+    // The nodes' data directory; the keys they sign with come from the database.
     let keys = cluster.dir().join("shared-keys");
     // The races below are 98 failed guesses from one address: delays of a few milliseconds
     // instead of the default 200 ms doubling, so that the test takes seconds, not a minute.
