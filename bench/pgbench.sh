@@ -181,6 +181,7 @@ make_chains() { # base count file
 # environment (BENCH_*) is set by the caller; for refresh, each node's chains are made first.
 run_load() { # workload label script
   local n=${#BASES[@]} i pids=() conns=() threads=() per_thread=()
+  rm -f "$WORK"/wrk*.out
   for i in $(seq 0 $((n - 1))); do
     conns[i]=$((CONNS / n + (i < CONNS % n ? 1 : 0)))
     threads[i]=1; if [ "$n" = 1 ] && [ "${conns[i]}" -ge 2 ]; then threads[i]=2; fi
@@ -211,7 +212,7 @@ run_load() { # workload label script
     sum="$sum writes_per_request=$(awk -v a="$xids_before" -v b="$(xids)" \
       -v r="${sum##*requests=}" 'BEGIN {printf "%.2f", (b - a - 1) / r}')"
   fi
-  log "$1 $2: $sum"
+  log "$1 $2: $sum (p99 per node: $(grep -h '^RESULT' "$WORK"/wrk*.out | sed 's/.*p99_ms=\([^ ]*\).*/\1/' | paste -sd/))"
   # What the errors were (wrk's own lines: socket errors by kind, non-2xx answers).
   if [[ "$sum" != *" errors=0 "* ]]; then
     grep -h -e 'Socket errors' -e 'Non-2xx' "$WORK"/wrk*.out | sed "s/^/[pgbench]   $1 $2: /" >&2 || true
