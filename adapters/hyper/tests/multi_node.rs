@@ -319,11 +319,13 @@ fn deploy() -> Option<Deployment> {
 }
 
 impl Deployment {
-    /// Signs `USER` in at `node` and approves the app; the code.
+    /// Signs `USER` in at `node` and approves the app (on the consent page, which
+    /// `prompt=consent` shows even when the consent is remembered); the code.
     async fn code(&self, node: &Node, state: &str) -> String {
         let query = format!(
             "response_type=code&client_id={}&redirect_uri={}&state={state}\
-             &scope=mail+offline_access&code_challenge={CHALLENGE}&code_challenge_method=S256",
+             &scope=mail+offline_access&code_challenge={CHALLENGE}&code_challenge_method=S256\
+             &prompt=consent",
             enc(&self.app),
             enc(REDIRECT)
         );

@@ -245,8 +245,15 @@ impl TestServer {
         self.sign_in_with(&self.authorize_query(state)).await
     }
 
-    /// Signs in on the authorization page of `query`.
+    /// Signs in on the authorization page of `query`. A query without `prompt` gets
+    /// `prompt=consent`, so the answer is the consent page even when the user approved the
+    /// client before (remembered consent would otherwise redirect with a code at once).
     pub async fn sign_in_with(&self, query: &str) -> (String, Resp) {
+        let query = if query.contains("prompt=") {
+            query.to_owned()
+        } else {
+            format!("{query}&prompt=consent")
+        };
         let page = self.get(&format!("/authorize?{query}"), None).await;
         assert_eq!(page.status, 200, "{}", page.body);
         let cookie = page.session_cookie().unwrap();
