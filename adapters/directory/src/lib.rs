@@ -216,20 +216,38 @@ mod tests {
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
             created_at: 1,
             email: email.map(str::to_owned),
+            name: None,
         }
     }
 
     #[test]
-    fn records_stored_before_emails_existed_load_without_one() {
+    fn records_stored_before_emails_and_names_existed_load_without_them() {
         let old = r#"{"username":"alice","password_hash":"h","created_at":5}"#;
         let record: UserRecord = serde_json::from_str(old).unwrap();
-        assert_eq!(record.email, None);
-        // And a record without an email is written as before.
-        assert_eq!(serde_json::to_string(&record).unwrap(), old);
-        let with = user("alice", Some("alice@example.com"));
-        let back: UserRecord =
-            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
-        assert_eq!(back, with);
+        assert_eq!((&record.email, &record.name), (&None, &None));
+        // The email is always written (the field before the name, see its docs); a missing
+        // name is left out.
+        assert_eq!(
+            serde_json::to_string(&record).unwrap(),
+            r#"{"username":"alice","password_hash":"h","created_at":5,"email":null}"#
+        );
+        let mut named = user("alice", None);
+        named.name = Some("Alice Example".to_owned());
+        for with in [user("alice", Some("alice@example.com")), named] {
+            let back: UserRecord =
+                serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+            assert_eq!(back, with);
+        }
+    }
+
+    #[test]
+    fn display_names_are_text_without_hidden_characters() {
+        assert_eq!(check_display_name("Alice Example"), Ok(()));
+        assert_eq!(check_display_name("Zoë Ünal-Østergård"), Ok(()));
+        for bad in ["", " Alice", "Alice ", "A\tB", "A\u{202E}B", "A\u{200B}B"] {
+            assert!(check_display_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_display_name(&"x".repeat(MAX_DISPLAY_NAME + 1)).is_err());
     }
 
     #[test]
