@@ -835,8 +835,12 @@ async fn c35_c37_every_page_forbids_framing_referrers_and_outside_resources() {
             assert!(!r.body.contains(tag), "{name} has {tag}");
         }
         for href in r.body.split("href=\"").skip(1) {
-            // Relative to the issuer's path, under which every page and the stylesheet live.
-            assert!(href.starts_with("static/style.css\""), "{name}: {href}");
+            // Relative to the issuer's path, under which every page and the stylesheet live:
+            // the stylesheet, and the consent views' link to this server's sign-out page.
+            assert!(
+                href.starts_with("static/style.css\"") || href.starts_with("logout\""),
+                "{name}: {href}"
+            );
         }
     }
     s.running.shutdown().await;
