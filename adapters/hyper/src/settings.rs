@@ -133,6 +133,21 @@ pub struct StoreSettings {
     /// same one share their state. The file is the place for a password: on the command line
     /// (`--postgres`) it would show in `ps`.
     pub postgres: Option<String>,
+    /// PEM certificates trusted, besides Mozilla's roots, to sign the database server's
+    /// certificate when the URL says `sslmode=require`, which asks for TLS with the certificate
+    /// and the host name verified (libpq's `verify-full`); without `sslmode=require` the
+    /// connection is plain and this must not be set.
+    pub postgres_ca_file: Option<std::path::PathBuf>,
+}
+
+impl StoreSettings {
+    /// The PostgreSQL store's options these settings ask for.
+    pub fn postgres_options(&self) -> oauth_store_postgres::Options {
+        oauth_store_postgres::Options {
+            ca_file: self.postgres_ca_file.clone(),
+            ..oauth_store_postgres::Options::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for StoreSettings {
@@ -140,6 +155,7 @@ impl std::fmt::Debug for StoreSettings {
         // The URL may hold a password.
         f.debug_struct("StoreSettings")
             .field("postgres", &self.postgres.as_ref().map(|_| "<set>"))
+            .field("postgres_ca_file", &self.postgres_ca_file)
             .finish()
     }
 }

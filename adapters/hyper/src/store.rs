@@ -39,6 +39,16 @@ pub enum AnyStore {
     Failing,
 }
 
+/// Why the PostgreSQL store did not open, naming the setting when it is the CA file's fault.
+pub fn postgres_open_error(e: oauth_store_postgres::OpenError) -> String {
+    match e {
+        oauth_store_postgres::OpenError::Tls(_) => {
+            format!("[store] postgres_ca_file (--postgres-ca-file): {e}")
+        }
+        e => e.to_string(),
+    }
+}
+
 /// The subdirectory of the data directory that holds the file store.
 pub const STORE_DIR: &str = "store";
 
@@ -60,10 +70,13 @@ impl AnyStore {
     /// Opens the PostgreSQL store at `url` (applying its migrations). Its errors (a bad URL, a
     /// refused login, a database of a newer schema) come back as their message, which never
     /// shows the URL's password.
-    pub fn open_postgres(url: &str) -> Result<Self, String> {
-        PostgresStore::connect_blocking(url, oauth_store_postgres::Options::default())
+    pub fn open_postgres(
+        url: &str,
+        options: oauth_store_postgres::Options,
+    ) -> Result<Self, String> {
+        PostgresStore::connect_blocking(url, options)
             .map(AnyStore::Postgres)
-            .map_err(|e| e.to_string())
+            .map_err(postgres_open_error)
     }
 
     /// Makes everything applied so far durable and releases the store (called at shutdown).

@@ -17,6 +17,7 @@ fn data() -> DataArgs {
         data: None,
         config: None,
         postgres: None,
+        postgres_ca_file: None,
     }
 }
 

@@ -26,11 +26,13 @@ pub(crate) fn from_db(what: &str, e: tokio_postgres::Error) -> StoreError {
 }
 
 /// The driver's error with the server's own words: `tokio_postgres::Error` shows a server error
-/// as just "db error", keeping the SQLSTATE and message in its source.
+/// as just "db error", keeping the SQLSTATE and message in its source; and any other error with
+/// its cause, which it also keeps apart (why a TLS handshake or a connection failed).
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => e.to_string(),
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 
@@ -91,6 +93,9 @@ pub enum OpenError {
     Database(StoreError),
     /// The store was opened outside a tokio runtime, or its own runtime could not start.
     Runtime(String),
+    /// TLS cannot be set up as asked: the CA file cannot be read or holds no usable
+    /// certificate, or it is given without `sslmode=require` ([`tls`](crate::tls)).
+    Tls(String),
 }
 
 impl std::fmt::Display for OpenError {
@@ -108,6 +113,7 @@ impl std::fmt::Display for OpenError {
             ),
             OpenError::Database(e) => write!(f, "preparing the PostgreSQL database failed: {e}"),
             OpenError::Runtime(e) => write!(f, "the PostgreSQL store has no runtime: {e}"),
+            OpenError::Tls(e) => write!(f, "TLS to PostgreSQL: {e}"),
         }
     }
 }
@@ -117,7 +123,7 @@ impl std::error::Error for OpenError {
         match self {
             OpenError::BadUrl(e) => Some(e),
             OpenError::Connect(e) | OpenError::Database(e) => Some(e),
-            OpenError::NewerSchema { .. } | OpenError::Runtime(_) => None,
+            OpenError::NewerSchema { .. } | OpenError::Runtime(_) | OpenError::Tls(_) => None,
         }
     }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::PostgresStore;
 
@@ -93,9 +93,10 @@ impl PostgresStore {
         let (listening_tx, listening) = watch::channel(false);
         let mut config = self.shared.config.clone();
         config.application_name(APPLICATION_NAME);
+        let connector = self.shared.connector.clone();
         let task = self
             .handle
-            .spawn(run(config, queue, on_remote, listening_tx));
+            .spawn(run(config, connector, queue, on_remote, listening_tx));
         FailureExchange {
             outgoing,
             listening,
@@ -107,13 +108,14 @@ impl PostgresStore {
 
 async fn run(
     config: tokio_postgres::Config,
+    connector: crate::tls::Connector,
     mut queue: mpsc::Receiver<String>,
     on_remote: OnRemote,
     listening: watch::Sender<bool>,
 ) {
     loop {
         let started = Instant::now();
-        let ended = session(&config, &mut queue, &on_remote, &listening).await;
+        let ended = session(&config, &connector, &mut queue, &on_remote, &listening).await;
         listening.send_replace(false);
         match ended {
             // The sending end is gone: the exchange is over.
@@ -134,11 +136,12 @@ enum Ended {
 /// One connection: listen, then send each batch handed over, until either end goes.
 async fn session(
     config: &tokio_postgres::Config,
+    connector: &crate::tls::Connector,
     queue: &mut mpsc::Receiver<String>,
     on_remote: &OnRemote,
     listening: &watch::Sender<bool>,
 ) -> Result<Ended, tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = connector.connect(config).await?;
     let (lost_tx, mut lost) = mpsc::channel::<()>(1);
     let own_pid = Arc::new(std::sync::atomic::AtomicI32::new(0));
     let pid = own_pid.clone();

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
+use tokio_postgres::{AsyncMessage, Client, Statement};
 
 use crate::codec::{self, from_time};
 use crate::keys::{self, KeyWatch};
@@ -86,6 +86,7 @@ impl Watermarks {
 /// What the follower needs.
 pub(crate) struct Follower {
     pub(crate) config: tokio_postgres::Config,
+    pub(crate) connector: crate::tls::Connector,
     pub(crate) view: Arc<RevocationCache>,
     /// Key changes are read on the same wake-ups and catch-ups ([`crate::keys`]).
     pub(crate) keys: Arc<KeyWatch>,
@@ -115,7 +116,7 @@ impl Follower {
     /// One connection: listen, catch up, then catch up on each notification and each interval,
     /// until the connection fails.
     async fn session(&mut self) -> Result<(), tokio_postgres::Error> {
-        let (client, mut connection) = self.config.connect(NoTls).await?;
+        let (client, mut connection) = self.connector.connect(&self.config).await?;
         // The connection is driven by a task of its own, which passes notifications on; it ends
         // (closing the channel) when the connection fails or the client is dropped.
         let (wake, mut woken) = mpsc::channel::<()>(1);

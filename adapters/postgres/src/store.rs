@@ -24,7 +24,6 @@ use oauth_proto::store::{
     AsyncStore, Effect, GrantId, Op, PurgeStats, Reply, RevocationView, Store, StoreError,
 };
 use tokio::runtime::Handle;
-use tokio_postgres::NoTls;
 
 use crate::codec::{self, decode, from_time};
 use crate::error::{from_pool, OpenError};
@@ -32,6 +31,7 @@ use crate::follow::{Follower, Watermarks};
 use crate::keys::KeyWatch;
 use crate::schema::{self, Migrated};
 use crate::sql::{query, store_error};
+use crate::tls::Connector;
 use crate::view::{RevocationCache, Revoked, Version, ViewChanges};
 
 /// How the store connects and how much it may use.
@@ -54,6 +54,10 @@ pub struct Options {
     /// How long the revocation view may go without a successful catch-up (the database
     /// unreachable) before it refuses every access token ([`view`](crate::view)). Default 30 s.
     pub view_max_age: Duration,
+    /// PEM certificates trusted, besides Mozilla's roots, to sign the database server's
+    /// certificate when the URL says `sslmode=require` ([`tls`](crate::tls)); giving one without
+    /// it is an error. Default none.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -65,6 +69,7 @@ impl Default for Options {
             statement_timeout: Some(Duration::from_secs(10)),
             catch_up_interval: Duration::from_millis(500),
             view_max_age: Duration::from_secs(30),
+            ca_file: None,
         }
     }
 }
@@ -86,6 +91,8 @@ pub(crate) struct Shared {
     view: Arc<RevocationCache>,
     /// How to connect, for the connections kept outside the pool ([`crate::failures`]).
     pub(crate) config: tokio_postgres::Config,
+    /// How every connection is made, TLS or not ([`crate::tls`]).
+    pub(crate) connector: Connector,
     /// Whether and how this node follows key changes ([`crate::keys`]).
     pub(crate) keys: Arc<KeyWatch>,
 }
@@ -119,9 +126,10 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// Parses `url` and applies `options` to it.
-fn config(url: &str, options: &Options) -> Result<tokio_postgres::Config, OpenError> {
+/// Parses `url`, applies `options` to it, and makes the connector for it.
+fn config(url: &str, options: &Options) -> Result<(tokio_postgres::Config, Connector), OpenError> {
     let mut config = tokio_postgres::Config::from_str(url).map_err(OpenError::BadUrl)?;
+    let connector = Connector::new(&mut config, options.ca_file.as_deref())?;
     config.connect_timeout(options.connect_timeout);
     if config.get_application_name().is_none() {
         config.application_name("oauth-server");
@@ -134,13 +142,17 @@ fn config(url: &str, options: &Options) -> Result<tokio_postgres::Config, OpenEr
         server_options.push_str(&format!("-c statement_timeout={}", timeout.as_millis()));
         config.options(&server_options);
     }
-    Ok(config)
+    Ok((config, connector))
 }
 
-fn pool(config: tokio_postgres::Config, options: &Options) -> Result<Pool, OpenError> {
+fn pool(
+    config: tokio_postgres::Config,
+    connector: &Connector,
+    options: &Options,
+) -> Result<Pool, OpenError> {
     let manager = Manager::from_config(
         config,
-        NoTls,
+        connector.make_tls(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -200,8 +212,8 @@ async fn load_view(pool: &Pool) -> Result<ViewChanges, StoreError> {
 
 /// Connects, migrates, loads the view and starts its follower, on the current runtime.
 async fn open(url: &str, options: &Options) -> Result<(Shared, AbortOnDrop), OpenError> {
-    let config = config(url, options)?;
-    let pool = pool(config.clone(), options)?;
+    let (config, connector) = config(url, options)?;
+    let pool = pool(config.clone(), &connector, options)?;
     let mut client = pool
         .get()
         .await
@@ -217,6 +229,7 @@ async fn open(url: &str, options: &Options) -> Result<(Shared, AbortOnDrop), Ope
     let keys = Arc::new(KeyWatch::default());
     let follower = Follower {
         config: config.clone(),
+        connector: connector.clone(),
         view: view.clone(),
         keys: keys.clone(),
         marks,
@@ -229,6 +242,7 @@ async fn open(url: &str, options: &Options) -> Result<(Shared, AbortOnDrop), Ope
             pool,
             view,
             config,
+            connector,
             keys,
         },
         follower,
@@ -238,7 +252,8 @@ async fn open(url: &str, options: &Options) -> Result<(Shared, AbortOnDrop), Ope
 /// Brings the database at `url` to the newest schema (what `oauth-server db migrate` runs); the
 /// store also does it whenever it opens. Call it inside a tokio runtime.
 pub async fn migrate(url: &str, options: &Options) -> Result<Migrated, OpenError> {
-    let pool = pool(config(url, options)?, options)?;
+    let (config, connector) = config(url, options)?;
+    let pool = pool(config, &connector, options)?;
     let mut client = pool
         .get()
         .await

@@ -9,6 +9,9 @@
 //! refuses to run as root. The cluster requires a password (scram-sha-256), so tests can check
 //! what a wrong one does.
 //!
+//! [`Cluster::start_tls`] starts one that also listens on 127.0.0.1 with `ssl = on`, serving a
+//! certificate the test made, for the tests of TLS to the database ([`Cluster::tcp_url`]).
+//!
 //! When the binaries are missing, [`Cluster::start`] says what is missing and how to install it;
 //! [`missing_component`] then fails under `CI=true` and skips otherwise, as the reference server's
 //! tests do for their components.
@@ -39,6 +42,8 @@ pub struct Cluster {
     port: u16,
     password: String,
     as_postgres: bool,
+    /// Whether the server also listens on 127.0.0.1 with TLS ([`Cluster::start_tls`]).
+    tls: bool,
     databases: AtomicU64,
 }
 
@@ -115,6 +120,17 @@ pub fn available() -> bool {
 impl Cluster {
     /// Creates and starts a cluster, or says what is missing (or what failed).
     pub fn start() -> Result<Cluster, String> {
+        Self::create(None)
+    }
+
+    /// As [`Self::start`], and the server also listens on 127.0.0.1 (a free port, the same as
+    /// its socket's) with `ssl = on`, serving `cert_pem` (its chain, PEM) with the private key
+    /// `key_pem` (PEM). The key file is the server user's with mode 0600, as PostgreSQL requires.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Cluster, String> {
+        Self::create(Some((cert_pem, key_pem)))
+    }
+
+    fn create(tls: Option<(&str, &str)>) -> Result<Cluster, String> {
         let bin = server_binaries()?;
         let as_postgres = running_as_root();
         let owner = if as_postgres {
@@ -134,8 +150,22 @@ impl Cluster {
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let password = format!("pw{}x{nanos}x{n}", std::process::id());
         std::fs::write(dir.join("pwfile"), &password).map_err(|e| e.to_string())?;
+        let mut owned = vec![dir.clone(), dir.join("pwfile")];
+        let mut port = 5432;
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(dir.join("server.crt"), cert).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("server.key"), key).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(dir.join("server.key"), PermissionsExt::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+            owned.extend([dir.join("server.crt"), dir.join("server.key")]);
+            port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("finding a free port: {e}"))?
+                .port();
+        }
         if let Some((uid, gid)) = owner {
-            for path in [dir.clone(), dir.join("pwfile")] {
+            for path in owned {
                 std::os::unix::fs::chown(&path, Some(uid), Some(gid))
                     .map_err(|e| format!("handing {} to postgres: {e}", path.display()))?;
             }
@@ -143,9 +173,10 @@ impl Cluster {
         let cluster = Cluster {
             dir,
             bin,
-            port: 5432,
+            port,
             password,
             as_postgres,
+            tls: tls.is_some(),
             databases: AtomicU64::new(0),
         };
         let data = cluster.dir.join("data");
@@ -169,8 +200,17 @@ impl Cluster {
 
     /// Starts the server of this cluster (again, after [`Self::stop_server`]).
     pub fn start_server(&self) -> Result<(), String> {
+        let listen = if self.tls {
+            format!(
+                "-c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                path(&self.dir.join("server.crt")),
+                path(&self.dir.join("server.key"))
+            )
+        } else {
+            "-c listen_addresses=''".to_owned()
+        };
         let options = format!(
-            "-k {} -c listen_addresses='' -p {} -c fsync=off -c max_connections=300",
+            "-k {} {listen} -p {} -c fsync=off -c max_connections=300",
             path(&self.dir),
             self.port
         );
@@ -238,6 +278,16 @@ impl Cluster {
             "postgresql://{USER}:{password}@localhost/{database}?host={}&port={}",
             path(&self.dir),
             self.port
+        )
+    }
+
+    /// The URL of `database` over TCP, for a cluster of [`Self::start_tls`]: the host name
+    /// `localhost` (which the certificate must name), the address 127.0.0.1, no `sslmode` (the
+    /// caller adds it).
+    pub fn tcp_url(&self, database: &str) -> String {
+        format!(
+            "postgresql://{USER}:{}@localhost:{}/{database}?hostaddr=127.0.0.1",
+            self.password, self.port
         )
     }
 

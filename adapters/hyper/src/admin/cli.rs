@@ -56,6 +56,11 @@ pub struct ServeArgs {
     /// else the file store in the data directory].
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
+    /// PEM certificates trusted, besides Mozilla's roots, to sign the database's certificate
+    /// when the URL says `sslmode=require` (TLS, the certificate and host name verified)
+    /// [default: the configuration file's `[store] postgres_ca_file`].
+    #[arg(long, value_name = "PATH")]
+    pub postgres_ca_file: Option<PathBuf>,
     /// Also serve an auth-only IMAP listener (loopback only) for checking mail clients' OAuth setup.
     #[arg(long, value_name = "ADDR")]
     pub imap_listen: Option<String>,
@@ -77,6 +82,10 @@ pub struct DataArgs {
     /// file's `[store] postgres`]. No process owns it, so these commands work while servers run.
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
+    /// PEM certificates trusted to sign the database's certificate with `sslmode=require`
+    /// [default: the configuration file's `[store] postgres_ca_file`].
+    #[arg(long, value_name = "PATH")]
+    pub postgres_ca_file: Option<PathBuf>,
 }
 
 /// `db ...`

@@ -206,6 +206,7 @@ mod tests {
             data: None,
             config: None,
             postgres: None,
+            postgres_ca_file: None,
         }
     }
 

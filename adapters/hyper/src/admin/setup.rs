@@ -40,6 +40,9 @@ pub fn serve_settings(args: &ServeArgs) -> Result<FileConfig, String> {
     if let Some(url) = &args.postgres {
         file.store.postgres = Some(url.clone());
     }
+    if let Some(ca_file) = &args.postgres_ca_file {
+        file.store.postgres_ca_file = Some(ca_file.clone());
+    }
     file.server.validate()?;
     file.engine.validate().map_err(|e| e.to_string())?;
     Ok(file)
@@ -71,7 +74,10 @@ pub async fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     let (store, persistent) = if args.memory {
         (AnyStore::memory(), false)
     } else if let Some(url) = &store.postgres {
-        (AnyStore::open_postgres(url)?, true)
+        (
+            AnyStore::open_postgres(url, store.postgres_options())?,
+            true,
+        )
     } else {
         (AnyStore::open_persistent(&server.data_dir)?, true)
     };
@@ -106,7 +112,7 @@ pub fn prepare_admin(args: &DataArgs) -> Result<(Engine, AnyStore), String> {
     let dir = args.data.clone().unwrap_or(file.server.data_dir);
     let engine = admin_engine(file.engine)?;
     let store = match postgres_url(args, &file.store) {
-        Some(url) => AnyStore::open_postgres(url)?,
+        Some(url) => AnyStore::open_postgres(url, postgres_options(args, &file.store))?,
         None => open_for_admin(&dir)?,
     };
     Ok((engine, store))
@@ -117,6 +123,19 @@ fn postgres_url<'a>(args: &'a DataArgs, store: &'a StoreSettings) -> Option<&'a 
     args.postgres.as_deref().or(store.postgres.as_deref())
 }
 
+/// The store's options for the administration commands: `--postgres-ca-file`, else
+/// `[store] postgres_ca_file`.
+fn postgres_options(args: &DataArgs, store: &StoreSettings) -> oauth_store_postgres::Options {
+    StoreSettings {
+        postgres_ca_file: args
+            .postgres_ca_file
+            .clone()
+            .or_else(|| store.postgres_ca_file.clone()),
+        ..store.clone()
+    }
+    .postgres_options()
+}
+
 /// `db migrate`: brings the database named by `--postgres` or `[store] postgres` to this
 /// release's schema.
 pub async fn migrate_database(args: &DataArgs) -> Result<String, String> {
@@ -124,9 +143,9 @@ pub async fn migrate_database(args: &DataArgs) -> Result<String, String> {
     let url = postgres_url(args, &file.store).ok_or(
         "no database to migrate: give --postgres URL or [store] postgres in --config FILE",
     )?;
-    let migrated = oauth_store_postgres::migrate(url, &oauth_store_postgres::Options::default())
+    let migrated = oauth_store_postgres::migrate(url, &postgres_options(args, &file.store))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::store::postgres_open_error)?;
     Ok(if migrated.from == migrated.to {
         format!(
             "the database is at schema version {}; nothing to do",
@@ -159,9 +178,9 @@ pub fn key_database(
         .map(|url| {
             oauth_store_postgres::PostgresStore::connect_blocking(
                 url,
-                oauth_store_postgres::Options::default(),
+                postgres_options(args, &file.store),
             )
-            .map_err(|e| e.to_string())
+            .map_err(crate::store::postgres_open_error)
         })
         .transpose()
 }
