@@ -7,7 +7,8 @@
 //! without the CA, with another CA, or under a host name the certificate does not name, the
 //! store does not open and says why; without `sslmode` the connection stays plain; a CA file
 //! without `sslmode=require`, or one that holds no certificate, is a start-up error naming the
-//! setting. Then `oauth-server serve` and the administration commands over TLS.
+//! setting. Then `oauth-server serve` (`--postgres-ca-file`) and an administration command (the
+//! configuration file's `[store] postgres_ca_file`) over TLS.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -184,7 +185,10 @@ fn the_store_connects_over_verified_tls_only() {
     // The right CA, but a host name the certificate does not name.
     let wrong_name = tls_url.replacen("@localhost:", "@db.example.com:", 1);
     let e = refused(&wrong_name, Some(&ca_file)).to_string();
-    assert!(e.contains("certificate not valid for name \"db.example.com\""), "{e}");
+    assert!(
+        e.contains("certificate not valid for name \"db.example.com\""),
+        "{e}"
+    );
 
     // No sslmode: plain, as before, even though the server offers TLS.
     let plain = PostgresStore::connect_blocking(&cluster.tcp_url("tls"), options(None))
@@ -264,7 +268,14 @@ fn the_server_runs_on_a_database_over_tls() {
     assert!(err.contains("postgres_ca_file"), "{err}");
     assert!(err.contains("holds no PEM certificate"), "{err}");
 
-    // An administration command over TLS.
+    // An administration command over TLS, the database and the CA named in the configuration
+    // file's [store] table.
+    let config = cluster.dir().join("oauth.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\npostgres = \"{url}\"\npostgres_ca_file = \"{ca}\"\n"),
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args([
             "client",
@@ -275,11 +286,9 @@ fn the_server_runs_on_a_database_over_tls() {
             "client_credentials",
             "--scope",
             "mail",
-            "--postgres",
-            &url,
-            "--postgres-ca-file",
-            ca,
+            "--config",
         ])
+        .arg(&config)
         .stdin(Stdio::null())
         .output()
         .unwrap();
