@@ -45,9 +45,10 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, oldest first. Never edit one that shipped; add the next.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: r#"
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: r#"
 CREATE TABLE clients (
     client_id bytea PRIMARY KEY,
     unused_expires_at bigint,
@@ -133,12 +134,13 @@ CREATE TABLE users (
     body bytea NOT NULL
 );
 "#,
-}, Migration {
-    // The reference server's browser sessions and the pages waiting for a decision
-    // ([`pages`](crate::pages)), so that a browser whose requests alternate between nodes
-    // completes its flow. Only hashes of the session and page ids are kept.
-    version: 2,
-    sql: r#"
+    },
+    Migration {
+        // The reference server's browser sessions and the pages waiting for a decision
+        // ([`pages`](crate::pages)), so that a browser whose requests alternate between nodes
+        // completes its flow. Only hashes of the session and page ids are kept.
+        version: 2,
+        sql: r#"
 CREATE TABLE page_sessions (
     id_hash bytea PRIMARY KEY,
     username bytea,
@@ -162,10 +164,11 @@ CREATE INDEX pages_session ON pages (session_hash, seq);
 CREATE INDEX pages_source ON pages (source);
 CREATE INDEX pages_expiry ON pages (expires_at);
 "#,
-}, Migration {
-    // The server's keys ([`keys`](crate::keys)): one row, the two key documents as JSON.
-    version: 3,
-    sql: r#"
+    },
+    Migration {
+        // The server's keys ([`keys`](crate::keys)): one row, the two key documents as JSON.
+        version: 3,
+        sql: r#"
 CREATE TABLE server_keys (
     id smallint PRIMARY KEY CHECK (id = 1),
     revision bigint NOT NULL,
@@ -173,11 +176,12 @@ CREATE TABLE server_keys (
     signing_keys bytea NOT NULL
 );
 "#,
-}, Migration {
-    // Remembered consents (OpenID Connect: consent remembered per user and client), at most
-    // `MAX_CONSENTS_PER_SUBJECT` per subject; they go with their client.
-    version: 4,
-    sql: r#"
+    },
+    Migration {
+        // Remembered consents (OpenID Connect: consent remembered per user and client), at most
+        // `MAX_CONSENTS_PER_SUBJECT` per subject; they go with their client.
+        version: 4,
+        sql: r#"
 CREATE TABLE consents (
     subject bytea NOT NULL,
     client_id bytea NOT NULL,
@@ -187,7 +191,8 @@ CREATE TABLE consents (
 );
 CREATE INDEX consents_client ON consents (client_id);
 "#,
-}];
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn supported_version() -> i32 {
