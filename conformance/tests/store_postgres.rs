@@ -238,7 +238,11 @@ fn migrations_apply_once_even_when_nodes_start_together() {
     )
     .expect("read schema_version");
     let every: Vec<String> = (1..=supported_version()).map(|v| v.to_string()).collect();
-    assert_eq!(versions, Some(every.join(",")), "each migration applied once");
+    assert_eq!(
+        versions,
+        Some(every.join(",")),
+        "each migration applied once"
+    );
     // Every node works on the one schema.
     Store::apply(&stores[0], vec![Effect::PutClient(test_client("shared"))]).expect("apply");
     for store in &stores {
