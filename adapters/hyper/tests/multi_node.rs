@@ -6,215 +6,24 @@
 //! tests that apart); the cluster is a throwaway one the test starts
 //! (`oauth_store_postgres::testing`).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod nodes;
+
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use nodes::{
+    admin, client_of, enc, Http, Node, Resp, Start, CHALLENGE, PASSWORD, REDIRECT, USER, VERIFIER,
+};
 use oauth_store_postgres::testing::{missing_component, Cluster};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
-/// The public URL of the deployment, the same for every node (the load balancer's).
-const ISSUER: &str = "http://127.0.0.1:8080";
-const REDIRECT: &str = "http://127.0.0.1:4711/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
 /// The propagation bound of `oauth-store-postgres`.
 const BOUND: Duration = Duration::from_secs(1);
 
-/// A running node, stopped with SIGTERM when dropped.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(url: &str, data: &Path, config: &Path) -> Node {
-    start_node_logging(url, data, config, Stdio::null())
-}
-
-fn start_node_logging(url: &str, data: &Path, config: &Path, stderr: Stdio) -> Node {
-    let child = Command::new(BIN)
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--issuer",
-            ISSUER,
-            "--postgres",
-            url,
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("start a node");
-    // A `Node` at once: whatever fails below, its drop stops and reaps the process.
-    let mut node = Node {
-        child,
-        base: String::new(),
-    };
-    let mut stdout = BufReader::new(node.child.stdout.take().expect("stdout"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).expect("read") > 0,
-            "the node exited"
-        );
-        if let Some(addr) = line
-            .trim()
-            .strip_prefix("oauth-server listening on http://")
-        {
-            node.base = format!("http://{addr}");
-            return node;
-        }
-        assert!(Instant::now() < deadline, "the node did not start");
-    }
-}
-
-/// Runs an administration command on the database; its standard output.
-fn admin(url: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .args(["--postgres", url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run oauth-server");
-    if let Some(input) = stdin {
-        writeln!(child.stdin.take().expect("stdin"), "{input}").expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-struct Resp {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').expect("closing quote") + start;
-        self.body[start..end].to_owned()
-    }
-
-    fn session_cookie(&self) -> String {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("oauth_session="))
-            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
-            .expect("a session cookie")
-    }
-}
-
-/// The HTTP client of the test, speaking to any node.
-#[derive(Clone)]
-struct Http(Client<HttpConnector, Full<Bytes>>);
-
 impl Http {
-    fn new() -> Self {
-        Http(Client::builder(TokioExecutor::new()).build(HttpConnector::new()))
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        url: String,
-        headers: &[(&str, String)],
-        body: String,
-    ) -> Resp {
-        let mut b = hyper::Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            b = b.header(*k, v);
-        }
-        let resp = self
-            .0
-            .request(b.body(Full::new(Bytes::from(body))).expect("request"))
-            .await
-            .expect("the node answers");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
-        Resp {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-
-    async fn form(
-        &self,
-        node: &Node,
-        path: &str,
-        form: &[(&str, &str)],
-        basic: Option<(&str, &str)>,
-        cookie: Option<&str>,
-    ) -> Resp {
-        let mut headers = vec![(
-            "content-type",
-            "application/x-www-form-urlencoded".to_owned(),
-        )];
-        if let Some((id, secret)) = basic {
-            let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                enc(id),
-                enc(secret)
-            ));
-            headers.push(("authorization", format!("Basic {credentials}")));
-        }
-        if let Some(c) = cookie {
-            headers.push(("cookie", format!("oauth_session={c}")));
-        }
-        let body = serde_urlencoded::to_string(form).expect("form");
-        self.send("POST", format!("{}{path}", node.base), &headers, body)
-            .await
-    }
-
     /// Whether `node` says the token is active, asked by the resource server.
     async fn active(&self, node: &Node, rs: &(String, String), token: &str) -> bool {
         let r = self
             .form(
-                node,
+                &node.base,
                 "/introspect",
                 &[("token", token)],
                 Some((&rs.0, &rs.1)),
@@ -228,10 +37,6 @@ impl Http {
     }
 }
 
-fn enc(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)]).expect("encode")[1..].to_owned()
-}
-
 /// The deployment: a database, three nodes, a resource server and an app.
 struct Deployment {
     nodes: Vec<Node>,
@@ -241,14 +46,6 @@ struct Deployment {
     /// A public app with the code flow.
     app: String,
     _cluster: Cluster,
-}
-
-fn client_of(json: &str) -> (String, Option<String>) {
-    let v: serde_json::Value = serde_json::from_str(json).expect("client add prints JSON");
-    (
-        v["client_id"].as_str().expect("client_id").to_owned(),
-        v["client_secret"].as_str().map(str::to_owned),
-    )
 }
 
 fn deploy() -> Option<Deployment> {
@@ -303,9 +100,9 @@ fn deploy() -> Option<Deployment> {
     let config = cluster.dir().join("node.toml");
     std::fs::write(&config, "[throttle]\nbase_delay_ms = 1\nmax_delay_ms = 5\n")
         .expect("write the configuration");
-    let first = start_node(&url, &keys, &config);
+    let first = Node::start(Start::on(&url, &keys).config(&config));
     let mut nodes = vec![first];
-    nodes.extend((0..2).map(|_| start_node(&url, &keys, &config)));
+    nodes.extend((0..2).map(|_| Node::start(Start::on(&url, &keys).config(&config))));
     Some(Deployment {
         nodes,
         http: Http::new(),
@@ -343,7 +140,7 @@ impl Deployment {
         let consent = self
             .http
             .form(
-                node,
+                &node.base,
                 "/authorize",
                 &[
                     ("csrf", &page.hidden("csrf")),
@@ -360,7 +157,7 @@ impl Deployment {
         let approved = self
             .http
             .form(
-                node,
+                &node.base,
                 "/authorize",
                 &[
                     ("csrf", &consent.hidden("csrf")),
@@ -384,7 +181,7 @@ impl Deployment {
     async fn redeem(&self, node: &Node, code: &str) -> Resp {
         self.http
             .form(
-                node,
+                &node.base,
                 "/token",
                 &[
                     ("grant_type", "authorization_code"),
@@ -402,7 +199,7 @@ impl Deployment {
     async fn refresh(&self, node: &Node, token: &str) -> Resp {
         self.http
             .form(
-                node,
+                &node.base,
                 "/token",
                 &[
                     ("grant_type", "refresh_token"),
@@ -461,7 +258,7 @@ async fn scenario(d: &Deployment) {
     let issued = d
         .http
         .form(
-            one,
+            &one.base,
             "/token",
             &[("grant_type", "client_credentials"), ("scope", "mail")],
             Some((&d.rs.0, &d.rs.1)),
@@ -481,7 +278,7 @@ async fn scenario(d: &Deployment) {
     let revoked = d
         .http
         .form(
-            three,
+            &three.base,
             "/revoke",
             &[("token", &access)],
             Some((&d.rs.0, &d.rs.1)),
@@ -595,12 +392,8 @@ fn without_its_database_a_node_answers_503_with_retry_after_logs_once_and_recove
     let config = cluster.dir().join("node.toml");
     std::fs::write(&config, "").expect("write the configuration");
     let log = cluster.dir().join("node.log");
-    let node = start_node_logging(
-        &url,
-        &cluster.dir().join("keys"),
-        &config,
-        Stdio::from(std::fs::File::create(&log).expect("create the log")),
-    );
+    let keys = cluster.dir().join("keys");
+    let node = Node::start(Start::on(&url, &keys).config(&config).log(&log));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -612,7 +405,7 @@ fn without_its_database_a_node_answers_503_with_retry_after_logs_once_and_recove
         let node = &node;
         async move {
             http.form(
-                node,
+                &node.base,
                 "/token",
                 &[("grant_type", "client_credentials")],
                 Some((&rs.0, &rs.1)),
@@ -637,7 +430,7 @@ fn without_its_database_a_node_answers_503_with_retry_after_logs_once_and_recove
     }
     // Introspection authenticates its caller against the store: 503 as well.
     let r = runtime.block_on(http.form(
-        &node,
+        &node.base,
         "/introspect",
         &[("token", &access)],
         Some((&rs.0, &rs.1)),

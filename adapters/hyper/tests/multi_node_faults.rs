@@ -13,135 +13,21 @@
 //! Every loop is bounded in time and in count; the nodes are stopped, the cluster torn down, on
 //! any failure (drops).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod nodes;
+
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use nodes::{
+    admin, client_of, enc, Failed, Http, Node, Resp, Start, CHALLENGE, PASSWORD, REDIRECT, USER,
+    VERIFIER,
+};
 use oauth_store_postgres::testing::{missing_component, sql, Cluster};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
-/// The public URL of the deployment, the same for every node (the load balancer's).
-const ISSUER: &str = "http://127.0.0.1:8080";
-const REDIRECT: &str = "http://127.0.0.1:4711/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
 /// The longest any one request may take, outage or not: the store's connect timeout plus its
 /// pool's wait timeout (5 s each by default), with room for a busy machine.
 const REQUEST_BOUND: Duration = Duration::from_secs(12);
-
-/// A running node, stopped with SIGTERM (if still alive) and reaped when dropped.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    /// SIGKILL: the process dies at once, whatever it was doing.
-    fn kill9(&self) {
-        let status = Command::new("kill")
-            .args(["-KILL", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -9 the node");
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a node on the database at `url` with the keys in `keys`; its stderr goes to `log`.
-fn start_node(url: &str, keys: &Path, config: &Path, log: &Path) -> Node {
-    let stderr = std::fs::File::create(log).expect("create the node's log");
-    let child = Command::new(BIN)
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--issuer",
-            ISSUER,
-            "--postgres",
-            url,
-            "--data",
-        ])
-        .arg(keys)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("start a node");
-    // A `Node` at once: whatever fails below, its drop stops and reaps the process.
-    let mut node = Node {
-        child,
-        base: String::new(),
-    };
-    let mut stdout = BufReader::new(node.child.stdout.take().expect("stdout"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).expect("read") > 0,
-            "the node exited: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        if let Some(addr) = line
-            .trim()
-            .strip_prefix("oauth-server listening on http://")
-        {
-            node.base = format!("http://{addr}");
-            return node;
-        }
-        assert!(Instant::now() < deadline, "the node did not start");
-    }
-}
-
-/// Runs an administration command on the database; its standard output.
-fn admin(url: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .args(["--postgres", url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run oauth-server");
-    if let Some(input) = stdin {
-        writeln!(child.stdin.take().expect("stdin"), "{input}").expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The client id and secret `client add` printed.
-fn client_of(json: &str) -> (String, Option<String>) {
-    let v: serde_json::Value = serde_json::from_str(json).expect("client add prints JSON");
-    (
-        v["client_id"].as_str().expect("client_id").to_owned(),
-        v["client_secret"].as_str().map(str::to_owned),
-    )
-}
 
 /// A cluster with one migrated database; `None` (skipped, or failed under CI) without PostgreSQL.
 fn database() -> Option<(Cluster, String)> {
@@ -163,164 +49,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a runtime")
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').expect("closing quote") + start;
-        self.body[start..end].to_owned()
-    }
-
-    fn session_cookie(&self) -> String {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("oauth_session="))
-            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
-            .expect("a session cookie")
-    }
-}
-
-/// How a request ended short of an answer.
-#[derive(Debug)]
-enum Failed {
-    /// The connection failed (refused, reset, closed before the answer).
-    Connection(String),
-    /// No answer within [`REQUEST_BOUND`].
-    Timeout,
-}
-
-impl std::fmt::Display for Failed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failed::Connection(e) => write!(f, "connection failed: {e}"),
-            Failed::Timeout => write!(f, "no answer within {REQUEST_BOUND:?}"),
-        }
-    }
-}
-
-/// The HTTP client of the test, speaking to any node.
-#[derive(Clone)]
-struct Http(Client<HttpConnector, Full<Bytes>>);
-
-impl Http {
-    fn new() -> Self {
-        Http(Client::builder(TokioExecutor::new()).build(HttpConnector::new()))
-    }
-
-    /// Sends a request; the answer, or how it failed, within [`REQUEST_BOUND`].
-    async fn try_send(
-        &self,
-        method: &str,
-        url: String,
-        headers: &[(&str, String)],
-        body: String,
-    ) -> Result<Resp, Failed> {
-        let mut b = hyper::Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            b = b.header(*k, v);
-        }
-        let request = b.body(Full::new(Bytes::from(body))).expect("request");
-        let exchange = async {
-            let resp = self
-                .0
-                .request(request)
-                .await
-                .map_err(|e| Failed::Connection(format!("{e:?}")))?;
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| Failed::Connection(format!("{e:?}")))?
-                .to_bytes();
-            Ok(Resp {
-                status,
-                headers,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            })
-        };
-        tokio::time::timeout(REQUEST_BOUND, exchange)
-            .await
-            .unwrap_or(Err(Failed::Timeout))
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        url: String,
-        headers: &[(&str, String)],
-        body: String,
-    ) -> Resp {
-        self.try_send(method, url, headers, body)
-            .await
-            .unwrap_or_else(|e| panic!("the node does not answer: {e}"))
-    }
-
-    /// A form POST to `base` + `path`, with Basic authentication and a session cookie if given.
-    async fn try_form(
-        &self,
-        base: &str,
-        path: &str,
-        form: &[(&str, &str)],
-        basic: Option<(&str, &str)>,
-        cookie: Option<&str>,
-    ) -> Result<Resp, Failed> {
-        let mut headers = vec![(
-            "content-type",
-            "application/x-www-form-urlencoded".to_owned(),
-        )];
-        if let Some((id, secret)) = basic {
-            let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                enc(id),
-                enc(secret)
-            ));
-            headers.push(("authorization", format!("Basic {credentials}")));
-        }
-        if let Some(c) = cookie {
-            headers.push(("cookie", format!("oauth_session={c}")));
-        }
-        let body = serde_urlencoded::to_string(form).expect("form");
-        self.try_send("POST", format!("{base}{path}"), &headers, body)
-            .await
-    }
-
-    async fn form(
-        &self,
-        base: &str,
-        path: &str,
-        form: &[(&str, &str)],
-        basic: Option<(&str, &str)>,
-        cookie: Option<&str>,
-    ) -> Resp {
-        self.try_form(base, path, form, basic, cookie)
-            .await
-            .unwrap_or_else(|e| panic!("the node does not answer: {e}"))
-    }
-}
-
-fn enc(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)]).expect("encode")[1..].to_owned()
 }
 
 // ---- SIGKILL under a registration load --------------------------------------------------------
@@ -379,13 +107,19 @@ fn sigkill_of_a_node_under_registration_load_loses_no_acknowledged_registration(
     .expect("write the configuration");
     let keys = dir.join("shared-keys");
     let nodes: Vec<Node> = (0..3)
-        .map(|i| start_node(&url, &keys, &config, &dir.join(format!("node{i}.log"))))
+        .map(|i| {
+            Node::start(
+                Start::on(&url, &keys)
+                    .config(&config)
+                    .log(&dir.join(format!("node{i}.log"))),
+            )
+        })
         .collect();
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
     const VICTIM: usize = 2;
 
     let runtime = runtime();
-    let http = Http::new();
+    let http = Http::bounded(REQUEST_BOUND);
     let seen = Arc::new(Mutex::new(Registrations::default()));
     let killed = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -752,12 +486,12 @@ fn a_postgres_restart_under_mixed_load_gives_503s_then_recovery_without_restarti
     let logs: Vec<_> = (0..3).map(|i| dir.join(format!("node{i}.log"))).collect();
     let nodes: Vec<Node> = logs
         .iter()
-        .map(|log| start_node(&url, &keys, &config, log))
+        .map(|log| Node::start(Start::on(&url, &keys).config(&config).log(log)))
         .collect();
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
 
     let runtime = runtime();
-    let http = Http::new();
+    let http = Http::bounded(REQUEST_BOUND);
     // The introspected token, and one refresh chain per node.
     let (access, chains) = runtime.block_on(async {
         let issued = http

@@ -8,107 +8,22 @@
 //! the first node on an empty database stores those of its data directory. The cluster is a
 //! throwaway one the test starts (`oauth_store_postgres::testing`).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod nodes;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use nodes::{
+    admin, client_of, enc, Http, Node, Resp, Start, BIN, CHALLENGE, PASSWORD, REDIRECT, USER,
+    VERIFIER,
+};
 use oauth_proto::jose::{jws, JwkSet, VerifyingKey};
 use oauth_store_postgres::testing::{missing_component, sql, Cluster};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
-/// The public URL of the deployment, the same for every node (the load balancer's).
-const ISSUER: &str = "http://127.0.0.1:8080";
-const REDIRECT: &str = "http://127.0.0.1:4711/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
 /// The propagation bound of `oauth-store-postgres` (its `keys` module).
 const BOUND: Duration = Duration::from_secs(1);
-
-/// A running node, stopped with SIGTERM when dropped.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a node on the database `url` (on the file store without one) without waiting for it,
-/// so that several start at the same moment.
-fn spawn_node(url: Option<&str>, data: &Path) -> Node {
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--issuer", ISSUER])
-        .args(url.map(|url| ["--postgres", url]).into_iter().flatten())
-        .arg("--data")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start a node");
-    Node {
-        child,
-        base: String::new(),
-    }
-}
-
-/// Waits until `node` listens.
-fn listening(node: &mut Node) {
-    let mut stdout = BufReader::new(node.child.stdout.take().expect("stdout"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).expect("read") > 0,
-            "the node exited"
-        );
-        if let Some(addr) = line
-            .trim()
-            .strip_prefix("oauth-server listening on http://")
-        {
-            node.base = format!("http://{addr}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "the node did not start");
-    }
-}
-
-/// Runs an administration command on the database; its standard output.
-fn admin(url: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .args(["--postgres", url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run oauth-server");
-    if let Some(input) = stdin {
-        writeln!(child.stdin.take().expect("stdin"), "{input}").expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Runs an administration command on the database that must fail; its standard error.
 fn refused(url: &str, args: &[&str]) -> String {
@@ -119,18 +34,6 @@ fn refused(url: &str, args: &[&str]) -> String {
         .expect("run oauth-server");
     assert!(!out.status.success(), "{args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn client_of(json: &str) -> (String, Option<String>) {
-    let v: Value = serde_json::from_str(json).expect("client add prints JSON");
-    (
-        v["client_id"].as_str().expect("client_id").to_owned(),
-        v["client_secret"].as_str().map(str::to_owned),
-    )
-}
-
-fn enc(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)]).expect("encode")[1..].to_owned()
 }
 
 fn unb64(s: &str) -> Vec<u8> {
@@ -152,42 +55,9 @@ fn kid(id_token: &str) -> String {
     header["kid"].as_str().expect("a kid").to_owned()
 }
 
-struct Resp {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').expect("closing quote") + start;
-        self.body[start..end].to_owned()
-    }
-
-    fn session_cookie(&self) -> String {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("oauth_session="))
-            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
-            .expect("a session cookie")
-    }
-}
-
 /// The test's HTTP client, the deployment's clients and its nodes.
 struct Deployment {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Http,
     /// A confidential resource server with client_credentials (id, secret).
     rs: (String, String),
     /// A public app with the code flow and `openid`.
@@ -203,25 +73,10 @@ impl Deployment {
         headers: &[(&str, String)],
         body: String,
     ) -> Resp {
-        let mut b = hyper::Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            b = b.header(*k, v);
-        }
-        let resp = self
-            .http
-            .request(b.body(Full::new(Bytes::from(body))).expect("request"))
-            .await
-            .expect("the node answers");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
-        Resp {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        self.http.send(method, url, headers, body).await
     }
 
+    /// A form POST to `node`, as the resource server if `basic`.
     async fn form(
         &self,
         node: &Node,
@@ -230,24 +85,8 @@ impl Deployment {
         basic: bool,
         cookie: Option<&str>,
     ) -> Resp {
-        let mut headers = vec![(
-            "content-type",
-            "application/x-www-form-urlencoded".to_owned(),
-        )];
-        if basic {
-            let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                enc(&self.rs.0),
-                enc(&self.rs.1)
-            ));
-            headers.push(("authorization", format!("Basic {credentials}")));
-        }
-        if let Some(c) = cookie {
-            headers.push(("cookie", format!("oauth_session={c}")));
-        }
-        let body = serde_urlencoded::to_string(form).expect("form");
-        self.send("POST", format!("{}{path}", node.base), &headers, body)
-            .await
+        let rs = basic.then_some((self.rs.0.as_str(), self.rs.1.as_str()));
+        self.http.form(&node.base, path, form, rs, cookie).await
     }
 
     /// Whether `node` says the access token is active (asked by the resource server).
@@ -450,15 +289,16 @@ fn two_nodes_agree_on_keys_and_a_rotation_reaches_both_within_the_bound() {
     let said = refused(&url, &["key", "list"]);
     assert!(said.contains("holds no keys yet"), "{said}");
     // Both at the same moment, each with a data directory of its own.
+    let (data_a, data_b) = (cluster.dir().join("data-a"), cluster.dir().join("data-b"));
     let mut nodes = [
-        spawn_node(Some(&url), &cluster.dir().join("data-a")),
-        spawn_node(Some(&url), &cluster.dir().join("data-b")),
+        Node::spawn(Start::on(&url, &data_a)),
+        Node::spawn(Start::on(&url, &data_b)),
     ];
     for node in &mut nodes {
-        listening(node);
+        node.listening();
     }
     let d = Deployment {
-        http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        http: Http::new(),
         rs: (
             rs_id,
             rs_secret.expect("a confidential client has a secret"),
@@ -611,26 +451,19 @@ fn the_first_node_on_an_empty_database_takes_the_data_directorys_keys() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let http: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let http = Http::new();
     let jwks = |node: &Node| {
         let uri = format!("{}/jwks", node.base);
         runtime.block_on(async {
-            let resp = http
-                .request(
-                    hyper::Request::get(uri)
-                        .body(Full::new(Bytes::new()))
-                        .expect("request"),
-                )
-                .await
-                .expect("the node answers");
-            let body = resp.into_body().collect().await.expect("body").to_bytes();
-            serde_json::from_slice::<JwkSet>(&body).expect("a JWK Set")
+            let r = http.send("GET", uri, &[], String::new()).await;
+            serde_json::from_str::<JwkSet>(&r.body).expect("a JWK Set")
         })
     };
     // A file-store server made its keys in the data directory.
-    let mut files = spawn_node(None, &data);
-    listening(&mut files);
+    let files = Node::start(Start {
+        postgres: None,
+        ..Start::on(&url, &data)
+    });
     let published = jwks(&files);
     drop(files);
     let token_keys: Value =
@@ -638,8 +471,7 @@ fn the_first_node_on_an_empty_database_takes_the_data_directorys_keys() {
             .expect("JSON");
     let secret = token_keys["keys"][0]["secret"].as_str().expect("a secret");
 
-    let mut node = spawn_node(Some(&url), &data);
-    listening(&mut node);
+    let node = Node::start(Start::on(&url, &data));
     assert_eq!(jwks(&node), published);
     let stored = sql(
         &url,

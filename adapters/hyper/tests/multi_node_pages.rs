@@ -6,27 +6,22 @@
 //! the nodes respect the one quota. The cluster is a throwaway one the test starts
 //! (`oauth_store_postgres::testing`).
 
-use std::io::{BufRead, BufReader, Write};
+mod nodes;
+
 use std::net::IpAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use nodes::{
+    admin, client_of, enc, Node, Resp, Start, CHALLENGE, PASSWORD, REDIRECT, USER, VERIFIER,
+};
 use oauth_store_postgres::testing::{missing_component, Cluster};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
-const ISSUER: &str = "http://127.0.0.1:8080";
-const REDIRECT: &str = "http://127.0.0.1:4711/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
 /// Guesses of one account from one address before the address is refused for it.
 const PAIR_MAX: usize = 6;
 /// Registrations per address, and in all, per window.
@@ -38,84 +33,6 @@ const CONFIG: &str = "[throttle]\nbase_delay_ms = 1\nmax_delay_ms = 5\npair_free
 /// Longer than `shared_limits::INTERVAL` (100 ms) plus a delivery: guesses this far apart are
 /// counted everywhere before the next, so the bound is the single-node budget exactly.
 const PACE: Duration = Duration::from_millis(500);
-
-/// A running node, stopped with SIGTERM when dropped.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(url: &str, keys: &Path, config: &Path) -> Node {
-    let child = Command::new(BIN)
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--issuer",
-            ISSUER,
-            "--postgres",
-            url,
-        ])
-        .arg("--data")
-        .arg(keys)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start a node");
-    let mut node = Node {
-        child,
-        base: String::new(),
-    };
-    let mut stdout = BufReader::new(node.child.stdout.take().expect("stdout"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).expect("read") > 0,
-            "the node exited"
-        );
-        if let Some(addr) = line
-            .trim()
-            .strip_prefix("oauth-server listening on http://")
-        {
-            node.base = format!("http://{addr}");
-            return node;
-        }
-        assert!(Instant::now() < deadline, "the node did not start");
-    }
-}
-
-fn admin(url: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .args(["--postgres", url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run oauth-server");
-    if let Some(input) = stdin {
-        writeln!(child.stdin.take().expect("stdin"), "{input}").expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A database with alice and a public app, and three nodes on it.
 struct Deployment {
@@ -139,7 +56,7 @@ fn deploy() -> Option<Deployment> {
         &["user", "add", USER, "--password-stdin"],
         Some(PASSWORD),
     );
-    let app: serde_json::Value = serde_json::from_str(&admin(
+    let (app, _) = client_of(&admin(
         &url,
         &[
             "client",
@@ -153,16 +70,15 @@ fn deploy() -> Option<Deployment> {
             "mail offline_access",
         ],
         None,
-    ))
-    .expect("client add prints JSON");
+    ));
     let config = cluster.dir().join("node.toml");
     std::fs::write(&config, CONFIG).expect("write the configuration");
     let keys = cluster.dir().join("shared-keys");
-    let mut nodes = vec![start_node(&url, &keys, &config)];
-    nodes.extend((0..2).map(|_| start_node(&url, &keys, &config)));
+    let mut nodes = vec![Node::start(Start::on(&url, &keys).config(&config))];
+    nodes.extend((0..2).map(|_| Node::start(Start::on(&url, &keys).config(&config))));
     Some(Deployment {
         nodes,
-        app: app["client_id"].as_str().expect("client_id").to_owned(),
+        app,
         _cluster: cluster,
     })
 }
@@ -174,29 +90,6 @@ fn run(test: impl std::future::Future<Output = ()>) {
         .build()
         .expect("a runtime")
         .block_on(test)
-}
-
-struct Resp {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').expect("closing quote") + start;
-        self.body[start..end].to_owned()
-    }
 }
 
 /// A browser at one source address, keeping the session cookie as browsers do.
@@ -276,10 +169,6 @@ impl Browser {
         )
         .await
     }
-}
-
-fn enc(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)]).expect("encode")[1..].to_owned()
 }
 
 #[test]
