@@ -171,6 +171,11 @@ impl Drop for Running {
 /// configuration, in `dir`, no protocol listening unless `extra` opens one. The base
 /// directory, state, log and mail storage are below `dir`.
 pub fn start_dovecot(dir: &TempDir, userinfo: &str, extra: &str) -> Running {
+    start_dovecot_imap(dir, userinfo, 0, extra)
+}
+
+/// [`start_dovecot`] with IMAP (no TLS) on 127.0.0.1:`imap_port` (none if 0).
+pub fn start_dovecot_imap(dir: &TempDir, userinfo: &str, imap_port: u16, extra: &str) -> Running {
     let (uid, gid) = system_user("dovecot").expect("Debian's dovecot user");
     assert!(system_user("dovenull").is_some(), "Debian's dovenull user");
     let d = dir.path().display();
@@ -205,7 +210,8 @@ first_valid_uid = {uid}
 mail_location = maildir:{d}/mail/%u
 service imap-login {{
   inet_listener imap {{
-    port = 0
+    address = 127.0.0.1
+    port = {imap_port}
   }}
   inet_listener imaps {{
     port = 0
