@@ -11,9 +11,10 @@ mod nodes;
 use std::time::{Duration, Instant};
 
 use nodes::{
-    admin, client_of, enc, Http, Node, Resp, Start, CHALLENGE, PASSWORD, REDIRECT, USER, VERIFIER,
+    add_app, add_resource_server, add_user, database, enc, Http, Node, Resp, Start, CHALLENGE,
+    PASSWORD, REDIRECT, USER, VERIFIER,
 };
-use oauth_store_postgres::testing::{missing_component, Cluster};
+use oauth_store_postgres::testing::Cluster;
 
 /// The propagation bound of `oauth-store-postgres`.
 const BOUND: Duration = Duration::from_secs(1);
@@ -49,50 +50,10 @@ struct Deployment {
 }
 
 fn deploy() -> Option<Deployment> {
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(what) => {
-            missing_component(&what);
-            return None;
-        }
-    };
-    let url = cluster.create_database().expect("create a database");
-    admin(&url, &["db", "migrate"], None);
-    admin(
-        &url,
-        &["user", "add", USER, "--password-stdin"],
-        Some(PASSWORD),
-    );
-    let (rs_id, rs_secret) = client_of(&admin(
-        &url,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mail server",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "mail",
-            "--resource-server",
-        ],
-        None,
-    ));
-    let (app, _) = client_of(&admin(
-        &url,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mail app",
-            "--public",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "mail offline_access",
-        ],
-        None,
-    ));
+    let (cluster, url) = database()?;
+    add_user(&url);
+    let rs = add_resource_server(&url);
+    let app = add_app(&url, "mail offline_access");
     // The nodes' data directory; the keys they sign with come from the database.
     let keys = cluster.dir().join("shared-keys");
     // The races below are 98 failed guesses from one address: delays of a few milliseconds
@@ -106,10 +67,7 @@ fn deploy() -> Option<Deployment> {
     Some(Deployment {
         nodes,
         http: Http::new(),
-        rs: (
-            rs_id,
-            rs_secret.expect("a confidential client has a secret"),
-        ),
+        rs,
         app,
         _cluster: cluster,
     })
@@ -367,28 +325,10 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
 
 #[test]
 fn without_its_database_a_node_answers_503_with_retry_after_logs_once_and_recovers() {
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(what) => return missing_component(&what),
+    let Some((cluster, url)) = database() else {
+        return;
     };
-    let url = cluster.create_database().expect("create a database");
-    admin(&url, &["db", "migrate"], None);
-    let (id, secret) = client_of(&admin(
-        &url,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mail server",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "mail",
-            "--resource-server",
-        ],
-        None,
-    ));
-    let rs = (id, secret.expect("a secret"));
+    let rs = add_resource_server(&url);
     let config = cluster.dir().join("node.toml");
     std::fs::write(&config, "").expect("write the configuration");
     let log = cluster.dir().join("node.log");

@@ -20,28 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nodes::{
-    admin, client_of, enc, Failed, Http, Node, Resp, Start, CHALLENGE, PASSWORD, REDIRECT, USER,
-    VERIFIER,
+    add_app, add_resource_server, add_user, database, enc, Failed, Http, Node, Resp, Start,
+    CHALLENGE, PASSWORD, REDIRECT, USER, VERIFIER,
 };
-use oauth_store_postgres::testing::{missing_component, sql, Cluster};
+use oauth_store_postgres::testing::sql;
 
 /// The longest any one request may take, outage or not: the store's connect timeout plus its
 /// pool's wait timeout (5 s each by default), with room for a busy machine.
 const REQUEST_BOUND: Duration = Duration::from_secs(12);
-
-/// A cluster with one migrated database; `None` (skipped, or failed under CI) without PostgreSQL.
-fn database() -> Option<(Cluster, String)> {
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(what) => {
-            missing_component(&what);
-            return None;
-        }
-    };
-    let url = cluster.create_database().expect("create a database");
-    admin(&url, &["db", "migrate"], None);
-    Some((cluster, url))
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -438,45 +424,9 @@ fn a_postgres_restart_under_mixed_load_gives_503s_then_recovery_without_restarti
         return;
     };
     let dir = cluster.dir().to_owned();
-    admin(
-        &url,
-        &["user", "add", USER, "--password-stdin"],
-        Some(PASSWORD),
-    );
-    let (rs_id, rs_secret) = client_of(&admin(
-        &url,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mail server",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "mail",
-            "--resource-server",
-        ],
-        None,
-    ));
-    let rs = (
-        rs_id,
-        rs_secret.expect("a confidential client has a secret"),
-    );
-    let (app, _) = client_of(&admin(
-        &url,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mail app",
-            "--public",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "mail offline_access",
-        ],
-        None,
-    ));
+    add_user(&url);
+    let rs = add_resource_server(&url);
+    let app = add_app(&url, "mail offline_access");
     // A refresh whose rotation committed but whose answer was lost to the outage is retried with
     // the same token: the grace window lets it (without it the retry is reuse, and the grant is
     // revoked, as RFC 9700 asks; that is not what this test is about).

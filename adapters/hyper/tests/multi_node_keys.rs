@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use nodes::{
-    admin, client_of, enc, Http, Node, Resp, Start, BIN, CHALLENGE, PASSWORD, REDIRECT, USER,
-    VERIFIER,
+    add_app, add_resource_server, add_user, admin, cluster, enc, Http, Node, Resp, Start, BIN,
+    CHALLENGE, PASSWORD, REDIRECT, USER, VERIFIER,
 };
 use oauth_proto::jose::{jws, JwkSet, VerifyingKey};
-use oauth_store_postgres::testing::{missing_component, sql, Cluster};
+use oauth_store_postgres::testing::sql;
 use serde_json::Value;
 
 /// The propagation bound of `oauth-store-postgres` (its `keys` module).
@@ -242,49 +242,13 @@ fn text(v: &Value, name: &str) -> String {
 #[test]
 fn two_nodes_agree_on_keys_and_a_rotation_reaches_both_within_the_bound() {
     // The cluster's harness blocks on a runtime of its own: set up outside the test's.
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(what) => {
-            missing_component(&what);
-            return;
-        }
+    let Some(cluster) = cluster() else {
+        return;
     };
     let url = cluster.create_database().expect("create a database");
-    admin(
-        &url,
-        &["user", "add", USER, "--password-stdin"],
-        Some(PASSWORD),
-    );
-    let (rs_id, rs_secret) = client_of(&admin(
-        &url,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mail server",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "mail",
-            "--resource-server",
-        ],
-        None,
-    ));
-    let (app, _) = client_of(&admin(
-        &url,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mail app",
-            "--public",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "openid mail offline_access",
-        ],
-        None,
-    ));
+    add_user(&url);
+    let rs = add_resource_server(&url);
+    let app = add_app(&url, "openid mail offline_access");
     // The administration commands made no keys: the nodes find the table empty.
     let said = refused(&url, &["key", "list"]);
     assert!(said.contains("holds no keys yet"), "{said}");
@@ -299,10 +263,7 @@ fn two_nodes_agree_on_keys_and_a_rotation_reaches_both_within_the_bound() {
     }
     let d = Deployment {
         http: Http::new(),
-        rs: (
-            rs_id,
-            rs_secret.expect("a confidential client has a secret"),
-        ),
+        rs,
         app,
         nodes,
     };
@@ -438,12 +399,8 @@ async fn scenario(d: &Deployment, url: &str) {
 
 #[test]
 fn the_first_node_on_an_empty_database_takes_the_data_directorys_keys() {
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(what) => {
-            missing_component(&what);
-            return;
-        }
+    let Some(cluster) = cluster() else {
+        return;
     };
     let url = cluster.create_database().expect("create a database");
     let data = cluster.dir().join("moved");

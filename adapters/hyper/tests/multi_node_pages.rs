@@ -17,9 +17,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use nodes::{
-    admin, client_of, enc, Node, Resp, Start, CHALLENGE, PASSWORD, REDIRECT, USER, VERIFIER,
+    add_app, add_user, database, enc, Node, Resp, Start, CHALLENGE, PASSWORD, REDIRECT, USER,
+    VERIFIER,
 };
-use oauth_store_postgres::testing::{missing_component, Cluster};
+use oauth_store_postgres::testing::Cluster;
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Guesses of one account from one address before the address is refused for it.
@@ -42,35 +43,9 @@ struct Deployment {
 }
 
 fn deploy() -> Option<Deployment> {
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(what) => {
-            missing_component(&what);
-            return None;
-        }
-    };
-    let url = cluster.create_database().expect("create a database");
-    admin(&url, &["db", "migrate"], None);
-    admin(
-        &url,
-        &["user", "add", USER, "--password-stdin"],
-        Some(PASSWORD),
-    );
-    let (app, _) = client_of(&admin(
-        &url,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mail app",
-            "--public",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "mail offline_access",
-        ],
-        None,
-    ));
+    let (cluster, url) = database()?;
+    add_user(&url);
+    let app = add_app(&url, "mail offline_access");
     let config = cluster.dir().join("node.toml");
     std::fs::write(&config, CONFIG).expect("write the configuration");
     let keys = cluster.dir().join("shared-keys");

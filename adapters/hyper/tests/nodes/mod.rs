@@ -15,6 +15,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use oauth_store_postgres::testing::{missing_component, Cluster};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
 /// The public URL of the deployment, the same for every node (the load balancer's).
@@ -365,4 +366,73 @@ impl Http {
             .await
             .unwrap_or_else(|e| panic!("the node does not answer: {e}"))
     }
+}
+
+/// A throwaway PostgreSQL cluster (`oauth_store_postgres::testing`); `None` (the test skipped,
+/// or failed under CI) without PostgreSQL.
+pub fn cluster() -> Option<Cluster> {
+    match Cluster::start() {
+        Ok(c) => Some(c),
+        Err(what) => {
+            missing_component(&what);
+            None
+        }
+    }
+}
+
+/// A cluster with one migrated database, and its URL; `None` as for [`cluster`].
+pub fn database() -> Option<(Cluster, String)> {
+    let cluster = cluster()?;
+    let url = cluster.create_database().expect("create a database");
+    admin(&url, &["db", "migrate"], None);
+    Some((cluster, url))
+}
+
+/// Adds [`USER`] with [`PASSWORD`] to the database.
+pub fn add_user(url: &str) {
+    admin(
+        url,
+        &["user", "add", USER, "--password-stdin"],
+        Some(PASSWORD),
+    );
+}
+
+/// Adds a confidential resource server with client_credentials and `mail`; its id and secret.
+pub fn add_resource_server(url: &str) -> (String, String) {
+    let (id, secret) = client_of(&admin(
+        url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail server",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "mail",
+            "--resource-server",
+        ],
+        None,
+    ));
+    (id, secret.expect("a confidential client has a secret"))
+}
+
+/// Adds a public app with the code flow to [`REDIRECT`] and `scope`; its id.
+pub fn add_app(url: &str, scope: &str) -> String {
+    let (id, _) = client_of(&admin(
+        url,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail app",
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+            "--scope",
+            scope,
+        ],
+        None,
+    ));
+    id
 }
