@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nodes::{
     add_app, add_resource_server, add_user, database, enc, Http, Node, Resp, Start, CHALLENGE,
-    PASSWORD, REDIRECT, USER, VERIFIER,
+    REDIRECT, VERIFIER,
 };
 use oauth_store_postgres::testing::Cluster;
 
@@ -84,32 +84,7 @@ impl Deployment {
             enc(&self.app),
             enc(REDIRECT)
         );
-        let page = self
-            .http
-            .send(
-                "GET",
-                format!("{}/authorize?{query}", node.base),
-                &[],
-                String::new(),
-            )
-            .await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let cookie = page.session_cookie();
-        let consent = self
-            .http
-            .form(
-                &node.base,
-                "/authorize",
-                &[
-                    ("csrf", &page.hidden("csrf")),
-                    ("page", &page.hidden("page")),
-                    ("username", USER),
-                    ("password", PASSWORD),
-                ],
-                None,
-                Some(&cookie),
-            )
-            .await;
+        let consent = self.http.sign_in(&node.base, &query).await;
         assert_eq!(consent.status, 200, "{}", consent.body);
         let cookie = consent.session_cookie();
         let approved = self

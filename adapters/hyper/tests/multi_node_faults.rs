@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use nodes::{
     add_app, add_resource_server, add_user, database, enc, Failed, Http, Node, Resp, Start,
-    CHALLENGE, PASSWORD, REDIRECT, USER, VERIFIER,
+    CHALLENGE, REDIRECT, VERIFIER,
 };
 use oauth_store_postgres::testing::sql;
 
@@ -314,30 +314,7 @@ async fn code(http: &Http, base: &str, app: &str, state: &str) -> String {
         enc(app),
         enc(REDIRECT)
     );
-    let page = http
-        .send(
-            "GET",
-            format!("{base}/authorize?{query}"),
-            &[],
-            String::new(),
-        )
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let cookie = page.session_cookie();
-    let consent = http
-        .form(
-            base,
-            "/authorize",
-            &[
-                ("csrf", &page.hidden("csrf")),
-                ("page", &page.hidden("page")),
-                ("username", USER),
-                ("password", PASSWORD),
-            ],
-            None,
-            Some(&cookie),
-        )
-        .await;
+    let consent = http.sign_in(base, &query).await;
     // The consent page, unless the user's consent to the app is remembered: then the sign-in
     // answers with the redirect at once.
     let approved = if consent.status == 303 {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use nodes::{
     add_app, add_resource_server, add_user, admin, cluster, enc, Http, Node, Resp, Start, BIN,
-    CHALLENGE, PASSWORD, REDIRECT, USER, VERIFIER,
+    CHALLENGE, REDIRECT, VERIFIER,
 };
 use oauth_proto::jose::{jws, JwkSet, VerifyingKey};
 use oauth_store_postgres::testing::sql;
@@ -146,30 +146,7 @@ impl Deployment {
             enc(&self.app),
             enc(REDIRECT)
         );
-        let page = self
-            .send(
-                "GET",
-                format!("{}/authorize?{query}", node.base),
-                &[],
-                String::new(),
-            )
-            .await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let cookie = page.session_cookie();
-        let consent = self
-            .form(
-                node,
-                "/authorize",
-                &[
-                    ("csrf", &page.hidden("csrf")),
-                    ("page", &page.hidden("page")),
-                    ("username", USER),
-                    ("password", PASSWORD),
-                ],
-                false,
-                Some(&cookie),
-            )
-            .await;
+        let consent = self.http.sign_in(&node.base, &query).await;
         assert_eq!(consent.status, 200, "{}", consent.body);
         let cookie = consent.session_cookie();
         let approved = self

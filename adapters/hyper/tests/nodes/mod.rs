@@ -354,6 +354,35 @@ impl Http {
             .await
     }
 
+    /// Opens `base`/authorize?`query` (which must show the sign-in page) and signs [`USER`] in
+    /// there; the answer to the sign-in (the consent page, or the redirect when the consent is
+    /// remembered).
+    pub async fn sign_in(&self, base: &str, query: &str) -> Resp {
+        let page = self
+            .send(
+                "GET",
+                format!("{base}/authorize?{query}"),
+                &[],
+                String::new(),
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let cookie = page.session_cookie();
+        self.form(
+            base,
+            "/authorize",
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("page", &page.hidden("page")),
+                ("username", USER),
+                ("password", PASSWORD),
+            ],
+            None,
+            Some(&cookie),
+        )
+        .await
+    }
+
     pub async fn form(
         &self,
         base: &str,
