@@ -86,29 +86,7 @@ impl Deployment {
         );
         let consent = self.http.sign_in(&node.base, &query).await;
         assert_eq!(consent.status, 200, "{}", consent.body);
-        let cookie = consent.session_cookie();
-        let approved = self
-            .http
-            .form(
-                &node.base,
-                "/authorize",
-                &[
-                    ("csrf", &consent.hidden("csrf")),
-                    ("page", &consent.hidden("page")),
-                    ("decision", "approve"),
-                ],
-                None,
-                Some(&cookie),
-            )
-            .await;
-        assert_eq!(approved.status, 303, "{}", approved.body);
-        let location = approved.headers["location"].to_str().expect("location");
-        let query = location.split_once('?').expect("a query").1;
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("query");
-        pairs
-            .into_iter()
-            .find_map(|(k, v)| (k == "code").then_some(v))
-            .expect("a code")
+        self.http.approve(&node.base, &consent).await.code()
     }
 
     async fn redeem(&self, node: &Node, code: &str) -> Resp {

@@ -321,28 +321,9 @@ async fn code(http: &Http, base: &str, app: &str, state: &str) -> String {
         consent
     } else {
         assert_eq!(consent.status, 200, "{}", consent.body);
-        let cookie = consent.session_cookie();
-        http.form(
-            base,
-            "/authorize",
-            &[
-                ("csrf", &consent.hidden("csrf")),
-                ("page", &consent.hidden("page")),
-                ("decision", "approve"),
-            ],
-            None,
-            Some(&cookie),
-        )
-        .await
+        http.approve(base, &consent).await
     };
-    assert_eq!(approved.status, 303, "{}", approved.body);
-    let location = approved.headers["location"].to_str().expect("location");
-    let query = location.split_once('?').expect("a query").1;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("query");
-    pairs
-        .into_iter()
-        .find_map(|(k, v)| (k == "code").then_some(v))
-        .expect("a code")
+    approved.code()
 }
 
 /// A refresh token of a new grant of `app`, from the code flow at `base`.

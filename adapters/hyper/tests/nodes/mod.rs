@@ -229,6 +229,20 @@ impl Resp {
     }
 }
 
+impl Resp {
+    /// The code in the redirect (303) this answer must be.
+    pub fn code(&self) -> String {
+        assert_eq!(self.status, 303, "{}", self.body);
+        let location = self.headers["location"].to_str().expect("location");
+        let query = location.split_once('?').expect("a query").1;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("query");
+        pairs
+            .into_iter()
+            .find_map(|(k, v)| (k == "code").then_some(v))
+            .expect("a code")
+    }
+}
+
 /// How a request ended short of an answer.
 #[derive(Debug)]
 pub enum Failed {
@@ -376,6 +390,23 @@ impl Http {
                 ("page", &page.hidden("page")),
                 ("username", USER),
                 ("password", PASSWORD),
+            ],
+            None,
+            Some(&cookie),
+        )
+        .await
+    }
+
+    /// Approves on the consent page `consent` (with its session cookie); the answer.
+    pub async fn approve(&self, base: &str, consent: &Resp) -> Resp {
+        let cookie = consent.session_cookie();
+        self.form(
+            base,
+            "/authorize",
+            &[
+                ("csrf", &consent.hidden("csrf")),
+                ("page", &consent.hidden("page")),
+                ("decision", "approve"),
             ],
             None,
             Some(&cookie),
