@@ -208,7 +208,8 @@ pub enum UserCommand {
     RevokeConsent {
         /// The user name.
         name: String,
-        /// The client id.
+        /// The client id (base64url: it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         client: String,
         /// Where the data is.
         #[command(flatten)]
@@ -256,7 +257,8 @@ pub enum ClientCommand {
     },
     /// Delete a client and revoke everything issued to it.
     Del {
-        /// The client id.
+        /// The client id (base64url: it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Where the data is.
         #[command(flatten)]
@@ -277,7 +279,9 @@ pub enum KeyCommand {
     /// Drop a rotated-out key (a token key's number or a signing key's kid) once nothing it
     /// signed can still be valid; the keys in use are refused.
     Retire {
-        /// The token key's number or the signing key's kid (see `key list`).
+        /// The token key's number or the signing key's kid (see `key list`). A kid is base64url
+        /// and may start with `-`, which is taken as the id, not as an option.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Where the data is.
         #[command(flatten)]
@@ -310,6 +314,27 @@ mod tests {
             Some(Command::Key(KeyCommand::Retire { ref id, .. })) if id == "kPrK_qmx"
         ));
         assert!(Cli::try_parse_from(["oauth-server", "key", "retire"]).is_err());
+        for args in [
+            &["oauth-server", "client", "del", "-Zc9", "--data", "d"][..],
+            &[
+                "oauth-server",
+                "user",
+                "revoke-consent",
+                "alice",
+                "-Zc9",
+                "--data",
+                "d",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+        // A kid is base64url: one in 64 starts with '-'.
+        let dash = Cli::try_parse_from(["oauth-server", "key", "retire", "-9xQ_a", "--data", "d"])
+            .unwrap();
+        assert!(matches!(
+            dash.command,
+            Some(Command::Key(KeyCommand::Retire { ref id, .. })) if id == "-9xQ_a"
+        ));
         Cli::try_parse_from(["oauth-server", "key", "list"]).unwrap();
         Cli::try_parse_from(["oauth-server", "key", "rotate", "--config", "c.toml"]).unwrap();
     }
