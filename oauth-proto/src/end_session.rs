@@ -16,7 +16,7 @@
 //!   equal one of the client's registered `post_logout_redirect_uris` exactly (registration
 //!   accepts and checks them like `redirect_uris`, see [`crate::client_metadata`]). `state` is
 //!   then appended to it, echoed byte for byte (at most
-//!   [`MAX_STATE_BYTES`](crate::authorize::MAX_STATE_BYTES)).
+//!   [`MAX_STATE_BYTES`]).
 //! - `logout_hint` and `ui_locales` are accepted and not used.
 //!
 //! Why the embedder asks the user before ending the session: the request is a plain link any

@@ -18,7 +18,7 @@
 //! front- or back-channel logout uses is noise.
 //!
 //! An ID token also comes back as `id_token_hint` (of an authorization request and of a logout):
-//! [`verify_hint`] is the one check of it.
+//! one function checks it for both (`verify_hint`).
 //! `client_credentials` has no user, so it never gets an ID token, whatever its scope.
 
 use serde_json::{Map, Value};

@@ -51,7 +51,7 @@ pub struct ServerSettings {
     /// How client metadata documents are fetched (the `[server.cimd]` table).
     pub cimd: crate::cimd::CimdSettings,
     /// Address of the Prometheus `/metrics` listener; unset (the default): no metrics listener.
-    /// Kept off the public listener, see [`crate::http::metrics`].
+    /// Kept off the public listener, see `http::metrics`.
     pub metrics_listen: Option<String>,
     /// Peers (addresses or CIDRs) the metrics listener answers; anyone else gets 403.
     pub metrics_allow: Vec<String>,

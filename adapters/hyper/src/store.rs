@@ -8,7 +8,7 @@
 //! `AnyStore` implements the engine's contract ([`AsyncStore`], [`RevocationView`]) and the
 //! reference server's own [`Directory`] (its users and the client listing), which the engine's
 //! contract leaves out so that an embedder's store need not carry them. Each of those calls is
-//! timed for `/metrics` ([`Timed`], by operation).
+//! timed for `/metrics` (`Timed`, by operation).
 
 use std::path::Path;
 

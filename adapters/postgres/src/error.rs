@@ -94,7 +94,7 @@ pub enum OpenError {
     /// The store was opened outside a tokio runtime, or its own runtime could not start.
     Runtime(String),
     /// TLS cannot be set up as asked: the CA file cannot be read or holds no usable
-    /// certificate, or it is given without `sslmode=require` ([`tls`](crate::tls)).
+    /// certificate, or it is given without `sslmode=require` (the `tls` module).
     Tls(String),
 }
 

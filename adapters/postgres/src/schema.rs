@@ -202,7 +202,7 @@ pub fn supported_version() -> i32 {
 /// The advisory lock key that serializes migrations between nodes ("oauthmig" in ASCII).
 pub(crate) const MIGRATION_LOCK: i64 = 0x6f61_7574_686d_6967;
 
-/// What [`migrate`] did.
+/// What `migrate` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Migrated {
     /// The version the database had (0 for an empty database).

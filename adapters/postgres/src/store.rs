@@ -48,14 +48,14 @@ pub struct Options {
     /// cancelled and the call fails as overloaded. Default 10 s; `None` leaves the server's.
     pub statement_timeout: Option<Duration>,
     /// How often the follower reads the revocations other nodes made, when no notification woke
-    /// it sooner; the worst case of the propagation bound ([`follow`](crate::follow)). Default
+    /// it sooner; the worst case of the propagation bound (`follow` module). Default
     /// 500 ms.
     pub catch_up_interval: Duration,
     /// How long the revocation view may go without a successful catch-up (the database
-    /// unreachable) before it refuses every access token ([`view`](crate::view)). Default 30 s.
+    /// unreachable) before it refuses every access token (`view` module). Default 30 s.
     pub view_max_age: Duration,
     /// PEM certificates trusted, besides Mozilla's roots, to sign the database server's
-    /// certificate when the URL says `sslmode=require` ([`tls`](crate::tls)); giving one without
+    /// certificate when the URL says `sslmode=require` (`tls` module); giving one without
     /// it is an error. Default none.
     pub ca_file: Option<std::path::PathBuf>,
 }
@@ -356,7 +356,7 @@ impl PostgresStore {
 
     /// How long ago the revocation view was last known to hold every revocation: normally less
     /// than the catch-up interval; past `Options::view_max_age` the view refuses every access
-    /// token ([`follow`](crate::follow) has the bound).
+    /// token (`follow` module has the bound).
     pub fn revocation_lag(&self) -> Duration {
         self.shared.view.age()
     }

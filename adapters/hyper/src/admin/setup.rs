@@ -64,7 +64,7 @@ fn derived_issuer(file: &FileConfig) -> Option<String> {
 /// Prepares `serve`: the access token keys and the ID token signing keys from (or generated
 /// into) the data directory, unless `--memory`, which generates both in memory. The nodes of a
 /// PostgreSQL deployment keep them in the database instead (the first one takes the data
-/// directory's key files, if any), and each follows their changes while it runs ([`keys::db`]).
+/// directory's key files, if any), and each follows their changes while it runs (`keys::db`).
 pub async fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
     let FileConfig {
         engine,
