@@ -28,6 +28,47 @@ use crate::sql::{execute, query_opt, store_error};
 /// Rows deleted per statement at most.
 pub(crate) const BATCH: i64 = 1000;
 
+/// The batch statement deleting the rows of `$table` whose `$column` is at or before `$1`, at
+/// most `$2` of them: a constant, written out at compile time (no SQL is built at run time).
+macro_rules! expired {
+    ($table:literal, $column:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " WHERE ctid = ANY(ARRAY(SELECT ctid FROM ",
+            $table,
+            " WHERE ",
+            $column,
+            " <= $1 LIMIT $2)) AND ",
+            $column,
+            " <= $1"
+        )
+    };
+}
+
+/// The tables whose rows simply expire: what each batch is called, and its statement.
+const EXPIRING: [(&str, &str); 7] = [
+    ("purging codes", expired!("codes", "expires_at")),
+    (
+        "purging refresh tokens",
+        expired!("refresh_tokens", "expires_at"),
+    ),
+    (
+        "purging device authorizations",
+        expired!("devices", "expires_at"),
+    ),
+    (
+        "purging access revocations",
+        expired!("revoked_access", "keep_until"),
+    ),
+    ("purging counters", expired!("counters", "expires_at")),
+    (
+        "purging browser sessions",
+        expired!("page_sessions", "expires_at"),
+    ),
+    ("purging pages", expired!("pages", "expires_at")),
+];
+
 /// The parameters of a batch: the time (`$1`, absent for statements that need none) and the
 /// batch size (the last).
 fn params(now: &Option<i64>) -> Vec<&(dyn ToSql + Sync)> {
@@ -81,14 +122,9 @@ async fn grant_batches(
 pub(crate) async fn purge(client: &Client, now: u64) -> Result<PurgeStats, StoreError> {
     let now = time(now);
     let mut removed = 0;
-    removed += batches(
-        client,
-        "purging codes",
-        "DELETE FROM codes WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM codes WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
-        Some(now),
-    )
-    .await?;
+    for (what, sql) in EXPIRING {
+        removed += batches(client, what, sql, Some(now)).await?;
+    }
     removed += grant_batches(
         client,
         "purging expired grants",
@@ -120,15 +156,6 @@ pub(crate) async fn purge(client: &Client, now: u64) -> Result<PurgeStats, Store
     .await?;
     removed += batches(
         client,
-        "purging refresh tokens",
-        "DELETE FROM refresh_tokens WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2))
-           AND expires_at <= $1",
-        Some(now),
-    )
-    .await?;
-    removed += batches(
-        client,
         "purging refresh tokens of missing grants",
         "DELETE FROM refresh_tokens r WHERE ctid = ANY(ARRAY(
              SELECT t.ctid FROM refresh_tokens t
@@ -136,48 +163,6 @@ pub(crate) async fn purge(client: &Client, now: u64) -> Result<PurgeStats, Store
              LIMIT $1))
            AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = r.grant_id)",
         None,
-    )
-    .await?;
-    removed += batches(
-        client,
-        "purging device authorizations",
-        "DELETE FROM devices WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM devices WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
-        Some(now),
-    )
-    .await?;
-    removed += batches(
-        client,
-        "purging access revocations",
-        "DELETE FROM revoked_access WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM revoked_access WHERE keep_until <= $1 LIMIT $2))
-           AND keep_until <= $1",
-        Some(now),
-    )
-    .await?;
-    removed += batches(
-        client,
-        "purging counters",
-        "DELETE FROM counters WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM counters WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
-        Some(now),
-    )
-    .await?;
-    removed += batches(
-        client,
-        "purging browser sessions",
-        "DELETE FROM page_sessions WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM page_sessions WHERE expires_at <= $1 LIMIT $2))
-           AND expires_at <= $1",
-        Some(now),
-    )
-    .await?;
-    removed += batches(
-        client,
-        "purging pages",
-        "DELETE FROM pages WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM pages WHERE expires_at <= $1 LIMIT $2)) AND expires_at <= $1",
-        Some(now),
     )
     .await?;
     // A purged client's remembered consents go in the same statement (the clients' rows say
