@@ -13,14 +13,18 @@
 //!   row as used, and updates nothing; it then reads the row (a new statement, so a new snapshot
 //!   that sees the take) and answers `Used`. Only if the row is gone by then (purged, or its
 //!   subject revoked) does it answer `Missing`, which is the truth at that moment.
-//! - [`Op::RotateRefresh`]: one transaction. First `UPDATE grants SET expires_at = greatest(...)
-//!   WHERE grant_id = $1 AND revoked_at IS NULL`: it locks the grant row, and a revocation (which
-//!   updates the same row) is therefore wholly before the rotation (no row matches: no swap) or
-//!   wholly after it (it revokes the new token's grant too). Then `UPDATE refresh_tokens SET
-//!   rotated_at, successor WHERE hash = old AND grant_id AND rotated_at IS NULL`: the
-//!   compare-and-swap on the token, of which exactly one concurrent rotation matches. Only then is
-//!   the successor inserted. A rotation that matched nothing rolls back, so the loser stores
-//!   nothing, not even the grant's new expiry.
+//! - [`Op::RotateRefresh`]: one statement ([`ROTATE`], its own transaction: one round trip, the
+//!   most frequent write of a deployment). First `SELECT ... FROM grants WHERE grant_id = $1 AND
+//!   revoked_at IS NULL FOR UPDATE`: it locks the grant row, and a revocation (which updates the
+//!   same row) is therefore wholly before the rotation (after waiting for it, the lock re-checks
+//!   the newest row version: no row, no swap) or wholly after it (it revokes the new token's grant
+//!   too). Then `UPDATE refresh_tokens SET rotated_at, successor WHERE hash = old AND grant_id AND
+//!   rotated_at IS NULL` and the grant lock held: the compare-and-swap on the token, of which
+//!   exactly one concurrent rotation matches (a loser waits on the grant lock, then finds the row
+//!   changed and re-checks `rotated_at IS NULL` on its newest version, which fails). Only what that
+//!   update returned extends the grant and inserts the successor, so a rotation that matched
+//!   nothing stores nothing, not even the grant's new expiry. A statement PostgreSQL aborted to
+//!   break a deadlock runs again, as transactions do.
 //! - [`Op::RetryRotation`]: the same grant lock, then the successor's compare-and-swap (`WHERE
 //!   hash = successor AND grant_id AND rotated_at IS NULL`, so of a retry and a use of the
 //!   successor, or of two retries, exactly one matches), then the old token's successor is
@@ -281,8 +285,72 @@ async fn rotate(
     successor: Option<&[u8]>,
     new: RefreshRecord,
 ) -> Result<Reply, StoreError> {
+    if successor.is_none() {
+        return rotate_once(client, old, &new).await.map(Reply::Swapped);
+    }
     let swapped = transaction!(client, |tx| { rotate_in(&tx, old, successor, &new).await? })?;
     Ok(Reply::Swapped(swapped))
+}
+
+/// The rotation of `old` into `new`, in one statement (the module docs say why it is race-free).
+/// `$1` grant, `$2` the grant's new expiry, `$3` rotation time, `$4` new hash, `$5` old hash,
+/// `$6`..`$9` the new token's issue time, expiry, rotation time and successor.
+const ROTATE: &str = "WITH live AS (
+         SELECT grant_id FROM grants WHERE grant_id = $1 AND revoked_at IS NULL FOR UPDATE),
+     retired AS (
+         UPDATE refresh_tokens SET rotated_at = $3, successor = $4
+         WHERE hash = $5 AND grant_id = $1 AND rotated_at IS NULL
+           AND EXISTS (SELECT 1 FROM live)
+         RETURNING grant_id),
+     extended AS (
+         UPDATE grants SET expires_at = greatest(expires_at, $2)
+         WHERE grant_id IN (SELECT grant_id FROM retired)
+         RETURNING 1),
+     stored AS (
+         INSERT INTO refresh_tokens (hash, grant_id, issued_at, expires_at, rotated_at, successor)
+         SELECT $4, grant_id, $6, $7, $8, $9 FROM retired
+         RETURNING 1)
+     SELECT (SELECT count(*) FROM retired), (SELECT count(*) FROM extended),
+            (SELECT count(*) FROM stored)";
+
+async fn rotate_once(client: &Client, old: &[u8], new: &RefreshRecord) -> Result<bool, StoreError> {
+    let grant = &new.grant_id.0[..];
+    let new_hash = &new.hash.0[..];
+    let (rotated_at, successor) = codec::refresh_state(&new.state);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+        &grant,
+        &time(new.expires_at),
+        &time(new.issued_at),
+        &new_hash,
+        &old,
+        &time(new.issued_at),
+        &time(new.expires_at),
+        &rotated_at,
+        &successor,
+    ];
+    let mut attempt = 1;
+    loop {
+        match query_opt(client, "rotating a refresh token", ROTATE, &params).await {
+            Ok(row) => {
+                let counts: (i64, i64, i64) =
+                    row.map_or((0, 0, 0), |r| (r.get(0), r.get(1), r.get(2)));
+                return match counts {
+                    (0, 0, 0) => Ok(false),
+                    (1, 1, 1) => Ok(true),
+                    other => Err(StoreError::new(
+                        oauth_proto::store::StoreErrorKind::Corrupt,
+                        format!("a rotation changed {other:?} rows (token, grant, successor)"),
+                    )),
+                };
+            }
+            Err(Failure::Db(_, ref e))
+                if crate::sql::is_retryable(e) && attempt < crate::sql::ATTEMPTS =>
+            {
+                attempt += 1
+            }
+            Err(f) => return Err(store_error(f)),
+        }
+    }
 }
 
 /// The statements of [`rotate`], in its transaction.
