@@ -165,5 +165,18 @@ async fn openid_client_validates_id_tokens_userinfo_and_refresh() {
         assert_eq!(c["refresh_sub"], json!(USER), "{name}: {c:#}");
         assert_eq!(c["refresh_same_auth_time"], json!(true), "{name}: {c:#}");
         assert_eq!(c["refresh_has_nonce"], json!(false), "{name}: {c:#}");
+        // RP-initiated logout: the server asks, then sends the browser to the registered URI
+        // with the state, and the old session no longer signs in.
+        let l = &c["logout"];
+        assert_eq!(l["confirm_status"], json!(200), "{name}: {l:#}");
+        assert_eq!(l["confirm_asks"], json!(true), "{name}: {l:#}");
+        assert_eq!(l["done_status"], json!(303), "{name}: {l:#}");
+        let after = REDIRECT.replace("/cb", "/signed-out");
+        assert_eq!(
+            l["done_location"],
+            json!(format!("{after}?state=bye")),
+            "{name}: {l:#}"
+        );
+        assert_eq!(l["signed_out"], json!(true), "{name}: {l:#}");
     }
 }

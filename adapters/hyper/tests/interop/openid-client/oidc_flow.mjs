@@ -3,7 +3,10 @@
 // `authorizationCodeGrant` expecting an ID token, which openid-client validates (issuer,
 // audience, expiry, issue time, nonce, `azp`, and with `enableNonRepudiationChecks` its signature
 // from `jwks_uri`, in the algorithm the client registered), then userinfo with the expected
-// subject and a refresh whose new ID token it validates the same way.
+// subject, a refresh whose new ID token it validates the same way, and RP-initiated logout: the
+// browser follows `buildEndSessionUrl` (the refreshed ID token as hint, a registered
+// `post_logout_redirect_uri`, a state), confirms on the server's page, and is sent back with the
+// state; its old session no longer signs in.
 //
 // Reads one JSON object on stdin: {"issuer", "redirect_uri", "username", "password", "algs"}: for
 // each algorithm (null: the server's default) a public client registers itself (RFC 7591, with
@@ -33,7 +36,20 @@ function sessionCookie(response) {
   return cookie.split(";")[0];
 }
 
-/** The person signs in and approves in a browser; returns the URL the browser is sent back to. */
+/** The hidden fields of a page's form, unescaped. */
+function hiddenFields(html) {
+  const fields = {};
+  const unescape = (v) =>
+    v.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
+      .replace(/&amp;/g, "&");
+  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+    fields[unescape(m[1])] = unescape(m[2]);
+  }
+  return fields;
+}
+
+/** The person signs in and approves in a browser; returns the URL the browser is sent back to
+ * and the signed-in session's cookie. */
 async function signInAndApprove(authorizationUrl, cfg) {
   const opts = { redirect: "manual", signal: AbortSignal.timeout(TIMEOUT_MS) };
   const page = await fetch(authorizationUrl, opts);
@@ -69,7 +85,28 @@ async function signInAndApprove(authorizationUrl, cfg) {
   );
   const location = answer.headers.get("location");
   if (!location) throw new Error(`approval: HTTP ${answer.status}: ${await answer.text()}`);
-  return new URL(location);
+  return { callback: new URL(location), cookie: sessionCookie(consent) };
+}
+
+/** The person's browser, still signed in with `cookie`, follows the relying party's logout link
+ * and confirms; what it saw. */
+async function logOut(logoutUrl, cookie, authorizationUrl) {
+  const opts = { redirect: "manual", signal: AbortSignal.timeout(TIMEOUT_MS) };
+  const page = await fetch(logoutUrl, { ...opts, headers: { cookie } });
+  const html = await page.text();
+  const seen = { confirm_status: page.status, confirm_asks: html.includes("Sign out?") };
+  const done = await fetch(new URL(logoutUrl.pathname, logoutUrl), {
+    ...opts,
+    method: "POST",
+    headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(hiddenFields(html)),
+  });
+  seen.done_status = done.status;
+  seen.done_location = done.headers.get("location");
+  // The old session cookie: the authorization page asks for a password again.
+  const again = await fetch(authorizationUrl, { ...opts, headers: { cookie } });
+  seen.signed_out = (await again.text()).includes('name="password"');
+  return seen;
 }
 
 /** Registers a public client at the server's registration endpoint; its client_id. */
@@ -78,6 +115,7 @@ async function register(cfg, alg) {
   const body = {
     client_name: `openid-client ${alg ?? "default"}`,
     redirect_uris: [cfg.redirect_uri],
+    post_logout_redirect_uris: [new URL("signed-out", cfg.redirect_uri).href],
     grant_types: ["authorization_code", "refresh_token"],
     token_endpoint_auth_method: "none",
     scope: SCOPE,
@@ -113,7 +151,7 @@ async function relyingParty(cfg, alg) {
     nonce,
     state,
   });
-  const callback = await signInAndApprove(url, cfg);
+  const { callback, cookie } = await signInAndApprove(url, cfg);
   const tokens = await client.authorizationCodeGrant(config, callback, {
     pkceCodeVerifier: verifier,
     expectedNonce: nonce,
@@ -141,6 +179,12 @@ async function relyingParty(cfg, alg) {
   seen.refresh_sub = again?.sub ?? null;
   seen.refresh_same_auth_time = again?.auth_time === claims.auth_time;
   seen.refresh_has_nonce = again ? "nonce" in again : null;
+  const logoutUrl = client.buildEndSessionUrl(config, {
+    id_token_hint: refreshed.id_token,
+    post_logout_redirect_uri: new URL("signed-out", cfg.redirect_uri).href,
+    state: "bye",
+  });
+  seen.logout = await logOut(logoutUrl, cookie, url);
   return seen;
 }
 
