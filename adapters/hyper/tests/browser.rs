@@ -229,6 +229,51 @@ async fn journey(c: &Client, s: &TestServer) {
     assert_eq!(param(&landed, "state").as_deref(), Some("browser-2b"));
     assert!(param(&landed, "code").is_some(), "{landed}");
 
+    // 2c. Signing out with the consent page's link: the server asks first ("Sign out?"), and
+    // after the person confirms, the session is gone: the next request asks for a password.
+    c.goto(&format!(
+        "{}/authorize?{}&prompt=consent",
+        s.base,
+        s.authorize_query("browser-2c")
+    ))
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Sign out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("button[type=submit]:not([name])"))
+        .await
+        .unwrap();
+    assert!(
+        main_text(c).await.contains("Signed in as"),
+        "the confirmation names the user"
+    );
+    screenshot(c, "sign-out").await;
+    c.find(Locator::Css("button[type=submit]:not([name])"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("p.ok")).await.unwrap();
+    assert!(main_text(c).await.contains("You are signed out"));
+    c.goto(&format!(
+        "{}/authorize?{}",
+        s.base,
+        s.authorize_query("browser-2d")
+    ))
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=password]"))
+        .await
+        .unwrap();
+
     // 3. Signed out: a wrong password keeps the person on the sign-in form with a message.
     c.delete_all_cookies().await.unwrap();
     c.goto(&format!(
