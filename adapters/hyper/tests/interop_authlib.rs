@@ -12,7 +12,6 @@ mod common;
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use oauth_proto::config::Config;
@@ -21,7 +20,6 @@ use oauth_server::admin::{setup, users};
 use oauth_server::app::App;
 use oauth_server::http::server;
 use oauth_server::store::AnyStore;
-use tokio::io::AsyncWriteExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlib_discovery_registration_code_refresh_cc_device_introspect_revoke() {
@@ -83,30 +81,8 @@ async fn authlib_discovery_registration_code_refresh_cc_device_introspect_revoke
         "service_secret": service.client_secret.unwrap(),
     });
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/authlib_flow.py");
-    let mut child = tokio::process::Command::new(&python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the authlib script finished in 90 s")
-        .unwrap();
+    let o = run_json_script(&python, script.as_ref(), None, &input, "authlib").await;
     running.shutdown().await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "authlib script failed:\n{stdout}\n{stderr}"
-    );
-    let o: serde_json::Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     let check = |key: &str, want: serde_json::Value| {
         assert_eq!(o[key], want, "{key} in {o:#}");
     };

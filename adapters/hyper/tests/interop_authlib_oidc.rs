@@ -14,7 +14,6 @@ mod common;
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use oauth_proto::config::Config;
@@ -25,34 +24,12 @@ use oauth_server::app::App;
 use oauth_server::http::server;
 use oauth_server::store::AnyStore;
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 
 const EMAIL: &str = "alice@example.com";
 
 async fn relying_party(python: &str, input: Value) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/authlib_oidc.py");
-    let mut child = tokio::process::Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the authlib script finished in 90 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "authlib script failed:\n{stdout}\n{stderr}"
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+    run_json_script(python, script.as_ref(), None, &input, "authlib").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,10 +23,8 @@ mod common;
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use http_body_util::Full;
@@ -36,7 +34,6 @@ use oauth_proto::resource::ProtectedResource;
 use oauth_server::cimd::CimdSettings;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 
 const MCP_SCOPE: &str = "mcp:tools";
 const IMAP: &str = "imap://mail.example.com";
@@ -50,31 +47,6 @@ fn sdk_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/mcp")
 }
 
-/// Whether `program --version` runs.
-async fn runs(program: &str) -> bool {
-    tokio::process::Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
-}
-
-/// The pinned SDK's version, and the installed one if any.
-fn sdk_versions(dir: &Path) -> (String, Option<String>) {
-    let read =
-        |p: PathBuf| -> Option<Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
-    let pinned = read(dir.join("package.json")).unwrap()["dependencies"]
-        ["@modelcontextprotocol/sdk"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let installed = read(dir.join("node_modules/@modelcontextprotocol/sdk/package.json"))
-        .and_then(|p| p["version"].as_str().map(str::to_owned));
-    (pinned, installed)
-}
-
 /// Node with the pinned SDK installed (by `npm ci` when missing or another version), or why not;
 /// checked once per test binary, so that two tests never run `npm ci` into one directory together.
 async fn sdk_ready() -> Result<(), String> {
@@ -83,28 +55,7 @@ async fn sdk_ready() -> Result<(), String> {
 }
 
 async fn install_sdk() -> Result<(), String> {
-    if !runs("node").await || !runs("npm").await {
-        return Err("node and npm (Debian: apt-get install nodejs npm)".to_owned());
-    }
-    let dir = sdk_dir();
-    let (pinned, installed) = sdk_versions(&dir);
-    if installed.as_deref() == Some(pinned.as_str()) {
-        return Ok(());
-    }
-    let out = tokio::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .await
-        .map_err(|e| format!("npm ci: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "@modelcontextprotocol/sdk {pinned} (npm ci in {} failed: {})",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
+    npm_ready(&sdk_dir(), "@modelcontextprotocol/sdk").await
 }
 
 /// A server whose issuer is its real address, with the MCP servers and an IMAP service
@@ -259,29 +210,15 @@ static NEXT_ROOT: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `mcp_flow.mjs` with `input`; its observations.
 async fn run_flow(input: Value) -> Value {
-    let mut child = tokio::process::Command::new("node")
-        .arg("mcp_flow.mjs")
-        .current_dir(sdk_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the MCP SDK script finished in 90 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "MCP SDK script failed:\n{stdout}\n{stderr}"
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+    let dir = sdk_dir();
+    run_json_script(
+        "node",
+        &dir.join("mcp_flow.mjs"),
+        Some(&dir),
+        &input,
+        "MCP SDK",
+    )
+    .await
 }
 
 /// `POST /introspect` as the test server's resource server.

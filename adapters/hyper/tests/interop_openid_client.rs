@@ -14,9 +14,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use oauth_proto::config::Config;
@@ -25,8 +23,7 @@ use oauth_server::admin::{setup, users};
 use oauth_server::app::App;
 use oauth_server::http::server;
 use oauth_server::store::AnyStore;
-use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
+use serde_json::json;
 
 const EMAIL: &str = "alice@example.com";
 
@@ -34,49 +31,10 @@ fn client_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/openid-client")
 }
 
-/// Whether `program --version` runs.
-async fn runs(program: &str) -> bool {
-    tokio::process::Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
-}
-
 /// Node with the pinned openid-client installed (by `npm ci` when missing or another version),
 /// or what is missing.
 async fn openid_client_ready() -> Result<(), String> {
-    if !runs("node").await || !runs("npm").await {
-        return Err("node and npm (Debian: apt-get install nodejs npm)".to_owned());
-    }
-    let dir = client_dir();
-    let read =
-        |p: PathBuf| -> Option<Value> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
-    let pinned = read(dir.join("package.json")).unwrap()["dependencies"]["openid-client"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let installed = read(dir.join("node_modules/openid-client/package.json"))
-        .and_then(|p| p["version"].as_str().map(str::to_owned));
-    if installed.as_deref() == Some(pinned.as_str()) {
-        return Ok(());
-    }
-    let out = tokio::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .await
-        .map_err(|e| format!("npm ci: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "openid-client {pinned} (npm ci in {} failed: {})",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
+    npm_ready(&client_dir(), "openid-client").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,31 +72,16 @@ async fn openid_client_validates_id_tokens_userinfo_and_refresh() {
         "password": PASSWORD,
         "algs": [null, "RS256", "EdDSA"],
     });
-    let mut child = tokio::process::Command::new("node")
-        .arg(client_dir().join("oidc_flow.mjs"))
-        .current_dir(client_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the openid-client script finished in 90 s")
-        .unwrap();
+    let dir = client_dir();
+    let o = run_json_script(
+        "node",
+        &dir.join("oidc_flow.mjs"),
+        Some(&dir),
+        &input,
+        "openid-client",
+    )
+    .await;
     running.shutdown().await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "openid-client script failed:\n{stdout}\n{stderr}"
-    );
-    let o: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
 
     let keys = engine.signing_keys();
     for (name, alg) in [

@@ -326,3 +326,85 @@ impl Resp {
 pub fn enc(s: &str) -> String {
     serde_urlencoded::to_string([("", s)]).unwrap()[1..].to_owned()
 }
+
+/// Whether `program --version` runs.
+pub async fn runs(program: &str) -> bool {
+    tokio::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// Node with the npm packages `dir`'s lock file pins, installed by `npm ci` unless `package` is
+/// already there at the version `package.json` pins; `Err` says what is missing.
+pub async fn npm_ready(dir: &std::path::Path, package: &str) -> Result<(), String> {
+    if !runs("node").await || !runs("npm").await {
+        return Err("node and npm (Debian: apt-get install nodejs npm)".to_owned());
+    }
+    let read = |p: std::path::PathBuf| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+    };
+    let pinned = read(dir.join("package.json"))
+        .and_then(|p| p["dependencies"][package].as_str().map(str::to_owned))
+        .ok_or_else(|| format!("{package} pinned in {}/package.json", dir.display()))?;
+    let installed = read(dir.join("node_modules").join(package).join("package.json"))
+        .and_then(|p| p["version"].as_str().map(str::to_owned));
+    if installed.as_deref() == Some(pinned.as_str()) {
+        return Ok(());
+    }
+    let out = tokio::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .await
+        .map_err(|e| format!("npm ci: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{package} {pinned} (npm ci in {} failed: {})",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `program script` (in `dir` when given) with `input` as JSON on its standard input, and
+/// returns the JSON object it prints; panics with its output if it fails or takes over 90 s.
+/// `what` names it in the messages.
+pub async fn run_json_script(
+    program: &str,
+    script: &std::path::Path,
+    dir: Option<&std::path::Path>,
+    input: &serde_json::Value,
+    what: &str,
+) -> serde_json::Value {
+    use tokio::io::AsyncWriteExt;
+    let mut command = tokio::process::Command::new(program);
+    command
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(90), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the {what} script did not finish in 90 s"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} script failed:\n{stdout}\n{stderr}"
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+}
