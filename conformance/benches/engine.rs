@@ -116,6 +116,7 @@ fn audience_check(plain: &mut dyn FnMut() -> (f64, f64)) -> (f64, f64, f64) {
     let resource = |r: &str, scopes: &[&str]| ProtectedResource {
         resource: r.to_owned(),
         scopes_supported: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        access_token_format: Default::default(),
     };
     let mut h = Harness::new(Config {
         resources: vec![

@@ -146,6 +146,7 @@ impl Harness {
             created_at: self.now,
             metadata: Default::default(),
             unused_expires_at: None,
+            access_token_format: Default::default(),
         })]);
         secret
     }

@@ -62,6 +62,7 @@ macro_rules! store_contract_tests {
         $crate::store_contract_tests!(@cases $harness, $ready;
             every_record_round_trips,
             puts_replace_and_deletes_remove,
+            a_clients_access_token_format_round_trips,
             effects_apply_in_order,
             unknown_keys_read_as_absent,
             a_code_is_taken_exactly_once,
@@ -302,6 +303,35 @@ pub fn puts_replace_and_deletes_remove<S: ContractStore>(h: &Harness<S>) {
     assert_eq!(count(&s, "k", 100, 200), 2);
     apply(&s, vec![Effect::ResetCounter { key: "k".into() }]);
     assert_eq!(count(&s, "k", 100, 200), 1, "a reset counter starts again");
+}
+
+/// A client's access token format (the HMAC default, or JWT set by the administrator) comes back
+/// as put, through a replacement each way and a compaction.
+pub fn a_clients_access_token_format_round_trips<S: ContractStore>(h: &Harness<S>) {
+    use oauth_proto::client::AccessTokenFormat;
+    let s = (h.fresh)();
+    let plain = client("plain");
+    let mut jwt = client("jwt");
+    jwt.access_token_format = AccessTokenFormat::Jwt;
+    apply(
+        &s,
+        vec![Effect::PutClient(plain.clone()), Effect::PutClient(jwt.clone())],
+    );
+    assert_eq!(get_client(&s, "plain"), Some(plain.clone()));
+    assert_eq!(get_client(&s, "jwt"), Some(jwt.clone()));
+    let mut plain_now_jwt = plain;
+    plain_now_jwt.access_token_format = AccessTokenFormat::Jwt;
+    jwt.access_token_format = AccessTokenFormat::Hmac;
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(plain_now_jwt.clone()),
+            Effect::PutClient(jwt.clone()),
+        ],
+    );
+    (h.footprint)(&s);
+    assert_eq!(get_client(&s, "plain"), Some(plain_now_jwt));
+    assert_eq!(get_client(&s, "jwt"), Some(jwt));
 }
 
 /// Effects of one `apply` take effect in their order.
@@ -1054,6 +1084,7 @@ pub fn unused_clients_expire_unless_marked_used<S: ContractStore>(h: &Harness<S>
     let s = (h.fresh)();
     let unused = |id: &str| ClientRecord {
         unused_expires_at: Some(1000),
+        access_token_format: Default::default(),
         ..client(id)
     };
     apply(

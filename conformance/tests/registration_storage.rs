@@ -312,6 +312,7 @@ fn a_refresh_marks_a_client_whose_record_still_expires() {
     // An update that read the record before the redemption marked it puts the expiry back.
     let stale = ClientRecord {
         unused_expires_at: Some(T0 + DAY),
+        access_token_format: Default::default(),
         ..h.client(&id).unwrap()
     };
     h.apply(vec![Effect::PutClient(stale)]);

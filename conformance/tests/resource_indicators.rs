@@ -22,6 +22,7 @@ fn resources() -> Vec<ProtectedResource> {
     let r = |resource: &str, scopes: &[&str]| ProtectedResource {
         resource: resource.to_owned(),
         scopes_supported: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        access_token_format: Default::default(),
     };
     vec![
         r(IMAP, &["mail"]),
@@ -357,6 +358,7 @@ fn the_configuration_refuses_bad_resources() {
     let r = |resource: &str, scopes: &[&str]| ProtectedResource {
         resource: resource.to_owned(),
         scopes_supported: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        access_token_format: Default::default(),
     };
     for bad in ["mail.example.com", "/jmap", "imap://mail.example.com#x", ""] {
         let e = refused(vec![r(bad, &[])]);

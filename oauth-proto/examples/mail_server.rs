@@ -134,6 +134,7 @@ impl MailServer {
             created_at: 0,
             metadata: Default::default(),
             unused_expires_at: None,
+            access_token_format: Default::default(),
         })])?;
         Ok(server)
     }

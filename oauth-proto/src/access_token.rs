@@ -39,9 +39,17 @@
 //!
 //! The claims are readable by whoever holds the token (they are not encrypted): they are the
 //! holder's own subject, client and scope, which the token grants anyway.
+//!
+//! # The other format: JWT (RFC 9068)
+//! A client or a protected resource can be set to JWT access tokens ([`AccessTokenFormat`]),
+//! signed with the server's asymmetric keys so that resource servers validate them from the JWKS
+//! ([`crate::jose::access_token`]). They carry the same [`AccessClaims`], and the engine's
+//! validation entry points accept both formats, telling them apart by the first character
+//! ([`crate::jose::access_token::is_jwt`]), so this format's path pays one comparison for it.
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use smallvec::SmallVec;
@@ -144,6 +152,41 @@ impl KeyRing {
 
     fn verifier(&self, id: u32) -> Option<&TokenKey> {
         self.verifying.iter().find(|k| k.id == id)
+    }
+}
+
+/// The format of the access tokens issued to a client or for a protected resource.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenFormat {
+    /// This module's HMAC tokens: the default, the fastest to issue and to validate, validated by
+    /// this server (or by introspection).
+    #[default]
+    Hmac,
+    /// RFC 9068 JWTs signed with the server's asymmetric keys ([`crate::jose::access_token`]).
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    /// The name used in the configuration and by the administration commands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessTokenFormat::Hmac => "hmac",
+            AccessTokenFormat::Jwt => "jwt",
+        }
+    }
+
+    /// The format named `name` ([`AccessTokenFormat::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        [AccessTokenFormat::Hmac, AccessTokenFormat::Jwt]
+            .into_iter()
+            .find(|f| f.as_str() == name)
+    }
+
+    /// True for the default ([`AccessTokenFormat::Hmac`]), which records and configurations
+    /// leave unwritten.
+    pub fn is_default(&self) -> bool {
+        *self == AccessTokenFormat::Hmac
     }
 }
 
@@ -270,7 +313,7 @@ impl Audience {
     }
 
     /// Whether the format can carry it (always, for an audience built by [`Audience::new`]).
-    fn is_encodable(&self) -> bool {
+    pub(crate) fn is_encodable(&self) -> bool {
         self.is_empty()
             || Audience::read(self.len(), &self.0)
                 .is_some_and(|(read, rest)| rest.is_empty() && read == *self)
@@ -462,20 +505,16 @@ pub fn validate(
     now: u64,
     view: &dyn RevocationView,
 ) -> Result<AccessClaims, TokenError> {
-    validate_for(keys, token, None, now, view)
+    admit(verify(keys, token, now)?, None, view)
 }
 
-/// [`validate`], and when `audience` is `Some((resource, unbound_accepted))`, the audience check
-/// of [`AccessClaims::is_for`] ([`TokenError::WrongAudience`]), made on the claims where they were
-/// read, before the revocation view is asked.
-pub(crate) fn validate_for(
-    keys: &KeyRing,
-    token: &str,
+/// The checks after the signature, shared by both formats: the audience when `audience` is
+/// `Some((resource, unbound_accepted))` ([`AccessClaims::is_for`]), then revocation.
+pub(crate) fn admit(
+    claims: AccessClaims,
     audience: Option<(&str, bool)>,
-    now: u64,
     view: &dyn RevocationView,
 ) -> Result<AccessClaims, TokenError> {
-    let claims = verify(keys, token, now)?;
     if let Some((resource, unbound_accepted)) = audience {
         if !claims.is_for(resource, unbound_accepted) {
             return Err(TokenError::WrongAudience);

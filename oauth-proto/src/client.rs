@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::access_token::AccessTokenFormat;
 use crate::scope::Scope;
 use crate::secret::SecretHash;
 
@@ -125,6 +126,13 @@ pub struct ClientRecord {
     /// [`Effect::MarkClientUsed`]: crate::store::Effect::MarkClientUsed
     #[serde(default)]
     pub unused_expires_at: Option<u64>,
+    /// The format of the access tokens issued to this client: the HMAC format by default, or RFC
+    /// 9068 JWTs ([`crate::jose::access_token`]). Set only by the administrator, never through
+    /// dynamic registration: a JWT costs a public-key signature, which strangers should not be
+    /// able to make the server spend. (Last, with a default: records stored before it existed,
+    /// including the file store's positional ones, decode as the HMAC format.)
+    #[serde(default)]
+    pub access_token_format: AccessTokenFormat,
 }
 
 impl ClientRecord {

@@ -318,6 +318,7 @@ fn client_from(
         created_at: now,
         metadata: validated.metadata,
         unused_expires_at: None,
+        access_token_format: Default::default(),
     })
 }
 

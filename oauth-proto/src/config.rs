@@ -139,6 +139,11 @@ pub struct Config {
     /// driver to fetch documents ([`crate::store::Op::FetchClientDocument`]), so only an embedder
     /// whose driver answers that op may turn it on (the reference server does, by default).
     pub client_id_metadata_documents: bool,
+    /// The algorithm of JWT access tokens (RFC 9068, for the clients and resources set to them,
+    /// see [`crate::jose::access_token`]): `RS256`, `ES256` or `EdDSA`, which the signing key set
+    /// must hold an active key for. Unset (the default): RS256 when the set has an RS256 key,
+    /// RFC 9068's mandatory algorithm, and ES256 otherwise.
+    pub jwt_access_token_alg: Option<crate::jose::Algorithm>,
 }
 
 impl Default for Config {
@@ -186,6 +191,7 @@ impl Default for Config {
             throttle: ThrottleConfig::default(),
             resources: Vec::new(),
             client_id_metadata_documents: false,
+            jwt_access_token_alg: None,
         }
     }
 }
@@ -408,7 +414,7 @@ impl Config {
             16 * 1024 * 1024,
         )?;
         self.throttle.validate()?;
-        crate::resource::validate_config(&self.resources, &self.scopes_supported)?;
+        crate::resource::validate_config(&self.resources, &self.scopes_supported, &self.issuer)?;
         Ok(())
     }
 

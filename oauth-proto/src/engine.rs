@@ -23,6 +23,7 @@ use crate::config::{Config, ConfigError};
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::Flow;
 use crate::http::HttpRequest;
+use crate::jose::access_token as jwt_access_token;
 use crate::jose::{Algorithm, KeySet};
 use crate::redirect;
 use crate::response::Response;
@@ -30,13 +31,22 @@ use crate::store::{Effect, RevocationView};
 use crate::throttle::Throttle;
 use crate::token::TokenEndpoint;
 
-/// The signing set must hold an active key for the default ID token algorithm.
-fn check_signing(signing: &KeySet) -> Result<(), ConfigError> {
+/// The signing set must hold an active key for the default ID token algorithm, and one for the
+/// configured JWT access token algorithm, if one is configured.
+fn check_signing(config: &Config, signing: &KeySet) -> Result<(), ConfigError> {
     if signing.signing_key(Algorithm::default()).is_none() {
         return Err(ConfigError::new(
             "signing_keys",
             "the signing key set has no ES256 key, the default ID token algorithm",
         ));
+    }
+    if let Some(alg) = config.jwt_access_token_alg {
+        if signing.signing_key(alg).is_none() {
+            return Err(ConfigError::new(
+                "jwt_access_token_alg",
+                format!("jwt_access_token_alg is {alg}, but the signing key set has no {alg} key"),
+            ));
+        }
     }
     Ok(())
 }
@@ -87,7 +97,7 @@ impl Engine {
     /// default algorithm, ES256; ID tokens are offered with exactly the algorithms it has keys for.
     pub fn new(config: Config, keys: KeyRing, signing: KeySet) -> Result<Self, ConfigError> {
         config.validate()?;
-        check_signing(&signing)?;
+        check_signing(&config, &signing)?;
         let throttle = Arc::new(Throttle::new(config.throttle.clone()));
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -106,7 +116,7 @@ impl Engine {
     /// rotation made while the server runs reaches it. Refused, keeping the keys in use, when
     /// the signing set lacks an ES256 key, as [`Engine::new`] refuses it.
     pub fn set_keys(&self, keys: KeyRing, signing: KeySet) -> Result<(), ConfigError> {
-        check_signing(&signing)?;
+        check_signing(&self.inner.config, &signing)?;
         self.inner.keys.store(Arc::new(Keys {
             ring: keys,
             signing,
@@ -214,13 +224,42 @@ impl Engine {
 
     /// Validates an access token: the direct call a mail or HTTP server makes for every request.
     /// No store round trip: the signature, expiry and the in-memory revocation view decide.
+    /// Both formats are accepted: the HMAC tokens ([`access_token`]) and the JWTs of clients or
+    /// resources set to them ([`crate::jose::access_token`]), alike in every check.
     pub fn validate_access_token(
         &self,
         token: &str,
         now: u64,
         view: &dyn RevocationView,
     ) -> Result<AccessClaims, TokenError> {
-        access_token::validate(&self.keys(), token, now, view)
+        access_token::admit(self.verify_access_token(token, now)?, None, view)
+    }
+
+    /// An access token's signature, claims and expiry, of either format, without the
+    /// revocation check ([`access_token::check_revocation`]).
+    pub(crate) fn verify_access_token(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<AccessClaims, TokenError> {
+        let keys = self.inner.keys.load();
+        if jwt_access_token::is_jwt(token) {
+            jwt_access_token::verify(&keys.signing, &self.inner.config.issuer, token, now)
+        } else {
+            access_token::verify(&keys.ring, token, now)
+        }
+    }
+
+    /// The key that signs JWT access tokens now ([`jwt_access_token::signing_key`]).
+    pub(crate) fn jwt_access_token_key<R>(
+        &self,
+        with: impl FnOnce(Option<&crate::jose::SigningKey>) -> R,
+    ) -> R {
+        let keys = self.inner.keys.load();
+        with(jwt_access_token::signing_key(
+            &keys.signing,
+            self.inner.config.jwt_access_token_alg,
+        ))
     }
 
     /// Effects that revoke everything of a subject (password change, account disabled): its

@@ -39,6 +39,7 @@ use crate::client::{ClientRecord, GrantType};
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::Cx;
+use crate::jose::access_token as jwt_access_token;
 use crate::openid::{self, IdTokenFacts};
 use crate::random::Random;
 use crate::response::Response;
@@ -78,6 +79,9 @@ pub(crate) struct Issue<'a> {
     /// For a grant with a user: what its ID token carries, issued when the scope holds `openid`.
     /// `None` for `client_credentials`.
     pub(crate) id_token: Option<IdTokenFacts<'a>>,
+    /// The client's access token format; the token is a JWT when this or a resource of the
+    /// audience says so ([`Engine::issues_jwt`]).
+    pub(crate) format: access_token::AccessTokenFormat,
 }
 
 /// The issue time of an access token issued at `now` from a grant whose access was last revoked at
@@ -131,7 +135,7 @@ pub(crate) fn token_response(
     let id_token = what
         .id_token
         .filter(|_| what.scope.contains(openid::OPENID));
-    access_token::sign(&engine.keys(), &claims, |access_token| {
+    let respond = |access_token: &str, random: &mut dyn Random| {
         let id_token = id_token
             .map(|facts| {
                 openid::sign(
@@ -161,13 +165,28 @@ pub(crate) fn token_response(
             id_token,
         };
         Ok(Response::json_sized(200, &body, size))
-    })
-    .map_err(|_| {
+    };
+    let too_long = |_| {
         OAuthError::new(
             ErrorCode::InvalidScope,
             "the granted scope is too long to issue",
         )
-    })?
+    };
+    if engine.issues_jwt(what.format, what.audience) {
+        let auth_time = what.id_token.and_then(|f| f.auth_time);
+        let token = engine.jwt_access_token_key(|key| {
+            let key = key.ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::ServerError,
+                    "the server has no key to sign JWT access tokens with",
+                )
+            })?;
+            let issuer = &engine.config().issuer;
+            jwt_access_token::sign(key, issuer, &claims, auth_time, random).map_err(too_long)
+        })?;
+        return respond(&token, random);
+    }
+    access_token::sign(&engine.keys(), &claims, |token| respond(token, random)).map_err(too_long)?
 }
 
 /// The end of every grant that creates a new grant family (authorization code, device code): an

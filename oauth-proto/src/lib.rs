@@ -61,6 +61,7 @@
 //! #     grant_types: vec![GrantType::AuthorizationCode], scope: Scope::parse("mail").unwrap(),
 //! #     require_pkce: true, resource_server: false, registration_token_hash: None,
 //! #     created_at: 0, metadata: Default::default(), unused_expires_at: None,
+//! #     access_token_format: Default::default(),
 //! # })])?;
 //!
 //! // 3. The driver: answer each op through the waiting flow, apply the effects, then the output.

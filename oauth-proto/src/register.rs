@@ -271,6 +271,7 @@ impl Register {
             created_at: now,
             metadata: Map::new(),
             unused_expires_at: Some(now.saturating_add(config.unused_client_ttl_secs)),
+            access_token_format: Default::default(),
         };
         apply(&mut record, validated);
         cx.effect(Effect::PutClient(record.clone()));

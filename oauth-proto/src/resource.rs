@@ -13,6 +13,11 @@
 //! A resource's scopes are compared as written: list both spellings of an aliased scope when
 //! clients may use either (`mail` and `urn:ietf:params:oauth:scope:mail`, see [`crate::scope`]).
 //!
+//! A resource may also say `access_token_format = "jwt"`: tokens whose audience names it are then
+//! RFC 9068 JWTs, which it can validate itself from the JWKS ([`crate::jose::access_token`]); the
+//! HMAC format stays the default for speed. No resource may be the issuer itself, which a JWT
+//! without audience names in its `aud`.
+//!
 //! With no resource configured (the default) nothing changes: tokens carry no audience and any
 //! `resource` parameter is `invalid_target`, since it names no resource this server knows.
 //!
@@ -41,7 +46,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access_token::{AccessClaims, Audience, TokenError};
+use crate::access_token::{AccessClaims, AccessTokenFormat, Audience, TokenError};
 pub use crate::access_token::{MAX_AUDIENCE, MAX_RESOURCE};
 use crate::config::ConfigError;
 use crate::engine::Engine;
@@ -64,6 +69,11 @@ pub struct ProtectedResource {
     /// its metadata lists the server's `scopes_supported`.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
+    /// The format of tokens whose audience names this resource: `hmac` (the default) or `jwt`
+    /// (RFC 9068, validated by the resource server from the JWKS; see
+    /// [`crate::jose::access_token`]).
+    #[serde(default, skip_serializing_if = "AccessTokenFormat::is_default")]
+    pub access_token_format: AccessTokenFormat,
 }
 
 impl ProtectedResource {
@@ -88,6 +98,7 @@ pub fn is_valid_identifier(value: &str) -> bool {
 pub(crate) fn validate_config(
     resources: &[ProtectedResource],
     scopes_supported: &[String],
+    issuer: &str,
 ) -> Result<(), ConfigError> {
     if resources.len() > MAX_RESOURCES {
         return Err(ConfigError::new(
@@ -102,6 +113,16 @@ pub(crate) fn validate_config(
                 format!(
                     "resource {:?} must be an absolute URI without fragment, at most {MAX_RESOURCE} \
                      bytes (RFC 8707), such as imap://mail.example.com",
+                    r.resource
+                ),
+            ));
+        }
+        if r.resource == issuer {
+            return Err(ConfigError::new(
+                "resources",
+                format!(
+                    "resource {:?} is the issuer, which JWT access tokens without audience name \
+                     as theirs (RFC 9068 §3)",
                     r.resource
                 ),
             ));
@@ -219,13 +240,22 @@ impl Engine {
         view: &dyn crate::store::RevocationView,
     ) -> Result<AccessClaims, TokenError> {
         let unbound_accepted = self.config().resources.is_empty();
-        crate::access_token::validate_for(
-            &self.keys(),
-            token,
+        crate::access_token::admit(
+            self.verify_access_token(token, now)?,
             Some((resource, unbound_accepted)),
-            now,
             view,
         )
+    }
+
+    /// Whether a token of a client set to `client_format`, for `audience`, is a JWT: the client
+    /// opted in, or a configured resource of the audience did ([`crate::jose::access_token`]).
+    pub(crate) fn issues_jwt(&self, client_format: AccessTokenFormat, audience: &Audience) -> bool {
+        client_format == AccessTokenFormat::Jwt
+            || (!audience.is_empty()
+                && self.config().resources.iter().any(|r| {
+                    r.access_token_format == AccessTokenFormat::Jwt
+                        && audience.contains(&r.resource)
+                }))
     }
 
     /// The configured protected resource `resource`, if any.

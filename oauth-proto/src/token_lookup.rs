@@ -62,7 +62,7 @@ impl TokenLookup {
         let now = cx.now();
         let claims = match self
             .verified
-            .get_or_init(|| access_token::verify(&engine.keys(), token, now))
+            .get_or_init(|| engine.verify_access_token(token, now))
         {
             Ok(claims) => claims,
             Err(TokenError::Expired) => return Ok(Some(Found::Nothing)),

@@ -145,7 +145,9 @@ impl Userinfo {
             &r.query,
             &r.body,
         )?;
-        let claims = access_token::verify(&self.engine.keys(), &token, now)
+        let claims = self
+            .engine
+            .verify_access_token(&token, now)
             .map_err(BearerError::InvalidToken)?;
         if claims.is_client_credentials() {
             return Err(BearerError::NoUser);

@@ -277,6 +277,7 @@ mod tests {
             created_at: 1,
             metadata: metadata.as_object().unwrap().clone(),
             unused_expires_at: Some(86_400),
+            access_token_format: Default::default(),
         };
         let effects = vec![Effect::PutClient(client)];
         let mut buf = Vec::new();
@@ -602,6 +603,7 @@ mod tests {
                 .unwrap()
                 .clone(),
             unused_expires_at: None,
+            access_token_format: Default::default(),
         };
         assert_eq!(client, expected);
     }

@@ -76,6 +76,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Client(cmd)) => {
             let data = match &cmd {
                 cli::ClientCommand::Add { data, .. }
+                | cli::ClientCommand::Set { data, .. }
                 | cli::ClientCommand::List { data }
                 | cli::ClientCommand::Del { data, .. } => data,
             };

@@ -83,6 +83,7 @@ async fn server(docs: Option<&DocumentServer>) -> (TestServer, String) {
     let resource = |r: &str, scope: &str| ProtectedResource {
         resource: r.to_owned(),
         scopes_supported: vec![scope.to_owned()],
+        access_token_format: Default::default(),
     };
     config.resources = vec![
         resource(&mcp, MCP_SCOPE),

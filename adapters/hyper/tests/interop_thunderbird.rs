@@ -154,6 +154,7 @@ async fn a_thunderbird_style_client_registers_signs_in_on_loopback_and_logs_in_o
         resources: vec![ProtectedResource {
             resource: IMAP.to_owned(),
             scopes_supported: vec!["mail".to_owned(), MAIL_URN.to_owned()],
+            access_token_format: Default::default(),
         }],
         ..Config::default()
     };

@@ -16,6 +16,7 @@ async fn server() -> TestServer {
     let resource = |r: &str, scopes: &[&str]| ProtectedResource {
         resource: r.to_owned(),
         scopes_supported: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        access_token_format: Default::default(),
     };
     let config = Config {
         throttle: test_throttle(),

@@ -128,6 +128,7 @@ async fn each_listener_checks_the_audience_of_its_configured_resource() {
     let resource = |r: &str, scopes: &[&str]| ProtectedResource {
         resource: r.to_owned(),
         scopes_supported: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        access_token_format: Default::default(),
     };
     let (imap_id, smtp_id, dav_id) = (
         "imap://127.0.0.1",

@@ -165,6 +165,7 @@ pub fn consents_go_with_their_client<S: ContractStore>(h: &Harness<S>) {
     let s = (h.fresh)();
     let unused = ClientRecord {
         unused_expires_at: Some(1000),
+        access_token_format: Default::default(),
         ..client("registered")
     };
     apply(

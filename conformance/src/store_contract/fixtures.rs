@@ -51,6 +51,7 @@ pub fn client(id: &str) -> ClientRecord {
         created_at: 100,
         metadata: serde_json::Map::new(),
         unused_expires_at: None,
+        access_token_format: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@
 //!   they signed has expired, retirement, and the public [`JwkSet`] (RFC 7517).
 //! - [`jws`]: compact serialization, sign and verify; every header carries its `kid`.
 //! - [`IdTokenClaims`] and [`at_hash`]: the ID token (OIDC Core §2).
+//! - [`access_token`]: RFC 9068 JWT access tokens, for clients and resources set to them.
 //!
 //! # Why RustCrypto, not a JOSE crate
 //! The signatures, curves and key encodings are RustCrypto's (`p256` with `ecdsa`,
@@ -27,6 +28,7 @@
 //! [`Random`](crate::random::Random), which does not change the signature. Key generation draws
 //! from the same injected source. Nothing here reads a clock: times are arguments.
 
+pub mod access_token;
 mod algorithm;
 pub mod id_token;
 pub mod jwk;

@@ -124,6 +124,7 @@ pub(super) fn redeem(
         access_revoked_at,
         audience: &audience,
         authorized: &record.resources,
+        format: client.access_token_format,
         id_token: Some(IdTokenFacts::new(
             client,
             record.nonce.as_deref(),

@@ -51,6 +51,7 @@ pub(super) fn issue(
         access_revoked_at: status.access_revoked_at,
         audience: &audience,
         authorized: &[],
+        format: client.access_token_format,
         // No user, so no ID token, whatever the scope.
         id_token: None,
     };

@@ -123,6 +123,7 @@ pub(super) fn poll(
                 access_revoked_at,
                 audience: &audience,
                 authorized: &record.resources,
+                format: client.access_token_format,
                 id_token: Some(IdTokenFacts::new(client, None, auth_time)),
             };
             Ok(issue::new_grant(engine, cx, client, &issue)?)

@@ -143,6 +143,7 @@ pub(super) fn refresh(
         access_revoked_at,
         audience: &audience,
         authorized: &grant.resources,
+        format: client.access_token_format,
         // A new ID token without a nonce and with the original authentication time (OpenID
         // Connect Core §12.2).
         id_token: Some(IdTokenFacts::new(client, None, grant.auth_time)),

@@ -245,6 +245,23 @@ pub enum ClientCommand {
         /// in a dynamic registration [default: neither; the general redirect rules].
         #[arg(long, value_name = "TYPE")]
         application_type: Option<String>,
+        /// The format of the client's access tokens: `hmac` (the default, fastest) or `jwt`
+        /// (RFC 9068, which resource servers validate from the JWKS).
+        #[arg(long, value_name = "FORMAT", value_parser = ["hmac", "jwt"])]
+        access_token_format: Option<String>,
+        /// Where the data is.
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Change a client's settings.
+    Set {
+        /// The client id (base64url: it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        /// The format of the client's access tokens from now on: `hmac` or `jwt` (RFC 9068).
+        /// Tokens already issued stay valid in their format.
+        #[arg(long, value_name = "FORMAT", value_parser = ["hmac", "jwt"])]
+        access_token_format: Option<String>,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,
@@ -336,6 +353,29 @@ mod tests {
             Some(Command::Key(KeyCommand::Retire { ref id, .. })) if id == "-9xQ_a"
         ));
         Cli::try_parse_from(["oauth-server", "key", "list"]).unwrap();
+        let set = Cli::try_parse_from([
+            "oauth-server",
+            "client",
+            "set",
+            "-Zc9",
+            "--access-token-format",
+            "jwt",
+        ])
+        .unwrap();
+        assert!(matches!(
+            set.command,
+            Some(Command::Client(ClientCommand::Set { ref id, access_token_format: Some(ref f), .. }))
+                if id == "-Zc9" && f == "jwt"
+        ));
+        assert!(Cli::try_parse_from([
+            "oauth-server",
+            "client",
+            "set",
+            "x",
+            "--access-token-format",
+            "paseto",
+        ])
+        .is_err());
         Cli::try_parse_from(["oauth-server", "key", "rotate", "--config", "c.toml"]).unwrap();
     }
 

@@ -4,7 +4,7 @@
 //! The client id is random (128 bits); a confidential client's secret is 256 random bits,
 //! base64url, shown once and stored only as its SHA-256 hash (`oauth_proto::secret::Secret`).
 
-use oauth_proto::client::{ClientKind, ClientRecord};
+use oauth_proto::client::{AccessTokenFormat, ClientKind, ClientRecord};
 use oauth_proto::client_metadata;
 use oauth_proto::secret::Secret;
 use oauth_proto::store::{AsyncStore, Effect, Op, Reply};
@@ -32,6 +32,25 @@ pub struct NewClient {
     /// `native` or `web` (OpenID Connect Dynamic Registration §2), checked against the redirect
     /// URIs by the registration rules; `None` applies the general rules.
     pub application_type: Option<String>,
+    /// The format of the client's access tokens (the HMAC format by default; RFC 9068 JWTs
+    /// only when the operator says so, see `oauth_proto::jose::access_token`).
+    pub access_token_format: AccessTokenFormat,
+}
+
+/// A change of an existing client's settings (`client set`); `None` leaves a setting as it is.
+#[derive(Clone, Debug, Default)]
+pub struct Change {
+    /// The format of its access tokens from now on.
+    pub access_token_format: Option<AccessTokenFormat>,
+}
+
+/// The format named on the command line (`hmac`, `jwt`); the default when none is named.
+pub fn access_token_format(name: Option<&str>) -> Result<AccessTokenFormat, String> {
+    match name {
+        None => Ok(AccessTokenFormat::default()),
+        Some(name) => AccessTokenFormat::parse(name)
+            .ok_or_else(|| format!("unknown access token format {name:?} (hmac or jwt)")),
+    }
 }
 
 /// What `client add` prints: the only time the secret is shown.
@@ -107,6 +126,7 @@ pub fn build(
         metadata: checked.metadata,
         // Added by an administrator: never expires unused.
         unused_expires_at: None,
+        access_token_format: new.access_token_format,
     };
     let created = Created {
         client_id,
@@ -135,6 +155,29 @@ pub async fn list(store: &impl oauth_directory::Directory) -> Result<Vec<ClientR
     let mut clients = store.clients().await.map_err(|e| e.to_string())?;
     clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
     Ok(clients)
+}
+
+/// Changes an existing client's settings. Its tokens, secret and grants are untouched: tokens
+/// already issued in one access token format stay valid, since validation takes both.
+pub async fn set(store: &impl AsyncStore, client_id: &str, change: &Change) -> Result<(), String> {
+    let mut client = match store
+        .execute(Op::GetClient {
+            client_id: client_id.to_owned(),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Reply::Client(Some(c)) => std::sync::Arc::unwrap_or_clone(c),
+        Reply::Client(None) => return Err(format!("no client {client_id}")),
+        _ => return Err("the store answered GetClient with another reply".to_owned()),
+    };
+    if let Some(format) = change.access_token_format {
+        client.access_token_format = format;
+    }
+    store
+        .apply(vec![Effect::PutClient(client)])
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Deletes a client and revokes everything issued to it.
@@ -226,6 +269,57 @@ mod tests {
         )
         .unwrap();
         assert!(rs.resource_server);
+    }
+
+    #[test]
+    fn the_access_token_format_is_set_at_add_and_changed_by_set() {
+        let store = MemoryStore::new();
+        let engine = engine();
+        block_on(async {
+            let jwt = NewClient {
+                access_token_format: access_token_format(Some("jwt")).unwrap(),
+                ..web()
+            };
+            let created = add(&store, &engine, &jwt, 5).await.unwrap();
+            let plain = add(&store, &engine, &web(), 5).await.unwrap();
+            let format = |id: String| {
+                let store = &store;
+                async move {
+                    let c = list(store).await.unwrap();
+                    c.into_iter()
+                        .find(|c| c.client_id == id)
+                        .unwrap()
+                        .access_token_format
+                }
+            };
+            assert_eq!(
+                format(created.client_id.clone()).await,
+                AccessTokenFormat::Jwt
+            );
+            assert_eq!(
+                format(plain.client_id.clone()).await,
+                AccessTokenFormat::Hmac
+            );
+            let to_jwt = Change {
+                access_token_format: Some(AccessTokenFormat::Jwt),
+            };
+            set(&store, &plain.client_id, &to_jwt).await.unwrap();
+            assert_eq!(
+                format(plain.client_id.clone()).await,
+                AccessTokenFormat::Jwt
+            );
+            // Nothing named: nothing changes.
+            set(&store, &plain.client_id, &Change::default())
+                .await
+                .unwrap();
+            assert_eq!(
+                format(plain.client_id.clone()).await,
+                AccessTokenFormat::Jwt
+            );
+            assert!(set(&store, "nobody", &to_jwt).await.is_err());
+        });
+        assert!(access_token_format(Some("paseto")).is_err());
+        assert_eq!(access_token_format(None), Ok(AccessTokenFormat::Hmac));
     }
 
     #[test]

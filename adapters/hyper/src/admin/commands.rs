@@ -157,6 +157,7 @@ pub async fn client(
             scope,
             resource_server,
             application_type,
+            access_token_format,
             ..
         } => {
             let new = clients::NewClient {
@@ -167,6 +168,7 @@ pub async fn client(
                 scope: scope.clone(),
                 application_type: application_type.clone(),
                 resource_server: *resource_server,
+                access_token_format: clients::access_token_format(access_token_format.as_deref())?,
             };
             let created = clients::add(store, engine, &new, now).await?;
             let json = serde_json::to_string(&created).map_err(|e| e.to_string())?;
@@ -182,10 +184,25 @@ pub async fn client(
                     "grant_types": c.grant_types,
                     "scope": c.scope.to_string(),
                     "resource_server": c.resource_server,
+                    "access_token_format": c.access_token_format,
                 });
                 writeln!(out, "{line}").map_err(io_err)?;
             }
             Ok(())
+        }
+        ClientCommand::Set {
+            id,
+            access_token_format,
+            ..
+        } => {
+            let change = clients::Change {
+                access_token_format: access_token_format
+                    .as_deref()
+                    .map(|f| clients::access_token_format(Some(f)))
+                    .transpose()?,
+            };
+            clients::set(store, id, &change).await?;
+            writeln!(out, "changed client {id}").map_err(io_err)
         }
         ClientCommand::Del { id, .. } => {
             clients::delete(store, engine, id, now).await?;
@@ -324,6 +341,7 @@ mod tests {
                 scope: Some("mail".to_owned()),
                 resource_server: false,
                 application_type: None,
+                access_token_format: None,
                 data: data(),
             };
             client(&add, &store, &engine, &mut out).await.unwrap();
@@ -333,6 +351,51 @@ mod tests {
         assert!(v["client_id"].is_string());
         assert!(v["client_secret"].is_string());
         assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn client_set_changes_the_access_token_format_and_list_shows_it() {
+        let store = MemoryStore::new();
+        let engine = engine();
+        let mut out = Vec::new();
+        block_on(async {
+            let add = ClientCommand::Add {
+                name: "Mail app".to_owned(),
+                redirect_uris: vec!["http://127.0.0.1/cb".to_owned()],
+                public: true,
+                grant_types: vec![],
+                scope: Some("mail".to_owned()),
+                resource_server: false,
+                application_type: None,
+                access_token_format: None,
+                data: data(),
+            };
+            client(&add, &store, &engine, &mut out).await.unwrap();
+            let created: serde_json::Value =
+                serde_json::from_slice(&std::mem::take(&mut out)).unwrap();
+            let id = created["client_id"].as_str().unwrap().to_owned();
+            let list = ClientCommand::List { data: data() };
+            client(&list, &store, &engine, &mut out).await.unwrap();
+            let listed: serde_json::Value =
+                serde_json::from_slice(&std::mem::take(&mut out)).unwrap();
+            assert_eq!(listed["access_token_format"], "hmac");
+            let set = ClientCommand::Set {
+                id: id.clone(),
+                access_token_format: Some("jwt".to_owned()),
+                data: data(),
+            };
+            client(&set, &store, &engine, &mut out).await.unwrap();
+            out.clear();
+            client(&list, &store, &engine, &mut out).await.unwrap();
+            let listed: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(listed["access_token_format"], "jwt");
+            let unknown = ClientCommand::Set {
+                id: "nobody".to_owned(),
+                access_token_format: Some("jwt".to_owned()),
+                data: data(),
+            };
+            assert!(client(&unknown, &store, &engine, &mut out).await.is_err());
+        });
     }
 
     #[test]
