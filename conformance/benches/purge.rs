@@ -45,6 +45,8 @@ fn filled(grants: u64, now: u64) -> (MemoryStore, Vec<SecretHash>) {
             revoked_at: None,
             resources: Vec::new(),
             auth_time: None,
+            amr: Vec::new(),
+            sid: None,
         }));
         for (n, state_of) in [
             (

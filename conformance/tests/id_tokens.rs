@@ -119,7 +119,10 @@ fn code_exchange_with_openid_returns_a_signed_id_token() {
     assert_eq!(claims["nonce"], "n-0S6_WzA2Mj é\u{1F600}\"");
     let access = body["access_token"].as_str().unwrap();
     assert_eq!(claims["at_hash"], sha256_half(access));
-    assert!(claims.get("sid").is_none(), "no logout, so no sid");
+    assert!(
+        claims.get("sid").is_none(),
+        "a sign-in known only by its time: no sid"
+    );
     // The access token is unchanged by it.
     assert_eq!(h.validate(access).unwrap().subject, "alice");
     // The engine's own decoder agrees.

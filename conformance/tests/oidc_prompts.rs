@@ -58,6 +58,8 @@ fn proceed(h: &mut Harness, p: PendingAuthorization, who: Option<(&str, u64, boo
     let signed_in = who.map(|(subject, auth_time, fresh)| SignedIn {
         subject,
         auth_time,
+        amr: &[],
+        sid: None,
         fresh,
     });
     let flow = h.engine.proceed(p, signed_in, h.now);

@@ -154,14 +154,23 @@ fn pages_are_newest_per_session_taken_once_and_follow_a_sign_in() {
     let signed_in = SessionRow {
         user: Some("alice".into()),
         signed_in_at: Some(1),
+        oidc_sid: Some("sid-1".into()),
+        relying_parties: Vec::new(),
         anonymous_from: None,
         expires_at: 1000,
     };
+    fn as_given(_: &SessionRow, new: SessionRow) -> SessionRow {
+        new
+    }
+    let (before, stored) =
+        block_on(stores[1].replace_session(session, id(2), signed_in.clone(), as_given, 1))
+            .expect("store")
+            .expect("replaced");
+    assert_eq!((before.user, stored.clone()), (None, signed_in.clone()));
     assert!(
-        block_on(stores[1].replace_session(session, id(2), signed_in.clone(), 1)).expect("store")
-    );
-    assert!(
-        !block_on(stores[2].replace_session(session, id(3), signed_in.clone(), 1)).expect("store")
+        block_on(stores[2].replace_session(session, id(3), signed_in.clone(), as_given, 1))
+            .expect("store")
+            .is_none()
     );
     assert_eq!(
         block_on(stores[2].session(session, 1)).expect("store"),
@@ -169,8 +178,50 @@ fn pages_are_newest_per_session_taken_once_and_follow_a_sign_in() {
     );
     assert_eq!(
         block_on(stores[3].session(id(2), 1)).expect("store"),
-        Some(signed_in)
+        Some(signed_in.clone())
     );
+
+    // The session's clients (back-channel logout): added once each from any node, at most the
+    // bound, even when the nodes add concurrently.
+    concurrently(&stores, 16, |store, n| {
+        block_on(store.add_relying_party(id(2), format!("c{}", n % 6), 4, 1)).expect("store")
+    });
+    let listed = block_on(stores[0].session(id(2), 1))
+        .expect("store")
+        .expect("live")
+        .relying_parties;
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let mut unique = listed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "{listed:?}");
+    // The row a replacement stores is the caller's rule applied to the old one, which comes
+    // back too (whom to tell that the session ended).
+    fn keep_old(old: &SessionRow, new: SessionRow) -> SessionRow {
+        SessionRow {
+            oidc_sid: old.oidc_sid.clone(),
+            relying_parties: old.relying_parties.clone(),
+            ..new
+        }
+    }
+    let again = SessionRow {
+        oidc_sid: None,
+        ..signed_in.clone()
+    };
+    let (before, stored) = block_on(stores[2].replace_session(id(2), id(4), again, keep_old, 1))
+        .expect("store")
+        .expect("replaced");
+    assert_eq!(before.relying_parties, listed);
+    assert_eq!(stored.oidc_sid.as_deref(), Some("sid-1"));
+    assert_eq!(
+        block_on(stores[3].session(id(4), 1)).expect("store"),
+        Some(stored)
+    );
+    let (_, back) =
+        block_on(stores[0].replace_session(id(4), id(2), signed_in.clone(), as_given, 1))
+            .expect("store")
+            .expect("replaced");
+    assert_eq!(back, signed_in);
     assert_eq!(
         block_on(stores[0].page(id(14), session, 1)).expect("store"),
         None

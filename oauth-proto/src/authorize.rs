@@ -56,6 +56,7 @@
 use serde::Serialize;
 
 use crate::ask::{self, Halt};
+use crate::authentication::Authentication;
 use crate::client::{ClientRecord, GrantType};
 use crate::config::Config;
 use crate::engine::Engine;
@@ -497,9 +498,9 @@ fn refuse_request_objects(params: &Params) -> Result<(), OAuthError> {
 pub struct Decide {
     pub(crate) engine: Engine,
     pub(crate) pending: PendingAuthorization,
-    /// `Some((subject, auth_time))` approves for that subject, who authenticated at `auth_time`;
-    /// `None` denies.
-    pub(crate) subject: Option<(String, u64)>,
+    /// `Some((subject, sign-in))` approves for that subject, who signed in as it says; `None`
+    /// denies.
+    pub(crate) subject: Option<(String, Authentication)>,
     /// On a denial, the user whose remembered consent for the client is withdrawn with it.
     pub(crate) forget: Option<String>,
 }
@@ -530,7 +531,7 @@ pub(crate) fn decide(
     engine: &Engine,
     cx: &mut Cx<'_>,
     p: &PendingAuthorization,
-    subject: Option<&(String, u64)>,
+    subject: Option<&(String, Authentication)>,
     forget: Option<&str>,
     remember: bool,
 ) -> Result<DecisionOutcome, Halt> {
@@ -552,7 +553,7 @@ pub(crate) fn decide(
             DecisionOutcome::ErrorPage(e)
         });
     }
-    let Some((subject, auth_time)) = subject else {
+    let Some((subject, authn)) = subject else {
         if let Some(user) = forget {
             cx.effect(Effect::DeleteConsent {
                 subject: user.to_owned(),
@@ -603,7 +604,9 @@ pub(crate) fn decide(
         expires_at: now + config.authorization_code_ttl_secs,
         resources: p.resources.clone(),
         nonce: p.nonce.clone(),
-        auth_time: Some(*auth_time),
+        auth_time: Some(authn.auth_time),
+        amr: authn.amr.clone(),
+        sid: authn.sid.clone(),
     }));
     if let Some(scope) = consented {
         cx.effect(Effect::PutConsent(ConsentRecord {

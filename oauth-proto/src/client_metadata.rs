@@ -17,7 +17,8 @@
 //! only to the loopback interface or a private-use scheme (RFC 8252 §7.1, §7.3), a `web` client
 //! only to `https`; a mismatch is `invalid_redirect_uri`, another value `invalid_client_metadata`.
 //! `post_logout_redirect_uris` (RP-Initiated Logout §3.1) are checked like redirect URIs and
-//! kept; logout matches them exactly ([`crate::end_session`]).
+//! kept; logout matches them exactly ([`crate::end_session`]). `backchannel_logout_uri` and
+//! `backchannel_logout_session_required` are checked by [`crate::backchannel_logout`].
 //! Without `application_type` the general rules below apply. Loopback redirects (RFC 8252 §7.3,
 //! §8.3) are `http` on the IP literals `127.0.0.1` or `[::1]`: `localhost` is refused, since a
 //! name may resolve off the machine and would then be matched exactly (no ephemeral port), and
@@ -460,6 +461,7 @@ pub fn validate(body: &Map<String, Value>, config: &Config) -> Result<Validated,
         })?;
         metadata.insert(crate::openid::ID_TOKEN_ALG.to_owned(), alg.name().into());
     }
+    crate::backchannel_logout::validate(body, &mut metadata, config.backchannel_logout, max)?;
     let kept = stored_size(&redirect_uris, &scope, &metadata);
     if kept > config.max_client_metadata_bytes {
         return Err(meta(format!(

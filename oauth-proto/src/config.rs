@@ -107,6 +107,11 @@ pub struct Config {
     pub initial_access_tokens: InitialAccessTokens,
     /// Which clients may introspect.
     pub introspection: IntrospectionPolicy,
+    /// Back-channel logout (OpenID Connect Back-Channel Logout 1.0, see
+    /// [`crate::backchannel_logout`]): registration accepts `backchannel_logout_uri` and
+    /// discovery advertises it. The embedder delivers the logout tokens, so only one that does
+    /// may turn it on (the reference server does, by default). Off by default.
+    pub backchannel_logout: bool,
     /// Scopes the server knows; clients may only be registered with, and request, these.
     pub scopes_supported: Vec<String>,
     /// Scope given to dynamically registered clients that name none (without `offline_access`
@@ -163,6 +168,7 @@ impl Default for Config {
             confidential_registration: RegistrationPolicy::InitialAccessToken,
             initial_access_tokens: InitialAccessTokens::default(),
             introspection: IntrospectionPolicy::ResourceServersOnly,
+            backchannel_logout: false,
             scopes_supported: [
                 "openid",
                 "email",

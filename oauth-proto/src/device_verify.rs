@@ -18,6 +18,7 @@
 
 use crate::access_token;
 use crate::ask::{self, Halt};
+use crate::authentication::Authentication;
 use crate::device::{format_user_code, normalize_user_code, user_code_hash};
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
@@ -119,9 +120,9 @@ pub struct DeviceVerify {
 #[derive(Debug)]
 pub struct DeviceDecision {
     pending: PendingDevice,
-    /// `Some((subject, auth_time))` approves for that subject, who authenticated at
-    /// `auth_time`; `None` denies.
-    subject: Option<(String, u64)>,
+    /// `Some((subject, sign-in))` approves for that subject, who signed in as it says; `None`
+    /// denies.
+    subject: Option<(String, Authentication)>,
 }
 
 impl Engine {
@@ -138,13 +139,14 @@ impl Engine {
     }
 
     /// Approves a pending device request for an authenticated subject (1 to 1024 bytes), who
-    /// authenticated at `auth_time` (the ID token's `auth_time`; a time after `now` is taken as
-    /// `now`).
+    /// signed in as `authn` says (or at the time a `u64` gives; a time after `now` is taken as
+    /// `now`): the ID token's `auth_time` and `amr`. Its `sid` is not used: the ID token goes to
+    /// the device, which took no part in the browser session of the verification page.
     pub fn device_approve(
         &self,
         pending: PendingDevice,
         subject: &str,
-        auth_time: u64,
+        authn: impl Into<Authentication>,
         now: u64,
     ) -> Result<Flow<DeviceDecision>, OAuthError> {
         if subject.is_empty() || subject.len() > access_token::MAX_SUBJECT {
@@ -156,7 +158,7 @@ impl Engine {
         Ok(Flow::new(
             DeviceDecision {
                 pending,
-                subject: Some((subject.to_owned(), auth_time.min(now))),
+                subject: Some((subject.to_owned(), authn.into().checked(now)?)),
             },
             now,
         ))
@@ -245,12 +247,13 @@ impl DeviceDecision {
             return Ok(DeviceDecisionOutcome::NotPending);
         }
         let (status, outcome) = match &self.subject {
-            Some((subject, auth_time)) => (
+            Some((subject, authn)) => (
                 DeviceStatus::Approved {
                     subject: subject.clone(),
                     credential_version: ask::credential_version(cx, subject)?,
                     grant_id: new_grant_id(cx.rng()),
-                    auth_time: Some(*auth_time),
+                    auth_time: Some(authn.auth_time),
+                    amr: authn.amr.clone(),
                 },
                 DeviceDecisionOutcome::Approved,
             ),

@@ -10,7 +10,8 @@
 //! - `id_token_hint`, when sent: an ID token this server signed (any key of its set, rotated-out
 //!   ones included) for this issuer; it may be expired (§2: the user's session, not the token's
 //!   life, is what ends). It names the client (its `aud`) and the user the RP believes is signed
-//!   in, which the embedder can compare with the session's.
+//!   in, and its `sid` the session (Back-Channel Logout §2.1), which the embedder compares with
+//!   the browser's: a hint from another session must not end this one.
 //! - `client_id`, when sent: with a hint, one of the hint's audiences.
 //! - `post_logout_redirect_uri`, when sent: needs the client (`client_id` or the hint), and must
 //!   equal one of the client's registered `post_logout_redirect_uris` exactly (registration
@@ -72,6 +73,7 @@ pub struct Logout {
     client_id: Option<String>,
     client_name: Option<String>,
     hint_subject: Option<String>,
+    hint_sid: Option<String>,
     redirect: Option<String>,
 }
 
@@ -89,6 +91,11 @@ impl Logout {
     /// The user the `id_token_hint` names, if one was sent.
     pub fn hint_subject(&self) -> Option<&str> {
         self.hint_subject.as_deref()
+    }
+
+    /// The session the `id_token_hint` names (its `sid`), if it names one.
+    pub fn hint_sid(&self) -> Option<&str> {
+        self.hint_sid.as_deref()
     }
 
     /// Where to send the browser once the session ended: the registered
@@ -163,6 +170,7 @@ impl EndSession {
         Ok(Logout {
             client_name: client.map(|c| c.name.clone()),
             client_id,
+            hint_sid: hint.as_ref().and_then(|h| h.sid.clone()),
             hint_subject: hint.map(|h| h.sub),
             redirect,
         })

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 
 use crate::access_token::{self, AccessClaims, KeyRing, TokenError};
+use crate::authentication::Authentication;
 use crate::authorize::{Authorize, Decide, PendingAuthorization};
 use crate::config::{Config, ConfigError};
 use crate::error::{ErrorCode, OAuthError};
@@ -168,16 +169,17 @@ impl Engine {
 
     /// Approves a pending authorization for an authenticated subject: issues a code and redirects
     /// (303, since approval follows a POSTed form). The subject must be 1 to 1024 bytes.
-    /// `auth_time` is when the user authenticated (Unix seconds; the sign-in, not this decision,
-    /// when a session was reused): it becomes the ID token's `auth_time` (a time after `now` is
-    /// taken as `now`). The flow
+    /// `authn` is the sign-in ([`Authentication`], or just its time as a `u64`): when the user
+    /// authenticated (the sign-in, not this decision, when a session was reused; a time after
+    /// `now` is taken as `now`), how, and in which browser session, for the ID token's
+    /// `auth_time`, `amr` and `sid`. The flow
     /// first reads the client again and checks the request against its current registration (see
     /// [`crate::authorize`]): a client changed or deleted since gets an error page, never a code.
     pub fn approve(
         &self,
         pending: PendingAuthorization,
         subject: &str,
-        auth_time: u64,
+        authn: impl Into<Authentication>,
         now: u64,
     ) -> Result<Flow<Decide>, OAuthError> {
         if subject.is_empty() || subject.len() > access_token::MAX_SUBJECT {
@@ -190,7 +192,7 @@ impl Engine {
             Decide {
                 engine: self.clone(),
                 pending,
-                subject: Some((subject.to_owned(), auth_time.min(now))),
+                subject: Some((subject.to_owned(), authn.into().checked(now)?)),
                 forget: None,
             },
             now,

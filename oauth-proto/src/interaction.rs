@@ -40,6 +40,7 @@
 use serde::Serialize;
 
 use crate::ask::{self, Halt};
+use crate::authentication::Authentication;
 use crate::authorize::{self, DecisionOutcome, ErrorLink, PendingAuthorization};
 use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
@@ -208,6 +209,10 @@ pub struct SignedIn<'a> {
     pub subject: &'a str,
     /// When they signed in (Unix seconds): the ID token's `auth_time`.
     pub auth_time: u64,
+    /// How they signed in (RFC 8176 values): the ID token's `amr`; empty when unknown.
+    pub amr: &'a [String],
+    /// The browser session's public identifier (never its cookie): the ID token's `sid`.
+    pub sid: Option<&'a str>,
     /// They signed in on this request's own sign-in form, after the request was made: the
     /// sign-in that `prompt=login`, `max_age` and a differing `id_token_hint` ask for.
     pub fresh: bool,
@@ -237,7 +242,9 @@ pub enum Step {
 pub struct Proceed {
     engine: Engine,
     pending: PendingAuthorization,
-    signed_in: Option<(String, u64, bool)>,
+    /// The user, the sign-in (checked) and whether it is fresh; or why the embedder's sign-in
+    /// was refused.
+    signed_in: Option<Result<(String, Authentication, bool), OAuthError>>,
 }
 
 impl Engine {
@@ -256,7 +263,14 @@ impl Engine {
             Proceed {
                 engine: self.clone(),
                 pending,
-                signed_in: signed_in.map(|s| (s.subject.to_owned(), s.auth_time.min(now), s.fresh)),
+                signed_in: signed_in.map(|s| {
+                    let authn = Authentication {
+                        auth_time: s.auth_time,
+                        amr: s.amr.to_vec(),
+                        sid: s.sid.map(str::to_owned),
+                    };
+                    Ok((s.subject.to_owned(), authn.checked(now)?, s.fresh))
+                }),
             },
             now,
         )
@@ -298,9 +312,11 @@ impl Proceed {
         let p = &self.pending;
         let i = p.interaction();
         let prompt = i.prompt();
-        let Some((subject, auth_time, fresh)) = &self.signed_in else {
+        let Some(signed_in) = &self.signed_in else {
             return self.sign_in(cx, "the user is not signed in");
         };
+        let (subject, authn, fresh) = signed_in.as_ref().map_err(|e| Halt::Error(e.clone()))?;
+        let auth_time = &authn.auth_time;
         if subject.is_empty() || subject.len() > crate::access_token::MAX_SUBJECT {
             return Err(OAuthError::new(
                 ErrorCode::ServerError,
@@ -328,7 +344,7 @@ impl Proceed {
             .iter()
             .any(|c| c.client_id == p.client_id() && p.scope().is_subset_of(&c.scope));
         if remembered {
-            let subject = (subject.clone(), *auth_time);
+            let subject = (subject.clone(), authn.clone());
             return Ok(
                 match authorize::decide(&self.engine, cx, p, Some(&subject), None, false)? {
                     DecisionOutcome::Redirect(r) => Step::Redirect(r),

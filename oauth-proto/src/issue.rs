@@ -213,6 +213,8 @@ pub(crate) fn new_grant(
             revoked_at: None,
             resources: what.authorized.to_vec(),
             auth_time: what.id_token.and_then(|f| f.auth_time),
+            amr: what.id_token.map(|f| f.amr.to_vec()).unwrap_or_default(),
+            sid: what.id_token.and_then(|f| f.sid).map(str::to_owned),
         }));
         cx.effect(Effect::PutRefresh(RefreshRecord {
             hash: token.hash(),

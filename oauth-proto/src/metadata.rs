@@ -12,7 +12,9 @@
 //! for, `public` subjects, the claims it can return, and that request objects and the `claims`
 //! parameter are not supported (`request_parameter_supported` defaults to false, but
 //! `request_uri_parameter_supported` defaults to *true*, so all three are written out), and the
-//! `end_session_endpoint` of RP-initiated logout ([`crate::end_session`]).
+//! `end_session_endpoint` of RP-initiated logout ([`crate::end_session`]), and, when the
+//! embedder delivers them, back-channel logout with `sid` ([`crate::backchannel_logout`]). No
+//! `acr_values_supported`: the ID tokens carry no `acr` (see [`crate::authentication`]).
 
 use serde::Serialize;
 
@@ -39,6 +41,10 @@ struct AsMetadata<'a> {
     device_authorization_endpoint: &'a str,
     userinfo_endpoint: &'a str,
     end_session_endpoint: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    backchannel_logout_supported: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    backchannel_logout_session_supported: bool,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     scopes_supported: &'a [String],
     response_types_supported: [&'a str; 1],
@@ -59,7 +65,7 @@ struct AsMetadata<'a> {
 }
 
 /// The claims this server can return, in ID tokens and from userinfo.
-const CLAIMS_SUPPORTED: [&str; 13] = [
+const CLAIMS_SUPPORTED: [&str; 15] = [
     "iss",
     "sub",
     "aud",
@@ -69,6 +75,8 @@ const CLAIMS_SUPPORTED: [&str; 13] = [
     "nonce",
     "azp",
     "at_hash",
+    "amr",
+    "sid",
     "email",
     "email_verified",
     "preferred_username",
@@ -130,6 +138,8 @@ impl Engine {
             device_authorization_endpoint: &e.device_authorization,
             userinfo_endpoint: &e.userinfo,
             end_session_endpoint: &e.end_session,
+            backchannel_logout_supported: c.backchannel_logout,
+            backchannel_logout_session_supported: c.backchannel_logout,
             scopes_supported: &c.scopes_supported,
             response_types_supported: ["code"],
             response_modes_supported: ["query"],

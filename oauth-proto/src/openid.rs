@@ -12,10 +12,10 @@
 //!   tokens, whose authentication time is unknown;
 //! - `nonce` exactly as the authorization request sent it, only from the code exchange (a
 //!   refresh's ID token has none, §12.2; the device flow has no nonce);
-//! - `at_hash` of the access token issued with it ([`crate::jose::at_hash`]).
-//!
-//! There is no `sid`: logout is RP-initiated only ([`crate::end_session`]), and a session id no
-//! front- or back-channel logout uses is noise.
+//! - `at_hash` of the access token issued with it ([`crate::jose::at_hash`]);
+//! - `amr` (RFC 8176) and `sid` (Back-Channel Logout §2.1) as the embedder reported the sign-in
+//!   ([`crate::authentication`]), carried like `auth_time`; `sid` only from a browser session
+//!   (code flow and its refreshes, not the device flow). No `acr`: nothing here knows one.
 //!
 //! An ID token also comes back as `id_token_hint` (of an authorization request and of a logout):
 //! one function checks it for both (`verify_hint`).
@@ -76,6 +76,10 @@ pub(crate) struct IdTokenFacts<'a> {
     pub(crate) nonce: Option<&'a str>,
     /// When the user authenticated, if known.
     pub(crate) auth_time: Option<u64>,
+    /// How (RFC 8176); empty when unknown.
+    pub(crate) amr: &'a [String],
+    /// The browser session, if any.
+    pub(crate) sid: Option<&'a str>,
 }
 
 impl<'a> IdTokenFacts<'a> {
@@ -84,11 +88,15 @@ impl<'a> IdTokenFacts<'a> {
         client: &ClientRecord,
         nonce: Option<&'a str>,
         auth_time: Option<u64>,
+        amr: &'a [String],
+        sid: Option<&'a str>,
     ) -> Self {
         IdTokenFacts {
             alg: id_token_alg(client),
             nonce,
             auth_time,
+            amr,
+            sid,
         }
     }
 }
@@ -153,9 +161,9 @@ pub(crate) fn sign(
         nonce: facts.nonce.map(str::to_owned),
         azp: Some(client_id.to_owned()),
         at_hash: Some(at_hash(facts.alg, access_token)),
-        sid: None,
+        sid: facts.sid.map(str::to_owned),
         acr: None,
-        amr: None,
+        amr: (!facts.amr.is_empty()).then(|| facts.amr.to_vec()),
     };
     Ok(claims.sign(key, random))
 }

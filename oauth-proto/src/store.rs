@@ -108,6 +108,14 @@ pub struct CodeRecord {
     /// in records stored before ID tokens: unknown, and the ID token then carries none.
     #[serde(default)]
     pub auth_time: Option<u64>,
+    /// How the approving user authenticated (RFC 8176 values), the ID token's `amr`. Absent in
+    /// records stored before it was carried: unknown (empty), and the ID token carries none.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The browser session the code was approved in, the ID token's `sid` (Back-Channel Logout
+    /// §2.1). Absent in older records, and for embedders without sessions: none.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// A grant: the durable record behind a family of refresh and access tokens.
@@ -138,6 +146,14 @@ pub struct GrantRecord {
     /// ID tokens: unknown.
     #[serde(default)]
     pub auth_time: Option<u64>,
+    /// How the user authenticated for this grant (RFC 8176 values): the `amr` its refreshes'
+    /// ID tokens repeat. Absent in older records: unknown (empty).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The browser session the grant was approved in: the `sid` its refreshes' ID tokens repeat.
+    /// Absent in older records and for grants from no session (device flow): none.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// The state of one refresh token.
@@ -207,6 +223,10 @@ pub enum DeviceStatus {
 }
 
 /// A device authorization, reachable by the device code's hash and by the user code's hash.
+        /// How the approving user authenticated (RFC 8176 values), the ID token's `amr`.
+        /// Absent in older records: unknown (empty).
+        #[serde(default)]
+        amr: Vec<String>,
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeviceRecord {
     /// SHA-256 of the device code.

@@ -34,6 +34,8 @@ fn grant(n: u64) -> GrantRecord {
         revoked_at: None,
         resources: Vec::new(),
         auth_time: None,
+        amr: Vec::new(),
+        sid: None,
     }
 }
 

@@ -221,7 +221,10 @@ mod tests {
     use oauth_proto::secret::SecretHash;
 
     fn engine(effects: &[Effect]) -> Vec<Change> {
-        effects.iter().cloned().map(Change::Engine).collect()
+        effects
+            .iter()
+            .map(|e| Change::Engine(Box::new(e.clone())))
+            .collect()
     }
 
     #[test]
@@ -474,6 +477,9 @@ mod tests {
         // Nor a nonce or an authentication time (OpenID Connect), added after them.
         assert_eq!((code.nonce.as_deref(), code.auth_time), (None, None));
         assert_eq!(grant.auth_time, None);
+        // Nor how or in which session the user signed in (ID token `amr`, `sid`), added last.
+        assert_eq!((code.amr.len(), code.sid.as_deref()), (0, None));
+        assert_eq!((grant.amr.len(), grant.sid.as_deref()), (0, None));
         // A device approval written before its `auth_time`.
         #[derive(Serialize)]
         enum OldStatus {
@@ -496,6 +502,7 @@ mod tests {
                 credential_version: 3,
                 grant_id: GrantId([2; 16]),
                 auth_time: None,
+                amr: Vec::new(),
             }
         );
         // And a record naming resources keeps them.
@@ -504,6 +511,8 @@ mod tests {
                 "imap://mail.example.com".into(),
                 "smtp://mail.example.com".into(),
             ],
+            amr: vec!["pwd".into()],
+            sid: Some("s1".into()),
             ..grant
         };
         assert_eq!(decode::<GrantRecord>(&one(&bound)).unwrap(), bound);
@@ -684,11 +693,11 @@ mod tests {
             changes,
             [
                 Change::User(UserChange::PutUser(user.clone())),
-                Change::Engine(Effect::RevokeSubject {
+                Change::Engine(Box::new(Effect::RevokeSubject {
                     subject: "alice".into(),
                     at: 10,
                     keep_until: 20,
-                }),
+                })),
             ]
         );
         let Entry::Effects(changes) = decode::<Entry>(items.next().unwrap()).unwrap() else {
@@ -737,7 +746,7 @@ mod tests {
             changes,
             [
                 Change::User(UserChange::PutUser(user)),
-                Change::Engine(Effect::ResetCounter { key: "k".into() })
+                Change::Engine(Box::new(Effect::ResetCounter { key: "k".into() }))
             ]
         );
     }

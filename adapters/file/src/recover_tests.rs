@@ -91,6 +91,8 @@ fn grants() -> Vec<Effect> {
                 revoked_at: None,
                 resources: Vec::new(),
                 auth_time: None,
+                amr: Vec::new(),
+                sid: None,
             })
         })
         .collect()
@@ -161,6 +163,8 @@ fn version_1_journals_and_snapshots_still_load() {
         revoked_at: None,
         resources: Vec::new(),
         auth_time: None,
+        amr: Vec::new(),
+        sid: None,
     });
     extra.apply(kept.clone());
     let mut snapshot: Vec<Vec<u8>> = extra

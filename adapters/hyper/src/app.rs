@@ -29,6 +29,8 @@ pub struct App {
     pub proxies: TrustedProxies,
     /// The route table, at the paths of the engine's issuer.
     pub routes: Routes,
+    /// Delivers back-channel logout tokens.
+    pub backchannel: Arc<crate::pages::backchannel::Deliverer>,
 }
 
 impl App {
@@ -42,6 +44,7 @@ impl App {
         let flow_store = FlowStore::new(store.clone(), &settings.cimd);
         let limits = Limits::from_settings(&settings);
         let sessions = sessions::for_store(&engine, &store, &flow_store, limits);
+        let backchannel = Arc::new(crate::pages::backchannel::Deliverer::new(&settings.cimd));
         App {
             engine,
             store,
@@ -51,6 +54,7 @@ impl App {
             secure_cookies,
             proxies,
             routes,
+            backchannel,
         }
     }
 }

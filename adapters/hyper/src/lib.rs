@@ -27,6 +27,7 @@ pub mod clock;
 pub mod http;
 pub mod log;
 pub mod mail;
+pub mod outbound;
 pub mod pages;
 pub(crate) mod password;
 pub(crate) mod rng;

@@ -173,11 +173,14 @@ pub struct FileConfig {
 
 impl Default for FileConfig {
     /// The engine's defaults, except that this server, which fetches client metadata documents
-    /// itself ([`crate::cimd`]), accepts them (`client_id_metadata_documents`).
+    /// itself ([`crate::cimd`]), accepts them (`client_id_metadata_documents`), and, delivering
+    /// logout tokens itself ([`crate::pages::backchannel`]), offers back-channel logout
+    /// (`backchannel_logout`).
     fn default() -> Self {
         FileConfig {
             engine: Config {
                 client_id_metadata_documents: true,
+                backchannel_logout: true,
                 ..Config::default()
             },
             server: ServerSettings::default(),
@@ -205,6 +208,9 @@ impl FileConfig {
         // On unless the file says otherwise, as in `FileConfig::default`.
         table
             .entry("client_id_metadata_documents")
+            .or_insert(toml::Value::Boolean(true));
+        table
+            .entry("backchannel_logout")
             .or_insert(toml::Value::Boolean(true));
         let engine = toml::Value::Table(table)
             .try_into::<Config>()

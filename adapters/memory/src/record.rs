@@ -91,8 +91,9 @@ pub enum Record {
 /// writes left the engine's contract.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    /// An effect of the engine's contract.
-    Engine(Effect),
+    /// An effect of the engine's contract (boxed: an authorization code's effect is several
+    /// times the size of a user change).
+    Engine(Box<Effect>),
     /// A change to the reference server's users.
     User(UserChange),
 }
@@ -131,7 +132,7 @@ impl<'de> Visitor<'de> for ChangeVisitor {
         if USER_VARIANTS.contains(&named.name.as_str()) {
             UserChange::deserialize(named).map(Change::User)
         } else {
-            Effect::deserialize(named).map(Change::Engine)
+            Effect::deserialize(named).map(|e| Change::Engine(Box::new(e)))
         }
     }
 }
@@ -205,7 +206,7 @@ mod tests {
             Change::User(UserChange::DeleteUser {
                 username: "gone".into(),
             }),
-            Change::Engine(Effect::ResetCounter { key: "k".into() }),
+            Change::Engine(Box::new(Effect::ResetCounter { key: "k".into() })),
         ];
         let json = serde_json::to_string(&changes).expect("serialize");
         assert_eq!(

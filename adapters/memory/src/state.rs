@@ -311,7 +311,7 @@ impl MemoryState {
     /// Applies one journaled change, of either contract.
     pub fn apply_change(&mut self, change: Change) {
         match change {
-            Change::Engine(effect) => self.apply(effect),
+            Change::Engine(effect) => self.apply(*effect),
             Change::User(change) => self.change_user(change),
         }
     }
@@ -624,6 +624,8 @@ mod tests {
 
     fn refresh(hash: SecretHash, grant_id: GrantId, expires_at: u64) -> Effect {
         Effect::PutRefresh(RefreshRecord {
+            amr: Vec::new(),
+            sid: None,
             hash,
             grant_id,
             issued_at: 0,

@@ -68,6 +68,10 @@ pub struct SessionRow {
     pub user: Option<String>,
     /// When the user signed in.
     pub signed_in_at: Option<u64>,
+    /// The signed-in session's public `sid` (back-channel logout).
+    pub oidc_sid: Option<String>,
+    /// The clients given a code with `openid` from the session, oldest first.
+    pub relying_parties: Vec<String>,
     /// For a session nobody signed in to: the address it counts against.
     pub anonymous_from: Option<Vec<u8>>,
     /// When it expires.
@@ -97,20 +101,14 @@ impl PostgresStore {
             let row = query_opt(
                 &client,
                 "reading a session",
-                "SELECT username, anonymous_from, expires_at, signed_in_at FROM page_sessions
-                 WHERE id_hash = $1 AND expires_at > $2",
+                "SELECT username, anonymous_from, expires_at, signed_in_at, oidc_sid,
+                        relying_parties
+                 FROM page_sessions WHERE id_hash = $1 AND expires_at > $2",
                 &[&&id_hash[..], &time(now)],
             )
             .await
             .map_err(crate::sql::store_error)?;
-            Ok(row.map(|r| SessionRow {
-                user: r
-                    .get::<_, Option<&[u8]>>(0)
-                    .map(|u| String::from_utf8_lossy(u).into_owned()),
-                anonymous_from: r.get::<_, Option<&[u8]>>(1).map(<[u8]>::to_vec),
-                expires_at: from_time(r.get(2)),
-                signed_in_at: r.get::<_, Option<i64>>(3).map(from_time),
-            }))
+            Ok(row.map(|r| session_row(&r)))
         })
         .await
     }
@@ -134,21 +132,55 @@ impl PostgresStore {
         .await
     }
 
-    /// Replaces the live session `old` by `new` (signing in or out): `user` and
-    /// `anonymous_from` as given, expiring at `expires_at`; its pages move to `new`. False when
-    /// `old` is gone or expired.
+    /// Replaces the live session `old` by `new` (signing in or out): `row` says what to store,
+    /// except what `keep` takes from the old row (the `sid` and clients of a session the same
+    /// user continues); its pages move to `new`. Gives the old row and the stored one; `None`
+    /// when `old` is gone or expired.
     pub async fn replace_session(
         &self,
         old: [u8; 32],
         new: [u8; 32],
         row: SessionRow,
+        keep: fn(&SessionRow, SessionRow) -> SessionRow,
         now: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<(SessionRow, SessionRow)>, StoreError> {
         self.run(move |shared| async move {
             let mut client = shared.pool.get().await.map_err(from_pool)?;
             transaction!(client, |tx| {
-                replace_session_in(&tx, &old, &new, &row, now).await?
+                replace_session_in(&tx, &old, &new, row.clone(), keep, now).await?
             })
+        })
+        .await
+    }
+
+    /// Adds `client_id` to the clients of the live signed-in session `id_hash`, once, unless it
+    /// lists `max` already: one statement, so concurrent additions on any nodes all count.
+    pub async fn add_relying_party(
+        &self,
+        id_hash: [u8; 32],
+        client_id: String,
+        max: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.run(move |shared| async move {
+            let client = shared.pool.get().await.map_err(from_pool)?;
+            execute(
+                &client,
+                "adding a session's client",
+                "UPDATE page_sessions SET relying_parties = array_append(relying_parties, $2)
+                 WHERE id_hash = $1 AND expires_at > $3 AND username IS NOT NULL
+                   AND NOT ($2 = ANY (relying_parties))
+                   AND cardinality(relying_parties) < $4::bigint",
+                &[
+                    &&id_hash[..],
+                    &client_id.as_bytes(),
+                    &time(now),
+                    &count(max),
+                ],
+            )
+            .await
+            .map_err(crate::sql::store_error)?;
+            Ok(())
         })
         .await
     }
@@ -285,34 +317,55 @@ async fn create_session_in(
     Ok(Outcome::Commit(Ok(())))
 }
 
+/// A `page_sessions` row read by its columns, in [`PostgresStore::session`]'s order.
+fn session_row(r: &tokio_postgres::Row) -> SessionRow {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    SessionRow {
+        user: r.get::<_, Option<&[u8]>>(0).map(text),
+        anonymous_from: r.get::<_, Option<&[u8]>>(1).map(<[u8]>::to_vec),
+        expires_at: from_time(r.get(2)),
+        signed_in_at: r.get::<_, Option<i64>>(3).map(from_time),
+        oidc_sid: r.get(4),
+        relying_parties: r.get::<_, Vec<&[u8]>>(5).into_iter().map(text).collect(),
+    }
+}
+
 async fn replace_session_in(
     tx: &Transaction<'_>,
     old: &[u8; 32],
     new: &[u8; 32],
-    row: &SessionRow,
+    row: SessionRow,
+    keep: fn(&SessionRow, SessionRow) -> SessionRow,
     now: u64,
-) -> Result<Outcome<bool>, Failure> {
-    let gone = execute(
+) -> Result<Outcome<Option<(SessionRow, SessionRow)>>, Failure> {
+    let gone = query_opt(
         tx,
         "ending a session",
-        "DELETE FROM page_sessions WHERE id_hash = $1 AND expires_at > $2",
+        "DELETE FROM page_sessions WHERE id_hash = $1 AND expires_at > $2
+         RETURNING username, anonymous_from, expires_at, signed_in_at, oidc_sid, relying_parties",
         &[&&old[..], &time(now)],
     )
     .await?;
-    if gone == 0 {
-        return Ok(Outcome::Abandon(false));
-    }
+    let Some(gone) = gone else {
+        return Ok(Outcome::Abandon(None));
+    };
+    let previous = session_row(&gone);
+    let row = keep(&previous, row);
+    let parties: Vec<&[u8]> = row.relying_parties.iter().map(String::as_bytes).collect();
     execute(
         tx,
         "storing a session",
-        "INSERT INTO page_sessions (id_hash, username, anonymous_from, expires_at, signed_in_at)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO page_sessions (id_hash, username, anonymous_from, expires_at, signed_in_at,
+                                    oidc_sid, relying_parties)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &&new[..],
             &row.user.as_ref().map(String::as_bytes),
             &row.anonymous_from,
             &time(row.expires_at),
             &row.signed_in_at.map(time),
+            &row.oidc_sid,
+            &parties,
         ],
     )
     .await?;
@@ -323,7 +376,7 @@ async fn replace_session_in(
         &[&&old[..], &&new[..]],
     )
     .await?;
-    Ok(Outcome::Commit(true))
+    Ok(Outcome::Commit(Some((previous, row))))
 }
 
 /// What [`PostgresStore::put_page`] stores.

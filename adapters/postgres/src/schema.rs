@@ -192,6 +192,17 @@ CREATE TABLE consents (
 CREATE INDEX consents_client ON consents (client_id);
 "#,
     },
+    Migration {
+        // Back-channel logout (OpenID Connect Back-Channel Logout 1.0): a signed-in session's
+        // public `sid` (random, not derived from the cookie) and the clients it gave a code with
+        // `openid` (at most the server's bound, kept by the statement that adds one).
+        version: 5,
+        sql: r#"
+ALTER TABLE page_sessions
+    ADD COLUMN oidc_sid text,
+    ADD COLUMN relying_parties bytea[] NOT NULL DEFAULT '{}';
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.

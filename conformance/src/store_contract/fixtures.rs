@@ -76,6 +76,9 @@ pub fn code(name: &str, grant: u64, client: &str, subject: &str, expires_at: u64
         // An OpenID Connect nonce with characters a store might mangle, kept byte for byte.
         nonce: Some(format!("n-{name} \"é\u{1F600}\\")),
         auth_time: Some(90),
+        // How and in which session the user signed in (ID token `amr`, `sid`), carried as is.
+        amr: vec!["pwd".to_string()],
+        sid: Some(format!("sid-{name}")),
     }
 }
 
@@ -92,6 +95,8 @@ pub fn grant(n: u64, client: &str, subject: &str, expires_at: u64) -> GrantRecor
         revoked_at: None,
         resources: Vec::new(),
         auth_time: Some(90),
+        amr: vec!["pwd".to_string(), "otp".to_string()],
+        sid: Some(format!("sid-{n}")),
     }
 }
 
@@ -130,6 +135,7 @@ pub fn approved(subject: &str, grant: u64) -> DeviceStatus {
         credential_version: 0,
         grant_id: grant_id(grant),
         auth_time: Some(95),
+        amr: vec!["pwd".to_string()],
     }
 }
 

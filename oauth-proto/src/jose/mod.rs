@@ -35,6 +35,7 @@ pub mod jwk;
 pub mod jws;
 pub mod key_set;
 pub mod keys;
+pub mod logout_token;
 mod rng;
 
 pub use algorithm::Algorithm;

@@ -129,6 +129,8 @@ pub(super) fn redeem(
             client,
             record.nonce.as_deref(),
             record.auth_time,
+            &record.amr,
+            record.sid.as_deref(),
         )),
     };
     Ok(issue::new_grant(engine, cx, client, &issue)?)

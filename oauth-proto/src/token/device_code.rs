@@ -92,6 +92,7 @@ pub(super) fn poll(
                 credential_version,
                 grant_id,
                 auth_time,
+                amr,
             },
             false,
         ) => {
@@ -124,7 +125,7 @@ pub(super) fn poll(
                 audience: &audience,
                 authorized: &record.resources,
                 format: client.access_token_format,
-                id_token: Some(IdTokenFacts::new(client, None, auth_time)),
+                id_token: Some(IdTokenFacts::new(client, None, auth_time, &amr, None)),
             };
             Ok(issue::new_grant(engine, cx, client, &issue)?)
         }

@@ -146,7 +146,13 @@ pub(super) fn refresh(
         format: client.access_token_format,
         // A new ID token without a nonce and with the original authentication time (OpenID
         // Connect Core §12.2).
-        id_token: Some(IdTokenFacts::new(client, None, grant.auth_time)),
+        id_token: Some(IdTokenFacts::new(
+            client,
+            None,
+            grant.auth_time,
+            &grant.amr,
+            grant.sid.as_deref(),
+        )),
     };
     Ok(issue::token_response(
         engine,

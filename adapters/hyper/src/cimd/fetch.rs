@@ -1,25 +1,18 @@
 //! The HTTP fetch of one document, and the cache in front of it (the rules are in the parent
 //! module's docs).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use oauth_proto::client_id_document::{ClientDocument, FetchError, MAX_DOCUMENT_BYTES};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 
-use super::address::{self, GuardedResolver, ResolveError};
 use super::cache::Cache;
 use super::{failed, CimdSettings};
+use crate::outbound::{self, Scheme};
 
-type HttpsClient = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Empty<Bytes>>;
+type HttpsClient = outbound::GuardedClient<Empty<Bytes>>;
 
 /// Fetches client metadata documents, and remembers them for a while.
 pub struct Fetcher {
@@ -40,64 +33,11 @@ impl std::fmt::Debug for Fetcher {
     }
 }
 
-/// The TLS client configuration: Mozilla's roots and the configured ones, ring's algorithms.
-///
-/// rustls 0.23.48 deprecated ring's provider because it lacks post-quantum key exchange, steering
-/// to aws-lc-rs. Fetching a public document gains nothing from it that would be worth building
-/// aws-lc (a large C library) into the server; X25519 and P-256 remain sound for this.
-#[allow(deprecated)]
-fn tls_config(settings: &CimdSettings) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for path in &settings.trusted_roots {
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| {
-                format!(
-                    "[server.cimd] trusted_roots: cannot read certificates from {}: {e}",
-                    path.display()
-                )
-            })?;
-        if certs.is_empty() {
-            return Err(format!(
-                "[server.cimd] trusted_roots: {} holds no PEM certificate",
-                path.display()
-            ));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| {
-                format!(
-                    "[server.cimd] trusted_roots: a certificate in {} is not usable as a root: {e}",
-                    path.display()
-                )
-            })?;
-        }
-    }
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS for client metadata documents: {e}"))
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-}
-
 impl Fetcher {
     /// A fetcher for `settings`; an error names the setting at fault.
     pub fn new(settings: &CimdSettings) -> Result<Self, String> {
-        let mut http = HttpConnector::new_with_resolver(GuardedResolver {
-            allow_private: settings.allow_private_addresses,
-        });
-        // The https connector below refuses plain http; this lets it see https URLs at all.
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(settings)?)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
         Ok(Fetcher {
-            client: Some(client),
+            client: Some(outbound::client(settings, Scheme::HttpsOnly)?),
             settings: settings.clone(),
             cache: Cache::new(settings.max_cached_documents),
             slots: tokio::sync::Semaphore::new(settings.max_concurrent_fetches),
@@ -149,7 +89,7 @@ impl Fetcher {
         let client = self.client.as_ref().ok_or(FetchError::Unreachable)?;
         let parsed = url::Url::parse(url).map_err(|_| FetchError::Unreachable)?;
         let host = parsed.host().ok_or(FetchError::Unreachable)?;
-        if address::literal_refused(&host, self.settings.allow_private_addresses) == Some(true) {
+        if outbound::literal_refused(&host, self.settings.allow_private_addresses) == Some(true) {
             return Err(FetchError::Refused);
         }
         let request = hyper::Request::get(url)
@@ -161,7 +101,11 @@ impl Fetcher {
         let response = client
             .request(hyper::Request::from_parts(request_parts.clone(), body))
             .await
-            .map_err(|e| connect_failure(&e))?;
+            .map_err(|e| match outbound::failure(&e) {
+                outbound::Failure::Refused => FetchError::Refused,
+                outbound::Failure::Timeout => FetchError::Timeout,
+                outbound::Failure::Unreachable => FetchError::Unreachable,
+            })?;
         let status = response.status();
         if status.is_redirection() {
             return Err(FetchError::Redirected);
@@ -235,24 +179,6 @@ fn is_json(content_type: Option<&hyper::header::HeaderValue>) -> bool {
     };
     mime.type_() == mime::APPLICATION
         && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
-}
-
-/// Why the request got no answer: refused addresses, a timeout, or anything else unreachable.
-fn connect_failure(e: &hyper_util::client::legacy::Error) -> FetchError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(ResolveError::Refused) = err.downcast_ref::<ResolveError>() {
-            return FetchError::Refused;
-        }
-        if err
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return FetchError::Timeout;
-        }
-        source = err.source();
-    }
-    FetchError::Unreachable
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 
+use oauth_proto::authentication::Authentication;
 use oauth_proto::authorize::{AuthorizeOutcome, DecisionOutcome, ErrorLink, PendingAuthorization};
 use oauth_proto::error::{ErrorCode, OAuthError};
 use oauth_proto::flow::drive_async;
@@ -31,6 +32,7 @@ use crate::app::App;
 use crate::clock;
 use crate::http::reply::{self, csp_origin, HttpResponse};
 use crate::http::request::Request;
+use crate::pages::backchannel;
 use crate::pages::login::{self, Outcome};
 use crate::pages::sessions::{self, NewPage, Pending, Refused, Session};
 use crate::pages::views::{self, FormIds};
@@ -131,24 +133,35 @@ fn error_link_page(l: &ErrorLink) -> HttpResponse {
     reply::html(400, html, None)
 }
 
-/// Asks the engine what comes after a valid request for the user of `session` (see
-/// `oauth_proto::interaction`); `fresh` when they just signed in on this request's form.
+/// Asks the engine what comes after a valid request for the user of `session` (its id and
+/// itself; see `oauth_proto::interaction`); `fresh` when they just signed in on this request's
+/// form.
 /// `Err` is the answer to send at once: a redirect (a code, or a `prompt=none` error) or an
 /// error page.
 async fn proceed(
     app: &App,
     pending: PendingAuthorization,
-    session: Option<&Session>,
+    session: Option<(&str, &Session)>,
     fresh: bool,
 ) -> Result<(PendingAuthorization, View), HttpResponse> {
     let now = clock::now();
-    let signed_in = session.and_then(|s| {
+    let authn = session.and_then(|(_, s)| s.authentication(now));
+    let signed_in = session.and_then(|(_, s)| {
+        let authn = authn.as_ref()?;
         s.user.as_deref().map(|subject| SignedIn {
             subject,
-            auth_time: s.signed_in_at.unwrap_or(now),
+            auth_time: authn.auth_time,
+            amr: &authn.amr,
+            sid: authn.sid.as_deref(),
             fresh,
         })
     });
+    if let (Some((id, _)), Some(_)) = (session, &signed_in) {
+        // The step may be a code at once (remembered consent): listed first (see `sessions`).
+        if let Err(e) = record_relying_party(app, id, &pending, now).await {
+            return Err(sessions_down(&e));
+        }
+    }
     let flow = app.engine.proceed(pending, signed_in, now);
     match drive_async(flow, &app.flow_store, &mut OsRandom).await {
         Ok(Step::SignIn(p)) => Ok((p, View::SignIn)),
@@ -177,6 +190,22 @@ async fn proceed(
             Err(unavailable_page())
         }
     }
+}
+
+/// Lists the client of `pending` among the relying parties of session `id` when it asks for an
+/// ID token (`openid`), before a code exists (see `sessions`).
+async fn record_relying_party(
+    app: &App,
+    id: &str,
+    pending: &PendingAuthorization,
+    now: u64,
+) -> Result<(), oauth_proto::store::StoreError> {
+    if !pending.scope().contains(oauth_proto::openid::OPENID) {
+        return Ok(());
+    }
+    app.sessions
+        .add_relying_party(id, pending.client_id(), now)
+        .await
 }
 
 /// The 503 page for sessions or pages the store could not read or write.
@@ -245,11 +274,17 @@ pub async fn show(app: &App, req: &Request) -> HttpResponse {
         Err(down) => return down,
     };
     // Before any session or page is made: prompt=none and remembered consent answer without one.
-    let (pending, view) =
-        match proceed(app, pending, existing.as_ref().map(|(_, s)| s), false).await {
-            Ok(next) => next,
-            Err(answer) => return answer,
-        };
+    let (pending, view) = match proceed(
+        app,
+        pending,
+        existing.as_ref().map(|(id, s)| (id.as_str(), s)),
+        false,
+    )
+    .await
+    {
+        Ok(next) => next,
+        Err(answer) => return answer,
+    };
     let (id, session, new) = match existing {
         Some((id, s)) => (id, s, false),
         None => match app.sessions.create(now, req.client_addr()).await {
@@ -355,14 +390,14 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
         return expired_page();
     };
     if form.contains_key("switch_user") {
-        let Some((new_id, anonymous)) =
-            (match app.sessions.sign_out(&sid, now, req.client_addr()).await {
-                Ok(signed_out) => signed_out,
-                Err(e) => return sessions_down(&e),
-            })
-        else {
+        let Some(out) = (match app.sessions.sign_out(&sid, now, req.client_addr()).await {
+            Ok(signed_out) => signed_out,
+            Err(e) => return sessions_down(&e),
+        }) else {
             return expired_page();
         };
+        backchannel::notify(app, out.ended);
+        let (new_id, anonymous) = (out.id, out.session);
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
         let page = render(&pending, &anonymous, page_id, View::SignIn, None, "");
         return reply::with_cookie(page, &cookie);
@@ -392,7 +427,7 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
                 sessions::set_cookie(&new_id, app.settings.session_ttl_secs, app.secure_cookies);
             // Signed in on this request's own form: what prompt=login and max_age ask for. A
             // remembered consent answers at once; the page is then used up.
-            let resp = match proceed(app, pending, Some(&signed_in), true).await {
+            let resp = match proceed(app, pending, Some((&new_id, &signed_in)), true).await {
                 Ok((pending, view)) => render(&pending, &signed_in, page_id, view, None, ""),
                 Err(answer) => {
                     if let Err(e) = app.sessions.take_page(page_id, &new_id, clock::now()).await {
@@ -440,7 +475,11 @@ async fn check_sign_in(
     };
     match outcome {
         Outcome::Success => match app.sessions.sign_in(sid, username, now).await {
-            Ok(Some((new_id, signed_in))) => Ok(SignInAttempt::SignedIn(new_id, signed_in)),
+            Ok(Some(signed_in)) => {
+                // Another user signing in over a session ends the previous user's.
+                backchannel::notify(app, signed_in.ended);
+                Ok(SignInAttempt::SignedIn(signed_in.id, signed_in.session))
+            }
             Ok(None) => Err(expired()),
             Err(e) => Err(sessions_down(&e)),
         },
@@ -477,8 +516,8 @@ pub(crate) async fn sign_in(
 pub(crate) struct Decision<'a> {
     /// Who decided.
     pub user: &'a str,
-    /// When they signed in (the ID token's `auth_time`).
-    pub auth_time: u64,
+    /// How and when they signed in, in which session (the ID token's `auth_time`, `amr`, `sid`).
+    pub authn: Authentication,
     /// Allow (true) or deny.
     pub approve: bool,
     /// The request decided on, taken from the session (it cannot be decided twice).
@@ -516,7 +555,9 @@ pub(crate) async fn decision<'a>(
     match app.sessions.take_page(page_id, sid, clock::now()).await {
         Ok(Some(pending)) => Ok(Decision {
             user,
-            auth_time: session.signed_in_at.unwrap_or_else(clock::now),
+            authn: session
+                .authentication(clock::now())
+                .unwrap_or_else(|| Authentication::from(clock::now())),
             approve,
             pending,
         }),
@@ -541,7 +582,10 @@ async fn decide(
     };
     let now = clock::now();
     let flow = if d.approve {
-        match app.engine.approve(pending, d.user, d.auth_time, now) {
+        if let Err(e) = record_relying_party(app, sid, &pending, now).await {
+            return sessions_down(&e);
+        }
+        match app.engine.approve(pending, d.user, d.authn, now) {
             Ok(f) => f,
             Err(e) => return error_page(400, "This request cannot be completed", &e.description),
         }

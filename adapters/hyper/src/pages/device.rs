@@ -236,14 +236,14 @@ async fn page_step(
         return session_expired_page();
     };
     if form.contains_key("switch_user") {
-        let Some((new_id, anonymous)) =
-            (match app.sessions.sign_out(sid, now, req.client_addr()).await {
-                Ok(signed_out) => signed_out,
-                Err(e) => return sessions_down(&e),
-            })
-        else {
+        let Some(out) = (match app.sessions.sign_out(sid, now, req.client_addr()).await {
+            Ok(signed_out) => signed_out,
+            Err(e) => return sessions_down(&e),
+        }) else {
             return session_expired_page();
         };
+        crate::pages::backchannel::notify(app, out.ended);
+        let (new_id, anonymous) = (out.id, out.session);
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
         return reply::with_cookie(render(&pending, &anonymous, page_id, None, ""), &cookie);
     }
@@ -289,7 +289,7 @@ async fn decide(
     };
     let now = clock::now();
     let flow = if d.approve {
-        match app.engine.device_approve(pending, d.user, d.auth_time, now) {
+        match app.engine.device_approve(pending, d.user, d.authn, now) {
             Ok(f) => f,
             Err(e) => return error_page(400, "This request cannot be completed", &e.description),
         }

@@ -6,7 +6,9 @@
 //! first: the request is a link any site can send a browser to, so ending the session on it alone
 //! would let any page sign the user out. The page's form posts the request back with the
 //! session's CSRF token and `confirm=1`; only that ends the session (the session store's
-//! `sign_out`: a new session id, no user, so the old cookie is worth nothing). Then the browser
+//! `sign_out`: a new session id, no user, so the old cookie is worth nothing), and the relying
+//! parties that got ID tokens from it are told ([`crate::pages::backchannel`]). A hint whose
+//! `sid` is not this session's is refused: it names a session that already ended. Then the browser
 //! goes to the client's registered `post_logout_redirect_uri` (with its `state`), or sees a
 //! "signed out" page. A browser with no signed-in session has nothing to end: it is sent on at
 //! once. The consent pages link here ("Sign out").
@@ -87,6 +89,17 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
         // Nobody is signed in on this browser: nothing to end, nothing to ask.
         return done(&logout, None);
     };
+    // A hint from another session (its `sid`, Back-Channel Logout 2.1) must not end this one:
+    // the relying party's user already left that session, and this browser's is someone's else.
+    if let Some(hinted) = logout.hint_sid() {
+        if session.oidc_sid.as_deref() != Some(hinted) {
+            return error_page(
+                400,
+                "This sign-out request is not valid",
+                "id_token_hint names another session than the one signed in on this browser",
+            );
+        }
+    }
     if !confirmed {
         return confirm_page(&logout, &session, posted.as_ref(), &query);
     }
@@ -105,9 +118,10 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
         );
     }
     match app.sessions.sign_out(&sid, now, client).await {
-        Ok(Some((new_id, _))) => {
+        Ok(Some(out)) => {
+            crate::pages::backchannel::notify(app, out.ended);
             let cookie =
-                sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
+                sessions::set_cookie(&out.id, app.settings.page_ttl_secs, app.secure_cookies);
             done(&logout, Some(&cookie))
         }
         // The session ended meanwhile: signed out all the same.

@@ -30,7 +30,8 @@ use oauth_proto::secret::SecretHash;
 use oauth_proto::throttle::address_key;
 
 use crate::pages::sessions::{
-    ready, Answer, Limits, NewPage, Pending, Refused, Session, SessionStore,
+    ready, Answer, Limits, NewPage, Pending, Refused, Replaced, Session, SessionStore,
+    MAX_RELYING_PARTIES,
 };
 
 /// One request waiting for the user's decision.
@@ -210,6 +211,8 @@ impl MemorySessions {
             csrf: crate::rng::token(),
             user: None,
             signed_in_at: None,
+            oidc_sid: None,
+            relying_parties: Vec::new(),
             expires_at: now + self.limits.page_ttl,
             anonymous_from: Some(source),
         };
@@ -217,16 +220,13 @@ impl MemorySessions {
         Ok((id, session))
     }
 
-    /// Signs `user` in on the session `old_id`: the session gets a new id and CSRF token, and
-    /// keeps its pages. Returns the new id and session, or `None` if the old one is gone.
-    pub fn sign_in(&self, old_id: &str, user: &str, now: u64) -> Option<(String, Session)> {
+    /// Signs `user` in on the session `old_id` (see [`SessionStore::sign_in`]).
+    pub fn sign_in(&self, old_id: &str, user: &str, now: u64) -> Option<Replaced> {
         self.replace(old_id, Some(user), None, now)
     }
 
-    /// Signs the user of session `old_id` out ("not you?"): the session gets a new id and CSRF
-    /// token, no user, and keeps its pages; being anonymous again, it counts against `client`.
-    /// `None` if the old one is gone.
-    pub fn sign_out(&self, old_id: &str, now: u64, client: IpAddr) -> Option<(String, Session)> {
+    /// Signs the user of session `old_id` out (see [`SessionStore::sign_out`]).
+    pub fn sign_out(&self, old_id: &str, now: u64, client: IpAddr) -> Option<Replaced> {
         self.replace(old_id, None, Some(address_key(client)), now)
     }
 
@@ -236,7 +236,7 @@ impl MemorySessions {
         user: Option<&str>,
         anonymous_from: Option<IpAddr>,
         now: u64,
-    ) -> Option<(String, Session)> {
+    ) -> Option<Replaced> {
         let mut t = self.lock();
         let old = SecretHash::of(old_id);
         let previous = t.remove_session(&old)?;
@@ -245,10 +245,13 @@ impl MemorySessions {
         }
         let id = crate::rng::token();
         let new = SecretHash::of(&id);
+        let (oidc_sid, relying_parties) = previous.continued_by(user);
         let session = Session {
             csrf: crate::rng::token(),
             user: user.map(str::to_owned),
             signed_in_at: user.map(|_| now),
+            oidc_sid,
+            relying_parties,
             expires_at: now
                 + if user.is_some() {
                     self.limits.session_ttl
@@ -266,7 +269,27 @@ impl MemorySessions {
             }
             t.pages_by_session.insert(new, list);
         }
-        Some((id, session))
+        Some(Replaced {
+            id,
+            session,
+            ended: previous.ended_by(user),
+        })
+    }
+
+    /// Adds `client_id` to the clients of the live signed-in session `id`.
+    pub fn add_relying_party(&self, id: &str, client_id: &str, now: u64) {
+        let mut t = self.lock();
+        if let Some(s) = t
+            .sessions
+            .get_mut(&SecretHash::of(id))
+            .filter(|s| s.expires_at > now && s.user.is_some())
+        {
+            if s.relying_parties.len() < MAX_RELYING_PARTIES
+                && !s.relying_parties.iter().any(|c| c == client_id)
+            {
+                s.relying_parties.push(client_id.to_owned());
+            }
+        }
     }
 
     /// Stores a page for the session, counted against `client`; returns the page's id. A
@@ -361,7 +384,7 @@ impl SessionStore for MemorySessions {
         old_id: &'a str,
         user: &'a str,
         now: u64,
-    ) -> Answer<'a, Option<(String, Session)>> {
+    ) -> Answer<'a, Option<Replaced>> {
         ready(Ok(MemorySessions::sign_in(self, old_id, user, now)))
     }
 
@@ -370,8 +393,18 @@ impl SessionStore for MemorySessions {
         old_id: &'a str,
         now: u64,
         client: IpAddr,
-    ) -> Answer<'a, Option<(String, Session)>> {
+    ) -> Answer<'a, Option<Replaced>> {
         ready(Ok(MemorySessions::sign_out(self, old_id, now, client)))
+    }
+
+    fn add_relying_party<'a>(
+        &'a self,
+        id: &'a str,
+        client_id: &'a str,
+        now: u64,
+    ) -> Answer<'a, ()> {
+        MemorySessions::add_relying_party(self, id, client_id, now);
+        ready(Ok(()))
     }
 
     fn put_page<'a>(
@@ -492,20 +525,60 @@ mod tests {
         assert!(session.csrf_matches(&session.csrf));
         assert!(!session.csrf_matches("nope"));
         let page = s.put_page(&id, pending(), 0, A).unwrap();
-        let (new_id, signed) = s.sign_in(&id, "alice", 1).unwrap();
+        let in_ = s.sign_in(&id, "alice", 1).unwrap();
+        let (new_id, signed) = (in_.id, in_.session);
         assert_ne!(new_id, id);
         assert_ne!(signed.csrf, session.csrf);
         assert!(s.get(&id, 1).is_none(), "old id is dead");
         assert_eq!(s.get(&new_id, 1).unwrap().user.as_deref(), Some("alice"));
         assert!(s.page(&page, &id, 1).is_none());
         assert!(s.page(&page, &new_id, 1).is_some());
-        let (out_id, out) = s.sign_out(&new_id, 2, A).unwrap();
+        let out = s.sign_out(&new_id, 2, A).unwrap();
+        let (out_id, out) = (out.id, out.session);
         assert!(out.user.is_none());
         assert!(s.get(&new_id, 2).is_none());
         assert!(s.page(&page, &out_id, 2).is_some());
-        let (new_id, _) = s.sign_in(&out_id, "bob", 3).unwrap();
+        let new_id = s.sign_in(&out_id, "bob", 3).unwrap().id;
         assert!(s.take_page(&page, &new_id, 1).is_some());
         assert!(s.take_page(&page, &new_id, 1).is_none(), "used once");
+    }
+
+    #[test]
+    fn the_sid_lasts_the_users_session_and_the_clients_are_bounded() {
+        let s = tables(10);
+        let (id, anonymous) = s.create(0, A).unwrap();
+        assert_eq!(anonymous.oidc_sid, None);
+        let alice = s.sign_in(&id, "alice", 1).unwrap();
+        assert_eq!(alice.ended, None, "nobody was signed in");
+        let sid = alice.session.oidc_sid.clone().unwrap();
+        assert_ne!(sid, alice.id, "the sid is not the cookie");
+        for n in 0..MAX_RELYING_PARTIES + 5 {
+            s.add_relying_party(&alice.id, &format!("c{}", n % (MAX_RELYING_PARTIES + 3)), 2);
+        }
+        s.add_relying_party(&alice.id, "c0", 2);
+        let listed = s.get(&alice.id, 2).unwrap().relying_parties;
+        assert_eq!(listed.len(), MAX_RELYING_PARTIES);
+        assert_eq!(listed[0], "c0");
+        // Alice signing in again (prompt=login) continues the session.
+        let again = s.sign_in(&alice.id, "alice", 3).unwrap();
+        assert_eq!(again.session.oidc_sid.as_deref(), Some(sid.as_str()));
+        assert_eq!(again.session.relying_parties, listed);
+        assert_eq!(again.ended, None);
+        // Bob signing in over it ends alice's session: a new sid, no clients.
+        let bob = s.sign_in(&again.id, "bob", 4).unwrap();
+        assert_ne!(bob.session.oidc_sid.as_deref(), Some(sid.as_str()));
+        assert!(bob.session.relying_parties.is_empty());
+        let ended = bob.ended.unwrap();
+        assert_eq!(
+            (ended.user.as_str(), ended.oidc_sid.as_deref()),
+            ("alice", Some(sid.as_str()))
+        );
+        assert_eq!(ended.relying_parties, listed);
+        // Signing out ends bob's; an anonymous session lists no client.
+        let out = s.sign_out(&bob.id, 5, A).unwrap();
+        assert_eq!(out.ended.unwrap().oidc_sid, bob.session.oidc_sid);
+        s.add_relying_party(&out.id, "c1", 5);
+        assert!(s.get(&out.id, 5).unwrap().relying_parties.is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The pages a person sees in a browser: the authorization and device verification pages, the
 //! sign-in behind them, and their server-side sessions.
 //!
-//! `logout` ends a browser's session at a relying party's request (RP-initiated logout).
+//! `logout` ends a browser's session at a relying party's request (RP-initiated logout), and
+//! `backchannel` tells the relying parties of every session that ends (back-channel logout).
 //! The two flows (`authorize`, `device`) keep each request waiting for the user as a page in a
 //! browser session (`sessions`, kept in memory or, on PostgreSQL, shared by every node), check
 //! sign-ins with limits on guessing (`login`), and render their markup (`views`) from the
@@ -11,6 +12,7 @@
 //! endpoint has. Nothing here is public but [`INVALID_CODE`], which the tests look for.
 
 pub(crate) mod authorize;
+pub mod backchannel;
 pub(crate) mod device;
 pub(crate) mod html;
 pub(crate) mod login;

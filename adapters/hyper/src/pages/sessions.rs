@@ -16,6 +16,17 @@
 //! `PendingDevice`). Forms name it by another random id; a page is only usable from its own
 //! session, and only once.
 //!
+//! A signed-in session also has a public identifier, its `sid` (OpenID Connect Back-Channel
+//! Logout 1.0 §2.1): a separate random value drawn at sign-in, which the ID tokens issued from
+//! the session carry. It is not the cookie (an ID token is read, and often logged, by the relying
+//! party; the cookie signs in) and nothing derives one from the other. It stays while the same
+//! user signs in again on the session (`prompt=login`, `max_age`), and a new user gets a new one.
+//! The session also lists the clients it gave a code with `openid` (at most
+//! [`MAX_RELYING_PARTIES`], the first ones kept): when the session ends, those with a
+//! `backchannel_logout_uri` get a logout token ([`crate::pages::backchannel`]). A client is listed
+//! before its code exists, so no ID token escapes the list; one whose request then ended
+//! otherwise may get a logout token for a session it does not know, which it ignores (§2.6).
+//!
 //! Both implementations keep the same bounds ([`Limits`]): at most `max_sessions` of each, per
 //! source address at most `max_anonymous_sessions_per_address` sessions nobody signed in to and
 //! `max_pages_per_address` pages (an address past them gets [`Refused::Address`], 429, while the
@@ -40,6 +51,12 @@ use crate::store::AnyStore;
 /// The session cookie's name.
 pub const COOKIE: &str = "oauth_session";
 
+/// The clients a session remembers for back-channel logout, at most.
+pub const MAX_RELYING_PARTIES: usize = 32;
+
+/// The amr (RFC 8176) of a sign-in on these pages: the only way to sign in is a password.
+pub const AMR_PASSWORD: &str = "pwd";
+
 /// One browser session.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -49,17 +66,97 @@ pub struct Session {
     pub user: Option<String>,
     /// When the user signed in (an ID token's `auth_time`).
     pub signed_in_at: Option<u64>,
+    /// The signed-in session's public identifier, an ID token's `sid` (see the module docs).
+    pub oidc_sid: Option<String>,
+    /// The clients given a code with `openid` from this session, at most
+    /// [`MAX_RELYING_PARTIES`].
+    pub relying_parties: Vec<String>,
     pub(crate) expires_at: u64,
     /// For a session nobody signed in to: the address it counts against.
     pub(crate) anonymous_from: Option<IpAddr>,
 }
 
 impl Session {
+    /// The sign-in, as the ID tokens issued from this session state it (`None` when nobody is
+    /// signed in): when, by password, and the session's `sid`.
+    pub fn authentication(&self, now: u64) -> Option<oauth_proto::authentication::Authentication> {
+        self.user.as_ref()?;
+        Some(oauth_proto::authentication::Authentication {
+            auth_time: self.signed_in_at.unwrap_or(now),
+            amr: vec![AMR_PASSWORD.to_owned()],
+            sid: self.oidc_sid.clone(),
+        })
+    }
+
+    /// What a sign-in of `user` replacing this session keeps: the same user continues the
+    /// session (its `sid` and clients); anyone else starts a new one, and this one ended.
+    pub(crate) fn continued_by(&self, user: Option<&str>) -> (Option<String>, Vec<String>) {
+        continuation(
+            self.user.as_deref(),
+            &self.oidc_sid,
+            &self.relying_parties,
+            user,
+        )
+    }
+
+    /// What ended when this session was replaced by one of `user` (or signed out): its user,
+    /// `sid` and clients, unless the same user continues it.
+    pub(crate) fn ended_by(&self, user: Option<&str>) -> Option<Ended> {
+        let old = self.user.as_deref()?;
+        if user == Some(old) {
+            return None;
+        }
+        Some(Ended {
+            user: old.to_owned(),
+            oidc_sid: self.oidc_sid.clone(),
+            relying_parties: self.relying_parties.clone(),
+        })
+    }
+
     /// Constant-time check of a submitted CSRF token.
     pub fn csrf_matches(&self, submitted: &str) -> bool {
         self.csrf.len() == submitted.len()
             && bool::from(self.csrf.as_bytes().ct_eq(submitted.as_bytes()))
     }
+}
+
+/// The `sid` and clients of a session of `old_user` replaced by one of `new_user`: kept when the
+/// same user signs in again, a new `sid` for another user, neither when signed out.
+pub(crate) fn continuation(
+    old_user: Option<&str>,
+    old_sid: &Option<String>,
+    old_parties: &[String],
+    new_user: Option<&str>,
+) -> (Option<String>, Vec<String>) {
+    match (new_user, old_user) {
+        (Some(new), Some(old)) if new == old => (old_sid.clone(), old_parties.to_vec()),
+        (Some(_), _) => (Some(crate::rng::token()), Vec::new()),
+        (None, _) => (None, Vec::new()),
+    }
+}
+
+/// A signed-in session that ended (signed out, or replaced by another user's sign-in): whom
+/// to tell (back-channel logout).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// The user who was signed in.
+    pub user: String,
+    /// The session's `sid`.
+    pub oidc_sid: Option<String>,
+    /// The clients given a code with `openid` from it.
+    pub relying_parties: Vec<String>,
+}
+
+/// A session replaced by a sign-in or a sign-out: its new id (for the cookie), itself, and
+/// what ended, if a user's session did.
+#[derive(Clone, Debug)]
+pub struct Replaced {
+    /// The new id.
+    pub id: String,
+    /// The new session.
+    pub session: Session,
+    /// The signed-in session that ended, if any.
+    pub ended: Option<Ended>,
 }
 
 /// What a page waits for the user to decide.
@@ -143,23 +240,29 @@ pub trait SessionStore: Send + Sync {
     fn create(&self, now: u64, client: IpAddr) -> Answer<'_, Result<(String, Session), Refused>>;
 
     /// Signs `user` in on the session `old_id`: the session gets a new id and CSRF token, and
-    /// keeps its pages. Returns the new id and session, or `None` if the old one is gone.
+    /// keeps its pages (and its `sid` and clients when `user` was already signed in on it).
+    /// `None` if the old one is gone.
     fn sign_in<'a>(
         &'a self,
         old_id: &'a str,
         user: &'a str,
         now: u64,
-    ) -> Answer<'a, Option<(String, Session)>>;
+    ) -> Answer<'a, Option<Replaced>>;
 
-    /// Signs the user of session `old_id` out ("not you?"): the session gets a new id and CSRF
-    /// token, no user, and keeps its pages; being anonymous again, it counts against `client`.
-    /// `None` if the old one is gone.
+    /// Signs the user of session `old_id` out ("not you?", logout): the session gets a new id
+    /// and CSRF token, no user, and keeps its pages; being anonymous again, it counts against
+    /// `client`. `None` if the old one is gone.
     fn sign_out<'a>(
         &'a self,
         old_id: &'a str,
         now: u64,
         client: IpAddr,
-    ) -> Answer<'a, Option<(String, Session)>>;
+    ) -> Answer<'a, Option<Replaced>>;
+
+    /// Adds `client_id` to the clients of the live signed-in session `id` (once; ignored past
+    /// [`MAX_RELYING_PARTIES`]).
+    fn add_relying_party<'a>(&'a self, id: &'a str, client_id: &'a str, now: u64)
+        -> Answer<'a, ()>;
 
     /// Stores a page for the session, counted against `client`; returns the page's id. A
     /// session at its bound loses its oldest page.

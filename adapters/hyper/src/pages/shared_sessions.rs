@@ -36,7 +36,10 @@ use oauth_store_postgres::{PageLimits, PageRefusal, PostgresStore, SessionRow};
 use std::net::IpAddr;
 
 use crate::cimd::FlowStore;
-use crate::pages::sessions::{Answer, Limits, NewPage, Pending, Refused, Session, SessionStore};
+use crate::pages::sessions::{
+    continuation, Answer, Limits, NewPage, Pending, Refused, Replaced, Session, SessionStore,
+    MAX_RELYING_PARTIES,
+};
 use crate::rng::OsRandom;
 
 /// The first byte of a page body: the form's version.
@@ -79,8 +82,25 @@ fn session(id: &str, row: SessionRow) -> Session {
         csrf: csrf_of(id),
         user: row.user,
         signed_in_at: row.signed_in_at,
+        oidc_sid: row.oidc_sid,
+        relying_parties: row.relying_parties,
         expires_at: row.expires_at,
         anonymous_from: row.anonymous_from.as_deref().and_then(address_of),
+    }
+}
+
+/// The row replacing `old`: `new`, with the `sid` and clients [`continuation`] keeps.
+fn keep(old: &SessionRow, new: SessionRow) -> SessionRow {
+    let (oidc_sid, relying_parties) = continuation(
+        old.user.as_deref(),
+        &old.oidc_sid,
+        &old.relying_parties,
+        new.user.as_deref(),
+    );
+    SessionRow {
+        oidc_sid,
+        relying_parties,
+        ..new
     }
 }
 
@@ -144,7 +164,7 @@ impl SharedSessions {
         user: Option<&str>,
         anonymous_from: Option<IpAddr>,
         now: u64,
-    ) -> Result<Option<(String, Session)>, StoreError> {
+    ) -> Result<Option<Replaced>, StoreError> {
         let id = crate::rng::token();
         let ttl = if user.is_some() {
             self.limits.session_ttl
@@ -154,16 +174,19 @@ impl SharedSessions {
         let row = SessionRow {
             user: user.map(str::to_owned),
             signed_in_at: user.map(|_| now),
+            oidc_sid: None,
+            relying_parties: Vec::new(),
             anonymous_from: anonymous_from.map(address_bytes),
             expires_at: now + ttl,
         };
         let old = SecretHash::of(old_id).0;
         let new = SecretHash::of(&id).0;
-        if !self.db.replace_session(old, new, row.clone(), now).await? {
+        let Some((previous, row)) = self.db.replace_session(old, new, row, keep, now).await? else {
             return Ok(None);
-        }
+        };
+        let ended = session(old_id, previous).ended_by(user);
         let session = session(&id, row);
-        Ok(Some((id, session)))
+        Ok(Some(Replaced { id, session, ended }))
     }
 
     /// Runs the engine again on what the page keeps (see the module docs); `None` when the
@@ -208,6 +231,8 @@ impl SessionStore for SharedSessions {
             let row = SessionRow {
                 user: None,
                 signed_in_at: None,
+                oidc_sid: None,
+                relying_parties: Vec::new(),
                 anonymous_from: Some(address_bytes(client)),
                 expires_at: now + self.limits.page_ttl,
             };
@@ -234,7 +259,7 @@ impl SessionStore for SharedSessions {
         old_id: &'a str,
         user: &'a str,
         now: u64,
-    ) -> Answer<'a, Option<(String, Session)>> {
+    ) -> Answer<'a, Option<Replaced>> {
         Box::pin(self.replace(old_id, Some(user), None, now))
     }
 
@@ -243,8 +268,22 @@ impl SessionStore for SharedSessions {
         old_id: &'a str,
         now: u64,
         client: IpAddr,
-    ) -> Answer<'a, Option<(String, Session)>> {
+    ) -> Answer<'a, Option<Replaced>> {
         Box::pin(self.replace(old_id, None, Some(client), now))
+    }
+
+    fn add_relying_party<'a>(
+        &'a self,
+        id: &'a str,
+        client_id: &'a str,
+        now: u64,
+    ) -> Answer<'a, ()> {
+        Box::pin(self.db.add_relying_party(
+            SecretHash::of(id).0,
+            client_id.to_owned(),
+            MAX_RELYING_PARTIES as u64,
+            now,
+        ))
     }
 
     fn put_page<'a>(

@@ -1,0 +1,179 @@
+//! Back-channel logout over HTTP (OpenID Connect Back-Channel Logout 1.0): a relying party with a
+//! `backchannel_logout_uri` (a small HTTP receiver on 127.0.0.1, allowed by the test setting
+//! `allow_private_addresses`, as the CIMD tests allow loopback) gets the logout token POSTed when
+//! the browser signs out on `/logout`; the token verifies with `/jwks` and names the ID token's
+//! `sid`. Without that setting the SSRF policy refuses the same loopback address and nothing is
+//! sent. A hint from another session does not end this one.
+
+mod common;
+mod receiver;
+
+use std::time::Duration;
+
+use common::*;
+use oauth_proto::config::Config;
+
+async fn server(allow_private_addresses: bool) -> TestServer {
+    let mut settings = test_settings();
+    settings.cimd.allow_private_addresses = allow_private_addresses;
+    settings.cimd.timeout_ms = 2000;
+    let config = Config {
+        throttle: test_throttle(),
+        backchannel_logout: true,
+        ..Config::default()
+    };
+    TestServer::start_configured(config, settings, REDIRECT).await
+}
+
+/// Registers a relying party with a back-channel logout URI; its client id.
+async fn register_rp(s: &TestServer, logout_uri: &str) -> String {
+    let body = serde_json::json!({
+        "client_name": "Webmail",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code"],
+        "scope": "openid",
+        "backchannel_logout_uri": logout_uri,
+        "backchannel_logout_session_required": true,
+    })
+    .to_string();
+    let r = s
+        .send(
+            "POST",
+            "/register",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["backchannel_logout_uri"], logout_uri);
+    r.json()["client_id"].as_str().unwrap().to_owned()
+}
+
+/// Signs alice in for `rp`, approves, exchanges the code: the session cookie and the ID token.
+async fn id_token_for(s: &TestServer, rp: &str) -> (String, String) {
+    let query = format!(
+        "response_type=code&client_id={rp}&redirect_uri={}&state=s&scope=openid\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256",
+        enc(REDIRECT)
+    );
+    let (cookie, page) = s.sign_in_with(&query).await;
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(&cookie),
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("page", &page.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let code = r.location_param("code").expect("a code");
+    let t = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", rp),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    (cookie, t.json()["id_token"].as_str().unwrap().to_owned())
+}
+
+/// Confirms `/logout` with the hint: the answer.
+async fn log_out(s: &TestServer, cookie: &str, hint: &str) -> Resp {
+    let page = s
+        .get(&format!("/logout?id_token_hint={hint}"), Some(cookie))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.hidden("csrf");
+    s.post_form(
+        "/logout",
+        Some(cookie),
+        &[("id_token_hint", hint), ("csrf", &csrf), ("confirm", "1")],
+    )
+    .await
+}
+
+/// `token`'s header and claims, verified with the server's `/jwks` only.
+async fn verify(s: &TestServer, token: &str) -> (serde_json::Value, serde_json::Value) {
+    receiver::verify(&s.get("/jwks", None).await.json(), token)
+}
+
+#[tokio::test]
+async fn logout_posts_a_verifiable_logout_token_with_the_sessions_sid() {
+    let (port, mut got) = receiver::start().await;
+    let s = server(true).await;
+    let rp = register_rp(&s, &format!("http://127.0.0.1:{port}/bc")).await;
+    let (cookie, id_token) = id_token_for(&s, &rp).await;
+    let (_, id) = verify(&s, &id_token).await;
+    let sid = id["sid"].as_str().expect("a sid").to_owned();
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert!(id.get("acr").is_none());
+    assert_ne!(sid, cookie, "the sid is not the session cookie");
+    assert!(!cookie.contains(&sid) && !sid.contains(&cookie));
+
+    let r = log_out(&s, &cookie, &id_token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("signed out"), "{}", r.body);
+
+    let received = tokio::time::timeout(Duration::from_secs(10), got.recv())
+        .await
+        .expect("the relying party is told within 10 s")
+        .unwrap();
+    let (header, claims) = verify(&s, &receiver::logout_token(&received)).await;
+    let iss = id["iss"].as_str().unwrap();
+    receiver::check_logout_token(&header, &claims, iss, &rp, "alice", &sid);
+    // Once.
+    assert!(tokio::time::timeout(Duration::from_millis(500), got.recv())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_ssrf_policy_refuses_a_private_logout_uri() {
+    let (port, mut got) = receiver::start().await;
+    // The policy of client metadata documents: no loopback, no private network.
+    let s = server(false).await;
+    let rp = register_rp(&s, &format!("http://127.0.0.1:{port}/bc")).await;
+    let (cookie, id_token) = id_token_for(&s, &rp).await;
+    let r = log_out(&s, &cookie, &id_token).await;
+    assert_eq!(
+        r.status, 200,
+        "the user's logout is not held up: {}",
+        r.body
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), got.recv())
+            .await
+            .is_err(),
+        "nothing may be sent to a loopback address"
+    );
+}
+
+#[tokio::test]
+async fn a_hint_from_another_session_does_not_end_this_one() {
+    let (port, _got) = receiver::start().await;
+    let s = server(true).await;
+    let rp = register_rp(&s, &format!("http://127.0.0.1:{port}/bc")).await;
+    let (old_cookie, old_token) = id_token_for(&s, &rp).await;
+    assert_eq!(log_out(&s, &old_cookie, &old_token).await.status, 200);
+    // A new session; the old session's ID token is no hint for it.
+    let (cookie, _) = id_token_for(&s, &rp).await;
+    let r = s
+        .get(&format!("/logout?id_token_hint={old_token}"), Some(&cookie))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("another session"), "{}", r.body);
+    // Still signed in: a logout without hint asks to sign out.
+    let again = s.get("/logout", Some(&cookie)).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.body.contains("Sign out?"), "{}", again.body);
+}

@@ -1,0 +1,290 @@
+//! `amr` and `sid` in ID tokens (RFC 8176; OpenID Connect Back-Channel Logout 1.0 §2.1), the
+//! logout tokens of back-channel logout (§2.4), its registration members (§2.2) and discovery
+//! (§2.1), through the engine.
+
+use conformance::*;
+use oauth_proto::authentication::Authentication;
+use oauth_proto::client::{ClientKind, GrantType};
+use oauth_proto::config::Config;
+use oauth_proto::jose::logout_token::{LogoutTokenClaims, EVENT};
+use oauth_proto::jose::{IdTokenClaims, VerifyingKey};
+use oauth_proto::store::Effect;
+
+const REDIRECT: &str = "http%3A%2F%2F127.0.0.1%2Fcb";
+
+fn harness() -> Harness {
+    Harness::new(Config {
+        backchannel_logout: true,
+        ..Config::default()
+    })
+}
+
+fn rp(h: &Harness, id: &str) {
+    h.add_client(
+        id,
+        ClientKind::Public,
+        &["http://127.0.0.1/cb"],
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        "openid email offline_access",
+    );
+}
+
+/// Sets a client's back-channel logout members, as a registration would keep them.
+fn with_logout_uri(h: &Harness, id: &str, uri: &str, session_required: bool) {
+    let mut client = h.client(id).expect("client");
+    client
+        .metadata
+        .insert("backchannel_logout_uri".into(), uri.into());
+    client.metadata.insert(
+        "backchannel_logout_session_required".into(),
+        session_required.into(),
+    );
+    h.apply(vec![Effect::PutClient(client)]);
+}
+
+fn signed_in(h: &Harness) -> Authentication {
+    Authentication {
+        auth_time: h.now - 60,
+        amr: vec!["pwd".into()],
+        sid: Some("Vx1-session-7".into()),
+    }
+}
+
+/// A code approved for alice in `authn`'s session, exchanged: the token response.
+fn tokens(h: &mut Harness, client: &str, authn: Authentication) -> serde_json::Value {
+    let query = format!(
+        "response_type=code&client_id={client}&redirect_uri={REDIRECT}&scope=openid+offline_access\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256&nonce=n1"
+    );
+    let pending = h.pending(&query);
+    let flow = h.engine.approve(pending, "alice", authn, h.now).unwrap();
+    let code = match h.run(flow) {
+        oauth_proto::authorize::DecisionOutcome::Redirect(r) => location_param(&r, "code").unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id={client}\
+             &redirect_uri={REDIRECT}&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    json(&r)
+}
+
+/// Verifies `token` with the published JWK Set only, as a relying party does; its claims.
+fn verify_with_jwks(h: &Harness, token: &str) -> (serde_json::Value, serde_json::Value) {
+    let jwks: serde_json::Value = serde_json::from_str(&h.engine.jwks().body).unwrap();
+    let keys: Vec<VerifyingKey> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| VerifyingKey::from_jwk(&serde_json::from_value(k.clone()).unwrap()).unwrap())
+        .collect();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: serde_json::Value =
+        serde_json::from_slice(&b64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let key = keys
+        .iter()
+        .find(|k| Some(k.kid()) == header["kid"].as_str())
+        .expect("kid published");
+    let verified = oauth_proto::jose::jws::verify_with(token, key).expect("signature verifies");
+    (header, serde_json::from_slice(&verified.payload).unwrap())
+}
+
+#[test]
+fn id_tokens_carry_amr_and_sid_through_refresh() {
+    let mut h = harness();
+    rp(&h, "rp");
+    let authn = signed_in(&h);
+    let body = tokens(&mut h, "rp", authn);
+    let (_, claims) = verify_with_jwks(&h, body["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(claims["sid"], "Vx1-session-7");
+    assert!(claims.get("acr").is_none(), "nothing real is known of acr");
+    h.now += 100;
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={refresh}&client_id=rp"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, again) = verify_with_jwks(&h, json(&r)["id_token"].as_str().unwrap());
+    assert_eq!(again["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(again["sid"], "Vx1-session-7");
+    assert_eq!(again["auth_time"], claims["auth_time"]);
+
+    // Known only by its time: neither claim, rather than a guess.
+    let authn = Authentication::from(h.now);
+    let body = tokens(&mut h, "rp", authn);
+    let (_, claims) = verify_with_jwks(&h, body["id_token"].as_str().unwrap());
+    assert!(
+        claims.get("amr").is_none() && claims.get("sid").is_none(),
+        "{claims}"
+    );
+}
+
+#[test]
+fn a_malformed_sign_in_is_refused() {
+    let mut h = harness();
+    rp(&h, "rp");
+    let query = format!(
+        "response_type=code&client_id=rp&redirect_uri={REDIRECT}&scope=openid\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let bad = Authentication {
+        sid: Some("has space".into()),
+        ..signed_in(&h)
+    };
+    let pending = h.pending(&query);
+    assert!(h.engine.approve(pending, "alice", bad, h.now).is_err());
+}
+
+#[test]
+fn logout_tokens_say_who_and_which_session_and_verify_with_the_jwks() {
+    let mut h = harness();
+    rp(&h, "rp");
+    rp(&h, "quiet");
+    with_logout_uri(&h, "rp", "https://rp.example/bc", true);
+    let authn = signed_in(&h);
+    let body = tokens(&mut h, "rp", authn);
+    let (_, id) = verify_with_jwks(&h, body["id_token"].as_str().unwrap());
+    h.now += 10;
+    let clients = ["rp".to_string(), "quiet".into(), "gone".into(), "rp".into()];
+    let flow = h
+        .engine
+        .backchannel_logout("alice", Some("Vx1-session-7"), &clients, h.now);
+    let notices = h.run(flow);
+    // Only the client with a backchannel_logout_uri, once.
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].client_id, "rp");
+    assert_eq!(notices[0].uri, "https://rp.example/bc");
+    let (header, claims) = verify_with_jwks(&h, &notices[0].logout_token);
+    assert_eq!(header["typ"], "logout+jwt");
+    assert_eq!(claims["iss"], "http://127.0.0.1:8080");
+    assert_eq!(claims["aud"], "rp");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["sid"], id["sid"], "the ID token's session");
+    assert_eq!(claims["iat"], h.now);
+    let exp = claims["exp"].as_u64().unwrap();
+    assert!(exp > h.now && exp <= h.now + 300, "short-lived: {exp}");
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
+    assert_eq!(claims["events"], serde_json::json!({ EVENT: {} }));
+    assert!(claims.get("nonce").is_none());
+    // The engine's decoder agrees, and no logout token passes for an ID token.
+    let keys = h.engine.signing_keys();
+    assert!(LogoutTokenClaims::decode(&notices[0].logout_token, &keys).is_ok());
+    assert!(IdTokenClaims::decode(&notices[0].logout_token, &keys).is_err());
+    // Each token is unique.
+    let flow = h
+        .engine
+        .backchannel_logout("alice", Some("Vx1-session-7"), &clients, h.now);
+    let again = h.run(flow);
+    let (_, second) = verify_with_jwks(&h, &again[0].logout_token);
+    assert_ne!(second["jti"], claims["jti"]);
+
+    // session_required and no sid: that client is not told.
+    let flow = h.engine.backchannel_logout("alice", None, &clients, h.now);
+    assert!(h.run(flow).is_empty());
+    // Turned off: nobody is.
+    let mut off = Harness::default();
+    rp(&off, "rp");
+    with_logout_uri(&off, "rp", "https://rp.example/bc", false);
+    let flow = off
+        .engine
+        .backchannel_logout("alice", Some("s"), &clients, off.now);
+    assert!(off.run(flow).is_empty());
+}
+
+fn register(h: &mut Harness, extra: &str) -> (u16, serde_json::Value) {
+    let body = format!(
+        r#"{{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none",
+            "grant_types":["authorization_code"],"scope":"openid"{extra}}}"#
+    );
+    let r = h.register(&body, None);
+    (r.status, json(&r))
+}
+
+#[test]
+fn registration_checks_and_echoes_the_logout_members() {
+    let mut h = harness();
+    let (status, body) = register(
+        &mut h,
+        r#","backchannel_logout_uri":"https://rp.example/logout?x=1","backchannel_logout_session_required":true"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["backchannel_logout_uri"],
+        "https://rp.example/logout?x=1"
+    );
+    assert_eq!(body["backchannel_logout_session_required"], true);
+    let (status, body) = register(
+        &mut h,
+        r#","backchannel_logout_uri":"http://127.0.0.1:9/bc""#,
+    );
+    assert_eq!(status, 201, "loopback http: {body}");
+
+    for (extra, says) in [
+        (
+            r#","backchannel_logout_uri":"https://rp.example/bc#f""#,
+            "fragment",
+        ),
+        (
+            r#","backchannel_logout_uri":"http://rp.example/bc""#,
+            "http",
+        ),
+        (
+            r#","backchannel_logout_uri":"com.example.app:/bc""#,
+            "https",
+        ),
+        (r#","backchannel_logout_uri":"/relative""#, "https"),
+        (r#","backchannel_logout_uri":42"#, "string"),
+        (
+            r#","backchannel_logout_session_required":"yes""#,
+            "true or false",
+        ),
+    ] {
+        let (status, body) = register(&mut h, extra);
+        assert_eq!(status, 400, "{extra}: {body}");
+        assert_eq!(body["error"], "invalid_client_metadata", "{extra}: {body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(says), "{extra}: {description}");
+    }
+    let long = format!(
+        r#","backchannel_logout_uri":"https://rp.example/{}""#,
+        "a".repeat(3000)
+    );
+    let (status, body) = register(&mut h, &long);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+
+    // A server that does not send them refuses them, and says so.
+    let mut off = Harness::default();
+    let (status, body) = register(
+        &mut off,
+        r#","backchannel_logout_uri":"https://rp.example/bc""#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("does not send back-channel logout"));
+}
+
+#[test]
+fn discovery_says_what_is_true() {
+    let on: serde_json::Value = serde_json::from_str(&harness().engine.metadata().body).unwrap();
+    assert_eq!(on["backchannel_logout_supported"], true);
+    assert_eq!(on["backchannel_logout_session_supported"], true);
+    assert!(on.get("acr_values_supported").is_none());
+    let claims = on["claims_supported"].as_array().unwrap();
+    assert!(claims.contains(&"amr".into()) && claims.contains(&"sid".into()));
+    assert!(!claims.contains(&"acr".into()));
+    let off: serde_json::Value =
+        serde_json::from_str(&Harness::default().engine.metadata().body).unwrap();
+    assert!(off.get("backchannel_logout_supported").is_none());
+}
