@@ -4,7 +4,10 @@
 //! nonce, `azp`, and with `enableNonRepudiationChecks` the signature from `jwks_uri` in the
 //! algorithm the client registered); `fetchUserInfo` checks the subject. Three public clients
 //! register themselves (the default ES256, RS256 and EdDSA by `id_token_signed_response_alg`),
-//! sign in through the real pages, fetch userinfo and refresh, getting a new ID token.
+//! sign in through the real pages, fetch userinfo and refresh, getting a new ID token. Two clients
+//! the administrator added then try silent authentication (`prompt=none`): with a session and
+//! remembered consent openid-client gets a code and validates its ID token; without consent, or
+//! without a session, it raises `consent_required` and `login_required`.
 //!
 //! `tests/interop/openid-client/oidc_flow.mjs` is the relying party; it prints JSON observations
 //! that this test asserts. openid-client is pinned in that directory's `package.json` and
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use common::*;
 use oauth_proto::config::Config;
 use oauth_proto::jose::Algorithm;
+use oauth_server::admin::clients::{self, NewClient};
 use oauth_server::admin::{setup, users};
 use oauth_server::app::App;
 use oauth_server::http::server;
@@ -57,6 +61,26 @@ async fn openid_client_validates_id_tokens_userinfo_and_refresh() {
     let store = Arc::new(AnyStore::memory());
     users::add(&*store, USER, PASSWORD, 1).await.unwrap();
     users::set_email(&*store, USER, Some(EMAIL)).await.unwrap();
+    // `prompt=none` errors go back only to clients an administrator added (a self-registered
+    // one gets the error page), so the silent authentication runs with two of those.
+    let mut silent_clients = Vec::new();
+    for name in ["Webmail", "Calendar"] {
+        let created = clients::add(
+            &*store,
+            &engine,
+            &NewClient {
+                name: name.to_owned(),
+                redirect_uris: vec![REDIRECT.to_owned()],
+                public: true,
+                scope: Some("openid email".to_owned()),
+                ..Default::default()
+            },
+            1,
+        )
+        .await
+        .unwrap();
+        silent_clients.push(created.client_id);
+    }
     let settings = oauth_server::settings::ServerSettings {
         listen: format!("127.0.0.1:{port}"),
         ..test_settings()
@@ -71,6 +95,7 @@ async fn openid_client_validates_id_tokens_userinfo_and_refresh() {
         "username": USER,
         "password": PASSWORD,
         "algs": [null, "RS256", "EdDSA"],
+        "silent_clients": silent_clients,
     });
     let dir = client_dir();
     let o = run_json_script(
@@ -122,4 +147,14 @@ async fn openid_client_validates_id_tokens_userinfo_and_refresh() {
         );
         assert_eq!(l["signed_out"], json!(true), "{name}: {l:#}");
     }
+
+    // Silent authentication.
+    let s = &o["silent"];
+    assert_eq!(s["session"]["sub"], json!(USER), "{s:#}");
+    assert_eq!(s["session"]["nonce_matches"], json!(true), "{s:#}");
+    assert!(s["first_auth_time"].is_u64(), "{s:#}");
+    // No new sign-in happened: the same authentication time.
+    assert_eq!(s["session"]["auth_time"], s["first_auth_time"], "{s:#}");
+    assert_eq!(s["no_consent"]["error"], json!("consent_required"), "{s:#}");
+    assert_eq!(s["no_session"]["error"], json!("login_required"), "{s:#}");
 }

@@ -8,9 +8,16 @@
 // `post_logout_redirect_uri`, a state), confirms on the server's page, and is sent back with the
 // state; its old session no longer signs in.
 //
-// Reads one JSON object on stdin: {"issuer", "redirect_uri", "username", "password", "algs"}: for
-// each algorithm (null: the server's default) a public client registers itself (RFC 7591, with
-// `id_token_signed_response_alg`) and signs in. The person's browser is plain fetch
+// Then silent authentication (OIDC Core §3.1.2.1 `prompt=none`) with two clients the
+// administrator added (`silent_clients`): after one interactive sign-in to the first, the browser
+// asks again with `prompt=none` and is sent straight back with a code, whose ID token
+// openid-client validates (same subject, same `auth_time`, the new nonce); the second client,
+// never approved, gets `consent_required`, and a browser without a session `login_required`, both
+// as authorization error responses that openid-client raises.
+//
+// Reads one JSON object on stdin: {"issuer", "redirect_uri", "username", "password", "algs",
+// "silent_clients"}: for each algorithm (null: the server's default) a public client registers
+// itself (RFC 7591, with `id_token_signed_response_alg`) and signs in. The person's browser is plain fetch
 // posting the sign-in and consent forms. Prints one JSON object of observations on stdout; the
 // Rust test (tests/interop_openid_client.rs) asserts them. An unexpected failure is printed as
 // {"fatal": ...} with a non-zero exit.
@@ -188,6 +195,92 @@ async function relyingParty(cfg, alg) {
   return seen;
 }
 
+/** The browser (with `cookie`, or none) follows an authorization URL that must not show a page;
+ * the callback URL it is sent to. */
+async function silentCallback(url, cookie) {
+  const headers = cookie ? { cookie } : {};
+  const r = await fetch(url, { redirect: "manual", headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
+  const location = r.headers.get("location");
+  if (!location) throw new Error(`prompt=none showed a page: HTTP ${r.status}: ${await r.text()}`);
+  return { status: r.status, callback: new URL(location) };
+}
+
+/** openid-client's code exchange for a callback that carries an error; the error it raised. */
+async function expectAuthorizationError(config, callback, verifier, state) {
+  try {
+    await client.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      idTokenExpected: true,
+    });
+    return null;
+  } catch (e) {
+    return { name: e.name, error: e.error ?? e.cause?.error ?? null };
+  }
+}
+
+/** Silent authentication with administrator-added clients (`ids`: the first one is approved
+ * interactively, the second never). */
+async function silent(cfg, ids) {
+  const configFor = (id) =>
+    client.discovery(new URL(cfg.issuer), id, undefined, client.None(), {
+      execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks],
+    });
+  const [approved, other] = [await configFor(ids[0]), await configFor(ids[1])];
+  const request = async (config, prompt) => {
+    const verifier = client.randomPKCECodeVerifier();
+    const nonce = client.randomNonce();
+    const state = client.randomState();
+    const params = {
+      redirect_uri: cfg.redirect_uri,
+      scope: "openid email",
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: "S256",
+      nonce,
+      state,
+    };
+    if (prompt) params.prompt = prompt;
+    return { url: client.buildAuthorizationUrl(config, params), verifier, nonce, state };
+  };
+  const first = await request(approved);
+  const { callback, cookie } = await signInAndApprove(first.url, cfg);
+  const tokens = await client.authorizationCodeGrant(approved, callback, {
+    pkceCodeVerifier: first.verifier,
+    expectedNonce: first.nonce,
+    expectedState: first.state,
+    idTokenExpected: true,
+  });
+  const seen = { first_auth_time: tokens.claims().auth_time };
+
+  // Signed in and approved: straight back with a code.
+  const again = await request(approved, "none");
+  const back = await silentCallback(again.url, cookie);
+  const silentTokens = await client.authorizationCodeGrant(approved, back.callback, {
+    pkceCodeVerifier: again.verifier,
+    expectedNonce: again.nonce,
+    expectedState: again.state,
+    idTokenExpected: true,
+  });
+  const claims = silentTokens.claims();
+  seen.session = {
+    status: back.status,
+    sub: claims.sub,
+    nonce_matches: claims.nonce === again.nonce,
+    auth_time: claims.auth_time,
+  };
+
+  // Signed in, never approved for this client.
+  const consent = await request(other, "none");
+  const refused = await silentCallback(consent.url, cookie);
+  seen.no_consent = await expectAuthorizationError(other, refused.callback, consent.verifier, consent.state);
+
+  // No session at all.
+  const anonymous = await request(approved, "none");
+  const out = await silentCallback(anonymous.url, null);
+  seen.no_session = await expectAuthorizationError(approved, out.callback, anonymous.verifier, anonymous.state);
+  return seen;
+}
+
 async function main() {
   let input = "";
   for await (const chunk of process.stdin) input += chunk;
@@ -196,6 +289,7 @@ async function main() {
   for (const alg of cfg.algs) {
     out.clients[alg ?? "default"] = await relyingParty(cfg, alg);
   }
+  out.silent = await silent(cfg, cfg.silent_clients);
   console.log(JSON.stringify(out));
 }
 
