@@ -48,9 +48,10 @@ fn meta(d: String) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, d)
 }
 
-/// Checks the back-channel logout members of a registration and keeps them in `metadata`
-/// (see the module docs).
-pub(crate) fn validate(
+/// Checks the back-channel logout members of a registration body (or an administrator's
+/// change) and keeps them in `metadata` (see the module docs): `enabled` is
+/// [`crate::config::Config::backchannel_logout`], `max_len` its `max_metadata_string_len`.
+pub fn validate(
     body: &Map<String, Value>,
     metadata: &mut Map<String, Value>,
     enabled: bool,

@@ -217,6 +217,30 @@ pub enum UserCommand {
     },
 }
 
+/// A client's back-channel logout registration (OpenID Connect Back-Channel Logout 1.0).
+#[derive(Debug, Clone, Default, Args)]
+pub struct LogoutArgs {
+    /// Where logout tokens are POSTed when a session that gave the client an ID token ends:
+    /// https (or http on 127.0.0.1 / [::1]), no fragment, as in a dynamic registration.
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Tell the client only of sessions with a `sid` (`backchannel_logout_session_required`).
+    #[arg(long, requires = "backchannel_logout_uri")]
+    pub backchannel_logout_session_required: bool,
+}
+
+impl LogoutArgs {
+    /// The registration the options describe, if any.
+    pub fn registration(&self) -> Option<crate::admin::clients::BackchannelLogout> {
+        self.backchannel_logout_uri
+            .as_ref()
+            .map(|uri| crate::admin::clients::BackchannelLogout {
+                uri: uri.clone(),
+                session_required: self.backchannel_logout_session_required,
+            })
+    }
+}
+
 /// `client ...`
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -249,6 +273,9 @@ pub enum ClientCommand {
         /// (RFC 9068, which resource servers validate from the JWKS).
         #[arg(long, value_name = "FORMAT", value_parser = ["hmac", "jwt"])]
         access_token_format: Option<String>,
+        /// Back-channel logout.
+        #[command(flatten)]
+        logout: LogoutArgs,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,
@@ -262,6 +289,12 @@ pub enum ClientCommand {
         /// Tokens already issued stay valid in their format.
         #[arg(long, value_name = "FORMAT", value_parser = ["hmac", "jwt"])]
         access_token_format: Option<String>,
+        /// Back-channel logout.
+        #[command(flatten)]
+        logout: LogoutArgs,
+        /// Stop telling the client of ended sessions (removes its back-channel logout URI).
+        #[arg(long, conflicts_with = "backchannel_logout_uri")]
+        no_backchannel_logout: bool,
         /// Where the data is.
         #[command(flatten)]
         data: DataArgs,
@@ -377,6 +410,29 @@ mod tests {
         ])
         .is_err());
         Cli::try_parse_from(["oauth-server", "key", "rotate", "--config", "c.toml"]).unwrap();
+        // Back-channel logout: the URI with or without session_required; session_required alone
+        // or a URI with its removal is refused.
+        let add = |extra: &[&str]| {
+            let mut args = vec!["oauth-server", "client", "add", "--name", "n"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        let uri = ["--backchannel-logout-uri", "https://a.example/bc"];
+        let parsed = add(&[&uri[..], &["--backchannel-logout-session-required"]].concat()).unwrap();
+        assert!(matches!(
+            parsed.command,
+            Some(Command::Client(ClientCommand::Add { ref logout, .. }))
+                if logout.registration().is_some_and(|r| r.session_required)
+        ));
+        assert!(add(&["--backchannel-logout-session-required"]).is_err());
+        let set = |extra: &[&str]| {
+            let mut args = vec!["oauth-server", "client", "set", "x"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        assert!(set(&["--no-backchannel-logout"]).is_ok());
+        assert!(set(&uri).is_ok());
+        assert!(set(&[&uri[..], &["--no-backchannel-logout"]].concat()).is_err());
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! The client id is random (128 bits); a confidential client's secret is 256 random bits,
 //! base64url, shown once and stored only as its SHA-256 hash (`oauth_proto::secret::Secret`).
 
+use oauth_proto::backchannel_logout::{
+    self, BACKCHANNEL_LOGOUT_SESSION_REQUIRED, BACKCHANNEL_LOGOUT_URI,
+};
 use oauth_proto::client::{AccessTokenFormat, ClientKind, ClientRecord};
 use oauth_proto::client_metadata;
 use oauth_proto::secret::Secret;
@@ -35,6 +38,46 @@ pub struct NewClient {
     /// The format of the client's access tokens (the HMAC format by default; RFC 9068 JWTs
     /// only when the operator says so, see `oauth_proto::jose::access_token`).
     pub access_token_format: AccessTokenFormat,
+    /// Where its logout tokens go (OpenID Connect Back-Channel Logout), checked by the
+    /// registration rules, and whether it needs `sid` in each.
+    pub backchannel_logout: Option<BackchannelLogout>,
+}
+
+/// A client's back-channel logout registration (`backchannel_logout_uri`,
+/// `backchannel_logout_session_required`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackchannelLogout {
+    /// The URI logout tokens are POSTed to.
+    pub uri: String,
+    /// Only sessions with a `sid` are told.
+    pub session_required: bool,
+}
+
+impl BackchannelLogout {
+    /// The registration members, checked as a registration checks them (`Err` says why).
+    fn members(
+        this: Option<&BackchannelLogout>,
+        engine: &Engine,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let mut body = serde_json::Map::new();
+        if let Some(b) = this {
+            body.insert(BACKCHANNEL_LOGOUT_URI.to_owned(), b.uri.clone().into());
+            body.insert(
+                BACKCHANNEL_LOGOUT_SESSION_REQUIRED.to_owned(),
+                b.session_required.into(),
+            );
+        }
+        let config = engine.config();
+        let mut kept = serde_json::Map::new();
+        backchannel_logout::validate(
+            &body,
+            &mut kept,
+            config.backchannel_logout,
+            config.max_metadata_string_len,
+        )
+        .map_err(|e| e.description.into_owned())?;
+        Ok(kept)
+    }
 }
 
 /// A change of an existing client's settings (`client set`); `None` leaves a setting as it is.
@@ -101,9 +144,13 @@ pub fn build(
     if let Some(application_type) = &new.application_type {
         metadata["application_type"] = application_type.as_str().into();
     }
-    let serde_json::Value::Object(metadata) = metadata else {
+    let serde_json::Value::Object(mut metadata) = metadata else {
         return Err("the client's metadata is not an object".to_owned());
     };
+    metadata.extend(BackchannelLogout::members(
+        new.backchannel_logout.as_ref(),
+        engine,
+    )?);
     let checked = client_metadata::validate(&metadata, engine.config())
         .map_err(|e| e.description.into_owned())?;
     let client_id = Secret::generate(&mut OsRandom, 16).expose().to_owned();
@@ -160,6 +207,37 @@ pub async fn list(store: &impl oauth_directory::Directory) -> Result<Vec<ClientR
 /// Changes an existing client's settings. Its tokens, secret and grants are untouched: tokens
 /// already issued in one access token format stay valid, since validation takes both.
 pub async fn set(store: &impl AsyncStore, client_id: &str, change: &Change) -> Result<(), String> {
+    update(store, client_id, |client| {
+        if let Some(format) = change.access_token_format {
+            client.access_token_format = format;
+        }
+    })
+    .await
+}
+
+/// Sets (or, with `None`, removes) an existing client's back-channel logout registration,
+/// checked by the registration rules first: a refused URI changes nothing.
+pub async fn set_backchannel_logout(
+    store: &impl AsyncStore,
+    engine: &Engine,
+    client_id: &str,
+    registration: Option<&BackchannelLogout>,
+) -> Result<(), String> {
+    let members = BackchannelLogout::members(registration, engine)?;
+    update(store, client_id, |client| {
+        client.metadata.remove(BACKCHANNEL_LOGOUT_URI);
+        client.metadata.remove(BACKCHANNEL_LOGOUT_SESSION_REQUIRED);
+        client.metadata.extend(members);
+    })
+    .await
+}
+
+/// Reads the client `client_id`, changes it and writes it back.
+async fn update(
+    store: &impl AsyncStore,
+    client_id: &str,
+    change: impl FnOnce(&mut ClientRecord),
+) -> Result<(), String> {
     let mut client = match store
         .execute(Op::GetClient {
             client_id: client_id.to_owned(),
@@ -171,9 +249,7 @@ pub async fn set(store: &impl AsyncStore, client_id: &str, change: &Change) -> R
         Reply::Client(None) => return Err(format!("no client {client_id}")),
         _ => return Err("the store answered GetClient with another reply".to_owned()),
     };
-    if let Some(format) = change.access_token_format {
-        client.access_token_format = format;
-    }
+    change(&mut client);
     store
         .apply(vec![Effect::PutClient(client)])
         .await
@@ -445,5 +521,81 @@ mod tests {
             1,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn back_channel_logout_is_registered_checked_changed_and_removed() {
+        let engine = crate::admin::setup::admin_engine(oauth_proto::config::Config {
+            backchannel_logout: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let logout = |uri: &str, session_required| {
+            Some(BackchannelLogout {
+                uri: uri.to_owned(),
+                session_required,
+            })
+        };
+        let store = MemoryStore::new();
+        block_on(async {
+            let with = NewClient {
+                backchannel_logout: logout("https://app.example.com/bc", true),
+                ..web()
+            };
+            let created = add(&store, &engine, &with, 1).await.unwrap();
+            let read = |id: String| {
+                let store = &store;
+                async move {
+                    match store.execute(Op::GetClient { client_id: id }).await {
+                        Ok(Reply::Client(Some(c))) => c.metadata.clone(),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            };
+            let kept = read(created.client_id.clone()).await;
+            assert_eq!(kept[BACKCHANNEL_LOGOUT_URI], "https://app.example.com/bc");
+            assert_eq!(kept[BACKCHANNEL_LOGOUT_SESSION_REQUIRED], true);
+            // The registration rules: a fragment, or http off loopback, is refused, and the
+            // client keeps what it had.
+            for bad in ["https://app.example.com/bc#f", "http://app.example.com/bc"] {
+                let e = set_backchannel_logout(
+                    &store,
+                    &engine,
+                    &created.client_id,
+                    logout(bad, false).as_ref(),
+                )
+                .await
+                .unwrap_err();
+                assert!(e.contains("backchannel_logout_uri"), "{e}");
+            }
+            assert_eq!(read(created.client_id.clone()).await, kept);
+            let loopback = logout("http://127.0.0.1:9/bc", false);
+            set_backchannel_logout(&store, &engine, &created.client_id, loopback.as_ref())
+                .await
+                .unwrap();
+            let changed = read(created.client_id.clone()).await;
+            assert_eq!(changed[BACKCHANNEL_LOGOUT_URI], "http://127.0.0.1:9/bc");
+            assert_eq!(changed[BACKCHANNEL_LOGOUT_SESSION_REQUIRED], false);
+            set_backchannel_logout(&store, &engine, &created.client_id, None)
+                .await
+                .unwrap();
+            let removed = read(created.client_id.clone()).await;
+            assert!(!removed.contains_key(BACKCHANNEL_LOGOUT_URI));
+            assert!(!removed.contains_key(BACKCHANNEL_LOGOUT_SESSION_REQUIRED));
+            let nobody = set_backchannel_logout(&store, &engine, "nobody", None).await;
+            assert!(nobody.is_err());
+        });
+        let bad = NewClient {
+            backchannel_logout: logout("https://app.example.com/bc#x", false),
+            ..web()
+        };
+        assert!(build(&engine, &bad, 1).is_err());
+        // A server that does not deliver them refuses them.
+        let with = NewClient {
+            backchannel_logout: logout("https://app.example.com/bc", false),
+            ..web()
+        };
+        let e = build(&crate::test_support::engine(), &with, 1).unwrap_err();
+        assert!(e.contains("does not send back-channel logout"), "{e}");
     }
 }

@@ -158,6 +158,7 @@ pub async fn client(
             resource_server,
             application_type,
             access_token_format,
+            logout,
             ..
         } => {
             let new = clients::NewClient {
@@ -169,6 +170,7 @@ pub async fn client(
                 application_type: application_type.clone(),
                 resource_server: *resource_server,
                 access_token_format: clients::access_token_format(access_token_format.as_deref())?,
+                backchannel_logout: logout.registration(),
             };
             let created = clients::add(store, engine, &new, now).await?;
             let json = serde_json::to_string(&created).map_err(|e| e.to_string())?;
@@ -193,6 +195,8 @@ pub async fn client(
         ClientCommand::Set {
             id,
             access_token_format,
+            logout,
+            no_backchannel_logout,
             ..
         } => {
             let change = clients::Change {
@@ -201,6 +205,14 @@ pub async fn client(
                     .map(|f| clients::access_token_format(Some(f)))
                     .transpose()?,
             };
+            // The logout registration first: it is checked, and a refused one changes nothing.
+            match (logout.registration(), no_backchannel_logout) {
+                (Some(b), _) => {
+                    clients::set_backchannel_logout(store, engine, id, Some(&b)).await?
+                }
+                (None, true) => clients::set_backchannel_logout(store, engine, id, None).await?,
+                (None, false) => {}
+            }
             clients::set(store, id, &change).await?;
             writeln!(out, "changed client {id}").map_err(io_err)
         }
@@ -342,6 +354,7 @@ mod tests {
                 resource_server: false,
                 application_type: None,
                 access_token_format: None,
+                logout: Default::default(),
                 data: data(),
             };
             client(&add, &store, &engine, &mut out).await.unwrap();
@@ -368,6 +381,7 @@ mod tests {
                 resource_server: false,
                 application_type: None,
                 access_token_format: None,
+                logout: Default::default(),
                 data: data(),
             };
             client(&add, &store, &engine, &mut out).await.unwrap();
@@ -382,6 +396,8 @@ mod tests {
             let set = ClientCommand::Set {
                 id: id.clone(),
                 access_token_format: Some("jwt".to_owned()),
+                logout: Default::default(),
+                no_backchannel_logout: false,
                 data: data(),
             };
             client(&set, &store, &engine, &mut out).await.unwrap();
@@ -392,6 +408,8 @@ mod tests {
             let unknown = ClientCommand::Set {
                 id: "nobody".to_owned(),
                 access_token_format: Some("jwt".to_owned()),
+                logout: Default::default(),
+                no_backchannel_logout: false,
                 data: data(),
             };
             assert!(client(&unknown, &store, &engine, &mut out).await.is_err());
