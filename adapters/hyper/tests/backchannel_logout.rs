@@ -3,7 +3,9 @@
 //! `allow_private_addresses`, as the CIMD tests allow loopback) gets the logout token POSTed when
 //! the browser signs out on `/logout`; the token verifies with `/jwks` and names the ID token's
 //! `sid`. Without that setting the SSRF policy refuses the same loopback address and nothing is
-//! sent. A hint from another session does not end this one.
+//! sent. A hint from another session does not end this one. panva's `jose` (the JOSE library
+//! under node's openid-client, `tests/interop/openid-client/logout_token.mjs`) accepts the logout
+//! token as a relying party checks it, and refuses an ID token in its place.
 
 mod common;
 mod receiver;
@@ -107,34 +109,79 @@ async fn verify(s: &TestServer, token: &str) -> (serde_json::Value, serde_json::
     receiver::verify(&s.get("/jwks", None).await.json(), token)
 }
 
-#[tokio::test]
-async fn logout_posts_a_verifiable_logout_token_with_the_sessions_sid() {
+/// Signs in for a relying party with a loopback receiver, logs out on `/logout`, and waits for
+/// the POST: the relying party's id, the ID token and its claims, and the logout token.
+async fn logged_out(s: &TestServer) -> (String, String, serde_json::Value, String) {
     let (port, mut got) = receiver::start().await;
-    let s = server(true).await;
-    let rp = register_rp(&s, &format!("http://127.0.0.1:{port}/bc")).await;
-    let (cookie, id_token) = id_token_for(&s, &rp).await;
-    let (_, id) = verify(&s, &id_token).await;
+    let rp = register_rp(s, &format!("http://127.0.0.1:{port}/bc")).await;
+    let (cookie, id_token) = id_token_for(s, &rp).await;
+    let (_, id) = verify(s, &id_token).await;
     let sid = id["sid"].as_str().expect("a sid").to_owned();
-    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
-    assert!(id.get("acr").is_none());
     assert_ne!(sid, cookie, "the sid is not the session cookie");
     assert!(!cookie.contains(&sid) && !sid.contains(&cookie));
 
-    let r = log_out(&s, &cookie, &id_token).await;
+    let r = log_out(s, &cookie, &id_token).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("signed out"), "{}", r.body);
-
     let received = tokio::time::timeout(Duration::from_secs(10), got.recv())
         .await
         .expect("the relying party is told within 10 s")
         .unwrap();
-    let (header, claims) = verify(&s, &receiver::logout_token(&received)).await;
-    let iss = id["iss"].as_str().unwrap();
-    receiver::check_logout_token(&header, &claims, iss, &rp, "alice", &sid);
     // Once.
     assert!(tokio::time::timeout(Duration::from_millis(500), got.recv())
         .await
         .is_err());
+    (rp, id_token, id, receiver::logout_token(&received))
+}
+
+#[tokio::test]
+async fn logout_posts_a_verifiable_logout_token_with_the_sessions_sid() {
+    let s = server(true).await;
+    let (rp, _, id, logout_token) = logged_out(&s).await;
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert!(id.get("acr").is_none());
+    let (header, claims) = verify(&s, &logout_token).await;
+    let (iss, sid) = (id["iss"].as_str().unwrap(), id["sid"].as_str().unwrap());
+    receiver::check_logout_token(&header, &claims, iss, &rp, "alice", sid);
+}
+
+/// The logout token as panva's `jose` (under node's openid-client) checks it: valid, with the
+/// event, `sub` and the ID token's `sid`, no `nonce`; the ID token itself is no logout token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relying_partys_jose_library_accepts_the_logout_token() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/openid-client");
+    if let Err(missing) = npm_ready(&dir, "openid-client").await {
+        missing_component(&missing);
+        return;
+    }
+    let s = server(true).await;
+    let (rp, id_token, id, logout_token) = logged_out(&s).await;
+    let input = serde_json::json!({
+        "jwks_uri": format!("{}/jwks", s.base),
+        "issuer": id["iss"],
+        "audience": rp,
+        "tokens": [logout_token, id_token],
+    });
+    let seen = run_json_script(
+        "node",
+        &dir.join("logout_token.mjs"),
+        Some(&dir),
+        &input,
+        "jose logout token",
+    )
+    .await;
+    let verdicts = seen.as_array().expect("one verdict per token");
+    let ok = &verdicts[0];
+    assert_eq!(ok["valid"], true, "{seen}");
+    assert_eq!(ok["event"], true, "{seen}");
+    assert_eq!(ok["nonce"], false, "{seen}");
+    assert_eq!(ok["sub"], "alice", "{seen}");
+    assert_eq!(ok["sid"], id["sid"], "{seen}");
+    assert_eq!(ok["alg"], "ES256", "{seen}");
+    assert_eq!(
+        verdicts[1]["valid"], false,
+        "an ID token is refused: {seen}"
+    );
 }
 
 #[tokio::test]
