@@ -221,7 +221,7 @@ pub enum UserCommand {
 #[derive(Debug, Clone, Default, Args)]
 pub struct LogoutArgs {
     /// Where logout tokens are POSTed when a session that gave the client an ID token ends:
-    /// https (or http on 127.0.0.1 / [::1]), no fragment, as in a dynamic registration.
+    /// https (or http on a loopback IP literal), no fragment, as in a dynamic registration.
     #[arg(long, value_name = "URI")]
     pub backchannel_logout_uri: Option<String>,
     /// Tell the client only of sessions with a `sid` (`backchannel_logout_session_required`).

@@ -18,6 +18,9 @@
 //! | cached | per HTTP caching (`Cache-Control`, `Expires`, `Age`: `http-cache-semantics`, as a private cache), kept at least `min_cache_secs` (60 s: one sign-in asks for the document three times, and a client must not make every request a fetch) and at most `max_cache_secs` (24 h); failures for `failure_cache_secs` (10 s); at most `max_cached_documents` entries |
 //! | no proxy | the connector is hyper-util's own: no `HTTP_PROXY` from the environment can route the fetch elsewhere |
 //!
+//! The client (resolver, TLS, no proxy) is [`crate::outbound`]'s, which back-channel logout
+//! delivery uses too; the bounds above on time, concurrency and size are this module's.
+//!
 //! Why hyper-util's client and `hyper-rustls` rather than `reqwest`: the server already runs on
 //! hyper and hyper-util, so this adds only the TLS layer; the resolver hook is the connector's
 //! own `Service<Name>`; and there is no implicit proxy, redirect or decompression to turn off.

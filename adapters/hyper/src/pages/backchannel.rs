@@ -163,9 +163,12 @@ pub(crate) fn notify(app: &App, ended: Option<Ended>) {
                 return;
             }
         };
-        let deliveries = notices.into_iter().map(|notice| {
+        // The session's deliveries run together; the deliverer's slots bound them across
+        // sessions.
+        let mut deliveries = tokio::task::JoinSet::new();
+        for notice in notices {
             let deliverer: Arc<Deliverer> = deliverer.clone();
-            async move {
+            deliveries.spawn(async move {
                 match deliverer.deliver(&notice).await {
                     Ok(status) => tracing::info!(
                         client_id = %notice.client_id,
@@ -179,19 +182,109 @@ pub(crate) fn notify(app: &App, ended: Option<Ended>) {
                         "back-channel logout not delivered"
                     ),
                 }
-            }
-        });
-        futures_join_all(deliveries).await;
+            });
+        }
+        while deliveries.join_next().await.is_some() {}
     });
 }
 
-/// Runs the deliveries of one session together (the deliverer bounds them across sessions).
-async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
-    all: impl Iterator<Item = F>,
-) {
-    let mut set = tokio::task::JoinSet::new();
-    for f in all {
-        set.spawn(f);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Empty;
+    use hyper_util::rt::TokioIo;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A server on 127.0.0.1 answering every request with `status` (and a `Location` to
+    /// `location`); its port and how many requests it got.
+    async fn answering(status: u16, location: String) -> (u16, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (hits, location) = (counted.clone(), location.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req| {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        let response = hyper::Response::builder()
+                            .status(status)
+                            .header("location", location.clone())
+                            .body(Empty::<Bytes>::new());
+                        async move { response }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (port, hits)
     }
-    while set.join_next().await.is_some() {}
+
+    fn notice(uri: String) -> LogoutNotice {
+        LogoutNotice {
+            client_id: "rp".into(),
+            uri,
+            logout_token: "t".into(),
+        }
+    }
+
+    fn deliverer(allow_private: bool) -> Deliverer {
+        Deliverer::new(&CimdSettings {
+            allow_private_addresses: allow_private,
+            timeout_ms: 1000,
+            ..CimdSettings::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_statuses_are_reported() {
+        let (target, target_hits) = answering(200, String::new()).await;
+        let (port, hits) = answering(307, format!("http://127.0.0.1:{target}/")).await;
+        let d = deliverer(true);
+        let to = |port: u16| notice(format!("http://127.0.0.1:{port}/bc"));
+        assert_eq!(
+            d.deliver(&to(port)).await,
+            Err(Undelivered::Redirected(307))
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert_eq!(target_hits.load(Ordering::SeqCst), 0, "never followed");
+        assert_eq!(d.deliver(&to(target)).await, Ok(200));
+        let (failing, _) = answering(500, String::new()).await;
+        assert_eq!(d.deliver(&to(failing)).await, Err(Undelivered::Status(500)));
+    }
+
+    #[tokio::test]
+    async fn the_address_policy_and_the_scheme_rule_refuse_before_connecting() {
+        let (port, hits) = answering(200, String::new()).await;
+        let loopback = notice(format!("http://127.0.0.1:{port}/bc"));
+        assert_eq!(
+            deliverer(false).deliver(&loopback).await,
+            Err(Undelivered::Refused)
+        );
+        for refused in [
+            "https://10.0.0.1/bc",
+            "https://169.254.169.254/latest",
+            "http://192.0.2.1/bc",
+            "http://app.example/bc",
+            "ftp://127.0.0.1/bc",
+            "not a url",
+        ] {
+            assert_eq!(
+                deliverer(false).deliver(&notice(refused.into())).await,
+                Err(Undelivered::Refused),
+                "{refused}"
+            );
+        }
+        // Plain http goes only to a loopback literal, even where private addresses are allowed.
+        assert_eq!(
+            deliverer(true)
+                .deliver(&notice("http://localhost:1/bc".into()))
+                .await,
+            Err(Undelivered::Refused)
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+    }
 }
