@@ -288,3 +288,92 @@ fn discovery_says_what_is_true() {
         serde_json::from_str(&Harness::default().engine.metadata().body).unwrap();
     assert!(off.get("backchannel_logout_supported").is_none());
 }
+
+#[test]
+fn a_silent_code_carries_the_sessions_amr_and_sid() {
+    let mut h = harness();
+    rp(&h, "rp");
+    // A first approval remembers the consent; the next request gets a code without a page.
+    let authn = signed_in(&h);
+    tokens(&mut h, "rp", authn.clone());
+    let query = format!(
+        "response_type=code&client_id=rp&redirect_uri={REDIRECT}&scope=openid+offline_access\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let pending = h.pending(&query);
+    let who = oauth_proto::interaction::SignedIn {
+        subject: "alice",
+        auth_time: authn.auth_time,
+        amr: &authn.amr,
+        sid: authn.sid.as_deref(),
+        fresh: false,
+    };
+    let flow = h.engine.proceed(pending, Some(who), h.now);
+    let code = match h.run(flow) {
+        oauth_proto::interaction::Step::Redirect(r) => location_param(&r, "code").expect("code"),
+        other => panic!("{other:?}"),
+    };
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id=rp\
+             &redirect_uri={REDIRECT}&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, claims) = verify_with_jwks(&h, json(&r)["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(claims["sid"], "Vx1-session-7");
+
+    // A malformed sign-in from the embedder is an error page, never a code.
+    let pending = h.pending(&query);
+    let bad = oauth_proto::interaction::SignedIn {
+        sid: Some("two words"),
+        ..who
+    };
+    let flow = h.engine.proceed(pending, Some(bad), h.now);
+    assert!(matches!(
+        h.run(flow),
+        oauth_proto::interaction::Step::ErrorPage(e) if e.description.contains("sid")
+    ));
+}
+
+#[test]
+fn the_device_flow_states_amr_but_no_session() {
+    let mut h = harness();
+    h.add_client(
+        "tv",
+        ClientKind::Public,
+        &[],
+        &[GrantType::DeviceCode, GrantType::RefreshToken],
+        "openid offline_access",
+    );
+    let j = json(&h.device_authorization("client_id=tv&scope=openid+offline_access", None));
+    let device_code = j["device_code"].as_str().unwrap().to_owned();
+    let oauth_proto::device_verify::DeviceVerifyOutcome::Consent(pending) =
+        h.device_verify(j["user_code"].as_str().unwrap())
+    else {
+        panic!("consent");
+    };
+    let flow = h
+        .engine
+        .device_approve(pending, "alice", signed_in(&h), h.now)
+        .unwrap();
+    h.run(flow);
+    h.now += 10;
+    let body = json(&h.poll(&device_code));
+    let (_, claims) = verify_with_jwks(&h, body["id_token"].as_str().expect("an ID token"));
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert!(
+        claims.get("sid").is_none(),
+        "the device was in no browser session"
+    );
+    h.now += 10;
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let r = h.token(
+        &format!("grant_type=refresh_token&refresh_token={refresh}&client_id=tv"),
+        None,
+    );
+    let (_, again) = verify_with_jwks(&h, json(&r)["id_token"].as_str().unwrap());
+    assert_eq!(again["amr"], serde_json::json!(["pwd"]));
+}

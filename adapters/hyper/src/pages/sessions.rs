@@ -121,7 +121,8 @@ impl Session {
 }
 
 /// The `sid` and clients of a session of `old_user` replaced by one of `new_user`: kept when the
-/// same user signs in again, a new `sid` for another user, neither when signed out.
+/// same user signs in again (a session signed in before sessions had a `sid` gets one), a new
+/// `sid` for another user, neither when signed out.
 pub(crate) fn continuation(
     old_user: Option<&str>,
     old_sid: &Option<String>,
@@ -129,7 +130,10 @@ pub(crate) fn continuation(
     new_user: Option<&str>,
 ) -> (Option<String>, Vec<String>) {
     match (new_user, old_user) {
-        (Some(new), Some(old)) if new == old => (old_sid.clone(), old_parties.to_vec()),
+        (Some(new), Some(old)) if new == old => (
+            old_sid.clone().or_else(|| Some(crate::rng::token())),
+            old_parties.to_vec(),
+        ),
         (Some(_), _) => (Some(crate::rng::token()), Vec::new()),
         (None, _) => (None, Vec::new()),
     }
