@@ -156,9 +156,9 @@ async fn proceed(
             fresh,
         })
     });
-    if let (Some((id, _)), Some(_)) = (session, &signed_in) {
+    if let (Some((id, s)), Some(_)) = (session, &signed_in) {
         // The step may be a code at once (remembered consent): listed first (see `sessions`).
-        if let Err(e) = record_relying_party(app, id, &pending, now).await {
+        if let Err(e) = record_relying_party(app, id, s, &pending, now).await {
             return Err(sessions_down(&e));
         }
     }
@@ -192,15 +192,21 @@ async fn proceed(
     }
 }
 
-/// Lists the client of `pending` among the relying parties of session `id` when it asks for an
-/// ID token (`openid`), before a code exists (see `sessions`).
+/// Lists the client of `pending` among the relying parties of `session` (named `id`) when it
+/// asks for an ID token (`openid`), before a code exists (see `sessions`); a session that lists
+/// it already, or is full, is not written to.
 async fn record_relying_party(
     app: &App,
     id: &str,
+    session: &Session,
     pending: &PendingAuthorization,
     now: u64,
 ) -> Result<(), oauth_proto::store::StoreError> {
-    if !pending.scope().contains(oauth_proto::openid::OPENID) {
+    let listed = &session.relying_parties;
+    if !pending.scope().contains(oauth_proto::openid::OPENID)
+        || listed.len() >= sessions::MAX_RELYING_PARTIES
+        || listed.iter().any(|c| c == pending.client_id())
+    {
         return Ok(());
     }
     app.sessions
@@ -582,7 +588,7 @@ async fn decide(
     };
     let now = clock::now();
     let flow = if d.approve {
-        if let Err(e) = record_relying_party(app, sid, &pending, now).await {
+        if let Err(e) = record_relying_party(app, sid, session, &pending, now).await {
             return sessions_down(&e);
         }
         match app.engine.approve(pending, d.user, d.authn, now) {
