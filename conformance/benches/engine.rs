@@ -3,7 +3,9 @@
 //! rotation), each stated against raw HMAC-SHA256 over the same token bytes, measured in the same
 //! run on one core, with the heap allocations each request makes. ID tokens: ES256 signing and
 //! verification against the raw p256 operations on the same bytes, and the code exchange with an
-//! ID token against the same exchange without one.
+//! ID token against the same exchange without one. JWT access tokens (RFC 9068, opt-in): signing
+//! and validation with each algorithm against the signature crate's raw sign and verify over the
+//! same signing input, and the `client_credentials` request issuing one against the HMAC one.
 //!
 //! Run: `cargo bench -p conformance --bench engine`. Each time is the median of several timed
 //! batches; the ratios matter more than the absolute numbers on a shared, noisy machine.
@@ -340,6 +342,257 @@ fn id_tokens() {
     );
 }
 
+/// A `rand_core` generator over the bench's counter, for RSA's blinding (the engine blinds with
+/// its injected `Random` the same way).
+struct Blinding(oauth_proto::random::CounterRandom);
+
+impl rand_core::TryRng for Blinding {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        oauth_proto::random::Random::fill(&mut self.0, &mut b);
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        oauth_proto::random::Random::fill(&mut self.0, &mut b);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        oauth_proto::random::Random::fill(&mut self.0, dst);
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for Blinding {}
+
+/// The raw signature operations of one algorithm's crate (p256, rsa, ed25519-dalek), over bytes
+/// given: what a JWT access token's figures are stated against. RS256's raw sign is the rsa
+/// crate's blinded signature, as the engine's is.
+struct RawOps {
+    sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
+    verify: Box<dyn Fn(&[u8], &[u8]) -> bool>,
+}
+
+fn raw_ops(alg: oauth_proto::jose::Algorithm, pkcs8: &[u8]) -> RawOps {
+    use oauth_proto::jose::Algorithm;
+    match alg {
+        Algorithm::Es256 => {
+            use p256::ecdsa::signature::{Signer, Verifier};
+            use p256::pkcs8::DecodePrivateKey;
+            let key = p256::ecdsa::SigningKey::from_pkcs8_der(pkcs8).unwrap();
+            let public = *key.verifying_key();
+            RawOps {
+                sign: Box::new(move |m| {
+                    let s: p256::ecdsa::Signature = key.sign(m);
+                    s.to_bytes().to_vec()
+                }),
+                verify: Box::new(move |m, s| {
+                    p256::ecdsa::Signature::from_slice(s)
+                        .is_ok_and(|s| public.verify(m, &s).is_ok())
+                }),
+            }
+        }
+        Algorithm::Rs256 => {
+            use rsa::pkcs8::DecodePrivateKey;
+            use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
+            let private = rsa::PrivateKey::from_pkcs8_der(pkcs8).unwrap();
+            let key = rsa::pkcs1v15::SigningKey::<Sha256>::new(private);
+            let public = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.as_ref().to_public_key());
+            let blinding =
+                std::cell::RefCell::new(Blinding(oauth_proto::random::CounterRandom::new(11)));
+            RawOps {
+                sign: Box::new(move |m| key.sign_with_rng(&mut *blinding.borrow_mut(), m).to_vec()),
+                verify: Box::new(move |m, s| {
+                    rsa::pkcs1v15::Signature::try_from(s)
+                        .is_ok_and(|s| public.verify(m, &s).is_ok())
+                }),
+            }
+        }
+        Algorithm::EdDsa => {
+            use ed25519_dalek::pkcs8::DecodePrivateKey;
+            use ed25519_dalek::{Signer, Verifier};
+            let key = ed25519_dalek::SigningKey::from_pkcs8_der(pkcs8).unwrap();
+            let public = key.verifying_key();
+            RawOps {
+                sign: Box::new(move |m| key.sign(m).to_bytes().to_vec()),
+                verify: Box::new(move |m, s| {
+                    ed25519_dalek::Signature::from_slice(s)
+                        .is_ok_and(|s| public.verify(m, &s).is_ok())
+                }),
+            }
+        }
+    }
+}
+
+/// Times `reference` and `timed` in alternating batches of `n` calls (after a warm-up), so that a
+/// machine whose speed drifts (a shared one) moves both alike; returns the median batch time of
+/// each and the median of the batches' ratios: (reference ns, timed ns, timed / reference).
+fn paired(n: u64, reference: &mut dyn FnMut(), timed: &mut dyn FnMut()) -> (f64, f64, f64) {
+    const PAIRS: usize = 21;
+    for _ in 0..n.div_ceil(4) {
+        reference();
+        timed();
+    }
+    let batch = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        start.elapsed().as_nanos() as f64 / n as f64
+    };
+    let mut pairs: Vec<(f64, f64)> = (0..PAIRS)
+        .map(|_| (batch(&mut *reference), batch(&mut *timed)))
+        .collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut ratios: Vec<f64> = pairs.iter().map(|(r, t)| t / r).collect();
+    let ratio = median(&mut ratios);
+    let mut r: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    let mut t: Vec<f64> = pairs.drain(..).map(|p| p.1).collect();
+    (median(&mut r), median(&mut t), ratio)
+}
+
+/// JWT access tokens (RFC 9068) with each algorithm, RS256 (the default when the key set has an
+/// RS256 key) first: signing a `client_credentials` token's claims as the token endpoint does
+/// (`jose::access_token::issue`), and `validate_access_token` on it, each against the crate's raw
+/// sign and verify over the same signing input (`header.payload`); then the whole
+/// `client_credentials` request issuing one against the same request of a client that keeps the
+/// HMAC format. Each pair is timed in interleaved rounds ([`paired`]).
+fn jwt_access_tokens() {
+    use oauth_proto::access_token::AccessTokenFormat;
+    use oauth_proto::client::{ClientKind, GrantType};
+    use oauth_proto::config::Config;
+    use oauth_proto::jose::{access_token as jwt, Algorithm};
+
+    let line = |name: &str, ns: f64, ratio: f64, what: &str| {
+        println!(
+            "{name:<44} {ns:>9.1} ns/op {:>12.0} op/s   {ratio:>5.2}x {what}",
+            1e9 / ns
+        );
+    };
+    for alg in [Algorithm::Rs256, Algorithm::Es256, Algorithm::EdDsa] {
+        let mut h = Harness::new(Config {
+            jwt_access_token_alg: Some(alg),
+            ..Config::default()
+        });
+        let secret = h.confidential_client();
+        let mut client = h.client("web").unwrap();
+        client.access_token_format = AccessTokenFormat::Jwt;
+        h.apply(vec![oauth_proto::store::Effect::PutClient(client)]);
+        let plain_secret = h
+            .add_client(
+                "plain",
+                ClientKind::Confidential,
+                &[],
+                &[GrantType::ClientCredentials],
+                "mail",
+            )
+            .unwrap();
+        let auth = basic("web", secret.expose());
+        let plain_auth = basic("plain", plain_secret.expose());
+        let r = h.token("grant_type=client_credentials&scope=mail", Some(&auth));
+        let token = json(&r)["access_token"].as_str().unwrap().to_owned();
+        let claims = h.validate(&token).unwrap();
+        let keys = h.engine.signing_keys().clone();
+        let key = keys.signing_key(alg).unwrap();
+        let issuer = h.engine.config().issuer.clone();
+        println!("JWT access token ({alg}): {} chars", token.len());
+
+        let stored = keys.to_stored().unwrap();
+        let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&stored.active.iter().find(|a| a.alg == alg).unwrap().pkcs8)
+            .unwrap();
+        let raw = raw_ops(alg, &der);
+        let input = &token.as_bytes()[..token.rfind('.').unwrap()];
+        let signature = (raw.sign)(input);
+        assert!((raw.verify)(input, &signature));
+
+        let n = if alg == Algorithm::Rs256 { 4 } else { 100 };
+        let mut rng = oauth_proto::random::CounterRandom::new(9);
+        let (raw_sign_ns, sign_ns, sign_ratio) = paired(
+            n,
+            &mut || {
+                black_box((raw.sign)(black_box(input)));
+            },
+            &mut || {
+                black_box(jwt::issue(key, &issuer, black_box(&claims), None, &mut rng).unwrap());
+            },
+        );
+        let (raw_verify_ns, validate_ns, validate_ratio) = paired(
+            100,
+            &mut || {
+                black_box((raw.verify)(black_box(input), &signature));
+            },
+            &mut || {
+                black_box(
+                    h.engine
+                        .validate_access_token(black_box(&token), h.now, &h.store)
+                        .unwrap(),
+                );
+            },
+        );
+        let mut rng = oauth_proto::random::CounterRandom::new(10);
+        let request = |auth: &str| {
+            HttpRequest::form_post("grant_type=client_credentials&scope=mail")
+                .with_authorization(auth.to_owned())
+        };
+        let rng = std::cell::RefCell::new(&mut rng);
+        let run = |auth: &str| {
+            let response: Response = drive(
+                h.engine.token(request(auth), h.now),
+                &h.store,
+                &mut **rng.borrow_mut(),
+            )
+            .unwrap();
+            assert_eq!(response.status, 200);
+            black_box(response);
+        };
+        let (hmac_cc_ns, cc_ns, cc_ratio) = paired(n, &mut || run(&plain_auth), &mut || run(&auth));
+        line(
+            &format!("raw {alg} sign (reference)"),
+            raw_sign_ns,
+            1.0,
+            "raw sign",
+        );
+        line(
+            &format!("JWT access token sign {alg}"),
+            sign_ns,
+            sign_ratio,
+            "raw sign",
+        );
+        line(
+            &format!("raw {alg} verify (reference)"),
+            raw_verify_ns,
+            1.0,
+            "raw verify",
+        );
+        line(
+            &format!("JWT access token validate {alg}"),
+            validate_ns,
+            validate_ratio,
+            "raw verify",
+        );
+        line(
+            "client_credentials request, HMAC (reference)",
+            hmac_cc_ns,
+            1.0,
+            "HMAC request",
+        );
+        line(
+            &format!("client_credentials request, JWT {alg}"),
+            cc_ns,
+            cc_ratio,
+            "HMAC request",
+        );
+    }
+}
+
 /// The value of a string field in a JSON body, without a JSON parser (keeps the bench's own
 /// allocations out of the way).
 fn field<'a>(body: &'a str, name: &str) -> &'a str {
@@ -498,6 +751,7 @@ fn main() {
     );
 
     id_tokens();
+    jwt_access_tokens();
 
     h.now += 1;
     let throughput = 1e9 / validate_ns;

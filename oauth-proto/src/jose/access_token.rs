@@ -118,6 +118,29 @@ pub fn signing_key(keys: &KeySet, configured: Option<Algorithm>) -> Option<&Sign
     }
 }
 
+/// Signs `claims` for `issuer` with `key` into a JWT access token, as the token endpoint does for
+/// the clients and resources set to JWTs: the counterpart of [`access_token::issue`]. `auth_time`
+/// is added when known; `random` gives `jti` its random part and blinds RS256.
+pub fn issue(
+    key: &SigningKey,
+    issuer: &str,
+    claims: &AccessClaims,
+    auth_time: Option<u64>,
+    random: &mut dyn Random,
+) -> Result<String, TokenError> {
+    let unsigned = Unsigned {
+        grant_id: claims.grant_id,
+        subject: &claims.subject,
+        client_id: &claims.client_id,
+        scope: &claims.scope,
+        issued_at: claims.issued_at,
+        expires_at: claims.expires_at,
+        credential_version: claims.credential_version,
+        audience: &claims.audience,
+    };
+    sign(key, issuer, &unsigned, auth_time, random)
+}
+
 /// Signs `claims` for `issuer` with `key`. `auth_time` is added when known. Fails with
 /// [`TokenError::Malformed`] for claims the HMAC format could not carry either, or a token longer
 /// than [`MAX_JWT_LEN`].
