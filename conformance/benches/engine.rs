@@ -373,9 +373,14 @@ impl rand_core::TryCryptoRng for Blinding {}
 /// given: what a JWT access token's figures are stated against. RS256's raw sign is the rsa
 /// crate's blinded signature, as the engine's is.
 struct RawOps {
-    sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
-    verify: Box<dyn Fn(&[u8], &[u8]) -> bool>,
+    sign: RawSign,
+    verify: RawVerify,
 }
+
+/// A raw signature over the bytes given.
+type RawSign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+/// Whether a raw signature (second argument) verifies over the bytes given (first).
+type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
 
 fn raw_ops(alg: oauth_proto::jose::Algorithm, pkcs8: &[u8]) -> RawOps {
     use oauth_proto::jose::Algorithm;
