@@ -33,7 +33,7 @@ use std::sync::Barrier;
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
     AsyncStore, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, Op, RefreshGrant,
-    RefreshRecord, RefreshState, Reply, RevocationView, Store, SubjectRecord,
+    RefreshRecord, RefreshState, Reply, RevocationStatus, RevocationView, Store, SubjectRecord,
 };
 
 use fixtures::*;
@@ -74,6 +74,7 @@ macro_rules! store_contract_tests {
             counters_count_within_their_window,
             revoking_a_grant_kills_refresh_and_access,
             revoking_access_keeps_refresh_tokens,
+            a_refresh_read_carries_its_client_and_revocation_status,
             a_revocation_lands_after_the_grants_previous_one,
             revoking_a_subject_revokes_everything_it_approved,
             revoking_and_deleting_a_client,
@@ -268,11 +269,16 @@ pub fn every_record_round_trips<S: ContractStore>(h: &Harness<S>) {
             Effect::PutDevice(d.clone()),
         ],
     );
-    assert_eq!(get_client(&s, "app"), Some(c));
+    assert_eq!(get_client(&s, "app"), Some(c.clone()));
     assert_eq!(take(&s, "code-1"), CodeTake::Taken(code_record));
     assert_eq!(
         get_refresh(&s, "rt-2"),
-        Some(RefreshGrant { token: r, grant: g })
+        Some(RefreshGrant {
+            token: r,
+            grant: g,
+            client: Some(std::sync::Arc::new(c)),
+            status: RevocationStatus::default(),
+        })
     );
     assert_eq!(
         get_device(&s, DeviceLookup::DeviceCode(hash("dev-1"))),
@@ -315,7 +321,10 @@ pub fn a_clients_access_token_format_round_trips<S: ContractStore>(h: &Harness<S
     jwt.access_token_format = AccessTokenFormat::Jwt;
     apply(
         &s,
-        vec![Effect::PutClient(plain.clone()), Effect::PutClient(jwt.clone())],
+        vec![
+            Effect::PutClient(plain.clone()),
+            Effect::PutClient(jwt.clone()),
+        ],
     );
     assert_eq!(get_client(&s, "plain"), Some(plain.clone()));
     assert_eq!(get_client(&s, "jwt"), Some(jwt.clone()));
@@ -835,6 +844,80 @@ pub fn revoking_access_keeps_refresh_tokens<S: ContractStore>(h: &Harness<S>) {
         Some(None)
     );
     assert!(rotate(&s, "rt-1", refresh("rt-1b", 1, 260, 6000)));
+}
+
+/// A refresh token's read carries what a refresh would otherwise ask for separately: its
+/// grant's client as `Op::GetClient` answers it, and the revocation status of the grant and its
+/// subject as `Op::RevocationStatus` answers it, as they stand when the token is read.
+pub fn a_refresh_read_carries_its_client_and_revocation_status<S: ContractStore>(h: &Harness<S>) {
+    let s = (h.fresh)();
+    let app = client("app");
+    apply(&s, vec![Effect::PutClient(app.clone())]);
+    issue(&s, 1, "app", "alice", "rt-1");
+    issue(&s, 2, "unregistered", "bob", "rt-2");
+    let status = |grant: u64, subject: &str| match exec(
+        &s,
+        Op::RevocationStatus {
+            grant_id: grant_id(grant),
+            subject: subject.into(),
+        },
+    ) {
+        Reply::RevocationStatus {
+            access_revoked_at,
+            credential_version,
+        } => RevocationStatus {
+            access_revoked_at,
+            credential_version,
+        },
+        other => panic!("RevocationStatus answered {other:?}"),
+    };
+    let found = get_refresh(&s, "rt-1").expect("issued");
+    assert_eq!(found.client.as_deref(), Some(&app));
+    assert_eq!(found.status, RevocationStatus::default());
+    let found = get_refresh(&s, "rt-2").expect("issued");
+    assert_eq!(
+        found.client, None,
+        "a grant's client that is not registered"
+    );
+    assert_eq!(found.status, status(2, "bob"));
+    // The client as changed since, and each revocation as it lands.
+    let mut renamed = app.clone();
+    renamed.name = "Renamed".into();
+    apply(&s, vec![Effect::PutClient(renamed.clone())]);
+    apply(
+        &s,
+        vec![Effect::RevokeAccess {
+            grant_id: grant_id(1),
+            at: 250,
+            keep_until: 900,
+        }],
+    );
+    let found = get_refresh(&s, "rt-1").expect("access revocations keep refresh tokens");
+    assert_eq!(found.client.as_deref(), Some(&renamed));
+    assert_eq!(
+        found.status,
+        RevocationStatus {
+            access_revoked_at: Some(250),
+            credential_version: 0,
+        }
+    );
+    assert_eq!(found.status, status(1, "alice"));
+    apply(
+        &s,
+        vec![Effect::RevokeSubject {
+            subject: "alice".into(),
+            at: 300,
+            keep_until: 900,
+        }],
+    );
+    let found = get_refresh(&s, "rt-1").expect("revoked grants are still readable until purged");
+    assert_eq!(found.status.credential_version, 1);
+    assert_eq!(found.status, status(1, "alice"));
+    assert_eq!(
+        get_refresh(&s, "rt-2").map(|r| r.status),
+        Some(RevocationStatus::default()),
+        "another subject's grant is untouched"
+    );
 }
 
 /// Revoking a subject bumps its credential version, revokes its grants, and drops its unredeemed

@@ -449,3 +449,74 @@ fn the_grace_window_is_bounded() {
             .contains("refresh_reuse_grace_secs"));
     }
 }
+
+/// The ops a token request asks the store, in order.
+fn token_ops(h: &mut Harness, body: &str, authorization: Option<&str>) -> Vec<&'static str> {
+    use oauth_proto::flow::Next;
+    use oauth_proto::http::HttpRequest;
+    use oauth_proto::store::{Op, Store};
+    let mut request = HttpRequest::form_post(body);
+    request.authorization = authorization.map(str::to_owned);
+    let mut flow = h.engine.token(request, h.now);
+    let mut ops = Vec::new();
+    loop {
+        match flow.step(&mut h.rng) {
+            Next::Op(op, waiting) => {
+                ops.push(match op {
+                    Op::GetClient { .. } => "GetClient",
+                    Op::GetRefresh { .. } => "GetRefresh",
+                    Op::RotateRefresh { .. } => "RotateRefresh",
+                    Op::RevocationStatus { .. } => "RevocationStatus",
+                    _ => "other",
+                });
+                flow = waiting.answer(h.store.execute(op).unwrap());
+            }
+            Next::Done(done) => {
+                h.apply(done.effects);
+                return ops;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_refresh_reads_once_then_rotates() {
+    // The token's read carries the client and the revocation status: one read, then the swap.
+    let (mut h, rt) = public_grant_with_grace(0);
+    let body = format!("grant_type=refresh_token&refresh_token={rt}&client_id=app");
+    assert_eq!(
+        token_ops(&mut h, &body, None),
+        ["GetRefresh", "RotateRefresh"]
+    );
+    // A confidential client below the renewal threshold keeps its token: one read.
+    let (mut h, s, _, rt) = web_grant();
+    let auth = basic("web", s.expose());
+    let body = format!("grant_type=refresh_token&refresh_token={rt}");
+    assert_eq!(token_ops(&mut h, &body, Some(&auth)), ["GetRefresh"]);
+    // Another client presenting the token is read as itself (and refused the token).
+    let other = h
+        .add_client(
+            "other",
+            ClientKind::Confidential,
+            &["https://o.example/cb"],
+            &[GrantType::RefreshToken],
+            "mail offline_access",
+        )
+        .unwrap();
+    let other = basic("other", other.expose());
+    assert_eq!(
+        token_ops(&mut h, &body, Some(&other)),
+        ["GetRefresh", "GetClient"]
+    );
+    assert_eq!(err(&refresh(&mut h, &s, &rt, "")), "");
+    assert_eq!(
+        err(&h.token(&body, Some(&other))),
+        "invalid_grant",
+        "the token stays bound to its client"
+    );
+    // A request without a token reads only the client, and is refused after it.
+    assert_eq!(
+        token_ops(&mut h, "grant_type=refresh_token", Some(&auth)),
+        ["GetClient"]
+    );
+}

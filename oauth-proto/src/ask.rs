@@ -76,6 +76,24 @@ pub(crate) fn client<'a>(
     }
 }
 
+/// As [`client`], but answered without asking when an earlier answer already holds what
+/// [`Op::GetClient`] would answer for `client_id`: `known` is such an answer (the client id it
+/// is for, and the record, `None` for no client), e.g. a refresh token's [`RefreshGrant::client`].
+/// A client described by its metadata document is always fetched as [`client`] does.
+pub(crate) fn client_known<'a>(
+    cx: &mut Cx<'a>,
+    config: &Config,
+    client_id: &str,
+    known: Option<(&str, Option<&'a ClientRecord>)>,
+) -> Result<Option<&'a ClientRecord>, Halt> {
+    let by_document =
+        config.client_id_metadata_documents && client_id_document::is_document_url(client_id);
+    match known {
+        Some((id, record)) if id == client_id && !by_document => Ok(record),
+        _ => client(cx, config, client_id),
+    }
+}
+
 /// [`Op::GetClient`]: a client as the store keeps it (never one known by its metadata document).
 pub(crate) fn registered_client<'a>(
     cx: &mut Cx<'a>,
@@ -107,7 +125,8 @@ pub(crate) fn take_code<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<&'a Cod
     }
 }
 
-/// [`Op::GetRefresh`] for the presented token.
+/// [`Op::GetRefresh`] for the presented token: the token, its grant, the grant's client and the
+/// revocation status, in one answer.
 pub(crate) fn refresh<'a>(
     cx: &mut Cx<'a>,
     presented: &str,

@@ -189,13 +189,21 @@ pub struct RefreshRecord {
     pub state: RefreshState,
 }
 
-/// A refresh token together with its grant, as [`Op::GetRefresh`] returns it.
+/// A refresh token together with its grant, as [`Op::GetRefresh`] returns it: everything a
+/// refresh reads before it rotates, in one read (one round trip to a networked store).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RefreshGrant {
     /// The token record.
     pub token: RefreshRecord,
     /// The grant it belongs to.
     pub grant: GrantRecord,
+    /// The grant's client as registered: what [`Op::GetClient`] answers for `grant.client_id`
+    /// (`None` once the client is deleted), so that the token endpoint authenticates a
+    /// refreshing client without asking for it again.
+    pub client: Option<Arc<ClientRecord>>,
+    /// What [`Op::RevocationStatus`] answers for the grant and its subject, so that a refresh
+    /// checks the subject's credential version without asking for it again.
+    pub status: RevocationStatus,
 }
 
 /// Where a device authorization stands (RFC 8628).
@@ -310,7 +318,9 @@ pub enum Op {
         /// Hash of the presented code.
         hash: SecretHash,
     },
-    /// Reply: [`Reply::Refresh`]; `None` when the token or its grant is unknown.
+    /// Reply: [`Reply::Refresh`]; `None` when the token or its grant is unknown. The answer also
+    /// carries the grant's client and the revocation status of the grant and its subject
+    /// ([`RefreshGrant`]), read as [`Op::GetClient`] and [`Op::RevocationStatus`] would.
     GetRefresh {
         /// Hash of the presented token.
         hash: SecretHash,
@@ -690,8 +700,9 @@ pub trait RevocationView {
     }
 }
 
-/// A [`RevocationView`] built from one [`Reply::RevocationStatus`], for flows.
-#[derive(Clone, Copy, Debug)]
+/// A [`RevocationView`] built from one [`Reply::RevocationStatus`] (or the status a
+/// [`RefreshGrant`] carries), for flows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationStatus {
     /// As [`RevocationView::access_revoked_at`] for the asked grant.
     pub access_revoked_at: Option<u64>,

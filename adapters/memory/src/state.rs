@@ -11,8 +11,8 @@ use oauth_proto::client_id_document::{ClientDocument, FetchError};
 use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
     CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId,
-    GrantRecord, Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply, SubjectRecord,
-    MAX_CONSENTS_PER_SUBJECT,
+    GrantRecord, Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply,
+    RevocationStatus, SubjectRecord, MAX_CONSENTS_PER_SUBJECT,
 };
 
 use crate::record::{Change, Record};
@@ -52,6 +52,11 @@ impl MemoryState {
                 Some(RefreshGrant {
                     token: token.clone(),
                     grant: grant.clone(),
+                    client: self.clients.get(&grant.client_id).cloned(),
+                    status: RevocationStatus {
+                        access_revoked_at: self.access_revoked_at(&grant.grant_id),
+                        credential_version: self.credential_version(&grant.subject),
+                    },
                 })
             })),
             Op::GetDevice { by } => Reply::Device(self.device(by).cloned()),

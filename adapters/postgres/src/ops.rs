@@ -43,7 +43,7 @@ use std::sync::Arc;
 use deadpool_postgres::{Client, Transaction};
 use oauth_proto::store::{
     CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, Op, RefreshGrant,
-    RefreshRecord, Reply, StoreError, SubjectRecord,
+    RefreshRecord, Reply, RevocationStatus, StoreError, SubjectRecord,
 };
 
 use crate::codec::{self, body, decode, from_time, time};
@@ -89,23 +89,41 @@ async fn read(client: &mut Client, op: Op) -> Result<Reply, Failure> {
                 credential_version: row.map_or(0, |r| version(r.get(0))),
             })
         }
+        // The token, its grant, the grant's client and the revocation status of the grant and
+        // its subject: what `Op::GetClient` and `Op::RevocationStatus` would read, in the same
+        // statement (one round trip, one snapshot).
         Op::GetRefresh { hash } => {
             let row = query_opt(
                 db,
                 "reading a refresh token",
                 "SELECT r.hash, r.grant_id, r.issued_at, r.expires_at, r.rotated_at, r.successor,
                         g.body AS grant_body, g.expires_at AS grant_expires_at,
-                        g.revoked_at AS grant_revoked_at
+                        g.revoked_at AS grant_revoked_at,
+                        c.body, c.unused_expires_at,
+                        a.revoked_at AS access_revoked_at, s.credential_version
                  FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id
+                      LEFT JOIN clients c ON c.client_id = g.client_id
+                      LEFT JOIN revoked_access a ON a.grant_id = r.grant_id
+                      LEFT JOIN subjects s ON s.subject = g.subject
                  WHERE r.hash = $1",
                 &[&&hash.0[..]],
             )
             .await?;
             Reply::Refresh(
                 row.map(|r| {
+                    let registered = r.get::<_, Option<&[u8]>>("body").is_some();
+                    let revoked: Option<i64> = r.get("access_revoked_at");
+                    let credential: Option<i64> = r.get("credential_version");
                     Ok::<_, StoreError>(RefreshGrant {
                         token: codec::refresh(&r)?,
                         grant: codec::grant(&r)?,
+                        client: registered
+                            .then(|| codec::client(&r).map(Arc::new))
+                            .transpose()?,
+                        status: RevocationStatus {
+                            access_revoked_at: revoked.map(from_time),
+                            credential_version: credential.map_or(0, version),
+                        },
                     })
                 })
                 .transpose()?,

@@ -20,7 +20,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Procedure, Suspend};
 use crate::http::FormRequest;
 use crate::response::Response;
-use crate::store::GrantId;
+use crate::store::{GrantId, RevocationStatus};
 
 /// The token endpoint procedure.
 #[derive(Debug)]
@@ -48,7 +48,16 @@ impl TokenEndpoint {
             )
         })?;
         let presented = self.request.presented()?;
-        let stored = ask::client(cx, self.engine.config(), &presented.client_id)?;
+        // A refresh reads its token first, because that answer carries the grant's client
+        // (`RefreshGrant::client`): a client refreshing its own grant is authenticated without a
+        // second read. The checks keep their order (nothing of the token is looked at before the
+        // client is authenticated and allowed the grant).
+        let found = match grant {
+            GrantType::RefreshToken => refresh::find(cx, params)?,
+            _ => None,
+        };
+        let known = found.map(|f| (f.grant.client_id.as_str(), f.client.as_deref()));
+        let stored = ask::client_known(cx, self.engine.config(), &presented.client_id, known)?;
         let client = client_auth::verify(presented, stored, cx.now())?;
         if !client.allows(grant) || (grant == GrantType::ClientCredentials && client.is_public()) {
             return Err(OAuthError::unauthorized_client(format!(
@@ -61,7 +70,7 @@ impl TokenEndpoint {
             GrantType::AuthorizationCode => {
                 authorization_code::redeem(&self.engine, cx, client, params)
             }
-            GrantType::RefreshToken => refresh::refresh(&self.engine, cx, client, params),
+            GrantType::RefreshToken => refresh::refresh(&self.engine, cx, client, params, found),
             GrantType::ClientCredentials => {
                 client_credentials::issue(&self.engine, cx, client, params)
             }
@@ -98,11 +107,19 @@ fn require_current_credentials(
     approved_version: u32,
 ) -> Result<Option<u64>, Halt> {
     let status = ask::revocation_status(cx, grant_id, subject)?;
+    Ok(current_credentials(&status, approved_version)?)
+}
+
+/// [`require_current_credentials`] on a status already read (a refresh token's
+/// [`RefreshGrant::status`](crate::store::RefreshGrant::status)).
+fn current_credentials(
+    status: &RevocationStatus,
+    approved_version: u32,
+) -> Result<Option<u64>, OAuthError> {
     if status.credential_version > approved_version {
         return Err(OAuthError::invalid_grant(
             "the user's credentials changed after this grant was approved",
-        )
-        .into());
+        ));
     }
     Ok(status.access_revoked_at)
 }

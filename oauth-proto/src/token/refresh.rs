@@ -14,6 +14,13 @@
 //! grant authorized, never widen it (`invalid_target`; see [`crate::resource`]).
 //! A grant approved before the subject's credentials last changed is refused and revoked, even when a
 //! race with the password change left it unrevoked in the store.
+//!
+//! A refresh asks the store twice at most: one read of the token ([`Op::GetRefresh`], whose answer
+//! also carries the grant's client and the revocation status of the grant and its subject, so the
+//! token endpoint reads it before authenticating the client and asks for nothing else), then the
+//! rotation's compare-and-swap. On a networked store each question is a round trip.
+//!
+//! [`Op::GetRefresh`]: crate::store::Op::GetRefresh
 
 use crate::ask::{self, Halt};
 use crate::client::ClientRecord;
@@ -27,22 +34,35 @@ use crate::resource;
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::secret::Secret;
-use crate::store::{Effect, RefreshRecord, RefreshState};
+use crate::store::{Effect, RefreshGrant, RefreshRecord, RefreshState};
 
+/// The presented refresh token as the store has it ([`Op::GetRefresh`](crate::store::Op)), read
+/// before the client is authenticated because the answer carries the client
+/// ([`RefreshGrant::client`]). `None` also when the request names no single `refresh_token`:
+/// [`refresh`] then refuses it, after the client checks, as it would without this read.
+pub(super) fn find<'a>(cx: &mut Cx<'a>, params: &Params) -> Result<Option<&'a RefreshGrant>, Halt> {
+    match params.get("refresh_token") {
+        Ok(Some(presented)) => ask::refresh(cx, presented),
+        _ => Ok(None),
+    }
+}
+
+/// The refresh of `found` ([`find`]'s answer) for the authenticated `client`.
 pub(super) fn refresh(
     engine: &Engine,
     cx: &mut Cx<'_>,
     client: &ClientRecord,
     params: &Params,
+    found: Option<&RefreshGrant>,
 ) -> Result<Response, Halt> {
-    let presented = params.require("refresh_token")?;
+    params.require("refresh_token")?;
     let requested = params
         .get("scope")?
         .map(Scope::parse)
         .transpose()
         .map_err(|_| OAuthError::invalid_scope("scope is malformed"))?;
     let now = cx.now();
-    let Some(found) = ask::refresh(cx, presented)? else {
+    let Some(found) = found else {
         return Err(
             OAuthError::invalid_grant("the refresh token is unknown, expired or revoked").into(),
         );
@@ -79,20 +99,15 @@ pub(super) fn refresh(
     if now >= token.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired").into());
     }
-    let access_revoked_at = match super::require_current_credentials(
-        cx,
-        grant.grant_id,
-        &grant.subject,
-        grant.credential_version,
-    ) {
-        Ok(at) => at,
-        Err(stale) => {
-            if matches!(stale, Halt::Error(_)) {
+    // The status came with the token (`RefreshGrant::status`): no second read.
+    let access_revoked_at =
+        match super::current_credentials(&found.status, grant.credential_version) {
+            Ok(at) => at,
+            Err(stale) => {
                 cx.effect(revoke.clone());
+                return Err(stale.into());
             }
-            return Err(stale);
-        }
-    };
+        };
     let scope = match &requested {
         Some(s) if !s.is_subset_of(&grant.scope) => {
             return Err(
