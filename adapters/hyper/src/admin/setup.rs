@@ -75,7 +75,7 @@ pub async fn prepare_serve(args: &ServeArgs) -> Result<Prepared, String> {
         (AnyStore::memory(), false)
     } else if let Some(url) = &store.postgres {
         (
-            AnyStore::open_postgres(url, store.postgres_options())?,
+            AnyStore::connect_postgres(url, store.postgres_options()).await?,
             true,
         )
     } else {
