@@ -223,6 +223,10 @@ pub enum DeviceStatus {
         /// Absent in records stored before ID tokens: unknown.
         #[serde(default)]
         auth_time: Option<u64>,
+        /// How the approving user authenticated (RFC 8176 values), the ID token's `amr`.
+        /// Absent in older records: unknown (empty).
+        #[serde(default)]
+        amr: Vec<String>,
     },
     /// The user said no.
     Denied,
@@ -231,10 +235,6 @@ pub enum DeviceStatus {
 }
 
 /// A device authorization, reachable by the device code's hash and by the user code's hash.
-        /// How the approving user authenticated (RFC 8176 values), the ID token's `amr`.
-        /// Absent in older records: unknown (empty).
-        #[serde(default)]
-        amr: Vec<String>,
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeviceRecord {
     /// SHA-256 of the device code.

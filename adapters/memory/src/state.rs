@@ -624,13 +624,13 @@ mod tests {
             revoked_at,
             resources: Vec::new(),
             auth_time: None,
+            amr: Vec::new(),
+            sid: None,
         })
     }
 
     fn refresh(hash: SecretHash, grant_id: GrantId, expires_at: u64) -> Effect {
         Effect::PutRefresh(RefreshRecord {
-            amr: Vec::new(),
-            sid: None,
             hash,
             grant_id,
             issued_at: 0,
