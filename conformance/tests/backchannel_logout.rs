@@ -377,3 +377,125 @@ fn the_device_flow_states_amr_but_no_session() {
     let (_, again) = verify_with_jwks(&h, json(&r)["id_token"].as_str().unwrap());
     assert_eq!(again["amr"], serde_json::json!(["pwd"]));
 }
+
+fn front_harness() -> Harness {
+    Harness::new(Config {
+        frontchannel_logout: true,
+        ..Config::default()
+    })
+}
+
+fn register_front(h: &mut Harness, extra: &str) -> (u16, serde_json::Value) {
+    let body = format!(
+        r#"{{"redirect_uris":["https://rp.example/cb","http://127.0.0.1:4711/cb"],
+            "token_endpoint_auth_method":"none","grant_types":["authorization_code"],
+            "scope":"openid"{extra}}}"#
+    );
+    let r = h.register(&body, None);
+    (r.status, json(&r))
+}
+
+#[test]
+fn front_channel_registration_keeps_the_clients_own_site() {
+    let mut h = front_harness();
+    for good in [
+        r#","frontchannel_logout_uri":"https://rp.example/logout?x=1","frontchannel_logout_session_required":true"#,
+        r#","frontchannel_logout_uri":"http://127.0.0.1:4711/fc""#,
+    ] {
+        let (status, body) = register_front(&mut h, good);
+        assert_eq!(status, 201, "{good}: {body}");
+        assert!(body["frontchannel_logout_uri"].is_string(), "{body}");
+    }
+    for (extra, says) in [
+        // Another site than the redirect URIs': registering must not make the page frame it.
+        (
+            r#","frontchannel_logout_uri":"https://evil.example/fc""#,
+            "redirect_uris",
+        ),
+        (
+            r#","frontchannel_logout_uri":"https://rp.example:8443/fc""#,
+            "redirect_uris",
+        ),
+        (
+            r#","frontchannel_logout_uri":"http://127.0.0.1:9/fc""#,
+            "redirect_uris",
+        ),
+        (
+            r#","frontchannel_logout_uri":"https://rp.example/fc#x""#,
+            "fragment",
+        ),
+        (
+            r#","frontchannel_logout_uri":"http://rp.example/fc""#,
+            "http",
+        ),
+        (
+            r#","frontchannel_logout_session_required":1"#,
+            "true or false",
+        ),
+    ] {
+        let (status, body) = register_front(&mut h, extra);
+        assert_eq!(status, 400, "{extra}: {body}");
+        assert_eq!(body["error"], "invalid_client_metadata", "{extra}: {body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(says), "{extra}: {description}");
+    }
+    let (status, body) = register_front(
+        &mut Harness::default(),
+        r#","frontchannel_logout_uri":"https://rp.example/fc""#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("does not send front-channel logout"));
+}
+
+#[test]
+fn front_channel_frames_carry_iss_and_sid() {
+    let mut h = front_harness();
+    for (id, session_required) in [("rp", false), ("strict", true)] {
+        rp(&h, id);
+        let mut client = h.client(id).expect("client");
+        client.metadata.insert(
+            "frontchannel_logout_uri".into(),
+            "https://rp.example/fc?from=op".into(),
+        );
+        client.metadata.insert(
+            "frontchannel_logout_session_required".into(),
+            session_required.into(),
+        );
+        h.apply(vec![Effect::PutClient(client)]);
+    }
+    rp(&h, "quiet");
+    let clients = [
+        "rp".to_string(),
+        "strict".into(),
+        "quiet".into(),
+        "gone".into(),
+    ];
+    let flow = h.engine.frontchannel_logout(Some("s 1&x"), &clients, h.now);
+    let frames = h.run(flow);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[0].client_id, "rp");
+    // The query kept, `iss` and `sid` appended, form-encoded.
+    assert_eq!(
+        frames[0].url,
+        "https://rp.example/fc?from=op&iss=http%3A%2F%2F127.0.0.1%3A8080&sid=s+1%26x"
+    );
+    // Without a sid: no iss and sid, and the client that requires them is left out.
+    let flow = h.engine.frontchannel_logout(None, &clients, h.now);
+    let frames = h.run(flow);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].url, "https://rp.example/fc?from=op");
+
+    let on: serde_json::Value = serde_json::from_str(&h.engine.metadata().body).unwrap();
+    assert_eq!(on["frontchannel_logout_supported"], true);
+    assert_eq!(on["frontchannel_logout_session_supported"], true);
+    let off: serde_json::Value =
+        serde_json::from_str(&Harness::default().engine.metadata().body).unwrap();
+    assert!(off.get("frontchannel_logout_supported").is_none());
+    let flow = Harness::default()
+        .engine
+        .frontchannel_logout(Some("s"), &clients, h.now);
+    assert!(h.run(flow).is_empty(), "turned off: no frames");
+}

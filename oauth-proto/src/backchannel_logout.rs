@@ -48,6 +48,26 @@ fn meta(d: String) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, d)
 }
 
+/// The two registration members of a logout channel (back- or front-channel).
+pub(crate) struct Channel {
+    /// The URI member.
+    pub(crate) uri: &'static str,
+    /// The boolean member asking for `sid`.
+    pub(crate) session_required: &'static str,
+    /// "back-channel" or "front-channel", for messages.
+    pub(crate) name: &'static str,
+    /// The specification's section on the URI, for messages.
+    pub(crate) section: &'static str,
+}
+
+/// Back-channel logout's members.
+const BACK: Channel = Channel {
+    uri: BACKCHANNEL_LOGOUT_URI,
+    session_required: BACKCHANNEL_LOGOUT_SESSION_REQUIRED,
+    name: "back-channel",
+    section: "Back-Channel Logout 2.2",
+};
+
 /// Checks the back-channel logout members of a registration body (or an administrator's
 /// change) and keeps them in `metadata` (see the module docs): `enabled` is
 /// [`crate::config::Config::backchannel_logout`], `max_len` its `max_metadata_string_len`.
@@ -57,63 +77,68 @@ pub fn validate(
     enabled: bool,
     max_len: usize,
 ) -> Result<(), OAuthError> {
-    let uri = body.get(BACKCHANNEL_LOGOUT_URI).filter(|v| !v.is_null());
-    let required = body
-        .get(BACKCHANNEL_LOGOUT_SESSION_REQUIRED)
-        .filter(|v| !v.is_null());
+    validate_channel(&BACK, body, metadata, enabled, max_len).map(|_| ())
+}
+
+/// Checks a channel's two members (the URI as [`check_uri`] says, the other a boolean) and
+/// keeps them in `metadata`; gives the URI kept, if any.
+pub(crate) fn validate_channel<'b>(
+    channel: &Channel,
+    body: &'b Map<String, Value>,
+    metadata: &mut Map<String, Value>,
+    enabled: bool,
+    max_len: usize,
+) -> Result<Option<&'b str>, OAuthError> {
+    let uri = body.get(channel.uri).filter(|v| !v.is_null());
+    let required = body.get(channel.session_required).filter(|v| !v.is_null());
     if (uri.is_some() || required.is_some()) && !enabled {
-        return Err(meta(
-            "this server does not send back-channel logout; register without \
-             backchannel_logout_uri and backchannel_logout_session_required"
-                .to_owned(),
-        ));
+        return Err(meta(format!(
+            "this server does not send {} logout; register without {} and {}",
+            channel.name, channel.uri, channel.session_required
+        )));
     }
-    if let Some(uri) = uri {
-        let Value::String(uri) = uri else {
-            return Err(meta(format!("{BACKCHANNEL_LOGOUT_URI} must be a string")));
-        };
-        check_uri(uri, max_len)?;
-        metadata.insert(BACKCHANNEL_LOGOUT_URI.to_owned(), uri.clone().into());
-    }
+    let kept = match uri {
+        None => None,
+        Some(Value::String(uri)) => {
+            check_uri(channel, uri, max_len)?;
+            metadata.insert(channel.uri.to_owned(), uri.clone().into());
+            Some(uri.as_str())
+        }
+        Some(_) => return Err(meta(format!("{} must be a string", channel.uri))),
+    };
     if let Some(required) = required {
         let Value::Bool(required) = required else {
             return Err(meta(format!(
-                "{BACKCHANNEL_LOGOUT_SESSION_REQUIRED} must be true or false"
+                "{} must be true or false",
+                channel.session_required
             )));
         };
-        metadata.insert(
-            BACKCHANNEL_LOGOUT_SESSION_REQUIRED.to_owned(),
-            (*required).into(),
-        );
+        metadata.insert(channel.session_required.to_owned(), (*required).into());
     }
-    Ok(())
+    Ok(kept)
 }
 
-/// `backchannel_logout_uri`: the redirect URI rules, minus private-use schemes, as
+/// A logout URI: the redirect URI rules, minus private-use schemes, as
 /// `invalid_client_metadata`.
-fn check_uri(uri: &str, max_len: usize) -> Result<(), OAuthError> {
+fn check_uri(channel: &Channel, uri: &str, max_len: usize) -> Result<(), OAuthError> {
+    let name = channel.uri;
     if uri.len() > max_len {
-        return Err(meta(format!(
-            "{BACKCHANNEL_LOGOUT_URI} is longer than {max_len} bytes"
-        )));
+        return Err(meta(format!("{name} is longer than {max_len} bytes")));
     }
     if uri.contains('#') {
         return Err(meta(format!(
-            "{BACKCHANNEL_LOGOUT_URI} {uri} must not contain a fragment (Back-Channel Logout 2.2)"
+            "{name} {uri} must not contain a fragment ({})",
+            channel.section
         )));
     }
     if !uri.starts_with("https:") && !uri.starts_with("http:") {
         return Err(meta(format!(
-            "{BACKCHANNEL_LOGOUT_URI} {uri} must be an https URL (or http on the loopback \
-             addresses 127.0.0.1 and [::1])"
+            "{name} {uri} must be an https URL (or http on the loopback addresses 127.0.0.1 \
+             and [::1])"
         )));
     }
-    crate::client_metadata::check_redirect_uri(uri).map_err(|e| {
-        meta(
-            e.description
-                .replacen("redirect URI", BACKCHANNEL_LOGOUT_URI, 1),
-        )
-    })
+    crate::client_metadata::check_redirect_uri(uri)
+        .map_err(|e| meta(e.description.replacen("redirect URI", name, 1)))
 }
 
 /// One logout token to deliver: POST `logout_token` to `uri`.

@@ -18,7 +18,8 @@
 //! only to `https`; a mismatch is `invalid_redirect_uri`, another value `invalid_client_metadata`.
 //! `post_logout_redirect_uris` (RP-Initiated Logout §3.1) are checked like redirect URIs and
 //! kept; logout matches them exactly ([`crate::end_session`]). `backchannel_logout_uri` and
-//! `backchannel_logout_session_required` are checked by [`crate::backchannel_logout`].
+//! `backchannel_logout_session_required` are checked by [`crate::backchannel_logout`], the
+//! front-channel ones by [`crate::frontchannel_logout`].
 //! Without `application_type` the general rules below apply. Loopback redirects (RFC 8252 §7.3,
 //! §8.3) are `http` on the IP literals `127.0.0.1` or `[::1]`: `localhost` is refused, since a
 //! name may resolve off the machine and would then be matched exactly (no ephemeral port), and
@@ -462,6 +463,13 @@ pub fn validate(body: &Map<String, Value>, config: &Config) -> Result<Validated,
         metadata.insert(crate::openid::ID_TOKEN_ALG.to_owned(), alg.name().into());
     }
     crate::backchannel_logout::validate(body, &mut metadata, config.backchannel_logout, max)?;
+    crate::frontchannel_logout::validate(
+        body,
+        &mut metadata,
+        &redirect_uris,
+        config.frontchannel_logout,
+        max,
+    )?;
     let kept = stored_size(&redirect_uris, &scope, &metadata);
     if kept > config.max_client_metadata_bytes {
         return Err(meta(format!(

@@ -112,6 +112,12 @@ pub struct Config {
     /// discovery advertises it. The embedder delivers the logout tokens, so only one that does
     /// may turn it on (the reference server does, by default). Off by default.
     pub backchannel_logout: bool,
+    /// Front-channel logout (OpenID Connect Front-Channel Logout 1.0, see
+    /// [`crate::frontchannel_logout`]): registration accepts `frontchannel_logout_uri` and
+    /// discovery advertises it. The embedder frames the relying parties' pages when a session
+    /// ends, so only one that does may turn it on (the reference server does, by default). Off
+    /// by default.
+    pub frontchannel_logout: bool,
     /// Scopes the server knows; clients may only be registered with, and request, these.
     pub scopes_supported: Vec<String>,
     /// Scope given to dynamically registered clients that name none (without `offline_access`
@@ -169,6 +175,7 @@ impl Default for Config {
             initial_access_tokens: InitialAccessTokens::default(),
             introspection: IntrospectionPolicy::ResourceServersOnly,
             backchannel_logout: false,
+            frontchannel_logout: false,
             scopes_supported: [
                 "openid",
                 "email",

@@ -13,7 +13,8 @@
 //! parameter are not supported (`request_parameter_supported` defaults to false, but
 //! `request_uri_parameter_supported` defaults to *true*, so all three are written out), and the
 //! `end_session_endpoint` of RP-initiated logout ([`crate::end_session`]), and, when the
-//! embedder delivers them, back-channel logout with `sid` ([`crate::backchannel_logout`]). No
+//! embedder delivers them, back-channel and front-channel logout with `sid`
+//! ([`crate::backchannel_logout`], [`crate::frontchannel_logout`]). No
 //! `acr_values_supported`: the ID tokens carry no `acr` (see [`crate::authentication`]).
 
 use serde::Serialize;
@@ -45,6 +46,10 @@ struct AsMetadata<'a> {
     backchannel_logout_supported: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     backchannel_logout_session_supported: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    frontchannel_logout_supported: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    frontchannel_logout_session_supported: bool,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     scopes_supported: &'a [String],
     response_types_supported: [&'a str; 1],
@@ -140,6 +145,8 @@ impl Engine {
             end_session_endpoint: &e.end_session,
             backchannel_logout_supported: c.backchannel_logout,
             backchannel_logout_session_supported: c.backchannel_logout,
+            frontchannel_logout_supported: c.frontchannel_logout,
+            frontchannel_logout_session_supported: c.frontchannel_logout,
             scopes_supported: &c.scopes_supported,
             response_types_supported: ["code"],
             response_modes_supported: ["query"],

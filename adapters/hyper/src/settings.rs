@@ -174,13 +174,15 @@ pub struct FileConfig {
 impl Default for FileConfig {
     /// The engine's defaults, except that this server, which fetches client metadata documents
     /// itself ([`crate::cimd`]), accepts them (`client_id_metadata_documents`), and, delivering
-    /// logout tokens itself ([`crate::pages::backchannel`]), offers back-channel logout
-    /// (`backchannel_logout`).
+    /// logout tokens itself ([`crate::pages::backchannel`]) and framing front-channel logout
+    /// pages ([`crate::pages::logout`]), offers both (`backchannel_logout`,
+    /// `frontchannel_logout`).
     fn default() -> Self {
         FileConfig {
             engine: Config {
                 client_id_metadata_documents: true,
                 backchannel_logout: true,
+                frontchannel_logout: true,
                 ..Config::default()
             },
             server: ServerSettings::default(),
@@ -209,9 +211,9 @@ impl FileConfig {
         table
             .entry("client_id_metadata_documents")
             .or_insert(toml::Value::Boolean(true));
-        table
-            .entry("backchannel_logout")
-            .or_insert(toml::Value::Boolean(true));
+        for on in ["backchannel_logout", "frontchannel_logout"] {
+            table.entry(on).or_insert(toml::Value::Boolean(true));
+        }
         let engine = toml::Value::Table(table)
             .try_into::<Config>()
             .map_err(|e| e.to_string())?;

@@ -94,15 +94,31 @@ pub fn retry_after(r: &mut HttpResponse) {
 /// An HTML page. `form_target` is an extra origin forms (and the redirects they trigger) may go
 /// to. Pages always get `Cache-Control: no-store`: they carry CSRF tokens or personal data.
 pub fn html(status: u16, markup: String, form_target: Option<&str>) -> HttpResponse {
+    html_framing(status, markup, form_target, &[])
+}
+
+/// An HTML page that frames pages of `frames` (origins, as [`csp_origin`] gives them): the
+/// front-channel logout page. Otherwise as [`html`].
+pub fn html_framing(
+    status: u16,
+    markup: String,
+    form_target: Option<&str>,
+    frames: &[String],
+) -> HttpResponse {
     let mut r = build(status, markup, 3);
     set(&mut r, "content-type", "text/html; charset=utf-8");
     set(&mut r, "cache-control", "no-store");
     let extra = form_target.map(|t| format!(" {t}")).unwrap_or_default();
+    let frame_src = if frames.is_empty() {
+        String::new()
+    } else {
+        format!("frame-src {}; ", frames.join(" "))
+    };
     set(
         &mut r,
         "content-security-policy",
         &format!(
-            "default-src 'none'; style-src 'self'; form-action 'self'{extra}; \
+            "default-src 'none'; style-src 'self'; {frame_src}form-action 'self'{extra}; \
              frame-ancestors 'none'; base-uri 'none'"
         ),
     );

@@ -10,11 +10,16 @@
 //! parties that got ID tokens from it are told ([`crate::pages::backchannel`]). A hint whose
 //! `sid` is not this session's is refused: it names a session that already ended. Then the browser
 //! goes to the client's registered `post_logout_redirect_uri` (with its `state`), or sees a
-//! "signed out" page. A browser with no signed-in session has nothing to end: it is sent on at
-//! once. The consent pages link here ("Sign out").
+//! "signed out" page. When relying parties of the session registered a
+//! `frontchannel_logout_uri` (OpenID Connect Front-Channel Logout 1.0), the "signed out" page
+//! comes first in any case: it frames their logout pages (hidden iframes, with `iss` and `sid`;
+//! the page's CSP allows framing exactly their origins) and links on to the redirect. A browser
+//! with no signed-in session has nothing to end: it is sent on at once. The consent pages link
+//! here ("Sign out").
 
 use oauth_proto::end_session::{EndSessionOutcome, Logout};
 use oauth_proto::flow::drive_async;
+use oauth_proto::frontchannel_logout::LogoutFrame;
 use oauth_proto::response::Response;
 
 use crate::app::App;
@@ -23,7 +28,7 @@ use crate::http::reply::{self, HttpResponse};
 use crate::http::request::Request;
 use crate::pages::authorize::{current_session, error_page, form, sessions_down, unavailable_page};
 use crate::pages::html::{escape, hidden, page};
-use crate::pages::sessions::{self, Session};
+use crate::pages::sessions::{self, Ended, Session};
 use crate::rng::OsRandom;
 
 /// The request parameters the confirmation form posts back (RP-Initiated Logout §2).
@@ -87,7 +92,7 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
     };
     let Some((sid, session)) = session.filter(|(_, s)| s.user.is_some()) else {
         // Nobody is signed in on this browser: nothing to end, nothing to ask.
-        return done(&logout, None);
+        return done(&logout, None, &[]);
     };
     // A hint from another session (its `sid`, Back-Channel Logout 2.1) must not end this one:
     // the relying party's user already left that session, and this browser's is someone's else.
@@ -119,20 +124,75 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
     }
     match app.sessions.sign_out(&sid, now, client).await {
         Ok(Some(out)) => {
+            let frames = frames(app, out.ended.as_ref(), now).await;
             crate::pages::backchannel::notify(app, out.ended);
             let cookie =
                 sessions::set_cookie(&out.id, app.settings.page_ttl_secs, app.secure_cookies);
-            done(&logout, Some(&cookie))
+            done(&logout, Some(&cookie), &frames)
         }
         // The session ended meanwhile: signed out all the same.
-        Ok(None) => done(&logout, None),
+        Ok(None) => done(&logout, None, &[]),
         Err(e) => sessions_down(&e),
     }
 }
 
-/// Signed out: on to the client's registered redirect, or a page saying so.
-fn done(logout: &Logout, cookie: Option<&str>) -> HttpResponse {
-    let r = match logout.redirect() {
+/// The relying parties' front-channel logout pages for the `ended` session
+/// ([`oauth_proto::frontchannel_logout`]). The session has ended already: a store failure here
+/// costs the frames (logged), never the sign-out.
+async fn frames(app: &App, ended: Option<&Ended>, now: u64) -> Vec<LogoutFrame> {
+    let Some(ended) = ended.filter(|e| !e.relying_parties.is_empty()) else {
+        return Vec::new();
+    };
+    let flow =
+        app.engine
+            .frontchannel_logout(ended.oidc_sid.as_deref(), &ended.relying_parties, now);
+    drive_async(flow, &app.flow_store, &mut OsRandom)
+        .await
+        .unwrap_or_else(|e| {
+            reply::store_failed(&e, "front-channel logout");
+            Vec::new()
+        })
+}
+
+/// Signed out: on to the client's registered redirect, or a page saying so. With front-channel
+/// logout `frames`, a page that frames them comes first (hidden, one per relying party), with a
+/// link on to the redirect: a redirect at once would leave no page to frame them in.
+fn done(logout: &Logout, cookie: Option<&str>, frames: &[LogoutFrame]) -> HttpResponse {
+    let r = if frames.is_empty() {
+        signed_out(logout)
+    } else {
+        framing(logout, frames)
+    };
+    match cookie {
+        Some(c) => reply::with_cookie(r, c),
+        None => r,
+    }
+}
+
+/// The front-channel logout page: "Signed out", the hidden frames, and the way on.
+fn framing(logout: &Logout, frames: &[LogoutFrame]) -> HttpResponse {
+    let mut body = String::from("<p class=\"ok\">You are signed out.</p>\n");
+    for f in frames {
+        body.push_str(&format!(
+            "<iframe src=\"{}\" title=\"Signing out of {}\" width=\"0\" height=\"0\" \
+             hidden></iframe>\n",
+            escape(&f.url),
+            escape(&f.client_id),
+        ));
+    }
+    if let Some(to) = logout.redirect() {
+        body.push_str(&format!("<p><a href=\"{}\">Continue</a></p>\n", escape(to)));
+    }
+    let origins: Vec<String> = frames
+        .iter()
+        .filter_map(|f| reply::csp_origin(&f.url))
+        .collect();
+    reply::html_framing(200, page("Signed out", &body), None, &origins)
+}
+
+/// The plain answer: on to the client's registered redirect, or a page saying so.
+fn signed_out(logout: &Logout) -> HttpResponse {
+    match logout.redirect() {
         Some(to) => reply::from_engine(Response {
             status: 303,
             headers: vec![
@@ -147,10 +207,6 @@ fn done(logout: &Logout, cookie: Option<&str>) -> HttpResponse {
             crate::pages::views::message("Signed out", "You are signed out."),
             None,
         ),
-    };
-    match cookie {
-        Some(c) => reply::with_cookie(r, c),
-        None => r,
     }
 }
 

@@ -1,4 +1,6 @@
-//! Back-channel logout over HTTP (OpenID Connect Back-Channel Logout 1.0): a relying party with a
+//! Telling relying parties that a session ended, over HTTP.
+//!
+//! Back-channel logout (OpenID Connect Back-Channel Logout 1.0): a relying party with a
 //! `backchannel_logout_uri` (a small HTTP receiver on 127.0.0.1, allowed by the test setting
 //! `allow_private_addresses`, as the CIMD tests allow loopback) gets the logout token POSTed when
 //! the browser signs out on `/logout`; the token verifies with `/jwks` and names the ID token's
@@ -6,6 +8,11 @@
 //! sent. A hint from another session does not end this one. panva's `jose` (the JOSE library
 //! under node's openid-client, `tests/interop/openid-client/logout_token.mjs`) accepts the logout
 //! token as a relying party checks it, and refuses an ID token in its place.
+//!
+//! Front-channel logout (OpenID Connect Front-Channel Logout 1.0): the page after the confirmed
+//! logout frames the relying party's `frontchannel_logout_uri` with `iss` and the session's
+//! `sid`, its CSP allows framing that origin only, and it links on to the registered
+//! `post_logout_redirect_uri` with the `state`.
 
 mod common;
 mod receiver;
@@ -22,6 +29,7 @@ async fn server(allow_private_addresses: bool) -> TestServer {
     let config = Config {
         throttle: test_throttle(),
         backchannel_logout: true,
+        frontchannel_logout: true,
         ..Config::default()
     };
     TestServer::start_configured(config, settings, REDIRECT).await
@@ -29,16 +37,32 @@ async fn server(allow_private_addresses: bool) -> TestServer {
 
 /// Registers a relying party with a back-channel logout URI; its client id.
 async fn register_rp(s: &TestServer, logout_uri: &str) -> String {
-    let body = serde_json::json!({
+    let rp = register(
+        s,
+        serde_json::json!({
+            "backchannel_logout_uri": logout_uri,
+            "backchannel_logout_session_required": true,
+        }),
+    )
+    .await;
+    assert_eq!(rp.1["backchannel_logout_uri"], logout_uri);
+    rp.0
+}
+
+/// Registers a relying party with the code flow to [`REDIRECT`], `openid`, and the members of
+/// `extra`; its client id and the registration's answer.
+async fn register(s: &TestServer, extra: serde_json::Value) -> (String, serde_json::Value) {
+    let mut body = serde_json::json!({
         "client_name": "Webmail",
         "redirect_uris": [REDIRECT],
         "token_endpoint_auth_method": "none",
         "grant_types": ["authorization_code"],
         "scope": "openid",
-        "backchannel_logout_uri": logout_uri,
-        "backchannel_logout_session_required": true,
-    })
-    .to_string();
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let body = body.to_string();
     let r = s
         .send(
             "POST",
@@ -48,8 +72,8 @@ async fn register_rp(s: &TestServer, logout_uri: &str) -> String {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.json()["backchannel_logout_uri"], logout_uri);
-    r.json()["client_id"].as_str().unwrap().to_owned()
+    let answer = r.json();
+    (answer["client_id"].as_str().unwrap().to_owned(), answer)
 }
 
 /// Signs alice in for `rp`, approves, exchanges the code: the session cookie and the ID token.
@@ -223,4 +247,75 @@ async fn a_hint_from_another_session_does_not_end_this_one() {
     let again = s.get("/logout", Some(&cookie)).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert!(again.body.contains("Sign out?"), "{}", again.body);
+}
+
+#[tokio::test]
+async fn the_signed_out_page_frames_the_front_channel_logout_page_then_links_on() {
+    let s = server(true).await;
+    let fc = "http://127.0.0.1:4711/fc?app=1";
+    let after = "http://127.0.0.1:4711/after";
+    let (rp, answer) = register(
+        &s,
+        serde_json::json!({
+            "frontchannel_logout_uri": fc,
+            "frontchannel_logout_session_required": true,
+            "post_logout_redirect_uris": [after],
+        }),
+    )
+    .await;
+    assert_eq!(answer["frontchannel_logout_uri"], fc);
+    let (cookie, id_token) = id_token_for(&s, &rp).await;
+    let (_, id) = verify(&s, &id_token).await;
+    let sid = id["sid"].as_str().expect("a sid");
+
+    let query = format!(
+        "id_token_hint={id_token}&post_logout_redirect_uri={}&state=z",
+        enc(after)
+    );
+    let page = s.get(&format!("/logout?{query}"), Some(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let r = s
+        .post_form(
+            "/logout",
+            Some(&cookie),
+            &[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", after),
+                ("state", "z"),
+                ("csrf", &page.hidden("csrf")),
+                ("confirm", "1"),
+            ],
+        )
+        .await;
+    // A page to frame the logout page in, not a redirect at once.
+    assert_eq!(r.status, 200, "{}", r.body);
+    let framed = format!(
+        "{fc}&amp;iss={}&amp;sid={}",
+        enc(id["iss"].as_str().unwrap()),
+        enc(sid)
+    );
+    assert!(
+        r.body.contains(&format!("<iframe src=\"{framed}\"")),
+        "{framed} in {}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains(&format!("<a href=\"{after}?state=z\">Continue</a>")),
+        "{}",
+        r.body
+    );
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(csp.contains("frame-src http://127.0.0.1:4711;"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    // The session ended: the old cookie has nothing left to sign out.
+    let again = s.get("/logout", Some(&cookie)).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(!again.body.contains("Sign out?"), "{}", again.body);
+    // A logout of nobody frames nothing, and pages frame nothing by default.
+    assert!(!again.body.contains("<iframe"));
+    assert!(!again
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-src"));
 }
