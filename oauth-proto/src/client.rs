@@ -130,7 +130,8 @@ pub struct ClientRecord {
     /// 9068 JWTs ([`crate::jose::access_token`]). Set only by the administrator, never through
     /// dynamic registration: a JWT costs a public-key signature, which strangers should not be
     /// able to make the server spend. (Last, with a default: records stored before it existed,
-    /// including the file store's positional ones, decode as the HMAC format.)
+    /// including the file store's positional ones, decode as the HMAC format; PostgreSQL keeps a
+    /// client as its JSON body, so the field needed no migration there.)
     #[serde(default)]
     pub access_token_format: AccessTokenFormat,
 }

@@ -31,12 +31,18 @@
 //!   servers treat it as opaque, as RFC 7519 says; no private claim is added.
 //!
 //! # Validation
-//! [`verify`] bounds the length ([`MAX_JWT_LEN`]) before decoding anything, reads only the
-//! header's `kid` and `alg` to find the key (which then decides the algorithm), verifies the
-//! signature, and only then parses the claims. The header's `typ` must be `at+jwt` (or
-//! `application/at+jwt`, RFC 9068 §4): an ID token signed by the same keys is refused. `iss` must
-//! be this issuer. Expiry, audience and revocation are then checked exactly as for an HMAC token,
-//! on the same [`AccessClaims`].
+//! Validation (`verify`, behind the engine's entry points) bounds the length ([`MAX_JWT_LEN`])
+//! before decoding anything, reads only the header's `kid` and `alg` to find the key (which then
+//! decides the algorithm), verifies the signature, and only then parses the claims. The header's
+//! `typ` must be `at+jwt` (or `application/at+jwt`, RFC 9068 §4): an ID token signed by the same
+//! keys is refused. `iss` must be this issuer. Expiry, audience and revocation are then checked
+//! exactly as for an HMAC token, on the same [`AccessClaims`].
+//!
+//! # Revocation seen by others
+//! This server revokes a JWT access token like an HMAC one (its grant, or its subject's
+//! credential version). A resource server that validates locally from the JWKS cannot see a
+//! revocation: the token stays valid there until `exp` (`access_token_ttl_secs`); resource
+//! servers that need revocation at once ask `/introspect` instead.
 //!
 //! # Sans-IO
 //! Signing is pure computation with the keys and the randomness (`jti`'s random bytes, RS256's

@@ -83,8 +83,9 @@ pub use wire::{decode_client_line, decode_initial_response, ClientInput};
 pub use xoauth2::{parse_xoauth2, XOAuth2Response};
 
 /// Longest decoded SASL message accepted, in bytes. An access token of this server is at most
-/// [`crate::access_token::MAX_TOKEN_LEN`] characters; the bound leaves room for other issuers'
-/// tokens while keeping a hostile client from making the server buffer without limit.
+/// [`crate::access_token::MAX_TOKEN_LEN`] characters, or [`crate::jose::access_token::MAX_JWT_LEN`]
+/// for a JWT access token; the bound leaves room for other issuers' tokens while keeping a hostile
+/// client from making the server buffer without limit.
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 
 /// The two SASL mechanisms that carry a bearer token.
