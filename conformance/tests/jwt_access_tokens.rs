@@ -525,7 +525,7 @@ fn the_algorithm_is_configurable_among_the_keys_held() {
 }
 
 #[test]
-fn no_resource_may_be_the_issuer_and_registration_cannot_choose_jwts() {
+fn no_resource_may_be_the_issuer_and_registration_cannot_choose_jwts_nor_undo_them() {
     let config = Config {
         resources: vec![ProtectedResource {
             resource: ISSUER.to_owned(),
@@ -541,9 +541,33 @@ fn no_resource_may_be_the_issuer_and_registration_cannot_choose_jwts() {
         r#"{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none",
             "access_token_format":"jwt"}"#,
     );
-    let id = v["client_id"].as_str().unwrap();
+    let id = v["client_id"].as_str().unwrap().to_owned();
+    let rat = format!(
+        "Bearer {}",
+        v["registration_access_token"].as_str().unwrap()
+    );
     assert_eq!(
-        h.client(id).unwrap().access_token_format,
+        h.client(&id).unwrap().access_token_format,
         AccessTokenFormat::Hmac
+    );
+    // Nor through an RFC 7592 update; and an update keeps what the administrator set.
+    let update = |format: &str| {
+        format!(
+            r#"{{"client_id":"{id}","redirect_uris":["http://127.0.0.1/cb"],
+                "token_endpoint_auth_method":"none","access_token_format":"{format}"}}"#
+        )
+    };
+    let r = h.client_configuration(&id, "PUT", &update("jwt"), Some(&rat));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        h.client(&id).unwrap().access_token_format,
+        AccessTokenFormat::Hmac
+    );
+    set_format(&h, &id, AccessTokenFormat::Jwt);
+    let r = h.client_configuration(&id, "PUT", &update("hmac"), Some(&rat));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        h.client(&id).unwrap().access_token_format,
+        AccessTokenFormat::Jwt
     );
 }
