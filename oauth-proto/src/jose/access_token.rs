@@ -74,7 +74,8 @@ const JTI_BYTES: usize = 16 + 4 + 12;
 
 /// Whether `token` is in this format rather than the HMAC one, from its first character alone: a
 /// JWS of this server starts with the base64url of `{"`, `eyJ`, and an HMAC token with that of its
-/// version byte (1 or 2), `A`. Nothing else is read, so the HMAC path pays one comparison.
+/// version byte (1 or 2), `A`. Nothing else is read, so the HMAC path pays one comparison. (A
+/// future HMAC format version must stay below `0x78`, whose tokens would start with `e`.)
 pub fn is_jwt(token: &str) -> bool {
     token.as_bytes().first() == Some(&b'e')
 }
