@@ -1,9 +1,12 @@
 //! Issuing tokens: the shared tail of every grant.
 //!
 //! The access token is signed from borrowed claims and written straight into the token response,
-//! whose JSON body is serialized once into a buffer sized for it. When the scope holds `openid`
-//! and the grant has a user, the response also carries the ID token signed over that access
-//! token (see [`crate::openid`]).
+//! whose JSON body is serialized once into a buffer sized for it. It is an HMAC token
+//! ([`access_token`]) unless the client or a resource of its audience is set to RFC 9068 JWTs
+//! ([`Engine::issues_jwt`]); then the same claims are signed with the engine's JWT access token
+//! key ([`crate::jose::access_token`]), with `auth_time` when the grant knows it. When the scope
+//! holds `openid` and the grant has a user, the response also carries the ID token signed over
+//! that access token (see [`crate::openid`]).
 //!
 //! # Issue times come after the grant's last revocation
 //! Times are whole seconds, and a revocation at `at` refuses the grant's access tokens issued at or
