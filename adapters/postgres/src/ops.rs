@@ -25,6 +25,13 @@
 //!   update returned extends the grant and inserts the successor, so a rotation that matched
 //!   nothing stores nothing, not even the grant's new expiry. A statement PostgreSQL aborted to
 //!   break a deadlock runs again, as transactions do.
+//!   The read before it ([`Op::GetRefresh`], one statement joining the token, its grant, the
+//!   grant's client and the revocation status, so all in one snapshot) needs no lock: a
+//!   revocation or a credential change (which revokes the subject's grants in the transaction
+//!   that bumps the version) that commits after that snapshot is found by the rotation's grant
+//!   lock (no live grant, no swap: the engine then refuses and revokes), and one that commits
+//!   before it is in the snapshot, together with any grant a racing redemption stored after it
+//!   (the engine refuses a grant older than the subject's credential version).
 //! - [`Op::RetryRotation`]: the same grant lock, then the successor's compare-and-swap (`WHERE
 //!   hash = successor AND grant_id AND rotated_at IS NULL`, so of a retry and a use of the
 //!   successor, or of two retries, exactly one matches), then the old token's successor is

@@ -5,12 +5,14 @@
 //! `tokio-postgres` drives each connection with a task on a tokio runtime, and the store's callers
 //! are not all on one: the reference server is (tokio), a mail server's thread-per-connection code
 //! calls the synchronous [`Store`] trait from plain threads, and a test may poll the
-//! [`AsyncStore`] futures with any executor. So every call is spawned onto the store's runtime
-//! handle, and connections always live there: [`PostgresStore::connect`] uses the runtime it is
-//! called on, [`PostgresStore::connect_blocking`] starts a small runtime of the store's own. The
-//! async API awaits the spawned task (which works from any executor); the sync API waits for its
-//! answer on a channel. Neither can panic: a task that could not finish (the runtime is shutting
-//! down) is a [`StoreError`].
+//! [`AsyncStore`] futures with any executor. So every call runs on the store's runtime, and
+//! connections always live there: [`PostgresStore::connect`] uses the runtime it is called on,
+//! [`PostgresStore::connect_blocking`] starts a small runtime of the store's own. The async API
+//! spawns the call onto that runtime and awaits the task (which works from any executor), or,
+//! when it is already polled on that runtime (the reference server's case), runs the call in
+//! place, since a task per call would only add a wake-up; the sync API waits for its answer on a
+//! channel. Neither can panic: a task that could not finish (the runtime is shutting down) is a
+//! [`StoreError`].
 
 use std::future::Future;
 use std::str::FromStr;
@@ -297,7 +299,13 @@ impl PostgresStore {
         })
     }
 
-    /// Runs `work` on the store's runtime and awaits it from whatever executor polls this.
+    /// Runs `work` on the store's runtime and awaits it from whatever executor polls this: in
+    /// place when this already runs on that runtime (the reference server, which opens the store
+    /// with [`Self::connect`] on its own runtime: no task to spawn and wake per call), else as a
+    /// task spawned there. In place, a call its caller drops (hyper drops a request whose client
+    /// went away) stops with it, as any future: a statement already sent still runs to its end,
+    /// and a transaction not committed is rolled back (`tokio-postgres` does on drop), so a write
+    /// is applied whole or not at all either way.
     pub(crate) async fn run<T, F>(
         &self,
         work: impl FnOnce(Arc<Shared>) -> F,
@@ -306,6 +314,9 @@ impl PostgresStore {
         T: Send + 'static,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
+        if Handle::try_current().is_ok_and(|current| current.id() == self.handle.id()) {
+            return work(self.shared.clone()).await;
+        }
         let task = self.handle.spawn(work(self.shared.clone()));
         task.await.unwrap_or_else(|e| Err(ended(e)))
     }
