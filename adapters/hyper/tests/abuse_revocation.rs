@@ -28,35 +28,9 @@ fn basic_header(id: &str, secret: &str) -> String {
     )
 }
 
-/// Signs alice in, approves the public client, and redeems the code: (access, refresh).
+/// alice's (access, refresh) tokens for the public client.
 async fn user_tokens(s: &TestServer) -> (String, String) {
-    let (cookie, consent) = s.sign_in("st").await;
-    let r = s
-        .post_form(
-            "/authorize",
-            Some(&cookie),
-            &[
-                ("csrf", &consent.hidden("csrf")),
-                ("page", &consent.hidden("page")),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
-    let code = r.location_param("code").expect("a code");
-    let t = s
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("client_id", &s.public_id),
-                ("code_verifier", VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(t.status, 200, "{}", t.body);
-    let j = t.json();
+    let j = s.user_token_response("st").await;
     (
         j["access_token"].as_str().unwrap().to_owned(),
         j["refresh_token"].as_str().unwrap().to_owned(),

@@ -26,37 +26,6 @@ use serde_json::{json, Value};
 const API: &str = "https://api.example.com/";
 const IMAP: &str = "imap://mail.example.com";
 
-/// Signs alice in, approves the public client, and redeems the code: the access token.
-async fn user_token(s: &TestServer) -> String {
-    let (cookie, consent) = s.sign_in("st").await;
-    let r = s
-        .post_form(
-            "/authorize",
-            Some(&cookie),
-            &[
-                ("csrf", &consent.hidden("csrf")),
-                ("page", &consent.hidden("page")),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
-    let code = r.location_param("code").expect("a code");
-    let t = s
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("client_id", &s.public_id),
-                ("code_verifier", VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(t.status, 200, "{}", t.body);
-    t.json()["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn service_token(s: &TestServer, resource: &str) -> String {
     let r = s
         .token(
@@ -116,7 +85,10 @@ async fn authlib_validates_our_jwt_access_tokens_from_our_jwks() {
         .unwrap();
 
     let service = service_token(&s, API).await;
-    let user = user_token(&s).await;
+    let user = s.user_token_response("st").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let hmac = service_token(&s, IMAP).await;
     assert!(!hmac.contains('.'), "IMAP kept the HMAC format: {hmac}");
     // The service token with another scope in its payload, the signature kept.

@@ -242,33 +242,10 @@ async fn userinfo_introspect_and_revoke_take_a_jwt_from_the_token_endpoint() {
         .await
         .unwrap();
 
-    let (cookie, consent) = s.sign_in("st").await;
-    let r = s
-        .post_form(
-            "/authorize",
-            Some(&cookie),
-            &[
-                ("csrf", &consent.hidden("csrf")),
-                ("page", &consent.hidden("page")),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
-    let code = r.location_param("code").expect("a code");
-    let t = s
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("client_id", &s.public_id),
-                ("code_verifier", VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(t.status, 200, "{}", t.body);
-    let token = t.json()["access_token"].as_str().unwrap().to_owned();
+    let token = s.user_token_response("st").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(is_jwt(&token), "{token}");
 
     let r = userinfo(&s, &token).await;

@@ -245,6 +245,38 @@ impl TestServer {
         self.sign_in_with(&self.authorize_query(state)).await
     }
 
+    /// Signs alice in (with `state`), approves the public client and redeems the code with its
+    /// PKCE verifier: the token response, asserted to be a 200.
+    pub async fn user_token_response(&self, state: &str) -> serde_json::Value {
+        let (cookie, consent) = self.sign_in(state).await;
+        let r = self
+            .post_form(
+                "/authorize",
+                Some(&cookie),
+                &[
+                    ("csrf", &consent.hidden("csrf")),
+                    ("page", &consent.hidden("page")),
+                    ("decision", "approve"),
+                ],
+            )
+            .await;
+        let code = r.location_param("code").expect("a code");
+        let t = self
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("client_id", &self.public_id),
+                    ("code_verifier", VERIFIER),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(t.status, 200, "{}", t.body);
+        t.json()
+    }
+
     /// Signs in on the authorization page of `query`. A query without `prompt` gets
     /// `prompt=consent`, so the answer is the consent page even when the user approved the
     /// client before (remembered consent would otherwise redirect with a code at once).
