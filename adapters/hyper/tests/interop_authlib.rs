@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::sync::Arc;
 
 use common::*;
@@ -23,17 +22,9 @@ use oauth_server::store::AnyStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlib_discovery_registration_code_refresh_cc_device_introspect_revoke() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = tokio::process::Command::new(&python)
-        .args(["-c", "import authlib, requests"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
-    if !matches!(probe, Ok(s) if s.success()) {
-        missing_component("python3 with authlib and requests (pip install authlib requests)");
+    let Some(python) = python_with("authlib, requests").await else {
         return;
-    }
+    };
 
     // The issuer must be the real address: pick a free port, then listen on it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use base64::Engine as _;
 use common::*;
 use oauth_proto::access_token::AccessTokenFormat;
@@ -39,17 +37,9 @@ async fn service_token(s: &TestServer, resource: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlib_validates_our_jwt_access_tokens_from_our_jwks() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = tokio::process::Command::new(&python)
-        .args(["-c", "import authlib.oauth2.rfc9068, joserfc, requests"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
-    if !matches!(probe, Ok(s) if s.success()) {
-        missing_component("python3 with authlib and requests (pip install authlib requests)");
+    let Some(python) = python_with("authlib.oauth2.rfc9068, joserfc, requests").await else {
         return;
-    }
+    };
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

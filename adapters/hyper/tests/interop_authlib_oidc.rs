@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::sync::Arc;
 
 use common::*;
@@ -34,17 +33,9 @@ async fn relying_party(python: &str, input: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlib_validates_id_tokens_across_algorithms_refresh_and_key_rotation() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = tokio::process::Command::new(&python)
-        .args(["-c", "import authlib.oidc.core, joserfc, requests"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
-    if !matches!(probe, Ok(s) if s.success()) {
-        missing_component("python3 with authlib and requests (pip install authlib requests)");
+    let Some(python) = python_with("authlib.oidc.core, joserfc, requests").await else {
         return;
-    }
+    };
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

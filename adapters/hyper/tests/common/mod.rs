@@ -51,6 +51,26 @@ pub fn missing_component(what: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {what} is missing");
 }
 
+/// The Python interpreter (`$PYTHON`, else `python3`) when it imports every one of `modules`
+/// (comma-separated, as an `import` statement takes them); otherwise `None`, after
+/// [`missing_component`] (which fails the test under `CI=true`).
+pub async fn python_with(modules: &str) -> Option<String> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = tokio::process::Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
+    if matches!(probe, Ok(s) if s.success()) {
+        return Some(python);
+    }
+    missing_component(&format!(
+        "{python} with {modules} (pip install authlib requests)"
+    ));
+    None
+}
+
 /// An HTTP client whose connections leave from `source` (the kernel's choice when `None`).
 fn client_from(source: Option<std::net::IpAddr>) -> Client<HttpConnector, Full<Bytes>> {
     let mut connector = HttpConnector::new();
