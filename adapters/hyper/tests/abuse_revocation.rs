@@ -21,13 +21,6 @@ fn data() -> DataArgs {
     }
 }
 
-fn basic_header(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
-}
-
 /// alice's (access, refresh) tokens for the public client.
 async fn user_tokens(s: &TestServer) -> (String, String) {
     let j = s.user_token_response("st").await;
@@ -46,25 +39,6 @@ async fn service_token(s: &TestServer) -> String {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()["access_token"].as_str().unwrap().to_owned()
-}
-
-/// Introspection by the resource server `web`.
-async fn introspect(s: &TestServer, token: &str) -> serde_json::Value {
-    let auth = basic_header(&s.web_id, &s.web_secret);
-    let body = serde_urlencoded::to_string([("token", token)]).unwrap();
-    let r = s
-        .send(
-            "POST",
-            "/introspect",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("authorization", &auth),
-            ],
-            body.as_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
 }
 
 /// The check every mail listener makes for a SASL bearer token.
@@ -118,9 +92,9 @@ async fn client_del_refuses_the_clients_tokens_everywhere_at_once() {
     let imap = mail.addresses.iter().find(|(n, _)| *n == "imap").unwrap().1;
     let token = service_token(&s).await;
     let (user_access, _) = user_tokens(&s).await;
-    assert_eq!(introspect(&s, &token).await["active"], true);
+    assert_eq!(s.introspect_json(&token).await["active"], true);
     assert!(sasl_accepts(&s, &token));
-    assert_eq!(introspect(&s, &user_access).await["active"], true);
+    assert_eq!(s.introspect_json(&user_access).await["active"], true);
     assert!(imap_login(imap, USER, &user_access).await);
 
     // The administrator's command, on the running server's store, in the same second: the
@@ -143,9 +117,9 @@ async fn client_del_refuses_the_clients_tokens_everywhere_at_once() {
             .unwrap()
             .contains("revoked its tokens"));
     }
-    assert_dead(&introspect(&s, &token).await, sasl_accepts(&s, &token));
+    assert_dead(&s.introspect_json(&token).await, sasl_accepts(&s, &token));
     assert_dead(
-        &introspect(&s, &user_access).await,
+        &s.introspect_json(&user_access).await,
         sasl_accepts(&s, &user_access),
     );
     assert!(!imap_login(imap, USER, &user_access).await);
@@ -158,7 +132,7 @@ async fn user_passwd_and_user_del_refuse_the_users_tokens() {
     let s = TestServer::start().await;
     let app = s.running.app().clone();
     let (access, refresh) = user_tokens(&s).await;
-    assert_eq!(introspect(&s, &access).await["active"], true);
+    assert_eq!(s.introspect_json(&access).await["active"], true);
     assert!(sasl_accepts(&s, &access));
     let mut out = Vec::new();
     admin::user(
@@ -174,8 +148,8 @@ async fn user_passwd_and_user_del_refuse_the_users_tokens() {
     )
     .await
     .unwrap();
-    assert_dead(&introspect(&s, &access).await, sasl_accepts(&s, &access));
-    assert_eq!(introspect(&s, &refresh).await["active"], false);
+    assert_dead(&s.introspect_json(&access).await, sasl_accepts(&s, &access));
+    assert_eq!(s.introspect_json(&refresh).await["active"], false);
     let r = s
         .token(
             &[
@@ -205,7 +179,10 @@ async fn user_passwd_and_user_del_refuse_the_users_tokens() {
     )
     .await
     .unwrap();
-    assert_dead(&introspect(&s2, &access).await, sasl_accepts(&s2, &access));
+    assert_dead(
+        &s2.introspect_json(&access).await,
+        sasl_accepts(&s2, &access),
+    );
     s.running.shutdown().await;
     s2.running.shutdown().await;
 }
@@ -234,9 +211,12 @@ async fn a_token_issued_right_after_a_revocation_is_alive() {
             .await;
         assert_eq!(r.status, 200);
         let fresh = service_token(&s).await;
-        assert_eq!(introspect(&s, &fresh).await["active"], true, "born dead");
+        assert_eq!(s.introspect_json(&fresh).await["active"], true, "born dead");
         assert!(sasl_accepts(&s, &fresh));
-        assert_dead(&introspect(&s, &machine).await, sasl_accepts(&s, &machine));
+        assert_dead(
+            &s.introspect_json(&machine).await,
+            sasl_accepts(&s, &machine),
+        );
         machine = fresh;
 
         let body = serde_urlencoded::to_string([
@@ -266,10 +246,10 @@ async fn a_token_issued_right_after_a_revocation_is_alive() {
         assert_eq!(t.status, 200, "{}", t.body);
         let fresh = t.json()["access_token"].as_str().unwrap().to_owned();
         refresh = t.json()["refresh_token"].as_str().unwrap().to_owned();
-        assert_eq!(introspect(&s, &fresh).await["active"], true, "born dead");
+        assert_eq!(s.introspect_json(&fresh).await["active"], true, "born dead");
         assert!(sasl_accepts(&s, &fresh));
         assert_dead(
-            &introspect(&s, &user_access).await,
+            &s.introspect_json(&user_access).await,
             sasl_accepts(&s, &user_access),
         );
         user_access = fresh;
@@ -339,7 +319,7 @@ async fn revoke_and_introspect_do_not_tell_another_client_whether_a_token_is_ali
     assert_eq!(answers[4].0 .0, 200);
     assert_eq!(answers[4].1, (200, r#"{"active":false}"#.to_owned()));
     // And the live token was left alone.
-    assert_eq!(introspect(&s, &live).await["active"], true);
+    assert_eq!(s.introspect_json(&live).await["active"], true);
     assert!(sasl_accepts(&s, &live));
     s.running.shutdown().await;
 }

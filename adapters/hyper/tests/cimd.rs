@@ -220,24 +220,6 @@ async fn answer(req: Request<hyper::body::Incoming>, port: u16, hits: &AtomicUsi
     }
 }
 
-/// Introspection by the resource server of the test server.
-async fn introspect(s: &TestServer, token: &str) -> Resp {
-    use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        enc(&s.web_id),
-        enc(&s.web_secret)
-    ));
-    let authorization = format!("Basic {basic}");
-    let headers = [
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("authorization", authorization.as_str()),
-    ];
-    let body = format!("token={}", enc(token));
-    s.send("POST", "/introspect", &headers, body.as_bytes())
-        .await
-}
-
 fn engine_config() -> Config {
     Config {
         client_id_metadata_documents: true,
@@ -316,7 +298,7 @@ async fn a_document_client_signs_in_with_code_and_pkce() {
         .await;
     assert_eq!(t.status, 200, "{}", t.body);
     let token = t.json()["access_token"].as_str().unwrap().to_owned();
-    let i = introspect(&s, &token).await;
+    let i = s.introspect(&token).await;
     assert_eq!(i.json()["active"], true, "{}", i.body);
     assert_eq!(i.json()["client_id"], client_id.as_str());
     // The authorization, the decision and the token request used one fetch (max-age=600).

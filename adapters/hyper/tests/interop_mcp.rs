@@ -222,30 +222,6 @@ async fn run_flow(input: Value) -> Value {
     .await
 }
 
-/// `POST /introspect` as the test server's resource server.
-async fn introspect(s: &TestServer, token: &str) -> Value {
-    use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        enc(&s.web_id),
-        enc(&s.web_secret)
-    ));
-    let body = serde_urlencoded::to_string([("token", token)]).unwrap();
-    let r = s
-        .send(
-            "POST",
-            "/introspect",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("authorization", &format!("Basic {basic}")),
-            ],
-            body.as_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 /// The requests the SDK made to `path` of the server, in order.
 fn requests_to<'a>(requests: &'a Value, base: &str, path: &str) -> Vec<&'a Value> {
     let url = format!("{base}{path}");
@@ -362,7 +338,7 @@ async fn check_flow(s: &TestServer, mcp: &str, client_metadata_url: Option<&str>
     // The token is for the MCP server alone: introspection names it as the audience, and the
     // engine refuses it at the other MCP server (which accepts the same scope) and at IMAP.
     let access = tokens["access_token"].as_str().unwrap();
-    let info = introspect(s, access).await;
+    let info = s.introspect_json(access).await;
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["aud"], mcp, "{info}");
     assert_eq!(info["scope"], MCP_SCOPE, "{info}");
@@ -396,7 +372,9 @@ async fn check_flow(s: &TestServer, mcp: &str, client_metadata_url: Option<&str>
     // (The access token may equal the first: same claims in the same second.)
     assert!(refreshed["access_token"].is_string(), "{o:#}");
     assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
-    let info = introspect(s, refreshed["access_token"].as_str().unwrap()).await;
+    let info = s
+        .introspect_json(refreshed["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["aud"], mcp, "{info}");
     assert_eq!(info["scope"], MCP_SCOPE, "{info}");

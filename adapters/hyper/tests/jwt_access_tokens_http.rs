@@ -17,13 +17,6 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
 
-fn basic_header(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
-}
-
 fn is_jwt(token: &str) -> bool {
     token.starts_with("eyJ") && token.split('.').count() == 3
 }
@@ -206,24 +199,6 @@ fn client_add_and_set_choose_the_format_of_the_tokens_the_binary_issues() {
 
 // ---- in process: userinfo, introspection, revocation, the mail listeners' check ----
 
-async fn introspect(s: &TestServer, token: &str) -> Value {
-    let auth = basic_header(&s.web_id, &s.web_secret);
-    let body = serde_urlencoded::to_string([("token", token)]).unwrap();
-    let r = s
-        .send(
-            "POST",
-            "/introspect",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("authorization", &auth),
-            ],
-            body.as_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 async fn userinfo(s: &TestServer, token: &str) -> Resp {
     let bearer = format!("Bearer {token}");
     s.send("GET", "/userinfo", &[("authorization", &bearer)], b"")
@@ -251,7 +226,7 @@ async fn userinfo_introspect_and_revoke_take_a_jwt_from_the_token_endpoint() {
     let r = userinfo(&s, &token).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["sub"], json!(USER));
-    let seen = introspect(&s, &token).await;
+    let seen = s.introspect_json(&token).await;
     assert_eq!(seen["active"], json!(true), "{seen}");
     assert_eq!(seen["sub"], json!(USER));
     assert_eq!(seen["client_id"], json!(s.public_id));
@@ -305,7 +280,7 @@ async fn userinfo_introspect_and_revoke_take_a_jwt_from_the_token_endpoint() {
         .header("www-authenticate")
         .unwrap()
         .contains("invalid_token"));
-    assert_eq!(introspect(&s, &token).await, json!({"active": false}));
+    assert_eq!(s.introspect_json(&token).await, json!({"active": false}));
     assert!(app
         .engine
         .validate_access_token(&token, oauth_server::clock::now(), &*app.store)

@@ -160,30 +160,6 @@ async fn a_registration_without_the_refresh_grant_never_sees_offline_access() {
     s.running.shutdown().await;
 }
 
-/// `POST /introspect` as the test server's resource server (`web`).
-async fn introspect(s: &TestServer, token: &str) -> serde_json::Value {
-    use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        enc(&s.web_id),
-        enc(&s.web_secret)
-    ));
-    let body = serde_urlencoded::to_string([("token", token)]).unwrap();
-    let r = s
-        .send(
-            "POST",
-            "/introspect",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("authorization", &format!("Basic {basic}")),
-            ],
-            body.as_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 #[tokio::test]
 async fn introspection_names_the_users_email_as_dovecot_expects() {
     let s = TestServer::start().await;
@@ -206,7 +182,7 @@ async fn introspection_names_the_users_email_as_dovecot_expects() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let access = r.json()["access_token"].as_str().unwrap().to_owned();
-    let j = introspect(&s, &access).await;
+    let j = s.introspect_json(&access).await;
     assert_eq!(j["active"], true);
     assert_eq!(j["username"], USER);
     assert_eq!(j["email"], "alice@mail.example.com");
@@ -232,7 +208,7 @@ async fn introspection_names_the_users_email_as_dovecot_expects() {
         )
         .await;
     let machine = r.json()["access_token"].as_str().unwrap().to_owned();
-    let j = introspect(&s, &machine).await;
+    let j = s.introspect_json(&machine).await;
     assert_eq!(j["active"], true);
     assert!(
         j.get("username").is_none() && j.get("email").is_none(),

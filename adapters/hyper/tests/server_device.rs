@@ -122,26 +122,6 @@ fn input_value(r: &Resp, name: &str) -> String {
     rest[start..end].replace("&quot;", "\"")
 }
 
-async fn introspect(s: &TestServer, token: &str) -> Resp {
-    use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        enc(&s.web_id),
-        enc(&s.web_secret)
-    ));
-    let body = serde_urlencoded::to_string([("token", token)]).unwrap();
-    s.send(
-        "POST",
-        "/introspect",
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("authorization", &format!("Basic {basic}")),
-        ],
-        body.as_bytes(),
-    )
-    .await
-}
-
 fn assert_page_headers(r: &Resp) {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
@@ -218,7 +198,7 @@ async fn device_flow_through_the_pages_approve() {
     assert_eq!(again.json()["error"], "invalid_grant");
 
     // The token belongs to the user who approved.
-    let i = introspect(&s, t["access_token"].as_str().unwrap()).await;
+    let i = s.introspect(t["access_token"].as_str().unwrap()).await;
     assert_eq!(i.json()["active"], true, "{}", i.body);
     assert_eq!(i.json()["sub"], USER);
 

@@ -51,6 +51,15 @@ pub fn missing_component(what: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {what} is missing");
 }
 
+/// The `Authorization` header of HTTP Basic client authentication (RFC 6749 §2.3.1: both parts
+/// form-urlencoded first).
+pub fn basic_header(id: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    )
+}
+
 /// The Python interpreter (`$PYTHON`, else `python3`) when it imports every one of `modules`
 /// (comma-separated, as an `import` statement takes them); otherwise `None`, after
 /// [`missing_component`] (which fails the test under `CI=true`).
@@ -242,22 +251,36 @@ impl TestServer {
     }
 
     pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Resp {
-        let auth = basic.map(|(id, secret)| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!(
-                    "{}:{}",
-                    enc(id),
-                    enc(secret)
-                ))
-            )
-        });
+        let auth = basic.map(|(id, secret)| basic_header(id, secret));
         let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
         if let Some(a) = &auth {
             headers.push(("authorization", a));
         }
         let body = serde_urlencoded::to_string(form).unwrap();
         self.send("POST", "/token", &headers, body.as_bytes()).await
+    }
+
+    /// Introspects `token` as the resource server `web` (RFC 7662).
+    pub async fn introspect(&self, token: &str) -> Resp {
+        let auth = basic_header(&self.web_id, &self.web_secret);
+        let body = serde_urlencoded::to_string([("token", token)]).unwrap();
+        self.send(
+            "POST",
+            "/introspect",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", &auth),
+            ],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    /// [`Self::introspect`]'s answer, asserted to be a 200, as JSON.
+    pub async fn introspect_json(&self, token: &str) -> serde_json::Value {
+        let r = self.introspect(token).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
     }
 
     /// Signs in through the page; returns the signed-in session cookie and the consent page.
