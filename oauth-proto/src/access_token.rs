@@ -392,20 +392,26 @@ pub(crate) struct Unsigned<'a> {
     pub audience: &'a Audience,
 }
 
+impl<'a> Unsigned<'a> {
+    /// The claims of an already decoded token, to sign again (in either format).
+    pub(crate) fn of(claims: &'a AccessClaims) -> Self {
+        Unsigned {
+            grant_id: claims.grant_id,
+            subject: &claims.subject,
+            client_id: &claims.client_id,
+            scope: &claims.scope,
+            issued_at: claims.issued_at,
+            expires_at: claims.expires_at,
+            credential_version: claims.credential_version,
+            audience: &claims.audience,
+        }
+    }
+}
+
 /// Encodes and signs claims with the ring's signing key. Fields longer than the format allows are
 /// refused (the engine never issues such tokens: it bounds subjects, client ids and scopes first).
 pub fn issue(keys: &KeyRing, claims: &AccessClaims) -> Result<String, TokenError> {
-    let unsigned = Unsigned {
-        grant_id: claims.grant_id,
-        subject: &claims.subject,
-        client_id: &claims.client_id,
-        scope: &claims.scope,
-        issued_at: claims.issued_at,
-        expires_at: claims.expires_at,
-        credential_version: claims.credential_version,
-        audience: &claims.audience,
-    };
-    sign(keys, &unsigned, str::to_owned)
+    sign(keys, &Unsigned::of(claims), str::to_owned)
 }
 
 /// Writes into a buffer sized exactly for what is written.

@@ -135,17 +135,7 @@ pub fn issue(
     auth_time: Option<u64>,
     random: &mut dyn Random,
 ) -> Result<String, TokenError> {
-    let unsigned = Unsigned {
-        grant_id: claims.grant_id,
-        subject: &claims.subject,
-        client_id: &claims.client_id,
-        scope: &claims.scope,
-        issued_at: claims.issued_at,
-        expires_at: claims.expires_at,
-        credential_version: claims.credential_version,
-        audience: &claims.audience,
-    };
-    sign(key, issuer, &unsigned, auth_time, random)
+    sign(key, issuer, &Unsigned::of(claims), auth_time, random)
 }
 
 /// Signs `claims` for `issuer` with `key`. `auth_time` is added when known. Fails with
