@@ -253,6 +253,53 @@ fn migrations_apply_once_even_when_nodes_start_together() {
     }
 }
 
+/// A node waiting for another's migrations waits longer than the statement timeout that bounds
+/// its requests: the migration lock is held here (as a first node migrating a large database
+/// would) for longer than that timeout, and the node still opens once it is released.
+#[test]
+fn a_migration_waits_past_the_request_statement_timeout() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    // The migration lock's key ("oauthmig" in ASCII), held for 1.5 s.
+    let locker = sql_in_background(
+        &url,
+        "SELECT pg_advisory_lock(8025825153779591527), pg_sleep(1.5)",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sql(
+        &url,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .expect("read pg_locks")
+        != Some("1".into())
+    {
+        assert!(Instant::now() < deadline, "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let store = PostgresStore::connect_blocking(
+        &url,
+        Options {
+            statement_timeout: Some(Duration::from_millis(300)),
+            ..Options::default()
+        },
+    )
+    .expect("the node opens once the other's migration ends");
+    assert!(started.elapsed() >= Duration::from_millis(300), "it waited");
+    locker
+        .join()
+        .expect("no panic")
+        .expect("the lock holder ran");
+    Store::apply(&store, vec![Effect::PutClient(test_client("after"))]).expect("apply");
+    assert!(matches!(
+        get_client(&store, "after"),
+        Ok(Reply::Client(Some(_)))
+    ));
+}
+
 fn test_client(id: &str) -> ClientRecord {
     conformance::store_contract::fixtures::client(id)
 }

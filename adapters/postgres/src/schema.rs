@@ -5,7 +5,9 @@
 //! `schema_version` holds one row per applied migration. [`migrate`] runs at every start (and as
 //! `oauth-server db migrate`): under a transaction-scoped advisory lock, so nodes starting
 //! together migrate once, it applies every migration newer than the database's version, each with
-//! its row, in one transaction: a failed migration leaves the database as it was. A database whose
+//! its row, in one transaction: a failed migration leaves the database as it was. That
+//! transaction runs without the store's `statement_timeout` (a request bound: an index build on a
+//! large table, or a node waiting for another's migrations, may take longer). A database whose
 //! version is newer than [`MIGRATIONS`] knows is refused ([`OpenError::NewerSchema`]): an older
 //! release could misread what a newer one wrote. A new release adds a migration at the end of
 //! [`MIGRATIONS`]; shipped migrations never change.
@@ -229,6 +231,12 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, OpenError> 
         .transaction()
         .await
         .map_err(db("starting the migration"))?;
+    // The store's `statement_timeout` bounds requests, not migrations: on a large database a
+    // migration's index build may run longer, and nodes starting together wait here for the first
+    // one's migrations. Only this transaction lifts it.
+    tx.batch_execute("SET LOCAL statement_timeout = 0")
+        .await
+        .map_err(db("lifting the statement timeout for the migration"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(db("taking the migration lock"))?;
