@@ -319,3 +319,73 @@ async fn the_signed_out_page_frames_the_front_channel_logout_page_then_links_on(
         .unwrap()
         .contains("frame-src"));
 }
+
+/// A client the user never approved is not one of the session's relying parties: any site can
+/// send a signed-in browser to `/authorize` for its own client (self-registered with a
+/// `backchannel_logout_uri`), and the consent page alone must neither tell that client who the
+/// user is (the logout token's `sub`) nor take one of the session's bounded places.
+#[tokio::test]
+async fn a_client_shown_the_consent_page_only_is_not_told_of_the_logout() {
+    let s = server(true).await;
+    let (approved_port, mut approved_got) = receiver::start().await;
+    let approved = register_rp(&s, &format!("http://127.0.0.1:{approved_port}/bc")).await;
+    let (stranger_port, mut stranger_got) = receiver::start().await;
+    let stranger = register_rp(&s, &format!("http://127.0.0.1:{stranger_port}/bc")).await;
+    let (cookie, id_token) = id_token_for(&s, &approved).await;
+    let query = format!(
+        "response_type=code&client_id={stranger}&redirect_uri={}&state=s&scope=openid\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256",
+        enc(REDIRECT)
+    );
+    let consent = s.get(&format!("/authorize?{query}"), Some(&cookie)).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains("approve"), "{}", consent.body);
+
+    let r = log_out(&s, &cookie, &id_token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    tokio::time::timeout(Duration::from_secs(10), approved_got.recv())
+        .await
+        .expect("the approved relying party is told within 10 s")
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), stranger_got.recv())
+            .await
+            .is_err(),
+        "a client the user never approved learns nothing of the session"
+    );
+}
+
+/// A client given a code at once from a remembered consent is one of the session's relying
+/// parties, as one approved on the consent page is.
+#[tokio::test]
+async fn a_client_given_a_code_from_remembered_consent_is_told_of_the_logout() {
+    let s = server(true).await;
+    let (port, mut got) = receiver::start().await;
+    let remembered = register_rp(&s, &format!("http://127.0.0.1:{port}/bc")).await;
+    let (cookie, id_token) = id_token_for(&s, &remembered).await;
+    assert_eq!(log_out(&s, &cookie, &id_token).await.status, 200);
+    tokio::time::timeout(Duration::from_secs(10), got.recv())
+        .await
+        .expect("told of the first session's end")
+        .unwrap();
+
+    // A new session, approved for another client; then a code at once for the first one.
+    let (other, _) = register(&s, serde_json::json!({})).await;
+    let (cookie, id_token) = id_token_for(&s, &other).await;
+    let query = format!(
+        "response_type=code&client_id={remembered}&redirect_uri={}&state=s&scope=openid\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256",
+        enc(REDIRECT)
+    );
+    let r = s.get(&format!("/authorize?{query}"), Some(&cookie)).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location_param("code").is_some(), "a code at once");
+
+    assert_eq!(log_out(&s, &cookie, &id_token).await.status, 200);
+    let received = tokio::time::timeout(Duration::from_secs(10), got.recv())
+        .await
+        .expect("the client given a code at once is told within 10 s")
+        .unwrap();
+    let (_, claims) = verify(&s, &receiver::logout_token(&received)).await;
+    assert_eq!(claims["aud"], remembered.as_str());
+}

@@ -27,6 +27,7 @@ use oauth_proto::authorize::{AuthorizeOutcome, DecisionOutcome, ErrorLink, Pendi
 use oauth_proto::error::{ErrorCode, OAuthError};
 use oauth_proto::flow::drive_async;
 use oauth_proto::interaction::{SignedIn, Step};
+use oauth_proto::response::Response;
 
 use crate::app::App;
 use crate::clock;
@@ -156,17 +157,27 @@ async fn proceed(
             fresh,
         })
     });
-    if let (Some((id, s)), Some(_)) = (session, &signed_in) {
-        // The step may be a code at once (remembered consent): listed first (see `sessions`).
-        if let Err(e) = record_relying_party(app, id, s, &pending, now).await {
-            return Err(sessions_down(&e));
-        }
-    }
+    // Only a client the user approved is listed: here, one given a code at once (remembered
+    // consent), before the browser gets it; the consent page's approval lists it in `decide`.
+    // Showing a client the sign-in or consent page lists nothing: any site can send a signed-in
+    // browser here for its own client, which must neither get a logout token (the user's `sub`)
+    // nor take one of the session's bounded places.
+    let listing = session
+        .filter(|_| signed_in.is_some() && wants_id_token(&pending))
+        .map(|(id, s)| (id, s, pending.client_id().to_owned()));
     let flow = app.engine.proceed(pending, signed_in, now);
     match drive_async(flow, &app.flow_store, &mut OsRandom).await {
         Ok(Step::SignIn(p)) => Ok((p, View::SignIn)),
         Ok(Step::Consent(p)) => Ok((p, View::Consent)),
-        Ok(Step::Redirect(r)) => Err(reply::from_engine(r)),
+        Ok(Step::Redirect(r)) => {
+            if let Some((id, s, client_id)) = listing.filter(|_| carries_code(&r)) {
+                // The code has not left: a session store failure withholds it.
+                if let Err(e) = record_relying_party(app, id, s, &client_id, now).await {
+                    return Err(sessions_down(&e));
+                }
+            }
+            Err(reply::from_engine(r))
+        }
         Ok(Step::ErrorLink(l)) => Err(error_link_page(&l)),
         Ok(Step::ErrorPage(e)) if e.code == ErrorCode::ServerError => {
             tracing::error!(error = %e.description, "engine error after an authorization request");
@@ -192,26 +203,39 @@ async fn proceed(
     }
 }
 
-/// Lists the client of `pending` among the relying parties of `session` (named `id`) when it
-/// asks for an ID token (`openid`), before a code exists (see `sessions`); a session that lists
-/// it already, or is full, is not written to.
+/// Whether the request asks for an ID token (`openid`): only such clients are relying parties.
+fn wants_id_token(pending: &PendingAuthorization) -> bool {
+    pending.scope().contains(oauth_proto::openid::OPENID)
+}
+
+/// Whether the engine's redirect back to the client carries a code (remembered consent), not a
+/// `prompt=none` error.
+fn carries_code(r: &Response) -> bool {
+    let Some((_, location)) = r.headers.iter().find(|(name, _)| *name == "location") else {
+        return false;
+    };
+    let Ok(url) = url::Url::parse(location) else {
+        return false;
+    };
+    let mut names = url.query_pairs().map(|(name, _)| name);
+    names.clone().any(|n| n == "code") && !names.any(|n| n == "error")
+}
+
+/// Lists `client_id` among the relying parties of `session` (named `id`) once the user approved
+/// it and before its code leaves (see `sessions`); a session that lists it already, or is full,
+/// is not written to.
 async fn record_relying_party(
     app: &App,
     id: &str,
     session: &Session,
-    pending: &PendingAuthorization,
+    client_id: &str,
     now: u64,
 ) -> Result<(), oauth_proto::store::StoreError> {
     let listed = &session.relying_parties;
-    if !pending.scope().contains(oauth_proto::openid::OPENID)
-        || listed.len() >= sessions::MAX_RELYING_PARTIES
-        || listed.iter().any(|c| c == pending.client_id())
-    {
+    if listed.len() >= sessions::MAX_RELYING_PARTIES || listed.iter().any(|c| c == client_id) {
         return Ok(());
     }
-    app.sessions
-        .add_relying_party(id, pending.client_id(), now)
-        .await
+    app.sessions.add_relying_party(id, client_id, now).await
 }
 
 /// The 503 page for sessions or pages the store could not read or write.
@@ -588,8 +612,11 @@ async fn decide(
     };
     let now = clock::now();
     let flow = if d.approve {
-        if let Err(e) = record_relying_party(app, sid, session, &pending, now).await {
-            return sessions_down(&e);
+        if wants_id_token(&pending) {
+            if let Err(e) = record_relying_party(app, sid, session, pending.client_id(), now).await
+            {
+                return sessions_down(&e);
+            }
         }
         match app.engine.approve(pending, d.user, d.authn, now) {
             Ok(f) => f,

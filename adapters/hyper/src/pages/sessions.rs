@@ -24,8 +24,12 @@
 //! The session also lists the clients it gave a code with `openid` (at most
 //! [`MAX_RELYING_PARTIES`], the first ones kept): when the session ends, those with a
 //! `backchannel_logout_uri` get a logout token ([`crate::pages::backchannel`]). A client is listed
-//! before its code exists, so no ID token escapes the list; one whose request then ended
-//! otherwise may get a logout token for a session it does not know, which it ignores (§2.6).
+//! once the user approved it (the consent page's approval, or a remembered consent) and before
+//! its code leaves, so no ID token escapes the list; one whose request then ended otherwise may
+//! get a logout token for a session it does not know, which it ignores (§2.6). Showing a client
+//! the sign-in or consent page lists nothing: any site can send a signed-in browser to
+//! `/authorize` for its own client, which must not learn the user's `sub` from a logout token
+//! nor take the session's places.
 //!
 //! Both implementations keep the same bounds ([`Limits`]): at most `max_sessions` of each, per
 //! source address at most `max_anonymous_sessions_per_address` sessions nobody signed in to and
