@@ -45,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
             created_at: 0,
             metadata: Default::default(),
             unused_expires_at: None,
+            access_token_format: Default::default(),
         })])
         .expect("memory store");
     let outcome = drive(engine.authorize(data, 1_000_000), &store, &mut CounterRandom::new(1)).expect("memory store");

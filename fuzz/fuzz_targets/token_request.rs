@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
             created_at: 0,
             metadata: Default::default(),
             unused_expires_at: None,
+            access_token_format: Default::default(),
         })])
         .expect("memory store");
     let (auth, body) = match data.iter().position(|b| *b == b'\n') {
