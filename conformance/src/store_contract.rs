@@ -17,15 +17,20 @@
 //! The cases cover every record type, the three atomic read-modify-writes under real thread
 //! contention (take a code, rotate a refresh token, swap a device record), counters and their
 //! windows, every kind of revocation, client deletion, expiry purges (including the storage they
-//! free, and registered clients nobody used), remembered consents (`consents`) and large records.
+//! free, and registered clients nobody used), remembered consents (`consents`), the grants of a
+//! browser session (`sessions`) and large records.
 
 mod consents;
 pub mod directory;
 pub mod fixtures;
+mod sessions;
 
 pub use consents::{
     consents_are_bounded_per_subject, consents_are_kept_per_subject_and_client,
     consents_go_with_their_client,
+};
+pub use sessions::{
+    a_sessions_grants_are_found_by_subject_and_sid, a_sessions_grants_come_in_bounded_pages,
 };
 
 use std::sync::Barrier;
@@ -86,6 +91,8 @@ macro_rules! store_contract_tests {
             consents_are_kept_per_subject_and_client,
             consents_are_bounded_per_subject,
             consents_go_with_their_client,
+            a_sessions_grants_are_found_by_subject_and_sid,
+            a_sessions_grants_come_in_bounded_pages,
         );
     };
     (@cases $harness:expr, $ready:expr; $($case:ident),* $(,)?) => {

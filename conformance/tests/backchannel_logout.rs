@@ -52,12 +52,23 @@ fn signed_in(h: &Harness) -> Authentication {
 
 /// A code approved for alice in `authn`'s session, exchanged: the token response.
 fn tokens(h: &mut Harness, client: &str, authn: Authentication) -> serde_json::Value {
+    tokens_for(h, client, "alice", authn, "openid+offline_access")
+}
+
+/// A code for `scope` approved by `subject` in `authn`'s session, exchanged: the token response.
+fn tokens_for(
+    h: &mut Harness,
+    client: &str,
+    subject: &str,
+    authn: Authentication,
+    scope: &str,
+) -> serde_json::Value {
     let query = format!(
-        "response_type=code&client_id={client}&redirect_uri={REDIRECT}&scope=openid+offline_access\
+        "response_type=code&client_id={client}&redirect_uri={REDIRECT}&scope={scope}\
          &code_challenge={CHALLENGE}&code_challenge_method=S256&nonce=n1"
     );
     let pending = h.pending(&query);
-    let flow = h.engine.approve(pending, "alice", authn, h.now).unwrap();
+    let flow = h.engine.approve(pending, subject, authn, h.now).unwrap();
     let code = match h.run(flow) {
         oauth_proto::authorize::DecisionOutcome::Redirect(r) => location_param(&r, "code").unwrap(),
         other => panic!("{other:?}"),
@@ -156,7 +167,7 @@ fn logout_tokens_say_who_and_which_session_and_verify_with_the_jwks() {
     let flow = h
         .engine
         .backchannel_logout("alice", Some("Vx1-session-7"), &clients, h.now);
-    let notices = h.run(flow);
+    let notices = h.run(flow).notices;
     // Only the client with a backchannel_logout_uri, once.
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert_eq!(notices[0].client_id, "rp");
@@ -181,13 +192,13 @@ fn logout_tokens_say_who_and_which_session_and_verify_with_the_jwks() {
     let flow = h
         .engine
         .backchannel_logout("alice", Some("Vx1-session-7"), &clients, h.now);
-    let again = h.run(flow);
+    let again = h.run(flow).notices;
     let (_, second) = verify_with_jwks(&h, &again[0].logout_token);
     assert_ne!(second["jti"], claims["jti"]);
 
     // session_required and no sid: that client is not told.
     let flow = h.engine.backchannel_logout("alice", None, &clients, h.now);
-    assert!(h.run(flow).is_empty());
+    assert!(h.run(flow).notices.is_empty());
     // Turned off: nobody is.
     let mut off = Harness::default();
     rp(&off, "rp");
@@ -195,7 +206,7 @@ fn logout_tokens_say_who_and_which_session_and_verify_with_the_jwks() {
     let flow = off
         .engine
         .backchannel_logout("alice", Some("s"), &clients, off.now);
-    assert!(off.run(flow).is_empty());
+    assert!(off.run(flow).notices.is_empty());
 }
 
 fn register(h: &mut Harness, extra: &str) -> (u16, serde_json::Value) {
@@ -498,4 +509,120 @@ fn front_channel_frames_carry_iss_and_sid() {
         .engine
         .frontchannel_logout(Some("s"), &clients, h.now);
     assert!(h.run(flow).is_empty(), "turned off: no frames");
+}
+
+fn refreshes(h: &mut Harness, body: &serde_json::Value) -> u16 {
+    let refresh = body["refresh_token"].as_str().expect("a refresh token");
+    h.token(
+        &format!("grant_type=refresh_token&refresh_token={refresh}&client_id=rp"),
+        None,
+    )
+    .status
+}
+
+/// §2.7: the ended session's grants without offline_access are revoked (refresh and access
+/// tokens), those with it stay, and so do other sessions' and other users' grants; whether or
+/// not back-channel logout is on and any client is told.
+#[test]
+fn a_session_end_revokes_its_grants_without_offline_access() {
+    for backchannel in [true, false] {
+        let mut h = Harness::new(Config {
+            backchannel_logout: backchannel,
+            ..Config::default()
+        });
+        rp(&h, "rp");
+        let session = signed_in(&h);
+        let other_session = Authentication {
+            sid: Some("other-session".into()),
+            ..signed_in(&h)
+        };
+        let online = tokens_for(&mut h, "rp", "alice", session.clone(), "openid");
+        let offline = tokens_for(
+            &mut h,
+            "rp",
+            "alice",
+            session.clone(),
+            "openid+offline_access",
+        );
+        let elsewhere = tokens_for(&mut h, "rp", "alice", other_session, "openid");
+        let bobs = tokens_for(&mut h, "rp", "bob", session, "openid");
+        let access = online["access_token"].as_str().unwrap().to_owned();
+        assert!(h.validate(&access).is_ok());
+        h.now += 10;
+        // No client is named: the revocation does not depend on telling anyone.
+        let flow = h
+            .engine
+            .backchannel_logout("alice", Some("Vx1-session-7"), &[], h.now);
+        let end = h.run(flow);
+        assert!(end.notices.is_empty());
+        assert_eq!(end.revoked.len(), 1, "{end:?}");
+        assert!(!end.more);
+        h.now += 1;
+        assert!(h.validate(&access).is_err(), "its access token is refused");
+        let r = h.token(
+            &format!(
+                "grant_type=refresh_token&refresh_token={}&client_id=rp",
+                online["refresh_token"].as_str().unwrap()
+            ),
+            None,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(json(&r)["error"], "invalid_grant");
+        assert!(h
+            .validate(offline["access_token"].as_str().unwrap())
+            .is_ok());
+        assert_eq!(refreshes(&mut h, &offline), 200, "offline_access stays");
+        assert_eq!(refreshes(&mut h, &elsewhere), 200, "another session's");
+        assert_eq!(refreshes(&mut h, &bobs), 200, "another user's");
+        // Ending it again revokes nothing more; a session without sid names no grant.
+        let flow = h
+            .engine
+            .backchannel_logout("alice", Some("Vx1-session-7"), &[], h.now);
+        assert!(h.run(flow).revoked.is_empty());
+        let flow = h.engine.backchannel_logout("alice", None, &[], h.now);
+        assert!(h.run(flow).revoked.is_empty());
+    }
+}
+
+/// The session's grants are read page by page, offline_access ones passed over, up to the
+/// bound, which the outcome reports when reached.
+#[test]
+fn a_session_end_reads_its_grants_in_bounded_pages() {
+    use conformance::store_contract::fixtures::{grant, scope};
+    use oauth_proto::backchannel_logout::MAX_SESSION_GRANT_PAGES;
+    use oauth_proto::store::MAX_SESSION_GRANTS;
+    let grants = |n: u64, offline_every: u64| -> Vec<Effect> {
+        (1..=n)
+            .map(|i| {
+                let mut g = grant(i, "rp", "alice", u64::MAX);
+                g.sid = Some("s".into());
+                let offline = offline_every > 0 && i % offline_every == 0;
+                g.scope = scope(if offline {
+                    "openid offline_access"
+                } else {
+                    "openid"
+                });
+                Effect::PutGrant(g)
+            })
+            .collect()
+    };
+    let mut h = harness();
+    let n = MAX_SESSION_GRANTS as u64 * 2 + 7;
+    h.apply(grants(n, 2));
+    let flow = h.engine.backchannel_logout("alice", Some("s"), &[], h.now);
+    let end = h.run(flow);
+    assert_eq!(
+        end.revoked.len() as u64,
+        n - n / 2,
+        "every page, offline ones kept"
+    );
+    assert!(!end.more);
+
+    let mut h = harness();
+    let bound = (MAX_SESSION_GRANTS * MAX_SESSION_GRANT_PAGES) as u64;
+    h.apply(grants(bound + 1, 0));
+    let flow = h.engine.backchannel_logout("alice", Some("s"), &[], h.now);
+    let end = h.run(flow);
+    assert_eq!(end.revoked.len() as u64, bound);
+    assert!(end.more, "the grant past the bound is reported");
 }

@@ -242,3 +242,22 @@ pub(crate) fn consents<'a>(
         _ => Err(contract_broken()),
     }
 }
+
+/// [`Op::GrantsOfSession`]: a page of the live grants of `subject` from the session `sid`.
+pub(crate) fn grants_of_session<'a>(
+    cx: &mut Cx<'a>,
+    subject: &str,
+    sid: &str,
+    after: Option<crate::store::GrantId>,
+) -> Result<&'a [crate::store::SessionGrant], Halt> {
+    let now = cx.now();
+    match cx.ask(|| Op::GrantsOfSession {
+        subject: subject.to_owned(),
+        sid: sid.to_owned(),
+        now,
+        after,
+    })? {
+        Reply::SessionGrants(g) => Ok(g),
+        _ => Err(contract_broken()),
+    }
+}

@@ -21,6 +21,24 @@
 //! `backchannel_logout_session_required` is not told about a session without `sid` (it could not
 //! tell which session ended). Tokens expire [`LOGOUT_TOKEN_TTL_SECS`] after issue and are signed
 //! with the client's ID token algorithm.
+//!
+//! # The session's refresh tokens (§2.7)
+//!
+//! "Refresh tokens issued without the `offline_access` property to a session being logged out
+//! SHOULD be revoked. Refresh tokens issued with the `offline_access` property normally SHOULD
+//! NOT be revoked." A grant remembers the session it was approved in
+//! ([`GrantRecord::sid`](crate::store::GrantRecord::sid)), so the same flow first asks the store
+//! for the session's live grants ([`Op::GrantsOfSession`](crate::store::Op::GrantsOfSession))
+//! and revokes ([`Effect::RevokeGrant`]) each one whose consented scope lacks
+//! [`OFFLINE_ACCESS`]: its refresh tokens die, and so do its access tokens (the revocation view).
+//! A grant with `offline_access` is the user's explicit "keep working while I am away" and stays.
+//!
+//! This is part of ending the session, not of telling relying parties: it happens whether or not
+//! [`Config::backchannel_logout`](crate::config::Config::backchannel_logout) is on and whether
+//! or not any client registered a URI, so the embedder runs this flow on every session end. A
+//! session without `sid` (an embedder without sessions) names no grants, so nothing is revoked.
+//! The read is bounded: pages of [`MAX_SESSION_GRANTS`], at most [`MAX_SESSION_GRANT_PAGES`] of
+//! them (the rest, if a session ever approved that many live grants, stay; `more` says so).
 
 use serde_json::{Map, Value};
 
@@ -29,7 +47,9 @@ use crate::engine::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Flow, Procedure, Suspend};
 use crate::jose::logout_token::LogoutTokenClaims;
+use crate::scope::OFFLINE_ACCESS;
 use crate::secret::Secret;
+use crate::store::{Effect, GrantId, MAX_SESSION_GRANTS};
 
 /// The registration member naming where logout tokens go (§2.2).
 pub const BACKCHANNEL_LOGOUT_URI: &str = "backchannel_logout_uri";
@@ -43,6 +63,9 @@ pub const LOGOUT_TOKEN_TTL_SECS: u64 = 120;
 /// At most this many clients per [`Engine::backchannel_logout`] (the embedder's own bound on a
 /// session's clients should be lower).
 pub const MAX_CLIENTS: usize = 64;
+
+/// At most this many pages of [`MAX_SESSION_GRANTS`] grants are read per session end.
+pub const MAX_SESSION_GRANT_PAGES: usize = 10;
 
 fn meta(d: String) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, d)
@@ -161,6 +184,18 @@ impl std::fmt::Debug for LogoutNotice {
     }
 }
 
+/// What ending a session did: the logout tokens to deliver, and the grants revoked (§2.7).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionEnd {
+    /// One per client to tell (empty when back-channel logout is off).
+    pub notices: Vec<LogoutNotice>,
+    /// The grants revoked: those of the session without `offline_access`.
+    pub revoked: Vec<GrantId>,
+    /// True when the session had more live grants than were read (see the module docs), or the
+    /// store answered out of contract: some may be left unrevoked.
+    pub more: bool,
+}
+
 /// The procedure behind [`Engine::backchannel_logout`].
 #[derive(Debug)]
 pub struct BackchannelLogout {
@@ -171,9 +206,10 @@ pub struct BackchannelLogout {
 }
 
 impl Engine {
-    /// The logout tokens to deliver now that the session `sid` of `subject` ended, for the
-    /// clients it gave ID tokens (the first [`MAX_CLIENTS`], each once): one per client that
-    /// registered a `backchannel_logout_uri` (see the module docs). Unknown clients are skipped.
+    /// Ends the session `sid` of `subject`: revokes its grants without `offline_access` (always,
+    /// see the module docs) and gives the logout tokens to deliver for the clients it gave ID
+    /// tokens (the first [`MAX_CLIENTS`], each once): one per client that registered a
+    /// `backchannel_logout_uri`. Unknown clients are skipped. Run it on every session end.
     pub fn backchannel_logout(
         &self,
         subject: &str,
@@ -200,9 +236,55 @@ impl Engine {
 }
 
 impl Procedure for BackchannelLogout {
-    type Output = Vec<LogoutNotice>;
+    type Output = SessionEnd;
 
-    fn run(&self, cx: &mut Cx<'_>) -> Result<Vec<LogoutNotice>, Suspend> {
+    fn run(&self, cx: &mut Cx<'_>) -> Result<SessionEnd, Suspend> {
+        let (revoked, more) = self.revoke_session_grants(cx)?;
+        let notices = self.notices(cx)?;
+        Ok(SessionEnd {
+            notices,
+            revoked,
+            more,
+        })
+    }
+}
+
+impl BackchannelLogout {
+    /// Revokes the session's live grants without `offline_access` (§2.7): the grants revoked,
+    /// and whether some may be left.
+    fn revoke_session_grants(&self, cx: &mut Cx<'_>) -> Result<(Vec<GrantId>, bool), Suspend> {
+        let mut revoked = Vec::new();
+        let Some(sid) = self.sid.as_deref() else {
+            return Ok((revoked, false));
+        };
+        let now = cx.now();
+        let keep_until = self.engine.revocation_keep_until(now);
+        let mut after = None;
+        for _ in 0..MAX_SESSION_GRANT_PAGES {
+            let page = match ask::grants_of_session(cx, &self.subject, sid, after) {
+                Ok(page) => page,
+                Err(Halt::Suspend(s)) => return Err(s),
+                // Out of contract: what was read is revoked, the rest cannot be known.
+                Err(Halt::Error(_)) => return Ok((revoked, true)),
+            };
+            for grant in page.iter().filter(|g| !g.scope.contains(OFFLINE_ACCESS)) {
+                cx.effect(Effect::RevokeGrant {
+                    grant_id: grant.grant_id,
+                    at: now,
+                    keep_until,
+                });
+                revoked.push(grant.grant_id);
+            }
+            match page.last() {
+                Some(last) if page.len() >= MAX_SESSION_GRANTS => after = Some(last.grant_id),
+                _ => return Ok((revoked, false)),
+            }
+        }
+        Ok((revoked, true))
+    }
+
+    /// The logout tokens for the session's clients (see the module docs).
+    fn notices(&self, cx: &mut Cx<'_>) -> Result<Vec<LogoutNotice>, Suspend> {
         let config = self.engine.config();
         let mut notices = Vec::new();
         if !config.backchannel_logout {

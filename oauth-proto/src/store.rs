@@ -293,6 +293,21 @@ pub struct ConsentRecord {
     pub granted_at: u64,
 }
 
+/// The most grants one [`Op::GrantsOfSession`] answers: a page, so that what a session end
+/// reads is bounded whatever a session did (the engine reads a bounded number of pages, see
+/// [`crate::backchannel_logout`]).
+pub const MAX_SESSION_GRANTS: usize = 100;
+
+/// A live grant approved in a browser session, as [`Op::GrantsOfSession`] answers it: what a
+/// session end needs to decide whether to revoke it (OpenID Connect Back-Channel Logout §2.7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionGrant {
+    /// The grant.
+    pub grant_id: GrantId,
+    /// Its consented scope ([`GrantRecord::scope`]).
+    pub scope: Scope,
+}
+
 /// Per-subject state: the credential version that access tokens must carry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectRecord {
@@ -394,6 +409,20 @@ pub enum Op {
         /// The user.
         subject: String,
     },
+    /// The live grants of `subject` approved in the browser session `sid` ([`GrantRecord::sid`]):
+    /// not revoked, expiring after `now`, with a grant id greater than `after` (all when `None`);
+    /// the first [`MAX_SESSION_GRANTS`] of them in ascending grant id order, so that the next
+    /// page starts after the last one answered. Reply: [`Reply::SessionGrants`].
+    GrantsOfSession {
+        /// The user whose session ended.
+        subject: String,
+        /// The session's `sid`.
+        sid: String,
+        /// The current time.
+        now: u64,
+        /// Where the page starts: after this grant id.
+        after: Option<GrantId>,
+    },
     /// Fetch the client metadata document at `url` (an `https` URL used as `client_id`; see
     /// [`crate::client_id_document`]). Answered by the driver, not the store: a `GET` of at most
     /// [`MAX_DOCUMENT_BYTES`](crate::client_id_document::MAX_DOCUMENT_BYTES), following no
@@ -444,6 +473,8 @@ pub enum Reply {
     UserClaims(Option<crate::claims::UserClaims>),
     /// For [`Op::Consents`].
     Consents(Vec<ConsentRecord>),
+    /// For [`Op::GrantsOfSession`].
+    SessionGrants(Vec<SessionGrant>),
     /// For [`Op::FetchClientDocument`].
     ClientDocument(crate::client_id_document::ClientDocument),
     /// For [`Op::RevocationStatus`].

@@ -4,7 +4,9 @@
 //! session, the ID token's `sid` is the session's, the logout page on the other node accepts that
 //! `sid` as the current session's and ends it, and the relying party (a receiver on 127.0.0.1,
 //! allowed by `[server.cimd] allow_private_addresses`) gets a logout token with that `sid`,
-//! which verifies with `/jwks`.
+//! which verifies with `/jwks`. The session's grant (no `offline_access`) is revoked in
+//! PostgreSQL (Back-Channel Logout §2.7): its refresh token is refused on the other node, and its
+//! access token at that node's `/userinfo` once the node's revocation view follows.
 
 mod nodes;
 mod receiver;
@@ -45,7 +47,7 @@ async fn scenario(nodes: &[Node]) {
         "client_name": "Webmail",
         "redirect_uris": [REDIRECT],
         "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code"],
+        "grant_types": ["authorization_code", "refresh_token"],
         "scope": "openid",
         "backchannel_logout_uri": format!("http://127.0.0.1:{port}/bc"),
     })
@@ -89,6 +91,12 @@ async fn scenario(nodes: &[Node]) {
         .await;
     assert_eq!(t.status, 200, "{}", t.body);
     let id_token = t.json()["id_token"].as_str().unwrap().to_owned();
+    let access_token = t.json()["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = t.json()["refresh_token"].as_str().unwrap().to_owned();
+    let bearer = [("authorization", format!("Bearer {access_token}"))];
+    let userinfo =
+        |node: &str| http.send("GET", format!("{node}/userinfo"), &bearer, String::new());
+    assert_eq!(userinfo(a).await.status, 200);
     let jwks = http
         .send("GET", format!("{b}/jwks"), &[], String::new())
         .await
@@ -128,4 +136,33 @@ async fn scenario(nodes: &[Node]) {
         .unwrap();
     let (header, claims) = receiver::verify(&jwks, &receiver::logout_token(&received));
     receiver::check_logout_token(&header, &claims, ISSUER, &rp, USER, &sid);
+
+    let r = http
+        .form(
+            a,
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh_token),
+                ("client_id", &rp),
+            ],
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"], "invalid_grant");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = userinfo(a).await.status;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node a refuses the revoked access token within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -9,6 +9,10 @@
 //! under node's openid-client, `tests/interop/openid-client/logout_token.mjs`) accepts the logout
 //! token as a relying party checks it, and refuses an ID token in its place.
 //!
+//! Revocation (Back-Channel Logout §2.7): after `/logout`, the session's refresh token without
+//! `offline_access` is refused and its access token inactive, the one with it still works; also
+//! with back-channel logout off and no client that registered a URI.
+//!
 //! Front-channel logout (OpenID Connect Front-Channel Logout 1.0): the page after the confirmed
 //! logout frames the relying party's `frontchannel_logout_uri` with `iss` and the session's
 //! `sid`, its CSP allows framing that origin only, and it links on to the registered
@@ -388,4 +392,118 @@ async fn a_client_given_a_code_from_remembered_consent_is_told_of_the_logout() {
         .unwrap();
     let (_, claims) = verify(&s, &receiver::logout_token(&received)).await;
     assert_eq!(claims["aud"], remembered.as_str());
+}
+
+/// Approves `rp` for `scope` on the consent page of a signed-in browser (`cookie`): the token
+/// response for the code.
+async fn tokens_in_session(
+    s: &TestServer,
+    cookie: &str,
+    rp: &str,
+    scope: &str,
+) -> serde_json::Value {
+    let query = format!(
+        "response_type=code&client_id={rp}&redirect_uri={}&state=s&scope={}\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256&prompt=consent",
+        enc(REDIRECT),
+        enc(scope)
+    );
+    let page = s.get(&format!("/authorize?{query}"), Some(cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let r = s
+        .post_form(
+            "/authorize",
+            Some(cookie),
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("page", &page.hidden("page")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let code = r.location_param("code").expect("a code");
+    let t = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", rp),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    t.json()
+}
+
+/// Back-Channel Logout §2.7 over HTTP: after `/logout`, the session's refresh token without
+/// `offline_access` is refused (`invalid_grant`) and its access token is inactive; the one with
+/// `offline_access` still refreshes. Whether or not back-channel logout is on, and with no
+/// client that registered a URI: the revocation does not depend on delivery.
+#[tokio::test]
+async fn logout_revokes_the_sessions_refresh_tokens_without_offline_access() {
+    for backchannel_logout in [true, false] {
+        let config = Config {
+            throttle: test_throttle(),
+            backchannel_logout,
+            ..Config::default()
+        };
+        let s = TestServer::start_configured(config, test_settings(), REDIRECT).await;
+        let (rp, _) = register(
+            &s,
+            serde_json::json!({
+                "grant_types": ["authorization_code", "refresh_token"],
+                "scope": "openid offline_access",
+            }),
+        )
+        .await;
+        let query = format!(
+            "response_type=code&client_id={rp}&redirect_uri={}&state=s&scope=openid\
+             &code_challenge={CHALLENGE}&code_challenge_method=S256",
+            enc(REDIRECT)
+        );
+        let (cookie, _) = s.sign_in_with(&query).await;
+        let online = tokens_in_session(&s, &cookie, &rp, "openid").await;
+        let offline = tokens_in_session(&s, &cookie, &rp, "openid offline_access").await;
+        assert!(offline["scope"]
+            .as_str()
+            .is_some_and(|sc| sc.contains("offline_access")));
+        let refresh = |t: &serde_json::Value| t["refresh_token"].as_str().unwrap().to_owned();
+        let access = |t: &serde_json::Value| t["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(s.introspect_json(&access(&online)).await["active"], true);
+
+        let hint = online["id_token"].as_str().unwrap();
+        let r = log_out(&s, &cookie, hint).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+
+        let r = s
+            .token(
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh(&online)),
+                    ("client_id", &rp),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.json()["error"], "invalid_grant");
+        assert_eq!(s.introspect_json(&access(&online)).await["active"], false);
+
+        assert_eq!(s.introspect_json(&access(&offline)).await["active"], true);
+        let r = s
+            .token(
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh(&offline)),
+                    ("client_id", &rp),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "offline_access stays: {}", r.body);
+    }
 }

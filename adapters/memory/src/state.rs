@@ -12,7 +12,7 @@ use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
     CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId,
     GrantRecord, Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply,
-    RevocationStatus, SubjectRecord, MAX_CONSENTS_PER_SUBJECT,
+    RevocationStatus, SessionGrant, SubjectRecord, MAX_CONSENTS_PER_SUBJECT, MAX_SESSION_GRANTS,
 };
 
 use crate::record::{Change, Record};
@@ -77,6 +77,12 @@ impl MemoryState {
             Op::Consents { subject } => {
                 Reply::Consents(self.consents.get(subject).cloned().unwrap_or_default())
             }
+            Op::GrantsOfSession {
+                subject,
+                sid,
+                now,
+                after,
+            } => Reply::SessionGrants(self.grants_of_session(subject, sid, *now, *after)),
             // Documents are fetched by the driver, never by a store.
             Op::FetchClientDocument { .. } => {
                 Reply::ClientDocument(ClientDocument::failed(FetchError::NotFetched))
@@ -360,6 +366,36 @@ impl MemoryState {
                 *previous = moved;
             }
         }
+    }
+
+    /// [`Op::GrantsOfSession`]: a scan of the grants (no index by subject: this store keeps the
+    /// grants of one node, and a session ends far less often than tokens are used), keeping the
+    /// first [`MAX_SESSION_GRANTS`] by grant id.
+    fn grants_of_session(
+        &self,
+        subject: &str,
+        sid: &str,
+        now: u64,
+        after: Option<GrantId>,
+    ) -> Vec<SessionGrant> {
+        let mut found: Vec<SessionGrant> = self
+            .grants
+            .values()
+            .filter(|g| {
+                g.subject == subject
+                    && g.sid.as_deref() == Some(sid)
+                    && g.revoked_at.is_none()
+                    && g.expires_at > now
+                    && after.is_none_or(|a| g.grant_id > a)
+            })
+            .map(|g| SessionGrant {
+                grant_id: g.grant_id,
+                scope: g.scope.clone(),
+            })
+            .collect();
+        found.sort_unstable_by_key(|g| g.grant_id);
+        found.truncate(MAX_SESSION_GRANTS);
+        found
     }
 
     fn revoke_where(&mut self, matches: impl Fn(&GrantRecord) -> bool, at: u64, keep_until: u64) {

@@ -49,8 +49,9 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Client, Transaction};
 use oauth_proto::store::{
-    CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, Op, RefreshGrant,
-    RefreshRecord, Reply, RevocationStatus, StoreError, SubjectRecord,
+    CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, GrantRecord, Op, RefreshGrant,
+    RefreshRecord, Reply, RevocationStatus, SessionGrant, StoreError, SubjectRecord,
+    MAX_SESSION_GRANTS,
 };
 
 use crate::codec::{self, body, decode, from_time, time};
@@ -255,6 +256,41 @@ async fn read(client: &mut Client, op: Op) -> Result<Reply, Failure> {
                     .map(|r| decode::<ConsentRecord>("consent", r.get(0)))
                     .collect::<Result<_, _>>()?,
             )
+        }
+        // By the subject index; the session is in the grant's body (no column of its own: a
+        // session ends far less often than tokens are used, and one user's live grants are few),
+        // so the bodies are filtered here, in grant id order, until a page is full.
+        Op::GrantsOfSession {
+            subject,
+            sid,
+            now,
+            after,
+        } => {
+            let after = after.map(|a| a.0.to_vec());
+            let rows = query(
+                db,
+                "reading a session's grants",
+                "SELECT body FROM grants
+                 WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2
+                       AND ($3::bytea IS NULL OR grant_id > $3)
+                 ORDER BY grant_id",
+                &[&subject.as_bytes(), &time(now), &after],
+            )
+            .await?;
+            let mut page = Vec::new();
+            for row in &rows {
+                let grant = decode::<GrantRecord>("grant", row.get(0))?;
+                if grant.sid.as_deref() == Some(sid.as_str()) {
+                    page.push(SessionGrant {
+                        grant_id: grant.grant_id,
+                        scope: grant.scope,
+                    });
+                    if page.len() == MAX_SESSION_GRANTS {
+                        break;
+                    }
+                }
+            }
+            Reply::SessionGrants(page)
         }
         // Documents are fetched by the driver, never by a store.
         Op::FetchClientDocument { .. } => {

@@ -426,7 +426,7 @@ pub async fn submit(app: &App, req: &Request) -> HttpResponse {
         }) else {
             return expired_page();
         };
-        backchannel::notify(app, out.ended);
+        backchannel::notify(app, out.ended).await;
         let (new_id, anonymous) = (out.id, out.session);
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
         let page = render(&pending, &anonymous, page_id, View::SignIn, None, "");
@@ -507,7 +507,7 @@ async fn check_sign_in(
         Outcome::Success => match app.sessions.sign_in(sid, username, now).await {
             Ok(Some(signed_in)) => {
                 // Another user signing in over a session ends the previous user's.
-                backchannel::notify(app, signed_in.ended);
+                backchannel::notify(app, signed_in.ended).await;
                 Ok(SignInAttempt::SignedIn(signed_in.id, signed_in.session))
             }
             Ok(None) => Err(expired()),

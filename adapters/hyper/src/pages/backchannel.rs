@@ -1,6 +1,10 @@
 //! Back-channel logout delivery (OpenID Connect Back-Channel Logout 1.0 §2.5): when a browser
 //! session ends (the logout page, "not you?", another user signing in over it), each client it
 //! gave a code with `openid` that registered a `backchannel_logout_uri` gets a logout token.
+//! Before that, and whether or not anyone is told, the session's grants without
+//! `offline_access` are revoked (§2.7, [`oauth_proto::backchannel_logout`]): the session end
+//! waits for the store to have the revocations, so a refresh token of the ended session is
+//! refused from the moment the user sees "signed out".
 //!
 //! The engine makes the tokens ([`oauth_proto::backchannel_logout`]); this module POSTs them,
 //! form-encoded (`logout_token=...`), in the background: the user's page never waits for a
@@ -138,31 +142,46 @@ impl Deliverer {
     }
 }
 
-/// Tells the clients of the `ended` session, in the background (see the module docs).
-pub(crate) fn notify(app: &App, ended: Option<Ended>) {
-    let Some(ended) = ended.filter(|e| !e.relying_parties.is_empty()) else {
+/// Ends the `ended` session at the engine: its grants without `offline_access` are revoked
+/// (Back-Channel Logout §2.7) before this returns, so the page that says "signed out" is sent
+/// after the store has the revocations; its clients are then told in the background (see the
+/// module docs). Runs on every session end, whether or not back-channel logout is on: the
+/// revocation does not depend on delivery. A store failure is logged; the session is over all
+/// the same.
+pub(crate) async fn notify(app: &App, ended: Option<Ended>) {
+    let Some(ended) = ended else {
         return;
     };
-    if !app.engine.config().backchannel_logout {
+    let tells = app.engine.config().backchannel_logout && !ended.relying_parties.is_empty();
+    if ended.oidc_sid.is_none() && !tells {
         return;
     }
-    let engine = app.engine.clone();
-    let flows = app.flow_store.clone();
+    let flow = app.engine.backchannel_logout(
+        &ended.user,
+        ended.oidc_sid.as_deref(),
+        &ended.relying_parties,
+        crate::clock::now(),
+    );
+    let end = match drive_async(flow, &app.flow_store, &mut OsRandom).await {
+        Ok(end) => end,
+        Err(e) => {
+            crate::http::reply::store_failed(&e, "ending a session");
+            return;
+        }
+    };
+    if !end.revoked.is_empty() || end.more {
+        tracing::info!(
+            revoked = end.revoked.len(),
+            more = end.more,
+            "session ended: its grants without offline_access revoked"
+        );
+    }
+    let notices = end.notices;
+    if notices.is_empty() {
+        return;
+    }
     let deliverer = app.backchannel.clone();
     tokio::spawn(async move {
-        let flow = engine.backchannel_logout(
-            &ended.user,
-            ended.oidc_sid.as_deref(),
-            &ended.relying_parties,
-            crate::clock::now(),
-        );
-        let notices = match drive_async(flow, &flows, &mut OsRandom).await {
-            Ok(n) => n,
-            Err(e) => {
-                crate::http::reply::store_failed(&e, "back-channel logout");
-                return;
-            }
-        };
         // The session's deliveries run together; the deliverer's slots bound them across
         // sessions.
         let mut deliveries = tokio::task::JoinSet::new();

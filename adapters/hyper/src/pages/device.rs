@@ -242,7 +242,7 @@ async fn page_step(
         }) else {
             return session_expired_page();
         };
-        crate::pages::backchannel::notify(app, out.ended);
+        crate::pages::backchannel::notify(app, out.ended).await;
         let (new_id, anonymous) = (out.id, out.session);
         let cookie = sessions::set_cookie(&new_id, app.settings.page_ttl_secs, app.secure_cookies);
         return reply::with_cookie(render(&pending, &anonymous, page_id, None, ""), &cookie);

@@ -125,7 +125,7 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
     match app.sessions.sign_out(&sid, now, client).await {
         Ok(Some(out)) => {
             let frames = frames(app, out.ended.as_ref(), now).await;
-            crate::pages::backchannel::notify(app, out.ended);
+            crate::pages::backchannel::notify(app, out.ended).await;
             let cookie =
                 sessions::set_cookie(&out.id, app.settings.page_ttl_secs, app.secure_cookies);
             done(&logout, Some(&cookie), &frames)

@@ -44,6 +44,7 @@ pub(crate) enum Kind {
     UserClaims,
     FetchClientDocument,
     Consents,
+    GrantsOfSession,
     Apply,
     Purge,
     User,
@@ -54,7 +55,7 @@ pub(crate) enum Kind {
 }
 
 /// The `operation` label's values, in [`Kind`]'s order (`kind as usize` indexes them).
-const KINDS: [&str; 20] = [
+const KINDS: [&str; 21] = [
     "get_client",
     "get_subject",
     "take_code",
@@ -68,6 +69,7 @@ const KINDS: [&str; 20] = [
     "user_claims",
     "fetch_client_document",
     "consents",
+    "grants_of_session",
     "apply",
     "purge",
     "user",
@@ -96,6 +98,7 @@ impl Kind {
             // if it reaches the store.
             Op::FetchClientDocument { .. } => Kind::FetchClientDocument,
             Op::Consents { .. } => Kind::Consents,
+            Op::GrantsOfSession { .. } => Kind::GrantsOfSession,
             // An operation the engine gains later is timed as `other` until it is named here, so
             // adding one to the engine does not stop this server from building.
             #[allow(unreachable_patterns)]
