@@ -175,7 +175,7 @@ impl Default for FileConfig {
     /// The engine's defaults, except that this server, which fetches client metadata documents
     /// itself ([`crate::cimd`]), accepts them (`client_id_metadata_documents`), and, delivering
     /// logout tokens itself ([`crate::pages::backchannel`]) and framing front-channel logout
-    /// pages ([`crate::pages::logout`]), offers both (`backchannel_logout`,
+    /// pages (`pages::logout`), offers both (`backchannel_logout`,
     /// `frontchannel_logout`).
     fn default() -> Self {
         FileConfig {
