@@ -88,33 +88,8 @@ async fn id_token_for(s: &TestServer, rp: &str) -> (String, String) {
         enc(REDIRECT)
     );
     let (cookie, page) = s.sign_in_with(&query).await;
-    let r = s
-        .post_form(
-            "/authorize",
-            Some(&cookie),
-            &[
-                ("csrf", &page.hidden("csrf")),
-                ("page", &page.hidden("page")),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    let code = r.location_param("code").expect("a code");
-    let t = s
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("client_id", rp),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(t.status, 200, "{}", t.body);
-    (cookie, t.json()["id_token"].as_str().unwrap().to_owned())
+    let t = s.approve_and_redeem(&cookie, &page, rp).await;
+    (cookie, t["id_token"].as_str().unwrap().to_owned())
 }
 
 /// Confirms `/logout` with the hint: the answer.
@@ -410,33 +385,7 @@ async fn tokens_in_session(
     );
     let page = s.get(&format!("/authorize?{query}"), Some(cookie)).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let r = s
-        .post_form(
-            "/authorize",
-            Some(cookie),
-            &[
-                ("csrf", &page.hidden("csrf")),
-                ("page", &page.hidden("page")),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    let code = r.location_param("code").expect("a code");
-    let t = s
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("client_id", rp),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(t.status, 200, "{}", t.body);
-    t.json()
+    s.approve_and_redeem(cookie, &page, rp).await
 }
 
 /// Back-Channel Logout §2.7 over HTTP: after `/logout`, the session's refresh token without

@@ -292,10 +292,23 @@ impl TestServer {
     /// PKCE verifier: the token response, asserted to be a 200.
     pub async fn user_token_response(&self, state: &str) -> serde_json::Value {
         let (cookie, consent) = self.sign_in(state).await;
+        self.approve_and_redeem(&cookie, &consent, &self.public_id)
+            .await
+    }
+
+    /// Approves on the `consent` page of the signed-in `cookie` and redeems the code for
+    /// `client_id` (a public client whose request used [`REDIRECT`] and [`VERIFIER`]'s
+    /// challenge): the token response, asserted to be a 200.
+    pub async fn approve_and_redeem(
+        &self,
+        cookie: &str,
+        consent: &Resp,
+        client_id: &str,
+    ) -> serde_json::Value {
         let r = self
             .post_form(
                 "/authorize",
-                Some(&cookie),
+                Some(cookie),
                 &[
                     ("csrf", &consent.hidden("csrf")),
                     ("page", &consent.hidden("page")),
@@ -303,6 +316,7 @@ impl TestServer {
                 ],
             )
             .await;
+        assert_eq!(r.status, 303, "{}", r.body);
         let code = r.location_param("code").expect("a code");
         let t = self
             .token(
@@ -310,7 +324,7 @@ impl TestServer {
                     ("grant_type", "authorization_code"),
                     ("code", &code),
                     ("redirect_uri", REDIRECT),
-                    ("client_id", &self.public_id),
+                    ("client_id", client_id),
                     ("code_verifier", VERIFIER),
                 ],
                 None,
