@@ -3,10 +3,11 @@
 //! `/userinfo`, `/introspect`, `/revoke` and the mail listeners' validation take them like HMAC
 //! tokens.
 
+mod binary;
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -15,7 +16,7 @@ use oauth_proto::access_token::AccessTokenFormat;
 use oauth_server::admin::clients;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
+use binary::{serve, stop, BIN};
 
 fn is_jwt(token: &str) -> bool {
     token.starts_with("eyJ") && token.split('.').count() == 3
@@ -45,42 +46,6 @@ fn run(args: &[&str], dir: &std::path::Path) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(stdout.lines().next().unwrap_or("null")).unwrap_or(Value::Null)
-}
-
-/// Starts `serve` on the data directory; returns the child and its address.
-// The child is handed to the caller, which stops and waits for it (`stop`).
-#[allow(clippy::zombie_processes)]
-fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            let status = child.wait();
-            panic!("serve exited early ({status:?})");
-        }
-        if let Some(a) = line
-            .trim()
-            .strip_prefix("oauth-server listening on http://")
-        {
-            return (child, a.to_owned());
-        }
-    }
-}
-
-fn stop(mut child: std::process::Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
 }
 
 /// A form POST with Basic authentication over a fresh connection: (status, JSON body).
@@ -152,7 +117,7 @@ fn client_add_and_set_choose_the_format_of_the_tokens_the_binary_issues() {
     let line = listed.lines().find(|l| l.contains(&id)).unwrap();
     assert!(line.contains(r#""access_token_format":"jwt""#), "{line}");
 
-    let (child, addr) = serve(&dir);
+    let binary::Served { child, addr, .. } = serve(&dir);
     let grant = [("grant_type", "client_credentials")];
     let (status, t) = post(&addr, "/token", &service_auth, &grant);
     assert_eq!(status, 200, "{t}");
@@ -188,7 +153,7 @@ fn client_add_and_set_choose_the_format_of_the_tokens_the_binary_issues() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
-    let (child, addr) = serve(&dir);
+    let binary::Served { child, addr, .. } = serve(&dir);
     let (status, t) = post(&addr, "/token", &service_auth, &grant);
     assert_eq!(status, 200, "{t}");
     let token = t["access_token"].as_str().unwrap();

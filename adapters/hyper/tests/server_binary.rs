@@ -4,7 +4,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
+mod binary;
+
+use binary::{serve, stop, BIN};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("oauth-server-bin-{name}-{}", std::process::id()));
@@ -164,42 +166,6 @@ fn run(args: &[&str], dir: &std::path::Path, stdin: &str) -> std::process::Outpu
     child.wait_with_output().unwrap()
 }
 
-/// Starts `serve` on the data directory; returns the child and everything printed up to the
-/// listening line.
-// The child is handed to the caller, which stops and waits for it (`stop`).
-#[allow(clippy::zombie_processes)]
-fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            let status = child.wait();
-            panic!("serve exited early ({status:?}): {printed}");
-        }
-        printed.push_str(&line);
-        if line.starts_with("oauth-server listening on") {
-            return (child, printed);
-        }
-    }
-}
-
-fn stop(mut child: std::process::Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
-}
-
 #[test]
 fn admin_commands_persist_and_refuse_a_directory_a_server_holds() {
     let dir = temp_dir("admin");
@@ -238,13 +204,14 @@ fn admin_commands_persist_and_refuse_a_directory_a_server_holds() {
 
     // A server holds the directory: administration is refused with a clear error, and the server
     // does not create an admin user because one already exists.
-    let (child, printed) = serve(&dir);
+    let served = serve(&dir);
+    let printed = &served.printed;
     assert!(!printed.contains("created user admin"), "{printed}");
     let out = run(&["client", "list"], &dir, "");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot open the store"), "{err}");
-    stop(child);
+    stop(served.child);
 
     // After the server stopped, everything is still there.
     let out = run(&["client", "list"], &dir, "");
