@@ -15,6 +15,9 @@
 # of their p99s, errors their sum.
 #
 # Environment: DURATION (10s), CONNS (16), NODES ("1 2 3"), FILE_STORE (1: also the file store),
+# LOADS ("cc introspect refresh register": which loads, in that order), COSTS (1: after each
+# load, where the CPU went: the nodes' and PostgreSQL's CPU per request, WAL records and bytes
+# per request, and the costliest statements by pg_stat_statements; 0 to skip),
 # PORT (18180: nodes on PORT, PORT+1, ...), SKIP_BUILD=1 to use an existing release binary,
 # CARGO_TARGET_DIR (default: the workspace's target/), PG_BIN (newest /usr/lib/postgresql/*/bin).
 set -euo pipefail
@@ -26,6 +29,8 @@ ROOT="$(cd "$HERE/.." && pwd)"
 DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-16}"
 NODES="${NODES:-1 2 3}"
+LOADS=" ${LOADS:-cc introspect refresh register} "
+COSTS="${COSTS:-1}"
 FILE_STORE="${FILE_STORE:-1}"
 PORT="${PORT:-18180}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -82,10 +87,13 @@ log "initdb in $PG_DIR ($("$PG_BIN/postgres" --version))"
 as_owner "$PG_BIN/initdb" -D "$PG_DIR/data" -U oauth --auth=trust --encoding=UTF8 --no-locale >/dev/null
 # The server's durability defaults (fsync, synchronous_commit): the reference pays what the
 # nodes pay. Room for three nodes' pools (16 each) and pgbench.
+# pg_stat_statements (Debian's postgresql package ships it) only counts: its cost is a few
+# microseconds per statement, paid by pgbench's statement too.
 as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
-  -o "-k $PG_DIR -c listen_addresses='' -p 5432 -c max_connections=200" start >/dev/null
+  -o "-k $PG_DIR -c listen_addresses='' -p 5432 -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" start >/dev/null
 psql_run() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p 5432 -U oauth "$@"; }
-psql_run -d postgres -c "CREATE DATABASE pgb" -c "CREATE DATABASE oauth"
+psql_run -d postgres -c "CREATE DATABASE pgb" -c "CREATE DATABASE oauth" \
+  -c "CREATE EXTENSION pg_stat_statements"
 psql_run -d pgb -c "CREATE TABLE pgb (id int PRIMARY KEY, n bigint NOT NULL)" \
   -c "INSERT INTO pgb SELECT g, 0 FROM generate_series(1, 1000) g"
 URL="postgresql://oauth@localhost/oauth?host=$PG_DIR&port=5432"
@@ -93,10 +101,52 @@ URL="postgresql://oauth@localhost/oauth?host=$PG_DIR&port=5432"
 # far, plus this one (read-only transactions take none).
 xids() { psql_run -d postgres -At -c "SELECT pg_current_xact_id()"; }
 
+# --- where the CPU goes (COSTS=1) ---------------------------------------------------------------
+# CPU clock ticks of a process and its reaped children (a backend whose connection closed is
+# counted in the postmaster's children).
+ticks_of() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# PostgreSQL's CPU ticks so far: the postmaster (with its reaped children) and its live children.
+pg_ticks() {
+  local pm t=0 pid
+  pm="$(head -1 "$PG_DIR/data/postmaster.pid")"
+  t=$(ticks_of "$pm")
+  for pid in $(pgrep -P "$pm"); do t=$((t + $(ticks_of "$pid"))); done
+  echo "$t"
+}
+nodes_ticks() {
+  local t=0 pid
+  for pid in "${NODE_PIDS[@]}"; do t=$((t + $(ticks_of "$pid"))); done
+  echo "$t"
+}
+wal() { psql_run -d postgres -At -F ' ' -c "SELECT wal_records, wal_bytes FROM pg_stat_wal"; }
+costs_begin() {
+  [ "$COSTS" = 1 ] || return 0
+  psql_run -d postgres -At -c "SELECT pg_stat_statements_reset()" >/dev/null
+  COST_PG="$(pg_ticks)" COST_NODES="$(nodes_ticks)" COST_WAL="$(wal)"
+}
+costs_end() { # label requests
+  [ "$COSTS" = 1 ] || return 0
+  local hz pg nodes w
+  hz="$(getconf CLK_TCK)" pg="$(pg_ticks)" nodes="$(nodes_ticks)" w="$(wal)"
+  [ "$2" -gt 0 ] || return 0
+  awk -v l="$1" -v r="$2" -v hz="$hz" -v pg0="$COST_PG" -v pg1="$pg" -v n0="$COST_NODES" -v n1="$nodes" \
+    -v w0="$COST_WAL" -v w1="$w" 'BEGIN {
+      split(w0, a, " "); split(w1, b, " ")
+      printf "[pgbench]   %s costs per request: nodes %.0f us CPU, PostgreSQL %.0f us CPU, %.1f WAL records, %.0f WAL bytes\n", \
+        l, (n1 - n0) * 1e6 / hz / r, (pg1 - pg0) * 1e6 / hz / r, (b[1] - a[1]) / r, (b[2] - a[2]) / r }' >&2
+  # The statements that took the most execution time, per request.
+  psql_run -d postgres -At -F $'\t' -c "SELECT round(calls::numeric / $2, 2), round(mean_exec_time::numeric * 1000, 1),
+      round(shared_blks_dirtied::numeric / greatest(calls, 1), 2), round(wal_records::numeric / greatest(calls, 1), 2),
+      regexp_replace(left(query, 110), '\s+', ' ', 'g')
+    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 5" |
+    awk -F '\t' '{printf "[pgbench]     %5s calls/req  %7s us mean  %5s pages dirtied  %5s WAL records  %s\n", $1, $2, $3, $4, $5}' >&2
+}
+
 # --- pgbench ------------------------------------------------------------------------------------
 run_pgbench() { # name
   local secs="${DURATION%s}" out
   rm -f "$WORK"/pgb_log*
+  costs_begin
   out="$(cd "$WORK" && "$PG_BIN/pgbench" -n -h "$PG_DIR" -p 5432 -U oauth -f "$HERE/pg/update.sql" \
     -c "$CONNS" -j 2 -T "$secs" -l --log-prefix=pgb_log pgb 2>&1)" || { echo "$out" >&2; exit 1; }
   local tps p99
@@ -105,6 +155,7 @@ run_pgbench() { # name
   p99="$(cat "$WORK"/pgb_log* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; printf "%.3f", a[i]/1000}')"
   [ -n "$tps" ] || { echo "$out" >&2; echo "pgbench gave no tps" >&2; exit 1; }
   log "$1: tps=$tps p99_ms=$p99"
+  costs_end "$1" "$(cat "$WORK"/pgb_log* | wc -l)"
   echo "$1 pgbench rps=$tps p99_ms=$p99 errors=0" >> "$RESULTS"
 }
 
@@ -193,6 +244,7 @@ run_load() { # workload label script
   done
   local xids_before
   xids_before="$(xids)"
+  costs_begin
   for i in $(seq 0 $((n - 1))); do
     BENCH_RT_FILE="$WORK/rt$i.txt" BENCH_CHAINS_PER_THREAD="${per_thread[i]}" \
       wrk -t"${threads[i]}" -c"${conns[i]}" -d"$DURATION" -s "$3" "${BASES[$i]}" > "$WORK/wrk$i.out" 2>&1 &
@@ -206,6 +258,7 @@ run_load() { # workload label script
       echo "${line#RESULT }"
     done | tr '=' ' ' | awk '{rps += $2; if ($6 > p99) p99 = $6; n += $8; err += $10 + $12}
       END {printf "rps=%.1f p99_ms=%.3f errors=%d requests=%d", rps, p99, err, n}')"
+  costs_end "$1 $2" "${sum##*requests=}"
   # PostgreSQL's writing transactions per request (the nodes' background work adds a few per
   # second; each xids call one).
   if [ "${STORE_ARGS[0]:-}" = --postgres ]; then
@@ -225,13 +278,19 @@ run_loads() { # label
   at="$(curl -sf -H "Authorization: $AUTH" -d 'grant_type=client_credentials&scope=mail' "${BASES[0]}/token" | jq -er .access_token)"
   active="$(curl -sf -H "Authorization: $AUTH" --data-urlencode "token=$at" "${BASES[-1]}/introspect" | jq -r .active)"
   [ "$active" = true ] || { echo "$1: introspection of a fresh token is not active" >&2; exit 1; }
-  BENCH_MODE=fixed BENCH_PATH=/token BENCH_AUTH="$AUTH" \
-    BENCH_BODY="grant_type=client_credentials&scope=mail" run_load cc "$1" "$HERE/load.lua"
-  BENCH_MODE=fixed BENCH_PATH=/introspect BENCH_AUTH="$AUTH" \
-    BENCH_BODY="token=$at" run_load introspect "$1" "$HERE/load.lua"
-  BENCH_MODE=refresh BENCH_PATH=/token BENCH_AUTH="" BENCH_CLIENT_ID="$PUB_ID" \
-    run_load refresh "$1" "$HERE/load.lua"
-  run_load register "$1" "$HERE/pg/register.lua"
+  if [[ "$LOADS" == *" cc "* ]]; then
+    BENCH_MODE=fixed BENCH_PATH=/token BENCH_AUTH="$AUTH" \
+      BENCH_BODY="grant_type=client_credentials&scope=mail" run_load cc "$1" "$HERE/load.lua"
+  fi
+  if [[ "$LOADS" == *" introspect "* ]]; then
+    BENCH_MODE=fixed BENCH_PATH=/introspect BENCH_AUTH="$AUTH" \
+      BENCH_BODY="token=$at" run_load introspect "$1" "$HERE/load.lua"
+  fi
+  if [[ "$LOADS" == *" refresh "* ]]; then
+    BENCH_MODE=refresh BENCH_PATH=/token BENCH_AUTH="" BENCH_CLIENT_ID="$PUB_ID" \
+      run_load refresh "$1" "$HERE/load.lua"
+  fi
+  if [[ "$LOADS" == *" register "* ]]; then run_load register "$1" "$HERE/pg/register.lua"; fi
 }
 
 log "$CONNS connections, $DURATION per load, one load at a time on $(nproc) cores (wrk, the nodes and PostgreSQL share them)"
