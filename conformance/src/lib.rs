@@ -239,10 +239,27 @@ impl Harness {
 
     /// Posts a form to the token endpoint.
     pub fn token(&mut self, body: &str, authorization: Option<&str>) -> Response {
+        self.token_asking(body, authorization).0
+    }
+
+    /// [`Harness::token`], also returning the ops the request asked the store, in order.
+    pub fn token_asking(&mut self, body: &str, authorization: Option<&str>) -> (Response, Vec<Op>) {
         let mut request = HttpRequest::form_post(body);
         request.authorization = authorization.map(str::to_owned);
-        let flow = self.engine.token(request, self.now);
-        self.run(flow)
+        let mut flow = self.engine.token(request, self.now);
+        let mut asked = Vec::new();
+        loop {
+            match flow.step(&mut self.rng) {
+                Next::Op(op, waiting) => {
+                    asked.push(op.clone());
+                    flow = waiting.answer(self.store.execute(op).expect("memory store never fails"))
+                }
+                Next::Done(done) => {
+                    self.apply(done.effects);
+                    return (done.output, asked);
+                }
+            }
+        }
     }
 
     /// Validates an access token against the store's revocation view.

@@ -12,7 +12,9 @@ use crate::config::Config;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Suspend};
 use crate::secret::SecretHash;
-use crate::store::{CodeTake, DeviceLookup, DeviceRecord, Op, RefreshGrant, RefreshRecord, Reply};
+use crate::store::{
+    CodeTake, DeviceLookup, DeviceRecord, Op, RefreshGrant, RefreshRecord, Reply, Successor,
+};
 
 /// Why endpoint code stopped early.
 #[derive(Debug)]
@@ -136,6 +138,24 @@ pub(crate) fn refresh<'a>(
         hash: SecretHash::of(presented),
     })? {
         Reply::Refresh(r) => Ok(r.as_ref()),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::RefreshPublic`] for the presented token: what [`refresh`] would answer, and whether the
+/// token was rotated into `new`.
+pub(crate) fn refresh_public<'a>(
+    cx: &mut Cx<'a>,
+    presented: &str,
+    client_id: &str,
+    new: Successor,
+) -> Result<(Option<&'a RefreshGrant>, bool), Halt> {
+    match cx.ask(|| Op::RefreshPublic {
+        hash: SecretHash::of(presented),
+        client_id: client_id.to_owned(),
+        new,
+    })? {
+        Reply::RefreshRotated { found, rotated } => Ok((found.as_ref(), *rotated)),
         _ => Err(contract_broken()),
     }
 }

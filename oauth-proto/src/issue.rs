@@ -53,6 +53,34 @@ use crate::store::{Effect, GrantId, GrantRecord, RefreshRecord, RefreshState};
 /// Random bytes in every code, refresh token and device code: 256 bits (RFC 6749 §10.10 asks ≥128).
 pub(crate) const SECRET_BYTES: usize = 32;
 
+/// What starts a refresh token issued to a public client. A client's kind never changes (neither
+/// registration updates nor the operator can turn one into the other), and the prefix is part of
+/// the secret the store keeps the hash of, so a token that carries it was issued to a client that
+/// is public: the token endpoint may then read and rotate it in one step, before it has read the
+/// client ([`Op::RefreshPublic`](crate::store::Op::RefreshPublic)). Tokens from before the prefix
+/// take the two-step path, and their successors carry it.
+const PUBLIC_REFRESH_PREFIX: &str = "p.";
+
+/// A new refresh token for `client`.
+pub(crate) fn new_refresh_token(rng: &mut dyn Random, client: &ClientRecord) -> Secret {
+    if client.is_public() {
+        new_public_refresh_token(rng)
+    } else {
+        Secret::generate(rng, SECRET_BYTES)
+    }
+}
+
+/// A new refresh token for a public client.
+pub(crate) fn new_public_refresh_token(rng: &mut dyn Random) -> Secret {
+    let secret = Secret::generate(rng, SECRET_BYTES);
+    Secret::new(format!("{PUBLIC_REFRESH_PREFIX}{}", secret.expose()))
+}
+
+/// True for a refresh token issued to a public client (see [`PUBLIC_REFRESH_PREFIX`]).
+pub(crate) fn issued_to_public_client(refresh_token: &str) -> bool {
+    refresh_token.starts_with(PUBLIC_REFRESH_PREFIX)
+}
+
 /// A fresh random grant id.
 pub(crate) fn new_grant_id(rng: &mut dyn Random) -> GrantId {
     let mut id = [0u8; 16];
@@ -203,7 +231,7 @@ pub(crate) fn new_grant(
 ) -> Result<Response, OAuthError> {
     let now = cx.now();
     let refresh = if client.allows(GrantType::RefreshToken) {
-        let token = Secret::generate(cx.rng(), SECRET_BYTES);
+        let token = new_refresh_token(cx.rng(), client);
         let expires_at = now + engine.config().refresh_token_ttl_secs;
         cx.effect(Effect::PutGrant(GrantRecord {
             grant_id: what.grant_id,

@@ -189,6 +189,31 @@ pub struct RefreshRecord {
     pub state: RefreshState,
 }
 
+/// The token a public client's refresh rotates into, as [`Op::RefreshPublic`] names it: a
+/// [`RefreshRecord`] of the presented token's grant, [`RefreshState::Active`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Successor {
+    /// Hash of the new token.
+    pub hash: SecretHash,
+    /// Issue time, which is also when the presented token is rotated out.
+    pub issued_at: u64,
+    /// Expiry.
+    pub expires_at: u64,
+}
+
+impl Successor {
+    /// The record of this successor in `grant_id`.
+    pub fn record(&self, grant_id: GrantId) -> RefreshRecord {
+        RefreshRecord {
+            hash: self.hash,
+            grant_id,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            state: RefreshState::Active,
+        }
+    }
+}
+
 /// A refresh token together with its grant, as [`Op::GetRefresh`] returns it: everything a
 /// refresh reads before it rotates, in one read (one round trip to a networked store).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -340,6 +365,23 @@ pub enum Op {
         /// Hash of the presented token.
         hash: SecretHash,
     },
+    /// [`Op::GetRefresh`] and [`Op::RotateRefresh`] in one atomic step, for a public client's
+    /// refresh (one round trip instead of two): answers what `GetRefresh { hash }` answers, as the
+    /// store was before this op, and rotates that token into `new.record(its grant)` as
+    /// `RotateRefresh` does if, at that moment, the token is [`RefreshState::Active`],
+    /// `new.issued_at` is before its `expires_at`, its grant is not revoked, and the grant's client
+    /// is `client_id` and registered ([`Op::GetClient`] answers it). Reply:
+    /// [`Reply::RefreshRotated`]. The engine asks it only for a token it issued to a public client
+    /// (whose client can only be public) presented without a client secret, in a request that
+    /// nothing but those checks can refuse.
+    RefreshPublic {
+        /// Hash of the presented token.
+        hash: SecretHash,
+        /// The client the request names.
+        client_id: String,
+        /// The token to rotate into.
+        new: Successor,
+    },
     /// Compare-and-swap: if `old` is [`RefreshState::Active`], of `new`'s grant, and the grant is
     /// not revoked, mark it rotated at `new.issued_at` with `new` as its successor, insert `new`,
     /// and set the grant's `expires_at` to at least `new.expires_at`. Reply: [`Reply::Swapped`].
@@ -462,6 +504,13 @@ pub enum Reply {
     Code(CodeTake),
     /// For [`Op::GetRefresh`].
     Refresh(Option<RefreshGrant>),
+    /// For [`Op::RefreshPublic`]: the token as it was, and whether it was rotated.
+    RefreshRotated {
+        /// What [`Op::GetRefresh`] answered before the rotation.
+        found: Option<RefreshGrant>,
+        /// Whether the token was rotated into the op's `new`.
+        rotated: bool,
+    },
     /// For [`Op::RotateRefresh`], [`Op::RetryRotation`] and [`Op::SwapDevice`]: whether the swap
     /// happened.
     Swapped(bool),
@@ -770,6 +819,7 @@ impl Op {
         matches!(
             self,
             Op::TakeCode { .. }
+                | Op::RefreshPublic { .. }
                 | Op::RotateRefresh { .. }
                 | Op::RetryRotation { .. }
                 | Op::SwapDevice { .. }

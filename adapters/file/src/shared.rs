@@ -55,7 +55,10 @@ pub(crate) struct Shared {
 fn changed(reply: &Reply) -> bool {
     matches!(
         reply,
-        Reply::Code(CodeTake::Taken(_)) | Reply::Swapped(true) | Reply::Count(_)
+        Reply::Code(CodeTake::Taken(_))
+            | Reply::Swapped(true)
+            | Reply::RefreshRotated { rotated: true, .. }
+            | Reply::Count(_)
     )
 }
 

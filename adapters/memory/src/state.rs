@@ -47,18 +47,7 @@ impl MemoryState {
             Op::GetSubject { subject } => {
                 Reply::Subject(self.subjects.get(subject).cloned().unwrap_or_default())
             }
-            Op::GetRefresh { hash } => Reply::Refresh(self.refresh.get(hash).and_then(|token| {
-                let grant = self.grants.get(&token.grant_id)?;
-                Some(RefreshGrant {
-                    token: token.clone(),
-                    grant: grant.clone(),
-                    client: self.clients.get(&grant.client_id).cloned(),
-                    status: RevocationStatus {
-                        access_revoked_at: self.access_revoked_at(&grant.grant_id),
-                        credential_version: self.credential_version(&grant.subject),
-                    },
-                })
-            })),
+            Op::GetRefresh { hash } => Reply::Refresh(self.refresh_grant(hash)),
             Op::GetDevice { by } => Reply::Device(self.device(by).cloned()),
             Op::RevocationStatus { grant_id, subject } => Reply::RevocationStatus {
                 access_revoked_at: self.access_revoked_at(grant_id),
@@ -70,6 +59,10 @@ impl MemoryState {
             Op::RotateRefresh { .. } | Op::RetryRotation { .. } | Op::SwapDevice { .. } => {
                 Reply::Swapped(false)
             }
+            Op::RefreshPublic { hash, .. } => Reply::RefreshRotated {
+                found: self.refresh_grant(hash),
+                rotated: false,
+            },
             Op::Count { .. } => Reply::Count(u32::MAX),
             Op::UserClaims { subject } => {
                 Reply::UserClaims(self.users.get(subject).map(UserRecord::claims))
@@ -102,6 +95,24 @@ impl MemoryState {
                 }
             }),
             Op::RotateRefresh { old, new } => Reply::Swapped(self.rotate(old, new)),
+            Op::RefreshPublic {
+                hash,
+                client_id,
+                new,
+            } => {
+                let found = self.refresh_grant(&hash);
+                let rotate = found.as_ref().filter(|f| {
+                    f.token.state == RefreshState::Active
+                        && new.issued_at < f.token.expires_at
+                        && f.grant.client_id == client_id
+                        && f.client.is_some()
+                });
+                let rotated = match rotate {
+                    Some(f) => self.rotate(hash, new.record(f.grant.grant_id)),
+                    None => false,
+                };
+                Reply::RefreshRotated { found, rotated }
+            }
             Op::RetryRotation {
                 old,
                 successor,
@@ -134,6 +145,21 @@ impl MemoryState {
             }
             other => self.query(&other),
         }
+    }
+
+    /// What [`Op::GetRefresh`] answers for `hash`.
+    fn refresh_grant(&self, hash: &SecretHash) -> Option<RefreshGrant> {
+        let token = self.refresh.get(hash)?;
+        let grant = self.grants.get(&token.grant_id)?;
+        Some(RefreshGrant {
+            token: token.clone(),
+            grant: grant.clone(),
+            client: self.clients.get(&grant.client_id).cloned(),
+            status: RevocationStatus {
+                access_revoked_at: self.access_revoked_at(&grant.grant_id),
+                credential_version: self.credential_version(&grant.subject),
+            },
+        })
     }
 
     fn rotate(&mut self, old: SecretHash, new: RefreshRecord) -> bool {

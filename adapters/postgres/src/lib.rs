@@ -41,6 +41,7 @@ mod ops;
 mod pages;
 mod purge;
 mod quota;
+mod refresh;
 mod schema;
 mod sql;
 mod store;

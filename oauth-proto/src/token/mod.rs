@@ -53,10 +53,12 @@ impl TokenEndpoint {
         // second read. The checks keep their order (nothing of the token is looked at before the
         // client is authenticated and allowed the grant).
         let found = match grant {
-            GrantType::RefreshToken => refresh::find(cx, params)?,
-            _ => None,
+            GrantType::RefreshToken => refresh::find(&self.engine, cx, params, presented)?,
+            _ => refresh::Found::default(),
         };
-        let known = found.map(|f| (f.grant.client_id.as_str(), f.client.as_deref()));
+        let known = found
+            .grant
+            .map(|f| (f.grant.client_id.as_str(), f.client.as_deref()));
         let stored = ask::client_known(cx, self.engine.config(), &presented.client_id, known)?;
         let client = client_auth::verify(presented, stored, cx.now())?;
         if !client.allows(grant) || (grant == GrantType::ClientCredentials && client.is_public()) {

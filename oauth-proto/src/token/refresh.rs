@@ -20,31 +20,78 @@
 //! token endpoint reads it before authenticating the client and asks for nothing else), then the
 //! rotation's compare-and-swap. On a networked store each question is a round trip.
 //!
+//! A public client's refresh, the most frequent write of a mail deployment, asks once: the read
+//! and the rotation are one [`Op::RefreshPublic`], whose compare-and-swap also holds the checks
+//! that could refuse such a request (the token is active and unexpired, its grant live and of the
+//! client named, which is registered). The engine asks it only when nothing else can refuse the
+//! request: the token carries the public-client prefix (`issue::new_refresh_token`), no secret is
+//! presented, and neither `scope` nor `resource` narrows the request. When the store did not
+//! rotate, the refresh goes on from the read as above; when it did, every check still runs on
+//! what was read, before anything is issued. Two of them the store cannot see: a grant older
+//! than its subject's credentials is then refused and revoked as always, and a client whose
+//! registration no longer allows `refresh_token` is refused, its token rotated out (the same
+//! `unauthorized_client` answer; the next refresh with that token counts as reuse).
+//!
 //! [`Op::GetRefresh`]: crate::store::Op::GetRefresh
+//! [`Op::RefreshPublic`]: crate::store::Op::RefreshPublic
 
 use crate::ask::{self, Halt};
 use crate::client::ClientRecord;
+use crate::client_auth::Presented;
 use crate::engine::Engine;
 use crate::error::OAuthError;
 use crate::flow::Cx;
-use crate::issue::{self, Issue, SECRET_BYTES};
+use crate::issue::{self, Issue};
 use crate::openid::IdTokenFacts;
 use crate::params::Params;
 use crate::resource;
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::secret::Secret;
-use crate::store::{Effect, RefreshGrant, RefreshRecord, RefreshState};
+use crate::store::{Effect, RefreshGrant, RefreshRecord, RefreshState, Successor};
 
-/// The presented refresh token as the store has it ([`Op::GetRefresh`](crate::store::Op)), read
-/// before the client is authenticated because the answer carries the client
-/// ([`RefreshGrant::client`]). `None` also when the request names no single `refresh_token`:
-/// [`refresh`] then refuses it, after the client checks, as it would without this read.
-pub(super) fn find<'a>(cx: &mut Cx<'a>, params: &Params) -> Result<Option<&'a RefreshGrant>, Halt> {
-    match params.get("refresh_token") {
-        Ok(Some(presented)) => ask::refresh(cx, presented),
-        _ => Ok(None),
+/// What the token endpoint read of the presented refresh token before authenticating the client.
+#[derive(Default)]
+pub(super) struct Found<'a> {
+    /// The token as the store had it ([`RefreshGrant::client`] is why it is read first). `None`
+    /// also when the request names no single `refresh_token`: [`refresh`] then refuses it, after
+    /// the client checks, as it would without this read.
+    pub(super) grant: Option<&'a RefreshGrant>,
+    /// The token the store already rotated it into ([`Op::RefreshPublic`](crate::store::Op)).
+    rotated_into: Option<Secret>,
+}
+
+/// Reads the presented refresh token: with [`Op::GetRefresh`](crate::store::Op), or for a public
+/// client's plain refresh with [`Op::RefreshPublic`](crate::store::Op), which also rotates it
+/// (the module docs say when).
+pub(super) fn find<'a>(
+    engine: &Engine,
+    cx: &mut Cx<'a>,
+    params: &Params,
+    presented: &Presented,
+) -> Result<Found<'a>, Halt> {
+    let Ok(Some(token)) = params.get("refresh_token") else {
+        return Ok(Found::default());
+    };
+    let plain = !params.contains("scope") && !params.contains("resource");
+    if !(plain && presented.secret_hash.is_none() && issue::issued_to_public_client(token)) {
+        return Ok(Found {
+            grant: ask::refresh(cx, token)?,
+            rotated_into: None,
+        });
     }
+    let now = cx.now();
+    let new = issue::new_public_refresh_token(cx.rng());
+    let successor = Successor {
+        hash: new.hash(),
+        issued_at: now,
+        expires_at: now + engine.config().refresh_token_ttl_secs,
+    };
+    let (grant, rotated) = ask::refresh_public(cx, token, &presented.client_id, successor)?;
+    Ok(Found {
+        grant,
+        rotated_into: rotated.then_some(new),
+    })
 }
 
 /// The refresh of `found` ([`find`]'s answer) for the authenticated `client`.
@@ -53,7 +100,7 @@ pub(super) fn refresh(
     cx: &mut Cx<'_>,
     client: &ClientRecord,
     params: &Params,
-    found: Option<&RefreshGrant>,
+    found: Found<'_>,
 ) -> Result<Response, Halt> {
     params.require("refresh_token")?;
     let requested = params
@@ -62,6 +109,10 @@ pub(super) fn refresh(
         .transpose()
         .map_err(|_| OAuthError::invalid_scope("scope is malformed"))?;
     let now = cx.now();
+    let Found {
+        grant: found,
+        rotated_into,
+    } = found;
     let Some(found) = found else {
         return Err(
             OAuthError::invalid_grant("the refresh token is unknown, expired or revoked").into(),
@@ -123,8 +174,12 @@ pub(super) fn refresh(
         .and_then(|r| resource::audience(r, &grant.resources, &config.resources, scope))?;
     let threshold = engine.config().refresh_renewal_threshold_secs;
     let rotate = retry_of.is_some() || client.is_public() || token.expires_at - now < threshold;
-    let new_token = if rotate {
-        let new = Secret::generate(cx.rng(), SECRET_BYTES);
+    let new_token = if let Some(new) = rotated_into {
+        // Rotated with the read: only a public client's active token is, so this is the
+        // rotation the lines below would make.
+        Some(new)
+    } else if rotate {
+        let new = issue::new_refresh_token(cx.rng(), client);
         let record = RefreshRecord {
             hash: new.hash(),
             grant_id: grant.grant_id,

@@ -35,6 +35,7 @@ pub(crate) enum Kind {
     GetSubject,
     TakeCode,
     GetRefresh,
+    RefreshPublic,
     RotateRefresh,
     RetryRotation,
     GetDevice,
@@ -55,11 +56,12 @@ pub(crate) enum Kind {
 }
 
 /// The `operation` label's values, in [`Kind`]'s order (`kind as usize` indexes them).
-const KINDS: [&str; 21] = [
+const KINDS: [&str; 22] = [
     "get_client",
     "get_subject",
     "take_code",
     "get_refresh",
+    "refresh_public",
     "rotate_refresh",
     "retry_rotation",
     "get_device",
@@ -87,6 +89,7 @@ impl Kind {
             Op::GetSubject { .. } => Kind::GetSubject,
             Op::TakeCode { .. } => Kind::TakeCode,
             Op::GetRefresh { .. } => Kind::GetRefresh,
+            Op::RefreshPublic { .. } => Kind::RefreshPublic,
             Op::RotateRefresh { .. } => Kind::RotateRefresh,
             Op::RetryRotation { .. } => Kind::RetryRotation,
             Op::GetDevice { .. } => Kind::GetDevice,
