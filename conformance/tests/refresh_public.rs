@@ -1,0 +1,404 @@
+//! A public client's refresh in one store op ([`Op::RefreshPublic`], issue 19).
+//!
+//! Refresh tokens issued to public clients start with `p.`; a plain refresh with such a token and
+//! no client secret reads and rotates it in one op. These tests pin down when the engine asks that
+//! op rather than `GetRefresh` then `RotateRefresh`, that the store rotates only what the request
+//! may rotate (a refused request leaves the token as it was), and the two refusals that can
+//! follow a one-step rotation (stale credentials, a client no longer allowed `refresh_token`).
+
+use conformance::store_contract::fixtures;
+use conformance::*;
+use oauth_proto::access_token::TokenError;
+use oauth_proto::client::{ClientKind, ClientRecord, GrantType};
+use oauth_proto::config::Config;
+use oauth_proto::response::Response;
+use oauth_proto::secret::SecretHash;
+use oauth_proto::store::{Effect, Op, RefreshGrant, RefreshRecord, RefreshState, Reply, Store};
+
+const WEB_QUERY: &str = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+
+/// The prefix of refresh tokens issued to public clients.
+const PUBLIC_PREFIX: &str = "p.";
+
+fn err(r: &Response) -> String {
+    json(r)["error"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The ops asked, by name.
+fn names(asked: &[Op]) -> Vec<&'static str> {
+    asked
+        .iter()
+        .map(|op| match op {
+            Op::GetClient { .. } => "GetClient",
+            Op::GetRefresh { .. } => "GetRefresh",
+            Op::RefreshPublic { .. } => "RefreshPublic",
+            Op::RotateRefresh { .. } => "RotateRefresh",
+            Op::RetryRotation { .. } => "RetryRotation",
+            Op::RevocationStatus { .. } => "RevocationStatus",
+            _ => "other",
+        })
+        .collect()
+}
+
+/// A public client `app`'s grant for `bob`: (harness, access token, refresh token).
+fn public_grant() -> (Harness, String, String) {
+    let mut h = Harness::default();
+    h.public_client();
+    let code = h.code_for(&format!("response_type=code&client_id=app&code_challenge={CHALLENGE}&code_challenge_method=S256"), "bob");
+    let r = h.token(
+        &format!(
+            "grant_type=authorization_code&code={code}&client_id=app&code_verifier={VERIFIER}"
+        ),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = json(&r);
+    (
+        h,
+        j["access_token"].as_str().unwrap().to_owned(),
+        j["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A refresh by `client_id` (no secret) with `rt` and `extra` form parameters: the response and
+/// the names of the ops it asked.
+fn refresh_as(
+    h: &mut Harness,
+    client_id: &str,
+    rt: &str,
+    extra: &str,
+) -> (Response, Vec<&'static str>) {
+    let (r, asked) = h.token_asking(
+        &format!("grant_type=refresh_token&refresh_token={rt}&client_id={client_id}{extra}"),
+        None,
+    );
+    (r, names(&asked))
+}
+
+/// `app`'s plain refresh.
+fn plain(h: &mut Harness, rt: &str) -> (Response, Vec<&'static str>) {
+    refresh_as(h, "app", rt, "")
+}
+
+/// The tokens of a successful response: (access token, refresh token).
+fn issued(r: &Response) -> (String, String) {
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = json(r);
+    (
+        j["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned(),
+        j["refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+            .to_owned(),
+    )
+}
+
+/// What the store holds for the raw refresh token `rt`.
+fn stored(h: &Harness, rt: &str) -> RefreshGrant {
+    match h.store.execute(Op::GetRefresh {
+        hash: SecretHash::of(rt),
+    }) {
+        Ok(Reply::Refresh(Some(found))) => found,
+        other => panic!("the refresh token is stored: {other:?}"),
+    }
+}
+
+fn state(h: &Harness, rt: &str) -> RefreshState {
+    stored(h, rt).token.state
+}
+
+fn client_record(h: &Harness, client_id: &str) -> ClientRecord {
+    match h.store.execute(Op::GetClient {
+        client_id: client_id.to_owned(),
+    }) {
+        Ok(Reply::Client(Some(c))) => (*c).clone(),
+        other => panic!("{client_id} is registered: {other:?}"),
+    }
+}
+
+/// A plain refresh asks one op; its successor carries the prefix and refreshes the same way; the
+/// first token presented again is reuse, found by that same single op, and revokes the grant.
+#[test]
+fn a_public_clients_plain_refresh_asks_one_op_and_reuse_still_revokes_the_grant() {
+    let (mut h, _, rt1) = public_grant();
+    assert!(rt1.starts_with(PUBLIC_PREFIX), "{rt1}");
+    h.now += 10;
+    let (r, ops) = plain(&mut h, &rt1);
+    assert_eq!(ops, ["RefreshPublic"]);
+    let (at2, rt2) = issued(&r);
+    assert!(rt2.starts_with(PUBLIC_PREFIX), "{rt2}");
+    assert_ne!(rt2, rt1);
+    assert_eq!(h.validate(&at2).map(|c| c.client_id), Ok("app".to_owned()));
+    assert!(matches!(state(&h, &rt1), RefreshState::Rotated { .. }));
+    assert_eq!(state(&h, &rt2), RefreshState::Active);
+
+    h.now += 10;
+    let (r, ops) = plain(&mut h, &rt2);
+    assert_eq!(ops, ["RefreshPublic"]);
+    let (_, rt3) = issued(&r);
+    assert!(rt3.starts_with(PUBLIC_PREFIX), "{rt3}");
+
+    h.now += 10;
+    let (r, ops) = plain(&mut h, &rt1);
+    assert_eq!(ops, ["RefreshPublic"]);
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert!(json(&r).get("access_token").is_none());
+    assert!(stored(&h, &rt1).grant.revoked_at.is_some());
+    assert_eq!(h.validate(&at2), Err(TokenError::Revoked));
+    assert_eq!(err(&plain(&mut h, &rt3).0), "invalid_grant");
+}
+
+/// Only tokens issued to public clients carry the prefix; a confidential client's refresh reads
+/// its token with `GetRefresh` first.
+#[test]
+fn a_confidential_clients_refresh_token_has_no_prefix_and_is_read_first() {
+    let mut h = Harness::default();
+    let s = h.confidential_client();
+    let code = h.code_for(WEB_QUERY, "alice");
+    let auth = basic("web", s.expose());
+    let r = h.token(&format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&code_verifier={VERIFIER}"), Some(&auth));
+    let (_, rt) = issued(&r);
+    assert!(!rt.starts_with(PUBLIC_PREFIX), "{rt}");
+    let (r, asked) = h.token_asking(
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+        Some(&auth),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(names(&asked).first(), Some(&"GetRefresh"));
+    assert!(!names(&asked).contains(&"RefreshPublic"));
+}
+
+/// A narrowing `scope` takes the two-step path (read, then rotate) and succeeds.
+#[test]
+fn a_refresh_that_narrows_the_scope_takes_two_steps() {
+    let (mut h, _, rt) = public_grant();
+    let (r, ops) = refresh_as(&mut h, "app", &rt, "&scope=mail");
+    assert_eq!(ops, ["GetRefresh", "RotateRefresh"]);
+    let (_, new) = issued(&r);
+    assert_eq!(json(&r)["scope"], "mail");
+    assert!(new.starts_with(PUBLIC_PREFIX), "{new}");
+}
+
+/// A public client presenting a secret takes the two-step path, is refused as invalid_client
+/// before any rotation, and its token stays usable.
+#[test]
+fn a_secret_presented_for_a_public_client_is_refused_without_rotating() {
+    let (mut h, _, rt) = public_grant();
+    let (r, asked) = h.token_asking(
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+        Some(&basic("app", "some-secret-0123456789")),
+    );
+    let ops = names(&asked);
+    assert_eq!((r.status, err(&r).as_str()), (401, "invalid_client"));
+    // Read, then refused on the client the read carries: nothing rotated.
+    assert_eq!(ops, ["GetRefresh"]);
+    assert_eq!(state(&h, &rt), RefreshState::Active);
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    issued(&r);
+}
+
+/// A `resource` parameter takes the two-step path; naming a resource this server does not know
+/// is invalid_target and leaves the token usable.
+#[test]
+fn a_refresh_naming_a_resource_takes_two_steps_and_a_refusal_keeps_the_token() {
+    let (mut h, _, rt) = public_grant();
+    let (r, ops) = refresh_as(
+        &mut h,
+        "app",
+        &rt,
+        "&resource=https%3A%2F%2Fmail.example%2F",
+    );
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_target"));
+    assert_eq!(ops, ["GetRefresh"]);
+    assert_eq!(state(&h, &rt), RefreshState::Active);
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    issued(&r);
+}
+
+/// Another public client naming itself with `app`'s token: the store does not rotate it, the
+/// request is invalid_grant, and `app` can still use it.
+#[test]
+fn another_public_client_cannot_rotate_the_token() {
+    let (mut h, _, rt) = public_grant();
+    h.add_client(
+        "other",
+        ClientKind::Public,
+        &["http://127.0.0.1/other"],
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        "mail offline_access",
+    );
+    let (r, ops) = refresh_as(&mut h, "other", &rt, "");
+    assert_eq!(ops.first(), Some(&"RefreshPublic"));
+    assert!(!ops.contains(&"RotateRefresh"), "{ops:?}");
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert_eq!(state(&h, &rt), RefreshState::Active);
+    assert!(stored(&h, &rt).grant.revoked_at.is_none());
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    issued(&r);
+}
+
+/// An expired token is not rotated: invalid_grant, the record as it was.
+#[test]
+fn an_expired_token_is_not_rotated() {
+    let (mut h, _, rt) = public_grant();
+    h.now += Config::default().refresh_token_ttl_secs;
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert_eq!(state(&h, &rt), RefreshState::Active);
+    // One second earlier it would have been rotated: the bound is the expiry itself.
+    let (mut h, _, rt) = public_grant();
+    h.now += Config::default().refresh_token_ttl_secs - 1;
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    issued(&r);
+    assert!(matches!(state(&h, &rt), RefreshState::Rotated { .. }));
+}
+
+/// A token of a revoked grant is not rotated: invalid_grant, the record as it was.
+#[test]
+fn a_token_of_a_revoked_grant_is_not_rotated() {
+    let (mut h, at, rt) = public_grant();
+    let grant_id = stored(&h, &rt).grant.grant_id;
+    h.now += 5;
+    h.apply(vec![Effect::RevokeGrant {
+        grant_id,
+        at: h.now,
+        keep_until: h.engine.revocation_keep_until(h.now),
+    }]);
+    assert_eq!(h.validate(&at), Err(TokenError::Revoked));
+    h.now += 5;
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert!(json(&r).get("access_token").is_none());
+    assert_eq!(state(&h, &rt), RefreshState::Active);
+}
+
+/// A token whose grant's client is not registered (deleted, say) is not rotated, whether the
+/// request names that client (invalid_client: no such client) or a registered one
+/// (invalid_grant: not its token).
+#[test]
+fn a_token_of_an_unregistered_client_is_not_rotated() {
+    let (mut h, _, _) = public_grant();
+    let rt = "p.ghostGhostGhostGhostGhostGhostGhostGhostGh";
+    let ttl = Config::default().refresh_token_ttl_secs;
+    h.apply(vec![
+        Effect::PutGrant(fixtures::grant(7, "ghost", "bob", h.now + ttl)),
+        Effect::PutRefresh(fixtures::refresh(rt, 7, h.now, h.now + ttl)),
+    ]);
+    let before = stored(&h, rt);
+    assert!(before.client.is_none());
+    assert_eq!(before.token.state, RefreshState::Active);
+    h.now += 5;
+    let (r, ops) = refresh_as(&mut h, "ghost", rt, "");
+    assert_eq!(ops.first(), Some(&"RefreshPublic"));
+    assert!(!ops.contains(&"RotateRefresh"), "{ops:?}");
+    assert_eq!((r.status, err(&r).as_str()), (401, "invalid_client"));
+    assert_eq!(stored(&h, rt), before);
+    let (r, ops) = refresh_as(&mut h, "app", rt, "");
+    assert_eq!(ops.first(), Some(&"RefreshPublic"));
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert_eq!(stored(&h, rt), before);
+}
+
+/// The i88 race for a public client: a grant stored, unrevoked, after its subject's credentials
+/// changed is rotated by the one-step op (the store cannot see credential versions), then refused
+/// and revoked.
+#[test]
+fn a_public_grant_stored_after_a_racing_credential_change_is_refused_and_revoked() {
+    let (mut h, _, rt) = public_grant();
+    let found = stored(&h, &rt);
+    h.apply(h.engine.revoke_subject("bob", h.now));
+    h.apply(vec![
+        Effect::PutGrant(found.grant.clone()),
+        Effect::PutRefresh(found.token.clone()),
+    ]);
+    assert!(stored(&h, &rt).grant.revoked_at.is_none());
+    h.now += 5;
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert!(json(&r).get("access_token").is_none());
+    assert!(json(&r).get("refresh_token").is_none());
+    let after = stored(&h, &rt);
+    assert!(
+        matches!(after.token.state, RefreshState::Rotated { .. }),
+        "rotated by the one-step op: {:?}",
+        after.token.state
+    );
+    assert!(
+        after.grant.revoked_at.is_some(),
+        "the stale grant is revoked"
+    );
+}
+
+/// A client whose registration no longer allows `refresh_token`: the one-step op rotates its
+/// token, the request is unauthorized_client, and the token is rotated out, so once the grant
+/// type is allowed again presenting it is reuse (as refresh.rs's module docs say).
+#[test]
+fn a_client_no_longer_allowed_refresh_is_refused_after_the_rotation() {
+    let (mut h, at, rt) = public_grant();
+    let allowed = client_record(&h, "app");
+    let mut disallowed = allowed.clone();
+    disallowed
+        .grant_types
+        .retain(|g| *g != GrantType::RefreshToken);
+    assert_ne!(disallowed.grant_types, allowed.grant_types);
+    h.apply(vec![Effect::PutClient(disallowed)]);
+    h.now += 5;
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    assert_eq!((r.status, err(&r).as_str()), (400, "unauthorized_client"));
+    assert!(json(&r).get("access_token").is_none());
+    assert!(json(&r).get("refresh_token").is_none());
+    let after = stored(&h, &rt);
+    assert!(
+        matches!(after.token.state, RefreshState::Rotated { .. }),
+        "{:?}",
+        after.token.state
+    );
+    assert!(after.grant.revoked_at.is_none());
+    assert_eq!(h.validate(&at).map(|_| ()), Ok(()));
+
+    h.apply(vec![Effect::PutClient(allowed)]);
+    h.now += 5;
+    let (r, ops) = plain(&mut h, &rt);
+    assert_eq!(ops, ["RefreshPublic"]);
+    assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
+    assert!(stored(&h, &rt).grant.revoked_at.is_some());
+    assert_eq!(h.validate(&at), Err(TokenError::Revoked));
+}
+
+/// A token issued before the prefix takes the two-step path once; its successor carries the
+/// prefix and takes the one-step path.
+#[test]
+fn an_unprefixed_token_takes_two_steps_and_its_successor_one() {
+    let (mut h, _, rt) = public_grant();
+    let grant_id = stored(&h, &rt).grant.grant_id;
+    let legacy = "LegacyTokenFromBeforeThePrefix0123456789_-A";
+    assert_eq!(legacy.len(), 43);
+    h.apply(vec![Effect::PutRefresh(RefreshRecord {
+        hash: SecretHash::of(legacy),
+        grant_id,
+        issued_at: h.now,
+        expires_at: h.now + Config::default().refresh_token_ttl_secs,
+        state: RefreshState::Active,
+    })]);
+    h.now += 5;
+    let (r, ops) = plain(&mut h, legacy);
+    assert_eq!(ops, ["GetRefresh", "RotateRefresh"]);
+    let (_, next) = issued(&r);
+    assert!(next.starts_with(PUBLIC_PREFIX), "{next}");
+    assert!(matches!(state(&h, legacy), RefreshState::Rotated { .. }));
+    h.now += 5;
+    let (r, ops) = plain(&mut h, &next);
+    assert_eq!(ops, ["RefreshPublic"]);
+    issued(&r);
+}
