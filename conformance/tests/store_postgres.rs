@@ -304,6 +304,37 @@ fn test_client(id: &str) -> ClientRecord {
     conformance::store_contract::fixtures::client(id)
 }
 
+/// Every statement that finds a refresh token by its hash does so by the primary key, never by
+/// the grant's index, whose scan would walk every token the grant ever had (the `refresh` module
+/// docs of the store). Checked on the generic plans, which prepared statements end up using.
+#[test]
+fn refresh_tokens_are_found_by_their_hash_not_by_their_grant() {
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    drop(PostgresStore::connect_blocking(&url, Options::default()).expect("open and migrate"));
+    // Many grants of one token each, analyzed: a grant id then looks as selective as a hash,
+    // which is when a planner left free to choose took the grant's index.
+    sql(
+        &url,
+        "INSERT INTO grants SELECT sha224(int4send(g)), 'app', 'alice', 5000, NULL, '{}'
+             FROM generate_series(1, 5000) g;
+         INSERT INTO refresh_tokens SELECT sha256(int4send(g)), sha224(int4send(g)), 1, 5000,
+             NULL, NULL FROM generate_series(1, 5000) g;
+         ANALYZE grants; ANALYZE refresh_tokens;",
+    )
+    .expect("fill the tables");
+    let plans = oauth_store_postgres::testing::plans_of_refresh_statements(&url).expect("explain");
+    assert_eq!(plans.len(), 5);
+    for (name, plan) in plans {
+        assert!(
+            plan.contains("refresh_tokens_pkey") && !plan.contains("refresh_tokens_grant"),
+            "{name}: {plan}"
+        );
+    }
+}
+
 #[test]
 fn a_database_of_a_newer_schema_is_refused() {
     let Some(cluster) = shared_cluster() else {

@@ -318,6 +318,26 @@ pub struct ConsentRecord {
     pub granted_at: u64,
 }
 
+/// How far past a new refresh token's expiry a rotation extends its grant's life, when it must.
+///
+/// A grant lives as long as its newest refresh token (stores purge it after its `expires_at`). A
+/// rotation whose new token expires after the grant sets the grant's `expires_at` to the token's
+/// expiry plus this step; one whose token is already covered leaves the grant as it is. So a grant
+/// refreshed every hour is written about once a day instead of at every rotation: on a networked
+/// store the rotation then writes only token rows. A grant outlives its last token by at most this
+/// much, which only delays its purge (a refresh checks the token's own expiry).
+pub const GRANT_EXTENSION: u64 = 86_400;
+
+/// The grant life a rotation into a token expiring at `token_expires_at` leaves, from the grant's
+/// `expires_at` ([`GRANT_EXTENSION`]).
+pub fn extended_grant_expiry(grant_expires_at: u64, token_expires_at: u64) -> u64 {
+    if grant_expires_at < token_expires_at {
+        token_expires_at.saturating_add(GRANT_EXTENSION)
+    } else {
+        grant_expires_at
+    }
+}
+
 /// The most grants one [`Op::GrantsOfSession`] answers: a page, so that what a session end
 /// reads is bounded whatever a session did (the engine reads a bounded number of pages, see
 /// [`crate::backchannel_logout`]).
@@ -384,7 +404,7 @@ pub enum Op {
     },
     /// Compare-and-swap: if `old` is [`RefreshState::Active`], of `new`'s grant, and the grant is
     /// not revoked, mark it rotated at `new.issued_at` with `new` as its successor, insert `new`,
-    /// and set the grant's `expires_at` to at least `new.expires_at`. Reply: [`Reply::Swapped`].
+    /// and extend the grant's life to cover it ([`GRANT_EXTENSION`]). Reply: [`Reply::Swapped`].
     RotateRefresh {
         /// Hash of the token being replaced.
         old: SecretHash,
@@ -395,8 +415,8 @@ pub enum Op {
     /// [`RefreshState::Rotated`] with successor `successor`, that successor is
     /// [`RefreshState::Active`], both are of `new`'s grant, and the grant is not revoked, then the
     /// successor is rotated out at `new.issued_at` with `new` as its successor, `old`'s successor
-    /// becomes `new` (its rotation time stays), `new` is inserted, and the grant's `expires_at` is
-    /// set to at least `new.expires_at`. Reply: [`Reply::Swapped`].
+    /// becomes `new` (its rotation time stays), `new` is inserted, and the grant's life is extended
+    /// to cover it ([`GRANT_EXTENSION`]). Reply: [`Reply::Swapped`].
     RetryRotation {
         /// Hash of the rotated token presented again.
         old: SecretHash,

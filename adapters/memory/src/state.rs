@@ -9,6 +9,7 @@ use oauth_directory::{UserChange, UserRecord};
 use oauth_proto::client::ClientRecord;
 use oauth_proto::client_id_document::{ClientDocument, FetchError};
 use oauth_proto::secret::SecretHash;
+use oauth_proto::store::extended_grant_expiry;
 use oauth_proto::store::{
     CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId,
     GrantRecord, Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply,
@@ -225,7 +226,7 @@ impl MemoryState {
     /// Stores a rotation's new token and extends its grant's life to cover it.
     fn insert_successor(&mut self, new: RefreshRecord) {
         if let Some(grant) = self.grants.get_mut(&new.grant_id) {
-            grant.expires_at = grant.expires_at.max(new.expires_at);
+            grant.expires_at = extended_grant_expiry(grant.expires_at, new.expires_at);
         }
         self.refresh.insert(new.hash, new);
     }

@@ -18,8 +18,9 @@
 //!   = old AND grant_id AND rotated_at IS NULL` and the grant lock held: the compare-and-swap on
 //!   the token, of which exactly one concurrent rotation matches (a loser waits on the grant lock,
 //!   then finds the row changed and re-checks `rotated_at IS NULL` on its newest version, which
-//!   fails). Only what that update returned extends the grant and inserts the successor, so a
-//!   rotation that matched nothing stores nothing, not even the grant's new expiry. A statement
+//!   fails). Only what that update returned extends the grant (when the new token outlives it:
+//!   `oauth_proto::store::GRANT_EXTENSION`, so most rotations write no grant row) and inserts the
+//!   successor, so a rotation that matched nothing stores nothing, not even the grant's new expiry. A statement
 //!   PostgreSQL aborted to break a deadlock runs again, as transactions do.
 //! - [`Op::GetRefresh`] (one statement joining the token, its grant, the grant's client and the
 //!   revocation status, so all in one snapshot) needs no lock: a revocation or a credential
@@ -39,12 +40,23 @@
 //!   hash = successor AND grant_id AND rotated_at IS NULL`, so of a retry and a use of the
 //!   successor, or of two retries, exactly one matches), then the old token's successor is
 //!   repointed (`WHERE successor = $successor`), then the new token is inserted.
+//!
+//! # Found by the hash, never by the grant
+//!
+//! Every statement finds the token by `hash` (the primary key) and only then checks its grant,
+//! written `(grant_id = ...) IS TRUE` so that the planner cannot match it to the
+//! `refresh_tokens_grant` index: both lookups are estimated at one row, and a plan that took
+//! that index (generic plans did) walks every token the grant ever had, since rotated tokens are
+//! kept until they expire (for reuse detection). A refresh then cost more the older its grant:
+//! after a few thousand rotations of one grant, several times a fresh one's. A test checks the
+//! generic plan of each statement ([`BY_HASH`]).
 
 use std::sync::Arc;
 
 use deadpool_postgres::{Client, GenericClient, Transaction};
 use oauth_proto::store::{
     RefreshGrant, RefreshRecord, Reply, RevocationStatus, StoreError, StoreErrorKind, Successor,
+    GRANT_EXTENSION,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -101,7 +113,8 @@ fn found(r: &Row) -> Result<RefreshGrant, StoreError> {
 /// [`Op::RefreshPublic`] in one statement (the module docs say why it is race-free): [`read_refresh!`]
 /// as `found`, then [`ROTATE`]'s steps for a token that meets the op's conditions. `$1` the
 /// presented token's hash, `$2` the client named, `$3` the successor's issue time (the rotation
-/// time), `$4` its hash, `$5` its expiry. Always one row: `found`'s columns (null when the token is
+/// time), `$4` its hash, `$5` its expiry, `$6` the grant's expiry when it must be extended
+/// ([`extension`]). Always one row: `found`'s columns (null when the token is
 /// unknown) and the rows the rotation changed.
 const REFRESH_PUBLIC: &str = concat!(
     "WITH found AS (",
@@ -117,11 +130,12 @@ const REFRESH_PUBLIC: &str = concat!(
          FOR UPDATE),
      retired AS (
          UPDATE refresh_tokens SET rotated_at = $3, successor = $4
-         WHERE hash = $1 AND grant_id = (SELECT grant_id FROM live) AND rotated_at IS NULL
+         WHERE hash = $1 AND (grant_id = (SELECT grant_id FROM live)) IS TRUE
+           AND rotated_at IS NULL
          RETURNING grant_id),
      extended AS (
-         UPDATE grants SET expires_at = greatest(expires_at, $5)
-         WHERE grant_id IN (SELECT grant_id FROM retired)
+         UPDATE grants SET expires_at = $6
+         WHERE grant_id IN (SELECT grant_id FROM retired) AND expires_at < $5
          RETURNING 1),
      stored AS (
          INSERT INTO refresh_tokens (hash, grant_id, issued_at, expires_at, rotated_at, successor)
@@ -139,12 +153,13 @@ pub(crate) async fn refresh_public(
     client_id: &str,
     new: &Successor,
 ) -> Result<Reply, StoreError> {
-    let params: [&(dyn ToSql + Sync); 5] = [
+    let params: [&(dyn ToSql + Sync); 6] = [
         &hash,
         &client_id.as_bytes(),
         &time(new.issued_at),
         &&new.hash.0[..],
         &time(new.expires_at),
+        &extension(new.expires_at),
     ];
     let row = retried(
         client,
@@ -178,18 +193,19 @@ pub(crate) async fn rotate(
 }
 
 /// The rotation of `old` into `new`, in one statement (the module docs say why it is race-free).
-/// `$1` grant, `$2` the grant's new expiry, `$3` rotation time, `$4` new hash, `$5` old hash,
-/// `$6`..`$9` the new token's issue time, expiry, rotation time and successor.
+/// `$1` grant, `$2` the new token's expiry, `$3` rotation time, `$4` new hash, `$5` old hash,
+/// `$6`..`$9` the new token's issue time, expiry, rotation time and successor, `$10` the grant's
+/// expiry when it must be extended ([`extension`]).
 const ROTATE: &str = "WITH live AS (
          SELECT grant_id FROM grants WHERE grant_id = $1 AND revoked_at IS NULL FOR UPDATE),
      retired AS (
          UPDATE refresh_tokens SET rotated_at = $3, successor = $4
-         WHERE hash = $5 AND grant_id = $1 AND rotated_at IS NULL
+         WHERE hash = $5 AND (grant_id = $1) IS TRUE AND rotated_at IS NULL
            AND EXISTS (SELECT 1 FROM live)
          RETURNING grant_id),
      extended AS (
-         UPDATE grants SET expires_at = greatest(expires_at, $2)
-         WHERE grant_id IN (SELECT grant_id FROM retired)
+         UPDATE grants SET expires_at = $10
+         WHERE grant_id IN (SELECT grant_id FROM retired) AND expires_at < $2
          RETURNING 1),
      stored AS (
          INSERT INTO refresh_tokens (hash, grant_id, issued_at, expires_at, rotated_at, successor)
@@ -202,7 +218,7 @@ async fn rotate_once(client: &Client, old: &[u8], new: &RefreshRecord) -> Result
     let grant = &new.grant_id.0[..];
     let new_hash = &new.hash.0[..];
     let (rotated_at, successor) = codec::refresh_state(&new.state);
-    let params: [&(dyn ToSql + Sync); 9] = [
+    let params: [&(dyn ToSql + Sync); 10] = [
         &grant,
         &time(new.expires_at),
         &time(new.issued_at),
@@ -212,6 +228,7 @@ async fn rotate_once(client: &Client, old: &[u8], new: &RefreshRecord) -> Result
         &time(new.expires_at),
         &rotated_at,
         &successor,
+        &extension(new.expires_at),
     ];
     match retried(client, "rotating a refresh token", ROTATE, &params).await? {
         Some(row) => changed(&row, "retired", "extended", "stored"),
@@ -239,13 +256,19 @@ async fn retried(
     }
 }
 
+/// The grant's `expires_at` a rotation into a token expiring at `token_expires_at` sets when the
+/// grant does not cover that token yet ([`GRANT_EXTENSION`]).
+fn extension(token_expires_at: u64) -> i64 {
+    time(token_expires_at.saturating_add(GRANT_EXTENSION))
+}
+
 /// Whether a rotation statement swapped, from the rows it changed: none, or exactly one token
-/// rotated out, one grant extended and one successor stored.
+/// rotated out and one successor stored (and the grant extended or not).
 fn changed(row: &Row, token: &str, grant: &str, successor: &str) -> Result<bool, StoreError> {
     let counts: (i64, i64, i64) = (row.get(token), row.get(grant), row.get(successor));
     match counts {
         (0, 0, 0) => Ok(false),
-        (1, 1, 1) => Ok(true),
+        (1, 0 | 1, 1) => Ok(true),
         other => Err(corrupt(format!(
             "a rotation changed {other:?} rows (token, grant, successor)"
         ))),
@@ -255,6 +278,27 @@ fn changed(row: &Row, token: &str, grant: &str, successor: &str) -> Result<bool,
 fn corrupt(message: String) -> StoreError {
     StoreError::new(StoreErrorKind::Corrupt, message)
 }
+
+/// [`Op::RetryRotation`]'s compare-and-swap on the successor: `$1` its hash, `$2` the grant, `$3`
+/// the rotation time, `$4` the new token's hash.
+const RETIRE: &str = "UPDATE refresh_tokens SET rotated_at = $3, successor = $4
+     WHERE hash = $1 AND (grant_id = $2) IS TRUE AND rotated_at IS NULL";
+
+/// [`Op::RetryRotation`]'s repointing of the rotated token presented again: `$1` its hash, `$2`
+/// the grant, `$3` the new token's hash, `$4` the successor it had.
+const REPOINT: &str = "UPDATE refresh_tokens SET successor = $3
+     WHERE hash = $1 AND (grant_id = $2) IS TRUE AND rotated_at IS NOT NULL AND successor = $4";
+
+/// The statements that find a refresh token by its hash, by name, for the test that checks each
+/// plan finds it by the primary key (see the module docs).
+#[cfg(feature = "testing")]
+pub(crate) const BY_HASH: [(&str, &str); 5] = [
+    ("read", read_refresh!()),
+    ("refresh_public", REFRESH_PUBLIC),
+    ("rotate", ROTATE),
+    ("retire", RETIRE),
+    ("repoint", REPOINT),
+];
 
 /// The statements of [`rotate`], in its transaction.
 async fn rotate_in(
@@ -269,9 +313,9 @@ async fn rotate_in(
     let live = execute(
         tx,
         "extending a grant",
-        "UPDATE grants SET expires_at = greatest(expires_at, $2)
+        "UPDATE grants SET expires_at = CASE WHEN expires_at < $2 THEN $3 ELSE expires_at END
          WHERE grant_id = $1 AND revoked_at IS NULL",
-        &[&grant, &time(new.expires_at)],
+        &[&grant, &time(new.expires_at), &extension(new.expires_at)],
     )
     .await?;
     if live != 1 {
@@ -281,8 +325,7 @@ async fn rotate_in(
     let retired = execute(
         tx,
         "rotating a refresh token",
-        "UPDATE refresh_tokens SET rotated_at = $3, successor = $4
-         WHERE hash = $1 AND grant_id = $2 AND rotated_at IS NULL",
+        RETIRE,
         &[&successor.unwrap_or(old), &grant, &at, &new_hash],
     )
     .await?;
@@ -293,9 +336,7 @@ async fn rotate_in(
         let repointed = execute(
             tx,
             "repointing a rotated refresh token",
-            "UPDATE refresh_tokens SET successor = $3
-             WHERE hash = $1 AND grant_id = $2 AND rotated_at IS NOT NULL
-               AND successor = $4",
+            REPOINT,
             &[&old, &grant, &new_hash, &successor],
         )
         .await?;

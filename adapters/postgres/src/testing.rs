@@ -342,6 +342,64 @@ pub fn sql(url: &str, statements: &str) -> Result<Option<String>, String> {
     })
 }
 
+/// The generic plan (`EXPLAIN`, not run) of each statement that finds a refresh token by its
+/// hash, by name, on the migrated database at `url`: for the test that checks they find it by the
+/// primary key (`refresh` module docs). Parameters are all null: the plan of a generic plan does
+/// not depend on them.
+pub fn plans_of_refresh_statements(url: &str) -> Result<Vec<(&'static str, String)>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connecting to the test cluster: {e}"))?;
+        let driver = tokio::spawn(connection);
+        let mut plans = Vec::new();
+        let result = async {
+            client
+                .batch_execute("SET plan_cache_mode = force_generic_plan")
+                .await
+                .map_err(|e| e.to_string())?;
+            for (name, statement) in crate::refresh::BY_HASH {
+                let prepared = client
+                    .prepare(statement)
+                    .await
+                    .map_err(|e| format!("preparing {name}: {e}"))?;
+                let nulls = vec!["NULL"; prepared.params().len()].join(", ");
+                let types: Vec<String> = prepared
+                    .params()
+                    .iter()
+                    .map(|t| t.name().to_owned())
+                    .collect();
+                let explain = format!(
+                    "PREPARE plan_{name} ({}) AS {statement};
+                     EXPLAIN EXECUTE plan_{name} ({nulls});",
+                    types.join(", ")
+                );
+                let rows = client
+                    .simple_query(&explain)
+                    .await
+                    .map_err(|e| format!("explaining {name}: {e}"))?;
+                let plan: Vec<&str> = rows
+                    .iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+                        _ => None,
+                    })
+                    .collect();
+                plans.push((name, plan.join("\n")));
+            }
+            Ok::<_, String>(())
+        }
+        .await;
+        drop(client);
+        let _ = driver.await;
+        result.map(|()| plans)
+    })
+}
+
 /// [`sql`] on a thread of its own (to hold a lock while the test goes on).
 pub fn sql_in_background(
     url: &str,
