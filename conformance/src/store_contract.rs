@@ -23,11 +23,16 @@
 mod consents;
 pub mod directory;
 pub mod fixtures;
+mod refresh_public;
 mod sessions;
 
 pub use consents::{
     consents_are_bounded_per_subject, consents_are_kept_per_subject_and_client,
     consents_go_with_their_client,
+};
+pub use refresh_public::{
+    a_public_refresh_reads_and_rotates_in_one_step, a_public_refresh_rotates_only_what_it_may,
+    of_concurrent_public_refreshes_exactly_one_wins,
 };
 pub use sessions::{
     a_sessions_grants_are_found_by_subject_and_sid, a_sessions_grants_come_in_bounded_pages,
@@ -39,6 +44,7 @@ use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
     AsyncStore, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, Op, RefreshGrant,
     RefreshRecord, RefreshState, Reply, RevocationStatus, RevocationView, Store, SubjectRecord,
+    GRANT_EXTENSION,
 };
 
 use fixtures::*;
@@ -75,6 +81,9 @@ macro_rules! store_contract_tests {
             rotation_fails_for_revoked_grants_and_foreign_tokens,
             a_retried_rotation_swaps_only_from_an_unused_successor,
             of_concurrent_retries_of_one_rotation_exactly_one_wins,
+            a_public_refresh_reads_and_rotates_in_one_step,
+            a_public_refresh_rotates_only_what_it_may,
+            of_concurrent_public_refreshes_exactly_one_wins,
             device_swap_is_a_compare_and_swap_on_revision,
             counters_count_within_their_window,
             revoking_a_grant_kills_refresh_and_access,
@@ -480,7 +489,8 @@ pub fn refresh_rotation_is_a_compare_and_swap<S: ContractStore>(h: &Harness<S>) 
         let new = get_refresh(&s, &format!("rt-{n}-by-{winner}")).expect("successor stored");
         assert_eq!(new.token.state, RefreshState::Active);
         assert_eq!(
-            new.grant.expires_at, 6000,
+            new.grant.expires_at,
+            6000 + GRANT_EXTENSION,
             "the grant lives as long as its newest token"
         );
         assert_eq!(
@@ -499,7 +509,19 @@ pub fn refresh_rotation_is_a_compare_and_swap<S: ContractStore>(h: &Harness<S>) 
     assert!(rotate(&s, winner, refresh("rt-0-third", 0, 300, 7000)));
     assert_eq!(
         get_refresh(&s, "rt-0-third").map(|r| r.grant.expires_at),
-        Some(7000)
+        Some(6000 + GRANT_EXTENSION),
+        "a grant that already covers the new token is left as it is"
+    );
+    let past = 6000 + GRANT_EXTENSION + 1;
+    assert!(rotate(
+        &s,
+        "rt-0-third",
+        refresh("rt-0-fourth", 0, 400, past)
+    ));
+    assert_eq!(
+        get_refresh(&s, "rt-0-fourth").map(|r| r.grant.expires_at),
+        Some(past + GRANT_EXTENSION),
+        "a token that outlives its grant extends it by the step"
     );
 }
 
@@ -575,7 +597,7 @@ pub fn a_retried_rotation_swaps_only_from_an_unused_successor<S: ContractStore>(
     assert_eq!(state_of(&s, "rt-3"), Some(RefreshState::Active));
     assert_eq!(
         get_refresh(&s, "rt-3").map(|r| r.grant.expires_at),
-        Some(7000),
+        Some(6000 + GRANT_EXTENSION),
         "the grant lives as long as its newest token"
     );
     assert!(
