@@ -30,7 +30,8 @@
 //! what was read, before anything is issued. Two of them the store cannot see: a grant older
 //! than its subject's credentials is then refused and revoked as always, and a client whose
 //! registration no longer allows `refresh_token` is refused, its token rotated out (the same
-//! `unauthorized_client` answer; the next refresh with that token counts as reuse).
+//! `unauthorized_client` answer; presented again, the token is a retry of a lost rotation within
+//! `refresh_reuse_grace_secs`, and reuse after it).
 //!
 //! [`Op::GetRefresh`]: crate::store::Op::GetRefresh
 //! [`Op::RefreshPublic`]: crate::store::Op::RefreshPublic
