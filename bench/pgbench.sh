@@ -17,7 +17,8 @@
 # Environment: DURATION (10s), CONNS (16), NODES ("1 2 3"), FILE_STORE (1: also the file store),
 # LOADS ("cc introspect refresh register": which loads, in that order), COSTS (1: after each
 # load, where the CPU went: the nodes' and PostgreSQL's CPU per request, WAL records and bytes
-# per request, and the costliest statements by pg_stat_statements; 0 to skip),
+# per request, and the costliest statements by pg_stat_statements; 0 to skip), URL_EXTRA (appended
+# to the nodes' database URL, e.g. "&options=-c%20plan_cache_mode%3Dforce_generic_plan"),
 # PORT (18180: nodes on PORT, PORT+1, ...), SKIP_BUILD=1 to use an existing release binary,
 # CARGO_TARGET_DIR (default: the workspace's target/), PG_BIN (newest /usr/lib/postgresql/*/bin).
 set -euo pipefail
@@ -96,7 +97,7 @@ psql_run -d postgres -c "CREATE DATABASE pgb" -c "CREATE DATABASE oauth" \
   -c "CREATE EXTENSION pg_stat_statements"
 psql_run -d pgb -c "CREATE TABLE pgb (id int PRIMARY KEY, n bigint NOT NULL)" \
   -c "INSERT INTO pgb SELECT g, 0 FROM generate_series(1, 1000) g"
-URL="postgresql://oauth@localhost/oauth?host=$PG_DIR&port=5432"
+URL="postgresql://oauth@localhost/oauth?host=$PG_DIR&port=5432${URL_EXTRA:-}"
 # The cluster's next transaction id: how many transactions that wrote (or locked rows) began so
 # far, plus this one (read-only transactions take none).
 xids() { psql_run -d postgres -At -c "SELECT pg_current_xact_id()"; }
