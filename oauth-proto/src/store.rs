@@ -6,12 +6,14 @@
 //! logic, and the same flow runs over a synchronous store ([`Store`]) or an asynchronous one
 //! ([`AsyncStore`]).
 //!
-//! Three ops are atomic read-modify-writes, because OAuth needs them to be:
+//! Three kinds of op are atomic read-modify-writes, because OAuth needs them to be:
 //! - [`Op::TakeCode`]: a code is handed out once. Of many concurrent takers exactly one gets
 //!   [`CodeTake::Taken`]; the rest get [`CodeTake::Used`] (so replays can be detected and punished).
 //! - [`Op::RotateRefresh`]: a compare-and-swap from an active refresh token to its successor. Of two
 //!   concurrent refreshes with one token exactly one swaps; the other learns it lost.
-//!   [`Op::RetryRotation`] is the same for a client retrying a rotation whose answer it lost.
+//!   [`Op::RetryRotation`] is the same for a client retrying a rotation whose answer it lost, and
+//!   [`Op::RefreshPublic`] the same again together with the token's read, for a public client's
+//!   refresh in one question.
 //! - [`Op::SwapDevice`]: a compare-and-swap on a device authorization's revision.
 //!
 //! Stores keep codes, tokens and secrets only as [`SecretHash`]es. Every record carries the time after
