@@ -89,24 +89,39 @@ impl Harness {
 
     /// Runs a flow to completion against the store, answering client metadata document fetches
     /// from [`Harness::documents`] as a driver does.
-    pub fn run<P: Procedure>(&mut self, mut flow: Flow<P>) -> P::Output {
+    pub fn run<P: Procedure>(&mut self, flow: Flow<P>) -> P::Output {
+        self.run_asking(flow).0
+    }
+
+    /// [`Harness::run`], also returning the ops the flow asked, in order.
+    pub fn run_asking<P: Procedure>(&mut self, mut flow: Flow<P>) -> (P::Output, Vec<Op>) {
+        let mut asked = Vec::new();
         loop {
             match flow.step(&mut self.rng) {
-                Next::Op(Op::FetchClientDocument { url }, waiting) => {
-                    let document = self.documents.get(&url).cloned();
-                    self.fetched.push(url);
-                    let document =
-                        document.unwrap_or_else(|| ClientDocument::failed(FetchError::Unreachable));
-                    flow = waiting.answer(Reply::ClientDocument(document));
-                }
                 Next::Op(op, waiting) => {
-                    flow = waiting.answer(self.store.execute(op).expect("memory store never fails"))
+                    asked.push(op.clone());
+                    flow = waiting.answer(self.answer(op));
                 }
                 Next::Done(done) => {
                     self.apply(done.effects);
-                    return done.output;
+                    return (done.output, asked);
                 }
             }
+        }
+    }
+
+    /// Answers one op as a driver does: a client metadata document from
+    /// [`Harness::documents`], anything else from the store.
+    fn answer(&mut self, op: Op) -> Reply {
+        match op {
+            Op::FetchClientDocument { url } => {
+                let document = self.documents.get(&url).cloned();
+                self.fetched.push(url);
+                Reply::ClientDocument(
+                    document.unwrap_or_else(|| ClientDocument::failed(FetchError::Unreachable)),
+                )
+            }
+            op => self.store.execute(op).expect("memory store never fails"),
         }
     }
 
@@ -246,20 +261,8 @@ impl Harness {
     pub fn token_asking(&mut self, body: &str, authorization: Option<&str>) -> (Response, Vec<Op>) {
         let mut request = HttpRequest::form_post(body);
         request.authorization = authorization.map(str::to_owned);
-        let mut flow = self.engine.token(request, self.now);
-        let mut asked = Vec::new();
-        loop {
-            match flow.step(&mut self.rng) {
-                Next::Op(op, waiting) => {
-                    asked.push(op.clone());
-                    flow = waiting.answer(self.store.execute(op).expect("memory store never fails"))
-                }
-                Next::Done(done) => {
-                    self.apply(done.effects);
-                    return (done.output, asked);
-                }
-            }
-        }
+        let flow = self.engine.token(request, self.now);
+        self.run_asking(flow)
     }
 
     /// Validates an access token against the store's revocation view.
