@@ -18,14 +18,17 @@
 //! contention (take a code, rotate a refresh token, swap a device record), counters and their
 //! windows, every kind of revocation, client deletion, expiry purges (including the storage they
 //! free, and registered clients nobody used), remembered consents (`consents`), the grants of a
-//! browser session (`sessions`) and large records.
+//! browser session (`sessions`), a client read with a revocation status (`client_with_status`)
+//! and large records.
 
+mod client_with_status;
 mod consents;
 pub mod directory;
 pub mod fixtures;
 mod refresh_public;
 mod sessions;
 
+pub use client_with_status::a_client_read_with_status_answers_as_the_two_reads;
 pub use consents::{
     consents_are_bounded_per_subject, consents_are_kept_per_subject_and_client,
     consents_go_with_their_client,
@@ -89,6 +92,7 @@ macro_rules! store_contract_tests {
             revoking_a_grant_kills_refresh_and_access,
             revoking_access_keeps_refresh_tokens,
             a_refresh_read_carries_its_client_and_revocation_status,
+            a_client_read_with_status_answers_as_the_two_reads,
             a_revocation_lands_after_the_grants_previous_one,
             revoking_a_subject_revokes_everything_it_approved,
             revoking_and_deleting_a_client,

@@ -246,3 +246,21 @@ fn the_token_endpoint_refuses_a_broken_document_with_invalid_client() {
         .unwrap()
         .contains("too long"));
 }
+
+/// A `client_credentials` request naming a document asks for the document only (a
+/// registered client's request reads the client with its grant's revocation status instead, see
+/// `token_endpoint.rs`), and is refused as before: a document's client is public.
+#[test]
+fn a_client_credentials_request_by_document_fetches_it_and_is_refused() {
+    let mut h = enabled();
+    serve(&mut h, &document(""));
+    let (r, asked) = h.token_asking(
+        &format!("grant_type=client_credentials&client_id={URL_ENC}"),
+        None,
+    );
+    assert_eq!(json(&r)["error"], "unauthorized_client", "{}", r.body);
+    assert_eq!(
+        asked,
+        vec![oauth_proto::store::Op::FetchClientDocument { url: URL.into() }]
+    );
+}

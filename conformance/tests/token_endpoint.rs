@@ -15,6 +15,7 @@ use oauth_proto::pkce::{self, PkceMethod};
 use oauth_proto::random::{CounterRandom, Random};
 use oauth_proto::response::Response;
 use oauth_proto::secret::Secret;
+use oauth_proto::store::Op;
 
 const WEB_QUERY: &str = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
 const WEB_REDIRECT: &str = "redirect_uri=https%3A%2F%2Fclient.example.com%2Fcb";
@@ -760,6 +761,57 @@ fn revoking_a_client_revokes_its_client_credentials_tokens() {
     let effects = h.engine.revoke_client("web", h.now);
     h.apply(effects);
     assert_eq!(h.validate(&at), Err(TokenError::Revoked));
+}
+
+/// A client_credentials request asks the store one op: its client together with its grant's
+/// revocation status (`Op::GetClientWithStatus`, issue 19), whatever it is answered; and the
+/// status read with the client is the one the token is issued under.
+#[test]
+fn a_client_credentials_request_asks_the_store_once() {
+    let (mut h, s) = setup();
+    let with_status = |client_id: &str| {
+        vec![Op::GetClientWithStatus {
+            client_id: client_id.into(),
+            grant_id: oauth_proto::token::client_credentials_grant_id(client_id),
+            subject: client_id.into(),
+        }]
+    };
+    let auth = basic("web", s.expose());
+    let (r, asked) = h.token_asking("grant_type=client_credentials", Some(&auth));
+    assert_eq!((r.status, asked), (200, with_status("web")), "{}", r.body);
+    let first = json(&r)["access_token"].as_str().unwrap().to_owned();
+    // Refusals ask no more, and answer as before.
+    for (body, client_id, secret, status, error) in [
+        ("", "web", "wrong", 401, "invalid_client"),
+        ("", "nobody", "x", 401, "invalid_client"),
+        ("&scope=admin", "web", s.expose(), 400, "invalid_scope"),
+    ] {
+        let body = format!("grant_type=client_credentials{body}");
+        let (r, asked) = h.token_asking(&body, Some(&basic(client_id, secret)));
+        assert_eq!((r.status, err(&r).as_str()), (status, error), "{body}");
+        assert_eq!(asked, with_status(client_id), "{body}");
+    }
+    // The public client is refused the grant after the same one op.
+    let (r, asked) = h.token_asking("grant_type=client_credentials&client_id=app", None);
+    assert_eq!(err(&r), "unauthorized_client");
+    assert_eq!(asked, with_status("app"));
+
+    // Revoking the client in this second: the token issued before is dead, one issued after it
+    // (still one op) is live, stamped after the revocation read with the client.
+    let effects = h.engine.revoke_client("web", h.now);
+    h.apply(effects);
+    let (r, asked) = h.token_asking("grant_type=client_credentials", Some(&auth));
+    assert_eq!((r.status, asked), (200, with_status("web")), "{}", r.body);
+    let second = json(&r)["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(h.validate(&first), Err(TokenError::Revoked));
+    assert!(h.validate(&second).is_ok());
+    // A credential change of the client as a subject: a new token carries the new version.
+    h.apply(h.engine.revoke_subject("web", h.now));
+    assert_eq!(h.validate(&second), Err(TokenError::Revoked));
+    let (r, asked) = h.token_asking("grant_type=client_credentials", Some(&auth));
+    assert_eq!((r.status, asked), (200, with_status("web")), "{}", r.body);
+    let third = json(&r)["access_token"].as_str().unwrap().to_owned();
+    assert!(h.validate(&third).is_ok());
 }
 
 #[test]

@@ -13,7 +13,8 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Suspend};
 use crate::secret::SecretHash;
 use crate::store::{
-    CodeTake, DeviceLookup, DeviceRecord, Op, RefreshGrant, RefreshRecord, Reply, Successor,
+    CodeTake, DeviceLookup, DeviceRecord, GrantId, Op, RefreshGrant, RefreshRecord, Reply,
+    RevocationStatus, Successor,
 };
 
 /// Why endpoint code stopped early.
@@ -65,7 +66,7 @@ pub(crate) fn client<'a>(
     config: &Config,
     client_id: &str,
 ) -> Result<Option<&'a ClientRecord>, Halt> {
-    if !(config.client_id_metadata_documents && client_id_document::is_document_url(client_id)) {
+    if !by_document(config, client_id) {
         return registered_client(cx, client_id);
     }
     client_id_document::check_url(client_id)?;
@@ -88,12 +89,16 @@ pub(crate) fn client_known<'a>(
     client_id: &str,
     known: Option<(&str, Option<&'a ClientRecord>)>,
 ) -> Result<Option<&'a ClientRecord>, Halt> {
-    let by_document =
-        config.client_id_metadata_documents && client_id_document::is_document_url(client_id);
     match known {
-        Some((id, record)) if id == client_id && !by_document => Ok(record),
+        Some((id, record)) if id == client_id && !by_document(config, client_id) => Ok(record),
         _ => client(cx, config, client_id),
     }
+}
+
+/// Whether [`client`] describes `client_id` by its metadata document (fetched, never stored)
+/// rather than asking the store for it.
+pub(crate) fn by_document(config: &Config, client_id: &str) -> bool {
+    config.client_id_metadata_documents && client_id_document::is_document_url(client_id)
 }
 
 /// [`Op::GetClient`]: a client as the store keeps it (never one known by its metadata document).
@@ -105,6 +110,24 @@ pub(crate) fn registered_client<'a>(
         client_id: client_id.to_owned(),
     })? {
         Reply::Client(c) => Ok(c.as_deref()),
+        _ => Err(contract_broken()),
+    }
+}
+
+/// [`Op::GetClientWithStatus`]: what [`registered_client`] and [`revocation_status`] answer, in
+/// one op.
+pub(crate) fn client_with_status<'a>(
+    cx: &mut Cx<'a>,
+    client_id: &str,
+    grant_id: GrantId,
+    subject: &str,
+) -> Result<(Option<&'a ClientRecord>, RevocationStatus), Halt> {
+    match cx.ask(|| Op::GetClientWithStatus {
+        client_id: client_id.to_owned(),
+        grant_id,
+        subject: subject.to_owned(),
+    })? {
+        Reply::ClientWithStatus { client, status } => Ok((client.as_deref(), *status)),
         _ => Err(contract_broken()),
     }
 }

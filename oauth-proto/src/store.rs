@@ -370,6 +370,19 @@ pub enum Op {
         /// The client identifier.
         client_id: String,
     },
+    /// [`Op::GetClient`] for `client_id` and [`Op::RevocationStatus`] for `grant_id` and `subject`
+    /// in one read (one round trip to a networked store, one snapshot), for a request that knows
+    /// before reading anything which grant it will issue from: a `client_credentials` token
+    /// request, whose grant ([`client_credentials_grant_id`](crate::token::client_credentials_grant_id))
+    /// and subject follow from the client id it presents. Reply: [`Reply::ClientWithStatus`].
+    GetClientWithStatus {
+        /// The client identifier.
+        client_id: String,
+        /// The grant whose access revocation is asked.
+        grant_id: GrantId,
+        /// The subject whose credential version is asked.
+        subject: String,
+    },
     /// Reply: [`Reply::Subject`]; an unknown subject has the default record.
     GetSubject {
         /// The subject.
@@ -520,6 +533,13 @@ pub enum CodeTake {
 pub enum Reply {
     /// For [`Op::GetClient`].
     Client(Option<Arc<ClientRecord>>),
+    /// For [`Op::GetClientWithStatus`]: what [`Op::GetClient`] and [`Op::RevocationStatus`] answer.
+    ClientWithStatus {
+        /// As [`Reply::Client`] for the op's `client_id`.
+        client: Option<Arc<ClientRecord>>,
+        /// As [`Reply::RevocationStatus`] for the op's `grant_id` and `subject`.
+        status: RevocationStatus,
+    },
     /// For [`Op::GetSubject`].
     Subject(SubjectRecord),
     /// For [`Op::TakeCode`].

@@ -45,15 +45,26 @@ impl MemoryState {
     pub fn query(&self, op: &Op) -> Reply {
         match op {
             Op::GetClient { client_id } => Reply::Client(self.clients.get(client_id).cloned()),
+            Op::GetClientWithStatus {
+                client_id,
+                grant_id,
+                subject,
+            } => Reply::ClientWithStatus {
+                client: self.clients.get(client_id).cloned(),
+                status: self.revocation_status(grant_id, subject),
+            },
             Op::GetSubject { subject } => {
                 Reply::Subject(self.subjects.get(subject).cloned().unwrap_or_default())
             }
             Op::GetRefresh { hash } => Reply::Refresh(self.refresh_grant(hash)),
             Op::GetDevice { by } => Reply::Device(self.device(by).cloned()),
-            Op::RevocationStatus { grant_id, subject } => Reply::RevocationStatus {
-                access_revoked_at: self.access_revoked_at(grant_id),
-                credential_version: self.credential_version(subject),
-            },
+            Op::RevocationStatus { grant_id, subject } => {
+                let status = self.revocation_status(grant_id, subject);
+                Reply::RevocationStatus {
+                    access_revoked_at: status.access_revoked_at,
+                    credential_version: status.credential_version,
+                }
+            }
             // Mutating ops are never answered here; answering them as "nothing happened" keeps a
             // misrouted call harmless rather than panicking.
             Op::TakeCode { .. } => Reply::Code(CodeTake::Missing),
@@ -156,11 +167,16 @@ impl MemoryState {
             token: token.clone(),
             grant: grant.clone(),
             client: self.clients.get(&grant.client_id).cloned(),
-            status: RevocationStatus {
-                access_revoked_at: self.access_revoked_at(&grant.grant_id),
-                credential_version: self.credential_version(&grant.subject),
-            },
+            status: self.revocation_status(&grant.grant_id, &grant.subject),
         })
+    }
+
+    /// What [`Op::RevocationStatus`] answers for `grant_id` and `subject`.
+    fn revocation_status(&self, grant_id: &GrantId, subject: &str) -> RevocationStatus {
+        RevocationStatus {
+            access_revoked_at: self.access_revoked_at(grant_id),
+            credential_version: self.credential_version(subject),
+        }
     }
 
     fn rotate(&mut self, old: SecretHash, new: RefreshRecord) -> bool {

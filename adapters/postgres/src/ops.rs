@@ -29,7 +29,7 @@ use std::sync::Arc;
 use deadpool_postgres::Client;
 use oauth_proto::store::{
     CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, GrantRecord, Op, Reply,
-    SessionGrant, StoreError, SubjectRecord, MAX_SESSION_GRANTS,
+    RevocationStatus, SessionGrant, StoreError, SubjectRecord, MAX_SESSION_GRANTS,
 };
 
 use crate::codec::{self, body, decode, from_time, time};
@@ -67,6 +67,44 @@ async fn read(client: &mut Client, op: Op) -> Result<Reply, Failure> {
             )
             .await?;
             Reply::Client(row.map(|r| codec::client(&r)).transpose()?.map(Arc::new))
+        }
+        // What `Op::GetClient` and `Op::RevocationStatus` read, in one statement (one round
+        // trip, one snapshot): the client's row, if any, joined to a single row so the statement
+        // always answers one, with the revocation status as scalar subqueries.
+        Op::GetClientWithStatus {
+            client_id,
+            grant_id,
+            subject,
+        } => {
+            let row = query_opt(
+                db,
+                "reading a client and a revocation status",
+                "SELECT c.body, c.unused_expires_at,
+                        (SELECT revoked_at FROM revoked_access WHERE grant_id = $2)
+                            AS access_revoked_at,
+                        (SELECT credential_version FROM subjects WHERE subject = $3)
+                            AS credential_version
+                 FROM (VALUES (1)) AS one LEFT JOIN clients c ON c.client_id = $1",
+                &[&client_id.as_bytes(), &&grant_id.0[..], &subject.as_bytes()],
+            )
+            .await?;
+            let row = row.ok_or_else(|| {
+                StoreError::contract_violation(
+                    "reading a client and a revocation status answered no row",
+                )
+            })?;
+            let registered = row.get::<_, Option<&[u8]>>("body").is_some();
+            let revoked: Option<i64> = row.get("access_revoked_at");
+            let credential: Option<i64> = row.get("credential_version");
+            Reply::ClientWithStatus {
+                client: registered
+                    .then(|| codec::client(&row).map(Arc::new))
+                    .transpose()?,
+                status: RevocationStatus {
+                    access_revoked_at: revoked.map(from_time),
+                    credential_version: credential.map_or(0, version),
+                },
+            }
         }
         Op::GetSubject { subject } => {
             let row = query_opt(

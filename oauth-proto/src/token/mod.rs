@@ -4,6 +4,12 @@
 //! `grant_type` (missing: `invalid_request`; unknown, including `password` and `implicit`:
 //! `unsupported_grant_type`), then client authentication (`invalid_client`), then whether this
 //! client may use the grant (`unauthorized_client`), then the grant itself.
+//!
+//! What is read for the client authentication may carry what the grant needs, so that a request
+//! asks the store once where it would ask twice: a refresh reads its token first, with the
+//! grant's client; a `client_credentials` request reads its client with its grant's revocation
+//! status. Neither answer is looked at beyond the client before the client is authenticated and
+//! allowed the grant, so the order of checks and their answers stay as above.
 
 mod authorization_code;
 mod client_credentials;
@@ -56,9 +62,18 @@ impl TokenEndpoint {
             GrantType::RefreshToken => refresh::find(&self.engine, cx, params, presented)?,
             _ => refresh::Found::default(),
         };
-        let known = found
-            .grant
-            .map(|f| (f.grant.client_id.as_str(), f.client.as_deref()));
+        // A client_credentials request reads its client with its grant's revocation status.
+        let cc = match grant {
+            GrantType::ClientCredentials => {
+                client_credentials::read_client(&self.engine, cx, &presented.client_id)?
+            }
+            _ => None,
+        };
+        let known = match (&found.grant, cc) {
+            (Some(f), _) => Some((f.grant.client_id.as_str(), f.client.as_deref())),
+            (None, Some((record, _))) => Some((presented.client_id.as_str(), record)),
+            (None, None) => None,
+        };
         let stored = ask::client_known(cx, self.engine.config(), &presented.client_id, known)?;
         let client = client_auth::verify(presented, stored, cx.now())?;
         if !client.allows(grant) || (grant == GrantType::ClientCredentials && client.is_public()) {
@@ -74,7 +89,8 @@ impl TokenEndpoint {
             }
             GrantType::RefreshToken => refresh::refresh(&self.engine, cx, client, params, found),
             GrantType::ClientCredentials => {
-                client_credentials::issue(&self.engine, cx, client, params)
+                let status = cc.map(|(_, status)| status);
+                client_credentials::issue(&self.engine, cx, client, params, status)
             }
             GrantType::DeviceCode => device_code::poll(&self.engine, cx, client, params),
         }?;

@@ -32,6 +32,7 @@ use crate::store::AnyStore;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     GetClient,
+    GetClientWithStatus,
     GetSubject,
     TakeCode,
     GetRefresh,
@@ -56,8 +57,9 @@ pub(crate) enum Kind {
 }
 
 /// The `operation` label's values, in [`Kind`]'s order (`kind as usize` indexes them).
-const KINDS: [&str; 22] = [
+const KINDS: [&str; 23] = [
     "get_client",
+    "get_client_with_status",
     "get_subject",
     "take_code",
     "get_refresh",
@@ -86,6 +88,7 @@ impl Kind {
     pub(crate) fn of(op: &Op) -> Self {
         match op {
             Op::GetClient { .. } => Kind::GetClient,
+            Op::GetClientWithStatus { .. } => Kind::GetClientWithStatus,
             Op::GetSubject { .. } => Kind::GetSubject,
             Op::TakeCode { .. } => Kind::TakeCode,
             Op::GetRefresh { .. } => Kind::GetRefresh,
