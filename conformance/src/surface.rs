@@ -77,14 +77,32 @@ impl Harness {
 
     /// `POST /introspect`.
     pub fn introspect(&mut self, body: &str, authorization: Option<&str>) -> Response {
+        self.introspect_asking(body, authorization).0
+    }
+
+    /// [`Harness::introspect`], also returning the ops the request asked, in order.
+    pub fn introspect_asking(
+        &mut self,
+        body: &str,
+        authorization: Option<&str>,
+    ) -> (Response, Vec<Op>) {
         let flow = self.engine.introspect(form(body, authorization), self.now);
-        self.run(flow)
+        self.run_asking(flow)
     }
 
     /// `POST /revoke`.
     pub fn revoke(&mut self, body: &str, authorization: Option<&str>) -> Response {
+        self.revoke_asking(body, authorization).0
+    }
+
+    /// [`Harness::revoke`], also returning the ops the request asked, in order.
+    pub fn revoke_asking(
+        &mut self,
+        body: &str,
+        authorization: Option<&str>,
+    ) -> (Response, Vec<Op>) {
         let flow = self.engine.revoke(form(body, authorization), self.now);
-        self.run(flow)
+        self.run_asking(flow)
     }
 
     /// Access and refresh tokens for the public client `app` and `alice` (code flow with PKCE).

@@ -264,3 +264,40 @@ fn a_client_credentials_request_by_document_fetches_it_and_is_refused() {
         vec![oauth_proto::store::Op::FetchClientDocument { url: URL.into() }]
     );
 }
+
+/// Introspection and revocation by a client named by its document fetch the document, so the
+/// access token's revocation status is read on its own, after it (a registered caller reads it
+/// with its client, see `introspection.rs`); the answers are as before.
+#[test]
+fn a_document_caller_reads_the_token_status_on_its_own() {
+    use oauth_proto::store::Op;
+    let mut h = enabled();
+    serve(&mut h, &document(""));
+    let pending = h.pending(&query(URL_ENC, "code"));
+    let redirect = h.approve(pending, "alice");
+    let code = location_param(&redirect, "code").expect("a code");
+    let body = format!(
+        "grant_type=authorization_code&code={code}&client_id={URL_ENC}&redirect_uri={REDIRECT_ENC}&code_verifier={VERIFIER}"
+    );
+    let access = json(&h.token(&body, None))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let claims = h.validate(&access).unwrap();
+    let fetch = Op::FetchClientDocument { url: URL.into() };
+    let status = Op::RevocationStatus {
+        grant_id: claims.grant_id,
+        subject: "alice".into(),
+    };
+    let body = format!("token={access}&client_id={URL_ENC}");
+    let (r, asked) = h.introspect_asking(&body, None);
+    assert_eq!(json(&r)["active"], true, "{}", r.body);
+    let user = Op::UserClaims {
+        subject: "alice".into(),
+    };
+    assert_eq!(asked, vec![fetch.clone(), status.clone(), user]);
+    let (r, asked) = h.revoke_asking(&body, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(asked, vec![fetch, status]);
+    assert_eq!(h.validate(&access), Err(TokenError::Revoked));
+}

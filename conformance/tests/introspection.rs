@@ -387,11 +387,7 @@ fn introspection_is_read_only_and_costs_one_lookup() {
     assert!(
         matches!(
             ops.as_slice(),
-            [
-                Op::GetClient { .. },
-                Op::RevocationStatus { .. },
-                Op::UserClaims { .. }
-            ]
+            [Op::GetClientWithStatus { .. }, Op::UserClaims { .. }]
         ),
         "{ops:?}"
     );
@@ -415,4 +411,165 @@ fn introspection_is_read_only_and_costs_one_lookup() {
             "{ops:?}"
         );
     }
+}
+
+/// What an access token's introspection asks (issue 19): the caller's client with the token's
+/// grant and subject revocation status, one op, then the user's claims; every other request asks
+/// what it asked before, and caller authentication still answers first.
+#[test]
+fn an_access_token_is_introspected_with_one_store_op() {
+    use oauth_proto::store::Op;
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let rs = h.resource_server();
+    let secret = h.confidential_client();
+    let web = basic("web", secret.expose());
+    let grant_id = h.validate(&access).unwrap().grant_id;
+    let with_status = |client_id: &str| Op::GetClientWithStatus {
+        client_id: client_id.into(),
+        grant_id,
+        subject: "alice".into(),
+    };
+    let get_client = |client_id: &str| Op::GetClient {
+        client_id: client_id.into(),
+    };
+    let claims = Op::UserClaims {
+        subject: "alice".into(),
+    };
+
+    let (r, asked) = h.introspect_asking(&format!("token={access}"), Some(&rs));
+    assert_eq!(json(&r)["active"], true, "{}", r.body);
+    assert_eq!(asked, vec![with_status("rs"), claims.clone()]);
+    // A wrong hint still reads the status with the caller; the refresh lookup comes first.
+    let (r, asked) = h.introspect_asking(
+        &format!("token={access}&token_type_hint=refresh_token"),
+        Some(&rs),
+    );
+    assert_eq!(json(&r)["token_type"], "Bearer", "{}", r.body);
+    assert!(
+        matches!(asked.as_slice(), [a, Op::GetRefresh { .. }, c] if *a == with_status("rs") && *c == claims),
+        "{asked:?}"
+    );
+    // A caller that may not see the token asks the same one op and learns nothing.
+    let (r, asked) = h.introspect_asking(&format!("token={access}"), Some(&web));
+    inactive(&r);
+    assert_eq!(asked, vec![with_status("web")]);
+    // The public owner naming itself.
+    let (r, asked) = h.introspect_asking(&format!("token={access}&client_id=app"), None);
+    assert_eq!(json(&r)["active"], true, "{}", r.body);
+    assert_eq!(asked, vec![with_status("app"), claims.clone()]);
+
+    // A client_credentials token: its own grant and the client as subject, and no user.
+    let own = json(&h.token("grant_type=client_credentials", Some(&web)))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (r, asked) = h.introspect_asking(&format!("token={own}"), Some(&web));
+    assert_eq!(json(&r)["active"], true, "{}", r.body);
+    let cc = Op::GetClientWithStatus {
+        client_id: "web".into(),
+        grant_id: oauth_proto::token::client_credentials_grant_id("web"),
+        subject: "web".into(),
+    };
+    assert_eq!(asked, vec![cc]);
+
+    // Caller authentication fails first, after the same one op, as before.
+    for auth in [basic("rs", "wrong"), basic("nobody", "x")] {
+        let (r, asked) = h.introspect_asking(&format!("token={access}"), Some(&auth));
+        assert_eq!(
+            (r.status, json(&r)["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
+        let caller = if auth == basic("rs", "wrong") {
+            "rs"
+        } else {
+            "nobody"
+        };
+        assert_eq!(asked, vec![with_status(caller)]);
+    }
+    let (r, asked) = h.introspect_asking(&format!("token={access}"), None);
+    assert_eq!((r.status, asked), (401, vec![]));
+
+    // Anything but a valid access token reads the caller alone, as before.
+    let (r, asked) = h.introspect_asking(&format!("token={refresh}"), Some(&rs));
+    assert_eq!(json(&r)["token_type"], "refresh_token", "{}", r.body);
+    assert!(
+        matches!(asked.as_slice(), [a, Op::GetRefresh { .. }, c] if *a == get_client("rs") && *c == claims),
+        "{asked:?}"
+    );
+    let mut tampered = access.clone();
+    tampered.replace_range(10..11, if &access[10..11] == "A" { "B" } else { "A" });
+    for token in ["abc", tampered.as_str()] {
+        let (r, asked) = h.introspect_asking(&format!("token={token}"), Some(&rs));
+        inactive(&r);
+        assert!(
+            matches!(asked.as_slice(), [a, Op::GetRefresh { .. }] if *a == get_client("rs")),
+            "{asked:?}"
+        );
+    }
+    // A missing or repeated token is still invalid_request, reported after authentication.
+    for body in ["".to_owned(), format!("token={access}&token={access}")] {
+        let (r, asked) = h.introspect_asking(&body, Some(&rs));
+        assert_eq!(
+            (r.status, json(&r)["error"].as_str()),
+            (400, Some("invalid_request"))
+        );
+        assert_eq!(asked, vec![get_client("rs")], "{body}");
+    }
+    // Expired: known dead without the store.
+    h.now += 3600;
+    let (r, asked) = h.introspect_asking(&format!("token={access}"), Some(&rs));
+    inactive(&r);
+    assert_eq!(asked, vec![get_client("rs")]);
+}
+
+/// The status read with the caller is the one applied: a token of a revoked grant and one of a
+/// subject whose credentials changed are inactive, each after one op, while a token issued
+/// after the change is active.
+#[test]
+fn the_status_read_with_the_caller_decides_revoked_tokens() {
+    use oauth_proto::store::Op;
+    let mut h = Harness::default();
+    let rs = h.resource_server();
+    let one_op = |asked: &[Op]| matches!(asked, [Op::GetClientWithStatus { client_id, .. }] if client_id == "rs");
+
+    // The grant's access revoked (by its client, through /revoke).
+    let (access, refresh) = h.app_tokens();
+    assert_eq!(
+        h.revoke(&format!("token={access}&client_id=app"), None)
+            .status,
+        200
+    );
+    let (r, asked) = h.introspect_asking(&format!("token={access}"), Some(&rs));
+    inactive(&r);
+    assert!(one_op(&asked), "{asked:?}");
+    assert_eq!(
+        json(&h.introspect(&format!("token={refresh}"), Some(&rs)))["active"],
+        true
+    );
+
+    // The subject's credentials changed (the embedder's call).
+    h.now += 1;
+    let (access, _) = h.app_tokens();
+    assert_eq!(
+        json(&h.introspect(&format!("token={access}"), Some(&rs)))["active"],
+        true
+    );
+    h.now += 1;
+    h.apply(h.engine.revoke_subject("alice", h.now));
+    let (r, asked) = h.introspect_asking(&format!("token={access}"), Some(&rs));
+    inactive(&r);
+    assert!(one_op(&asked), "{asked:?}");
+    // A token issued under the new credential version is active.
+    h.now += 1;
+    let (fresh, _) = h.app_tokens();
+    let (r, asked) = h.introspect_asking(&format!("token={fresh}"), Some(&rs));
+    assert_eq!(json(&r)["active"], true, "{}", r.body);
+    assert!(
+        matches!(
+            asked.as_slice(),
+            [Op::GetClientWithStatus { .. }, Op::UserClaims { .. }]
+        ),
+        "{asked:?}"
+    );
 }

@@ -251,3 +251,56 @@ fn m113_an_unknown_or_wrong_hint_still_revokes_the_token() {
         );
     }
 }
+
+/// Revoking an access token reads the caller's client with the token's revocation status, one op
+/// (issue 19): the token is revoked, and revoking it again (already dead) asks the same one op and
+/// changes nothing. A refresh token, not an access token, reads the caller alone, as before.
+#[test]
+fn revoking_an_access_token_asks_the_store_once() {
+    use oauth_proto::store::Op;
+    let mut h = Harness::default();
+    let (access, refresh) = h.app_tokens();
+    let with_status = Op::GetClientWithStatus {
+        client_id: "app".into(),
+        grant_id: h.validate(&access).unwrap().grant_id,
+        subject: "alice".into(),
+    };
+    let body = format!("token={access}&client_id=app");
+    let (r, asked) = h.revoke_asking(&body, None);
+    ok(&r);
+    assert_eq!(asked, vec![with_status.clone()]);
+    assert_eq!(h.validate(&access), Err(TokenError::Revoked));
+    let (r, asked) = h.revoke_asking(&body, None);
+    ok(&r);
+    assert_eq!(asked, vec![with_status]);
+    // Another client's token: the same one op and the same 200, nothing revoked.
+    h.now += 1;
+    let (other, _) = h.app_tokens();
+    let secret = h.confidential_client();
+    let (r, asked) = h.revoke_asking(
+        &format!("token={other}"),
+        Some(&basic("web", secret.expose())),
+    );
+    ok(&r);
+    assert!(
+        matches!(asked.as_slice(), [Op::GetClientWithStatus { client_id, .. }] if client_id == "web"),
+        "{asked:?}"
+    );
+    assert!(h.validate(&other).is_ok());
+    // A wrong secret is invalid_client after that op, before anything is looked at.
+    let (r, _) = h.revoke_asking(&format!("token={other}"), Some(&basic("web", "wrong")));
+    assert_eq!(
+        (r.status, json(&r)["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(h.validate(&other).is_ok());
+    let (r, asked) = h.revoke_asking(&format!("token={refresh}&client_id=app"), None);
+    ok(&r);
+    assert!(
+        matches!(
+            asked.as_slice(),
+            [Op::GetClient { .. }, Op::GetRefresh { .. }]
+        ),
+        "{asked:?}"
+    );
+}

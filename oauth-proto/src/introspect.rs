@@ -18,6 +18,15 @@
 //! 7662 §2.2), so a caller cannot tell a live token it may not see from a dead one. `aud` is the
 //! access token's audience (RFC 8707; a string for one resource, an array for several, omitted
 //! for a token without audience and for refresh tokens).
+//!
+//! What is read: for a valid access token (signature and expiry checked without the store), one op,
+//! the caller's client together with the token's revocation status
+//! ([`Op::GetClientWithStatus`](crate::store::Op::GetClientWithStatus), see the crate's `caller` and
+//! `token_lookup` modules); for a refresh token, the caller's client, then the token by hash;
+//! anything else, the caller's client and at most a lookup by hash. Then, for an active user token
+//! the caller may see, its user's claims. The hint (`token_type_hint`) only orders the lookups; a
+//! caller described by its metadata document has its document fetched and the status read on its
+//! own.
 
 use serde::Serialize;
 
@@ -161,7 +170,10 @@ impl Introspect {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
         let config = self.engine.config();
         let params = self.request.form()?;
-        let caller = caller::authenticate(cx, config, &self.request, params)?;
+        let now = cx.now();
+        let (caller, status) = caller::authenticate(cx, config, &self.request, params, || {
+            self.lookup.status_to_read(&self.engine, params, now)
+        })?;
         let token = params.require("token")?;
         let sees_all = !caller.is_public()
             && match config.introspection {
@@ -170,7 +182,7 @@ impl Introspect {
             };
         let may_see = |owner: &str| sees_all || owner == caller.client_id;
         let iss = config.issuer.as_str();
-        let response = match self.lookup.find(&self.engine, cx, params, token)? {
+        let response = match self.lookup.find(&self.engine, cx, params, token, status)? {
             Found::Access(c) if may_see(&c.client_id) => {
                 // client_credentials tokens have the client as subject and no user.
                 let user = if c.is_client_credentials() {

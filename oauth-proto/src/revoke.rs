@@ -14,6 +14,10 @@
 //! answer for all of them tells nothing (the choice recorded in the crate docs). A refresh token of
 //! a grant that is already revoked revokes nothing again. `unsupported_token_type` is never needed,
 //! since both kinds can be revoked.
+//!
+//! As for introspection, a valid access token's revocation status (whether it is already revoked)
+//! is read with the caller's client in one op (the crate's `caller` and `token_lookup`
+//! modules).
 
 use crate::ask::{self, Halt};
 use crate::caller;
@@ -57,11 +61,14 @@ impl Procedure for Revoke {
 impl Revoke {
     fn handle(&self, cx: &mut Cx<'_>) -> Result<Response, Halt> {
         let params = self.request.form()?;
-        let caller = caller::authenticate(cx, self.engine.config(), &self.request, params)?;
-        let token = params.require("token")?;
         let now = cx.now();
+        let config = self.engine.config();
+        let (caller, status) = caller::authenticate(cx, config, &self.request, params, || {
+            self.lookup.status_to_read(&self.engine, params, now)
+        })?;
+        let token = params.require("token")?;
         let keep_until = self.engine.revocation_keep_until(now);
-        match self.lookup.find(&self.engine, cx, params, token)? {
+        match self.lookup.find(&self.engine, cx, params, token, status)? {
             Found::Access(claims) if claims.client_id == caller.client_id => {
                 cx.effect(Effect::RevokeAccess {
                     grant_id: claims.grant_id,

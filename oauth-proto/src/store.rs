@@ -372,9 +372,11 @@ pub enum Op {
     },
     /// [`Op::GetClient`] for `client_id` and [`Op::RevocationStatus`] for `grant_id` and `subject`
     /// in one read (one round trip to a networked store, one snapshot), for a request that knows
-    /// before reading anything which grant it will issue from: a `client_credentials` token
+    /// before reading anything which grant's status it needs: a `client_credentials` token
     /// request, whose grant ([`client_credentials_grant_id`](crate::token::client_credentials_grant_id))
-    /// and subject follow from the client id it presents. Reply: [`Reply::ClientWithStatus`].
+    /// and subject follow from the client id it presents, and an introspection or revocation of an
+    /// access token, whose grant and subject the token names (the client is then the caller's).
+    /// Reply: [`Reply::ClientWithStatus`].
     GetClientWithStatus {
         /// The client identifier.
         client_id: String,

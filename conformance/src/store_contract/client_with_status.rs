@@ -1,6 +1,7 @@
 //! Contract case for [`Op::GetClientWithStatus`]: a client and a grant's revocation status read
-//! together (a `client_credentials` request's one op), answering exactly what [`Op::GetClient`]
-//! and [`Op::RevocationStatus`] answer separately, whatever the client, the grant and the subject.
+//! together (the one op of a `client_credentials` request, and of an access token's introspection
+//! or revocation), answering exactly what [`Op::GetClient`] and [`Op::RevocationStatus`] answer
+//! separately, whatever the client, the grant and the subject.
 
 use std::sync::Arc;
 
