@@ -284,6 +284,19 @@ fn url_parse(location: &str) -> Option<Vec<(String, String)>> {
     serde_urlencoded::from_str(query).ok()
 }
 
+/// The names of ops (their variants, as `Debug` prints them), to compare what a flow asked with a
+/// list such as `["GetRefresh", "RotateRefresh"]`.
+pub fn op_names(asked: &[Op]) -> Vec<String> {
+    asked
+        .iter()
+        .map(|op| {
+            let shown = format!("{op:?}");
+            let end = shown.find([' ', '(', '{']).unwrap_or(shown.len());
+            shown[..end].to_owned()
+        })
+        .collect()
+}
+
 /// The JSON body of a response.
 pub fn json(response: &Response) -> serde_json::Value {
     serde_json::from_str(&response.body).expect("JSON body")

@@ -45,9 +45,9 @@ use std::sync::Barrier;
 
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
-    AsyncStore, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, Op, RefreshGrant,
-    RefreshRecord, RefreshState, Reply, RevocationStatus, RevocationView, Store, SubjectRecord,
-    GRANT_EXTENSION,
+    AsyncStore, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId, Op,
+    RefreshGrant, RefreshRecord, RefreshState, Reply, RevocationStatus, RevocationView, Store,
+    SubjectRecord, GRANT_EXTENSION,
 };
 
 use fixtures::*;
@@ -139,6 +139,24 @@ fn get_client<S: Store>(s: &S, id: &str) -> Option<ClientRecord> {
     ) {
         Reply::Client(c) => c.map(std::sync::Arc::unwrap_or_clone),
         other => panic!("GetClient answered {other:?}"),
+    }
+}
+
+/// What [`Op::RevocationStatus`] answers for `grant` and `subject`.
+fn revocation_status<S: Store>(s: &S, grant: GrantId, subject: &str) -> RevocationStatus {
+    let op = Op::RevocationStatus {
+        grant_id: grant,
+        subject: subject.into(),
+    };
+    match exec(s, op) {
+        Reply::RevocationStatus {
+            access_revoked_at,
+            credential_version,
+        } => RevocationStatus {
+            access_revoked_at,
+            credential_version,
+        },
+        other => panic!("RevocationStatus answered {other:?}"),
     }
 }
 
@@ -888,22 +906,7 @@ pub fn a_refresh_read_carries_its_client_and_revocation_status<S: ContractStore>
     apply(&s, vec![Effect::PutClient(app.clone())]);
     issue(&s, 1, "app", "alice", "rt-1");
     issue(&s, 2, "unregistered", "bob", "rt-2");
-    let status = |grant: u64, subject: &str| match exec(
-        &s,
-        Op::RevocationStatus {
-            grant_id: grant_id(grant),
-            subject: subject.into(),
-        },
-    ) {
-        Reply::RevocationStatus {
-            access_revoked_at,
-            credential_version,
-        } => RevocationStatus {
-            access_revoked_at,
-            credential_version,
-        },
-        other => panic!("RevocationStatus answered {other:?}"),
-    };
+    let status = |grant: u64, subject: &str| revocation_status(&s, grant_id(grant), subject);
     let found = get_refresh(&s, "rt-1").expect("issued");
     assert_eq!(found.client.as_deref(), Some(&app));
     assert_eq!(found.status, RevocationStatus::default());

@@ -317,9 +317,11 @@ impl Drop for Cluster {
     }
 }
 
-/// Runs `statements` (a test's own, constant SQL) on `url` over a connection of its own, and
-/// returns the first column of the last row as text, if any.
-pub fn sql(url: &str, statements: &str) -> Result<Option<String>, String> {
+/// Runs `work` on a connection of its own to `url`, on a runtime of its own, and closes it.
+fn on_connection<T>(
+    url: &str,
+    work: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T, String>,
+) -> Result<T, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -329,16 +331,33 @@ pub fn sql(url: &str, statements: &str) -> Result<Option<String>, String> {
             .await
             .map_err(|e| format!("connecting to the test cluster: {e}"))?;
         let driver = tokio::spawn(connection);
-        let result = client
-            .simple_query(statements)
-            .await
-            .map_err(|e| format!("running {statements}: {e}"));
+        let result = work(&client).await;
         drop(client);
         let _ = driver.await;
-        Ok(result?.into_iter().rev().find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        result
+    })
+}
+
+/// The first column of each row of a simple query's answer.
+fn first_columns(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<&str> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
             _ => None,
-        }))
+        })
+        .collect()
+}
+
+/// Runs `statements` (a test's own, constant SQL) on `url` over a connection of its own, and
+/// returns the first column of the last row as text, if any.
+pub fn sql(url: &str, statements: &str) -> Result<Option<String>, String> {
+    on_connection(url, async |client| {
+        let messages = client
+            .simple_query(statements)
+            .await
+            .map_err(|e| format!("running {statements}: {e}"))?;
+        Ok(first_columns(&messages).last().map(|s| (*s).to_owned()))
     })
 }
 
@@ -347,56 +366,31 @@ pub fn sql(url: &str, statements: &str) -> Result<Option<String>, String> {
 /// primary key (`refresh` module docs). Parameters are all null: the plan of a generic plan does
 /// not depend on them.
 pub fn plans_of_refresh_statements(url: &str) -> Result<Vec<(&'static str, String)>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    on_connection(url, async |client| {
+        client
+            .batch_execute("SET plan_cache_mode = force_generic_plan")
             .await
-            .map_err(|e| format!("connecting to the test cluster: {e}"))?;
-        let driver = tokio::spawn(connection);
+            .map_err(|e| e.to_string())?;
         let mut plans = Vec::new();
-        let result = async {
-            client
-                .batch_execute("SET plan_cache_mode = force_generic_plan")
+        for (name, statement) in crate::refresh::BY_HASH {
+            let prepared = client
+                .prepare(statement)
                 .await
-                .map_err(|e| e.to_string())?;
-            for (name, statement) in crate::refresh::BY_HASH {
-                let prepared = client
-                    .prepare(statement)
-                    .await
-                    .map_err(|e| format!("preparing {name}: {e}"))?;
-                let nulls = vec!["NULL"; prepared.params().len()].join(", ");
-                let types: Vec<String> = prepared
-                    .params()
-                    .iter()
-                    .map(|t| t.name().to_owned())
-                    .collect();
-                let explain = format!(
-                    "PREPARE plan_{name} ({}) AS {statement};
-                     EXPLAIN EXECUTE plan_{name} ({nulls});",
-                    types.join(", ")
-                );
-                let rows = client
-                    .simple_query(&explain)
-                    .await
-                    .map_err(|e| format!("explaining {name}: {e}"))?;
-                let plan: Vec<&str> = rows
-                    .iter()
-                    .filter_map(|m| match m {
-                        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
-                        _ => None,
-                    })
-                    .collect();
-                plans.push((name, plan.join("\n")));
-            }
-            Ok::<_, String>(())
+                .map_err(|e| format!("preparing {name}: {e}"))?;
+            let types: Vec<&str> = prepared.params().iter().map(|t| t.name()).collect();
+            let nulls = vec!["NULL"; types.len()].join(", ");
+            let explain = format!(
+                "PREPARE plan_{name} ({}) AS {statement};
+                 EXPLAIN EXECUTE plan_{name} ({nulls});",
+                types.join(", ")
+            );
+            let messages = client
+                .simple_query(&explain)
+                .await
+                .map_err(|e| format!("explaining {name}: {e}"))?;
+            plans.push((name, first_columns(&messages).join("\n")));
         }
-        .await;
-        drop(client);
-        let _ = driver.await;
-        result.map(|()| plans)
+        Ok(plans)
     })
 }
 

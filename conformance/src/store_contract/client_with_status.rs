@@ -10,7 +10,7 @@ use oauth_proto::store::{Effect, GrantId, Op, Reply, RevocationStatus};
 use oauth_proto::token::client_credentials_grant_id;
 
 use super::fixtures::{client, grant_id};
-use super::{apply, exec, ContractStore, Harness};
+use super::{apply, exec, revocation_status, ContractStore, Harness};
 
 /// The answer to `GetClientWithStatus`.
 fn together<S: ContractStore>(
@@ -46,23 +46,7 @@ fn apart<S: ContractStore>(
         Reply::Client(c) => c,
         other => panic!("GetClient answered {other:?}"),
     };
-    let status = match exec(
-        s,
-        Op::RevocationStatus {
-            grant_id: grant,
-            subject: subject.into(),
-        },
-    ) {
-        Reply::RevocationStatus {
-            access_revoked_at,
-            credential_version,
-        } => RevocationStatus {
-            access_revoked_at,
-            credential_version,
-        },
-        other => panic!("RevocationStatus answered {other:?}"),
-    };
-    (client, status)
+    (client, revocation_status(s, grant, subject))
 }
 
 /// Asks both ways for a `client_credentials` request of `client_id` (its grant, itself as the
