@@ -19,6 +19,8 @@
 # load, where the CPU went: the nodes' and PostgreSQL's CPU per request, WAL records and bytes
 # per request, and the costliest statements by pg_stat_statements; 0 to skip), URL_EXTRA (appended
 # to the nodes' database URL, e.g. "&options=-c%20plan_cache_mode%3Dforce_generic_plan"),
+# METRICS (1: each node also serves /metrics, and after each load the script prints, per node,
+# how many requests and store operations so far took over 0.5 s, from its histograms),
 # PORT (18180: nodes on PORT, PORT+1, ...), SKIP_BUILD=1 to use an existing release binary,
 # CARGO_TARGET_DIR (default: the workspace's target/), PG_BIN (newest /usr/lib/postgresql/*/bin).
 set -euo pipefail
@@ -173,6 +175,26 @@ confidential_registration = "open"
 registrations_per_address = 1000000000
 registrations_total = 1000000000
 EOF
+if [ "${METRICS:-0}" = 1 ]; then printf '[server]\nmetrics_listen = "127.0.0.1:0"\n' >> "$WORK/node.toml"; fi
+
+# With METRICS=1: per node, the requests and store operations that took over 0.5 s since the
+# node started (its histograms' counts above the 0.5 s bucket).
+slow_calls() {
+  local i url
+  for i in "${!NODE_PIDS[@]}"; do
+    url="$(sed -n 's|^metrics listening on \(http://[^ ]*\)$|\1|p' "$WORK/node$i.log" | head -1)"
+    [ -n "$url" ] || continue
+    curl -sf "$url" | awk -v node="$i" '
+      /_duration_seconds_bucket\{/ {
+        split($1, parts, "{"); name = parts[1]; sub(/_bucket$/, "", name); labels = parts[2]; sub(/\}$/, "", labels)
+        le = labels; sub(/.*le="/, "", le); sub(/".*/, "", le)
+        key = labels; sub(/,?le="[^"]*"/, "", key)
+        if (le == "0.5") at[name "{" key "}"] = $2
+        if (le == "+Inf") total[name "{" key "}"] = $2
+      }
+      END { for (k in total) if (total[k] - at[k] > 0) printf "[pgbench]   node%s %s: %d over 0.5 s (of %d)\n", node, k, total[k] - at[k], total[k] }' >&2
+  done
+}
 
 # Admin command on the store: `--postgres URL` or `--data DIR` in STORE_ARGS.
 admin() { "$BIN" "$@" "${STORE_ARGS[@]}"; }
@@ -266,6 +288,7 @@ run_load() { # workload label script
     sum="$sum writes_per_request=$(awk -v a="$xids_before" -v b="$(xids)" \
       -v r="${sum##*requests=}" 'BEGIN {printf "%.2f", (b - a - 1) / r}')"
   fi
+  if [ "${METRICS:-0}" = 1 ]; then slow_calls; fi
   log "$1 $2: $sum (p99 per node: $(grep -h '^RESULT' "$WORK"/wrk*.out | sed 's/.*p99_ms=\([^ ]*\).*/\1/' | paste -sd/))"
   # What the errors were (wrk's own lines: socket errors by kind, non-2xx answers).
   if [[ "$sum" != *" errors=0 "* ]]; then
