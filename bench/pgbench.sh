@@ -21,7 +21,8 @@
 # to the nodes' database URL, e.g. "&options=-c%20plan_cache_mode%3Dforce_generic_plan"),
 # METRICS (1: each node also serves /metrics, and after each load the script prints, per node,
 # how many requests and store operations so far took over 0.5 s, from its histograms),
-# PORT (18180: nodes on PORT, PORT+1, ...), SKIP_BUILD=1 to use an existing release binary,
+# AUTOGROUP (off: the run turns the kernel's session autogroups off and back on at the end, see
+# below; keep: leaves them as they are), PORT (18180: nodes on PORT, PORT+1, ...), SKIP_BUILD=1 to use an existing release binary,
 # CARGO_TARGET_DIR (default: the workspace's target/), PG_BIN (newest /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
@@ -59,7 +60,23 @@ stop_nodes() {
   NODE_PIDS=()
 }
 
+# The kernel's autogroup scheduling (kernel.sched_autogroup_enabled) shares the CPU between
+# sessions before threads: every PostgreSQL backend starts a session of its own, while the nodes,
+# wrk and pgbench's client share this script's. On two cores that left some backends runnable but
+# unscheduled for 0.3 to 6 s at a time: the multi-node loads' second-long tails and wrk timeouts
+# of earlier runs, with the nodes and PostgreSQL idle meanwhile. With autogroups off every thread
+# is scheduled on its own, as the figures assume, and the tails are gone. Set back at the end.
+AUTOGROUP_WAS=""
+if [ "${AUTOGROUP:-off}" = off ] && [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
+  if echo 0 2>/dev/null > /proc/sys/kernel/sched_autogroup_enabled; then
+    AUTOGROUP_WAS=1
+  else
+    log "cannot turn kernel.sched_autogroup_enabled off (not root?): expect multi-node tails"
+  fi
+fi
+
 cleanup() {
+  if [ -n "$AUTOGROUP_WAS" ]; then echo "$AUTOGROUP_WAS" > /proc/sys/kernel/sched_autogroup_enabled; fi
   stop_nodes
   if [ -d "$PG_DIR/data" ]; then
     as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
@@ -317,7 +334,7 @@ run_loads() { # label
   if [[ "$LOADS" == *" register "* ]]; then run_load register "$1" "$HERE/pg/register.lua"; fi
 }
 
-log "$CONNS connections, $DURATION per load, one load at a time on $(nproc) cores (wrk, the nodes and PostgreSQL share them)"
+log "$CONNS connections, $DURATION per load, one load at a time on $(nproc) cores (wrk, the nodes and PostgreSQL share them), autogroups $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null | sed 's/0/off/; s/1/on/')"
 run_pgbench pgbench-before
 for n in $NODES; do
   log "$n node(s) on PostgreSQL"
