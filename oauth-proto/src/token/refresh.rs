@@ -49,7 +49,7 @@ use crate::resource;
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::secret::Secret;
-use crate::store::{Effect, RefreshGrant, RefreshRecord, RefreshState, Successor};
+use crate::store::{Effect, RefreshGrant, RefreshState, Successor};
 
 /// What the token endpoint read of the presented refresh token before authenticating the client.
 #[derive(Default)]
@@ -81,18 +81,22 @@ pub(super) fn find<'a>(
             rotated_into: None,
         });
     }
-    let now = cx.now();
     let new = issue::new_public_refresh_token(cx.rng());
-    let successor = Successor {
-        hash: new.hash(),
-        issued_at: now,
-        expires_at: now + engine.config().refresh_token_ttl_secs,
-    };
+    let successor = successor(engine, cx.now(), &new);
     let (grant, rotated) = ask::refresh_public(cx, token, &presented.client_id, successor)?;
     Ok(Found {
         grant,
         rotated_into: rotated.then_some(new),
     })
+}
+
+/// The token a rotation at `now` into the secret `new` stores: active, with a full lifetime.
+fn successor(engine: &Engine, now: u64, new: &Secret) -> Successor {
+    Successor {
+        hash: new.hash(),
+        issued_at: now,
+        expires_at: now + engine.config().refresh_token_ttl_secs,
+    }
 }
 
 /// The refresh of `found` ([`find`]'s answer) for the authenticated `client`.
@@ -181,13 +185,7 @@ pub(super) fn refresh(
         Some(new)
     } else if rotate {
         let new = issue::new_refresh_token(cx.rng(), client);
-        let record = RefreshRecord {
-            hash: new.hash(),
-            grant_id: grant.grant_id,
-            issued_at: now,
-            expires_at: now + engine.config().refresh_token_ttl_secs,
-            state: RefreshState::Active,
-        };
+        let record = successor(engine, now, &new).record(grant.grant_id);
         let swapped = match retry_of {
             None => ask::rotate_refresh(cx, token.hash, record)?,
             Some(successor) => ask::retry_rotation(cx, token.hash, successor, record)?,
