@@ -11,10 +11,11 @@ use crate::client_id_document;
 use crate::config::Config;
 use crate::error::{ErrorCode, OAuthError};
 use crate::flow::{Cx, Suspend};
+use crate::refresh_token::Presented;
 use crate::secret::SecretHash;
 use crate::store::{
-    CodeTake, DeviceLookup, DeviceRecord, GrantId, Op, RefreshGrant, RefreshRecord, Reply,
-    RevocationStatus, Successor,
+    CodeTake, DeviceLookup, DeviceRecord, GrantId, Op, RefreshGrant, Reply, RevocationStatus,
+    Successor,
 };
 
 /// Why endpoint code stopped early.
@@ -150,31 +151,32 @@ pub(crate) fn take_code<'a>(cx: &mut Cx<'a>, hash: SecretHash) -> Result<&'a Cod
     }
 }
 
-/// [`Op::GetRefresh`] for the presented token: the token, its grant, the grant's client and the
-/// revocation status, in one answer.
+/// [`Op::GetRefresh`] for the presented token: its family, its grant, the grant's client and
+/// the revocation status, in one answer.
 pub(crate) fn refresh<'a>(
     cx: &mut Cx<'a>,
-    presented: &str,
+    presented: &Presented,
 ) -> Result<Option<&'a RefreshGrant>, Halt> {
-    // Hashed only when the op is built, not on every replay of the flow.
     match cx.ask(|| Op::GetRefresh {
-        hash: SecretHash::of(presented),
+        key: presented.key(),
     })? {
         Reply::Refresh(r) => Ok(r.as_ref()),
         _ => Err(contract_broken()),
     }
 }
 
-/// [`Op::RefreshPublic`] for the presented token: what [`refresh`] would answer, and whether the
-/// token was rotated into `new`.
+/// [`Op::RefreshPublic`] for the presented token of `grant_id`: the family after the op, and
+/// whether it was rotated into `new`.
 pub(crate) fn refresh_public<'a>(
     cx: &mut Cx<'a>,
-    presented: &str,
+    grant_id: GrantId,
+    presented: SecretHash,
     client_id: &str,
     new: Successor,
 ) -> Result<(Option<&'a RefreshGrant>, bool), Halt> {
     match cx.ask(|| Op::RefreshPublic {
-        hash: SecretHash::of(presented),
+        grant_id,
+        presented,
         client_id: client_id.to_owned(),
         new,
     })? {
@@ -184,32 +186,26 @@ pub(crate) fn refresh_public<'a>(
 }
 
 /// [`Op::RotateRefresh`]: whether the swap happened.
-pub(crate) fn rotate_refresh(
-    cx: &mut Cx<'_>,
-    old: SecretHash,
-    new: RefreshRecord,
-) -> Result<bool, Halt> {
-    match cx.ask(|| Op::RotateRefresh { old, new })? {
+pub(crate) fn rotate_refresh(cx: &mut Cx<'_>, rotation: Rotation) -> Result<bool, Halt> {
+    match cx.ask(|| Op::RotateRefresh {
+        grant_id: rotation.grant_id,
+        from: rotation.from,
+        new: rotation.new,
+        family: rotation.family,
+        retry: rotation.retry,
+    })? {
         Reply::Swapped(s) => Ok(*s),
         _ => Err(contract_broken()),
     }
 }
 
-/// [`Op::RetryRotation`]: whether the swap happened.
-pub(crate) fn retry_rotation(
-    cx: &mut Cx<'_>,
-    old: SecretHash,
-    successor: SecretHash,
-    new: RefreshRecord,
-) -> Result<bool, Halt> {
-    match cx.ask(|| Op::RetryRotation {
-        old,
-        successor,
-        new,
-    })? {
-        Reply::Swapped(s) => Ok(*s),
-        _ => Err(contract_broken()),
-    }
+/// The fields of an [`Op::RotateRefresh`].
+pub(crate) struct Rotation {
+    pub(crate) grant_id: GrantId,
+    pub(crate) from: SecretHash,
+    pub(crate) new: Successor,
+    pub(crate) family: SecretHash,
+    pub(crate) retry: bool,
 }
 
 /// [`Op::GetDevice`].

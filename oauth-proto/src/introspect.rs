@@ -206,8 +206,9 @@ impl Introspect {
                 }
                 .response()
             }
-            Found::Refresh(r)
-                if token_lookup::refresh_active(r, cx.now()) && may_see(&r.grant.client_id) =>
+            Found::Refresh { found: r, current }
+                if token_lookup::refresh_active(r, current, cx.now())
+                    && may_see(&r.grant.client_id) =>
             {
                 let claims = ask::user_claims(cx, &r.grant.subject)?;
                 let user = User::new(claims, &r.grant.subject);
@@ -219,8 +220,8 @@ impl Introspect {
                     email: user.email,
                     sub: &r.grant.subject,
                     token_type: "refresh_token",
-                    exp: r.token.expires_at,
-                    iat: r.token.issued_at,
+                    exp: r.family.expires_at,
+                    iat: r.family.issued_at,
                     iss,
                     aud: Audience(None),
                 }

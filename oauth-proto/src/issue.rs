@@ -45,41 +45,14 @@ use crate::flow::Cx;
 use crate::jose::access_token as jwt_access_token;
 use crate::openid::{self, IdTokenFacts};
 use crate::random::Random;
+use crate::refresh_token::{self, FamilySecret};
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::secret::Secret;
-use crate::store::{Effect, GrantId, GrantRecord, RefreshRecord, RefreshState};
+use crate::store::{Effect, GrantId, GrantRecord, RefreshFamily};
 
 /// Random bytes in every code, refresh token and device code: 256 bits (RFC 6749 §10.10 asks ≥128).
 pub(crate) const SECRET_BYTES: usize = 32;
-
-/// What starts a refresh token issued to a public client. A client's kind never changes (neither
-/// registration updates nor the operator can turn one into the other), and the prefix is part of
-/// the secret the store keeps the hash of, so a token that carries it was issued to a client that
-/// is public: the token endpoint may then read and rotate it in one step, before it has read the
-/// client ([`Op::RefreshPublic`](crate::store::Op::RefreshPublic)). Tokens from before the prefix
-/// take the two-step path, and their successors carry it.
-const PUBLIC_REFRESH_PREFIX: &str = "p.";
-
-/// A new refresh token for `client`.
-pub(crate) fn new_refresh_token(rng: &mut dyn Random, client: &ClientRecord) -> Secret {
-    if client.is_public() {
-        new_public_refresh_token(rng)
-    } else {
-        Secret::generate(rng, SECRET_BYTES)
-    }
-}
-
-/// A new refresh token for a public client.
-pub(crate) fn new_public_refresh_token(rng: &mut dyn Random) -> Secret {
-    let secret = Secret::generate(rng, SECRET_BYTES);
-    Secret::new(format!("{PUBLIC_REFRESH_PREFIX}{}", secret.expose()))
-}
-
-/// True for a refresh token issued to a public client (see [`PUBLIC_REFRESH_PREFIX`]).
-pub(crate) fn issued_to_public_client(refresh_token: &str) -> bool {
-    refresh_token.starts_with(PUBLIC_REFRESH_PREFIX)
-}
 
 /// A fresh random grant id.
 pub(crate) fn new_grant_id(rng: &mut dyn Random) -> GrantId {
@@ -231,7 +204,8 @@ pub(crate) fn new_grant(
 ) -> Result<Response, OAuthError> {
     let now = cx.now();
     let refresh = if client.allows(GrantType::RefreshToken) {
-        let token = new_refresh_token(cx.rng(), client);
+        let family = FamilySecret::generate(cx.rng());
+        let token = refresh_token::mint(cx.rng(), what.grant_id, &family, client.is_public());
         let expires_at = now + engine.config().refresh_token_ttl_secs;
         cx.effect(Effect::PutGrant(GrantRecord {
             grant_id: what.grant_id,
@@ -247,12 +221,13 @@ pub(crate) fn new_grant(
             amr: what.id_token.map(|f| f.amr.to_vec()).unwrap_or_default(),
             sid: what.id_token.and_then(|f| f.sid).map(str::to_owned),
         }));
-        cx.effect(Effect::PutRefresh(RefreshRecord {
-            hash: token.hash(),
+        cx.effect(Effect::PutRefreshFamily(RefreshFamily {
             grant_id: what.grant_id,
+            family: Some(family.hash()),
+            current: token.hash(),
             issued_at: now,
             expires_at,
-            state: RefreshState::Active,
+            previous: None,
         }));
         Some(token)
     } else {

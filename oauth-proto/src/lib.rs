@@ -211,6 +211,7 @@ pub mod params;
 pub mod pkce;
 pub mod random;
 mod redirect;
+mod refresh_token;
 pub mod register;
 pub mod resource;
 pub mod response;

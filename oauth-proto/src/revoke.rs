@@ -76,7 +76,7 @@ impl Revoke {
                     keep_until,
                 });
             }
-            Found::Refresh(found)
+            Found::Refresh { found, .. }
                 if found.grant.client_id == caller.client_id
                     && found.grant.revoked_at.is_none() =>
             {
@@ -87,7 +87,7 @@ impl Revoke {
                 });
             }
             // Another client's token, live or dead, or nothing revocable: the same 200.
-            Found::Access(_) | Found::Refresh(_) | Found::Nothing => {}
+            Found::Access(_) | Found::Refresh { .. } | Found::Nothing => {}
         }
         Ok(Response {
             status: 200,

@@ -65,7 +65,12 @@ pub struct SecretHash(pub [u8; 32]);
 impl SecretHash {
     /// Hashes a raw secret.
     pub fn of(raw: &str) -> Self {
-        SecretHash(Sha256::digest(raw.as_bytes()).into())
+        Self::of_bytes(raw.as_bytes())
+    }
+
+    /// Hashes raw secret bytes.
+    pub fn of_bytes(raw: &[u8]) -> Self {
+        SecretHash(Sha256::digest(raw).into())
     }
 
     /// Constant-time comparison.

@@ -9,11 +9,10 @@
 //! Three kinds of op are atomic read-modify-writes, because OAuth needs them to be:
 //! - [`Op::TakeCode`]: a code is handed out once. Of many concurrent takers exactly one gets
 //!   [`CodeTake::Taken`]; the rest get [`CodeTake::Used`] (so replays can be detected and punished).
-//! - [`Op::RotateRefresh`]: a compare-and-swap from an active refresh token to its successor. Of two
-//!   concurrent refreshes with one token exactly one swaps; the other learns it lost.
-//!   [`Op::RetryRotation`] is the same for a client retrying a rotation whose answer it lost, and
-//!   [`Op::RefreshPublic`] the same again together with the token's read, for a public client's
-//!   refresh in one question.
+//! - [`Op::RotateRefresh`]: a compare-and-swap on a grant's [`RefreshFamily`], from its current
+//!   refresh token to a successor. Of two concurrent refreshes with one token exactly one swaps;
+//!   the other learns it lost. [`Op::RefreshPublic`] is the same together with the family's read,
+//!   for a public client's refresh in one question.
 //! - [`Op::SwapDevice`]: a compare-and-swap on a device authorization's revision.
 //!
 //! Stores keep codes, tokens and secrets only as [`SecretHash`]es. Every record carries the time after
@@ -158,70 +157,76 @@ pub struct GrantRecord {
     pub sid: Option<String>,
 }
 
-/// The state of one refresh token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RefreshState {
-    /// Usable.
-    Active,
-    /// Replaced by a successor at the given time; presenting it again is reuse (or, within the
-    /// configured grace window and while the successor is unused, a retry: see
-    /// [`Op::RetryRotation`]).
-    Rotated {
-        /// When it was rotated.
-        at: u64,
-        /// Hash of its successor. `None` in records stored before successors were recorded, which
-        /// are never retried.
-        #[serde(default)]
-        successor: Option<SecretHash>,
-    },
+/// The refresh tokens of one grant: one active token at a time, each rotation replacing it.
+///
+/// A refresh token names its grant and carries the grant's *family secret*, a random value every
+/// token of the grant repeats (the engine's `issue` module has the format). So a store finds a
+/// presented token's family by its grant id (the key of a row or map entry that a rotation
+/// updates in place, instead of a record per token), and the engine tells the three kinds of
+/// presented token apart by hash: the current one (usable), the one it replaced (a retry of a
+/// rotation whose answer was lost, within the configured grace window), and any other that carries
+/// the family secret: an older token of the grant, presented again, which is reuse (RFC 9700
+/// §4.14.2) however old it is. A token that does not carry the family secret was never issued for
+/// the grant, and revokes nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    /// The grant.
+    pub grant_id: GrantId,
+    /// SHA-256 of the family secret. `None` for a family a store adopted from refresh tokens
+    /// issued before families (which carry no family secret and are known by their hash, see
+    /// [`RefreshKey::Legacy`]): its first rotation gives it one ([`Op::RotateRefresh`]).
+    pub family: Option<SecretHash>,
+    /// SHA-256 of the current (active) token.
+    pub current: SecretHash,
+    /// When the current token was issued.
+    pub issued_at: u64,
+    /// When the current token expires.
+    pub expires_at: u64,
+    /// The token the current one replaced, and when: presented again within the grace window,
+    /// a retry. `None` before the first rotation.
+    pub previous: Option<Rotated>,
 }
 
-/// A refresh token, stored under the hash of the token.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RefreshRecord {
+/// A refresh token rotated out: its hash and the time of its rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotated {
     /// SHA-256 of the token.
     pub hash: SecretHash,
-    /// The grant it belongs to.
-    pub grant_id: GrantId,
-    /// Issue time.
-    pub issued_at: u64,
-    /// Expiry.
-    pub expires_at: u64,
-    /// Active or rotated.
-    pub state: RefreshState,
+    /// When it was rotated out.
+    pub at: u64,
 }
 
-/// The token a public client's refresh rotates into, as [`Op::RefreshPublic`] names it: a
-/// [`RefreshRecord`] of the presented token's grant, [`RefreshState::Active`].
+/// How a presented refresh token names its family, for [`Op::GetRefresh`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefreshKey {
+    /// A token in the current format, which names its grant.
+    Grant(GrantId),
+    /// A token issued before families, by its SHA-256 hash. A store that held such tokens keeps
+    /// every one of them (active or rotated, until it expires) as a lookup from its hash to its
+    /// grant, and adopted each grant's active one as the grant's [`RefreshFamily`] (with the
+    /// token it replaced as `previous`). It finds the family of the token's grant; a token it
+    /// never held finds nothing.
+    Legacy(SecretHash),
+}
+
+/// The token a rotation stores as a family's current one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Successor {
     /// Hash of the new token.
     pub hash: SecretHash,
-    /// Issue time, which is also when the presented token is rotated out.
+    /// Issue time, which is also when the token it replaces is rotated out.
     pub issued_at: u64,
     /// Expiry.
     pub expires_at: u64,
 }
 
-impl Successor {
-    /// The record of this successor in `grant_id`.
-    pub fn record(&self, grant_id: GrantId) -> RefreshRecord {
-        RefreshRecord {
-            hash: self.hash,
-            grant_id,
-            issued_at: self.issued_at,
-            expires_at: self.expires_at,
-            state: RefreshState::Active,
-        }
-    }
-}
-
-/// A refresh token together with its grant, as [`Op::GetRefresh`] returns it: everything a
-/// refresh reads before it rotates, in one read (one round trip to a networked store).
+/// A grant's refresh tokens together with the grant, as [`Op::GetRefresh`] returns them:
+/// everything a refresh reads before it rotates, in one read (one round trip to a networked
+/// store).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RefreshGrant {
-    /// The token record.
-    pub token: RefreshRecord,
+    /// The grant's refresh tokens.
+    pub family: RefreshFamily,
     /// The grant it belongs to.
     pub grant: GrantRecord,
     /// The grant's client as registered: what [`Op::GetClient`] answers for `grant.client_id`
@@ -395,52 +400,54 @@ pub enum Op {
         /// Hash of the presented code.
         hash: SecretHash,
     },
-    /// Reply: [`Reply::Refresh`]; `None` when the token or its grant is unknown. The answer also
-    /// carries the grant's client and the revocation status of the grant and its subject
-    /// ([`RefreshGrant`]), read as [`Op::GetClient`] and [`Op::RevocationStatus`] would.
+    /// The family of a presented refresh token, with its grant, the grant's client and the
+    /// revocation status of the grant and its subject ([`RefreshGrant`]), read as
+    /// [`Op::GetClient`] and [`Op::RevocationStatus`] would. Reply: [`Reply::Refresh`]; `None`
+    /// when the grant is unknown or has no refresh tokens (for [`RefreshKey::Legacy`], also when
+    /// the hash is unknown). A revoked grant is answered (the engine tells its client so).
     GetRefresh {
-        /// Hash of the presented token.
-        hash: SecretHash,
+        /// Which family.
+        key: RefreshKey,
     },
     /// [`Op::GetRefresh`] and [`Op::RotateRefresh`] in one atomic step, for a public client's
-    /// refresh (one round trip instead of two): answers what `GetRefresh { hash }` answers, as the
-    /// store was before this op, and rotates that token into `new.record(its grant)` as
-    /// `RotateRefresh` does if, at that moment, the token is [`RefreshState::Active`],
-    /// `new.issued_at` is before its `expires_at`, its grant is not revoked, and the grant's client
-    /// is `client_id` and registered ([`Op::GetClient`] answers it). Reply:
-    /// [`Reply::RefreshRotated`]. The engine asks it only for a token it issued to a public client
-    /// (whose client can only be public) presented without a client secret, in a request that
-    /// nothing but those checks can refuse.
+    /// refresh (one round trip instead of two): if, at that moment, `grant_id`'s family has
+    /// `presented` as its current token, `new.issued_at` is before that token's expiry, the grant
+    /// is not revoked, and the grant's client is `client_id` and registered ([`Op::GetClient`]
+    /// answers it), the family is rotated as `RotateRefresh { grant_id, from: presented, new,
+    /// family, retry: false }` does, with the family's own `family` hash. The reply,
+    /// [`Reply::RefreshRotated`], answers what `GetRefresh` answers for the grant after the op:
+    /// after the rotation when there was one. (When there was none, a networked store may read
+    /// after its attempt: the conditions only ever turn false, so the engine, which then goes on
+    /// as after a `GetRefresh`, is as safe either way.) The engine asks it only for a token in the
+    /// current format that it issued to a public client (whose client can only be public),
+    /// presented without a client secret, in a request that nothing but those checks can refuse.
     RefreshPublic {
+        /// The grant the presented token names.
+        grant_id: GrantId,
         /// Hash of the presented token.
-        hash: SecretHash,
+        presented: SecretHash,
         /// The client the request names.
         client_id: String,
         /// The token to rotate into.
         new: Successor,
     },
-    /// Compare-and-swap: if `old` is [`RefreshState::Active`], of `new`'s grant, and the grant is
-    /// not revoked, mark it rotated at `new.issued_at` with `new` as its successor, insert `new`,
-    /// and extend the grant's life to cover it ([`GRANT_EXTENSION`]). Reply: [`Reply::Swapped`].
+    /// Compare-and-swap: if `grant_id` is not revoked and its family's current token is `from`,
+    /// make `new` the current token, with the family hash `family` (the family's own, or a new one
+    /// for a family adopted without one), set `previous` to `from` rotated out at `new.issued_at`
+    /// (unless `retry`: a retry replaces a successor whose answer was lost, and `previous` stays
+    /// the token presented again, with its original rotation time), and extend the grant's life
+    /// to cover `new` ([`GRANT_EXTENSION`]). Reply: [`Reply::Swapped`].
     RotateRefresh {
-        /// Hash of the token being replaced.
-        old: SecretHash,
-        /// Its successor.
-        new: RefreshRecord,
-    },
-    /// Compare-and-swap for a rotation retried by a client that lost the answer: if `old` is
-    /// [`RefreshState::Rotated`] with successor `successor`, that successor is
-    /// [`RefreshState::Active`], both are of `new`'s grant, and the grant is not revoked, then the
-    /// successor is rotated out at `new.issued_at` with `new` as its successor, `old`'s successor
-    /// becomes `new` (its rotation time stays), `new` is inserted, and the grant's life is extended
-    /// to cover it ([`GRANT_EXTENSION`]). Reply: [`Reply::Swapped`].
-    RetryRotation {
-        /// Hash of the rotated token presented again.
-        old: SecretHash,
-        /// Hash of the successor `old` was rotated to, which must still be unused.
-        successor: SecretHash,
-        /// The successor's replacement.
-        new: RefreshRecord,
+        /// The grant.
+        grant_id: GrantId,
+        /// Hash of the token being replaced: the family's current token.
+        from: SecretHash,
+        /// The new current token.
+        new: Successor,
+        /// The family hash the new token carries.
+        family: SecretHash,
+        /// Whether this replaces a successor whose answer was lost (see above).
+        retry: bool,
     },
     /// Reply: [`Reply::Device`].
     GetDevice {
@@ -548,15 +555,14 @@ pub enum Reply {
     Code(CodeTake),
     /// For [`Op::GetRefresh`].
     Refresh(Option<RefreshGrant>),
-    /// For [`Op::RefreshPublic`]: the token as it was, and whether it was rotated.
+    /// For [`Op::RefreshPublic`]: the family after the op, and whether it was rotated.
     RefreshRotated {
-        /// What [`Op::GetRefresh`] answered before the rotation.
+        /// What [`Op::GetRefresh`] answers for the op's grant after the op.
         found: Option<RefreshGrant>,
-        /// Whether the token was rotated into the op's `new`.
+        /// Whether the family was rotated into the op's `new`.
         rotated: bool,
     },
-    /// For [`Op::RotateRefresh`], [`Op::RetryRotation`] and [`Op::SwapDevice`]: whether the swap
-    /// happened.
+    /// For [`Op::RotateRefresh`] and [`Op::SwapDevice`]: whether the swap happened.
     Swapped(bool),
     /// For [`Op::GetDevice`].
     Device(Option<DeviceRecord>),
@@ -607,8 +613,9 @@ pub enum Effect {
     PutCode(CodeRecord),
     /// Store a new grant.
     PutGrant(GrantRecord),
-    /// Store a new refresh token.
-    PutRefresh(RefreshRecord),
+    /// Store a grant's refresh tokens, replacing any it had: with its grant, which an earlier
+    /// effect (or the store) holds. A family whose grant is not stored is dropped.
+    PutRefreshFamily(RefreshFamily),
     /// Store a new device authorization.
     PutDevice(DeviceRecord),
     /// Revoke a grant: its refresh tokens die, and access tokens issued at or before `at` fail
@@ -865,7 +872,6 @@ impl Op {
             Op::TakeCode { .. }
                 | Op::RefreshPublic { .. }
                 | Op::RotateRefresh { .. }
-                | Op::RetryRotation { .. }
                 | Op::SwapDevice { .. }
                 | Op::Count { .. }
         )

@@ -16,7 +16,8 @@
 //! access token, or the caller is described by its metadata document), the lookup asks
 //! [`Op::RevocationStatus`](crate::store::Op::RevocationStatus) itself, as before. Either way the
 //! status decides nothing until the lookup, after the caller is authenticated. Refresh tokens are
-//! looked up by hash. Authorization codes and device codes live in stores of their own and are never
+//! looked up by the family they name ([`crate::refresh_token`]); one that is not of its family is
+//! unknown. Authorization codes and device codes live in stores of their own and are never
 //! found here.
 //!
 //! `token_type_hint` only orders the search (RFC 7662 §2.1, RFC 7009 §2.1); an unknown hint is
@@ -29,24 +30,28 @@ use crate::ask::{self, Halt};
 use crate::engine::Engine;
 use crate::flow::Cx;
 use crate::params::Params;
-use crate::store::{GrantId, RefreshGrant, RefreshState, RevocationStatus};
+use crate::refresh_token::{Presented, Standing};
+use crate::store::{GrantId, RefreshGrant, RevocationStatus};
 
 /// What a presented token turned out to be.
 #[derive(Debug)]
 pub(crate) enum Found<'a> {
     /// A valid access token: signature, expiry and revocation checked.
     Access(&'a AccessClaims),
-    /// A refresh token on record, active or not (see [`refresh_active`]).
-    Refresh(&'a RefreshGrant),
+    /// A refresh token of its family, active or not (see [`refresh_active`]).
+    Refresh {
+        /// The family.
+        found: &'a RefreshGrant,
+        /// Whether the token is the family's current one.
+        current: bool,
+    },
     /// Unknown, malformed, expired or revoked.
     Nothing,
 }
 
-/// True when the refresh token may still be used.
-pub(crate) fn refresh_active(found: &RefreshGrant, now: u64) -> bool {
-    found.token.state == RefreshState::Active
-        && found.grant.revoked_at.is_none()
-        && now < found.token.expires_at
+/// True when the refresh token (the family's current one or not) may still be used.
+pub(crate) fn refresh_active(found: &RefreshGrant, current: bool, now: u64) -> bool {
+    current && found.grant.revoked_at.is_none() && now < found.family.expires_at
 }
 
 /// One request's token lookup: remembers the store-free access token check across replays.
@@ -143,5 +148,14 @@ impl TokenLookup {
 }
 
 fn refresh<'a>(cx: &mut Cx<'a>, token: &str) -> Result<Option<Found<'a>>, Halt> {
-    Ok(ask::refresh(cx, token)?.map(Found::Refresh))
+    let presented = Presented::parse(token);
+    Ok(
+        ask::refresh(cx, &presented)?.and_then(|found| match presented.standing(&found.family) {
+            Standing::Foreign => None,
+            standing => Some(Found::Refresh {
+                found,
+                current: standing == Standing::Current,
+            }),
+        }),
+    )
 }
