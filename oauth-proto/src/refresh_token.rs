@@ -1,9 +1,10 @@
 //! The refresh token format, and what a presented token is to its grant's family.
 //!
 //! A refresh token is `rt.` (`rtp.` when issued to a public client) followed by the unpadded
-//! base64url form of 64 bytes: the grant id (16), the grant's family secret (16) and fresh random
-//! bytes (32). Stores keep only SHA-256 hashes: of the whole token (the family's `current` and
-//! `previous`) and of the family secret ([`RefreshFamily::family`]).
+//! base64url form of 72 bytes: the grant id (16), the grant's family secret (16), fresh random
+//! bytes (32) and a check (8: the start of the SHA-256 of the 64 before it). Stores keep only
+//! SHA-256 hashes: of the whole token (the family's `current` and `previous`) and of the family
+//! secret ([`RefreshFamily::family`]).
 //!
 //! Why a token names its grant: a store then finds the token's family by the grant id and
 //! rotates it by updating that one row or entry ([`RefreshFamily`]), instead of inserting a record
@@ -19,6 +20,10 @@
 //! the family secret anyone could revoke anyone's grant by presenting a made-up token naming it.
 //! Only a holder of one of the grant's tokens knows it, and such a holder can present that token.
 //!
+//! Why the check: a token damaged on its way (a changed character) fails it and is unknown, as
+//! any other string is, instead of passing for an older token of its family and revoking the
+//! grant. It is no MAC (anyone can compute it): what keeps a stranger from naming a grant is the
+//! family secret, and the token as a whole is only ever accepted by its hash.//!
 //! Why `rtp.`: a client's kind never changes (neither registration updates nor the operator can
 //! turn one into the other), and the prefix is part of the hashed token, so a token carrying it
 //! was issued to a public client: the token endpoint may then read and rotate it in one step,
@@ -40,7 +45,11 @@ const PUBLIC_PREFIX: &str = "rtp.";
 const FAMILY_BYTES: usize = 16;
 /// Fresh random bytes in every token: 256 bits.
 const RANDOM_BYTES: usize = 32;
-const BODY_BYTES: usize = 16 + FAMILY_BYTES + RANDOM_BYTES;
+/// Bytes of the check.
+const CHECK_BYTES: usize = 8;
+/// The bytes the check covers.
+const CHECKED_BYTES: usize = 16 + FAMILY_BYTES + RANDOM_BYTES;
+const BODY_BYTES: usize = CHECKED_BYTES + CHECK_BYTES;
 
 /// A grant's family secret. `Debug` does not print it.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,9 +85,19 @@ pub(crate) fn mint(
     let mut body = [0u8; BODY_BYTES];
     body[..16].copy_from_slice(&grant_id.0);
     body[16..16 + FAMILY_BYTES].copy_from_slice(&family.0);
-    rng.fill(&mut body[16 + FAMILY_BYTES..]);
+    rng.fill(&mut body[16 + FAMILY_BYTES..CHECKED_BYTES]);
+    let check = check(&body[..CHECKED_BYTES]);
+    body[CHECKED_BYTES..].copy_from_slice(&check);
     let prefix = if public { PUBLIC_PREFIX } else { PREFIX };
     Secret::new(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(body)))
+}
+
+/// The check of a token's first [`CHECKED_BYTES`].
+fn check(checked: &[u8]) -> [u8; CHECK_BYTES] {
+    let digest = SecretHash::of_bytes(checked).0;
+    let mut check = [0u8; CHECK_BYTES];
+    check.copy_from_slice(&digest[..CHECK_BYTES]);
+    check
 }
 
 /// A presented refresh token, parsed.
@@ -118,6 +137,7 @@ impl Presented {
             .filter(|b| b.len() == URL_SAFE_NO_PAD_LEN)
             .and_then(|b| URL_SAFE_NO_PAD.decode_slice(b, &mut bytes).ok())
             .filter(|&n| n == BODY_BYTES)
+            .filter(|_| check(&bytes[..CHECKED_BYTES]) == bytes[CHECKED_BYTES..])
             .map(|_| {
                 let mut grant = [0u8; 16];
                 grant.copy_from_slice(&bytes[..16]);
@@ -232,6 +252,14 @@ mod tests {
         let good = mint(&mut rng, GrantId([1; 16]), &FamilySecret([2; 16]), false);
         let longer = format!("{}A", good.expose());
         assert!(Presented::parse(&longer).names.is_none());
+        assert!(Presented::parse(good.expose()).names.is_some());
+        // Any changed character fails the check (or the decoding).
+        for i in "rt.".len()..good.expose().len() {
+            let mut damaged = good.expose().as_bytes().to_vec();
+            damaged[i] = if damaged[i] == b'A' { b'B' } else { b'A' };
+            let damaged = String::from_utf8(damaged).unwrap();
+            assert!(Presented::parse(&damaged).names.is_none(), "{i}");
+        }
     }
 
     #[test]

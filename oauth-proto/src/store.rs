@@ -209,6 +209,14 @@ pub enum RefreshKey {
     Legacy(SecretHash),
 }
 
+impl RefreshKey {
+    /// The key of the raw refresh token `token`, as the engine looks it up (for tools and
+    /// tests that hold a token and want its family).
+    pub fn of(token: &str) -> Self {
+        crate::refresh_token::Presented::parse(token).key()
+    }
+}
+
 /// The token a rotation stores as a family's current one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Successor {
