@@ -11,7 +11,9 @@
 //!
 //! The store also implements the reference server's [`Directory`] (its users and the listing of
 //! clients), which the engine's contract leaves out. What a persistent store writes down of a
-//! state, [`Record`] and [`Change`], is a versioned contract of its own (the `record` module).
+//! state, [`Record`] and [`Change`], is a versioned contract of its own (the `record` module);
+//! the [`v1`] module reads the records of version 1 (one record per refresh token) and converts
+//! them, so that refresh tokens issued before an upgrade keep working after it.
 //!
 //! Both stores purge one shard at a time with a fair unlock in between ([`purge_in_steps`],
 //! [`fair_step`]), so a purge of a large store never holds up the requests waiting for the lock.
@@ -22,6 +24,7 @@ mod record;
 mod sharded;
 mod state;
 mod steps;
+pub mod v1;
 
 pub use record::{Change, Record, RECORD_VERSION};
 pub use sharded::SHARDS;

@@ -26,13 +26,17 @@ use serde::{Deserialize, Serialize};
 
 use oauth_directory::{UserChange, UserRecord};
 use oauth_proto::client::ClientRecord;
+use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
-    CodeRecord, ConsentRecord, DeviceRecord, Effect, GrantId, GrantRecord, RefreshRecord,
+    CodeRecord, ConsentRecord, DeviceRecord, Effect, GrantId, GrantRecord, RefreshFamily,
     SubjectRecord,
 };
 
-/// The version of [`Record`] and [`Change`] this build writes and reads.
-pub const RECORD_VERSION: u32 = 1;
+/// The version of [`Record`] and [`Change`] this build writes. It also reads version 1 (the
+/// `v1` module converts it): version 2 replaced the record per refresh token (`Refresh`) by one
+/// [`RefreshFamily`] per grant and a lookup of the tokens issued before families
+/// ([`Record::LegacyRefresh`]).
+pub const RECORD_VERSION: u32 = 2;
 
 /// One stored record, as a snapshot lists them. `MemoryState` is exactly the set of its records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,8 +52,19 @@ pub enum Record {
     },
     /// A grant.
     Grant(GrantRecord),
-    /// A refresh token.
-    Refresh(RefreshRecord),
+    /// A grant's refresh tokens.
+    RefreshFamily(RefreshFamily),
+    /// A refresh token issued before families (record version 1), known by its hash alone: which
+    /// grant's family it finds ([`RefreshKey::Legacy`](oauth_proto::store::RefreshKey::Legacy)),
+    /// until it expires.
+    LegacyRefresh {
+        /// SHA-256 of the token.
+        hash: SecretHash,
+        /// Its grant.
+        grant_id: GrantId,
+        /// When the token expires; the entry goes then.
+        expires_at: u64,
+    },
     /// A device authorization.
     Device(DeviceRecord),
     /// A subject's credential version.
@@ -138,10 +153,11 @@ impl<'de> Visitor<'de> for ChangeVisitor {
 }
 
 /// An enum whose variant name was already read: a deserializer that presents it again, followed
-/// by the variant's content still in the input.
-struct Named<V> {
-    name: String,
-    variant: V,
+/// by the variant's content still in the input. (The `v1` module reads its records this way too:
+/// by name, the old refresh variants, and every other name as the current type.)
+pub(crate) struct Named<V> {
+    pub(crate) name: String,
+    pub(crate) variant: V,
 }
 
 impl<'de, A: VariantAccess<'de>> Deserializer<'de> for Named<A> {

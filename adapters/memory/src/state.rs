@@ -12,8 +12,8 @@ use oauth_proto::secret::SecretHash;
 use oauth_proto::store::extended_grant_expiry;
 use oauth_proto::store::{
     CodeRecord, CodeTake, ConsentRecord, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId,
-    GrantRecord, Op, PurgeStats, RefreshGrant, RefreshRecord, RefreshState, Reply,
-    RevocationStatus, SessionGrant, SubjectRecord, MAX_CONSENTS_PER_SUBJECT, MAX_SESSION_GRANTS,
+    GrantRecord, Op, PurgeStats, RefreshFamily, RefreshGrant, RefreshKey, Reply, RevocationStatus,
+    Rotated, SessionGrant, SubjectRecord, Successor, MAX_CONSENTS_PER_SUBJECT, MAX_SESSION_GRANTS,
 };
 
 use crate::record::{Change, Record};
@@ -28,7 +28,10 @@ pub struct MemoryState {
     clients: HashMap<String, Arc<ClientRecord>>,
     codes: ShardedMap<SecretHash, (CodeRecord, bool)>,
     grants: ShardedMap<GrantId, GrantRecord>,
-    refresh: ShardedMap<SecretHash, RefreshRecord>,
+    /// Every grant's refresh tokens, rotated in place.
+    families: ShardedMap<GrantId, RefreshFamily>,
+    /// Refresh tokens issued before families, by hash: their grant, until they expire.
+    legacy: ShardedMap<SecretHash, LegacyRefresh>,
     devices: ShardedMap<SecretHash, DeviceRecord>,
     user_codes: ShardedMap<SecretHash, SecretHash>,
     subjects: HashMap<String, SubjectRecord>,
@@ -38,6 +41,14 @@ pub struct MemoryState {
     /// Remembered consents by subject, each list newest first (at most
     /// `MAX_CONSENTS_PER_SUBJECT`).
     consents: HashMap<String, Vec<ConsentRecord>>,
+}
+
+/// A refresh token issued before families (record version 1): all a store keeps of it is which
+/// grant's family it finds ([`RefreshKey::Legacy`]), until it expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LegacyRefresh {
+    grant_id: GrantId,
+    expires_at: u64,
 }
 
 impl MemoryState {
@@ -56,7 +67,7 @@ impl MemoryState {
             Op::GetSubject { subject } => {
                 Reply::Subject(self.subjects.get(subject).cloned().unwrap_or_default())
             }
-            Op::GetRefresh { hash } => Reply::Refresh(self.refresh_grant(hash)),
+            Op::GetRefresh { key } => Reply::Refresh(self.refresh_grant(key)),
             Op::GetDevice { by } => Reply::Device(self.device(by).cloned()),
             Op::RevocationStatus { grant_id, subject } => {
                 let status = self.revocation_status(grant_id, subject);
@@ -68,11 +79,9 @@ impl MemoryState {
             // Mutating ops are never answered here; answering them as "nothing happened" keeps a
             // misrouted call harmless rather than panicking.
             Op::TakeCode { .. } => Reply::Code(CodeTake::Missing),
-            Op::RotateRefresh { .. } | Op::RetryRotation { .. } | Op::SwapDevice { .. } => {
-                Reply::Swapped(false)
-            }
-            Op::RefreshPublic { hash, .. } => Reply::RefreshRotated {
-                found: self.refresh_grant(hash),
+            Op::RotateRefresh { .. } | Op::SwapDevice { .. } => Reply::Swapped(false),
+            Op::RefreshPublic { grant_id, .. } => Reply::RefreshRotated {
+                found: self.refresh_grant(&RefreshKey::Grant(*grant_id)),
                 rotated: false,
             },
             Op::Count { .. } => Reply::Count(u32::MAX),
@@ -106,30 +115,25 @@ impl MemoryState {
                     CodeTake::Taken(record.clone())
                 }
             }),
-            Op::RotateRefresh { old, new } => Reply::Swapped(self.rotate(old, new)),
+            Op::RotateRefresh {
+                grant_id,
+                from,
+                new,
+                family,
+                retry,
+            } => Reply::Swapped(self.rotate(grant_id, from, &new, Some(family), retry)),
             Op::RefreshPublic {
-                hash,
+                grant_id,
+                presented,
                 client_id,
                 new,
             } => {
-                let found = self.refresh_grant(&hash);
-                let rotate = found.as_ref().filter(|f| {
-                    f.token.state == RefreshState::Active
-                        && new.issued_at < f.token.expires_at
-                        && f.grant.client_id == client_id
-                        && f.client.is_some()
-                });
-                let rotated = match rotate {
-                    Some(f) => self.rotate(hash, new.record(f.grant.grant_id)),
-                    None => false,
-                };
-                Reply::RefreshRotated { found, rotated }
+                let rotated = self.refresh_public(grant_id, presented, &client_id, &new);
+                Reply::RefreshRotated {
+                    found: self.refresh_grant(&RefreshKey::Grant(grant_id)),
+                    rotated,
+                }
             }
-            Op::RetryRotation {
-                old,
-                successor,
-                new,
-            } => Reply::Swapped(self.retry_rotation(old, successor, new)),
             Op::SwapDevice {
                 expected_revision,
                 record,
@@ -159,12 +163,16 @@ impl MemoryState {
         }
     }
 
-    /// What [`Op::GetRefresh`] answers for `hash`.
-    fn refresh_grant(&self, hash: &SecretHash) -> Option<RefreshGrant> {
-        let token = self.refresh.get(hash)?;
-        let grant = self.grants.get(&token.grant_id)?;
+    /// What [`Op::GetRefresh`] answers for `key`.
+    fn refresh_grant(&self, key: &RefreshKey) -> Option<RefreshGrant> {
+        let grant_id = match key {
+            RefreshKey::Grant(grant_id) => grant_id,
+            RefreshKey::Legacy(hash) => &self.legacy.get(hash)?.grant_id,
+        };
+        let family = self.families.get(grant_id)?;
+        let grant = self.grants.get(grant_id)?;
         Some(RefreshGrant {
-            token: token.clone(),
+            family: family.clone(),
             grant: grant.clone(),
             client: self.clients.get(&grant.client_id).cloned(),
             status: self.revocation_status(&grant.grant_id, &grant.subject),
@@ -179,72 +187,107 @@ impl MemoryState {
         }
     }
 
-    fn rotate(&mut self, old: SecretHash, new: RefreshRecord) -> bool {
-        if !self.grant_usable(&new.grant_id) {
-            return false;
-        }
-        let Some(current) = self.refresh.get_mut(&old) else {
-            return false;
-        };
-        if current.state != RefreshState::Active || current.grant_id != new.grant_id {
-            return false;
-        }
-        current.state = RefreshState::Rotated {
-            at: new.issued_at,
-            successor: Some(new.hash),
-        };
-        self.insert_successor(new);
-        true
-    }
-
-    fn retry_rotation(
+    /// [`Op::RotateRefresh`]'s compare-and-swap; `family: None` keeps the family's own hash (a
+    /// public client's refresh, and rotations replayed from record version 1).
+    pub(crate) fn rotate(
         &mut self,
-        old: SecretHash,
-        successor: SecretHash,
-        new: RefreshRecord,
+        grant_id: GrantId,
+        from: SecretHash,
+        new: &Successor,
+        family: Option<SecretHash>,
+        retry: bool,
     ) -> bool {
-        if !self.grant_usable(&new.grant_id) {
-            return false;
-        }
-        let successor_unused = self
-            .refresh
-            .get(&successor)
-            .is_some_and(|t| t.state == RefreshState::Active && t.grant_id == new.grant_id);
-        if !successor_unused {
-            return false;
-        }
-        let Some(current) = self.refresh.get_mut(&old) else {
+        let Some(grant) = self.grants.get_mut(&grant_id) else {
             return false;
         };
-        match &mut current.state {
-            RefreshState::Rotated {
-                successor: Some(s), ..
-            } if *s == successor && current.grant_id == new.grant_id => *s = new.hash,
-            _ => return false,
+        if grant.revoked_at.is_some() {
+            return false;
         }
-        if let Some(retired) = self.refresh.get_mut(&successor) {
-            retired.state = RefreshState::Rotated {
+        let Some(current) = self.families.get_mut(&grant_id) else {
+            return false;
+        };
+        // `SecretHash`'s `==` is constant-time.
+        if current.current != from {
+            return false;
+        }
+        if !retry {
+            current.previous = Some(Rotated {
+                hash: from,
                 at: new.issued_at,
-                successor: Some(new.hash),
-            };
+            });
         }
-        self.insert_successor(new);
+        current.current = new.hash;
+        current.issued_at = new.issued_at;
+        current.expires_at = new.expires_at;
+        if family.is_some() {
+            current.family = family;
+        }
+        grant.expires_at = extended_grant_expiry(grant.expires_at, new.expires_at);
         true
     }
 
-    /// Whether the grant exists and is not revoked: rotations only happen inside a live grant.
-    fn grant_usable(&self, grant_id: &GrantId) -> bool {
-        self.grants
-            .get(grant_id)
-            .is_some_and(|g| g.revoked_at.is_none())
+    /// [`Op::RefreshPublic`]'s rotation: whether it happened. A family adopted from record
+    /// version 1 (without a family hash) is not rotated: the engine sends it a `RotateRefresh`
+    /// that gives it one.
+    fn refresh_public(
+        &mut self,
+        grant_id: GrantId,
+        presented: SecretHash,
+        client_id: &str,
+        new: &Successor,
+    ) -> bool {
+        self.family(&grant_id).is_some_and(|f| f.family.is_some())
+            && self.public_rotation(grant_id, presented, client_id, new)
     }
 
-    /// Stores a rotation's new token and extends its grant's life to cover it.
-    fn insert_successor(&mut self, new: RefreshRecord) {
-        if let Some(grant) = self.grants.get_mut(&new.grant_id) {
-            grant.expires_at = extended_grant_expiry(grant.expires_at, new.expires_at);
+    /// Record version 1's `RefreshPublic`, replayed: [`Self::refresh_public`] on a family adopted
+    /// from version 1 tokens, which has no family hash (`v1` module).
+    pub(crate) fn refresh_public_legacy(
+        &mut self,
+        grant_id: GrantId,
+        presented: SecretHash,
+        client_id: &str,
+        new: &Successor,
+    ) -> bool {
+        self.public_rotation(grant_id, presented, client_id, new)
+    }
+
+    /// A public client's rotation, keeping the family hash: if `presented` is current and
+    /// unexpired at `new.issued_at` and the grant's client is `client_id` and registered.
+    fn public_rotation(
+        &mut self,
+        grant_id: GrantId,
+        presented: SecretHash,
+        client_id: &str,
+        new: &Successor,
+    ) -> bool {
+        let rotatable = self
+            .families
+            .get(&grant_id)
+            .is_some_and(|f| f.current == presented && new.issued_at < f.expires_at)
+            && self
+                .grants
+                .get(&grant_id)
+                .is_some_and(|g| g.client_id == client_id)
+            && self.clients.contains_key(client_id);
+        rotatable && self.rotate(grant_id, presented, new, None, false)
+    }
+
+    /// The family of `grant_id`, if it has one.
+    pub(crate) fn family(&self, grant_id: &GrantId) -> Option<&RefreshFamily> {
+        self.families.get(grant_id)
+    }
+
+    /// The grant a refresh token issued before families (by its hash) belongs to.
+    pub(crate) fn legacy_grant(&self, hash: &SecretHash) -> Option<GrantId> {
+        self.legacy.get(hash).map(|l| l.grant_id)
+    }
+
+    /// Sets `grant_id`'s family's `previous` (record version 1's conversion).
+    pub(crate) fn set_previous(&mut self, grant_id: &GrantId, previous: Rotated) {
+        if let Some(f) = self.families.get_mut(grant_id) {
+            f.previous = Some(previous);
         }
-        self.refresh.insert(new.hash, new);
     }
 
     fn device(&self, by: &DeviceLookup) -> Option<&DeviceRecord> {
@@ -281,7 +324,11 @@ impl MemoryState {
                 used: false,
             }),
             Effect::PutGrant(g) => self.insert(Record::Grant(g)),
-            Effect::PutRefresh(r) => self.insert(Record::Refresh(r)),
+            Effect::PutRefreshFamily(f) => {
+                if self.grants.contains_key(&f.grant_id) {
+                    self.insert(Record::RefreshFamily(f));
+                }
+            }
             Effect::PutDevice(d) => self.insert(Record::Device(d)),
             Effect::RevokeGrant {
                 grant_id,
@@ -457,7 +504,7 @@ impl MemoryState {
     }
 
     /// Drops everything that expired at or before `now`, and grants that were revoked (with their
-    /// refresh tokens): a revoked grant answers like an unknown one. The same as
+    /// refresh families and legacy refresh tokens): a revoked grant answers like an unknown one. The same as
     /// [`Self::purge_shard`] on every shard.
     pub fn purge(&mut self, now: u64) -> PurgeStats {
         let mut stats = PurgeStats::default();
@@ -478,8 +525,9 @@ impl MemoryState {
     /// between shards.
     ///
     /// Whether a record goes depends on the record and `now` alone, never on which shards were
-    /// purged before: a refresh token goes when its grant is dead (expired, revoked or gone), and
-    /// a user code when its device authorization is, wherever those live. So the shards can be
+    /// purged before: a refresh family, or a legacy refresh token, goes when its current token
+    /// (the legacy token) expired or its grant is dead (expired, revoked or gone), and a user code
+    /// when its device authorization is, wherever those live. So the shards can be
     /// purged in any order, with other changes in between, and all of them together are a full
     /// purge.
     pub fn purge_shard(&mut self, now: u64, shard: usize) -> PurgeStats {
@@ -498,8 +546,11 @@ impl MemoryState {
         let mut removed = self.codes.retain_part(part, |_, (c, _)| c.expires_at > now);
         removed += self.grants.retain_part(part, |_, g| live_grant(g));
         let grants = &self.grants;
-        removed += self.refresh.retain_part(part, |_, r| {
-            r.expires_at > now && grants.get(&r.grant_id).is_some_and(live_grant)
+        removed += self.families.retain_part(part, |grant_id, f| {
+            f.expires_at > now && grants.get(grant_id).is_some_and(live_grant)
+        });
+        removed += self.legacy.retain_part(part, |_, l| {
+            l.expires_at > now && grants.get(&l.grant_id).is_some_and(live_grant)
         });
         removed += self.devices.retain_part(part, |_, d| live_device(d));
         let devices = &self.devices;
@@ -537,7 +588,8 @@ impl MemoryState {
         self.clients.len()
             + self.codes.len()
             + self.grants.len()
-            + self.refresh.len()
+            + self.families.len()
+            + self.legacy.len()
             + self.devices.len()
             + self.subjects.len()
             + self.revoked_access.len()
@@ -574,7 +626,12 @@ impl MemoryState {
             used: *used,
         });
         let grants = self.grants.values().cloned().map(Record::Grant);
-        let refresh = self.refresh.values().cloned().map(Record::Refresh);
+        let families = self.families.values().cloned().map(Record::RefreshFamily);
+        let legacy = self.legacy.iter().map(|(hash, l)| Record::LegacyRefresh {
+            hash: *hash,
+            grant_id: l.grant_id,
+            expires_at: l.expires_at,
+        });
         let devices = self.devices.values().cloned().map(Record::Device);
         let subjects = self
             .subjects
@@ -609,7 +666,8 @@ impl MemoryState {
         clients
             .chain(codes)
             .chain(grants)
-            .chain(refresh)
+            .chain(families)
+            .chain(legacy)
             .chain(devices)
             .chain(subjects)
             .chain(revoked)
@@ -630,8 +688,21 @@ impl MemoryState {
             Record::Grant(g) => {
                 self.grants.insert(g.grant_id, g);
             }
-            Record::Refresh(r) => {
-                self.refresh.insert(r.hash, r);
+            Record::RefreshFamily(f) => {
+                self.families.insert(f.grant_id, f);
+            }
+            Record::LegacyRefresh {
+                hash,
+                grant_id,
+                expires_at,
+            } => {
+                self.legacy.insert(
+                    hash,
+                    LegacyRefresh {
+                        grant_id,
+                        expires_at,
+                    },
+                );
             }
             Record::Device(d) => {
                 self.user_codes.insert(d.user_code_hash, d.device_code_hash);
@@ -708,14 +779,24 @@ mod tests {
         })
     }
 
-    fn refresh(hash: SecretHash, grant_id: GrantId, expires_at: u64) -> Effect {
-        Effect::PutRefresh(RefreshRecord {
-            hash,
+    fn family(grant_id: GrantId, current: SecretHash, expires_at: u64) -> Effect {
+        Effect::PutRefreshFamily(RefreshFamily {
             grant_id,
+            family: Some(SecretHash::of("family secret")),
+            current,
             issued_at: 0,
             expires_at,
-            state: RefreshState::Active,
+            previous: None,
         })
+    }
+
+    /// A refresh token issued before families.
+    fn legacy(hash: SecretHash, grant_id: GrantId, expires_at: u64) -> Record {
+        Record::LegacyRefresh {
+            hash,
+            grant_id,
+            expires_at,
+        }
     }
 
     fn device(device_code_hash: SecretHash, user_code_hash: SecretHash, expires_at: u64) -> Effect {
@@ -742,8 +823,8 @@ mod tests {
             let g = grant_id(n, n);
             let revoked = (n % 5 == 0).then_some(1);
             s.apply(grant(g, 100 + u64::from(n) * 4, revoked));
-            s.apply(refresh(hash(49 - n, n), g, 100 + u64::from(n) * 2));
-            s.apply(refresh(hash(n / 2, n.wrapping_add(100)), g, 300));
+            s.apply(family(g, hash(49 - n, n), 100 + u64::from(n) * 2));
+            s.insert(legacy(hash(n / 2, n.wrapping_add(100)), g, 300));
             s.apply(device(
                 hash(n, n),
                 hash(49 - n, n.wrapping_add(50)),
@@ -760,11 +841,14 @@ mod tests {
         let expired = grant_id(12, 2);
         s.apply(grant(revoked, 1000, Some(5)));
         s.apply(grant(expired, 50, None));
-        // Refresh tokens in shards purged before and after their grants', still unexpired.
-        s.apply(refresh(hash(3, 1), revoked, 900));
-        s.apply(refresh(hash(30, 1), revoked, 900));
-        s.apply(refresh(hash(4, 2), expired, 900));
-        s.apply(refresh(hash(40, 2), expired, 900));
+        // Their families, and legacy refresh tokens in shards purged before and after their
+        // grants', still unexpired.
+        s.apply(family(revoked, hash(7, 7), 900));
+        s.apply(family(expired, hash(7, 8), 900));
+        s.insert(legacy(hash(3, 1), revoked, 900));
+        s.insert(legacy(hash(30, 1), revoked, 900));
+        s.insert(legacy(hash(4, 2), expired, 900));
+        s.insert(legacy(hash(40, 2), expired, 900));
         // A device authorization in shard 40 that has expired, its user code in shard 2.
         s.apply(device(hash(40, 9), hash(2, 9), 50));
         let mut removed = 0;
@@ -772,8 +856,8 @@ mod tests {
             removed += s.purge_shard(100, shard).removed;
         }
         assert_eq!(
-            removed, 7,
-            "two grants, four refresh tokens, one device authorization"
+            removed, 9,
+            "two grants, their families, four legacy tokens, one device authorization"
         );
         assert!(s.is_empty(), "{s:?}");
         assert_eq!(
