@@ -9,7 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use oauth_proto::client::ClientRecord;
 use oauth_proto::secret::SecretHash;
-use oauth_proto::store::{GrantId, GrantRecord, RefreshRecord, RefreshState, StoreError};
+use oauth_proto::store::{GrantId, GrantRecord, RefreshFamily, Rotated, StoreError};
 use tokio_postgres::Row;
 
 use crate::error::corrupt;
@@ -89,32 +89,42 @@ pub(crate) fn grant(row: &Row) -> Result<GrantRecord, StoreError> {
     Ok(g)
 }
 
-/// A refresh token from its row (`hash`, `grant_id`, `issued_at`, `expires_at`, `rotated_at`,
-/// `successor`): all of it is columns.
-pub(crate) fn refresh(row: &Row) -> Result<RefreshRecord, StoreError> {
-    let rotated_at: Option<i64> = row.get("rotated_at");
-    let successor: Option<&[u8]> = row.get("successor");
-    Ok(RefreshRecord {
-        hash: hash(row.get("hash"))?,
+/// A grant's refresh family from its row (`grant_id`, `refresh_family`, `refresh_current`,
+/// `refresh_issued_at`, `refresh_expires_at`, `refresh_previous`, `refresh_previous_at`): all of
+/// it is columns of the grant's row, read only where `refresh_current` is set.
+pub(crate) fn family(row: &Row) -> Result<RefreshFamily, StoreError> {
+    let current: Option<&[u8]> = row.get("refresh_current");
+    let issued_at: Option<i64> = row.get("refresh_issued_at");
+    let expires_at: Option<i64> = row.get("refresh_expires_at");
+    let incomplete = || {
+        StoreError::new(
+            oauth_proto::store::StoreErrorKind::Corrupt,
+            "PostgreSQL: a grant's refresh family is incomplete",
+        )
+    };
+    let (Some(current), Some(issued_at), Some(expires_at)) = (current, issued_at, expires_at)
+    else {
+        return Err(incomplete());
+    };
+    let previous: Option<&[u8]> = row.get("refresh_previous");
+    let previous_at: Option<i64> = row.get("refresh_previous_at");
+    let previous = match (previous, previous_at) {
+        (Some(h), Some(at)) => Some(Rotated {
+            hash: hash(h)?,
+            at: from_time(at),
+        }),
+        (None, _) => None,
+        (Some(_), None) => return Err(incomplete()),
+    };
+    Ok(RefreshFamily {
         grant_id: grant_id(row.get("grant_id"))?,
-        issued_at: from_time(row.get("issued_at")),
-        expires_at: from_time(row.get("expires_at")),
-        state: match rotated_at {
-            None => RefreshState::Active,
-            Some(at) => RefreshState::Rotated {
-                at: from_time(at),
-                successor: successor.map(hash).transpose()?,
-            },
-        },
+        family: row
+            .get::<_, Option<&[u8]>>("refresh_family")
+            .map(hash)
+            .transpose()?,
+        current: hash(current)?,
+        issued_at: from_time(issued_at),
+        expires_at: from_time(expires_at),
+        previous,
     })
-}
-
-/// A refresh state as its two columns (`rotated_at`, `successor`).
-pub(crate) fn refresh_state(state: &RefreshState) -> (Option<i64>, Option<&[u8]>) {
-    match state {
-        RefreshState::Active => (None, None),
-        RefreshState::Rotated { at, successor } => {
-            (Some(time(*at)), successor.as_ref().map(|s| &s.0[..]))
-        }
-    }
 }

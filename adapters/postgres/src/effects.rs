@@ -13,8 +13,8 @@ use deadpool_postgres::{Client, GenericClient, Transaction};
 use oauth_directory::UserChange;
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
-    CodeRecord, ConsentRecord, DeviceRecord, DeviceStatus, Effect, GrantRecord, RefreshRecord,
-    StoreError, MAX_CONSENTS_PER_SUBJECT,
+    CodeRecord, ConsentRecord, DeviceRecord, DeviceStatus, Effect, GrantRecord, StoreError,
+    MAX_CONSENTS_PER_SUBJECT,
 };
 use tokio_postgres::Row;
 
@@ -79,7 +79,7 @@ fn revokes(effect: &Effect) -> bool {
         | Effect::MarkClientUsed { .. }
         | Effect::PutCode(_)
         | Effect::PutGrant(_)
-        | Effect::PutRefresh(_)
+        | Effect::PutRefreshFamily(_)
         | Effect::PutDevice(_)
         | Effect::ResetCounter { .. }
         | Effect::PutConsent(_)
@@ -213,30 +213,6 @@ pub(crate) async fn put_device(tx: &impl GenericClient, d: &DeviceRecord) -> Res
     Ok(())
 }
 
-/// Inserts or replaces a refresh token.
-pub(crate) async fn put_refresh(tx: &impl GenericClient, r: &RefreshRecord) -> Result<(), Failure> {
-    let (rotated_at, successor) = codec::refresh_state(&r.state);
-    execute(
-        tx,
-        "storing a refresh token",
-        "INSERT INTO refresh_tokens (hash, grant_id, issued_at, expires_at, rotated_at, successor)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (hash) DO UPDATE SET grant_id = EXCLUDED.grant_id,
-             issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at,
-             rotated_at = EXCLUDED.rotated_at, successor = EXCLUDED.successor",
-        &[
-            &&r.hash.0[..],
-            &&r.grant_id.0[..],
-            &time(r.issued_at),
-            &time(r.expires_at),
-            &rotated_at,
-            &successor,
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
 /// The upsert of an access revocation: a grant that already has one gets the new one no earlier
 /// than the second after it, kept that much longer (the contract's `Effect::RevokeGrant`),
 /// computed in `numeric` and capped at `i64::MAX` so it cannot overflow.
@@ -334,7 +310,7 @@ async fn apply_one(
         }
         Effect::PutCode(c) => put_code(tx, c, false).await?,
         Effect::PutGrant(g) => put_grant(tx, g).await?,
-        Effect::PutRefresh(r) => put_refresh(tx, r).await?,
+        Effect::PutRefreshFamily(f) => crate::refresh::put_family(tx, f).await?,
         Effect::PutDevice(d) => put_device(tx, d).await?,
         Effect::RevokeGrant {
             grant_id,

@@ -13,14 +13,14 @@
 //!   row as used, and updates nothing; it then reads the row (a new statement, so a new snapshot
 //!   that sees the take) and answers `Used`. Only if the row is gone by then (purged, or its
 //!   subject revoked) does it answer `Missing`, which is the truth at that moment.
-//! - [`Op::GetRefresh`], [`Op::RefreshPublic`], [`Op::RotateRefresh`] and
-//!   [`Op::RetryRotation`]: see [`refresh`](crate::refresh).
+//! - [`Op::GetRefresh`], [`Op::RefreshPublic`] and [`Op::RotateRefresh`]: see
+//!   [`refresh`](crate::refresh).
 //! - [`Op::SwapDevice`]: `UPDATE devices SET ... WHERE device_code_hash = $1 AND revision = $2`.
 //! - [`Op::Count`]: `INSERT ... ON CONFLICT (key) DO UPDATE SET count = CASE ...`: PostgreSQL
 //!   guarantees the insert-or-update outcome atomically for one key, so concurrent counts each
 //!   see a distinct value.
 //!
-//! The transactions lock grant rows before token rows. Revocations of a subject or a client lock
+//! Revocations of a subject or a client lock
 //! several grants in one statement, in the order PostgreSQL scans them, so two of them can
 //! deadlock with each other; PostgreSQL then aborts one, and [`transaction`] runs it again.
 
@@ -41,16 +41,21 @@ pub(crate) async fn execute_op(client: &mut Client, op: Op) -> Result<Reply, Sto
     match op {
         Op::TakeCode { hash } => take_code(client, &hash.0).await.map(Reply::Code),
         Op::RefreshPublic {
-            hash,
+            grant_id,
+            presented,
             client_id,
             new,
-        } => crate::refresh::refresh_public(client, &hash.0, &client_id, &new).await,
-        Op::RotateRefresh { old, new } => crate::refresh::rotate(client, &old.0, None, new).await,
-        Op::RetryRotation {
-            old,
-            successor,
+        } => {
+            crate::refresh::refresh_public(client, &grant_id.0, &presented.0, &client_id, &new)
+                .await
+        }
+        Op::RotateRefresh {
+            grant_id,
+            from,
             new,
-        } => crate::refresh::rotate(client, &old.0, Some(&successor.0), new).await,
+            family,
+            retry,
+        } => crate::refresh::rotate(client, &grant_id.0, &from.0, &new, &family.0, retry).await,
         other => read(client, other).await.map_err(store_error),
     }
 }
@@ -118,7 +123,7 @@ async fn read(client: &mut Client, op: Op) -> Result<Reply, Failure> {
                 credential_version: row.map_or(0, |r| version(r.get(0))),
             })
         }
-        Op::GetRefresh { hash } => Reply::Refresh(crate::refresh::read(db, &hash.0).await?),
+        Op::GetRefresh { key } => Reply::Refresh(crate::refresh::read(db, &key).await?),
         Op::GetDevice { by } => {
             let row = match by {
                 DeviceLookup::DeviceCode(h) => {
@@ -280,10 +285,7 @@ async fn read(client: &mut Client, op: Op) -> Result<Reply, Failure> {
                 oauth_proto::client_id_document::FetchError::NotFetched,
             ))
         }
-        Op::TakeCode { .. }
-        | Op::RefreshPublic { .. }
-        | Op::RotateRefresh { .. }
-        | Op::RetryRotation { .. } => {
+        Op::TakeCode { .. } | Op::RefreshPublic { .. } | Op::RotateRefresh { .. } => {
             return Err(Failure::Store(StoreError::contract_violation(
                 "an atomic op was routed as a read",
             )))

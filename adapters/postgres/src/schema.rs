@@ -15,7 +15,7 @@
 //! # Tables
 //!
 //! Each record kind has a table with typed columns for what SQL must find, compare or change
-//! (hashes, ids, expiry times, the used flag of a code, the state of a refresh token, a device's
+//! (hashes, ids, expiry times, the used flag of a code, a grant's refresh tokens, a device's
 //! revision, revocation times) and a `body` holding the record as JSON for the rest. Bodies are
 //! `bytea`, not `jsonb`: SQL never looks inside them, `jsonb` refuses a `\u0000` that a stranger may
 //! put in a registered client's metadata, and it does not keep numbers exactly as written.
@@ -205,6 +205,52 @@ ALTER TABLE page_sessions
     ADD COLUMN relying_parties bytea[] NOT NULL DEFAULT '{}';
 "#,
     },
+    Migration {
+        // A grant's refresh tokens are one family kept in the grant's row ([`refresh`]
+        // (crate::refresh) says why): its family-secret hash, current token and the token that
+        // one replaced, in columns no index covers, so a rotation is one in-place (HOT) update.
+        // A lower fillfactor keeps room on each page for those updates' new row versions.
+        //
+        // Tokens issued before families are adopted: each grant's active token becomes its
+        // current one (the newest, should there be several), and the rotated token whose
+        // successor it is becomes its previous one (the earliest rotated, should a retry have
+        // repointed two: the one whose holder never saw the other), with no family secret. The
+        // old table stays as the lookup of every such token, active or rotated, from its hash to
+        // its grant ([`RefreshKey::Legacy`](oauth_proto::store::RefreshKey)), until it expires:
+        // nothing is inserted into it again, and only what that lookup and the purge use is kept.
+        version: 6,
+        sql: r#"
+ALTER TABLE grants
+    ADD COLUMN refresh_family bytea,
+    ADD COLUMN refresh_current bytea,
+    ADD COLUMN refresh_issued_at bigint,
+    ADD COLUMN refresh_expires_at bigint,
+    ADD COLUMN refresh_previous bytea,
+    ADD COLUMN refresh_previous_at bigint;
+ALTER TABLE grants SET (fillfactor = 85);
+
+UPDATE grants g SET refresh_current = a.hash, refresh_issued_at = a.issued_at,
+       refresh_expires_at = a.expires_at, refresh_previous = a.previous,
+       refresh_previous_at = a.previous_at
+FROM (SELECT DISTINCT ON (t.grant_id) t.grant_id, t.hash, t.issued_at, t.expires_at,
+             p.hash AS previous, p.rotated_at AS previous_at
+      FROM refresh_tokens t
+           LEFT JOIN refresh_tokens p
+               ON p.successor = t.hash AND p.grant_id = t.grant_id AND p.rotated_at IS NOT NULL
+      WHERE t.rotated_at IS NULL
+      ORDER BY t.grant_id, t.issued_at DESC, t.hash, p.rotated_at, p.hash) a
+WHERE g.grant_id = a.grant_id;
+
+ALTER TABLE refresh_tokens RENAME TO legacy_refresh_tokens;
+ALTER TABLE legacy_refresh_tokens
+    DROP COLUMN issued_at,
+    DROP COLUMN rotated_at,
+    DROP COLUMN successor;
+ALTER INDEX refresh_tokens_pkey RENAME TO legacy_refresh_tokens_pkey;
+ALTER INDEX refresh_tokens_grant RENAME TO legacy_refresh_tokens_grant;
+ALTER INDEX refresh_tokens_expiry RENAME TO legacy_refresh_tokens_expiry;
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -226,6 +272,15 @@ pub struct Migrated {
 
 /// Brings the database to [`supported_version`], or refuses a newer one.
 pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, OpenError> {
+    migrate_to(client, supported_version()).await
+}
+
+/// Brings the database to version `to` (at most [`supported_version`]), or refuses a newer one
+/// than this build knows. Only the tests of a migration stop short of the newest version.
+pub(crate) async fn migrate_to(
+    client: &mut tokio_postgres::Client,
+    to: i32,
+) -> Result<Migrated, OpenError> {
     let db = |what: &'static str| move |e| OpenError::Database(from_db(what, e));
     let tx = client
         .transaction()
@@ -260,7 +315,10 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, OpenError> 
             supported,
         });
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > from) {
+    for migration in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > from && m.version <= to)
+    {
         tx.batch_execute(migration.sql)
             .await
             .map_err(db("applying a migration"))?;
@@ -274,6 +332,6 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, OpenError> 
     tx.commit().await.map_err(db("committing the migration"))?;
     Ok(Migrated {
         from,
-        to: supported,
+        to: from.max(to.min(supported)),
     })
 }

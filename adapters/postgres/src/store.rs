@@ -432,7 +432,9 @@ async fn count_records(shared: &Shared) -> Result<u64, StoreError> {
         &client,
         "counting records",
         "SELECT (SELECT count(*) FROM clients) + (SELECT count(*) FROM codes)
-              + (SELECT count(*) FROM grants) + (SELECT count(*) FROM refresh_tokens)
+              + (SELECT count(*) FROM grants)
+              + (SELECT count(refresh_current) FROM grants)
+              + (SELECT count(*) FROM legacy_refresh_tokens)
               + (SELECT count(*) FROM devices) + (SELECT count(*) FROM subjects)
               + (SELECT count(*) FROM revoked_access) + (SELECT count(*) FROM counters)
               + (SELECT count(*) FROM users) + (SELECT count(*) FROM consents)",

@@ -361,10 +361,10 @@ pub fn sql(url: &str, statements: &str) -> Result<Option<String>, String> {
     })
 }
 
-/// The generic plan (`EXPLAIN`, not run) of each statement that finds a refresh token by its
-/// hash, by name, on the migrated database at `url`: for the test that checks they find it by the
-/// primary key (`refresh` module docs). Parameters are all null: the plan of a generic plan does
-/// not depend on them.
+/// The generic plan (`EXPLAIN`, not run) of each refresh statement, by name, on the migrated
+/// database at `url`: for the test that checks they find the grant's row by its primary key
+/// (`refresh` module docs). Parameters are all null: the plan of a generic plan does not depend
+/// on them.
 pub fn plans_of_refresh_statements(url: &str) -> Result<Vec<(&'static str, String)>, String> {
     on_connection(url, async |client| {
         client
@@ -372,7 +372,7 @@ pub fn plans_of_refresh_statements(url: &str) -> Result<Vec<(&'static str, Strin
             .await
             .map_err(|e| e.to_string())?;
         let mut plans = Vec::new();
-        for (name, statement) in crate::refresh::BY_HASH {
+        for (name, statement) in crate::refresh::BY_KEY {
             let prepared = client
                 .prepare(statement)
                 .await
@@ -391,6 +391,32 @@ pub fn plans_of_refresh_statements(url: &str) -> Result<Vec<(&'static str, Strin
             plans.push((name, first_columns(&messages).join("\n")));
         }
         Ok(plans)
+    })
+}
+
+/// Brings the empty database at `url` to schema version `version` only, for the tests of a later
+/// migration: they fill it as that version's code did, then open a store, which migrates the
+/// rest of the way.
+pub fn migrate_up_to(url: &str, version: i32) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connecting to the test cluster: {e}"))?;
+        let driver = tokio::spawn(connection);
+        let migrated = crate::schema::migrate_to(&mut client, version)
+            .await
+            .map_err(|e| format!("migrating to version {version}: {e}"));
+        drop(client);
+        let _ = driver.await;
+        match migrated {
+            Ok(m) if m.to == version => Ok(()),
+            Ok(m) => Err(format!("migrated to version {} instead of {version}", m.to)),
+            Err(e) => Err(e),
+        }
     })
 }
 

@@ -14,7 +14,7 @@ use oauth_proto::store::{CodeRecord, ConsentRecord, DeviceRecord, StoreError, Su
 use oauth_store_memory::Record;
 
 use crate::codec::{self, body, decode, from_time, time};
-use crate::effects::{put_client, put_code, put_consent, put_device, put_grant, put_refresh};
+use crate::effects::{put_client, put_code, put_consent, put_device, put_grant};
 use crate::sql::{execute, query, transaction, Failure, Outcome};
 
 /// Every record in the database, read in one snapshot.
@@ -72,14 +72,29 @@ async fn export_in(tx: &impl GenericClient) -> Result<Vec<Record>, Failure> {
     }
     for row in query(
         tx,
-        "exporting refresh tokens",
-        "SELECT hash, grant_id, issued_at, expires_at, rotated_at, successor
-         FROM refresh_tokens ORDER BY hash",
+        "exporting refresh families",
+        "SELECT grant_id, refresh_family, refresh_current, refresh_issued_at, refresh_expires_at,
+                refresh_previous, refresh_previous_at
+         FROM grants WHERE refresh_current IS NOT NULL ORDER BY grant_id",
         &[],
     )
     .await?
     {
-        records.push(Record::Refresh(codec::refresh(&row)?));
+        records.push(Record::RefreshFamily(codec::family(&row)?));
+    }
+    for row in query(
+        tx,
+        "exporting legacy refresh tokens",
+        "SELECT hash, grant_id, expires_at FROM legacy_refresh_tokens ORDER BY hash",
+        &[],
+    )
+    .await?
+    {
+        records.push(Record::LegacyRefresh {
+            hash: codec::hash(row.get(0))?,
+            grant_id: codec::grant_id(row.get(1))?,
+            expires_at: from_time(row.get(2)),
+        });
     }
     for row in query(
         tx,
@@ -192,7 +207,11 @@ async fn import_in(tx: &impl GenericClient, records: &[Record]) -> Result<Outcom
         )
         .await?;
     }
-    for record in records {
+    // A family is stored in its grant's row, so families go after every grant.
+    let (families, others): (Vec<&Record>, Vec<&Record>) = records
+        .iter()
+        .partition(|r| matches!(r, Record::RefreshFamily(_)));
+    for record in others.into_iter().chain(families) {
         import_one(tx, record).await?;
     }
     if revoking {
@@ -212,7 +231,23 @@ async fn import_one(tx: &impl GenericClient, record: &Record) -> Result<(), Fail
         Record::Client(c) => put_client(tx, c).await,
         Record::Code { record, used } => put_code(tx, record, *used).await,
         Record::Grant(g) => put_grant(tx, g).await,
-        Record::Refresh(r) => put_refresh(tx, r).await,
+        Record::RefreshFamily(f) => crate::refresh::put_family(tx, f).await,
+        // The one insert into the lookup of tokens issued before families: moving a store
+        // carries the lookup along.
+        Record::LegacyRefresh {
+            hash,
+            grant_id,
+            expires_at,
+        } => execute(
+            tx,
+            "importing a legacy refresh token",
+            "INSERT INTO legacy_refresh_tokens (hash, grant_id, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (hash) DO UPDATE SET grant_id = EXCLUDED.grant_id,
+                 expires_at = EXCLUDED.expires_at",
+            &[&&hash.0[..], &&grant_id.0[..], &time(*expires_at)],
+        )
+        .await
+        .map(drop),
         Record::Device(d) => put_device(tx, d).await,
         Record::Subject { subject, record } => execute(
             tx,

@@ -38,7 +38,6 @@ pub(crate) enum Kind {
     GetRefresh,
     RefreshPublic,
     RotateRefresh,
-    RetryRotation,
     GetDevice,
     SwapDevice,
     Count,
@@ -57,7 +56,7 @@ pub(crate) enum Kind {
 }
 
 /// The `operation` label's values, in [`Kind`]'s order (`kind as usize` indexes them).
-const KINDS: [&str; 23] = [
+const KINDS: [&str; 22] = [
     "get_client",
     "get_client_with_status",
     "get_subject",
@@ -65,7 +64,6 @@ const KINDS: [&str; 23] = [
     "get_refresh",
     "refresh_public",
     "rotate_refresh",
-    "retry_rotation",
     "get_device",
     "swap_device",
     "count",
@@ -94,7 +92,6 @@ impl Kind {
             Op::GetRefresh { .. } => Kind::GetRefresh,
             Op::RefreshPublic { .. } => Kind::RefreshPublic,
             Op::RotateRefresh { .. } => Kind::RotateRefresh,
-            Op::RetryRotation { .. } => Kind::RetryRotation,
             Op::GetDevice { .. } => Kind::GetDevice,
             Op::SwapDevice { .. } => Kind::SwapDevice,
             Op::Count { .. } => Kind::Count,
