@@ -1,8 +1,8 @@
 //! Purge benchmark: how long a purge of a large memory store keeps other requests waiting.
 //!
 //! A purge visits every record under the store's write lock. This bench fills a store with
-//! grants and refresh tokens (two per grant, as after a rotation), then purges it while another
-//! thread reads refresh tokens (`Op::GetRefresh`, what every refresh request does first) in a
+//! grants and their refresh families (each as after a rotation), then purges it while another
+//! thread reads refresh families (`Op::GetRefresh`, what every refresh request does first) in a
 //! loop, and reports the slowest read during the purge and the purge's own time, for a purge under
 //! one lock hold (`MemoryState::purge`, what the store did before) and for the store's purge, which
 //! goes one shard at a time and releases the lock in between.
@@ -17,15 +17,16 @@ use std::time::{Duration, Instant};
 use oauth_proto::scope::Scope;
 use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
-    Effect, GrantId, GrantRecord, Op, RefreshRecord, RefreshState, Reply, Store,
+    Effect, GrantId, GrantRecord, Op, RefreshFamily, RefreshKey, Reply, Rotated, Store,
 };
 use oauth_store_memory::{MemoryState, MemoryStore};
 
 /// A way to purge the store at a time; returns how many records went.
 type Purge = fn(&MemoryStore, u64) -> u64;
 
-/// A store of `grants` grants with two refresh tokens each; a tenth of them expired at `now`.
-fn filled(grants: u64, now: u64) -> (MemoryStore, Vec<SecretHash>) {
+/// A store of `grants` grants with a refresh family each; a tenth of them expired at `now`.
+/// Returns the store and the keys of up to a thousand live families.
+fn filled(grants: u64, now: u64) -> (MemoryStore, Vec<RefreshKey>) {
     let mut state = MemoryState::default();
     let mut probes = Vec::new();
     for i in 0..grants {
@@ -48,27 +49,19 @@ fn filled(grants: u64, now: u64) -> (MemoryStore, Vec<SecretHash>) {
             amr: Vec::new(),
             sid: None,
         }));
-        for (n, state_of) in [
-            (
-                0,
-                RefreshState::Rotated {
-                    at: 0,
-                    successor: None,
-                },
-            ),
-            (1, RefreshState::Active),
-        ] {
-            let hash = SecretHash::of(&format!("refresh {i} {n}"));
-            state.apply(Effect::PutRefresh(RefreshRecord {
-                hash,
-                grant_id,
-                issued_at: 0,
-                expires_at,
-                state: state_of,
-            }));
-            if n == 1 && i % 10 != 0 && probes.len() < 1000 {
-                probes.push(hash);
-            }
+        state.apply(Effect::PutRefreshFamily(RefreshFamily {
+            grant_id,
+            family: Some(SecretHash::of(&format!("family {i}"))),
+            current: SecretHash::of(&format!("refresh {i} 1")),
+            issued_at: 0,
+            expires_at,
+            previous: Some(Rotated {
+                hash: SecretHash::of(&format!("refresh {i} 0")),
+                at: 0,
+            }),
+        }));
+        if i % 10 != 0 && probes.len() < 1000 {
+            probes.push(RefreshKey::Grant(grant_id));
         }
     }
     (MemoryStore::from_state(state), probes)
@@ -87,12 +80,12 @@ fn run(grants: u64, purge: impl FnOnce(&MemoryStore, u64) -> u64) -> (Duration, 
             let mut slowest = Duration::ZERO;
             let mut i = 0;
             while !done.load(Ordering::Acquire) {
-                let hash = probes[i % probes.len()];
+                let key = probes[i % probes.len()];
                 i += 1;
                 let t = Instant::now();
-                let reply = Store::execute(&*store, Op::GetRefresh { hash }).expect("read");
+                let reply = Store::execute(&*store, Op::GetRefresh { key }).expect("read");
                 slowest = slowest.max(t.elapsed());
-                assert!(matches!(reply, Reply::Refresh(Some(_))), "a live token");
+                assert!(matches!(reply, Reply::Refresh(Some(_))), "a live family");
                 started.store(true, Ordering::Release);
             }
             slowest
@@ -110,7 +103,7 @@ fn run(grants: u64, purge: impl FnOnce(&MemoryStore, u64) -> u64) -> (Duration, 
 }
 
 fn main() {
-    println!("purge of a memory store while another thread reads refresh tokens");
+    println!("purge of a memory store while another thread reads refresh families");
     println!(
         "{:>9} {:>22} {:>12} {:>16} {:>9}",
         "grants", "purge", "purge time", "slowest read", "removed"

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! The cases cover every record type, the three atomic read-modify-writes under real thread
-//! contention (take a code, rotate a refresh token, swap a device record), counters and their
+//! contention (take a code, rotate a grant's refresh family (`rotation`, `refresh_public`), swap a
+//! device record), counters and their
 //! windows, every kind of revocation, client deletion, expiry purges (including the storage they
 //! free, and registered clients nobody used), remembered consents (`consents`), the grants of a
 //! browser session (`sessions`), a client read with a revocation status (`client_with_status`)
@@ -26,6 +27,7 @@ mod consents;
 pub mod directory;
 pub mod fixtures;
 mod refresh_public;
+mod rotation;
 mod sessions;
 
 pub use client_with_status::a_client_read_with_status_answers_as_the_two_reads;
@@ -37,6 +39,13 @@ pub use refresh_public::{
     a_public_refresh_reads_and_rotates_in_one_step, a_public_refresh_rotates_only_what_it_may,
     of_concurrent_public_refreshes_exactly_one_wins,
 };
+pub use rotation::{
+    a_retried_rotation_keeps_the_token_presented_again,
+    a_rotation_gives_an_adopted_family_its_hash,
+    of_concurrent_retries_of_one_rotation_exactly_one_wins, refresh_rotation_is_a_compare_and_swap,
+    rotation_extends_the_grant_to_cover_the_new_token,
+    rotation_fails_for_revoked_grants_and_other_tokens,
+};
 pub use sessions::{
     a_sessions_grants_are_found_by_subject_and_sid, a_sessions_grants_come_in_bounded_pages,
 };
@@ -46,8 +55,8 @@ use std::sync::Barrier;
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
     AsyncStore, CodeTake, DeviceLookup, DeviceRecord, DeviceStatus, Effect, GrantId, Op,
-    RefreshGrant, RefreshRecord, RefreshState, Reply, RevocationStatus, RevocationView, Store,
-    SubjectRecord, GRANT_EXTENSION,
+    RefreshFamily, RefreshGrant, RefreshKey, Reply, RevocationStatus, RevocationView, Rotated,
+    Store, SubjectRecord, Successor,
 };
 
 use fixtures::*;
@@ -81,8 +90,10 @@ macro_rules! store_contract_tests {
             unknown_keys_read_as_absent,
             a_code_is_taken_exactly_once,
             refresh_rotation_is_a_compare_and_swap,
-            rotation_fails_for_revoked_grants_and_foreign_tokens,
-            a_retried_rotation_swaps_only_from_an_unused_successor,
+            rotation_extends_the_grant_to_cover_the_new_token,
+            rotation_fails_for_revoked_grants_and_other_tokens,
+            a_rotation_gives_an_adopted_family_its_hash,
+            a_retried_rotation_keeps_the_token_presented_again,
             of_concurrent_retries_of_one_rotation_exactly_one_wins,
             a_public_refresh_reads_and_rotates_in_one_step,
             a_public_refresh_rotates_only_what_it_may,
@@ -160,10 +171,40 @@ fn revocation_status<S: Store>(s: &S, grant: GrantId, subject: &str) -> Revocati
     }
 }
 
-fn get_refresh<S: Store>(s: &S, name: &str) -> Option<RefreshGrant> {
-    match exec(s, Op::GetRefresh { hash: hash(name) }) {
+/// What [`Op::GetRefresh`] answers for `key`.
+fn get_refresh_by<S: Store>(s: &S, key: RefreshKey) -> Option<RefreshGrant> {
+    match exec(s, Op::GetRefresh { key }) {
         Reply::Refresh(r) => r,
         other => panic!("GetRefresh answered {other:?}"),
+    }
+}
+
+/// What [`Op::GetRefresh`] answers for the tokens of grant `grant` (a token in the current
+/// format names its grant).
+fn get_refresh<S: Store>(s: &S, grant: u64) -> Option<RefreshGrant> {
+    get_refresh_by(s, RefreshKey::Grant(grant_id(grant)))
+}
+
+/// Grant `grant`'s refresh family as [`Op::GetRefresh`] answers it.
+fn family_of<S: Store>(s: &S, grant: u64) -> Option<RefreshFamily> {
+    get_refresh(s, grant).map(|r| r.family)
+}
+
+/// Grant `grant`'s family after rotations: current token `current` issued at `issued_at` and
+/// expiring at `expires_at`, having replaced `previous` at `rotated_at`.
+fn rotated_family(
+    grant: u64,
+    current: &str,
+    (issued_at, expires_at): (u64, u64),
+    previous: &str,
+    rotated_at: u64,
+) -> RefreshFamily {
+    RefreshFamily {
+        previous: Some(Rotated {
+            hash: hash(previous),
+            at: rotated_at,
+        }),
+        ..refresh(current, grant, issued_at, expires_at)
     }
 }
 
@@ -174,31 +215,82 @@ fn take<S: Store>(s: &S, name: &str) -> CodeTake {
     }
 }
 
-fn rotate<S: Store>(s: &S, old: &str, new: RefreshRecord) -> bool {
-    match exec(
-        s,
-        Op::RotateRefresh {
-            old: hash(old),
-            new,
-        },
-    ) {
+/// [`Op::RotateRefresh`] of grant `grant` from the token `from` into `new`, with the family hash
+/// of [`fixtures::family_hash`]; `retry` as the op's.
+fn rotate_as<S: Store>(s: &S, grant: u64, from: &str, new: Successor, retry: bool) -> bool {
+    let op = Op::RotateRefresh {
+        grant_id: grant_id(grant),
+        from: hash(from),
+        new,
+        family: family_hash(grant),
+        retry,
+    };
+    match exec(s, op) {
         Reply::Swapped(b) => b,
         other => panic!("RotateRefresh answered {other:?}"),
     }
 }
 
-fn retry<S: Store>(s: &S, old: &str, successor: &str, new: RefreshRecord) -> bool {
-    match exec(
-        s,
-        Op::RetryRotation {
-            old: hash(old),
-            successor: hash(successor),
-            new,
-        },
-    ) {
-        Reply::Swapped(b) => b,
-        other => panic!("RetryRotation answered {other:?}"),
+/// A first rotation of grant `grant` from `from` into `new` (`retry: false`).
+fn rotate<S: Store>(s: &S, grant: u64, from: &str, new: Successor) -> bool {
+    rotate_as(s, grant, from, new, false)
+}
+
+/// A retried rotation of grant `grant` from the lost successor `from` into `new` (`retry: true`).
+fn retry<S: Store>(s: &S, grant: u64, from: &str, new: Successor) -> bool {
+    rotate_as(s, grant, from, new, true)
+}
+
+/// Asks [`Op::RefreshPublic`] for grant `grant`'s token `presented` by `client_id`, into `new`.
+fn refresh_public<S: Store>(
+    s: &S,
+    grant: u64,
+    presented: &str,
+    client_id: &str,
+    new: Successor,
+) -> (Option<RefreshGrant>, bool) {
+    let op = Op::RefreshPublic {
+        grant_id: grant_id(grant),
+        presented: hash(presented),
+        client_id: client_id.into(),
+        new,
+    };
+    match exec(s, op) {
+        Reply::RefreshRotated { found, rotated } => (found, rotated),
+        other => panic!("RefreshPublic answered {other:?}"),
     }
+}
+
+/// Grant `grant`, revoked, keeps its current token `current` whatever is asked: neither a
+/// rotation, nor a retried one, nor a public refresh by its client `client` swaps, and the
+/// family is answered as it was.
+fn assert_never_rotates<S: Store>(s: &S, grant: u64, current: &str, client: &str) {
+    let before = get_refresh(s, grant).expect("a revoked grant is read until purged");
+    assert!(
+        before.grant.revoked_at.is_some(),
+        "grant {grant} is revoked"
+    );
+    let new = |tag: &str| successor(&format!("{current}-{tag}"), 4000, 9000);
+    assert!(
+        !rotate(s, grant, current, new("rotated")),
+        "grant {grant}: a revoked grant does not rotate"
+    );
+    assert!(
+        !retry(s, grant, current, new("retried")),
+        "grant {grant}: nor retries a rotation"
+    );
+    let (found, rotated) = refresh_public(s, grant, current, client, new("public"));
+    assert!(!rotated, "grant {grant}: nor rotates for a public client");
+    assert_eq!(
+        found.as_ref(),
+        Some(&before),
+        "grant {grant}: answered as read"
+    );
+    assert_eq!(
+        get_refresh(s, grant),
+        Some(before),
+        "grant {grant}: unchanged"
+    );
 }
 
 /// Two threads, started together, each call `attempt(store, thread, n)` for every `n` below
@@ -218,17 +310,6 @@ fn race<S: Sync>(
             })
         });
         workers.map(|w| w.join().expect("racing thread panicked"))
-    })
-}
-
-fn state_of<S: Store>(s: &S, token: &str) -> Option<RefreshState> {
-    get_refresh(s, token).map(|r| r.token.state)
-}
-
-fn rotated(at: u64, successor: &str) -> Option<RefreshState> {
-    Some(RefreshState::Rotated {
-        at,
-        successor: Some(hash(successor)),
     })
 }
 
@@ -278,13 +359,14 @@ fn subject<S: Store>(s: &S, name: &str) -> SubjectRecord {
     }
 }
 
-/// A grant with one active refresh token, as issuing from a code does.
+/// A grant with its refresh family (current token `token`, issued at 100, expiring at 5000), as
+/// issuing from a code does.
 fn issue<S: Store>(s: &S, n: u64, client: &str, subject: &str, token: &str) {
     apply(
         s,
         vec![
             Effect::PutGrant(grant(n, client, subject, 5000)),
-            Effect::PutRefresh(refresh(token, n, 100, 5000)),
+            Effect::PutRefreshFamily(refresh(token, n, 100, 5000)),
         ],
     );
 }
@@ -295,7 +377,8 @@ pub fn every_record_round_trips<S: ContractStore>(h: &Harness<S>) {
     let c = client("app");
     let code_record = code("code-1", 1, "app", "alice", 1000);
     let g = grant(2, "app", "alice", 5000);
-    let r = refresh("rt-2", 2, 100, 5000);
+    // A family as a rotation leaves it, so that every field is seen to round-trip.
+    let r = rotated_family(2, "rt-2", (100, 5000), "rt-1", 100);
     let d = device("dev-1", "app", DeviceStatus::Pending, 1000);
     apply(
         &s,
@@ -303,16 +386,16 @@ pub fn every_record_round_trips<S: ContractStore>(h: &Harness<S>) {
             Effect::PutClient(c.clone()),
             Effect::PutCode(code_record.clone()),
             Effect::PutGrant(g.clone()),
-            Effect::PutRefresh(r.clone()),
+            Effect::PutRefreshFamily(r.clone()),
             Effect::PutDevice(d.clone()),
         ],
     );
     assert_eq!(get_client(&s, "app"), Some(c.clone()));
     assert_eq!(take(&s, "code-1"), CodeTake::Taken(code_record));
     assert_eq!(
-        get_refresh(&s, "rt-2"),
+        get_refresh(&s, 2),
         Some(RefreshGrant {
-            token: r,
+            family: r,
             grant: g,
             client: Some(std::sync::Arc::new(c)),
             status: RevocationStatus::default(),
@@ -328,7 +411,7 @@ pub fn every_record_round_trips<S: ContractStore>(h: &Harness<S>) {
     );
     assert_eq!(subject(&s, "alice"), SubjectRecord::default());
     assert_eq!(count(&s, "login:alice", 100, 400), 1);
-    // client, code, grant, refresh, device, counter
+    // client, code, grant, refresh family, device, counter
     assert_eq!((h.len)(&s), 6);
 }
 
@@ -347,6 +430,14 @@ pub fn puts_replace_and_deletes_remove<S: ContractStore>(h: &Harness<S>) {
     assert_eq!(count(&s, "k", 100, 200), 2);
     apply(&s, vec![Effect::ResetCounter { key: "k".into() }]);
     assert_eq!(count(&s, "k", 100, 200), 1, "a reset counter starts again");
+
+    // A grant's family replaces the one it had.
+    issue(&s, 1, "app", "alice", "rt-1");
+    let replaced = rotated_family(1, "rt-3", (300, 7000), "rt-2", 300);
+    apply(&s, vec![Effect::PutRefreshFamily(replaced.clone())]);
+    assert_eq!(family_of(&s, 1), Some(replaced));
+    // client, counter, grant, one family
+    assert_eq!((h.len)(&s), 4);
 }
 
 /// A client's access token format (the HMAC default, or JWT set by the administrator) comes back
@@ -410,15 +501,26 @@ pub fn effects_apply_in_order<S: ContractStore>(h: &Harness<S>) {
 /// Unknown keys read as absent, and the atomic ops on them change nothing.
 pub fn unknown_keys_read_as_absent<S: ContractStore>(h: &Harness<S>) {
     let s = (h.fresh)();
+    apply(&s, vec![Effect::PutClient(client("app"))]);
     assert_eq!(get_client(&s, "nobody"), None);
-    assert_eq!(get_refresh(&s, "nothing"), None);
+    assert_eq!(get_refresh(&s, 9), None);
+    assert_eq!(
+        get_refresh_by(&s, RefreshKey::Legacy(hash("nothing"))),
+        None,
+        "a hash the store never held finds nothing"
+    );
     assert_eq!(
         get_device(&s, DeviceLookup::UserCode(hash("NOTHING"))),
         None
     );
     assert_eq!(subject(&s, "nobody"), SubjectRecord::default());
     assert_eq!(take(&s, "nothing"), CodeTake::Missing);
-    assert!(!rotate(&s, "nothing", refresh("next", 1, 200, 5000)));
+    assert!(!rotate(&s, 9, "nothing", successor("next", 200, 5000)));
+    assert!(!retry(&s, 9, "nothing", successor("next", 200, 5000)));
+    assert_eq!(
+        refresh_public(&s, 9, "nothing", "app", successor("next", 200, 5000)),
+        (None, false)
+    );
     assert!(!swap_device(
         &s,
         0,
@@ -426,13 +528,40 @@ pub fn unknown_keys_read_as_absent<S: ContractStore>(h: &Harness<S>) {
     ));
     assert_eq!(s.access_revoked_at(&grant_id(9)), None);
     assert_eq!(s.credential_version("nobody"), 0);
-    // A refresh token whose grant is unknown reads as absent too.
+    assert_eq!((h.len)(&s), 1, "none of it stored anything");
+
+    // A grant without refresh tokens has no family to answer.
+    apply(&s, vec![Effect::PutGrant(grant(76, "app", "alice", 5000))]);
+    assert_eq!(get_refresh(&s, 76), None, "a grant without refresh tokens");
+    assert!(!rotate(&s, 76, "nothing", successor("next", 200, 5000)));
+    assert_eq!(
+        refresh_public(&s, 76, "nothing", "app", successor("next", 200, 5000)),
+        (None, false)
+    );
+    // A family whose grant is not stored (unknown, or not yet: effects apply in order) is
+    // dropped, and a grant stored after it finds none.
     apply(
         &s,
-        vec![Effect::PutRefresh(refresh("orphan", 77, 100, 5000))],
+        vec![
+            Effect::PutRefreshFamily(refresh("orphan", 77, 100, 5000)),
+            Effect::PutRefreshFamily(refresh("early", 78, 100, 5000)),
+            Effect::PutGrant(grant(78, "app", "alice", 5000)),
+        ],
     );
-    assert_eq!(get_refresh(&s, "orphan"), None);
-    assert_eq!((h.len)(&s), 1);
+    assert_eq!(get_refresh(&s, 77), None);
+    assert_eq!(
+        get_refresh(&s, 78),
+        None,
+        "the family came before its grant"
+    );
+    assert!(!rotate(&s, 78, "early", successor("next", 200, 5000)));
+    assert_eq!(
+        get_refresh(&s, 78),
+        None,
+        "and a rotation does not make one"
+    );
+    // client, grants 76 and 78
+    assert_eq!((h.len)(&s), 3);
 }
 
 /// Of many threads taking one code at once, exactly one gets `Taken`; the rest get `Used`.
@@ -477,211 +606,6 @@ pub fn a_code_is_taken_exactly_once<S: ContractStore>(h: &Harness<S>) {
         CodeTake::Used(records[0].clone()),
         "a taken code stays taken"
     );
-}
-
-/// Two concurrent rotations of one refresh token: exactly one swaps. A rotated token cannot be
-/// rotated again, and the grant's expiry follows the newest token.
-pub fn refresh_rotation_is_a_compare_and_swap<S: ContractStore>(h: &Harness<S>) {
-    const TOKENS: u64 = 24;
-    let s = (h.fresh)();
-    for n in 0..TOKENS {
-        issue(&s, n, "app", "alice", &format!("rt-{n}"));
-    }
-    let wins = race(&s, TOKENS, |s, t, n| {
-        rotate(
-            s,
-            &format!("rt-{n}"),
-            refresh(&format!("rt-{n}-by-{t}"), n, 200, 6000),
-        )
-    });
-    for n in 0..TOKENS {
-        assert!(
-            wins[0][n as usize] ^ wins[1][n as usize],
-            "token {n}: exactly one rotation wins"
-        );
-        let winner = if wins[0][n as usize] { 0 } else { 1 };
-        let old = get_refresh(&s, &format!("rt-{n}")).expect("old token kept");
-        assert_eq!(
-            old.token.state,
-            RefreshState::Rotated {
-                at: 200,
-                successor: Some(hash(&format!("rt-{n}-by-{winner}")))
-            }
-        );
-        let new = get_refresh(&s, &format!("rt-{n}-by-{winner}")).expect("successor stored");
-        assert_eq!(new.token.state, RefreshState::Active);
-        assert_eq!(
-            new.grant.expires_at,
-            6000 + GRANT_EXTENSION,
-            "the grant lives as long as its newest token"
-        );
-        assert_eq!(
-            get_refresh(&s, &format!("rt-{n}-by-{}", 1 - winner)),
-            None,
-            "loser stored nothing"
-        );
-    }
-    assert!(
-        !rotate(&s, "rt-0", refresh("rt-0-again", 0, 300, 7000)),
-        "a rotated token cannot rotate"
-    );
-    assert_eq!(get_refresh(&s, "rt-0-again"), None);
-    // The chain continues from the successor.
-    let winner = if wins[0][0] { "rt-0-by-0" } else { "rt-0-by-1" };
-    assert!(rotate(&s, winner, refresh("rt-0-third", 0, 300, 7000)));
-    assert_eq!(
-        get_refresh(&s, "rt-0-third").map(|r| r.grant.expires_at),
-        Some(6000 + GRANT_EXTENSION),
-        "a grant that already covers the new token is left as it is"
-    );
-    let past = 6000 + GRANT_EXTENSION + 1;
-    assert!(rotate(
-        &s,
-        "rt-0-third",
-        refresh("rt-0-fourth", 0, 400, past)
-    ));
-    assert_eq!(
-        get_refresh(&s, "rt-0-fourth").map(|r| r.grant.expires_at),
-        Some(past + GRANT_EXTENSION),
-        "a token that outlives its grant extends it by the step"
-    );
-}
-
-/// Rotation fails into a revoked grant, across grants, and for grants that are gone.
-pub fn rotation_fails_for_revoked_grants_and_foreign_tokens<S: ContractStore>(h: &Harness<S>) {
-    let s = (h.fresh)();
-    issue(&s, 1, "app", "alice", "rt-1");
-    issue(&s, 2, "app", "alice", "rt-2");
-    apply(
-        &s,
-        vec![Effect::RevokeGrant {
-            grant_id: grant_id(1),
-            at: 150,
-            keep_until: 400,
-        }],
-    );
-    assert!(
-        !rotate(&s, "rt-1", refresh("rt-1b", 1, 200, 6000)),
-        "grant is revoked"
-    );
-    assert!(
-        !rotate(&s, "rt-2", refresh("rt-2b", 3, 200, 6000)),
-        "successor names another grant"
-    );
-    assert_eq!(
-        get_refresh(&s, "rt-1").map(|r| r.token.state),
-        Some(RefreshState::Active)
-    );
-    assert_eq!(
-        get_refresh(&s, "rt-2").map(|r| r.token.state),
-        Some(RefreshState::Active)
-    );
-    apply(&s, vec![Effect::PutRefresh(refresh("rt-9", 9, 100, 5000))]);
-    assert!(
-        !rotate(&s, "rt-9", refresh("rt-9b", 9, 200, 6000)),
-        "grant 9 does not exist"
-    );
-    assert!(rotate(&s, "rt-2", refresh("rt-2b", 2, 200, 6000)));
-}
-
-/// A retried rotation replaces a rotated token's successor only while that successor is unused,
-/// and only within the token's own grant, which must not be revoked.
-pub fn a_retried_rotation_swaps_only_from_an_unused_successor<S: ContractStore>(h: &Harness<S>) {
-    let s = (h.fresh)();
-    issue(&s, 1, "app", "alice", "rt-1");
-    issue(&s, 2, "app", "alice", "other-1");
-    assert!(
-        !retry(&s, "rt-1", "rt-2", refresh("rt-x", 1, 200, 6000)),
-        "rt-1 was never rotated"
-    );
-    assert!(rotate(&s, "rt-1", refresh("rt-2", 1, 200, 6000)));
-    assert_eq!(state_of(&s, "rt-1"), rotated(200, "rt-2"));
-    assert!(
-        !retry(&s, "rt-1", "rt-9", refresh("rt-x", 1, 210, 6000)),
-        "rt-9 is not rt-1's successor"
-    );
-    assert!(
-        !retry(&s, "rt-1", "rt-2", refresh("rt-x", 2, 210, 6000)),
-        "the new token names another grant"
-    );
-    assert!(
-        !retry(&s, "other-1", "rt-2", refresh("rt-x", 2, 210, 6000)),
-        "other-1 was never rotated"
-    );
-    assert_eq!(get_refresh(&s, "rt-x"), None);
-    assert!(retry(&s, "rt-1", "rt-2", refresh("rt-3", 1, 210, 7000)));
-    assert_eq!(
-        state_of(&s, "rt-1"),
-        rotated(200, "rt-3"),
-        "rotation time kept"
-    );
-    assert_eq!(state_of(&s, "rt-2"), rotated(210, "rt-3"));
-    assert_eq!(state_of(&s, "rt-3"), Some(RefreshState::Active));
-    assert_eq!(
-        get_refresh(&s, "rt-3").map(|r| r.grant.expires_at),
-        Some(6000 + GRANT_EXTENSION),
-        "the grant lives as long as its newest token"
-    );
-    assert!(
-        !retry(&s, "rt-1", "rt-2", refresh("rt-x", 1, 220, 7000)),
-        "rt-2 is no longer rt-1's successor"
-    );
-    // Once the successor is used, the retry is over.
-    assert!(rotate(&s, "rt-3", refresh("rt-4", 1, 230, 7000)));
-    assert!(
-        !retry(&s, "rt-1", "rt-3", refresh("rt-x", 1, 240, 7000)),
-        "rt-3 was used"
-    );
-    assert_eq!(get_refresh(&s, "rt-x"), None);
-    apply(
-        &s,
-        vec![Effect::RevokeGrant {
-            grant_id: grant_id(1),
-            at: 250,
-            keep_until: 400,
-        }],
-    );
-    assert!(
-        !retry(&s, "rt-3", "rt-4", refresh("rt-x", 1, 260, 7000)),
-        "the grant is revoked"
-    );
-    assert_eq!(state_of(&s, "rt-4"), Some(RefreshState::Active));
-}
-
-/// Two retries of one lost rotation at once: exactly one gets a token.
-pub fn of_concurrent_retries_of_one_rotation_exactly_one_wins<S: ContractStore>(h: &Harness<S>) {
-    const TOKENS: u64 = 50;
-    let s = (h.fresh)();
-    for n in 0..TOKENS {
-        issue(&s, n, "app", "alice", &format!("rt-{n}"));
-        assert!(rotate(
-            &s,
-            &format!("rt-{n}"),
-            refresh(&format!("rt-{n}-lost"), n, 200, 6000)
-        ));
-    }
-    let wins = race(&s, TOKENS, |s, t, n| {
-        retry(
-            s,
-            &format!("rt-{n}"),
-            &format!("rt-{n}-lost"),
-            refresh(&format!("rt-{n}-by-{t}"), n, 210, 6000),
-        )
-    });
-    for n in 0..TOKENS {
-        let i = n as usize;
-        assert!(wins[0][i] ^ wins[1][i], "token {n}: exactly one retry wins");
-        let (winner, loser) = if wins[0][i] { (0, 1) } else { (1, 0) };
-        let won = format!("rt-{n}-by-{winner}");
-        assert_eq!(state_of(&s, &format!("rt-{n}")), rotated(200, &won));
-        assert_eq!(state_of(&s, &format!("rt-{n}-lost")), rotated(210, &won));
-        assert_eq!(state_of(&s, &won), Some(RefreshState::Active));
-        assert_eq!(
-            get_refresh(&s, &format!("rt-{n}-by-{loser}")),
-            None,
-            "loser stored nothing"
-        );
-    }
 }
 
 /// Device records change only by compare-and-swap on their revision.
@@ -766,6 +690,7 @@ pub fn counters_count_within_their_window<S: ContractStore>(h: &Harness<S>) {
 /// Revoking a grant kills its refresh tokens and makes the view report its access tokens revoked.
 pub fn revoking_a_grant_kills_refresh_and_access<S: ContractStore>(h: &Harness<S>) {
     let s = (h.fresh)();
+    apply(&s, vec![Effect::PutClient(client("app"))]);
     issue(&s, 1, "app", "alice", "rt-1");
     issue(&s, 2, "app", "alice", "rt-2");
     apply(
@@ -776,18 +701,24 @@ pub fn revoking_a_grant_kills_refresh_and_access<S: ContractStore>(h: &Harness<S
             keep_until: 900,
         }],
     );
-    let r1 = get_refresh(&s, "rt-1").expect("revoked grants are still readable until purged");
+    let r1 = get_refresh(&s, 1).expect("revoked grants are still readable until purged");
     assert_eq!(r1.grant.revoked_at, Some(300));
-    assert!(!rotate(&s, "rt-1", refresh("rt-1b", 1, 310, 6000)));
+    assert_eq!(
+        r1.family,
+        refresh("rt-1", 1, 100, 5000),
+        "the family as it was"
+    );
+    assert_never_rotates(&s, 1, "rt-1", "app");
     assert_eq!(s.access_revoked_at(&grant_id(1)), Some(300));
     assert_eq!(
         s.access_revoked_at(&grant_id(2)),
         None,
         "other grants untouched"
     );
-    assert_eq!(
-        get_refresh(&s, "rt-2").map(|r| r.grant.revoked_at),
-        Some(None)
+    assert_eq!(get_refresh(&s, 2).map(|r| r.grant.revoked_at), Some(None));
+    assert!(
+        rotate(&s, 2, "rt-2", successor("rt-2b", 310, 6000)),
+        "another grant still rotates"
     );
     // A second revocation keeps the first revocation time of the grant, and the access cut-off moves
     // forward only: to the later time, or to the second after the previous cut-off when that is not
@@ -801,7 +732,7 @@ pub fn revoking_a_grant_kills_refresh_and_access<S: ContractStore>(h: &Harness<S
         }],
     );
     assert_eq!(
-        get_refresh(&s, "rt-1").and_then(|r| r.grant.revoked_at),
+        get_refresh(&s, 1).and_then(|r| r.grant.revoked_at),
         Some(300)
     );
     assert_eq!(s.access_revoked_at(&grant_id(1)), Some(400));
@@ -890,11 +821,9 @@ pub fn revoking_access_keeps_refresh_tokens<S: ContractStore>(h: &Harness<S>) {
         }],
     );
     assert_eq!(s.access_revoked_at(&grant_id(1)), Some(250));
-    assert_eq!(
-        get_refresh(&s, "rt-1").map(|r| r.grant.revoked_at),
-        Some(None)
-    );
-    assert!(rotate(&s, "rt-1", refresh("rt-1b", 1, 260, 6000)));
+    assert_eq!(get_refresh(&s, 1).map(|r| r.grant.revoked_at), Some(None));
+    assert!(rotate(&s, 1, "rt-1", successor("rt-1b", 260, 6000)));
+    assert_eq!(family_of(&s, 1).map(|f| f.current), Some(hash("rt-1b")));
 }
 
 /// A refresh token's read carries what a refresh would otherwise ask for separately: its
@@ -907,10 +836,10 @@ pub fn a_refresh_read_carries_its_client_and_revocation_status<S: ContractStore>
     issue(&s, 1, "app", "alice", "rt-1");
     issue(&s, 2, "unregistered", "bob", "rt-2");
     let status = |grant: u64, subject: &str| revocation_status(&s, grant_id(grant), subject);
-    let found = get_refresh(&s, "rt-1").expect("issued");
+    let found = get_refresh(&s, 1).expect("issued");
     assert_eq!(found.client.as_deref(), Some(&app));
     assert_eq!(found.status, RevocationStatus::default());
-    let found = get_refresh(&s, "rt-2").expect("issued");
+    let found = get_refresh(&s, 2).expect("issued");
     assert_eq!(
         found.client, None,
         "a grant's client that is not registered"
@@ -928,7 +857,7 @@ pub fn a_refresh_read_carries_its_client_and_revocation_status<S: ContractStore>
             keep_until: 900,
         }],
     );
-    let found = get_refresh(&s, "rt-1").expect("access revocations keep refresh tokens");
+    let found = get_refresh(&s, 1).expect("access revocations keep refresh tokens");
     assert_eq!(found.client.as_deref(), Some(&renamed));
     assert_eq!(
         found.status,
@@ -946,11 +875,11 @@ pub fn a_refresh_read_carries_its_client_and_revocation_status<S: ContractStore>
             keep_until: 900,
         }],
     );
-    let found = get_refresh(&s, "rt-1").expect("revoked grants are still readable until purged");
+    let found = get_refresh(&s, 1).expect("revoked grants are still readable until purged");
     assert_eq!(found.status.credential_version, 1);
     assert_eq!(found.status, status(1, "alice"));
     assert_eq!(
-        get_refresh(&s, "rt-2").map(|r| r.status),
+        get_refresh(&s, 2).map(|r| r.status),
         Some(RevocationStatus::default()),
         "another subject's grant is untouched"
     );
@@ -960,6 +889,13 @@ pub fn a_refresh_read_carries_its_client_and_revocation_status<S: ContractStore>
 /// codes and approved device authorizations; other subjects are untouched.
 pub fn revoking_a_subject_revokes_everything_it_approved<S: ContractStore>(h: &Harness<S>) {
     let s = (h.fresh)();
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(client("app")),
+            Effect::PutClient(client("other")),
+        ],
+    );
     issue(&s, 1, "app", "alice", "rt-a1");
     issue(&s, 2, "other", "alice", "rt-a2");
     issue(&s, 3, "app", "bob", "rt-b");
@@ -984,22 +920,15 @@ pub fn revoking_a_subject_revokes_everything_it_approved<S: ContractStore>(h: &H
     assert_eq!(s.credential_version("alice"), 1);
     assert_eq!(subject(&s, "alice").credential_version, 1);
     assert_eq!(s.credential_version("bob"), 0);
-    for (token, grant) in [("rt-a1", 1), ("rt-a2", 2)] {
+    for (token, grant, client) in [("rt-a1", 1, "app"), ("rt-a2", 2, "other")] {
         assert_eq!(
-            get_refresh(&s, token).and_then(|r| r.grant.revoked_at),
+            get_refresh(&s, grant).and_then(|r| r.grant.revoked_at),
             Some(500)
         );
         assert_eq!(s.access_revoked_at(&grant_id(grant)), Some(500));
-        assert!(!rotate(
-            &s,
-            token,
-            refresh(&format!("{token}-next"), grant, 510, 6000)
-        ));
+        assert_never_rotates(&s, grant, token, client);
     }
-    assert_eq!(
-        get_refresh(&s, "rt-b").map(|r| r.grant.revoked_at),
-        Some(None)
-    );
+    assert_eq!(get_refresh(&s, 3).map(|r| r.grant.revoked_at), Some(None));
     assert_eq!(
         take(&s, "code-a"),
         CodeTake::Missing,
@@ -1058,15 +987,13 @@ pub fn revoking_and_deleting_a_client<S: ContractStore>(h: &Harness<S>) {
     );
     for (token, grant) in [("rt-1", 1), ("rt-2", 2)] {
         assert_eq!(
-            get_refresh(&s, token).and_then(|r| r.grant.revoked_at),
+            get_refresh(&s, grant).and_then(|r| r.grant.revoked_at),
             Some(300)
         );
         assert_eq!(s.access_revoked_at(&grant_id(grant)), Some(300));
+        assert_never_rotates(&s, grant, token, "app");
     }
-    assert_eq!(
-        get_refresh(&s, "rt-3").map(|r| r.grant.revoked_at),
-        Some(None)
-    );
+    assert_eq!(get_refresh(&s, 3).map(|r| r.grant.revoked_at), Some(None));
 
     issue(&s, 4, "other", "carol", "rt-4");
     apply(
@@ -1080,26 +1007,29 @@ pub fn revoking_and_deleting_a_client<S: ContractStore>(h: &Harness<S>) {
     assert_eq!(get_client(&s, "other"), None);
     assert!(get_client(&s, "app").is_some());
     for (token, grant) in [("rt-3", 3), ("rt-4", 4)] {
-        assert_eq!(
-            get_refresh(&s, token).and_then(|r| r.grant.revoked_at),
-            Some(400)
-        );
+        let found =
+            get_refresh(&s, grant).expect("a deleted client's grants are read until purged");
+        assert_eq!(found.grant.revoked_at, Some(400));
+        assert_eq!(found.client, None, "the client is deleted");
         assert_eq!(s.access_revoked_at(&grant_id(grant)), Some(400));
-        assert!(!rotate(
-            &s,
-            token,
-            refresh(&format!("{token}-next"), grant, 410, 6000)
-        ));
+        assert_never_rotates(&s, grant, token, "other");
     }
 }
 
-/// A purge drops every record that expired at or before `now`, revoked grants with their tokens,
-/// and revocation entries past their `keep_until`; the record count and the storage footprint
+/// A purge drops every record that expired at or before `now`, dead grants (expired, revoked, or
+/// of a deleted client) with their refresh families, and revocation entries past their
+/// `keep_until`; a live grant keeps its family; the record count and the storage footprint
 /// shrink accordingly, and live records stay.
 pub fn purge_drops_expired_and_revoked_records<S: ContractStore>(h: &Harness<S>) {
     const BULK: u64 = 2000;
     let s = (h.fresh)();
-    apply(&s, vec![Effect::PutClient(client("app"))]);
+    apply(
+        &s,
+        vec![
+            Effect::PutClient(client("app")),
+            Effect::PutClient(client("gone")),
+        ],
+    );
     apply(
         &s,
         vec![
@@ -1119,14 +1049,20 @@ pub fn purge_drops_expired_and_revoked_records<S: ContractStore>(h: &Harness<S>)
         &s,
         vec![
             Effect::PutGrant(grant(10, "app", "alice", 2000)),
-            Effect::PutRefresh(refresh("live-rt", 10, 100, 2000)),
-            Effect::PutRefresh(refresh("old-rt", 10, 100, 900)),
+            Effect::PutRefreshFamily(rotated_family(10, "live-rt", (900, 2000), "old-rt", 900)),
             Effect::PutGrant(expired_grant),
-            Effect::PutRefresh(refresh("orphaned-rt", 11, 100, 2000)),
+            Effect::PutRefreshFamily(refresh("orphaned-rt", 11, 100, 2000)),
             Effect::PutGrant(grant(12, "app", "alice", 2000)),
-            Effect::PutRefresh(refresh("revoked-rt", 12, 100, 2000)),
+            Effect::PutRefreshFamily(refresh("revoked-rt", 12, 100, 2000)),
             Effect::RevokeGrant {
                 grant_id: grant_id(12),
+                at: 800,
+                keep_until: 1500,
+            },
+            Effect::PutGrant(grant(13, "gone", "alice", 2000)),
+            Effect::PutRefreshFamily(refresh("deleted-rt", 13, 100, 2000)),
+            Effect::DeleteClient {
+                client_id: "gone".into(),
                 at: 800,
                 keep_until: 1500,
             },
@@ -1141,24 +1077,43 @@ pub fn purge_drops_expired_and_revoked_records<S: ContractStore>(h: &Harness<S>)
     );
     assert_eq!(count(&s, "live-counter", 100, 2000), 1);
     assert_eq!(count(&s, "old-counter", 100, 1000), 1);
-    // clients 1, codes 2 + BULK, grants 3, refresh 4, devices 2, subjects 1, revoked access 1,
-    // counters 2
-    let before = 16 + BULK as usize;
+    // clients 1, codes 2 + BULK, grants 4, refresh families 4, devices 2, subjects 1, revoked
+    // access 2, counters 2
+    let before = 18 + BULK as usize;
     assert_eq!((h.len)(&s), before);
     let footprint_before = (h.footprint)(&s);
 
     let stats = s.purge(1000).expect("purge");
-    // left: client, live code, grant 10, live-rt, live device, subject, revoked access of grant 12
-    // (kept until 1500), live counter
-    assert_eq!((h.len)(&s), 8);
-    assert_eq!(stats.removed, (before - 8) as u64);
+    // left: client, live code, grant 10 and its family, live device, subject, revoked access of
+    // grants 12 and 13 (kept until 1500), live counter
+    assert_eq!((h.len)(&s), 9);
+    assert_eq!(stats.removed, (before - 9) as u64);
     assert_eq!(take(&s, "old-code"), CodeTake::Missing);
     assert_eq!(take(&s, "bulk-7"), CodeTake::Missing);
     assert!(matches!(take(&s, "live-code"), CodeTake::Taken(_)));
-    assert!(get_refresh(&s, "live-rt").is_some());
-    for gone in ["old-rt", "orphaned-rt", "revoked-rt"] {
-        assert_eq!(get_refresh(&s, gone), None, "{gone}");
+    assert_eq!(
+        family_of(&s, 10),
+        Some(rotated_family(10, "live-rt", (900, 2000), "old-rt", 900)),
+        "a live grant keeps its family"
+    );
+    for (gone, why) in [(11, "expired"), (12, "revoked"), (13, "deleted client")] {
+        assert_eq!(get_refresh(&s, gone), None, "grant {gone} ({why})");
+        assert!(
+            !rotate(
+                &s,
+                gone,
+                &format!("x-{gone}"),
+                successor("after", 1000, 3000)
+            ),
+            "grant {gone} ({why})"
+        );
     }
+    apply(&s, vec![Effect::PutGrant(grant(11, "app", "alice", 3000))]);
+    assert_eq!(
+        get_refresh(&s, 11),
+        None,
+        "the family went with its grant, not just out of sight"
+    );
     assert!(get_device(&s, DeviceLookup::UserCode(hash("LIVE-DEV"))).is_some());
     assert_eq!(
         get_device(&s, DeviceLookup::UserCode(hash("OLD-DEV"))),
@@ -1191,10 +1146,11 @@ pub fn purge_drops_expired_and_revoked_records<S: ContractStore>(h: &Harness<S>)
     );
     let stats = s.purge(1500).expect("purge");
     assert_eq!(
-        stats.removed, 1,
-        "the revocation entry of grant 12 ends at 1500"
+        stats.removed, 2,
+        "the revocation entries of grants 12 and 13 end at 1500"
     );
     assert_eq!(s.access_revoked_at(&grant_id(12)), None);
+    assert_eq!(s.access_revoked_at(&grant_id(13)), None);
 }
 
 /// A dynamically registered client expires unless it was marked used ([`Effect::MarkClientUsed`]);
@@ -1281,11 +1237,11 @@ pub fn large_records_round_trip<S: ContractStore>(h: &Harness<S>) {
         vec![
             Effect::PutClient(c.clone()),
             Effect::PutGrant(g.clone()),
-            Effect::PutRefresh(refresh("rt", 1, 100, 5000)),
+            Effect::PutRefreshFamily(refresh("rt", 1, 100, 5000)),
         ],
     );
     assert_eq!(get_client(&s, "big"), Some(c));
-    assert_eq!(get_refresh(&s, "rt").map(|r| r.grant), Some(g));
+    assert_eq!(get_refresh(&s, 1).map(|r| r.grant), Some(g));
     let _ = (h.footprint)(&s);
     assert_eq!((h.len)(&s), 3);
 }
@@ -1303,23 +1259,22 @@ pub fn concurrent_writers_see_their_own_writes<S: ContractStore>(h: &Harness<S>)
                     let n = t * 1000 + i;
                     let token = format!("rt-{n}");
                     issue(s, n, "app", &format!("user-{t}"), &token);
-                    assert!(get_refresh(s, &token).is_some(), "read your own write");
+                    assert_eq!(
+                        family_of(s, n).map(|f| f.current),
+                        Some(hash(&token)),
+                        "read your own write"
+                    );
                     if i % 2 == 0 {
-                        assert!(rotate(
-                            s,
-                            &token,
-                            refresh(&format!("{token}-b"), n, 200, 6000)
-                        ));
+                        let next = format!("{token}-b");
+                        assert!(rotate(s, n, &token, successor(&next, 200, 6000)));
+                        assert_eq!(family_of(s, n).map(|f| f.current), Some(hash(&next)));
                     }
                 }
             });
         }
     });
-    // grants + tokens + successors of every other token
-    assert_eq!(
-        (h.len)(&s),
-        (THREADS * EACH * 2 + THREADS * EACH / 2) as usize
-    );
+    // grants and their families: a rotation changes a family in place
+    assert_eq!((h.len)(&s), (THREADS * EACH * 2) as usize);
 }
 
 /// The asynchronous API answers exactly like the synchronous one.
@@ -1329,8 +1284,9 @@ pub fn async_api_answers_like_sync_api<S: ContractStore + AsyncStore>(h: &Harnes
         AsyncStore::apply(
             &s,
             vec![
+                Effect::PutClient(client("app")),
                 Effect::PutGrant(grant(1, "app", "alice", 5000)),
-                Effect::PutRefresh(refresh("rt", 1, 100, 5000)),
+                Effect::PutRefreshFamily(refresh("rt", 1, 100, 5000)),
                 Effect::PutCode(code("c", 2, "app", "alice", 900)),
             ],
         )
@@ -1339,20 +1295,47 @@ pub fn async_api_answers_like_sync_api<S: ContractStore + AsyncStore>(h: &Harnes
         let reply = AsyncStore::execute(
             &s,
             Op::RotateRefresh {
-                old: hash("rt"),
-                new: refresh("rt2", 1, 200, 6000),
+                grant_id: grant_id(1),
+                from: hash("rt"),
+                new: successor("rt2", 200, 6000),
+                family: family_hash(1),
+                retry: false,
             },
         )
         .await;
         assert_eq!(reply.expect("async rotate"), Reply::Swapped(true));
+        let op = Op::RefreshPublic {
+            grant_id: grant_id(1),
+            presented: hash("rt2"),
+            client_id: "app".into(),
+            new: successor("rt3", 300, 7000),
+        };
+        let reply = AsyncStore::execute(&s, op)
+            .await
+            .expect("async public refresh");
+        let key = RefreshKey::Grant(grant_id(1));
+        let read = AsyncStore::execute(&s, Op::GetRefresh { key })
+            .await
+            .expect("async read");
+        let Reply::Refresh(Some(found)) = read else {
+            panic!("GetRefresh answered {read:?}")
+        };
+        assert_eq!(
+            reply,
+            Reply::RefreshRotated {
+                found: Some(found),
+                rotated: true
+            }
+        );
         let reply = AsyncStore::execute(&s, Op::TakeCode { hash: hash("c") }).await;
         assert!(matches!(reply, Ok(Reply::Code(CodeTake::Taken(_)))));
         let stats = AsyncStore::purge(&s, 1000).await.expect("async purge");
         assert_eq!(stats.removed, 1);
     });
     assert_eq!(
-        get_refresh(&s, "rt2").map(|r| r.token.state),
-        Some(RefreshState::Active)
+        family_of(&s, 1),
+        Some(rotated_family(1, "rt3", (300, 7000), "rt2", 300))
     );
+    // client, grant, family
     assert_eq!((h.len)(&s), 3);
 }

@@ -11,8 +11,8 @@ use oauth_proto::pkce::PkceMethod;
 use oauth_proto::scope::Scope;
 use oauth_proto::secret::SecretHash;
 use oauth_proto::store::{
-    CodeRecord, DeviceRecord, DeviceStatus, GrantId, GrantRecord, PkceChallenge, RefreshRecord,
-    RefreshState,
+    CodeRecord, DeviceRecord, DeviceStatus, GrantId, GrantRecord, PkceChallenge, RefreshFamily,
+    Successor,
 };
 
 /// The hash stores keep for the secret `name`.
@@ -100,14 +100,30 @@ pub fn grant(n: u64, client: &str, subject: &str, expires_at: u64) -> GrantRecor
     }
 }
 
-/// An active refresh token of grant `grant`.
-pub fn refresh(name: &str, grant: u64, issued_at: u64, expires_at: u64) -> RefreshRecord {
-    RefreshRecord {
-        hash: hash(name),
+/// The hash of grant `grant`'s family secret (what [`RefreshFamily::family`] keeps).
+pub fn family_hash(grant: u64) -> SecretHash {
+    hash(&format!("family secret of grant {grant}"))
+}
+
+/// The refresh tokens of grant `grant` as issuing them leaves them: `name` is the current token,
+/// none was rotated out yet, and the family carries [`family_hash`]`(grant)`.
+pub fn refresh(name: &str, grant: u64, issued_at: u64, expires_at: u64) -> RefreshFamily {
+    RefreshFamily {
         grant_id: grant_id(grant),
+        family: Some(family_hash(grant)),
+        current: hash(name),
         issued_at,
         expires_at,
-        state: RefreshState::Active,
+        previous: None,
+    }
+}
+
+/// The token `name` as a rotation's new current token.
+pub fn successor(name: &str, issued_at: u64, expires_at: u64) -> Successor {
+    Successor {
+        hash: hash(name),
+        issued_at,
+        expires_at,
     }
 }
 
