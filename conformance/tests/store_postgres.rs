@@ -304,35 +304,183 @@ fn test_client(id: &str) -> ClientRecord {
     conformance::store_contract::fixtures::client(id)
 }
 
-/// Every statement that finds a refresh token by its hash does so by the primary key, never by
-/// the grant's index, whose scan would walk every token the grant ever had (the `refresh` module
-/// docs of the store). Checked on the generic plans, which prepared statements end up using.
+/// Every refresh statement finds the grant's row by the primary key, never by another index of
+/// `grants` (a public client's `grants_client` scan would walk every grant it has; the `refresh`
+/// module docs of the store), and a token issued before families by the legacy lookup's primary
+/// key. Checked on the generic plans, which prepared statements end up using.
 #[test]
-fn refresh_tokens_are_found_by_their_hash_not_by_their_grant() {
+fn refresh_statements_find_the_grant_by_its_primary_key() {
     let Some(cluster) = shared_cluster() else {
         return;
     };
     let url = cluster.create_database().expect("create a database");
     drop(PostgresStore::connect_blocking(&url, Options::default()).expect("open and migrate"));
-    // Many grants of one token each, analyzed: a grant id then looks as selective as a hash,
-    // which is when a planner left free to choose took the grant's index.
+    // Many grants, each of a client and a subject of its own, with a family and a legacy token
+    // each, analyzed: a client id or a subject then looks as selective as a grant id, which is
+    // when a planner left free to choose may take their indexes.
     sql(
         &url,
-        "INSERT INTO grants SELECT sha224(int4send(g)), 'app', 'alice', 5000, NULL, '{}'
+        "INSERT INTO clients SELECT int4send(g), NULL, '{}' FROM generate_series(1, 5000) g;
+         INSERT INTO grants (grant_id, client_id, subject, expires_at, revoked_at, body,
+                             refresh_family, refresh_current, refresh_issued_at,
+                             refresh_expires_at)
+             SELECT sha224(int4send(g)), int4send(g), int4send(g), 5000, NULL, '{}',
+                    sha256(int4send(-g)), sha256(int4send(g)), 1, 5000
              FROM generate_series(1, 5000) g;
-         INSERT INTO refresh_tokens SELECT sha256(int4send(g)), sha224(int4send(g)), 1, 5000,
-             NULL, NULL FROM generate_series(1, 5000) g;
-         ANALYZE grants; ANALYZE refresh_tokens;",
+         INSERT INTO legacy_refresh_tokens SELECT sha384(int4send(g)), sha224(int4send(g)), 5000
+             FROM generate_series(1, 5000) g;
+         ANALYZE clients; ANALYZE grants; ANALYZE legacy_refresh_tokens;",
     )
     .expect("fill the tables");
     let plans = oauth_store_postgres::testing::plans_of_refresh_statements(&url).expect("explain");
-    assert_eq!(plans.len(), 5);
+    let names: Vec<&str> = plans.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "get_by_grant",
+            "get_by_legacy",
+            "refresh_public",
+            "rotate",
+            "put_family"
+        ]
+    );
     for (name, plan) in plans {
-        assert!(
-            plan.contains("refresh_tokens_pkey") && !plan.contains("refresh_tokens_grant"),
-            "{name}: {plan}"
-        );
+        assert!(plan.contains("grants_pkey"), "{name}: {plan}");
+        for other in [
+            "grants_client",
+            "grants_subject",
+            "grants_expiry",
+            "grants_revoked",
+            "Seq Scan",
+        ] {
+            assert!(!plan.contains(other), "{name} uses {other}: {plan}");
+        }
+        if name == "get_by_legacy" {
+            assert!(
+                plan.contains("legacy_refresh_tokens_pkey"),
+                "{name}: {plan}"
+            );
+        }
     }
+}
+
+/// Migration 6 adopts the refresh tokens a version-5 database holds (a row per token): each
+/// grant's active token becomes its family's current one, the token it replaced the previous
+/// one, and every old token, active or rotated, still finds the family by its hash until it
+/// expires.
+#[test]
+fn migration_6_adopts_the_refresh_tokens_stored_before_families() {
+    use conformance::store_contract::fixtures as f;
+    use oauth_proto::store::{RefreshKey, Rotated, Successor};
+
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    oauth_store_postgres::testing::migrate_up_to(&url, 5).expect("migrate to version 5");
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let grant = f::grant(1, "app", "alice", 5_000);
+    let token = |name: &str| hex(&f::hash(name).0);
+    let grant_hex = hex(&grant.grant_id.0);
+    // As version 5 stored them: "rt-1" rotated into "rt-2" at 200, which was rotated into
+    // "rt-3" at 300, which is active; a grant of no token; a token of another grant.
+    sql(
+        &url,
+        &format!(
+            "INSERT INTO clients VALUES ('\\x{app}', NULL, '\\x{client}');
+             INSERT INTO grants VALUES ('\\x{grant_hex}', '\\x{app}', '\\x{alice}', 5000, NULL,
+                                        '\\x{grant_body}');
+             INSERT INTO grants VALUES ('\\x{other_hex}', '\\x{app}', '\\x{alice}', 5000, NULL,
+                                        '\\x{other_body}');
+             INSERT INTO refresh_tokens VALUES
+                 ('\\x{rt1}', '\\x{grant_hex}', 100, 4000, 200, '\\x{rt2}'),
+                 ('\\x{rt2}', '\\x{grant_hex}', 200, 4100, 300, '\\x{rt3}'),
+                 ('\\x{rt3}', '\\x{grant_hex}', 300, 4200, NULL, NULL);",
+            app = hex(b"app"),
+            alice = hex(b"alice"),
+            client = hex(&serde_json::to_vec(&f::client("app")).expect("serialize")),
+            grant_body = hex(&serde_json::to_vec(&grant).expect("serialize")),
+            other_hex = hex(&f::grant_id(2).0),
+            other_body =
+                hex(&serde_json::to_vec(&f::grant(2, "app", "alice", 5_000)).expect("serialize")),
+            rt1 = token("rt-1"),
+            rt2 = token("rt-2"),
+            rt3 = token("rt-3"),
+        ),
+    )
+    .expect("store tokens as version 5 did");
+
+    let store = PostgresStore::connect_blocking(&url, Options::default()).expect("migrate to 6");
+    let read = |key: RefreshKey| match Store::execute(&store, Op::GetRefresh { key }) {
+        Ok(Reply::Refresh(found)) => found,
+        other => panic!("GetRefresh answered {other:?}"),
+    };
+    let adopted = oauth_proto::store::RefreshFamily {
+        grant_id: grant.grant_id,
+        family: None,
+        current: f::hash("rt-3"),
+        issued_at: 300,
+        expires_at: 4200,
+        previous: Some(Rotated {
+            hash: f::hash("rt-2"),
+            at: 300,
+        }),
+    };
+    for name in ["rt-3", "rt-2", "rt-1"] {
+        let found = read(RefreshKey::Legacy(f::hash(name)))
+            .unwrap_or_else(|| panic!("{name} finds its grant's family"));
+        assert_eq!(found.family, adopted, "{name}");
+        assert_eq!(found.grant, grant, "{name}");
+        assert_eq!(found.client.as_deref(), Some(&f::client("app")), "{name}");
+    }
+    let by_grant = read(RefreshKey::Grant(grant.grant_id)).expect("found by its grant too");
+    assert_eq!(by_grant.family, adopted);
+    assert_eq!(read(RefreshKey::Legacy(f::hash("rt-never"))), None);
+    assert_eq!(
+        read(RefreshKey::Grant(f::grant_id(2))),
+        None,
+        "a grant without tokens has no family"
+    );
+    // client, 2 grants, 1 family, 3 legacy tokens
+    assert_eq!(store.count_records_blocking().expect("count"), 7);
+
+    // Its first rotation gives the adopted family a family secret.
+    let rotated = Store::execute(
+        &store,
+        Op::RotateRefresh {
+            grant_id: grant.grant_id,
+            from: f::hash("rt-3"),
+            new: Successor {
+                hash: f::hash("rt-4"),
+                issued_at: 400,
+                expires_at: 8_000,
+            },
+            family: f::family_hash(1),
+            retry: false,
+        },
+    )
+    .expect("rotate");
+    assert_eq!(rotated, Reply::Swapped(true));
+    let found = read(RefreshKey::Legacy(f::hash("rt-1"))).expect("still found");
+    assert_eq!(found.family.family, Some(f::family_hash(1)));
+    assert_eq!(found.family.current, f::hash("rt-4"));
+    assert_eq!(
+        found.family.previous,
+        Some(Rotated {
+            hash: f::hash("rt-3"),
+            at: 400
+        })
+    );
+    assert_eq!(
+        found.grant.expires_at,
+        8_000 + oauth_proto::store::GRANT_EXTENSION
+    );
+
+    // The legacy tokens go as they expire; the family stays with its live grant.
+    let stats = Store::purge(&store, 4_200).expect("purge");
+    assert_eq!(stats.removed, 3, "the three legacy tokens");
+    assert_eq!(read(RefreshKey::Legacy(f::hash("rt-3"))), None);
+    assert!(read(RefreshKey::Grant(grant.grant_id)).is_some());
 }
 
 #[test]
@@ -680,8 +828,8 @@ fn the_file_stores_records_round_trip_through_postgres() {
         Effect::PutGrant(f::grant(2, "app", "bob", 6_000)),
         Effect::PutCode(f::code("code-1", 1, "app", "alice", 900)),
         Effect::PutCode(f::code("code-2", 2, "app", "bob", 950)),
-        Effect::PutRefresh(f::refresh("rt-1", 1, 100, 5_000)),
-        Effect::PutRefresh(f::refresh("rt-2", 2, 100, 6_000)),
+        Effect::PutRefreshFamily(f::refresh("rt-1", 1, 100, 5_000)),
+        Effect::PutRefreshFamily(f::refresh("rt-2", 2, 100, 6_000)),
         Effect::PutDevice(f::device("dev-1", "app", f::approved("alice", 1), 1_000)),
         Effect::RevokeAccess {
             grant_id: f::grant_id(1),
@@ -705,8 +853,11 @@ fn the_file_stores_records_round_trip_through_postgres() {
     Store::execute(
         &file,
         Op::RotateRefresh {
-            old: f::hash("rt-2"),
-            new: f::refresh("rt-3", 2, 300, 6_000),
+            grant_id: f::grant_id(2),
+            from: f::hash("rt-2"),
+            new: f::successor("rt-3", 300, 6_000),
+            family: f::family_hash(2),
+            retry: false,
         },
     )
     .expect("rotate");
@@ -729,8 +880,14 @@ fn the_file_stores_records_round_trip_through_postgres() {
         lines.sort();
         lines
     };
-    let exported: Vec<Record> = file.state().records().collect();
+    let mut exported: Vec<Record> = file.state().records().collect();
     assert!(exported.len() >= 12, "{exported:?}");
+    // A token issued before families, as a store that held one exports it.
+    exported.push(Record::LegacyRefresh {
+        hash: f::hash("rt-0"),
+        grant_id: f::grant_id(1),
+        expires_at: 4_000,
+    });
 
     let url = cluster.create_database().expect("create a database");
     // A node already running on the database: the imported revocations reach it.

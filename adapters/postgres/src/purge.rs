@@ -141,7 +141,8 @@ const EXPIRED_FAMILIES: &str = "WITH batch AS (
          FROM batch b
          WHERE g.grant_id = b.grant_id AND g.refresh_expires_at <= $1
          RETURNING 1)
-     SELECT (SELECT max(grant_id) FROM batch), (SELECT count(*) FROM batch),
+     SELECT (SELECT grant_id FROM batch ORDER BY grant_id DESC LIMIT 1),
+            (SELECT count(*) FROM batch),
             (SELECT count(*) FROM cleared)";
 
 /// Clears the refresh families whose current token expired at or before `now`, walking the
