@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use oauth_proto::scope::Scope;
 use oauth_proto::secret::SecretHash;
-use oauth_proto::store::{Effect, GrantId, GrantRecord, RefreshRecord, RefreshState, Store};
+use oauth_proto::store::{Effect, GrantId, GrantRecord, RefreshFamily, Store};
 use oauth_store_file::{FileStore, Options};
 
 fn grant_id(n: u64) -> GrantId {
@@ -39,13 +39,14 @@ fn grant(n: u64) -> GrantRecord {
     }
 }
 
-fn refresh(n: u64) -> RefreshRecord {
-    RefreshRecord {
-        hash: SecretHash::of(&format!("refresh token {n}")),
+fn refresh(n: u64) -> RefreshFamily {
+    RefreshFamily {
         grant_id: grant_id(n),
+        family: Some(SecretHash::of(&format!("family secret {n}"))),
+        current: SecretHash::of(&format!("refresh token {n}")),
         issued_at: 1_700_000_000,
         expires_at: 1_800_000_000,
-        state: RefreshState::Active,
+        previous: None,
     }
 }
 
@@ -114,7 +115,8 @@ fn throughput(base: &Path, writers: u64, seconds: f64) -> Run {
                         continue;
                     }
                     let n = (w << 40) | i;
-                    Store::apply(store, vec![Effect::PutRefresh(refresh(n))]).expect("apply");
+                    // Journaled and synced like any effect; without its grant, memory drops it.
+                    Store::apply(store, vec![Effect::PutRefreshFamily(refresh(n))]).expect("apply");
                     acked.fetch_add(1, Ordering::Relaxed);
                     i += 1;
                 }
@@ -224,7 +226,8 @@ fn main() {
         return;
     }
 
-    // Replay: `records` records as apply calls of [PutGrant, PutRefresh] (one live refresh grant each).
+    // Replay: `records` records as apply calls of [PutGrant, PutRefreshFamily] (one live refresh
+    // grant each).
     let dir = fresh_dir(&base, "replay");
     let grants = records / 2;
     let options = Options {
@@ -244,7 +247,10 @@ fn main() {
                 }
                 Store::apply(
                     store,
-                    vec![Effect::PutGrant(grant(n)), Effect::PutRefresh(refresh(n))],
+                    vec![
+                        Effect::PutGrant(grant(n)),
+                        Effect::PutRefreshFamily(refresh(n)),
+                    ],
                 )
                 .expect("apply");
             });
@@ -295,16 +301,16 @@ fn main() {
     );
     match (before, after) {
         (Some(b), Some(a)) => println!(
-            "memory per live refresh grant (grant + refresh token): {:.0} bytes resident ({:.0} MiB for {grants})",
+            "memory per live refresh grant (grant + refresh family): {:.0} bytes resident ({:.0} MiB for {grants})",
             (a.saturating_sub(b)) as f64 / grants as f64,
             (a.saturating_sub(b)) as f64 / 1048576.0
         ),
         _ => println!("memory per live refresh grant: /proc/self/statm not available"),
     }
     println!(
-        "  (struct sizes: GrantRecord {} B, RefreshRecord {} B, before map overhead and heap strings)",
+        "  (struct sizes: GrantRecord {} B, RefreshFamily {} B, before map overhead and heap strings)",
         std::mem::size_of::<GrantRecord>(),
-        std::mem::size_of::<RefreshRecord>()
+        std::mem::size_of::<RefreshFamily>()
     );
     store.close().expect("close");
     if std::env::var_os("BENCH_KEEP").is_none() {

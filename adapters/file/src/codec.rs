@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use oauth_directory::UserChange;
 use oauth_proto::store::{Effect, Op};
-use oauth_store_memory::{Change, Record};
+use oauth_store_memory::{v1, Change, Record};
 
 use crate::error::FileStoreError;
 
@@ -55,6 +55,12 @@ pub(crate) enum Entry {
     Op(Op),
     /// See [`EntryRef::Effects`].
     Effects(Vec<Change>),
+    /// An op of a journal of record version 1 ([`V1Entry`]), converted as it is replayed.
+    #[serde(skip_deserializing)]
+    OpV1(v1::Op),
+    /// An `apply` call of a journal of record version 1, converted as it is replayed.
+    #[serde(skip_deserializing)]
+    EffectsV1(Vec<v1::Change>),
     /// See [`EntryRef::Purge`].
     Purge {
         /// Its time argument.
@@ -67,6 +73,44 @@ pub(crate) enum Entry {
         #[serde(skip)]
         of: u32,
     },
+}
+
+/// A journal entry of record version 1 (`oauth_store_memory::v1`), as it is decoded; replayed
+/// as the [`Entry`] it becomes ([`V1Entry::into_entry`]).
+// Decoded one at a time and consumed at once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Deserialize)]
+pub(crate) enum V1Entry {
+    /// See [`EntryRef::Op`].
+    Op(v1::Op),
+    /// See [`EntryRef::Effects`].
+    Effects(Vec<v1::Change>),
+    /// See [`Entry::Purge`].
+    Purge {
+        now: u64,
+        #[serde(default)]
+        shard: Option<u32>,
+    },
+}
+
+impl V1Entry {
+    /// The entry to replay.
+    pub(crate) fn into_entry(self) -> Entry {
+        match self {
+            V1Entry::Op(op) => Entry::OpV1(op),
+            V1Entry::Effects(changes) => Entry::EffectsV1(changes),
+            V1Entry::Purge { now, shard } => Entry::Purge { now, shard, of: 0 },
+        }
+    }
+}
+
+/// Decodes a journal entry of record version `record_version` (1 or this build's).
+pub(crate) fn decode_entry(bytes: &[u8], record_version: u32) -> Result<Entry, String> {
+    if record_version == 1 {
+        decode::<V1Entry>(bytes).map(V1Entry::into_entry)
+    } else {
+        decode::<Entry>(bytes)
+    }
 }
 
 /// One call's changes, borrowed for writing: its user changes, then its engine effects. Written
@@ -125,6 +169,20 @@ pub(crate) enum SnapshotItem {
     /// See [`SnapshotItemRef::Record`].
     Record(Record),
     /// See [`SnapshotItemRef::End`].
+    End {
+        /// Number of records.
+        records: u64,
+    },
+}
+
+/// One item of a snapshot of record version 1 (`oauth_store_memory::v1`), owned for loading.
+// Decoded one at a time and consumed at once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Deserialize)]
+pub(crate) enum V1SnapshotItem {
+    /// See [`SnapshotItem::Record`].
+    Record(v1::Record),
+    /// See [`SnapshotItem::End`].
     End {
         /// Number of records.
         records: u64,
@@ -374,7 +432,8 @@ mod tests {
 
     #[test]
     fn rotated_refresh_tokens_stored_before_successors_were_recorded_read_as_having_none() {
-        use oauth_proto::store::{GrantId, RefreshRecord, RefreshState};
+        use oauth_proto::store::GrantId;
+        use oauth_store_memory::v1::{RefreshRecord, RefreshState};
         // The record as it was written before `RefreshState::Rotated` had a successor.
         #[derive(Serialize)]
         enum OldState {

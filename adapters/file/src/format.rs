@@ -13,7 +13,9 @@
 //! journal's `Purge { shard: k }` entry means "part `k` of that many", which recovery replays as
 //! such whatever this build's shard count) and a CRC-32 of those 8 bytes. Version 1 files (written
 //! before the extension) hold version 1 records and purges of 256 shards, the only values that
-//! build had; they are read as such. A journal whose header is not the current one is never
+//! build had; they are read as such. Files of record version 1 (before refresh families) are
+//! decoded with `oauth_store_memory::v1` and converted as they load; a store that read any writes a
+//! version 2 snapshot at once (`recover`). A journal whose header is not the current one is never
 //! appended to: the store starts the next journal generation instead.
 //!
 //! The rest is frames. A frame is a 12-byte header (payload length u32 LE, CRC-32 of the payload
@@ -124,7 +126,8 @@ pub(crate) enum HeaderError {
     Bad(String),
     /// Intact, but written by a format version this build does not know.
     Version(u32),
-    /// Intact, but holding records of a version this build does not know.
+    /// Intact, but holding records of a version this build does not know (it reads 1 up to
+    /// `oauth_store_memory::RECORD_VERSION`).
     RecordVersion(u32),
 }
 
@@ -184,7 +187,7 @@ fn check_extension(e: &[u8]) -> Result<(u32, u32), HeaderError> {
     }
     let record_version = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
     let shards = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
-    if record_version != oauth_store_memory::RECORD_VERSION {
+    if !(1..=oauth_store_memory::RECORD_VERSION).contains(&record_version) {
         return Err(HeaderError::RecordVersion(record_version));
     }
     if shards == 0 {
@@ -481,11 +484,19 @@ mod tests {
                 Err(HeaderError::Version(version))
             );
         }
-        let h = with_extension(file_header(FileKind::Snapshot, 1), 2, 256);
+        for future in [oauth_store_memory::RECORD_VERSION + 1, 0] {
+            let h = with_extension(file_header(FileKind::Snapshot, 1), future, 256);
+            assert_eq!(
+                read(&h, FileKind::Snapshot, 1),
+                Err(HeaderError::RecordVersion(future)),
+                "records of an unknown version"
+            );
+        }
+        let h = with_extension(file_header(FileKind::Snapshot, 1), 1, 256);
         assert_eq!(
-            read(&h, FileKind::Snapshot, 1),
-            Err(HeaderError::RecordVersion(2)),
-            "records of a future version"
+            read(&h, FileKind::Snapshot, 1).map(|h| h.record_version),
+            Ok(1),
+            "records of version 1 are read (and converted)"
         );
         let h = with_extension(file_header(FileKind::Snapshot, 1), 1, 0);
         assert!(matches!(

@@ -26,7 +26,11 @@
 //!   inside (`oauth_store_memory::RECORD_VERSION`) and the shard count its purge entries refer to,
 //!   so files written by another build are read as written (a purge of shard `k` of 16 replays as
 //!   that part of the key space), older versions are read, and a newer version is refused by
-//!   number (see the `format` module).
+//!   number (see the `format` module). Files of record version 1, which kept a record per refresh
+//!   token, are converted as they load (`oauth_store_memory::v1`: each grant's active token
+//!   becomes its refresh family, every token a lookup by hash), so refresh tokens issued before
+//!   an upgrade keep working; opening such a directory writes a current snapshot before the
+//!   first write, so no new entry ever joins a version 1 journal.
 //! - **Checksummed frames.** A torn final frame (the only damage a crash can do) is cut off at
 //!   start-up; damage anywhere else stops the start with an error naming the file and byte offset,
 //!   and never drops data silently (see the `format` module).

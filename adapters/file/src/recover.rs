@@ -7,12 +7,18 @@
 //! frame. Damage anywhere else, a gap in the journal generations or an undecodable entry stops the
 //! start with [`FileStoreError::Corrupt`] naming the file and byte offset: the store never starts on
 //! partial data.
+//!
+//! Files of record version 1 (before refresh families) are read through `oauth_store_memory::v1`,
+//! which converts their records and replays their entries as version 2. The conversion is
+//! deterministic, so a compaction's rebuild from the same files gets the same state; still,
+//! [`FileStore::open`](crate::FileStore::open) writes a version 2 snapshot as soon as it read any
+//! (before it accepts a write), so the old files go at once and a later build needs no conversion.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use oauth_store_memory::MemoryState;
+use oauth_store_memory::{MemoryState, RECORD_VERSION};
 
 use crate::codec::{self, Entry};
 use crate::error::FileStoreError;
@@ -37,6 +43,10 @@ pub struct OpenReport {
     pub torn_bytes: u64,
     /// Leftover files of an interrupted compaction that were removed.
     pub removed_files: usize,
+    /// Files of an older record version (`oauth_store_memory::v1`) that were read and converted;
+    /// when there were any, the store wrote a snapshot of the current version at once, which
+    /// replaced them.
+    pub upgraded_files: u64,
 }
 
 /// A state loaded at start-up, with the newest journal open for appending.
@@ -85,10 +95,11 @@ fn load(layout: &Layout, base: Option<u64>, journals: &[u64]) -> Result<Opened, 
     let mut state = MemoryState::default();
     let mut snapshot_bytes = 0;
     if let Some(g) = base {
-        let (records, bytes) = snapshot::load(&layout.path(FileKind::Snapshot, g), g, &mut state)?;
+        let loaded = snapshot::load(&layout.path(FileKind::Snapshot, g), g, &mut state)?;
         report.snapshot_generation = Some(g);
-        report.snapshot_records = records;
-        snapshot_bytes = bytes;
+        report.snapshot_records = loaded.records;
+        report.upgraded_files += u64::from(loaded.record_version < RECORD_VERSION);
+        snapshot_bytes = loaded.bytes;
     }
     let Some((&last, older)) = journals.split_last() else {
         let generation = base.unwrap_or(0);
@@ -113,10 +124,12 @@ fn load(layout: &Layout, base: Option<u64>, journals: &[u64]) -> Result<Opened, 
     for &g in older {
         let done = replay(&layout.path(FileKind::Journal, g), g, &mut state, false)?;
         report.entries += done.entries;
+        report.upgraded_files += u64::from(done.header.record_version < RECORD_VERSION);
     }
     let path = layout.path(FileKind::Journal, last);
     let done = replay(&path, last, &mut state, true)?;
     report.entries += done.entries;
+    report.upgraded_files += u64::from(done.header.record_version < RECORD_VERSION);
     report.journals = journals.len() as u64;
     if done.torn_bytes > 0 {
         report.torn_bytes = done.torn_bytes;
@@ -244,7 +257,7 @@ fn decode_journal(
                         FileStoreError::corrupt(path, at + (FRAME_HEADER + pos) as u64, why)
                     };
                     let (pos, bytes) = item.map_err(|pos| bad(pos, "bad entry length".into()))?;
-                    let mut entry = codec::decode::<Entry>(bytes)
+                    let mut entry = codec::decode_entry(bytes, header.record_version)
                         .map_err(|e| bad(pos, format!("undecodable entry: {e}")))?;
                     if let Entry::Purge { of, .. } = &mut entry {
                         *of = header.shards;
@@ -296,6 +309,8 @@ pub(crate) fn replay_entry(state: &mut MemoryState, entry: Entry) {
             state.execute(op);
         }
         Entry::Effects(changes) => changes.into_iter().for_each(|c| state.apply_change(c)),
+        Entry::OpV1(op) => state.execute_v1(op),
+        Entry::EffectsV1(changes) => changes.into_iter().for_each(|c| state.apply_v1(c)),
         Entry::Purge {
             now, shard: None, ..
         } => {

@@ -9,9 +9,9 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
-use oauth_store_memory::{MemoryState, Record};
+use oauth_store_memory::{v1, MemoryState, Record};
 
-use crate::codec::{self, SnapshotItem, SnapshotItemRef};
+use crate::codec::{self, SnapshotItem, SnapshotItemRef, V1SnapshotItem};
 use crate::error::FileStoreError;
 use crate::format::{self, FileKind, FrameReader, Next, FILE_HEADER, FRAME_HEADER, MAX_PAYLOAD};
 use crate::layout::Layout;
@@ -72,24 +72,37 @@ fn flush_frame(out: &mut impl Write, frame: &mut Vec<u8>) -> std::io::Result<u64
     Ok(n)
 }
 
-/// Loads snapshot `generation` from `path` into `state`; returns (records, bytes).
+/// What loading a snapshot found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Loaded {
+    /// Records in the file.
+    pub records: u64,
+    /// Its size.
+    pub bytes: u64,
+    /// The version of its records (`oauth_store_memory::RECORD_VERSION`, or 1: converted).
+    pub record_version: u32,
+}
+
+/// Loads snapshot `generation` from `path` into `state`.
 pub(crate) fn load(
     path: &Path,
     generation: u64,
     state: &mut MemoryState,
-) -> Result<(u64, u64), FileStoreError> {
+) -> Result<Loaded, FileStoreError> {
     pipeline::run(
         |emit| decode(path, generation, emit),
         |record| state.insert(record),
     )
 }
 
-/// Reads, verifies and decodes a snapshot, emitting the records of each frame.
+/// Reads, verifies and decodes a snapshot, emitting the records of each frame. A snapshot of
+/// record version 1 emits its refresh tokens converted (`oauth_store_memory::v1`) after its
+/// other records: a grant's family is built from all of its tokens.
 fn decode(
     path: &Path,
     generation: u64,
     emit: &mut dyn FnMut(Vec<Record>),
-) -> Result<(u64, u64), FileStoreError> {
+) -> Result<Loaded, FileStoreError> {
     let file = File::open(path).map_err(|e| FileStoreError::io("open snapshot", path, e))?;
     let io = |e| FileStoreError::io("read snapshot", path, e);
     let end = file.metadata().map_err(io)?.len();
@@ -100,6 +113,7 @@ fn decode(
     let mut frames = FrameReader::new(rd, header.len as u64, end);
     let mut payload = Vec::new();
     let mut records = 0u64;
+    let mut v1_tokens = Vec::new();
     loop {
         let at = match frames.next(&mut payload).map_err(io)? {
             Next::Frame(at) => at,
@@ -121,12 +135,15 @@ fn decode(
                 FileStoreError::corrupt(path, at + (FRAME_HEADER + pos) as u64, why)
             };
             let (pos, bytes) = item.map_err(|pos| bad(pos, "bad item length".into()))?;
-            let item = codec::decode::<SnapshotItem>(bytes)
+            let item = decode_item(bytes, header.record_version, &mut v1_tokens)
                 .map_err(|e| bad(pos, format!("undecodable record: {e}")))?;
             match item {
-                SnapshotItem::Record(record) => batch.push(record),
-                SnapshotItem::End { records: expected } => {
-                    records += batch.len() as u64;
+                Item::Record(record) => {
+                    records += 1;
+                    batch.push(record);
+                }
+                Item::V1Token => records += 1,
+                Item::End(expected) => {
                     if expected != records || items.peek().is_some() || frames.offset() != end {
                         return Err(bad(
                             pos,
@@ -136,11 +153,51 @@ fn decode(
                         ));
                     }
                     emit(batch);
-                    return Ok((records, end));
+                    if !v1_tokens.is_empty() {
+                        emit(v1::convert_refresh(v1_tokens));
+                    }
+                    return Ok(Loaded {
+                        records,
+                        bytes: end,
+                        record_version: header.record_version,
+                    });
                 }
             }
         }
-        records += batch.len() as u64;
         emit(batch);
     }
+}
+
+/// A decoded snapshot item.
+#[allow(clippy::large_enum_variant)] // One at a time, consumed at once.
+enum Item {
+    /// A record to load.
+    Record(Record),
+    /// A record version 1 refresh token, kept aside for conversion.
+    V1Token,
+    /// The end marker, with the number of records it counts.
+    End(u64),
+}
+
+/// Decodes one snapshot item of record version `record_version`; a version 1 refresh token goes
+/// to `v1_tokens` instead.
+fn decode_item(
+    bytes: &[u8],
+    record_version: u32,
+    v1_tokens: &mut Vec<v1::RefreshRecord>,
+) -> Result<Item, String> {
+    if record_version != 1 {
+        return Ok(match codec::decode::<SnapshotItem>(bytes)? {
+            SnapshotItem::Record(record) => Item::Record(record),
+            SnapshotItem::End { records } => Item::End(records),
+        });
+    }
+    Ok(match codec::decode::<V1SnapshotItem>(bytes)? {
+        V1SnapshotItem::Record(v1::Record::Current(record)) => Item::Record(record),
+        V1SnapshotItem::Record(v1::Record::Refresh(token)) => {
+            v1_tokens.push(token);
+            Item::V1Token
+        }
+        V1SnapshotItem::End { records } => Item::End(records),
+    })
 }

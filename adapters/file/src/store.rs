@@ -96,12 +96,18 @@ impl FileStore {
             .name("oauth-store-journal".into())
             .spawn(move || writer::run(worker, journal))
             .map_err(|e| FileStoreError::io("start the journal writer for", dir.as_ref(), e))?;
-        Ok(FileStore {
+        let store = FileStore {
             shared,
             writer: Some(writer),
             lock: Some(lock),
             report: opened.report,
-        })
+        };
+        if store.report.upgraded_files > 0 {
+            // Converted from an older record version: a snapshot of this version replaces those
+            // files before anyone writes (`recover`).
+            store.compact()?;
+        }
+        Ok(store)
     }
 
     /// What opening found: snapshot loaded, entries replayed, torn bytes discarded.
