@@ -14,10 +14,15 @@
 //! so no server writes meanwhile), so a deployment moves back from PostgreSQL to files the way it
 //! came. A header of another format or record version, or a line that does not parse, is refused
 //! with its line number before anything is written.
+//!
+//! Export writes the current record version. Import also reads exports of record version 1
+//! (before refresh families, one record per refresh token), converted by
+//! `oauth_store_memory::v1` as the file store converts its own version 1 files: the refresh tokens
+//! of a deployment exported before the upgrade keep working after it is imported.
 
 use std::io::{BufRead, Write};
 
-use oauth_store_memory::{Record, RECORD_VERSION};
+use oauth_store_memory::{v1, Record, RECORD_VERSION};
 use serde::{Deserialize, Serialize};
 
 use crate::store::AnyStore;
@@ -81,35 +86,47 @@ pub async fn import(store: &AnyStore, input: impl BufRead) -> Result<usize, Stri
     }
 }
 
-/// Parses a whole export, refusing it at the first bad line.
+/// Parses a whole export, refusing it at the first bad line; an export of record version 1 is
+/// converted to the current one.
 fn read(input: impl BufRead) -> Result<Vec<Record>, String> {
     let mut lines = input.lines();
     let header = lines
         .next()
         .ok_or("the export is empty: no header line")?
         .map_err(|e| format!("reading the export failed: {e}"))?;
-    let expected = Header {
-        oauth_server_export: FORMAT,
-        record_version: RECORD_VERSION,
-    };
-    match serde_json::from_str::<Header>(&header) {
-        Ok(h) if h == expected => {}
+    let record_version = match serde_json::from_str::<Header>(&header) {
+        Ok(h)
+            if h.oauth_server_export == FORMAT
+                && (1..=RECORD_VERSION).contains(&h.record_version) =>
+        {
+            h.record_version
+        }
         Ok(h) => {
             return Err(format!(
                 "line 1: an export of format {} with record version {}; this oauth-server reads \
-                 format {FORMAT} with record version {RECORD_VERSION}",
+                 format {FORMAT} with record versions 1 to {RECORD_VERSION}",
                 h.oauth_server_export, h.record_version
             ))
         }
         Err(e) => return Err(format!("line 1: not an oauth-server export header: {e}")),
+    };
+    if record_version == 1 {
+        return parse_lines::<v1::Record>(lines).map(v1::convert);
     }
+    parse_lines::<Record>(lines)
+}
+
+/// Parses the record lines after the header (line 1).
+fn parse_lines<T: serde::de::DeserializeOwned>(
+    lines: impl Iterator<Item = std::io::Result<String>>,
+) -> Result<Vec<T>, String> {
     let mut records = Vec::new();
     for (n, line) in lines.enumerate() {
         let line = line.map_err(|e| format!("reading the export failed: {e}"))?;
         if line.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str::<Record>(&line)
+        let record = serde_json::from_str::<T>(&line)
             .map_err(|e| format!("line {}: not a record: {e}", n + 2))?;
         records.push(record);
     }
@@ -173,5 +190,70 @@ mod tests {
             .starts_with("line 1: not an oauth-server"));
         let err = futures_lite_block_on(import(&store, text.as_bytes())).unwrap_err();
         assert!(err.contains("keeps what it is given"), "{err}");
+    }
+
+    #[test]
+    fn an_export_of_record_version_1_reads_as_families_and_legacy_tokens() {
+        use oauth_proto::secret::SecretHash;
+        use oauth_proto::store::{GrantId, RefreshFamily, Rotated};
+        use v1::{RefreshRecord, RefreshState};
+        let grant_id = GrantId([9; 16]);
+        let token = |name: &str, issued_at: u64, state: RefreshState| {
+            v1::Record::Refresh(RefreshRecord {
+                hash: SecretHash::of(name),
+                grant_id,
+                issued_at,
+                expires_at: issued_at + 100,
+                state,
+            })
+        };
+        let rotated = token(
+            "old",
+            1,
+            RefreshState::Rotated {
+                at: 5,
+                successor: Some(SecretHash::of("new")),
+            },
+        );
+        let active = token("new", 5, RefreshState::Active);
+        let mut text = String::from("{\"oauth_server_export\":1,\"record_version\":1}\n");
+        for record in [&rotated, &active] {
+            text.push_str(&serde_json::to_string(record).expect("serialize"));
+            text.push('\n');
+        }
+        assert!(text.contains("\"Refresh\":"), "{text}");
+        let records = read(text.as_bytes()).expect("a version 1 export reads");
+        let legacy = |name: &str, issued_at: u64| Record::LegacyRefresh {
+            hash: SecretHash::of(name),
+            grant_id,
+            expires_at: issued_at + 100,
+        };
+        assert_eq!(
+            records,
+            [
+                legacy("old", 1),
+                legacy("new", 5),
+                Record::RefreshFamily(RefreshFamily {
+                    grant_id,
+                    family: None,
+                    current: SecretHash::of("new"),
+                    issued_at: 5,
+                    expires_at: 105,
+                    previous: Some(Rotated {
+                        hash: SecretHash::of("old"),
+                        at: 5,
+                    }),
+                }),
+            ]
+        );
+        // The current version does not read the old refresh records.
+        let relabelled = text.replacen(
+            "\"record_version\":1",
+            &format!("\"record_version\":{RECORD_VERSION}"),
+            1,
+        );
+        assert!(read(relabelled.as_bytes())
+            .unwrap_err()
+            .starts_with("line 2: not a record"));
     }
 }
