@@ -299,11 +299,10 @@ fn i88_a_code_approved_while_the_credentials_change_is_refused() {
 
 #[test]
 fn i88_a_grant_stored_after_a_racing_credential_change_cannot_refresh() {
-    use oauth_proto::secret::SecretHash;
-    use oauth_proto::store::{Effect, Op, Reply, Store};
+    use oauth_proto::store::{Effect, Op, RefreshKey, Reply, Store};
     let (mut h, s, _, rt) = web_grant();
     let Ok(Reply::Refresh(Some(found))) = h.store.execute(Op::GetRefresh {
-        hash: SecretHash::of(&rt),
+        key: RefreshKey::of(&rt),
     }) else {
         panic!("the refresh token is stored");
     };
@@ -312,12 +311,12 @@ fn i88_a_grant_stored_after_a_racing_credential_change_cannot_refresh() {
     h.apply(h.engine.revoke_subject("alice", h.now));
     h.apply(vec![
         Effect::PutGrant(found.grant.clone()),
-        Effect::PutRefresh(found.token.clone()),
+        Effect::PutRefreshFamily(found.family.clone()),
     ]);
     let r = refresh(&mut h, &s, &rt, "");
     assert_eq!((r.status, err(&r).as_str()), (400, "invalid_grant"));
     let Ok(Reply::Refresh(Some(after))) = h.store.execute(Op::GetRefresh {
-        hash: SecretHash::of(&rt),
+        key: RefreshKey::of(&rt),
     }) else {
         panic!("the refresh token is still stored");
     };

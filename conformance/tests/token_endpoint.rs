@@ -249,7 +249,25 @@ fn e52_every_credential_is_a_whole_256_bit_draw_of_the_injected_rng() {
     );
     let (r, draws) = with_draws(&h, flow, 200);
     let refresh = json(&r)["refresh_token"].as_str().unwrap().to_owned();
-    assert_whole_draw("the refresh token", &refresh, &draws);
+    // `rt.`, then the grant id (16 bytes), the grant's family secret (16), the token's own 256
+    // bits (32) and a check (8): each secret part is a whole draw.
+    let body = URL_SAFE_NO_PAD
+        .decode(
+            refresh
+                .strip_prefix("rt.")
+                .expect("a confidential client's token"),
+        )
+        .expect("base64url");
+    assert_eq!(body.len(), 72);
+    assert!(
+        draws.contains(&body[16..32].to_vec()),
+        "the family secret is one draw"
+    );
+    assert_whole_draw(
+        "the refresh token's own part",
+        &URL_SAFE_NO_PAD.encode(&body[32..64]),
+        &draws,
+    );
     // Device code.
     let flow = h
         .engine

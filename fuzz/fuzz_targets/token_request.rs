@@ -10,9 +10,12 @@ use oauth_proto::http::HttpRequest;
 use oauth_proto::random::CounterRandom;
 use oauth_proto::scope::Scope;
 use oauth_proto::secret::SecretHash;
-use oauth_proto::store::{Effect, GrantId, GrantRecord, RefreshRecord, RefreshState, Store};
+use oauth_proto::store::{Effect, GrantId, GrantRecord, RefreshFamily, Store};
 use oauth_proto::Engine;
 use oauth_store_memory::MemoryStore;
+
+/// The refresh token of "app"'s grant (see below).
+const REFRESH: &str = "rtp.CQkJCQkJCQkJCQkJCQkJCQgICAgICAgICAgICAgICAgBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAWrmelo1WAfE";
 
 fuzz_target!(|data: &[u8]| {
     let keys = KeyRing::new(TokenKey::new(1, &[7u8; 32]).expect("key"), vec![]).expect("ring");
@@ -47,8 +50,9 @@ fuzz_target!(|data: &[u8]| {
         unused_expires_at: None,
         access_token_format: Default::default(),
     };
-    // A public client "app" with a grant and the refresh token `p.fuzz-refresh`, so that inputs
-    // reach the public client's one-step refresh (`Op::RefreshPublic`) and its rotation.
+    // A public client "app" with a grant and its refresh token `REFRESH` (grant id [9; 16],
+    // family secret [8; 16], random bytes [1; 32], then the check), so that inputs reach the
+    // public client's one-step refresh (`Op::RefreshPublic`) and its rotation.
     let app = ClientRecord {
         client_id: "app".into(),
         kind: ClientKind::Public,
@@ -67,19 +71,20 @@ fuzz_target!(|data: &[u8]| {
         "revoked_at": null,
     }))
     .expect("a grant from its fields");
-    let refresh = RefreshRecord {
-        hash: SecretHash::of("p.fuzz-refresh"),
+    let refresh = RefreshFamily {
         grant_id: grant.grant_id,
+        family: Some(SecretHash::of_bytes(&[8; 16])),
+        current: SecretHash::of(REFRESH),
         issued_at: 0,
         expires_at: 2_000_000,
-        state: RefreshState::Active,
+        previous: None,
     };
     store
         .apply(vec![
             Effect::PutClient(web),
             Effect::PutClient(app),
             Effect::PutGrant(grant),
-            Effect::PutRefresh(refresh),
+            Effect::PutRefreshFamily(refresh),
         ])
         .expect("memory store");
     let (auth, body) = match data.iter().position(|b| *b == b'\n') {

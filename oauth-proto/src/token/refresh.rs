@@ -7,8 +7,10 @@
 //! RFC 9700 §4.14.2 and OAuth 2.1 §4.3.1 require, because the server cannot tell the thief from the
 //! victim. With `refresh_reuse_grace_secs` set, a client that lost the answer to a rotation may
 //! present the rotated token again within that window, as long as it has not used the new token:
-//! the unused new token is rotated out in turn and the client gets another
-//! ([`Op::RetryRotation`](crate::store::Op::RetryRotation)); anything else is reuse as above.
+//! the unused new token is rotated out in turn and the client gets another (a
+//! [`Op::RotateRefresh`](crate::store::Op::RotateRefresh) with `retry`); anything else is reuse
+//! as above, including the unused token a retry replaced (its answer was lost, so whoever
+//! presents it is not the client).
 //! The new refresh token keeps the grant's full scope even when the access token is narrowed.
 //! Likewise `resource` (RFC 8707) may narrow the access token's audience to part of what the
 //! grant authorized, never widen it (`invalid_target`; see [`crate::resource`]).
