@@ -227,7 +227,7 @@ fn workload(s: &FileStore, round: u64) {
             s,
             vec![
                 Effect::PutGrant(grant(n, "app", "alice", 5000 + i)),
-                Effect::PutRefresh(refresh(&token, n, 100, 5000 + i)),
+                Effect::PutRefreshFamily(refresh(&token, n, 100, 5000 + i)),
                 Effect::PutCode(code(
                     &format!("code-{n}"),
                     n,
@@ -243,8 +243,11 @@ fn workload(s: &FileStore, round: u64) {
                 Store::execute(
                     s,
                     Op::RotateRefresh {
-                        old: hash(&token),
-                        new: refresh(&format!("{token}-b"), n, 200, 6000)
+                        grant_id: grant_id(n),
+                        from: hash(&token),
+                        new: successor(&format!("{token}-b"), 200, 6000),
+                        family: family_hash(n),
+                        retry: false,
                     }
                 )
                 .unwrap(),
@@ -519,7 +522,7 @@ fn answers_that_change_nothing_write_nothing() {
         vec![
             Effect::PutCode(code("c", 1, "app", "alice", 1000)),
             Effect::PutGrant(grant(1, "app", "alice", 5000)),
-            Effect::PutRefresh(refresh("rt", 1, 100, 5000)),
+            Effect::PutRefreshFamily(refresh("rt", 1, 100, 5000)),
         ],
     )
     .unwrap();
@@ -527,8 +530,11 @@ fn answers_that_change_nothing_write_nothing() {
     Store::execute(
         &s,
         Op::RotateRefresh {
-            old: hash("rt"),
-            new: refresh("rt2", 1, 200, 6000),
+            grant_id: grant_id(1),
+            from: hash("rt"),
+            new: successor("rt2", 200, 6000),
+            family: family_hash(1),
+            retry: false,
         },
     )
     .unwrap();
@@ -547,8 +553,11 @@ fn answers_that_change_nothing_write_nothing() {
         Store::execute(
             &s,
             Op::RotateRefresh {
-                old: hash("rt"),
-                new: refresh("rt3", 1, 300, 7000),
+                grant_id: grant_id(1),
+                from: hash("rt"),
+                new: successor("rt3", 300, 7000),
+                family: family_hash(1),
+                retry: false,
             },
         )
         .unwrap();

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use conformance::store_contract::fixtures::*;
 use oauth_proto::secret::SecretHash;
-use oauth_proto::store::{CodeTake, Effect, Op, RefreshRecord, RefreshState, Reply, Store};
+use oauth_proto::store::{CodeTake, Effect, Op, RefreshFamily, Reply, Rotated, Store};
 use oauth_store_file::{FileStore, FileStoreError, Options};
 use oauth_store_memory::Record;
 
@@ -76,7 +76,7 @@ fn child_writer(s: &FileStore, round: u64, t: u64) {
             s,
             vec![
                 Effect::PutGrant(grant(n, "app", "alice", u64::MAX)),
-                Effect::PutRefresh(refresh(&token(n, 0), n, 100, u64::MAX)),
+                Effect::PutRefreshFamily(refresh(&token(n, 0), n, 100, u64::MAX)),
                 Effect::PutCode(code(&format!("code-{n}"), n, "app", "alice", u64::MAX)),
                 Effect::PutCode(code(&format!("short-{n}"), n, "app", "alice", 10)),
             ],
@@ -86,8 +86,11 @@ fn child_writer(s: &FileStore, round: u64, t: u64) {
         let rotated = Store::execute(
             s,
             Op::RotateRefresh {
-                old: hash(&token(n, 0)),
-                new: refresh(&token(n, 1), n, 200, u64::MAX),
+                grant_id: grant_id(n),
+                from: hash(&token(n, 0)),
+                new: successor(&token(n, 1), 200, u64::MAX),
+                family: family_hash(n),
+                retry: false,
             },
         );
         assert_eq!(rotated.expect("rotate"), Reply::Swapped(true));
@@ -135,7 +138,7 @@ struct Acked {
 /// The records of a state, indexed for the checks.
 struct Index {
     grants: std::collections::HashSet<[u8; 16]>,
-    refresh: HashMap<SecretHash, RefreshRecord>,
+    families: HashMap<[u8; 16], RefreshFamily>,
     codes: HashMap<SecretHash, bool>,
     counters: HashMap<String, u32>,
 }
@@ -143,7 +146,7 @@ struct Index {
 fn index(store: &FileStore) -> Index {
     let mut ix = Index {
         grants: Default::default(),
-        refresh: HashMap::new(),
+        families: HashMap::new(),
         codes: HashMap::new(),
         counters: HashMap::new(),
     };
@@ -152,8 +155,8 @@ fn index(store: &FileStore) -> Index {
             Record::Grant(g) => {
                 ix.grants.insert(g.grant_id.0);
             }
-            Record::Refresh(r) => {
-                ix.refresh.insert(r.hash, r);
+            Record::RefreshFamily(f) => {
+                ix.families.insert(f.grant_id.0, f);
             }
             Record::Code { record, used } => {
                 ix.codes.insert(record.hash, used);
@@ -189,28 +192,31 @@ fn check(store: &FileStore, acked: &HashMap<(u64, u64), Acked>, rounds: u64) {
             for i in 0..k {
                 let n = id(round, t, i);
                 // apply is all-or-nothing.
-                let old = ix
-                    .refresh
-                    .get(&hash(&token(n, 0)))
-                    .unwrap_or_else(|| panic!("{n}: grant without its token"));
+                let family = ix
+                    .families
+                    .get(&grant_id(n).0)
+                    .unwrap_or_else(|| panic!("{n}: grant without its refresh family"));
                 let code_used = *ix
                     .codes
                     .get(&hash(&format!("code-{n}")))
                     .unwrap_or_else(|| panic!("{n}: grant without its code"));
                 // A rotation is complete or absent, and only the last iteration may lack it.
-                let new = ix.refresh.get(&hash(&token(n, 1)));
-                match old.state {
-                    RefreshState::Active => assert!(
-                        new.is_none() && i + 1 == k,
-                        "{n}: rotation missing mid-history"
-                    ),
-                    RefreshState::Rotated { at, .. } => {
-                        assert!(at == 200 && new.is_some(), "{n}: half a rotation")
-                    }
-                }
+                let issued = refresh(&token(n, 0), n, 100, u64::MAX);
+                let rotated = RefreshFamily {
+                    current: hash(&token(n, 1)),
+                    issued_at: 200,
+                    previous: Some(Rotated {
+                        hash: hash(&token(n, 0)),
+                        at: 200,
+                    }),
+                    ..issued.clone()
+                };
+                let new = *family == rotated;
+                assert!(new || *family == issued, "{n}: half a rotation: {family:?}");
+                assert!(new || i + 1 == k, "{n}: rotation missing mid-history");
                 assert!(code_used || i + 1 == k, "{n}: take missing mid-history");
                 if a.rotated.is_some_and(|r| r >= i) {
-                    assert!(new.is_some(), "{n}: acknowledged rotation lost");
+                    assert!(new, "{n}: acknowledged rotation lost");
                 }
                 if a.taken.is_some_and(|r| r >= i) {
                     assert!(code_used, "{n}: acknowledged take lost");
@@ -357,7 +363,7 @@ fn sequential_writes(dir: &Path, n: u64) -> Vec<oauth_store_memory::MemoryState>
             &store,
             vec![
                 Effect::PutGrant(grant(i, "app", "alice", 5000)),
-                Effect::PutRefresh(refresh(&token(i, 0), i, 100, 5000)),
+                Effect::PutRefreshFamily(refresh(&token(i, 0), i, 100, 5000)),
             ],
         )
         .expect("apply");
