@@ -364,6 +364,214 @@ fn refresh_statements_find_the_grant_by_its_primary_key() {
     }
 }
 
+/// A rotation, a public client's one-statement refresh or a two-step one, is a HOT update of the
+/// grant's row: no index entry, the new row version on the same page (the `refresh` module docs
+/// of the store). The grant here outlives every token, so no rotation extends it.
+#[test]
+fn rotations_are_hot_updates_of_the_grants_row() {
+    use conformance::store_contract::fixtures as f;
+
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let store = PostgresStore::connect_blocking(&url, Options::default()).expect("open");
+    Store::apply(
+        &store,
+        vec![
+            Effect::PutClient(f::client("app")),
+            Effect::PutGrant(f::grant(1, "app", "alice", 100_000)),
+            Effect::PutRefreshFamily(f::refresh("rt-0", 1, 100, 5_000)),
+        ],
+    )
+    .expect("store a grant and its family");
+    const ROTATIONS: u64 = 40;
+    for i in 0..ROTATIONS {
+        let (from, new) = (format!("rt-{i}"), format!("rt-{}", i + 1));
+        let new = f::successor(&new, 200 + i, 5_000 + i);
+        let op = if i % 2 == 0 {
+            Op::RefreshPublic {
+                grant_id: f::grant_id(1),
+                presented: f::hash(&from),
+                client_id: "app".into(),
+                new,
+            }
+        } else {
+            Op::RotateRefresh {
+                grant_id: f::grant_id(1),
+                from: f::hash(&from),
+                new,
+                family: f::family_hash(1),
+                retry: false,
+            }
+        };
+        match Store::execute(&store, op).expect("rotate") {
+            Reply::RefreshRotated { rotated: true, .. } | Reply::Swapped(true) => {}
+            other => panic!("rotation {i} did not swap: {other:?}"),
+        }
+    }
+    // Each backend reports its counts when idle, within about ten seconds.
+    let counts = || {
+        sql(
+            &url,
+            "SELECT n_tup_upd || ' ' || n_tup_hot_upd FROM pg_stat_user_tables
+             WHERE relname = 'grants'",
+        )
+        .expect("read the table's statistics")
+        .unwrap_or_default()
+    };
+    let updates = ROTATIONS + 1;
+    let started = Instant::now();
+    while counts()
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_none_or(|n| n < updates)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "statistics not reported: {}",
+            counts()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        counts(),
+        format!("{updates} {updates}"),
+        "updates, HOT updates"
+    );
+}
+
+/// 50 concurrent rotations of one refresh token through three nodes (stores on one database),
+/// half of them a public client's one-statement refresh: exactly one swaps, the family's
+/// current token is the winner's successor, and every loser's answer already shows it (a
+/// `RefreshPublic` that did not rotate reads after its attempt). A revocation through one node
+/// then stops every rotation on every node.
+#[test]
+fn of_concurrent_rotations_through_three_nodes_exactly_one_swaps() {
+    use conformance::store_contract::fixtures as f;
+    use oauth_proto::store::RefreshKey;
+
+    let Some(cluster) = shared_cluster() else {
+        return;
+    };
+    let url = cluster.create_database().expect("create a database");
+    let nodes: Vec<PostgresStore> = (0..3)
+        .map(|_| PostgresStore::connect_blocking(&url, Options::default()).expect("open a node"))
+        .collect();
+    Store::apply(
+        &nodes[0],
+        vec![
+            Effect::PutClient(f::client("app")),
+            Effect::PutGrant(f::grant(1, "app", "alice", 100_000)),
+            Effect::PutRefreshFamily(f::refresh("rt-0", 1, 100, 5_000)),
+        ],
+    )
+    .expect("store a grant and its family");
+    let barrier = std::sync::Barrier::new(50);
+    let answers: Vec<(usize, bool)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let (node, barrier) = (&nodes[i % 3], &barrier);
+                scope.spawn(move || {
+                    let new = f::successor(&format!("rt-won-by-{i}"), 200, 5_000);
+                    let op = if i % 2 == 0 {
+                        Op::RefreshPublic {
+                            grant_id: f::grant_id(1),
+                            presented: f::hash("rt-0"),
+                            client_id: "app".into(),
+                            new,
+                        }
+                    } else {
+                        Op::RotateRefresh {
+                            grant_id: f::grant_id(1),
+                            from: f::hash("rt-0"),
+                            new,
+                            family: f::family_hash(1),
+                            retry: false,
+                        }
+                    };
+                    barrier.wait();
+                    match Store::execute(node, op).expect("rotate") {
+                        Reply::RefreshRotated {
+                            found: Some(found),
+                            rotated,
+                        } => {
+                            assert_ne!(found.family.current, f::hash("rt-0"), "read after");
+                            (i, rotated)
+                        }
+                        Reply::Swapped(swapped) => (i, swapped),
+                        other => panic!("unexpected answer {other:?}"),
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a rotation thread"))
+            .collect()
+    });
+    let winners: Vec<usize> = answers
+        .iter()
+        .filter(|(_, w)| *w)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one swaps: {winners:?}");
+    let won = f::hash(&format!("rt-won-by-{}", winners[0]));
+    for node in &nodes {
+        let found = match Store::execute(
+            node,
+            Op::GetRefresh {
+                key: RefreshKey::Grant(f::grant_id(1)),
+            },
+        ) {
+            Ok(Reply::Refresh(Some(found))) => found,
+            other => panic!("GetRefresh answered {other:?}"),
+        };
+        assert_eq!(found.family.current, won);
+        assert_eq!(found.family.previous.map(|p| p.hash), Some(f::hash("rt-0")));
+    }
+
+    Store::apply(
+        &nodes[1],
+        vec![Effect::RevokeGrant {
+            grant_id: f::grant_id(1),
+            at: 300,
+            keep_until: 5_000,
+        }],
+    )
+    .expect("revoke");
+    for node in &nodes {
+        let public = Store::execute(
+            node,
+            Op::RefreshPublic {
+                grant_id: f::grant_id(1),
+                presented: won,
+                client_id: "app".into(),
+                new: f::successor("rt-after-revocation", 400, 5_000),
+            },
+        )
+        .expect("refresh");
+        assert!(
+            matches!(public, Reply::RefreshRotated { found: Some(ref g), rotated: false }
+                if g.grant.revoked_at == Some(300)),
+            "{public:?}"
+        );
+        let rotate = Store::execute(
+            node,
+            Op::RotateRefresh {
+                grant_id: f::grant_id(1),
+                from: won,
+                new: f::successor("rt-after-revocation", 400, 5_000),
+                family: f::family_hash(1),
+                retry: false,
+            },
+        )
+        .expect("rotate");
+        assert_eq!(rotate, Reply::Swapped(false));
+    }
+}
+
 /// Migration 6 adopts the refresh tokens a version-5 database holds (a row per token): each
 /// grant's active token becomes its family's current one, the token it replaced the previous
 /// one, and every old token, active or rotated, still finds the family by its hash until it
