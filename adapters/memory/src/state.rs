@@ -921,6 +921,156 @@ mod tests {
         assert_eq!(s.grants.len(), 1);
     }
 
+    fn rotate(grant_id: GrantId, from: &str, to: &str, at: u64, retry: bool) -> Op {
+        Op::RotateRefresh {
+            grant_id,
+            from: SecretHash::of(from),
+            new: Successor {
+                hash: SecretHash::of(to),
+                issued_at: at,
+                expires_at: at + 1000,
+            },
+            family: SecretHash::of("family secret"),
+            retry,
+        }
+    }
+
+    fn found(s: &MemoryState, key: RefreshKey) -> Option<RefreshFamily> {
+        match s.query(&Op::GetRefresh { key }) {
+            Reply::Refresh(found) => found.map(|f| f.family),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_family_rotates_in_place_and_a_retry_keeps_its_previous_token() {
+        let mut s = MemoryState::default();
+        let g = grant_id(1, 1);
+        s.apply(family(g, SecretHash::of("t0"), 900));
+        assert_eq!(s.families.len(), 0, "no family without its grant");
+        s.apply(grant(g, 950, None));
+        s.apply(family(g, SecretHash::of("t0"), 900));
+        assert_eq!(
+            s.execute(rotate(g, "t0", "t1", 10, false)),
+            Reply::Swapped(true)
+        );
+        assert_eq!(
+            s.execute(rotate(g, "t0", "t9", 11, false)),
+            Reply::Swapped(false)
+        );
+        assert_eq!(
+            s.execute(rotate(g, "t1", "t2", 12, true)),
+            Reply::Swapped(true)
+        );
+        let f = found(&s, RefreshKey::Grant(g)).expect("found by grant");
+        assert_eq!(
+            (f.current, f.issued_at, f.expires_at),
+            (SecretHash::of("t2"), 12, 1012)
+        );
+        assert_eq!(
+            f.previous,
+            Some(Rotated {
+                hash: SecretHash::of("t0"),
+                at: 10
+            }),
+            "a retry keeps the token presented again"
+        );
+        assert_eq!(
+            s.grants.get(&g).map(|g| g.expires_at),
+            Some(1010 + oauth_proto::store::GRANT_EXTENSION),
+            "the first rotation extended the grant past its token; the next one was covered"
+        );
+        assert_eq!(found(&s, RefreshKey::Legacy(SecretHash::of("t2"))), None);
+        s.apply(Effect::RevokeGrant {
+            grant_id: g,
+            at: 20,
+            keep_until: 30,
+        });
+        assert_eq!(
+            s.execute(rotate(g, "t2", "t3", 21, false)),
+            Reply::Swapped(false)
+        );
+        assert!(
+            found(&s, RefreshKey::Grant(g)).is_some(),
+            "a revoked grant is answered"
+        );
+    }
+
+    #[test]
+    fn a_public_refresh_needs_the_family_secret_the_client_and_an_unexpired_token() {
+        let mut s = MemoryState::default();
+        let g = grant_id(2, 2);
+        s.apply(grant(g, 950, None));
+        s.insert(Record::RefreshFamily(RefreshFamily {
+            family: None,
+            ..match family(g, SecretHash::of("t0"), 900) {
+                Effect::PutRefreshFamily(f) => f,
+                _ => unreachable!(),
+            }
+        }));
+        let public = |client: &str, at: u64| Op::RefreshPublic {
+            grant_id: g,
+            presented: SecretHash::of("t0"),
+            client_id: client.into(),
+            new: Successor {
+                hash: SecretHash::of("t1"),
+                issued_at: at,
+                expires_at: at + 100,
+            },
+        };
+        let rotated = |reply: Reply| match reply {
+            Reply::RefreshRotated { found, rotated } => (found.map(|f| f.family.current), rotated),
+            other => panic!("{other:?}"),
+        };
+        let t0 = Some(SecretHash::of("t0"));
+        assert_eq!(
+            rotated(s.execute(public("c", 10))),
+            (t0, false),
+            "client unregistered"
+        );
+        s.apply(Effect::PutClient(ClientRecord {
+            client_id: "c".into(),
+            name: "app".into(),
+            kind: oauth_proto::client::ClientKind::Public,
+            secret_hash: None,
+            secret_expires_at: None,
+            auth_method: oauth_proto::client::AuthMethod::None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: Vec::new(),
+            scope: Scope::parse("mail").expect("scope"),
+            require_pkce: true,
+            resource_server: false,
+            registration_token_hash: None,
+            created_at: 0,
+            metadata: serde_json::Map::new(),
+            unused_expires_at: None,
+            access_token_format: Default::default(),
+        }));
+        assert_eq!(
+            rotated(s.execute(public("c", 10))),
+            (t0, false),
+            "adopted: no family secret"
+        );
+        s.apply(family(g, SecretHash::of("t0"), 900));
+        assert_eq!(
+            rotated(s.execute(public("other", 10))),
+            (t0, false),
+            "another client"
+        );
+        assert_eq!(rotated(s.execute(public("c", 900))), (t0, false), "expired");
+        let t1 = Some(SecretHash::of("t1"));
+        assert_eq!(
+            rotated(s.execute(public("c", 10))),
+            (t1, true),
+            "answered after"
+        );
+        assert_eq!(
+            rotated(s.execute(public("c", 11))),
+            (t1, false),
+            "used once"
+        );
+    }
+
     #[test]
     fn the_mixed_state_has_something_to_keep_and_something_to_drop() {
         let mut s = mixed_state();

@@ -400,3 +400,195 @@ impl MemoryState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oauth_proto::client::{AuthMethod, ClientKind, ClientRecord, GrantType};
+    use oauth_proto::scope::Scope;
+    use oauth_proto::store::{Effect, GrantRecord, RefreshKey, Reply};
+
+    fn grant(byte: u8) -> GrantRecord {
+        GrantRecord {
+            grant_id: GrantId([byte; 16]),
+            client_id: "c".into(),
+            subject: "u".into(),
+            scope: Scope::parse("mail").expect("scope"),
+            credential_version: 0,
+            created_at: 0,
+            expires_at: 9000,
+            revoked_at: None,
+            resources: Vec::new(),
+            auth_time: None,
+            amr: Vec::new(),
+            sid: None,
+        }
+    }
+
+    fn token(name: &str, grant: u8, issued_at: u64, state: RefreshState) -> RefreshRecord {
+        RefreshRecord {
+            hash: SecretHash::of(name),
+            grant_id: GrantId([grant; 16]),
+            issued_at,
+            expires_at: issued_at + 1000,
+            state,
+        }
+    }
+
+    fn into(at: u64, name: &str) -> RefreshState {
+        RefreshState::Rotated {
+            at,
+            successor: Some(SecretHash::of(name)),
+        }
+    }
+
+    fn family(state: &MemoryState, name: &str) -> Option<RefreshFamily> {
+        let key = RefreshKey::Legacy(SecretHash::of(name));
+        match state.query(&oauth_proto::store::Op::GetRefresh { key }) {
+            Reply::Refresh(found) => found.map(|f| f.family),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_chain_of_tokens_becomes_its_active_one_with_the_last_rotation_in_any_order() {
+        let tokens = vec![
+            token("t0", 1, 0, into(10, "t1")),
+            token("t2", 1, 20, RefreshState::Active),
+            token("t1", 1, 10, into(20, "t2")),
+            // Stored before successors were recorded: a lookup, never a predecessor.
+            token(
+                "t-old",
+                1,
+                0,
+                RefreshState::Rotated {
+                    at: 5,
+                    successor: None,
+                },
+            ),
+            // A grant whose tokens are all rotated (its active one expired and was purged).
+            token("u0", 2, 0, into(10, "u1")),
+        ];
+        let expected = RefreshFamily {
+            grant_id: GrantId([1; 16]),
+            family: None,
+            current: SecretHash::of("t2"),
+            issued_at: 20,
+            expires_at: 1020,
+            previous: Some(Rotated {
+                hash: SecretHash::of("t1"),
+                at: 20,
+            }),
+        };
+        for order in [tokens.clone(), tokens.iter().rev().cloned().collect()] {
+            let records = convert_refresh(order);
+            let mut state = MemoryState::default();
+            state.apply(Effect::PutGrant(grant(1)));
+            state.apply(Effect::PutGrant(grant(2)));
+            records.into_iter().for_each(|r| state.insert(r));
+            for name in ["t0", "t1", "t2", "t-old"] {
+                assert_eq!(family(&state, name), Some(expected.clone()), "{name}");
+            }
+            assert_eq!(family(&state, "u0"), None, "no active token, no family");
+            assert_eq!(state.len(), 2 + 5 + 1, "grants, lookups, one family");
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_other_names_read_as_the_current_types() {
+        let records = vec![
+            Record::Current(crate::Record::Grant(grant(1))),
+            Record::Refresh(token("t", 1, 0, RefreshState::Active)),
+        ];
+        let json = serde_json::to_string(&records).expect("serialize");
+        assert!(json.contains(r#"{"Refresh":{"hash":"#), "{json}");
+        let back: Vec<Record> = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, records);
+        assert!(serde_json::from_str::<Record>(r#"{"RefreshFamily":{}}"#).is_err());
+        let op = Op::Refresh(RefreshOp::RotateRefresh {
+            old: SecretHash::of("t"),
+            new: token("t2", 1, 5, RefreshState::Active),
+        });
+        let json = serde_json::to_string(&op).expect("serialize");
+        assert_eq!(serde_json::from_str::<Op>(&json).expect("deserialize"), op);
+        let take = Op::Current(oauth_proto::store::Op::TakeCode {
+            hash: SecretHash::of("code"),
+        });
+        let json = serde_json::to_string(&take).expect("serialize");
+        assert_eq!(
+            serde_json::from_str::<Op>(&json).expect("deserialize"),
+            take
+        );
+        let put = Change::PutRefresh(token("t", 1, 0, RefreshState::Active));
+        let json = serde_json::to_string(&put).expect("serialize");
+        assert_eq!(
+            serde_json::from_str::<Change>(&json).expect("deserialize"),
+            put
+        );
+    }
+
+    #[test]
+    fn journal_ops_replay_as_family_rotations() {
+        let mut state = MemoryState::default();
+        state.apply(Effect::PutClient(ClientRecord {
+            client_id: "c".into(),
+            name: "app".into(),
+            kind: ClientKind::Public,
+            secret_hash: None,
+            secret_expires_at: None,
+            auth_method: AuthMethod::None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scope: Scope::parse("mail").expect("scope"),
+            require_pkce: true,
+            resource_server: false,
+            registration_token_hash: None,
+            created_at: 0,
+            metadata: serde_json::Map::new(),
+            unused_expires_at: None,
+            access_token_format: Default::default(),
+        }));
+        state.apply(Effect::PutGrant(grant(1)));
+        state.apply_v1(Change::PutRefresh(token("t0", 1, 0, RefreshState::Active)));
+        // A second active token of the grant does not replace its family.
+        state.apply_v1(Change::PutRefresh(token("x", 1, 1, RefreshState::Active)));
+        state.execute_v1(Op::Refresh(RefreshOp::RotateRefresh {
+            old: SecretHash::of("t0"),
+            new: token("t1", 1, 10, RefreshState::Active),
+        }));
+        state.execute_v1(Op::Refresh(RefreshOp::RetryRotation {
+            old: SecretHash::of("t0"),
+            successor: SecretHash::of("t1"),
+            new: token("t1b", 1, 15, RefreshState::Active),
+        }));
+        state.execute_v1(Op::Refresh(RefreshOp::RefreshPublic {
+            hash: SecretHash::of("t1b"),
+            client_id: "c".into(),
+            new: Successor {
+                hash: SecretHash::of("t2"),
+                issued_at: 30,
+                expires_at: 1030,
+            },
+        }));
+        // A stale rotation changes nothing and adds no lookup.
+        state.execute_v1(Op::Refresh(RefreshOp::RotateRefresh {
+            old: SecretHash::of("t0"),
+            new: token("stale", 1, 40, RefreshState::Active),
+        }));
+        let expected = RefreshFamily {
+            grant_id: GrantId([1; 16]),
+            family: None,
+            current: SecretHash::of("t2"),
+            issued_at: 30,
+            expires_at: 1030,
+            previous: Some(Rotated {
+                hash: SecretHash::of("t1b"),
+                at: 30,
+            }),
+        };
+        for name in ["t0", "x", "t1", "t1b", "t2"] {
+            assert_eq!(family(&state, name), Some(expected.clone()), "{name}");
+        }
+        assert_eq!(family(&state, "stale"), None);
+    }
+}
