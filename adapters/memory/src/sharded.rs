@@ -1,10 +1,10 @@
 //! A hash map split into a fixed number of shards by key.
 //!
 //! Why: a `HashMap` grows by rehashing every entry into a table twice the size, all in one insert.
-//! The store's token maps grow by one entry per refresh rotation, and each of them is touched
-//! under the store's write lock, so one growth of a map of a few hundred thousand refresh tokens
-//! stalled every request for tens of milliseconds (46 ms in the load benchmark at 230,000 tokens,
-//! and it doubles with every doubling of the map). Split into [`SHARDS`] maps, an insert grows at
+//! The store's maps grow by one entry per code, grant and device authorization (and, before
+//! refresh families, per refresh rotation), each under the store's write lock, so one growth of a
+//! map of a few hundred thousand refresh tokens stalled every request for tens of milliseconds
+//! (46 ms in the load benchmark at 230,000 tokens, and it doubles with every doubling of the map). Split into [`SHARDS`] maps, an insert grows at
 //! most one shard, a [`SHARDS`]th of the whole: the same total work, in pauses too short to see.
 //!
 //! Keys pick their shard from their own bytes: they are SHA-256 digests or random identifiers, so
