@@ -9,8 +9,9 @@
 //!
 //! What changed: a version 1 token does not name its grant and carries no family secret, so it
 //! can only be found by its hash. The conversion keeps every version 1 token, active or rotated
-//! until it expires, as a lookup from its hash to its grant ([`Record::LegacyRefresh`], answered
-//! by `GetRefresh { key: RefreshKey::Legacy(hash) }`), and adopts each grant's active token as the
+//! until it expires, as a lookup from its hash to its grant
+//! ([`Record::LegacyRefresh`](crate::Record::LegacyRefresh), answered by
+//! `GetRefresh { key: RefreshKey::Legacy(hash) }`), and adopts each grant's active token as the
 //! grant's [`RefreshFamily`]: no family secret (the first rotation gives it one), the active token
 //! as `current`, and the token rotated into it (whose successor is its hash), if any, as
 //! `previous`, so a client that lost the answer of the last version 1 rotation can still retry it.
