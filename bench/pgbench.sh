@@ -22,7 +22,8 @@
 # METRICS (1: each node also serves /metrics, and after each load the script prints, per node,
 # how many requests and store operations so far took over 0.5 s, from its histograms),
 # AUTOGROUP (off: the run turns the kernel's session autogroups off and back on at the end, see
-# below; keep: leaves them as they are), PORT (18180: nodes on PORT, PORT+1, ...), SKIP_BUILD=1 to use an existing release binary,
+# below; keep: leaves them as they are), POOL (each node's connections to PostgreSQL at most,
+# `[store] postgres_max_connections`; unset: the default, 16), PORT (18180: nodes on PORT, PORT+1, ...), SKIP_BUILD=1 to use an existing release binary,
 # CARGO_TARGET_DIR (default: the workspace's target/), PG_BIN (newest /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
@@ -193,6 +194,7 @@ registrations_per_address = 1000000000
 registrations_total = 1000000000
 EOF
 if [ "${METRICS:-0}" = 1 ]; then printf '[server]\nmetrics_listen = "127.0.0.1:0"\n' >> "$WORK/node.toml"; fi
+if [ -n "${POOL:-}" ]; then printf '[store]\npostgres_max_connections = %s\n' "$POOL" >> "$WORK/node.toml"; fi
 
 # With METRICS=1: per node, the requests and store operations that took over 0.5 s since the
 # node started (its histograms' counts above the 0.5 s bucket).

@@ -138,14 +138,23 @@ pub struct StoreSettings {
     /// and the host name verified (libpq's `verify-full`); without `sslmode=require` the
     /// connection is plain and this must not be set.
     pub postgres_ca_file: Option<std::path::PathBuf>,
+    /// Connections this node keeps to the database at most (its pool; 16 when absent). Every
+    /// node has its own pool, and PostgreSQL's `max_connections` (100 by default) bounds their
+    /// sum plus the administration commands' connections: size it as nodes times this, plus a
+    /// few. A request waits for a free connection up to 5 s, then is answered 503.
+    pub postgres_max_connections: Option<std::num::NonZeroUsize>,
 }
 
 impl StoreSettings {
     /// The PostgreSQL store's options these settings ask for.
     pub fn postgres_options(&self) -> oauth_store_postgres::Options {
+        let defaults = oauth_store_postgres::Options::default();
         oauth_store_postgres::Options {
             ca_file: self.postgres_ca_file.clone(),
-            ..oauth_store_postgres::Options::default()
+            max_connections: self
+                .postgres_max_connections
+                .map_or(defaults.max_connections, |n| n.get()),
+            ..defaults
         }
     }
 }
@@ -156,6 +165,7 @@ impl std::fmt::Debug for StoreSettings {
         f.debug_struct("StoreSettings")
             .field("postgres", &self.postgres.as_ref().map(|_| "<set>"))
             .field("postgres_ca_file", &self.postgres_ca_file)
+            .field("postgres_max_connections", &self.postgres_max_connections)
             .finish()
     }
 }
@@ -291,6 +301,22 @@ mod tests {
         );
         assert!(!format!("{c:?}").contains("secret"));
         assert!(FileConfig::parse("[store]\npostgress = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_store_table_sizes_the_pool() {
+        let defaults = oauth_store_postgres::Options::default();
+        let c = FileConfig::parse("[store]\npostgres_max_connections = 5\n").unwrap();
+        assert_eq!(c.store.postgres_options().max_connections, 5);
+        assert_eq!(
+            StoreSettings::default().postgres_options().max_connections,
+            defaults.max_connections
+        );
+        let zero = FileConfig::parse("[store]\npostgres_max_connections = 0\n").unwrap_err();
+        assert!(
+            zero.contains("[store]") && zero.contains("nonzero"),
+            "{zero}"
+        );
     }
 
     #[test]

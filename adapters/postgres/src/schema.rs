@@ -288,10 +288,11 @@ pub(crate) async fn migrate_to(
         .map_err(db("starting the migration"))?;
     // The store's `statement_timeout` bounds requests, not migrations: on a large database a
     // migration's index build may run longer, and nodes starting together wait here for the first
-    // one's migrations. Only this transaction lifts it.
-    tx.batch_execute("SET LOCAL statement_timeout = 0")
+    // one's migrations. Only this transaction lifts it. It also keeps `CREATE TABLE IF NOT
+    // EXISTS`'s notice ("already exists, skipping") out of every start's log.
+    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL client_min_messages = warning")
         .await
-        .map_err(db("lifting the statement timeout for the migration"))?;
+        .map_err(db("setting up the migration's transaction"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(db("taking the migration lock"))?;
