@@ -12,6 +12,13 @@
 //! release could misread what a newer one wrote. A new release adds a migration at the end of
 //! [`MIGRATIONS`]; shipped migrations never change.
 //!
+//! Nodes of an older release that are already running when a newer one migrates are not
+//! stopped, but a migration may change what their statements use (version 6 moved refresh
+//! tokens into the grants' rows): until they are replaced, those statements fail and their
+//! requests are answered 503, nothing is written wrongly. So an upgrade that adds a migration
+//! replaces every node at once (stop the old nodes, then start the new ones), or accepts those
+//! 503s for the few minutes of a rolling replacement.
+//!
 //! # Tables
 //!
 //! Each record kind has a table with typed columns for what SQL must find, compare or change
