@@ -139,9 +139,10 @@ pub struct StoreSettings {
     /// connection is plain and this must not be set.
     pub postgres_ca_file: Option<std::path::PathBuf>,
     /// Connections this node keeps to the database at most (its pool; 16 when absent). Every
-    /// node has its own pool, and PostgreSQL's `max_connections` (100 by default) bounds their
-    /// sum plus the administration commands' connections: size it as nodes times this, plus a
-    /// few. A request waits for a free connection up to 5 s, then is answered 503.
+    /// node has its own pool and two listening connections besides, and PostgreSQL's
+    /// `max_connections` (100 by default) bounds their sum plus the administration commands'
+    /// connections: at least nodes times (this + 2), plus a few. A request waits for a free
+    /// connection up to 5 s, then is answered 503.
     pub postgres_max_connections: Option<std::num::NonZeroUsize>,
 }
 
