@@ -24,6 +24,10 @@
 # AUTOGROUP (off: the run turns the kernel's session autogroups off and back on at the end, see
 # below; keep: leaves them as they are), POOL (each node's connections to PostgreSQL at most,
 # `[store] postgres_max_connections`; unset: the default, 16), PORT (18180: nodes on PORT, PORT+1, ...), SKIP_BUILD=1 to use an existing release binary,
+# PERF_DIR (unset: none; else each load is recorded system-wide, `perf record -a $PERF_ARGS`,
+# into PERF_DIR/LOAD-LABEL.data, for `perf report --sort comm,dso`; PERF_ARGS "--call-graph fp
+# -F 499"; "--call-graph dwarf -F 499" shows the nodes' own frames, "-e raw_syscalls:sys_enter"
+# counts system calls, for `perf report --sort comm`),
 # CARGO_TARGET_DIR (default: the workspace's target/), PG_BIN (newest /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
@@ -165,11 +169,18 @@ costs_end() { # label requests
 
 # --- pgbench ------------------------------------------------------------------------------------
 run_pgbench() { # name
-  local secs="${DURATION%s}" out
+  local secs="${DURATION%s}" out perf_pid=""
   rm -f "$WORK"/pgb_log*
   costs_begin
+  if [ -n "${PERF_DIR:-}" ]; then
+    mkdir -p "$PERF_DIR"
+    # shellcheck disable=SC2086 # PERF_ARGS is several words
+    perf record -a ${PERF_ARGS:---call-graph fp -F 499} -o "$PERF_DIR/$1.data" -- sleep "$secs" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   out="$(cd "$WORK" && "$PG_BIN/pgbench" -n -h "$PG_DIR" -p 5432 -U oauth -f "$HERE/pg/update.sql" \
     -c "$CONNS" -j 2 -T "$secs" -l --log-prefix=pgb_log pgb 2>&1)" || { echo "$out" >&2; exit 1; }
+  if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
   local tps p99
   tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -1)"
   # Per-transaction log: client, transaction, latency in microseconds, ...
@@ -287,12 +298,20 @@ run_load() { # workload label script
   local xids_before
   xids_before="$(xids)"
   costs_begin
+  local perf_pid=""
+  if [ -n "${PERF_DIR:-}" ]; then
+    mkdir -p "$PERF_DIR"
+    # shellcheck disable=SC2086 # PERF_ARGS is several words
+    perf record -a ${PERF_ARGS:---call-graph fp -F 499} -o "$PERF_DIR/$1-$2.data" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   for i in $(seq 0 $((n - 1))); do
     BENCH_RT_FILE="$WORK/rt$i.txt" BENCH_CHAINS_PER_THREAD="${per_thread[i]}" \
       wrk -t"${threads[i]}" -c"${conns[i]}" -d"$DURATION" -s "$3" "${BASES[$i]}" > "$WORK/wrk$i.out" 2>&1 &
     pids+=($!)
   done
   for i in "${!pids[@]}"; do wait "${pids[$i]}" || { cat "$WORK/wrk$i.out" >&2; exit 1; }; done
+  if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
   local line sum
   sum="$(for i in $(seq 0 $((n - 1))); do
       line="$(grep '^RESULT' "$WORK/wrk$i.out" || true)"
