@@ -338,6 +338,7 @@ fn refresh_statements_find_the_grant_by_its_primary_key() {
         names,
         [
             "get_by_grant",
+            "get_by_grants",
             "get_by_legacy",
             "refresh_public",
             "rotate",

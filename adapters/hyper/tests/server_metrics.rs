@@ -473,7 +473,7 @@ async fn wait_for_lag(metrics: SocketAddr, within: Duration, pred: impl Fn(f64) 
 
 // Not a tokio test: the cluster's set-up runs its own runtime.
 #[test]
-fn a_postgres_node_reports_its_pool_and_revocation_lag() {
+fn a_postgres_node_reports_its_pool_batches_and_revocation_lag() {
     if !parser_available() {
         return;
     }
@@ -519,6 +519,25 @@ fn a_postgres_node_reports_its_pool_and_revocation_lag() {
             "oauth_store_operation_duration_seconds",
             ("operation", "get_client_with_status"),
         );
+        // The batches of refresh-token rotations, by kind: none rotated yet.
+        for family in [
+            "oauth_postgres_rotation_batches",
+            "oauth_postgres_batched_rotations",
+            "oauth_postgres_split_batches",
+        ] {
+            for kind in ["public", "confidential"] {
+                let name = format!("{family}_total");
+                assert_eq!(
+                    value(&samples, &name, &[("kind", kind)]),
+                    Some(0.0),
+                    "{name} {kind}"
+                );
+                assert!(samples
+                    .iter()
+                    .filter(|s| s.family == family)
+                    .all(|s| s.kind == "counter"));
+            }
+        }
         // Caught up within the bound (a catch-up every 500 ms).
         let lag = gauge("oauth_revocation_view_age_seconds");
         assert!((0.0..2.0).contains(&lag), "lag {lag}");

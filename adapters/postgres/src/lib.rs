@@ -13,6 +13,7 @@
 //! | driver | `tokio-postgres` with the `deadpool-postgres` pool | the plain, well-kept asynchronous driver (the one `postgres` and most pools build on) and a small pool with a statement cache per connection; `sqlx` would bring its own runtime layer and query macros that want a database at build time, for nothing this store needs |
 //! | statements | every statement a constant, prepared once per connection, values only as parameters | no SQL is ever built from input, so no input can change a statement (`sql` module) |
 //! | atomic ops | conditional `UPDATE`s and `INSERT ... ON CONFLICT` at READ COMMITTED, acting on the row count | each is a compare-and-swap on one row; why that is race-free is in the `ops` module module docs |
+//! | refresh-token rotations | the rotations waiting on a node at once go out as one statement over arrays, one batch at a time per node (more only while one is stalled or full); each row's compare-and-swap as alone | PostgreSQL's cost per rotation is mostly the statement's and the commit's, not the row's; a batch shares them (`batch` module) |
 //! | effects | one transaction per `apply` | a crash or a lost connection leaves all of a request's writes or none |
 //! | deadlocks | a transaction aborted for a deadlock or serialization failure runs again (5 tries) | revocations of a subject or a client lock many grants at once |
 //! | storage | typed columns for what SQL reads, the rest of a record as JSON in `bytea` | see `schema` module |
@@ -31,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod codec;
 mod effects;
 mod error;
@@ -51,13 +53,14 @@ mod tls;
 mod transfer;
 mod view;
 
+pub use batch::BatchCounts;
 pub use error::OpenError;
 pub use failures::{FailureExchange, OnRemote, MAX_PAYLOAD, QUEUE};
 pub use keys::{OnKeysChanged, ServerKeys};
 pub use pages::{PageLimits, PageRefusal, SessionRow};
 pub use quota::Quota;
 pub use schema::{supported_version, Migrated};
-pub use store::{migrate, Options, PostgresStore};
+pub use store::{migrate, Options, PostgresStore, RotationBatches};
 
 #[allow(unused_imports)]
 use oauth_proto::store::{AsyncStore, RevocationView, Store};

@@ -36,26 +36,10 @@ use crate::codec::{self, body, decode, from_time, time};
 use crate::error::out_of_range;
 use crate::sql::{execute, query, query_opt, store_error, Failure};
 
-/// Answers one op on `client`.
+/// Answers one op on `client`, but the rotations, which [`crate::batch`] runs.
 pub(crate) async fn execute_op(client: &mut Client, op: Op) -> Result<Reply, StoreError> {
     match op {
         Op::TakeCode { hash } => take_code(client, &hash.0).await.map(Reply::Code),
-        Op::RefreshPublic {
-            grant_id,
-            presented,
-            client_id,
-            new,
-        } => {
-            crate::refresh::refresh_public(client, &grant_id.0, &presented.0, &client_id, &new)
-                .await
-        }
-        Op::RotateRefresh {
-            grant_id,
-            from,
-            new,
-            family,
-            retry,
-        } => crate::refresh::rotate(client, &grant_id.0, &from.0, &new, &family.0, retry).await,
         other => read(client, other).await.map_err(store_error),
     }
 }

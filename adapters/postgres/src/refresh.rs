@@ -2,8 +2,10 @@
 //! a new family.
 //!
 //! A refresh is the most frequent write of a deployment, so each of these is one statement (one
-//! round trip, its own transaction), and a public client's refresh is one statement in all
-//! ([`Op::RefreshPublic`]).
+//! round trip, its own transaction), a public client's refresh is one statement in all
+//! ([`Op::RefreshPublic`]), and the rotations waiting on a node at once share that one statement
+//! and its commit ([`crate::batch`]): [`REFRESH_PUBLIC`] and [`ROTATE`] take arrays, one element
+//! per rotation.
 //!
 //! # One family in the grant's row, found by the grant id the token names
 //!
@@ -37,9 +39,10 @@
 //! another transaction is changing waits for it, then evaluates its `WHERE` again on the row's
 //! newest committed version.)
 //!
-//! - [`Op::RotateRefresh`]: one `UPDATE grants ... WHERE grant_id = $1 AND refresh_current =
-//!   from AND revoked_at IS NULL` ([`ROTATE`]). It is the compare-and-swap: of concurrent
-//!   rotations from one token, the first to lock the row swaps; every other one waits for it,
+//! - [`Op::RotateRefresh`]: `UPDATE grants ... WHERE grant_id = r.grant_id AND refresh_current =
+//!   r.current AND revoked_at IS NULL`, for each element `r` of the batch ([`ROTATE`]). It is the
+//!   compare-and-swap, row by row (a batch changes nothing of it, see [`crate::batch`]): of
+//!   concurrent rotations from one token, the first to lock the row swaps; every other one waits for it,
 //!   re-checks its `WHERE` on the newest row version, whose current token is now another, and
 //!   updates nothing. A revocation (of the grant, its client or its subject) updates the same
 //!   row (`revoked_at`), so it is wholly before the rotation (which then finds `revoked_at` set:
@@ -59,8 +62,8 @@
 //!   holds. A client's deletion revokes its grants, which updates the row, so one that commits
 //!   while the rotation waits is seen by the re-check. Its `RETURNING` is [`GetRefresh`]'s
 //!   answer after the rotation: the row's new version, the client as the statement read it, and
-//!   the revocation status as scalar subqueries. When it updated nothing, [`GET_BY_GRANT`] reads
-//!   the family in a new snapshot, which the contract allows: the op's conditions only ever turn
+//!   the revocation status as scalar subqueries. For the ops of a batch it updated nothing for,
+//!   [`GET_BY_GRANTS`] reads their families in a new snapshot, which the contract allows: the op's conditions only ever turn
 //!   false, and the engine goes on from that read as after a `GetRefresh`.
 //! - [`Effect::PutRefreshFamily`](oauth_proto::store::Effect): an `UPDATE` of the grant's row
 //!   in the effects' transaction, after the `PutGrant` that stored it.
@@ -79,18 +82,19 @@
 use std::sync::Arc;
 
 use deadpool_postgres::{Client, GenericClient};
+use oauth_proto::secret::SecretHash;
 #[cfg(doc)]
 use oauth_proto::store::Op;
 use oauth_proto::store::{
-    RefreshFamily, RefreshGrant, RefreshKey, Reply, RevocationStatus, StoreError, Successor,
-    GRANT_EXTENSION,
+    GrantId, RefreshFamily, RefreshGrant, RefreshKey, Reply, RevocationStatus, StoreError,
+    Successor, GRANT_EXTENSION,
 };
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use crate::batch::Batched;
 use crate::codec::{self, from_time, time};
 use crate::ops::version;
-use crate::sql::{execute, query_opt, store_error, Failure};
+use crate::sql::{execute, query, query_opt, Failure};
 
 /// The columns of a family's read: the family and the grant (of the row `g`), the grant's client
 /// (of the row `c`) and the revocation status of the grant and its subject, as `Op::GetClient`
@@ -191,103 +195,212 @@ macro_rules! extended_expiry {
     };
 }
 
-/// [`Op::RefreshPublic`] in one statement (the module docs say why it is race-free): `$1` the
-/// grant, `$2` the presented token's hash, `$3` the client named, `$4` the successor's hash,
-/// `$5` its issue time (the rotation time), `$6` its expiry, `$7` the grant's expiry when it
-/// must be extended ([`extension`]). One row when it rotated, none otherwise.
+/// [`Op::RefreshPublic`] for a batch ([`crate::batch`]; the module docs say why it is race-free):
+/// arrays with one element per op, of `$1` the grants (distinct), `$2` the presented tokens'
+/// hashes, `$3` the clients named, `$4` the successors' hashes, `$5` their issue times (the
+/// rotation times), `$6` their expiries, `$7` the grants' expiries when they must be extended
+/// ([`extension`]). A row for each op that rotated.
 const REFRESH_PUBLIC: &str = concat!(
-    "UPDATE grants g SET refresh_current = $4, refresh_issued_at = $5, refresh_expires_at = $6,
-         refresh_previous = g.refresh_current, refresh_previous_at = $5, ",
-    extended_expiry!("g.", "$6", "$7"),
-    " FROM clients c
-     WHERE g.grant_id = $1 AND g.refresh_current = $2 AND g.refresh_family IS NOT NULL
-       AND g.revoked_at IS NULL AND $5 < g.refresh_expires_at
-       AND (g.client_id = $3) IS TRUE AND c.client_id = $3
+    "UPDATE grants g SET refresh_current = r.new, refresh_issued_at = r.issued_at,
+         refresh_expires_at = r.expires_at, refresh_previous = g.refresh_current,
+         refresh_previous_at = r.issued_at, ",
+    extended_expiry!("g.", "r.expires_at", "r.extension"),
+    " FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::int8[], $6::int8[],
+                  $7::int8[])
+              AS r(grant_id, presented, client_id, new, issued_at, expires_at, extension),
+          clients c
+     WHERE g.grant_id = ANY($1) AND g.grant_id = r.grant_id
+       AND g.refresh_current = r.presented AND g.refresh_family IS NOT NULL
+       AND g.revoked_at IS NULL AND r.issued_at < g.refresh_expires_at
+       AND (g.client_id = r.client_id) IS TRUE AND c.client_id = r.client_id
      RETURNING ",
     family_columns!()
 );
 
-/// [`Op::RefreshPublic`].
-pub(crate) async fn refresh_public(
-    client: &Client,
-    grant_id: &[u8],
-    presented: &[u8],
-    client_id: &str,
-    new: &Successor,
-) -> Result<Reply, StoreError> {
-    let params: [&(dyn ToSql + Sync); 7] = [
-        &grant_id,
-        &presented,
-        &client_id.as_bytes(),
-        &&new.hash.0[..],
-        &time(new.issued_at),
-        &time(new.expires_at),
-        &extension(new.expires_at),
-    ];
-    let rotated = query_opt(
-        client,
-        "reading and rotating a refresh family",
-        REFRESH_PUBLIC,
-        &params,
-    )
-    .await
-    .map_err(store_error)?;
-    if let Some(row) = rotated {
-        return Ok(Reply::RefreshRotated {
-            found: Some(found(&row)?),
-            rotated: true,
-        });
-    }
-    let row = query_opt(
-        client,
-        "reading a refresh family",
-        GET_BY_GRANT,
-        &[&grant_id],
-    )
-    .await
-    .map_err(store_error)?;
-    Ok(Reply::RefreshRotated {
-        found: row.map(|r| found(&r)).transpose()?,
-        rotated: false,
-    })
-}
-
-/// [`Op::RotateRefresh`] in one statement (the module docs say why it is race-free): `$1` the
-/// grant, `$2` the current token's hash, `$3` the successor's hash, `$4` its issue time (the
-/// rotation time), `$5` its expiry, `$6` the grant's expiry when it must be extended
-/// ([`extension`]), `$7` the family hash, `$8` whether it is a retry (which keeps `previous`).
-const ROTATE: &str = concat!(
-    "UPDATE grants SET refresh_current = $3, refresh_issued_at = $4, refresh_expires_at = $5,
-         refresh_family = $7,
-         refresh_previous = CASE WHEN $8 THEN refresh_previous ELSE refresh_current END,
-         refresh_previous_at = CASE WHEN $8 THEN refresh_previous_at ELSE $4 END, ",
-    extended_expiry!("", "$5", "$6"),
-    " WHERE grant_id = $1 AND refresh_current = $2 AND revoked_at IS NULL"
+/// [`Op::GetRefresh`] for several grants at once, `$1`: what [`REFRESH_PUBLIC`] answers for the
+/// ops of a batch that did not rotate.
+const GET_BY_GRANTS: &str = concat!(
+    "SELECT ",
+    family_columns!(),
+    " FROM grants g LEFT JOIN clients c ON c.client_id = g.client_id
+     WHERE g.grant_id = ANY($1) AND g.refresh_current IS NOT NULL"
 );
 
-/// [`Op::RotateRefresh`].
-pub(crate) async fn rotate(
-    client: &Client,
-    grant_id: &[u8],
-    from: &[u8],
-    new: &Successor,
-    family: &[u8],
-    retry: bool,
-) -> Result<Reply, StoreError> {
-    let params: [&(dyn ToSql + Sync); 8] = [
-        &grant_id,
-        &from,
-        &&new.hash.0[..],
-        &time(new.issued_at),
-        &time(new.expires_at),
-        &extension(new.expires_at),
-        &family,
-        &retry,
-    ];
-    let swapped = execute(client, "rotating a refresh family", ROTATE, &params)
-        .await
-        .map_err(store_error)?;
-    Ok(Reply::Swapped(swapped == 1))
+/// An [`Op::RefreshPublic`], batched with the others waiting ([`crate::batch`]).
+pub(crate) struct PublicRefresh {
+    pub(crate) grant_id: GrantId,
+    pub(crate) presented: SecretHash,
+    pub(crate) client_id: String,
+    pub(crate) new: Successor,
+}
+
+impl Batched for PublicRefresh {
+    fn key(&self) -> &[u8] {
+        &self.grant_id.0
+    }
+
+    async fn run(client: &Client, batch: &[Self]) -> Result<Vec<Reply>, Failure> {
+        let grants: Vec<&[u8]> = batch.iter().map(|op| &op.grant_id.0[..]).collect();
+        let rotated = query(
+            client,
+            "reading and rotating refresh families",
+            REFRESH_PUBLIC,
+            &[
+                &grants,
+                &batch
+                    .iter()
+                    .map(|op| &op.presented.0[..])
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| op.client_id.as_bytes())
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| &op.new.hash.0[..])
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| time(op.new.issued_at))
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| time(op.new.expires_at))
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| extension(op.new.expires_at))
+                    .collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+        let mut replies: Vec<Option<Reply>> = vec![None; batch.len()];
+        for row in &rotated {
+            let found = found(row)?;
+            let at = position(batch, &found.family.grant_id.0)?;
+            replies[at] = Some(Reply::RefreshRotated {
+                found: Some(found),
+                rotated: true,
+            });
+        }
+        // The ops that did not rotate: what `GetRefresh` answers for them now.
+        let missed: Vec<&[u8]> = batch
+            .iter()
+            .zip(&replies)
+            .filter(|(_, reply)| reply.is_none())
+            .map(|(op, _)| &op.grant_id.0[..])
+            .collect();
+        if !missed.is_empty() {
+            for row in query(
+                client,
+                "reading refresh families",
+                GET_BY_GRANTS,
+                &[&missed],
+            )
+            .await?
+            {
+                let found = found(&row)?;
+                let at = position(batch, &found.family.grant_id.0)?;
+                replies[at] = Some(Reply::RefreshRotated {
+                    found: Some(found),
+                    rotated: false,
+                });
+            }
+        }
+        Ok(replies
+            .into_iter()
+            .map(|reply| {
+                reply.unwrap_or(Reply::RefreshRotated {
+                    found: None,
+                    rotated: false,
+                })
+            })
+            .collect())
+    }
+}
+
+/// [`Op::RotateRefresh`] for a batch ([`crate::batch`]; the module docs say why it is race-free):
+/// arrays with one element per op, of `$1` the grants (distinct), `$2` their current tokens'
+/// hashes, `$3` the successors' hashes, `$4` their issue times (the rotation times), `$5` their
+/// expiries, `$6` the grants' expiries when they must be extended ([`extension`]), `$7` the
+/// family hashes, `$8` whether each is a retry (which keeps `previous`). A row, the grant id,
+/// for each op that swapped.
+const ROTATE: &str = concat!(
+    "UPDATE grants g SET refresh_current = r.new, refresh_issued_at = r.issued_at,
+         refresh_expires_at = r.expires_at, refresh_family = r.family,
+         refresh_previous = CASE WHEN r.retry THEN g.refresh_previous ELSE g.refresh_current END,
+         refresh_previous_at = CASE WHEN r.retry THEN g.refresh_previous_at ELSE r.issued_at END, ",
+    extended_expiry!("g.", "r.expires_at", "r.extension"),
+    " FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[],
+                  $7::bytea[], $8::bool[])
+              AS r(grant_id, current, new, issued_at, expires_at, extension, family, retry)
+     WHERE g.grant_id = ANY($1) AND g.grant_id = r.grant_id
+       AND g.refresh_current = r.current AND g.revoked_at IS NULL
+     RETURNING g.grant_id"
+);
+
+/// An [`Op::RotateRefresh`], batched with the others waiting ([`crate::batch`]).
+pub(crate) struct Rotation {
+    pub(crate) grant_id: GrantId,
+    pub(crate) from: SecretHash,
+    pub(crate) new: Successor,
+    pub(crate) family: SecretHash,
+    pub(crate) retry: bool,
+}
+
+impl Batched for Rotation {
+    fn key(&self) -> &[u8] {
+        &self.grant_id.0
+    }
+
+    async fn run(client: &Client, batch: &[Self]) -> Result<Vec<Reply>, Failure> {
+        let grants: Vec<&[u8]> = batch.iter().map(|op| &op.grant_id.0[..]).collect();
+        let swapped = query(
+            client,
+            "rotating refresh families",
+            ROTATE,
+            &[
+                &grants,
+                &batch.iter().map(|op| &op.from.0[..]).collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| &op.new.hash.0[..])
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| time(op.new.issued_at))
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| time(op.new.expires_at))
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|op| extension(op.new.expires_at))
+                    .collect::<Vec<_>>(),
+                &batch.iter().map(|op| &op.family.0[..]).collect::<Vec<_>>(),
+                &batch.iter().map(|op| op.retry).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+        let mut replies = vec![Reply::Swapped(false); batch.len()];
+        for row in &swapped {
+            replies[position(batch, row.get::<_, &[u8]>(0))?] = Reply::Swapped(true);
+        }
+        Ok(replies)
+    }
+}
+
+/// Where in `batch` the op of grant `grant_id` is.
+fn position<T: Batched>(batch: &[T], grant_id: &[u8]) -> Result<usize, StoreError> {
+    batch
+        .iter()
+        .position(|op| op.key() == grant_id)
+        .ok_or_else(|| {
+            StoreError::contract_violation(
+                "PostgreSQL store: a batch of rotations answered a grant it was not given",
+            )
+        })
 }
 
 /// `Effect::PutRefreshFamily`: `$1` the grant, then the family's columns in their order.
@@ -330,8 +443,9 @@ fn extension(token_expires_at: u64) -> i64 {
 /// The statements that find a grant's row, by name, for the test that checks each plan finds it
 /// by the primary key (see the module docs).
 #[cfg(feature = "testing")]
-pub(crate) const BY_KEY: [(&str, &str); 5] = [
+pub(crate) const BY_KEY: [(&str, &str); 6] = [
     ("get_by_grant", GET_BY_GRANT),
+    ("get_by_grants", GET_BY_GRANTS),
     ("get_by_legacy", GET_BY_LEGACY),
     ("refresh_public", REFRESH_PUBLIC),
     ("rotate", ROTATE),

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, QueueMode, RecyclingMethod, Runtime};
 use oauth_directory::{Directory, UserChange, UserRecord};
 use oauth_proto::client::ClientRecord;
 use oauth_proto::store::{
@@ -27,10 +27,12 @@ use oauth_proto::store::{
 };
 use tokio::runtime::Handle;
 
+use crate::batch::{BatchCounts, Batcher};
 use crate::codec::{self, decode, from_time};
 use crate::error::{from_pool, OpenError};
 use crate::follow::{Follower, Watermarks};
 use crate::keys::KeyWatch;
+use crate::refresh::{PublicRefresh, Rotation};
 use crate::schema::{self, Migrated};
 use crate::sql::{query, store_error};
 use crate::tls::Connector;
@@ -76,6 +78,16 @@ impl Default for Options {
     }
 }
 
+/// [`PostgresStore::rotation_batches`]: the counts of each kind of rotation's batches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RotationBatches {
+    /// Public clients' refreshes (`Op::RefreshPublic`).
+    pub public: BatchCounts,
+    /// The other rotations (`Op::RotateRefresh`: confidential clients' refreshes, and the
+    /// retries and migrations of every client's).
+    pub confidential: BatchCounts,
+}
+
 /// A runtime the store started itself; shut down without waiting when the store goes, so
 /// dropping the store inside another runtime cannot panic.
 struct OwnedRuntime(Option<tokio::runtime::Runtime>);
@@ -97,6 +109,10 @@ pub(crate) struct Shared {
     pub(crate) connector: Connector,
     /// Whether and how this node follows key changes ([`crate::keys`]).
     pub(crate) keys: Arc<KeyWatch>,
+    /// The batches of public clients' refreshes ([`crate::batch`]).
+    pub(crate) public_refreshes: Arc<Batcher<PublicRefresh>>,
+    /// The batches of rotations ([`crate::batch`]).
+    pub(crate) rotations: Arc<Batcher<Rotation>>,
 }
 
 /// Stops the follower when the last clone of the store goes.
@@ -161,6 +177,9 @@ fn pool(
     );
     Pool::builder(manager)
         .max_size(options.max_connections.max(1))
+        // The connection used last goes out first: a node's light load keeps reusing the same few
+        // backends (warm in the CPU caches), and the rest stay idle.
+        .queue_mode(QueueMode::Lifo)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(options.wait_timeout))
         .create_timeout(Some(options.connect_timeout))
@@ -241,6 +260,8 @@ async fn open(url: &str, options: &Options) -> Result<(Shared, AbortOnDrop), Ope
     let follower = AbortOnDrop(tokio::spawn(follower.run()).abort_handle());
     Ok((
         Shared {
+            public_refreshes: Batcher::new(pool.clone()),
+            rotations: Batcher::new(pool.clone()),
             pool,
             view,
             config,
@@ -322,7 +343,7 @@ impl PostgresStore {
     }
 
     /// Runs `work` on the store's runtime and blocks this thread until it answers.
-    fn block<T, F>(&self, work: impl FnOnce(Arc<Shared>) -> F) -> Result<T, StoreError>
+    pub(crate) fn block<T, F>(&self, work: impl FnOnce(Arc<Shared>) -> F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
@@ -403,6 +424,15 @@ impl PostgresStore {
     pub fn pool_status(&self) -> deadpool_postgres::Status {
         self.shared.pool.status()
     }
+
+    /// How this node's batches of rotations went so far (`batch` module): public clients'
+    /// refreshes, and the other rotations.
+    pub fn rotation_batches(&self) -> RotationBatches {
+        RotationBatches {
+            public: self.shared.public_refreshes.counts(),
+            confidential: self.shared.rotations.counts(),
+        }
+    }
 }
 
 /// Spawns `work` on `handle` and blocks the calling thread for its answer.
@@ -447,8 +477,46 @@ async fn count_records(shared: &Shared) -> Result<u64, StoreError> {
 }
 
 async fn execute_op(shared: Arc<Shared>, op: Op) -> Result<Reply, StoreError> {
-    let mut client = shared.pool.get().await.map_err(from_pool)?;
-    crate::ops::execute_op(&mut client, op).await
+    match op {
+        Op::RefreshPublic {
+            grant_id,
+            presented,
+            client_id,
+            new,
+        } => {
+            shared
+                .public_refreshes
+                .submit(PublicRefresh {
+                    grant_id,
+                    presented,
+                    client_id,
+                    new,
+                })
+                .await
+        }
+        Op::RotateRefresh {
+            grant_id,
+            from,
+            new,
+            family,
+            retry,
+        } => {
+            shared
+                .rotations
+                .submit(Rotation {
+                    grant_id,
+                    from,
+                    new,
+                    family,
+                    retry,
+                })
+                .await
+        }
+        other => {
+            let mut client = shared.pool.get().await.map_err(from_pool)?;
+            crate::ops::execute_op(&mut client, other).await
+        }
+    }
 }
 
 async fn apply_changes(

@@ -432,3 +432,93 @@ pub fn sql_in_background(
 fn path(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }
+
+/// Runs `ops` (all `Op::RefreshPublic` or all `Op::RotateRefresh`, of distinct grants) on
+/// `store` as one batch, as a node's batch task does (`batch` module), and answers each, in
+/// their order: for the tests of what a batch answers, which must not depend on which rotations
+/// happen to wait at the same moment. Any other op is answered with an error.
+pub fn run_batch(
+    store: &crate::PostgresStore,
+    ops: Vec<oauth_proto::store::Op>,
+) -> Vec<Result<oauth_proto::store::Reply, oauth_proto::store::StoreError>> {
+    use crate::refresh::{PublicRefresh, Rotation};
+    use oauth_proto::store::{Op, StoreError};
+
+    let count = ops.len();
+    let mut public = Vec::new();
+    let mut rotations = Vec::new();
+    for (at, op) in ops.into_iter().enumerate() {
+        match op {
+            Op::RefreshPublic {
+                grant_id,
+                presented,
+                client_id,
+                new,
+            } => public.push((
+                at,
+                PublicRefresh {
+                    grant_id,
+                    presented,
+                    client_id,
+                    new,
+                },
+            )),
+            Op::RotateRefresh {
+                grant_id,
+                from,
+                new,
+                family,
+                retry,
+            } => rotations.push((
+                at,
+                Rotation {
+                    grant_id,
+                    from,
+                    new,
+                    family,
+                    retry,
+                },
+            )),
+            _ => {}
+        }
+    }
+    // The batch task sends its batch in key order.
+    public.sort_by_key(|a| a.1.grant_id.0);
+    rotations.sort_by_key(|a| a.1.grant_id.0);
+    let answered = store.block(|shared| async move {
+        let (at_public, public): (Vec<usize>, Vec<PublicRefresh>) = public.into_iter().unzip();
+        let (at_rotations, rotations): (Vec<usize>, Vec<Rotation>) = rotations.into_iter().unzip();
+        let mut answers = Vec::new();
+        if !public.is_empty() {
+            answers.extend(
+                at_public
+                    .into_iter()
+                    .zip(shared.public_refreshes.run(&public).await),
+            );
+        }
+        if !rotations.is_empty() {
+            answers.extend(
+                at_rotations
+                    .into_iter()
+                    .zip(shared.rotations.run(&rotations).await),
+            );
+        }
+        Ok(answers)
+    });
+    let mut replies: Vec<Result<_, StoreError>> = (0..count)
+        .map(|_| {
+            Err(StoreError::contract_violation(
+                "run_batch takes only RefreshPublic and RotateRefresh ops",
+            ))
+        })
+        .collect();
+    match answered {
+        Ok(answers) => {
+            for (at, reply) in answers {
+                replies[at] = reply;
+            }
+        }
+        Err(e) => replies.iter_mut().for_each(|r| *r = Err(e.clone())),
+    }
+    replies
+}

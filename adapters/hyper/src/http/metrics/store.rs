@@ -1,5 +1,5 @@
 //! The store's side: each operation's latency and failures by kind, and, on PostgreSQL, the
-//! connection pool and the revocation view's lag.
+//! connection pool, the batches of refresh-token rotations and the revocation view's lag.
 //!
 //! [`Timed`] wraps every call the server makes on its store ([`crate::store::AnyStore`]): the
 //! engine's reads (`get_client`, `take_code`, ...), its writes (`apply`), the purge, and the
@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use oauth_proto::store::{Op, StoreError};
+use oauth_store_postgres::BatchCounts;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -215,6 +216,37 @@ impl Collector for StoreCollector {
             ] {
                 let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
                 gauge.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+            }
+            let batches = pg.rotation_batches();
+            for (name, help, count) in [
+                (
+                    "oauth_postgres_rotation_batches",
+                    "Statements that carried refresh-token rotations (each one transaction), \
+                     by kind of rotation",
+                    (|c: &BatchCounts| c.batches) as fn(&BatchCounts) -> u64,
+                ),
+                (
+                    "oauth_postgres_batched_rotations",
+                    "Refresh-token rotations those statements carried, by kind of rotation \
+                     (divided by the batches: their mean size)",
+                    |c: &BatchCounts| c.rotations,
+                ),
+                (
+                    "oauth_postgres_split_batches",
+                    "Batches of rotations aborted to break a deadlock with a revocation, whose \
+                     rotations then ran one by one",
+                    |c: &BatchCounts| c.split,
+                ),
+            ] {
+                let mut family =
+                    encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+                for (kind, counts) in [
+                    ("public", &batches.public),
+                    ("confidential", &batches.confidential),
+                ] {
+                    ConstCounter::new(count(counts))
+                        .encode(family.encode_family(&[("kind", kind)])?)?;
+                }
             }
             let lag = ConstGauge::new(pg.revocation_lag().as_secs_f64());
             lag.encode(encoder.encode_descriptor(
