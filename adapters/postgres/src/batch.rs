@@ -24,9 +24,10 @@
 //! wait for its commit anyway: one disk flush.
 //!
 //! More run at once (up to [`MAX_RUNNING`]) only when one is not enough: when a full batch waits
-//! (the load is more than one batch at a time carries), and when a rotation has waited
-//! [`STALL`] for its batch (the one that runs is stalled, for example on the row lock of a long
-//! revocation, and the rotations of other grants should not wait for it).
+//! (the load is more than one batch at a time carries), and when the batch that runs has taken
+//! longer than [`STALL`] (it is stalled, for example on the row lock of a long revocation, and
+//! the rotations of other grants should not wait for it): then the next batch starts as if none
+//! ran.
 //!
 //! A batch runs in a task of its own, so a caller that goes away (hyper drops a request whose
 //! client left) cannot take its neighbours' answers with it; its own rotation is left out of the
@@ -70,9 +71,9 @@ use crate::sql::{is_retryable, Failure};
 /// more only while a full batch waits or a batch is stalled; each holds a pooled connection.
 pub(crate) const MAX_RUNNING: usize = 4;
 
-/// How long a rotation waits for its batch before it starts another one even though one runs:
-/// far longer than a batch takes (a statement and a commit, about a millisecond), so it only
-/// happens when one is stalled, for example waiting for the row lock of a long revocation.
+/// How long a batch may run before it counts as stalled, and the next one starts without waiting
+/// for it: far longer than a batch takes (a statement and a commit, about a millisecond), so it
+/// only happens when one is stuck, for example waiting for the row lock of a long revocation.
 pub(crate) const STALL: Duration = Duration::from_millis(50);
 
 /// Rotations in one batch at most: the arrays a statement is sent stay small, and so does the
@@ -104,6 +105,8 @@ struct Queue<T> {
     waiting: VecDeque<Waiting<T>>,
     /// Batch tasks running (at most [`MAX_RUNNING`]).
     running: usize,
+    /// Of those, the ones whose batch has run longer than [`STALL`].
+    stalled: usize,
 }
 
 impl<T> Queue<T> {
@@ -147,6 +150,7 @@ impl<T: Batched> Batcher<T> {
             queue: Mutex::new(Queue {
                 waiting: VecDeque::new(),
                 running: 0,
+                stalled: 0,
             }),
             batches: AtomicU64::new(0),
             rotations: AtomicU64::new(0),
@@ -166,29 +170,22 @@ impl<T: Batched> Batcher<T> {
     /// Runs `op` in the next batch and answers it. Call it on the store's runtime (the batch
     /// tasks are spawned on the runtime it is called on).
     pub(crate) async fn submit(self: &Arc<Self>, op: T) -> Result<Reply, StoreError> {
-        let (answer, mut answered) = oneshot::channel();
+        let (answer, answered) = oneshot::channel();
         let start = {
             let mut queue = self.lock();
             queue.waiting.push_back(Waiting { op, answer });
-            // A batch task starts when none runs, or when a full batch waits for one.
-            (queue.running == 0 || queue.waiting.len() >= MAX_BATCH) && queue.count_in()
+            // A batch task starts when none runs but stalled ones, or when a full batch waits.
+            (queue.running == queue.stalled || queue.waiting.len() >= MAX_BATCH)
+                && queue.count_in()
         };
         if start {
             tokio::spawn(self.clone().drain());
         }
-        loop {
-            match tokio::time::timeout(STALL, &mut answered).await {
-                Ok(answer) => {
-                    return answer.unwrap_or_else(|_| {
-                        Err(StoreError::unavailable(
-                            "PostgreSQL store: its runtime is shutting down",
-                        ))
-                    })
-                }
-                // The batch that runs is stalled: another one takes what waits.
-                Err(_) => self.start(),
-            }
-        }
+        answered.await.unwrap_or_else(|_| {
+            Err(StoreError::unavailable(
+                "PostgreSQL store: its runtime is shutting down",
+            ))
+        })
     }
 
     /// Starts a batch task, unless [`MAX_RUNNING`] run or nothing waits.
@@ -209,7 +206,19 @@ impl<T: Batched> Batcher<T> {
         while let Some(batch) = self.next_batch() {
             let (ops, answers): (Vec<T>, Vec<_>) =
                 batch.into_iter().map(|w| (w.op, w.answer)).unzip();
-            let replies = self.run(&ops).await;
+            let run = self.run(&ops);
+            tokio::pin!(run);
+            // One timer per batch, none per rotation: if the batch runs longer than `STALL`, it
+            // counts as stalled, and another batch task takes what waits.
+            let replies = tokio::select! {
+                biased;
+                replies = &mut run => replies,
+                () = tokio::time::sleep(STALL) => {
+                    let _stalled = Stalled::new(&self);
+                    self.start();
+                    run.await
+                }
+            };
             for (answer, reply) in answers.into_iter().zip(replies) {
                 // A caller that went away meanwhile no longer wants its answer.
                 let _ = answer.send(reply);
@@ -285,6 +294,23 @@ impl<T: Batched> Batcher<T> {
             }
             Err(f) => vec![Err(f.into_store()); ops.len()],
         }
+    }
+}
+
+/// Counts a batch as stalled while it lives.
+struct Stalled<'a, T>(&'a Batcher<T>);
+
+impl<'a, T: Batched> Stalled<'a, T> {
+    fn new(batcher: &'a Batcher<T>) -> Self {
+        batcher.lock().stalled += 1;
+        Stalled(batcher)
+    }
+}
+
+impl<T> Drop for Stalled<'_, T> {
+    fn drop(&mut self) {
+        let mut queue = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.stalled -= 1;
     }
 }
 
