@@ -175,8 +175,7 @@ impl<T: Batched> Batcher<T> {
             let mut queue = self.lock();
             queue.waiting.push_back(Waiting { op, answer });
             // A batch task starts when none runs but stalled ones, or when a full batch waits.
-            (queue.running == queue.stalled || queue.waiting.len() >= MAX_BATCH)
-                && queue.count_in()
+            (queue.running == queue.stalled || queue.waiting.len() >= MAX_BATCH) && queue.count_in()
         };
         if start {
             tokio::spawn(self.clone().drain());

@@ -82,6 +82,7 @@
 use std::sync::Arc;
 
 use deadpool_postgres::{Client, GenericClient};
+use oauth_proto::client::ClientRecord;
 use oauth_proto::secret::SecretHash;
 #[cfg(doc)]
 use oauth_proto::store::Op;
@@ -160,15 +161,38 @@ pub(crate) async fn read(
 
 /// A row of [`family_columns!`] as [`Op::GetRefresh`]'s answer.
 fn found(r: &Row) -> Result<RefreshGrant, StoreError> {
+    found_after(r, &mut Clients::default())
+}
+
+/// The clients a batch's rows decoded so far, by their row's `body` and `unused_expires_at`: the
+/// rows of a batch mostly name one client (the public client of a mail application), whose
+/// record is then decoded once, not once per row.
+#[derive(Default)]
+struct Clients(Vec<(Vec<u8>, Option<i64>, Arc<ClientRecord>)>);
+
+impl Clients {
+    /// The client of the row `r` (which has one).
+    fn of(&mut self, r: &Row) -> Result<Arc<ClientRecord>, StoreError> {
+        let body: &[u8] = r.get("body");
+        let unused: Option<i64> = r.get("unused_expires_at");
+        if let Some((_, _, client)) = self.0.iter().find(|(b, u, _)| b == body && *u == unused) {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(codec::client(r)?);
+        self.0.push((body.to_vec(), unused, client.clone()));
+        Ok(client)
+    }
+}
+
+/// [`found`] for a row of a batch, `clients` the clients its earlier rows decoded.
+fn found_after(r: &Row, clients: &mut Clients) -> Result<RefreshGrant, StoreError> {
     let registered = r.get::<_, Option<&[u8]>>("body").is_some();
     let revoked: Option<i64> = r.get("access_revoked_at");
     let credential: Option<i64> = r.get("credential_version");
     Ok(RefreshGrant {
         family: codec::family(r)?,
         grant: codec::grant(r)?,
-        client: registered
-            .then(|| codec::client(r).map(Arc::new))
-            .transpose()?,
+        client: registered.then(|| clients.of(r)).transpose()?,
         status: RevocationStatus {
             access_revoked_at: revoked.map(from_time),
             credential_version: credential.map_or(0, version),
@@ -275,8 +299,9 @@ impl Batched for PublicRefresh {
         )
         .await?;
         let mut replies: Vec<Option<Reply>> = vec![None; batch.len()];
+        let mut clients = Clients::default();
         for row in &rotated {
-            let found = found(row)?;
+            let found = found_after(row, &mut clients)?;
             let at = position(batch, &found.family.grant_id.0)?;
             replies[at] = Some(Reply::RefreshRotated {
                 found: Some(found),
@@ -299,7 +324,7 @@ impl Batched for PublicRefresh {
             )
             .await?
             {
-                let found = found(&row)?;
+                let found = found_after(&row, &mut clients)?;
                 let at = position(batch, &found.family.grant_id.0)?;
                 replies[at] = Some(Reply::RefreshRotated {
                     found: Some(found),
