@@ -63,8 +63,9 @@
 //!   while the rotation waits is seen by the re-check. Its `RETURNING` is [`GetRefresh`]'s
 //!   answer after the rotation: the row's new version, the client as the statement read it, and
 //!   the revocation status as scalar subqueries. For the ops of a batch it updated nothing for,
-//!   [`GET_BY_GRANTS`] reads their families in a new snapshot, which the contract allows: the op's conditions only ever turn
-//!   false, and the engine goes on from that read as after a `GetRefresh`.
+//!   [`GET_BY_GRANTS`] reads their families in a new snapshot, which the contract allows: the
+//!   op's conditions only ever turn false, and the engine goes on from that read as after a
+//!   `GetRefresh`.
 //! - [`Effect::PutRefreshFamily`](oauth_proto::store::Effect): an `UPDATE` of the grant's row
 //!   in the effects' transaction, after the `PutGrant` that stored it.
 //!
