@@ -85,10 +85,8 @@ use std::sync::Arc;
 use deadpool_postgres::{Client, GenericClient};
 use oauth_proto::client::ClientRecord;
 use oauth_proto::secret::SecretHash;
-#[cfg(doc)]
-use oauth_proto::store::Op;
 use oauth_proto::store::{
-    GrantId, RefreshFamily, RefreshGrant, RefreshKey, Reply, RevocationStatus, StoreError,
+    GrantId, Op, RefreshFamily, RefreshGrant, RefreshKey, Reply, RevocationStatus, StoreError,
     Successor, GRANT_EXTENSION,
 };
 use tokio_postgres::Row;
@@ -251,6 +249,49 @@ const GET_BY_GRANTS: &str = concat!(
      WHERE g.grant_id = ANY($1) AND g.refresh_current IS NOT NULL"
 );
 
+/// An op sorted by where it goes: a rotation as what its batch takes ([`crate::batch`]).
+pub(crate) enum Batchable {
+    /// An [`Op::RefreshPublic`].
+    Public(PublicRefresh),
+    /// An [`Op::RotateRefresh`].
+    Rotation(Rotation),
+    /// Any other op.
+    Not(Op),
+}
+
+impl Batchable {
+    /// Sorts `op`.
+    pub(crate) fn of(op: Op) -> Self {
+        match op {
+            Op::RefreshPublic {
+                grant_id,
+                presented,
+                client_id,
+                new,
+            } => Batchable::Public(PublicRefresh {
+                grant_id,
+                presented,
+                client_id,
+                new,
+            }),
+            Op::RotateRefresh {
+                grant_id,
+                from,
+                new,
+                family,
+                retry,
+            } => Batchable::Rotation(Rotation {
+                grant_id,
+                from,
+                new,
+                family,
+                retry,
+            }),
+            other => Batchable::Not(other),
+        }
+    }
+}
+
 /// An [`Op::RefreshPublic`], batched with the others waiting ([`crate::batch`]).
 pub(crate) struct PublicRefresh {
     pub(crate) grant_id: GrantId,
@@ -265,37 +306,19 @@ impl Batched for PublicRefresh {
     }
 
     async fn run(client: &Client, batch: &[Self]) -> Result<Vec<Reply>, Failure> {
-        let grants: Vec<&[u8]> = batch.iter().map(|op| &op.grant_id.0[..]).collect();
+        let new = Successors::of(batch.iter().map(|op| &op.new));
         let rotated = query(
             client,
             "reading and rotating refresh families",
             REFRESH_PUBLIC,
             &[
-                &grants,
-                &batch
-                    .iter()
-                    .map(|op| &op.presented.0[..])
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| op.client_id.as_bytes())
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| &op.new.hash.0[..])
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| time(op.new.issued_at))
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| time(op.new.expires_at))
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| extension(op.new.expires_at))
-                    .collect::<Vec<_>>(),
+                &column(batch, |op| &op.grant_id.0[..]),
+                &column(batch, |op| &op.presented.0[..]),
+                &column(batch, |op| op.client_id.as_bytes()),
+                &new.hashes,
+                &new.issued_at,
+                &new.expires_at,
+                &new.extension,
             ],
         )
         .await?;
@@ -380,32 +403,20 @@ impl Batched for Rotation {
     }
 
     async fn run(client: &Client, batch: &[Self]) -> Result<Vec<Reply>, Failure> {
-        let grants: Vec<&[u8]> = batch.iter().map(|op| &op.grant_id.0[..]).collect();
+        let new = Successors::of(batch.iter().map(|op| &op.new));
         let swapped = query(
             client,
             "rotating refresh families",
             ROTATE,
             &[
-                &grants,
-                &batch.iter().map(|op| &op.from.0[..]).collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| &op.new.hash.0[..])
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| time(op.new.issued_at))
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| time(op.new.expires_at))
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|op| extension(op.new.expires_at))
-                    .collect::<Vec<_>>(),
-                &batch.iter().map(|op| &op.family.0[..]).collect::<Vec<_>>(),
-                &batch.iter().map(|op| op.retry).collect::<Vec<_>>(),
+                &column(batch, |op| &op.grant_id.0[..]),
+                &column(batch, |op| &op.from.0[..]),
+                &new.hashes,
+                &new.issued_at,
+                &new.expires_at,
+                &new.extension,
+                &column(batch, |op| &op.family.0[..]),
+                &column(batch, |op| op.retry),
             ],
         )
         .await?;
@@ -414,6 +425,38 @@ impl Batched for Rotation {
             replies[position(batch, row.get::<_, &[u8]>(0))?] = Reply::Swapped(true);
         }
         Ok(replies)
+    }
+}
+
+/// One array parameter of a batch statement: `value` of each op.
+fn column<'a, T, C>(batch: &'a [T], value: impl Fn(&'a T) -> C) -> Vec<C> {
+    batch.iter().map(value).collect()
+}
+
+/// The array parameters of a batch's successors, as both batch statements take them.
+struct Successors<'a> {
+    hashes: Vec<&'a [u8]>,
+    issued_at: Vec<i64>,
+    expires_at: Vec<i64>,
+    /// The grants' expiries when a rotation must extend them ([`extension`]).
+    extension: Vec<i64>,
+}
+
+impl<'a> Successors<'a> {
+    fn of(new: impl Iterator<Item = &'a Successor>) -> Self {
+        let mut s = Successors {
+            hashes: Vec::new(),
+            issued_at: Vec::new(),
+            expires_at: Vec::new(),
+            extension: Vec::new(),
+        };
+        for n in new {
+            s.hashes.push(&n.hash.0[..]);
+            s.issued_at.push(time(n.issued_at));
+            s.expires_at.push(time(n.expires_at));
+            s.extension.push(extension(n.expires_at));
+        }
+        s
     }
 }
 

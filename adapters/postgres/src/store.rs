@@ -32,7 +32,7 @@ use crate::codec::{self, decode, from_time};
 use crate::error::{from_pool, OpenError};
 use crate::follow::{Follower, Watermarks};
 use crate::keys::KeyWatch;
-use crate::refresh::{PublicRefresh, Rotation};
+use crate::refresh::{Batchable, PublicRefresh, Rotation};
 use crate::schema::{self, Migrated};
 use crate::sql::{query, store_error};
 use crate::tls::Connector;
@@ -477,42 +477,10 @@ async fn count_records(shared: &Shared) -> Result<u64, StoreError> {
 }
 
 async fn execute_op(shared: Arc<Shared>, op: Op) -> Result<Reply, StoreError> {
-    match op {
-        Op::RefreshPublic {
-            grant_id,
-            presented,
-            client_id,
-            new,
-        } => {
-            shared
-                .public_refreshes
-                .submit(PublicRefresh {
-                    grant_id,
-                    presented,
-                    client_id,
-                    new,
-                })
-                .await
-        }
-        Op::RotateRefresh {
-            grant_id,
-            from,
-            new,
-            family,
-            retry,
-        } => {
-            shared
-                .rotations
-                .submit(Rotation {
-                    grant_id,
-                    from,
-                    new,
-                    family,
-                    retry,
-                })
-                .await
-        }
-        other => {
+    match Batchable::of(op) {
+        Batchable::Public(op) => shared.public_refreshes.submit(op).await,
+        Batchable::Rotation(op) => shared.rotations.submit(op).await,
+        Batchable::Not(other) => {
             let mut client = shared.pool.get().await.map_err(from_pool)?;
             crate::ops::execute_op(&mut client, other).await
         }

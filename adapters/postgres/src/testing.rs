@@ -441,45 +441,17 @@ pub fn run_batch(
     store: &crate::PostgresStore,
     ops: Vec<oauth_proto::store::Op>,
 ) -> Vec<Result<oauth_proto::store::Reply, oauth_proto::store::StoreError>> {
-    use crate::refresh::{PublicRefresh, Rotation};
-    use oauth_proto::store::{Op, StoreError};
+    use crate::refresh::{Batchable, PublicRefresh, Rotation};
+    use oauth_proto::store::StoreError;
 
     let count = ops.len();
-    let mut public = Vec::new();
-    let mut rotations = Vec::new();
+    let mut public: Vec<(usize, PublicRefresh)> = Vec::new();
+    let mut rotations: Vec<(usize, Rotation)> = Vec::new();
     for (at, op) in ops.into_iter().enumerate() {
-        match op {
-            Op::RefreshPublic {
-                grant_id,
-                presented,
-                client_id,
-                new,
-            } => public.push((
-                at,
-                PublicRefresh {
-                    grant_id,
-                    presented,
-                    client_id,
-                    new,
-                },
-            )),
-            Op::RotateRefresh {
-                grant_id,
-                from,
-                new,
-                family,
-                retry,
-            } => rotations.push((
-                at,
-                Rotation {
-                    grant_id,
-                    from,
-                    new,
-                    family,
-                    retry,
-                },
-            )),
-            _ => {}
+        match Batchable::of(op) {
+            Batchable::Public(op) => public.push((at, op)),
+            Batchable::Rotation(op) => rotations.push((at, op)),
+            Batchable::Not(_) => {}
         }
     }
     // The batch task sends its batch in key order.
