@@ -143,6 +143,13 @@ pub(crate) struct Batcher<T> {
     split: AtomicU64,
 }
 
+impl<T> Batcher<T> {
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        // Nothing panics while holding the lock; should something, the queue is still whole.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl<T: Batched> Batcher<T> {
     pub(crate) fn new(pool: Pool) -> Arc<Self> {
         Arc::new(Batcher {
@@ -192,11 +199,6 @@ impl<T: Batched> Batcher<T> {
         if self.lock().count_in() {
             tokio::spawn(self.clone().drain());
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
-        // Nothing panics while holding the lock; should something, the queue is still whole.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A batch task: runs batches until the queue is empty.
@@ -308,8 +310,7 @@ impl<'a, T: Batched> Stalled<'a, T> {
 
 impl<T> Drop for Stalled<'_, T> {
     fn drop(&mut self) {
-        let mut queue = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
-        queue.stalled -= 1;
+        self.0.lock().stalled -= 1;
     }
 }
 
