@@ -42,9 +42,9 @@
 //! - [`Op::RotateRefresh`]: `UPDATE grants ... WHERE grant_id = r.grant_id AND refresh_current =
 //!   r.current AND revoked_at IS NULL`, for each element `r` of the batch ([`ROTATE`]). It is the
 //!   compare-and-swap, row by row (a batch changes nothing of it, see [`crate::batch`]): of
-//!   concurrent rotations from one token, the first to lock the row swaps; every other one waits for it,
-//!   re-checks its `WHERE` on the newest row version, whose current token is now another, and
-//!   updates nothing. A revocation (of the grant, its client or its subject) updates the same
+//!   concurrent rotations from one token, the first to lock the row swaps; every other one waits
+//!   for it, re-checks its `WHERE` on the newest row version, whose current token is now
+//!   another, and updates nothing. A revocation (of the grant, its client or its subject) updates the same
 //!   row (`revoked_at`), so it is wholly before the rotation (which then finds `revoked_at` set:
 //!   no swap) or wholly after it (and revokes the new token with its grant). The grant's
 //!   extension is in the same row, so a rotation that matched nothing wrote nothing.
