@@ -367,7 +367,8 @@ fn refresh_statements_find_the_grant_by_its_primary_key() {
 
 /// A rotation, a public client's one-statement refresh or a two-step one, is a HOT update of the
 /// grant's row: no index entry, the new row version on the same page (the `refresh` module docs
-/// of the store). The grant here outlives every token, so no rotation extends it.
+/// of the store), all of them but at most two that found no room (see the end). The grant here
+/// outlives every token, so no rotation extends it.
 #[test]
 fn rotations_are_hot_updates_of_the_grants_row() {
     use conformance::store_contract::fixtures as f;
@@ -436,11 +437,18 @@ fn rotations_are_hot_updates_of_the_grants_row() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(
-        counts(),
-        format!("{updates} {updates}"),
-        "updates, HOT updates"
-    );
+    // Every rotation can be HOT (it changes no indexed column); whether it is also needs room on
+    // the page, which the dead versions of earlier rotations leave only once pruned, and a
+    // snapshot another session of the database holds at that moment (an automatic ANALYZE of the
+    // new database's catalogs, under the whole suite's load) can keep them from being pruned: then
+    // PostgreSQL puts that one version on another page. One such miss was seen in a full run;
+    // a design that changed an indexed column would miss every time.
+    let (total, hot) = counts()
+        .split_once(' ')
+        .and_then(|(t, h)| Some((t.parse::<u64>().ok()?, h.parse::<u64>().ok()?)))
+        .expect("two counts");
+    assert_eq!(total, updates, "updates");
+    assert!(hot + 2 >= updates, "{hot} of {updates} updates were HOT");
 }
 
 /// 50 concurrent rotations of one refresh token through three nodes (stores on one database),
