@@ -28,6 +28,9 @@
 # into PERF_DIR/LOAD-LABEL.data, for `perf report --sort comm,dso`; PERF_ARGS "--call-graph fp
 # -F 499"; "--call-graph dwarf -F 499" shows the nodes' own frames, "-e raw_syscalls:sys_enter"
 # counts system calls, for `perf report --sort comm`),
+# BESIDE (1: pgbench runs again right after each refresh load on PostgreSQL, and the table gives
+# refresh's ratio to that run too: on a shared machine the minutes between the first and the last
+# pgbench can move it by a third; 0 to skip),
 # CARGO_TARGET_DIR (default: the workspace's target/), PG_BIN (newest /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
@@ -351,6 +354,9 @@ run_loads() { # label
   if [[ "$LOADS" == *" refresh "* ]]; then
     BENCH_MODE=refresh BENCH_PATH=/token BENCH_AUTH="" BENCH_CLIENT_ID="$PUB_ID" \
       run_load refresh "$1" "$HERE/load.lua"
+    if [ "${BESIDE:-1}" = 1 ] && [ "${STORE_ARGS[0]:-}" = --postgres ]; then
+      run_pgbench "pgbench-beside-$1"
+    fi
   fi
   if [[ "$LOADS" == *" register "* ]]; then run_load register "$1" "$HERE/pg/register.lua"; fi
 }
@@ -392,13 +398,15 @@ awk -f "$HERE/results.awk" -f - "$RESULTS" <<'AWK'
     printf "pgbench (one-row UPDATE per transaction): %.0f tps before, %.0f after, p99 %.2f / %.2f ms; mean %.0f\n\n", \
       med("rps", "pgbench-before" SUBSEP "pgbench"), med("rps", "pgbench-after" SUBSEP "pgbench"), \
       med("p99_ms", "pgbench-before" SUBSEP "pgbench"), med("p99_ms", "pgbench-after" SUBSEP "pgbench"), pg
-    printf "| workload | store, nodes | rps | p99 ms | errors | PostgreSQL writing transactions per request | rps / pgbench tps |\n"
-    printf "|---|---|---:|---:|---:|---:|---:|\n"
+    printf "| workload | store, nodes | rps | p99 ms | errors | PostgreSQL writing transactions per request | rps / pgbench tps | rps / pgbench tps right after |\n"
+    printf "|---|---|---:|---:|---:|---:|---:|---:|\n"
     for (i = 1; i <= names; i++) {
       k = order[i]; split(k, w, SUBSEP)
       if (w[2] == "pgbench") continue
       c = (("writes_per_request", k, 1) in v) ? sprintf("%.2f", med("writes_per_request", k)) : ""
-      printf "| %s | %s | %.0f | %.2f | %d | %s | %.2f |\n", w[1], w[2], med("rps", k), med("p99_ms", k), med("errors", k), c, med("rps", k) / pg
+      b = "pgbench-beside-" w[2] SUBSEP "pgbench"
+      beside = (w[1] == "refresh" && ("rps", b, 1) in v) ? sprintf("%.2f", med("rps", k) / med("rps", b)) : ""
+      printf "| %s | %s | %.0f | %.2f | %d | %s | %.2f | %s |\n", w[1], w[2], med("rps", k), med("p99_ms", k), med("errors", k), c, med("rps", k) / pg, beside
     }
   }
 AWK
