@@ -60,6 +60,15 @@ fn public(g: u64, presented: &str, client: &str, issued_at: u64) -> Op {
     }
 }
 
+/// Client `app`, and grants 1 to `count` of it, each of its own subject, with their families.
+fn put_grants(store: &dyn Store, count: u64) {
+    let mut setup = vec![Effect::PutClient(f::client("app"))];
+    for g in 1..=count {
+        setup.extend(grant_with_family(g, "app", &format!("user-{g}")));
+    }
+    store.apply(setup).expect("set up");
+}
+
 /// The `i`th rotation of grant `g`'s public family: `rt-g-i` to `rt-g-(i+1)`.
 fn public_step(g: u64, i: u64) -> Op {
     Op::RefreshPublic {
@@ -178,11 +187,7 @@ fn concurrent_rotations_of_many_grants_share_statements() {
         return;
     };
     const GRANTS: u64 = 48;
-    let mut setup = vec![Effect::PutClient(f::client("app"))];
-    for g in 1..=GRANTS {
-        setup.extend(grant_with_family(g, "app", &format!("user-{g}")));
-    }
-    pg.apply(setup).expect("set up");
+    put_grants(&pg, GRANTS);
     let start = Barrier::new(GRANTS as usize);
     std::thread::scope(|scope| {
         for g in 1..=GRANTS {
@@ -238,11 +243,7 @@ fn callers_that_come_straight_back_share_the_next_batch() {
     };
     const CALLERS: u64 = 8;
     const ROUNDS: u64 = 30;
-    let mut setup = vec![Effect::PutClient(f::client("app"))];
-    for g in 1..=CALLERS {
-        setup.extend(grant_with_family(g, "app", &format!("user-{g}")));
-    }
-    pg.apply(setup).expect("set up");
+    put_grants(&pg, CALLERS);
     std::thread::scope(|scope| {
         for g in 1..=CALLERS {
             let pg = &pg;
