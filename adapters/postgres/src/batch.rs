@@ -271,14 +271,16 @@ impl<T: Batched> Batcher<T> {
     async fn gather(&self, answered: usize) {
         let gathered = self.gathered.notified();
         tokio::pin!(gathered);
-        // Registered before the target is set, so that `submit`'s wake-up cannot be missed.
-        gathered.as_mut().enable();
         {
             let mut queue = self.lock();
             let target = (queue.waiting.len() + answered).min(MAX_BATCH);
             if queue.running > 1 || queue.waiting.len() >= target {
                 return;
             }
+            // Registered before the target is set, so that `submit`'s wake-up cannot be missed
+            // (it wakes after releasing the queue's lock, so no lock is taken in the other order);
+            // only when there is something to wait for.
+            gathered.as_mut().enable();
             queue.gather = Some(target);
         }
         let _ = tokio::time::timeout(GATHER, gathered).await;
